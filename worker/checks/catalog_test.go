@@ -1,0 +1,106 @@
+package checks_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/internal/collect"
+)
+
+// TestCatalogFixtures runs every check of the catalog on its fixtures in
+// testdata/<ID>/: fail.yaml must produce exactly the findings listed in
+// want.txt (one "Kind namespace/name sub-path" per line), pass.yaml none.
+// A check without fixtures fails the test.
+func TestCatalogFixtures(t *testing.T) {
+	for _, meta := range checks.All() {
+		t.Run(meta.ID, func(t *testing.T) {
+			dir := filepath.Join("testdata", meta.ID)
+			want := readWant(t, filepath.Join(dir, "want.txt"))
+			if len(want) == 0 {
+				t.Fatalf("%s/want.txt lists no finding: a failing fixture must fail", dir)
+			}
+			if got := runFixture(t, meta.ID, filepath.Join(dir, "fail.yaml")); !slices.Equal(got, want) {
+				t.Errorf("fail.yaml findings:\n got: %q\nwant: %q", got, want)
+			}
+			if got := runFixture(t, meta.ID, filepath.Join(dir, "pass.yaml")); len(got) > 0 {
+				t.Errorf("pass.yaml produced findings: %q", got)
+			}
+		})
+	}
+}
+
+func runFixture(t *testing.T, id, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("fixture missing: %v", err)
+	}
+	defer f.Close()
+	inv := &checks.Inventory{}
+	stats, err := collect.DecodeManifests(f, path, inv)
+	if err != nil || len(stats.Problems) > 0 {
+		t.Fatalf("decode %s: %v %v", path, err, stats.Problems)
+	}
+	var got []string
+	err = checks.Run(context.Background(), inv, checks.Selection{Include: []string{id}}, func(f checks.Finding) error {
+		if f.CheckID != id {
+			return fmt.Errorf("finding of %s while running only %s", f.CheckID, id)
+		}
+		if f.Message == "" || f.Severity == 0 || f.Category == "" || f.Party == 0 {
+			return fmt.Errorf("incomplete finding %+v", f)
+		}
+		got = append(got, findingLine(f))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("run %s on %s: %v", id, path, err)
+	}
+	slices.Sort(got)
+	return got
+}
+
+func findingLine(f checks.Finding) string {
+	r := f.Resource
+	name := r.Name
+	if r.Namespace != "" {
+		name = r.Namespace + "/" + r.Name
+	}
+	return strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Kind, name, r.SubPath))
+}
+
+func readWant(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("fixture missing: %v", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestCatalogMetadata(t *testing.T) {
+	for _, m := range checks.All() {
+		if m.Title == "" || m.Description == "" || m.Remediation == "" || m.Severity == 0 || m.Category == "" || m.Party == 0 {
+			t.Errorf("%s: incomplete catalog entry %+v", m.ID, m)
+		}
+		if got, ok := checks.Lookup(m.ID); !ok || got.ID != m.ID {
+			t.Errorf("Lookup(%s) = %v, %v", m.ID, got.ID, ok)
+		}
+	}
+	if _, ok := checks.Lookup("NOPE-001"); ok {
+		t.Error("Lookup of an unknown id succeeded")
+	}
+}

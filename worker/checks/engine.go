@@ -1,0 +1,156 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+// ErrUnknownCheck is returned for a check id that is not in the catalog.
+var ErrUnknownCheck = errors.New("unknown check")
+
+// Resource identifies the object a finding is about; SubPath narrows it to
+// a container, a volume or a rule.
+type Resource struct {
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+	SubPath    string
+}
+
+// Finding is one failed check on one resource.
+type Finding struct {
+	CheckID  string
+	Severity fleetscanv1.Severity
+	Category string
+	Party    fleetscanv1.ResponsibleParty
+	Resource Resource
+	Message  string
+}
+
+// Selection narrows a run: which checks, which namespaces. The zero value
+// runs every check on every namespace.
+type Selection struct {
+	// Include lists the check ids to run; empty means all.
+	Include []string
+	// Exclude lists check ids to skip.
+	Exclude []string
+	// Namespaces limits namespaced findings to these namespaces; empty means
+	// all. Findings on cluster-scoped objects are always kept.
+	Namespaces []string
+}
+
+// Validate reports the first check id of the selection that is not in the
+// catalog.
+func (s Selection) Validate() error {
+	for _, id := range slices.Concat(s.Include, s.Exclude) {
+		if _, ok := Lookup(id); !ok {
+			return fmt.Errorf("%w %q", ErrUnknownCheck, id)
+		}
+	}
+	return nil
+}
+
+func (s Selection) checks() []*Check {
+	var out []*Check
+	for _, c := range registry {
+		if len(s.Include) > 0 && !slices.Contains(s.Include, c.ID) {
+			continue
+		}
+		if slices.Contains(s.Exclude, c.ID) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Run runs the selected checks over the inventory and hands every finding
+// to emit as it is produced, so that a caller can stream them out instead
+// of holding them. It stops at the first error of emit or of ctx and
+// returns it.
+func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) error) error {
+	if err := sel.Validate(); err != nil {
+		return err
+	}
+	selected := sel.checks()
+	r := &reporter{emit: emit}
+	if len(sel.Namespaces) > 0 {
+		r.namespaces = make(map[string]bool, len(sel.Namespaces))
+		for _, ns := range sel.Namespaces {
+			r.namespaces[ns] = true
+		}
+	}
+	var perWorkload []*Check
+	for _, c := range selected {
+		if c.inventory != nil {
+			r.check = c
+			c.inventory(r, inv)
+			if r.err != nil {
+				return r.err
+			}
+		} else {
+			perWorkload = append(perWorkload, c)
+		}
+	}
+	for _, w := range inv.Workloads() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if r.namespaces != nil && !r.namespaces[w.Namespace] {
+			continue
+		}
+		containers := w.Containers()
+		for _, c := range perWorkload {
+			r.check = c
+			if c.workload != nil {
+				c.workload(r, &w)
+			}
+			if c.container != nil {
+				for i := range containers {
+					c.container(r, &w, &containers[i])
+				}
+			}
+			if r.err != nil {
+				return r.err
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// reporter turns a check's observations into Findings for one check at a
+// time.
+type reporter struct {
+	check      *Check
+	emit       func(Finding) error
+	namespaces map[string]bool
+	err        error
+}
+
+// report emits a finding of the current check at its default severity.
+func (r *reporter) report(res Resource, subPath, format string, args ...any) {
+	r.reportAt(r.check.Severity, res, subPath, format, args...)
+}
+
+func (r *reporter) reportAt(sev fleetscanv1.Severity, res Resource, subPath, format string, args ...any) {
+	if r.err != nil {
+		return
+	}
+	if res.Namespace != "" && r.namespaces != nil && !r.namespaces[res.Namespace] {
+		return
+	}
+	res.SubPath = subPath
+	r.err = r.emit(Finding{
+		CheckID:  r.check.ID,
+		Severity: sev,
+		Category: r.check.Category,
+		Party:    r.check.Party,
+		Resource: res,
+		Message:  fmt.Sprintf(format, args...),
+	})
+}

@@ -1,0 +1,48 @@
+package checks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+// FingerprintSize is the length in bytes of a fingerprint.
+const FingerprintSize = 16
+
+// Fingerprint identifies a finding across scans: a hash of the cluster, the
+// check and the resource's identity. It deliberately leaves out the object's
+// UID and its API version (only the group counts), so that a Deployment
+// deleted and re-created, or served under a newer version, keeps its
+// history.
+func Fingerprint(clusterID, checkID string, r Resource) [FingerprintSize]byte {
+	h := sha256.New()
+	for _, part := range []string{clusterID, checkID, apiGroup(r.APIVersion), r.Kind, r.Namespace, r.Name, r.SubPath} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	var fp [FingerprintSize]byte
+	copy(fp[:], h.Sum(nil))
+	return fp
+}
+
+// FingerprintString is the form of a fingerprint in the API.
+func FingerprintString(fp [FingerprintSize]byte) string { return hex.EncodeToString(fp[:]) }
+
+// ParseFingerprint reverses FingerprintString.
+func ParseFingerprint(s string) ([FingerprintSize]byte, bool) {
+	var fp [FingerprintSize]byte
+	if len(s) != 2*FingerprintSize {
+		return fp, false
+	}
+	if _, err := hex.Decode(fp[:], []byte(s)); err != nil {
+		return fp, false
+	}
+	return fp, true
+}
+
+func apiGroup(apiVersion string) string {
+	if i := strings.LastIndexByte(apiVersion, '/'); i >= 0 {
+		return apiVersion[:i]
+	}
+	return "" // the core group: "v1"
+}

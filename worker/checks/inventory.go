@@ -1,0 +1,202 @@
+package checks
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Inventory is what the checks read of one cluster: the objects of the
+// kinds they need, typed.
+type Inventory struct {
+	Namespaces          []corev1.Namespace
+	Pods                []corev1.Pod
+	Services            []corev1.Service
+	ServiceAccounts     []corev1.ServiceAccount
+	Deployments         []appsv1.Deployment
+	ReplicaSets         []appsv1.ReplicaSet
+	StatefulSets        []appsv1.StatefulSet
+	DaemonSets          []appsv1.DaemonSet
+	Jobs                []batchv1.Job
+	CronJobs            []batchv1.CronJob
+	Roles               []rbacv1.Role
+	ClusterRoles        []rbacv1.ClusterRole
+	RoleBindings        []rbacv1.RoleBinding
+	ClusterRoleBindings []rbacv1.ClusterRoleBinding
+	NetworkPolicies     []networkingv1.NetworkPolicy
+}
+
+// Add stores a decoded object in the inventory. It reports false for kinds
+// the checks do not read.
+func (inv *Inventory) Add(obj runtime.Object) bool {
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		inv.Namespaces = append(inv.Namespaces, *o)
+	case *corev1.Pod:
+		inv.Pods = append(inv.Pods, *o)
+	case *corev1.Service:
+		inv.Services = append(inv.Services, *o)
+	case *corev1.ServiceAccount:
+		inv.ServiceAccounts = append(inv.ServiceAccounts, *o)
+	case *appsv1.Deployment:
+		inv.Deployments = append(inv.Deployments, *o)
+	case *appsv1.ReplicaSet:
+		inv.ReplicaSets = append(inv.ReplicaSets, *o)
+	case *appsv1.StatefulSet:
+		inv.StatefulSets = append(inv.StatefulSets, *o)
+	case *appsv1.DaemonSet:
+		inv.DaemonSets = append(inv.DaemonSets, *o)
+	case *batchv1.Job:
+		inv.Jobs = append(inv.Jobs, *o)
+	case *batchv1.CronJob:
+		inv.CronJobs = append(inv.CronJobs, *o)
+	case *rbacv1.Role:
+		inv.Roles = append(inv.Roles, *o)
+	case *rbacv1.ClusterRole:
+		inv.ClusterRoles = append(inv.ClusterRoles, *o)
+	case *rbacv1.RoleBinding:
+		inv.RoleBindings = append(inv.RoleBindings, *o)
+	case *rbacv1.ClusterRoleBinding:
+		inv.ClusterRoleBindings = append(inv.ClusterRoleBindings, *o)
+	case *networkingv1.NetworkPolicy:
+		inv.NetworkPolicies = append(inv.NetworkPolicies, *o)
+	default:
+		return false
+	}
+	return true
+}
+
+// Len is the number of objects in the inventory.
+func (inv *Inventory) Len() int {
+	return len(inv.Namespaces) + len(inv.Pods) + len(inv.Services) + len(inv.ServiceAccounts) +
+		len(inv.Deployments) + len(inv.ReplicaSets) + len(inv.StatefulSets) + len(inv.DaemonSets) +
+		len(inv.Jobs) + len(inv.CronJobs) + len(inv.Roles) + len(inv.ClusterRoles) +
+		len(inv.RoleBindings) + len(inv.ClusterRoleBindings) + len(inv.NetworkPolicies)
+}
+
+// Workload is anything that runs pods: a controller's pod template or a bare
+// Pod.
+type Workload struct {
+	Resource
+	Meta *metav1.ObjectMeta
+	// PodLabels are the labels its pods carry, for selector matching.
+	PodLabels map[string]string
+	Spec      *corev1.PodSpec
+}
+
+// Container is one container of a workload, of any of the three lists.
+type Container struct {
+	// Path names it inside the workload, e.g. "containers[app]",
+	// "initContainers[setup]", "ephemeralContainers[debug]".
+	Path            string
+	Name            string
+	Image           string
+	SecurityContext *corev1.SecurityContext
+	Ports           []corev1.ContainerPort
+	Env             []corev1.EnvVar
+	VolumeMounts    []corev1.VolumeMount
+	Resources       corev1.ResourceRequirements
+	// Ephemeral containers cannot have resources or probes.
+	Ephemeral bool
+}
+
+// Workloads lists the inventory's workloads. A Pod or ReplicaSet or Job
+// owned by a controller is left out: its controller is reported instead,
+// once, rather than every replica.
+func (inv *Inventory) Workloads() []Workload {
+	var out []Workload
+	add := func(apiVersion, kind string, meta *metav1.ObjectMeta, tmpl *corev1.PodTemplateSpec) {
+		out = append(out, Workload{
+			Resource:  Resource{APIVersion: apiVersion, Kind: kind, Namespace: meta.Namespace, Name: meta.Name},
+			Meta:      meta,
+			PodLabels: tmpl.Labels,
+			Spec:      &tmpl.Spec,
+		})
+	}
+	for i := range inv.Deployments {
+		o := &inv.Deployments[i]
+		add("apps/v1", "Deployment", &o.ObjectMeta, &o.Spec.Template)
+	}
+	for i := range inv.StatefulSets {
+		o := &inv.StatefulSets[i]
+		add("apps/v1", "StatefulSet", &o.ObjectMeta, &o.Spec.Template)
+	}
+	for i := range inv.DaemonSets {
+		o := &inv.DaemonSets[i]
+		add("apps/v1", "DaemonSet", &o.ObjectMeta, &o.Spec.Template)
+	}
+	for i := range inv.ReplicaSets {
+		o := &inv.ReplicaSets[i]
+		if controlled(&o.ObjectMeta) {
+			continue
+		}
+		add("apps/v1", "ReplicaSet", &o.ObjectMeta, &o.Spec.Template)
+	}
+	for i := range inv.CronJobs {
+		o := &inv.CronJobs[i]
+		add("batch/v1", "CronJob", &o.ObjectMeta, &o.Spec.JobTemplate.Spec.Template)
+	}
+	for i := range inv.Jobs {
+		o := &inv.Jobs[i]
+		if controlled(&o.ObjectMeta) {
+			continue
+		}
+		add("batch/v1", "Job", &o.ObjectMeta, &o.Spec.Template)
+	}
+	for i := range inv.Pods {
+		o := &inv.Pods[i]
+		if controlled(&o.ObjectMeta) {
+			continue
+		}
+		out = append(out, Workload{
+			Resource:  Resource{APIVersion: "v1", Kind: "Pod", Namespace: o.Namespace, Name: o.Name},
+			Meta:      &o.ObjectMeta,
+			PodLabels: o.Labels,
+			Spec:      &o.Spec,
+		})
+	}
+	return out
+}
+
+func controlled(m *metav1.ObjectMeta) bool {
+	for _, ref := range m.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			return true
+		}
+	}
+	return false
+}
+
+// Containers lists a workload's containers: init, regular, then ephemeral.
+func (w *Workload) Containers() []Container {
+	var out []Container
+	for _, c := range w.Spec.InitContainers {
+		out = append(out, fromContainer("initContainers", &c))
+	}
+	for _, c := range w.Spec.Containers {
+		out = append(out, fromContainer("containers", &c))
+	}
+	for _, e := range w.Spec.EphemeralContainers {
+		c := e.EphemeralContainerCommon
+		out = append(out, Container{
+			Path: fmt.Sprintf("ephemeralContainers[%s]", c.Name), Name: c.Name, Image: c.Image,
+			SecurityContext: c.SecurityContext, Ports: c.Ports, Env: c.Env, VolumeMounts: c.VolumeMounts,
+			Ephemeral: true,
+		})
+	}
+	return out
+}
+
+func fromContainer(list string, c *corev1.Container) Container {
+	return Container{
+		Path: fmt.Sprintf("%s[%s]", list, c.Name), Name: c.Name, Image: c.Image,
+		SecurityContext: c.SecurityContext, Ports: c.Ports, Env: c.Env, VolumeMounts: c.VolumeMounts,
+		Resources: c.Resources,
+	}
+}

@@ -1,0 +1,353 @@
+package checks
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+const (
+	critical = fleetscanv1.Severity_SEVERITY_CRITICAL
+	high     = fleetscanv1.Severity_SEVERITY_HIGH
+	medium   = fleetscanv1.Severity_SEVERITY_MEDIUM
+	low      = fleetscanv1.Severity_SEVERITY_LOW
+
+	partyWorkload = fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_WORKLOAD
+	partyPlatform = fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_PLATFORM
+)
+
+// podChecks read one container at a time. Container-level securityContext
+// fields override the pod-level ones, as the kubelet applies them.
+var podChecks = []*Check{
+	{
+		Meta: Meta{
+			ID: "POD-001", Title: "Privileged container", Severity: critical, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "A privileged container has every capability and all host devices: a compromise of it is a compromise of the node.",
+			Remediation: "Remove securityContext.privileged or set it to false.",
+			Frameworks:  []string{"CIS 5.2.2", "NSA 1.2", "PSS Baseline: Privileged Containers", "MITRE Privilege escalation"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			if sc := c.SecurityContext; sc != nil && isTrue(sc.Privileged) {
+				r.report(w.Resource, c.Path, "container %q runs privileged", c.Name)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "POD-002", Title: "Privilege escalation allowed", Severity: high, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "Unless allowPrivilegeEscalation is false, a process can gain more privileges than its parent, e.g. through setuid binaries.",
+			Remediation: "Set securityContext.allowPrivilegeEscalation: false on the container.",
+			Frameworks:  []string{"CIS 5.2.6", "NSA 1.7", "PSS Restricted: Privilege Escalation"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			sc := c.SecurityContext
+			if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+				r.report(w.Resource, c.Path, "container %q does not set allowPrivilegeEscalation: false", c.Name)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "POD-006", Title: "Host port", Severity: medium, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "A hostPort binds the node's network interface, bypassing Services and most network policies.",
+			Remediation: "Remove ports[*].hostPort and expose the container through a Service.",
+			Frameworks:  []string{"CIS 5.2.13", "PSS Baseline: Host Ports"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			for _, p := range c.Ports {
+				if p.HostPort != 0 {
+					r.report(w.Resource, fmt.Sprintf("%s.ports[%d]", c.Path, p.ContainerPort), "container %q binds host port %d", c.Name, p.HostPort)
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "POD-011", Title: "Dangerous capability added", Severity: high, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "Capabilities such as SYS_ADMIN, SYS_MODULE, NET_ADMIN or SYS_PTRACE let a container escape to or tamper with the node.",
+			Remediation: "Remove the capability from securityContext.capabilities.add; add only what the process needs, e.g. NET_BIND_SERVICE.",
+			Frameworks:  []string{"CIS 5.2.9", "PSS Baseline: Capabilities"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			sc := c.SecurityContext
+			if sc == nil || sc.Capabilities == nil {
+				return
+			}
+			var bad []string
+			for _, capability := range sc.Capabilities.Add {
+				name := strings.TrimPrefix(strings.ToUpper(string(capability)), "CAP_")
+				if dangerousCapabilities[name] {
+					bad = append(bad, name)
+				}
+			}
+			if len(bad) > 0 {
+				r.report(w.Resource, c.Path, "container %q adds %s", c.Name, strings.Join(bad, ", "))
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "POD-014", Title: "May run as root", Severity: medium, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "Without runAsNonRoot: true (or a non-zero runAsUser), the container runs as whatever user its image names, often root.",
+			Remediation: "Set securityContext.runAsNonRoot: true at pod or container level, and build the image with a non-root USER.",
+			Frameworks:  []string{"CIS 5.2.7", "NSA 1.0", "PSS Restricted: Running as Non-root"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			nonRoot := effectiveBool(w, c, func(s *corev1.SecurityContext) *bool { return s.RunAsNonRoot }, func(s *corev1.PodSecurityContext) *bool { return s.RunAsNonRoot })
+			if nonRoot != nil && *nonRoot {
+				return
+			}
+			// An explicit non-zero UID cannot be root either, whatever the image says.
+			if uid := effectiveUser(w, c); uid != nil && *uid != 0 {
+				return
+			}
+			r.report(w.Resource, c.Path, "container %q may run as root: runAsNonRoot is not true", c.Name)
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "POD-015", Title: "Runs as UID 0", Severity: high, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "runAsUser: 0 runs the container as root explicitly.",
+			Remediation: "Set runAsUser to a non-zero UID, or remove it and set runAsNonRoot: true.",
+			Frameworks:  []string{"CIS 5.2.7", "PSS Restricted: Running as Non-root user"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			if uid := effectiveUser(w, c); uid != nil && *uid == 0 {
+				r.report(w.Resource, c.Path, "container %q runs as UID 0", c.Name)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "POD-018", Title: "Writable root filesystem", Severity: medium, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "A writable root filesystem lets an intruder drop tools and persist changes inside the container.",
+			Remediation: "Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the process must write.",
+			Frameworks:  []string{"CIS 5.7.3", "NSA 1.1"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			if sc := c.SecurityContext; sc == nil || !isTrue(sc.ReadOnlyRootFilesystem) {
+				r.report(w.Resource, c.Path, "container %q has a writable root filesystem", c.Name)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "IMG-001", Title: "Mutable image tag", Severity: medium, Category: CategoryImages, Party: partyWorkload,
+			Description: "An image without a tag, or tagged latest, and without a digest can change under the same name: what runs is not what was reviewed.",
+			Remediation: "Pin the image to a version tag, or better to a digest (image@sha256:...).",
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			if tag, digest := imageRef(c.Image); digest == "" && (tag == "" || tag == "latest") {
+				r.report(w.Resource, c.Path, "container %q uses image %q without a version tag or digest", c.Name, c.Image)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "RES-001", Title: "No CPU limit", Severity: low, Category: CategoryResources, Party: partyWorkload,
+			Description: "A container without a CPU limit can starve its neighbours on the node.",
+			Remediation: "Set resources.limits.cpu.",
+			Frameworks:  []string{"NSA 4.0"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			if _, ok := c.Resources.Limits[corev1.ResourceCPU]; !ok && !c.Ephemeral {
+				r.report(w.Resource, c.Path, "container %q has no CPU limit", c.Name)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "RES-002", Title: "No memory limit", Severity: medium, Category: CategoryResources, Party: partyWorkload,
+			Description: "A container without a memory limit can exhaust the node's memory and get other pods evicted.",
+			Remediation: "Set resources.limits.memory.",
+			Frameworks:  []string{"NSA 4.0"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok && !c.Ephemeral {
+				r.report(w.Resource, c.Path, "container %q has no memory limit", c.Name)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "SEC-002", Title: "Hard-coded credential in env", Severity: high, Category: CategorySecrets, Party: partyWorkload,
+			Description: "An environment variable named like a credential holds a literal value: it is readable by anyone who can read the workload.",
+			Remediation: "Move the value into a Secret and reference it with valueFrom.secretKeyRef, or mount it as a file.",
+			Frameworks:  []string{"NSA", "MITRE Credential access"},
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			for _, e := range c.Env {
+				if e.Value != "" && credentialName.MatchString(e.Name) {
+					// Name the variable, never its value.
+					r.report(w.Resource, fmt.Sprintf("%s.env[%s]", c.Path, e.Name), "container %q sets %s to a literal value", c.Name, e.Name)
+				}
+			}
+		},
+	},
+}
+
+// dangerousCapabilities are those that give a path to the node or to other
+// containers' processes.
+var dangerousCapabilities = map[string]bool{
+	"ALL": true, "SYS_ADMIN": true, "SYS_MODULE": true, "SYS_PTRACE": true, "SYS_RAWIO": true,
+	"NET_ADMIN": true, "BPF": true, "PERFMON": true, "DAC_READ_SEARCH": true, "SYS_BOOT": true,
+}
+
+var credentialName = regexp.MustCompile(`(?i)(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)`)
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// effectiveBool returns the container's setting when it has one, else the
+// pod's.
+func effectiveBool(w *Workload, c *Container, fromContainer func(*corev1.SecurityContext) *bool, fromPod func(*corev1.PodSecurityContext) *bool) *bool {
+	if c.SecurityContext != nil {
+		if v := fromContainer(c.SecurityContext); v != nil {
+			return v
+		}
+	}
+	if w.Spec.SecurityContext != nil {
+		return fromPod(w.Spec.SecurityContext)
+	}
+	return nil
+}
+
+func effectiveUser(w *Workload, c *Container) *int64 {
+	if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
+		return c.SecurityContext.RunAsUser
+	}
+	if w.Spec.SecurityContext != nil {
+		return w.Spec.SecurityContext.RunAsUser
+	}
+	return nil
+}
+
+// imageRef splits an image reference into its tag and digest; either may
+// be empty. A registry port ("host:5000/app") is not a tag.
+func imageRef(image string) (tag, digest string) {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image, digest = image[:i], image[i+1:]
+	}
+	lastSlash := strings.LastIndexByte(image, '/')
+	if i := strings.LastIndexByte(image, ':'); i > lastSlash {
+		tag = image[i+1:]
+	}
+	return tag, digest
+}
+
+// workloadChecks read the pod spec as a whole.
+var workloadChecks = []*Check{
+	hostNamespaceCheck("POD-003", "Host PID namespace", "hostPID", "CIS 5.2.3",
+		"Sharing the host's PID namespace lets the container see and signal every process on the node.",
+		func(s *corev1.PodSpec) bool { return s.HostPID }),
+	hostNamespaceCheck("POD-004", "Host IPC namespace", "hostIPC", "CIS 5.2.4",
+		"Sharing the host's IPC namespace exposes shared memory of every process on the node.",
+		func(s *corev1.PodSpec) bool { return s.HostIPC }),
+	hostNamespaceCheck("POD-005", "Host network namespace", "hostNetwork", "CIS 5.2.5",
+		"On the host's network the pod can reach node-local services and sniff traffic, and network policies do not apply to it.",
+		func(s *corev1.PodSpec) bool { return s.HostNetwork }),
+	{
+		Meta: Meta{
+			ID: "POD-007", Title: "hostPath volume", Severity: high, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "A hostPath volume exposes the node's filesystem to the pod; it is the most common path from a container to the node.",
+			Remediation: "Use an emptyDir, a ConfigMap or a PersistentVolumeClaim instead of hostPath.",
+			Frameworks:  []string{"CIS 5.2.12", "PSS Baseline: HostPath Volumes", "MITRE Privilege escalation"},
+		},
+		workload: func(r *reporter, w *Workload) {
+			for _, v := range w.Spec.Volumes {
+				if v.HostPath != nil {
+					r.report(w.Resource, fmt.Sprintf("volumes[%s]", v.Name), "volume %q mounts host path %s", v.Name, v.HostPath.Path)
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "POD-009", Title: "Container runtime socket mounted", Severity: critical, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "Whoever reaches the container runtime's socket can start privileged containers on the node.",
+			Remediation: "Do not mount docker.sock, containerd.sock or crio.sock into pods.",
+			Frameworks:  []string{"PSS Baseline: HostPath Volumes"},
+		},
+		workload: func(r *reporter, w *Workload) {
+			for _, v := range w.Spec.Volumes {
+				if v.HostPath == nil {
+					continue
+				}
+				p := strings.TrimRight(v.HostPath.Path, "/")
+				for _, sock := range []string{"docker.sock", "containerd.sock", "crio.sock", "dockershim.sock"} {
+					if strings.HasSuffix(p, "/"+sock) {
+						r.report(w.Resource, fmt.Sprintf("volumes[%s]", v.Name), "volume %q mounts the container runtime socket %s", v.Name, v.HostPath.Path)
+						break
+					}
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "SA-001", Title: "Service account token automounted", Severity: medium, Category: CategoryServiceAccounts, Party: partyWorkload,
+			Description: "Every pod gets an API token of its service account unless automounting is turned off; most workloads never call the API.",
+			Remediation: "Set automountServiceAccountToken: false on the pod spec (or on its ServiceAccount) unless it calls the Kubernetes API.",
+			Frameworks:  []string{"CIS 5.1.6", "NSA 1.11"},
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			// The pod's own setting wins; otherwise its ServiceAccount's.
+			saAutomount := map[string]*bool{}
+			for i := range inv.ServiceAccounts {
+				sa := &inv.ServiceAccounts[i]
+				saAutomount[sa.Namespace+"/"+sa.Name] = sa.AutomountServiceAccountToken
+			}
+			for _, w := range inv.Workloads() {
+				mount := w.Spec.AutomountServiceAccountToken
+				if mount == nil {
+					mount = saAutomount[w.Namespace+"/"+serviceAccountName(w.Spec)]
+				}
+				if mount == nil || *mount {
+					r.report(w.Resource, "", "pods automount the token of service account %q", serviceAccountName(w.Spec))
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "SA-002", Title: "Default service account used", Severity: medium, Category: CategoryServiceAccounts, Party: partyWorkload,
+			Description: "Workloads on the namespace's default service account share its permissions with everything else that uses it.",
+			Remediation: "Create a dedicated ServiceAccount for the workload and set serviceAccountName.",
+			Frameworks:  []string{"CIS 5.1.5"},
+		},
+		workload: func(r *reporter, w *Workload) {
+			if serviceAccountName(w.Spec) == "default" {
+				r.report(w.Resource, "", "pods run as the default service account")
+			}
+		},
+	},
+}
+
+func hostNamespaceCheck(id, title, field, cis, description string, set func(*corev1.PodSpec) bool) *Check {
+	return &Check{
+		Meta: Meta{
+			ID: id, Title: title, Severity: high, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: description,
+			Remediation: fmt.Sprintf("Remove %s from the pod spec or set it to false.", field),
+			Frameworks:  []string{cis, "PSS Baseline: Host Namespaces"},
+		},
+		workload: func(r *reporter, w *Workload) {
+			if set(w.Spec) {
+				r.report(w.Resource, "", "pods share the host's namespace: %s is true", field)
+			}
+		},
+	}
+}
+
+func serviceAccountName(s *corev1.PodSpec) string {
+	if s.ServiceAccountName != "" {
+		return s.ServiceAccountName
+	}
+	if s.DeprecatedServiceAccount != "" {
+		return s.DeprecatedServiceAccount
+	}
+	return "default"
+}

@@ -1,0 +1,168 @@
+package collect
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// maxDocumentSize bounds one manifest document; larger ones are refused
+// rather than read into memory.
+const maxDocumentSize = 16 << 20
+
+// SnapshotStats says what a snapshot load read and what it skipped.
+type SnapshotStats struct {
+	Files   int
+	Objects int
+	// Skipped counts objects of kinds no check reads (CRDs, ConfigMaps, …).
+	Skipped int
+	// Problems lists the documents that could not be decoded, as
+	// "file:line: reason". They are skipped; the rest of the snapshot loads.
+	Problems []string
+}
+
+// LoadSnapshot reads every .yaml, .yml and .json file under dir, in lexical
+// order, into an inventory. Files may hold several YAML documents and
+// `kind: List` objects, as `kubectl get -A -o yaml` writes them. A document
+// that does not decode is reported in the stats and skipped.
+func LoadSnapshot(dir string) (*checks.Inventory, SnapshotStats, error) {
+	var stats SnapshotStats
+	inv := &checks.Inventory{}
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+			if !d.IsDir() {
+				files = append(files, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, stats, fmt.Errorf("read snapshot: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, stats, fmt.Errorf("read snapshot: no .yaml, .yml or .json files in %s", dir)
+	}
+	slices.Sort(files)
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, stats, fmt.Errorf("read snapshot: %w", err)
+		}
+		err = decodeManifests(f, path, inv, &stats)
+		f.Close()
+		if err != nil {
+			return nil, stats, err
+		}
+		stats.Files++
+	}
+	return inv, stats, nil
+}
+
+// DecodeManifests decodes the YAML or JSON documents of r into inv; name
+// is used in problem reports.
+func DecodeManifests(r io.Reader, name string, inv *checks.Inventory) (SnapshotStats, error) {
+	var stats SnapshotStats
+	err := decodeManifests(r, name, inv, &stats)
+	return stats, err
+}
+
+func decodeManifests(r io.Reader, name string, inv *checks.Inventory, stats *SnapshotStats) error {
+	return splitDocuments(r, func(doc []byte, line int) {
+		if err := decodeDocument(doc, inv, stats); err != nil {
+			stats.Problems = append(stats.Problems, fmt.Sprintf("%s:%d: %v", name, line, err))
+		}
+	})
+}
+
+// splitDocuments calls fn with each YAML document of r and the line it
+// starts on. Documents are separated by lines that start with "---".
+func splitDocuments(r io.Reader, fn func(doc []byte, line int)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxDocumentSize)
+	var doc bytes.Buffer
+	start, line := 1, 0
+	flush := func() {
+		if len(bytes.TrimSpace(doc.Bytes())) > 0 {
+			fn(slices.Clone(doc.Bytes()), start)
+		}
+		doc.Reset()
+	}
+	for sc.Scan() {
+		line++
+		text := sc.Bytes()
+		if bytes.HasPrefix(text, []byte("---")) {
+			flush()
+			start = line + 1
+			continue
+		}
+		if doc.Len() == 0 && len(bytes.TrimSpace(text)) == 0 {
+			start = line + 1
+		}
+		doc.Write(text)
+		doc.WriteByte('\n')
+		if doc.Len() > maxDocumentSize {
+			return fmt.Errorf("document at line %d is larger than %d bytes", start, maxDocumentSize)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	flush()
+	return nil
+}
+
+var decoder = scheme.Codecs.UniversalDeserializer()
+
+func decodeDocument(doc []byte, inv *checks.Inventory, stats *SnapshotStats) error {
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return fmt.Errorf("not YAML or JSON: %w", err)
+	}
+	if string(bytes.TrimSpace(js)) == "null" {
+		return nil // only comments
+	}
+	obj, _, err := decoder.Decode(js, nil, nil)
+	if err != nil {
+		if runtime.IsNotRegisteredError(err) {
+			stats.Skipped++
+			return nil
+		}
+		if runtime.IsMissingKind(err) || runtime.IsMissingVersion(err) {
+			return errors.New("not a Kubernetes object: apiVersion and kind are required")
+		}
+		return err
+	}
+	if list, ok := obj.(*corev1.List); ok {
+		for i, item := range list.Items {
+			if err := decodeDocument(item.Raw, inv, stats); err != nil {
+				return fmt.Errorf("items[%d]: %w", i, err)
+			}
+		}
+		return nil
+	}
+	if inv.Add(obj) {
+		stats.Objects++
+	} else {
+		stats.Skipped++
+	}
+	return nil
+}
