@@ -32,9 +32,12 @@ lint: $(BIN)/buf ## buf lint, go vet, gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: checkproto
-checkproto: proto ## Fail when generated code is stale
-	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
-	  echo "generated code in proto/ is stale: run 'make proto' and commit"; git status --porcelain -- proto; exit 1; fi
+checkproto: $(PROTO_TOOLS) ## Fail when the committed generated code is stale
+	@rm -rf .tmp/gen && mkdir -p .tmp/gen
+	@buf generate -o .tmp/gen
+	@diff -r --exclude='*.proto' --exclude='*.go.mod' --exclude='*.go.sum' proto .tmp/gen/proto >/dev/null || { \
+	  echo "generated code in proto/ is stale: run 'make proto' and commit"; \
+	  diff -rq --exclude='*.proto' --exclude='*.go.mod' --exclude='*.go.sum' proto .tmp/gen/proto; exit 1; }
 
 .PHONY: build
 build: ## Build the three binaries into .tmp/bin
@@ -43,6 +46,7 @@ build: ## Build the three binaries into .tmp/bin
 .PHONY: test
 test: lint checkproto ## Lint, check generated code, run all tests with -race
 	$(GO) test -race -count=1 ./...
+	$(GO) test -run '^$$' -fuzz FuzzDecodeManifests -fuzztime 10s ./worker/internal/collect
 
 .PHONY: demo
 demo: build ## Server, one worker per demo cluster, a fleet scan; no cluster needed

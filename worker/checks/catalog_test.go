@@ -44,8 +44,8 @@ func runFixture(t *testing.T, id, path string) []string {
 	defer f.Close()
 	inv := &checks.Inventory{}
 	stats, err := collect.DecodeManifests(f, path, inv)
-	if err != nil || len(stats.Problems) > 0 {
-		t.Fatalf("decode %s: %v %v", path, err, stats.Problems)
+	if err != nil || len(stats.Problems)+len(stats.Warnings) > 0 {
+		t.Fatalf("decode %s: %v %v %v", path, err, stats.Problems, stats.Warnings)
 	}
 	var got []string
 	err = checks.Run(context.Background(), inv, checks.Selection{Include: []string{id}}, func(f checks.Finding) error {

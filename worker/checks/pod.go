@@ -10,6 +10,12 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
+// Severities, for callers that compare findings with a threshold.
+const (
+	SeverityCritical = fleetscanv1.Severity_SEVERITY_CRITICAL
+	SeverityHigh     = fleetscanv1.Severity_SEVERITY_HIGH
+)
+
 const (
 	critical = fleetscanv1.Severity_SEVERITY_CRITICAL
 	high     = fleetscanv1.Severity_SEVERITY_HIGH
@@ -154,7 +160,7 @@ var podChecks = []*Check{
 			Frameworks:  []string{"NSA 4.0"},
 		},
 		container: func(r *reporter, w *Workload, c *Container) {
-			if _, ok := c.Resources.Limits[corev1.ResourceCPU]; !ok && !c.Ephemeral {
+			if _, ok := c.Resources.Limits[corev1.ResourceCPU]; !ok && !c.Ephemeral && !podLimit(w, corev1.ResourceCPU) {
 				r.report(w.Resource, c.Path, "container %q has no CPU limit", c.Name)
 			}
 		},
@@ -167,7 +173,7 @@ var podChecks = []*Check{
 			Frameworks:  []string{"NSA 4.0"},
 		},
 		container: func(r *reporter, w *Workload, c *Container) {
-			if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok && !c.Ephemeral {
+			if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok && !c.Ephemeral && !podLimit(w, corev1.ResourceMemory) {
 				r.report(w.Resource, c.Path, "container %q has no memory limit", c.Name)
 			}
 		},
@@ -181,7 +187,7 @@ var podChecks = []*Check{
 		},
 		container: func(r *reporter, w *Workload, c *Container) {
 			for _, e := range c.Env {
-				if e.Value != "" && credentialName.MatchString(e.Name) {
+				if e.Value != "" && credentialName.MatchString(e.Name) && !credentialMetadata.MatchString(e.Name) {
 					// Name the variable, never its value.
 					r.report(w.Resource, fmt.Sprintf("%s.env[%s]", c.Path, e.Name), "container %q sets %s to a literal value", c.Name, e.Name)
 				}
@@ -199,7 +205,22 @@ var dangerousCapabilities = map[string]bool{
 
 var credentialName = regexp.MustCompile(`(?i)(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)`)
 
+// credentialMetadata matches names that say where a credential is or how it
+// behaves rather than hold it: POSTGRES_PASSWORD_FILE=/run/secrets/pw,
+// TOKEN_TTL=3600, SECRET_NAME=api-keys.
+var credentialMetadata = regexp.MustCompile(`(?i)[_-](file|path|dir|name|ttl|timeout|expiry|length|size|type|kind|header)$`)
+
 func isTrue(b *bool) bool { return b != nil && *b }
+
+// podLimit reports whether the pod-level resources (spec.resources) limit
+// the resource: that limit bounds the containers that set none themselves.
+func podLimit(w *Workload, name corev1.ResourceName) bool {
+	if w.Spec.Resources == nil {
+		return false
+	}
+	_, ok := w.Spec.Resources.Limits[name]
+	return ok
+}
 
 // effectiveBool returns the container's setting when it has one, else the
 // pod's.

@@ -71,7 +71,7 @@ func builtinRBAC(name string, labels map[string]string) bool {
 // allows reports whether a rule grants one of verbs on resource in the
 // given API group, wildcards included.
 func allows(rule rbacv1.PolicyRule, group, resource string, verbs ...string) bool {
-	if !matches(rule.APIGroups, group) || !matches(rule.Resources, resource) {
+	if !matches(rule.APIGroups, group) || !matchesResource(rule.Resources, resource) {
 		return false
 	}
 	return slices.ContainsFunc(verbs, func(v string) bool { return matches(rule.Verbs, v) })
@@ -79,6 +79,18 @@ func allows(rule rbacv1.PolicyRule, group, resource string, verbs ...string) boo
 
 func matches(list []string, want string) bool {
 	return slices.Contains(list, "*") || slices.Contains(list, want)
+}
+
+// matchesResource is matches for resources, where "*/sub" also grants the
+// subresource sub of every resource, as the RBAC authorizer reads it.
+func matchesResource(list []string, resource string) bool {
+	if matches(list, resource) {
+		return true
+	}
+	if i := strings.IndexByte(resource, '/'); i >= 0 {
+		return slices.Contains(list, "*"+resource[i:])
+	}
+	return false
 }
 
 // ruleCheck builds a check that reports every rule of a non-built-in role
@@ -117,7 +129,7 @@ var rbacChecks = []*Check{
 				}
 				var who []string
 				for _, s := range b.subjects {
-					if !strings.HasPrefix(s.Name, "system:") {
+					if !componentSubject(s) {
 						who = append(who, subjectString(s))
 					}
 				}
@@ -222,7 +234,7 @@ var rbacChecks = []*Check{
 			for _, b := range inv.bindings() {
 				// Kubernetes binds its read-only public-info role to anonymous
 				// users by default: /version, /healthz. That one is expected.
-				if b.roleRef.Name == "system:public-info-viewer" {
+				if b.roleRef.Kind == "ClusterRole" && b.roleRef.Name == "system:public-info-viewer" {
 					continue
 				}
 				for _, s := range b.subjects {
@@ -234,6 +246,24 @@ var rbacChecks = []*Check{
 			}
 		},
 	},
+}
+
+// componentSubject reports the identities of Kubernetes' own components,
+// such as the group system:masters or the user system:kube-scheduler, which
+// are expected to hold cluster-admin. The other system: groups name whole
+// populations (system:authenticated, system:unauthenticated,
+// system:serviceaccounts[:ns]), system:anonymous is anyone, and
+// system:serviceaccount:ns:name is a workload's service account: none of
+// them is a component.
+func componentSubject(s rbacv1.Subject) bool {
+	switch s.Kind {
+	case rbacv1.GroupKind:
+		return s.Name == "system:masters"
+	case rbacv1.UserKind:
+		return strings.HasPrefix(s.Name, "system:") && s.Name != "system:anonymous" &&
+			!strings.HasPrefix(s.Name, "system:serviceaccount:")
+	}
+	return false
 }
 
 func subjectString(s rbacv1.Subject) string {

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
@@ -33,6 +34,23 @@ type SnapshotStats struct {
 	// Problems lists the documents that could not be decoded, as
 	// "file:line: reason". They are skipped; the rest of the snapshot loads.
 	Problems []string
+	// Warnings lists objects that decoded with unknown or duplicate
+	// fields, as "file:line: ..."; the objects are kept.
+	Warnings []string
+}
+
+func namespaceOf(obj runtime.Object) string {
+	if m, ok := obj.(interface{ GetNamespace() string }); ok {
+		return m.GetNamespace()
+	}
+	return ""
+}
+
+func nameOf(obj runtime.Object) string {
+	if m, ok := obj.(interface{ GetName() string }); ok {
+		return m.GetName()
+	}
+	return ""
 }
 
 // LoadSnapshot reads every .yaml, .yml and .json file under dir, in lexical
@@ -87,8 +105,12 @@ func DecodeManifests(r io.Reader, name string, inv *checks.Inventory) (SnapshotS
 
 func decodeManifests(r io.Reader, name string, inv *checks.Inventory, stats *SnapshotStats) error {
 	return splitDocuments(r, func(doc []byte, line int) {
+		warnings := len(stats.Warnings)
 		if err := decodeDocument(doc, inv, stats); err != nil {
 			stats.Problems = append(stats.Problems, fmt.Sprintf("%s:%d: %v", name, line, err))
+		}
+		for i := warnings; i < len(stats.Warnings); i++ {
+			stats.Warnings[i] = fmt.Sprintf("%s:%d: %s", name, line, stats.Warnings[i])
 		}
 	})
 }
@@ -130,7 +152,9 @@ func splitDocuments(r io.Reader, fn func(doc []byte, line int)) error {
 	return nil
 }
 
-var decoder = scheme.Codecs.UniversalDeserializer()
+// decoder is strict: a misspelled or unknown field is reported instead of
+// silently dropped, since a typo in a security setting hides a finding.
+var decoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
 
 func decodeDocument(doc []byte, inv *checks.Inventory, stats *SnapshotStats) error {
 	js, err := yaml.YAMLToJSON(doc)
@@ -141,6 +165,11 @@ func decodeDocument(doc []byte, inv *checks.Inventory, stats *SnapshotStats) err
 		return nil // only comments
 	}
 	obj, _, err := decoder.Decode(js, nil, nil)
+	if err != nil && obj != nil && runtime.IsStrictDecodingError(err) {
+		// The object decoded; keep it, and say what was ignored.
+		stats.Warnings = append(stats.Warnings, fmt.Sprintf("%s %s/%s: %v", obj.GetObjectKind().GroupVersionKind().Kind, namespaceOf(obj), nameOf(obj), err))
+		err = nil
+	}
 	if err != nil {
 		if runtime.IsNotRegisteredError(err) {
 			stats.Skipped++

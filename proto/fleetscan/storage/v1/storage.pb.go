@@ -31,9 +31,7 @@ type ClusterRecord struct {
 	Labels      map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	CreateMs    int64                  `protobuf:"varint,5,opt,name=create_ms,json=createMs,proto3" json:"create_ms,omitempty"`
 	// Small, dense number that prefixes the cluster's finding keys.
-	Seq uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
-	// SHA-256 of the worker's token.
-	TokenHash         []byte `protobuf:"bytes,7,opt,name=token_hash,json=tokenHash,proto3" json:"token_hash,omitempty"`
+	Seq               uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
 	LastSeenMs        int64  `protobuf:"varint,8,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
 	WorkerVersion     string `protobuf:"bytes,9,opt,name=worker_version,json=workerVersion,proto3" json:"worker_version,omitempty"`
 	KubernetesVersion string `protobuf:"bytes,10,opt,name=kubernetes_version,json=kubernetesVersion,proto3" json:"kubernetes_version,omitempty"`
@@ -113,13 +111,6 @@ func (x *ClusterRecord) GetSeq() uint64 {
 	return 0
 }
 
-func (x *ClusterRecord) GetTokenHash() []byte {
-	if x != nil {
-		return x.TokenHash
-	}
-	return nil
-}
-
 func (x *ClusterRecord) GetLastSeenMs() int64 {
 	if x != nil {
 		return x.LastSeenMs
@@ -141,15 +132,17 @@ func (x *ClusterRecord) GetKubernetesVersion() string {
 	return ""
 }
 
-// TokenRecord is an API token, stored under the SHA-256 of its secret.
+// TokenRecord is a credential, stored under the SHA-256 of its secret.
 type TokenRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// "operator" or "tenant".
+	// "operator", "tenant" or "worker".
 	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
 	// Tenant of a tenant token.
-	Tenant        string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	CreateMs      int64  `protobuf:"varint,4,opt,name=create_ms,json=createMs,proto3" json:"create_ms,omitempty"`
+	Tenant   string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	CreateMs int64  `protobuf:"varint,4,opt,name=create_ms,json=createMs,proto3" json:"create_ms,omitempty"`
+	// Cluster of a worker token: the only cluster it may speak for.
+	ClusterId     string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -210,6 +203,13 @@ func (x *TokenRecord) GetCreateMs() int64 {
 		return x.CreateMs
 	}
 	return 0
+}
+
+func (x *TokenRecord) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
 }
 
 // ScanRecord is a scan; its jobs are stored apart.
@@ -580,16 +580,14 @@ var File_fleetscan_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\n" +
-	"\"fleetscan/storage/v1/storage.proto\x12\x14fleetscan.storage.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x17fleetscan/v1/scan.proto\"\xa4\x03\n" +
+	"\"fleetscan/storage/v1/storage.proto\x12\x14fleetscan.storage.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x17fleetscan/v1/scan.proto\"\x8b\x03\n" +
 	"\rClusterRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12G\n" +
 	"\x06labels\x18\x04 \x03(\v2/.fleetscan.storage.v1.ClusterRecord.LabelsEntryR\x06labels\x12\x1b\n" +
 	"\tcreate_ms\x18\x05 \x01(\x03R\bcreateMs\x12\x10\n" +
-	"\x03seq\x18\x06 \x01(\x04R\x03seq\x12\x1d\n" +
-	"\n" +
-	"token_hash\x18\a \x01(\fR\ttokenHash\x12 \n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\x12 \n" +
 	"\flast_seen_ms\x18\b \x01(\x03R\n" +
 	"lastSeenMs\x12%\n" +
 	"\x0eworker_version\x18\t \x01(\tR\rworkerVersion\x12-\n" +
@@ -597,12 +595,14 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	" \x01(\tR\x11kubernetesVersion\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"j\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\a\x10\b\"\x89\x01\n" +
 	"\vTokenRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x1b\n" +
-	"\tcreate_ms\x18\x04 \x01(\x03R\bcreateMs\"\xa0\x01\n" +
+	"\tcreate_ms\x18\x04 \x01(\x03R\bcreateMs\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x05 \x01(\tR\tclusterId\"\xa0\x01\n" +
 	"\n" +
 	"ScanRecord\x120\n" +
 	"\x06target\x18\x01 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +

@@ -1,0 +1,237 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+// Errors a caller can test with errors.Is on any error of the client.
+var (
+	ErrNotFound         = errors.New("not found")
+	ErrInvalidArgument  = errors.New("invalid argument")
+	ErrUnauthenticated  = errors.New("unauthenticated")
+	ErrPermissionDenied = errors.New("permission denied")
+	ErrAlreadyExists    = errors.New("already exists")
+	ErrUnavailable      = errors.New("server unavailable")
+)
+
+// Client talks to a fleetscan server.
+type Client struct {
+	conn *grpc.ClientConn
+	// The generated stubs, for what the typed methods do not cover.
+	ClusterService fleetscanv1.ClusterServiceClient
+	ScanService    fleetscanv1.ScanServiceClient
+	FindingService fleetscanv1.FindingServiceClient
+}
+
+type options struct {
+	token     string
+	caFile    string
+	plaintext bool
+	dialOpts  []grpc.DialOption
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithToken authenticates every call with an API token.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithCAFile verifies the server's certificate against the PEM CA in path
+// instead of the system roots.
+func WithCAFile(path string) Option { return func(o *options) { o.caFile = path } }
+
+// WithPlaintext turns TLS off, for a server on a loopback address.
+func WithPlaintext() Option { return func(o *options) { o.plaintext = true } }
+
+// WithDialOptions adds gRPC dial options, e.g. a bufconn dialer in tests.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
+}
+
+// New returns a client of the server at target ("host:port"). Nothing is
+// dialled until the first call.
+func New(target string, opts ...Option) (*Client, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var creds credentials.TransportCredentials
+	if o.plaintext {
+		creds = insecure.NewCredentials()
+	} else {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if o.caFile != "" {
+			pem, err := os.ReadFile(o.caFile)
+			if err != nil {
+				return nil, fmt.Errorf("ca: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("ca %s: no PEM certificate in it", o.caFile)
+			}
+		}
+		creds = credentials.NewTLS(tc)
+	}
+	dial := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithChainUnaryInterceptor(convertErrors),
+	}
+	if o.token != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: !o.plaintext}))
+	}
+	conn, err := grpc.NewClient(target, append(dial, o.dialOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("server address %q: %w", target, err)
+	}
+	return &Client{
+		conn:           conn,
+		ClusterService: fleetscanv1.NewClusterServiceClient(conn),
+		ScanService:    fleetscanv1.NewScanServiceClient(conn),
+		FindingService: fleetscanv1.NewFindingServiceClient(conn),
+	}, nil
+}
+
+// Close releases the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+type bearer struct {
+	token  string
+	secure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// Error is a failed call: the sentinel it matches and the server's status.
+type Error struct {
+	kind   error
+	Status *status.Status
+}
+
+func (e *Error) Error() string { return e.Status.Message() }
+
+// Is matches the sentinel of the call's status code.
+func (e *Error) Is(target error) bool { return e.kind != nil && target == e.kind }
+
+// GRPCStatus lets status.FromError see through the wrapper.
+func (e *Error) GRPCStatus() *status.Status { return e.Status }
+
+var codeErrors = map[codes.Code]error{
+	codes.NotFound:         ErrNotFound,
+	codes.InvalidArgument:  ErrInvalidArgument,
+	codes.Unauthenticated:  ErrUnauthenticated,
+	codes.PermissionDenied: ErrPermissionDenied,
+	codes.AlreadyExists:    ErrAlreadyExists,
+	codes.Unavailable:      ErrUnavailable,
+}
+
+func convertErrors(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	return &Error{kind: codeErrors[st.Code()], Status: st}
+}
+
+// paginate turns a List RPC into an iterator over its items.
+func paginate[T any](ctx context.Context, page func(ctx context.Context, token string) ([]T, string, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		token := ""
+		for {
+			items, next, err := page(ctx, token)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, it := range items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if next == "" {
+				return
+			}
+			token = next
+		}
+	}
+}
+
+// ListClusters iterates over every cluster.
+func (c *Client) ListClusters(ctx context.Context) iter.Seq2[*fleetscanv1.Cluster, error] {
+	return paginate(ctx, func(ctx context.Context, token string) ([]*fleetscanv1.Cluster, string, error) {
+		resp, err := c.ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{PageToken: token})
+		return resp.GetClusters(), resp.GetNextPageToken(), err
+	})
+}
+
+// ListScans iterates over scans, newest first.
+func (c *Client) ListScans(ctx context.Context) iter.Seq2[*fleetscanv1.Scan, error] {
+	return paginate(ctx, func(ctx context.Context, token string) ([]*fleetscanv1.Scan, string, error) {
+		resp, err := c.ScanService.ListScans(ctx, &fleetscanv1.ListScansRequest{PageToken: token})
+		return resp.GetScans(), resp.GetNextPageToken(), err
+	})
+}
+
+// Findings iterates over the findings matching req's filters; its page
+// token is managed by the iterator.
+func (c *Client) Findings(ctx context.Context, req *fleetscanv1.ListFindingsRequest) iter.Seq2[*fleetscanv1.Finding, error] {
+	return paginate(ctx, func(ctx context.Context, token string) ([]*fleetscanv1.Finding, string, error) {
+		r := proto.CloneOf(req)
+		r.PageToken = token
+		resp, err := c.FindingService.ListFindings(ctx, r)
+		return resp.GetFindings(), resp.GetNextPageToken(), err
+	})
+}
+
+// Finished reports whether a scan has ended.
+func Finished(s *fleetscanv1.Scan) bool {
+	return s.State == fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED || s.State == fleetscanv1.ScanState_SCAN_STATE_FAILED
+}
+
+// WaitScan polls a scan every interval until it has ended or ctx is done,
+// calling progress (if not nil) with each state it sees.
+func (c *Client) WaitScan(ctx context.Context, scanID string, interval time.Duration, progress func(*fleetscanv1.Scan)) (*fleetscanv1.Scan, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		resp, err := c.ScanService.GetScan(ctx, &fleetscanv1.GetScanRequest{ScanId: scanID})
+		if err != nil {
+			return nil, err
+		}
+		if progress != nil {
+			progress(resp.Scan)
+		}
+		if Finished(resp.Scan) {
+			return resp.Scan, nil
+		}
+		select {
+		case <-ctx.Done():
+			return resp.Scan, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,80 @@
+// Command fleetscan-server schedules scans of a fleet of Kubernetes
+// clusters, receives the findings of their workers and keeps the history
+// in an embedded bbolt database.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fleetscan/fleetscan/cmd/internal/logging"
+	"github.com/fleetscan/fleetscan/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "fleetscan-server:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fleetscan-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: fleetscan-server [flags]
+
+Runs the fleetscan server. On first start it creates an operator token and
+writes it to DATA_DIR/operator.token (mode 0600); use it with the fleetscan
+CLI to register clusters and start scans.
+
+Example:
+  fleetscan-server --data-dir /var/lib/fleetscan --listen 127.0.0.1:8443
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	dataDir := fs.String("data-dir", "fleetscan-data", "directory of the database and the first operator token")
+	listen := fs.String("listen", "127.0.0.1:8443", "gRPC listen address; plaintext is allowed on loopback only")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM)")
+	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
+	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
+	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long to let worker streams drain on shutdown")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "fleetscan-server", server.Version)
+		return nil
+	}
+	log, err := logging.New(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, server.Config{
+		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
+		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}

@@ -1,0 +1,143 @@
+// Command fleetscan-worker runs inside a Kubernetes cluster (or next to a
+// snapshot of one), dials out to the fleetscan server and scans the
+// cluster whenever the server assigns a job.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/fleetscan/fleetscan/cmd/internal/logging"
+	"github.com/fleetscan/fleetscan/worker"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "fleetscan-worker:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fleetscan-worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: fleetscan-worker --server ADDR --cluster-id ID (--token-file F | $FLEETSCAN_WORKER_TOKEN) [source] [flags]
+
+Connects a cluster to the fleetscan server and scans it when told to. The
+worker only dials out; the cluster needs no inbound access. Source, one of:
+  (none)              in-cluster config, when run as a pod
+  --kubeconfig F      a kubeconfig file, with --context to pick a context
+  --snapshot DIR      a directory of YAML/JSON manifests (kubectl get -A -o yaml)
+
+Examples:
+  fleetscan-worker --server fleetscan.example.com:8443 --ca ca.pem \
+      --cluster-id prod-eu-1 --token-file /var/run/fleetscan/token
+  fleetscan-worker --server 127.0.0.1:8443 --plaintext --cluster-id dev \
+      --token-file dev.token --kubeconfig ~/.kube/config --context kind-dev
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	serverAddr := fs.String("server", "", "fleetscan server address, host:port")
+	clusterID := fs.String("cluster-id", "", "id of this cluster, as registered")
+	tokenFile := fs.String("token-file", "", "file holding the join token (default: $FLEETSCAN_WORKER_TOKEN)")
+	caFile := fs.String("ca", "", "CA certificate (PEM) to verify the server with; default: system roots")
+	plaintext := fs.Bool("plaintext", false, "no TLS; allowed to loopback servers only")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file; default: in-cluster config")
+	kubeContext := fs.String("context", "", "kubeconfig context; default: the current one")
+	snapshot := fs.String("snapshot", "", "scan a directory of manifests instead of a live cluster")
+	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
+	batchSize := fs.Int("batch-size", 500, "findings per batch sent to the server")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "fleetscan-worker", worker.Version)
+		return nil
+	}
+	log, err := logging.New(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	token := os.Getenv("FLEETSCAN_WORKER_TOKEN")
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register')")
+	}
+	var source worker.Source
+	switch {
+	case *snapshot != "" && *kubeconfig != "":
+		return errors.New("give --snapshot or --kubeconfig, not both")
+	case *snapshot != "":
+		if _, err := os.Stat(*snapshot); err != nil {
+			return fmt.Errorf("--snapshot: %w", err)
+		}
+		source = worker.SnapshotSource(*snapshot, func(p string) { log.Warn("skipped a manifest", "problem", p) })
+	default:
+		cfg, err := restConfig(*kubeconfig, *kubeContext)
+		if err != nil {
+			return err
+		}
+		client, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		source = worker.KubeSource(client, *pageSize)
+	}
+	w, err := worker.New(worker.Config{
+		Server: *serverAddr, Token: token, ClusterID: *clusterID, Source: source,
+		CAFile: *caFile, Plaintext: *plaintext, BatchSize: *batchSize, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
+	if kubeconfig == "" && kubeContext == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("not running in a cluster (%w): give --kubeconfig or --snapshot", err)
+		}
+		return cfg, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	return cfg, nil
+}

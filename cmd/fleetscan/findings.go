@@ -1,0 +1,125 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+func findingsCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "findings", Short: "Read the findings of the fleet"}
+	cmd.AddCommand(findingsListCommand(g))
+	return cmd
+}
+
+func findingsListCommand(g *globals) *cobra.Command {
+	var cluster, severity, check, statusFlag string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List findings, open ones by default",
+		Long: `List findings of the latest completed scans, worst first. Filters
+combine: --severity keeps findings of that severity or worse.`,
+		Example: `  fleetscan findings list --severity critical
+  fleetscan findings list --cluster prod-eu-1 --check RBAC-001 -o json
+  fleetscan findings list --status resolved --limit 0`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sev, err := parseSeverity(severity)
+			if err != nil {
+				return err
+			}
+			st, ok := fleetscanv1.FindingStatus_value["FINDING_STATUS_"+strings.ToUpper(statusFlag)]
+			if !ok || st == 0 {
+				return fmt.Errorf("--status %q: use open, resolved or suppressed", statusFlag)
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			req := &fleetscanv1.ListFindingsRequest{ClusterId: cluster, MinSeverity: sev, CheckId: strings.ToUpper(check), Status: fleetscanv1.FindingStatus(st)}
+			all := &fleetscanv1.ListFindingsResponse{}
+			for f, err := range c.Findings(cmd.Context(), req) {
+				if err != nil {
+					return g.explain(err)
+				}
+				all.Findings = append(all.Findings, f)
+			}
+			// Worst first: the server's order (cluster, fingerprint) is
+			// stable for paging, not for reading. --limit keeps the worst.
+			slices.SortStableFunc(all.Findings, func(a, b *fleetscanv1.Finding) int {
+				return cmp.Or(cmp.Compare(b.Severity, a.Severity), cmp.Compare(a.ClusterId, b.ClusterId), cmp.Compare(a.CheckId, b.CheckId))
+			})
+			if limit > 0 && len(all.Findings) > limit {
+				fmt.Fprintf(cmd.ErrOrStderr(), "(the worst %d of %d matching findings; --limit 0 shows all)\n", limit, len(all.Findings))
+				all.Findings = all.Findings[:limit]
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, all)
+			}
+			if len(all.Findings) == 0 {
+				fmt.Fprintln(g.stdout, "No findings.")
+				return nil
+			}
+			t := newTable(g.stdout, "CLUSTER", "SEVERITY", "CHECK", "RESOURCE", "MESSAGE")
+			for _, f := range all.Findings {
+				t.row(f.ClusterId, severityName(f.Severity), f.CheckId, resourceString(f.Resource), f.Message)
+			}
+			return t.flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cluster, "cluster", "", "only this cluster")
+	f.StringVar(&severity, "severity", "", "only this severity or worse: info, low, medium, high, critical")
+	f.StringVar(&check, "check", "", "only this check id, e.g. POD-001")
+	f.StringVar(&statusFlag, "status", "open", "open, resolved or suppressed")
+	f.IntVar(&limit, "limit", 100, "show the worst N findings (0: all)")
+	return cmd
+}
+
+func resourceString(r *fleetscanv1.ResourceRef) string {
+	s := r.GetKind() + "/"
+	if r.GetNamespace() != "" {
+		s += r.GetNamespace() + "/"
+	}
+	s += r.GetName()
+	if r.GetSubPath() != "" {
+		s += " " + r.GetSubPath()
+	}
+	return s
+}
+
+func checksCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "checks", Short: "The catalog of built-in checks"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the built-in checks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := c.FindingService.ListChecks(cmd.Context(), &fleetscanv1.ListChecksRequest{})
+			if err != nil {
+				return g.explain(err)
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, resp)
+			}
+			t := newTable(g.stdout, "ID", "SEVERITY", "CATEGORY", "PARTY", "TITLE")
+			for _, ch := range resp.Checks {
+				t.row(ch.Id, severityName(ch.Severity), ch.Category, enumName(ch.ResponsibleParty, "RESPONSIBLE_PARTY_"), ch.Title)
+			}
+			return t.flush()
+		},
+	})
+	return cmd
+}

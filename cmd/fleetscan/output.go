@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+// table writes aligned columns.
+type table struct{ tw *tabwriter.Writer }
+
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+	t.row(header...)
+	return t
+}
+
+func (t *table) row(cols ...string) { fmt.Fprintln(t.tw, strings.Join(cols, "\t")) }
+func (t *table) flush() error       { return t.tw.Flush() }
+
+func when(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "-"
+	}
+	return ts.AsTime().Local().Format(time.DateTime)
+}
+
+// severityName is the short, upper-case name of a severity.
+func severityName(s fleetscanv1.Severity) string {
+	return strings.TrimPrefix(s.String(), "SEVERITY_")
+}
+
+func parseSeverity(s string) (fleetscanv1.Severity, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, ok := fleetscanv1.Severity_value["SEVERITY_"+strings.ToUpper(s)]
+	if !ok || v == 0 {
+		return 0, fmt.Errorf("--severity %q: use info, low, medium, high or critical", s)
+	}
+	return fleetscanv1.Severity(v), nil
+}
+
+func countsString(c *fleetscanv1.SeverityCounts) []string {
+	return []string{fmt.Sprint(c.GetCritical()), fmt.Sprint(c.GetHigh()), fmt.Sprint(c.GetMedium()), fmt.Sprint(c.GetLow())}
+}
+
+func enumName(s fmt.Stringer, prefix string) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), prefix))
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fleetscan/fleetscan/client"
+)
+
+// globals are the connection flags every command shares.
+type globals struct {
+	server    string
+	token     string
+	tokenFile string
+	caFile    string
+	plaintext bool
+	output    string
+	stdout    io.Writer
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	g := &globals{stdout: stdout}
+	root := &cobra.Command{
+		Use:   "fleetscan",
+		Short: "Scan the security posture of a fleet of Kubernetes clusters",
+		Long: `fleetscan talks to a fleetscan server: register clusters, start scans of
+one cluster or the whole fleet, and read what they found.
+
+The server address and the API token come from flags or the environment:
+  --server      FLEETSCAN_SERVER      (default 127.0.0.1:8443)
+  --token       FLEETSCAN_TOKEN
+  --token-file  FLEETSCAN_TOKEN_FILE  (the server writes its first operator
+                                       token to DATA_DIR/operator.token)`,
+		Example: `  export FLEETSCAN_TOKEN_FILE=fleetscan-data/operator.token
+  fleetscan --plaintext cluster register prod-eu-1 --tenant acme --label env=prod
+  fleetscan --plaintext scan start --all --wait
+  fleetscan --plaintext findings list --severity high`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.server, "server", envOr("FLEETSCAN_SERVER", "127.0.0.1:8443"), "server address, host:port [$FLEETSCAN_SERVER]")
+	pf.StringVar(&g.token, "token", "", "API token [$FLEETSCAN_TOKEN]")
+	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("FLEETSCAN_TOKEN_FILE"), "file holding the API token [$FLEETSCAN_TOKEN_FILE]")
+	pf.StringVar(&g.caFile, "ca", os.Getenv("FLEETSCAN_CA"), "CA certificate (PEM) of the server [$FLEETSCAN_CA]")
+	pf.BoolVar(&g.plaintext, "plaintext", os.Getenv("FLEETSCAN_PLAINTEXT") == "1", "no TLS, for a server on loopback [$FLEETSCAN_PLAINTEXT=1]")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(clusterCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g))
+	return root.ExecuteContext(ctx)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// connect returns a client with the global flags applied.
+func (g *globals) connect() (*client.Client, error) {
+	if g.output != "table" && g.output != "json" {
+		return nil, fmt.Errorf("--output %q: use table or json", g.output)
+	}
+	token := g.token
+	if token == "" {
+		token = os.Getenv("FLEETSCAN_TOKEN")
+	}
+	if token == "" && g.tokenFile != "" {
+		b, err := os.ReadFile(g.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		return nil, errors.New("no API token: give --token-file (the server writes DATA_DIR/operator.token on first start), --token, or set FLEETSCAN_TOKEN")
+	}
+	opts := []client.Option{client.WithToken(token)}
+	if g.plaintext {
+		opts = append(opts, client.WithPlaintext())
+	}
+	if g.caFile != "" {
+		opts = append(opts, client.WithCAFile(g.caFile))
+	}
+	return client.New(g.server, opts...)
+}
+
+// explain turns a call's error into a message that says what to do.
+func (g *globals) explain(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		hint := "is fleetscan-server running there? (--server, $FLEETSCAN_SERVER)"
+		if !g.plaintext && strings.Contains(st.Message(), "handshake") {
+			hint = "the TLS handshake failed: for a plaintext server on loopback pass --plaintext, else give its CA with --ca"
+		}
+		return fmt.Errorf("cannot reach the server at %s: %s\n  %s", g.server, st.Message(), hint)
+	case codes.Unauthenticated:
+		return fmt.Errorf("the server rejected the token: check --token-file / $FLEETSCAN_TOKEN (%s)", st.Message())
+	case codes.PermissionDenied:
+		return fmt.Errorf("not allowed: %s", st.Message())
+	case codes.DeadlineExceeded:
+		return errors.New("timed out waiting for the server")
+	}
+	return errors.New(st.Message())
+}
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+func scanCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "scan", Short: "Start scans and follow them"}
+	cmd.AddCommand(scanStartCommand(g), scanGetCommand(g), scanListCommand(g))
+	return cmd
+}
+
+func scanStartCommand(g *globals) *cobra.Command {
+	var clusters, include, exclude, namespaces []string
+	var all, wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "start (--cluster ID ... | --all)",
+		Short: "Start a scan of some clusters or of the whole fleet",
+		Long: `Start a scan: one job per cluster. Jobs of clusters whose worker is
+connected start at once; the others wait until their worker connects.
+With --wait, follow the scan until every job has ended and print its
+summary; the command then fails if any job failed.`,
+		Example: `  fleetscan scan start --all --wait
+  fleetscan scan start --cluster prod-eu-1 --cluster prod-us-1 --check POD-001 --check RBAC-001
+  fleetscan scan start --all --namespace shop --wait --timeout 5m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all == (len(clusters) > 0) {
+				return errors.New("give --cluster ID (repeatable) or --all")
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := c.ScanService.StartScan(cmd.Context(), &fleetscanv1.StartScanRequest{
+				Target: &fleetscanv1.ScanTarget{ClusterIds: clusters, AllClusters: all},
+				Spec:   &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces},
+			})
+			if err != nil {
+				return g.explain(err)
+			}
+			scan := resp.Scan
+			if !wait {
+				if g.output == "json" {
+					return printJSON(g.stdout, scan)
+				}
+				fmt.Fprintf(g.stdout, "Started scan %s of %d cluster(s).\nFollow it with: fleetscan scan get %s\n", scan.Id, len(scan.Jobs), scan.Id)
+				return nil
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "Scan %s started on %d cluster(s); waiting (timeout %v)...\n", scan.Id, len(scan.Jobs), timeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			last := -1
+			scan, err = c.WaitScan(ctx, scan.Id, 500*time.Millisecond, func(s *fleetscanv1.Scan) {
+				if done := jobsDone(s); done != last {
+					last = done
+					fmt.Fprintf(cmd.ErrOrStderr(), "  %d/%d jobs done\n", done, len(s.Jobs))
+				}
+			})
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("scan %s not finished after %v (%d/%d jobs done); are all workers connected? see 'fleetscan cluster list'", scan.GetId(), timeout, jobsDone(scan), len(scan.GetJobs()))
+			}
+			if err != nil {
+				return g.explain(err)
+			}
+			if err := printScan(g, scan); err != nil {
+				return err
+			}
+			if scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+				return &exitError{code: 1, err: fmt.Errorf("scan %s %s", scan.Id, enumName(scan.State, "SCAN_STATE_"))}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&clusters, "cluster", nil, "cluster id to scan; repeatable")
+	f.BoolVar(&all, "all", false, "scan every registered cluster")
+	f.StringArrayVar(&include, "check", nil, "run only this check id; repeatable (default: all checks)")
+	f.StringArrayVar(&exclude, "exclude-check", nil, "skip this check id; repeatable")
+	f.StringArrayVar(&namespaces, "namespace", nil, "scan only this namespace; repeatable (cluster-scoped objects are always scanned)")
+	f.BoolVar(&wait, "wait", false, "wait for the scan to end and print its summary")
+	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait, how long to wait")
+	return cmd
+}
+
+func jobsDone(s *fleetscanv1.Scan) int {
+	n := 0
+	for _, j := range s.GetJobs() {
+		if j.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED || j.State == fleetscanv1.JobState_JOB_STATE_FAILED {
+			n++
+		}
+	}
+	return n
+}
+
+func scanGetCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get SCAN_ID",
+		Short: "Show a scan and the state and findings of each of its jobs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := c.ScanService.GetScan(cmd.Context(), &fleetscanv1.GetScanRequest{ScanId: args[0]})
+			if err != nil {
+				return g.explain(err)
+			}
+			return printScan(g, resp.Scan)
+		},
+	}
+}
+
+func printScan(g *globals, s *fleetscanv1.Scan) error {
+	if g.output == "json" {
+		return printJSON(g.stdout, s)
+	}
+	fmt.Fprintf(g.stdout, "Scan %s: %s, started %s, finished %s\n\n", s.Id, enumName(s.State, "SCAN_STATE_"), when(s.CreateTime), when(s.FinishTime))
+	t := newTable(g.stdout, "CLUSTER", "JOB", "OBJECTS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "ERROR")
+	for _, j := range s.Jobs {
+		t.row(append(append([]string{j.ClusterId, enumName(j.State, "JOB_STATE_"), fmt.Sprint(j.ObjectsScanned)}, countsString(j.Findings)...), orDash(j.Error))...)
+	}
+	t.row(append(append([]string{"TOTAL", "", ""}, countsString(s.Findings)...), "")...)
+	return t.flush()
+}
+
+func scanListCommand(g *globals) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List scans, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			all := &fleetscanv1.ListScansResponse{}
+			for s, err := range c.ListScans(cmd.Context()) {
+				if err != nil {
+					return g.explain(err)
+				}
+				all.Scans = append(all.Scans, s)
+				if len(all.Scans) == limit {
+					break
+				}
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, all)
+			}
+			return printScanList(g.stdout, all.Scans)
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "show at most this many scans (0: all)")
+	return cmd
+}
+
+func printScanList(w io.Writer, scans []*fleetscanv1.Scan) error {
+	t := newTable(w, "SCAN", "STATE", "STARTED", "CLUSTERS", "DONE", "CRITICAL", "HIGH", "MEDIUM", "LOW")
+	for _, s := range scans {
+		t.row(append([]string{s.Id, enumName(s.State, "SCAN_STATE_"), when(s.CreateTime), fmt.Sprint(len(s.Jobs)), fmt.Sprint(jobsDone(s))}, countsString(s.Findings)...)...)
+	}
+	return t.flush()
+}

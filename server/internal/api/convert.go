@@ -1,0 +1,110 @@
+package api
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server/internal/store"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+func ts(ms int64) *timestamppb.Timestamp {
+	if ms == 0 {
+		return nil
+	}
+	return timestamppb.New(time.UnixMilli(ms))
+}
+
+func clusterToProto(c *storagev1.ClusterRecord, connected bool) *fleetscanv1.Cluster {
+	return &fleetscanv1.Cluster{
+		Id: c.Id, DisplayName: c.DisplayName, Tenant: c.Tenant, Labels: c.Labels, CreateTime: ts(c.CreateMs),
+		Worker: &fleetscanv1.WorkerStatus{
+			Connected: connected, LastSeenTime: ts(c.LastSeenMs),
+			WorkerVersion: c.WorkerVersion, KubernetesVersion: c.KubernetesVersion,
+		},
+	}
+}
+
+func scanToProto(s *store.Scan) *fleetscanv1.Scan {
+	out := &fleetscanv1.Scan{
+		Id: s.ID.String(), Target: s.Record.Target, Spec: s.Record.Spec, CreateTime: ts(s.Record.CreateMs),
+		Findings: &fleetscanv1.SeverityCounts{},
+	}
+	var pending, active, succeeded, failed int
+	var finish int64
+	for _, j := range s.Jobs {
+		r := j.Record
+		out.Jobs = append(out.Jobs, &fleetscanv1.Job{
+			Id: j.ID.String(), ClusterId: r.ClusterId, State: r.State,
+			CreateTime: ts(r.CreateMs), StartTime: ts(r.StartMs), FinishTime: ts(r.FinishMs),
+			Findings: r.Findings, ObjectsScanned: r.ObjectsScanned, Error: r.Error,
+		})
+		switch r.State {
+		case fleetscanv1.JobState_JOB_STATE_PENDING:
+			pending++
+		case fleetscanv1.JobState_JOB_STATE_SUCCEEDED:
+			succeeded++
+			addCounts(out.Findings, r.Findings)
+		case fleetscanv1.JobState_JOB_STATE_FAILED:
+			failed++
+		default:
+			active++
+		}
+		finish = max(finish, r.FinishMs)
+	}
+	switch {
+	case pending+active == 0 && failed == 0:
+		out.State = fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED
+	case pending+active == 0:
+		out.State = fleetscanv1.ScanState_SCAN_STATE_FAILED
+	case active == 0 && succeeded+failed == 0:
+		out.State = fleetscanv1.ScanState_SCAN_STATE_PENDING
+	default:
+		out.State = fleetscanv1.ScanState_SCAN_STATE_RUNNING
+	}
+	if pending+active == 0 {
+		out.FinishTime = ts(finish)
+	}
+	return out
+}
+
+func addCounts(dst, src *fleetscanv1.SeverityCounts) {
+	if src == nil {
+		return
+	}
+	dst.Critical += src.Critical
+	dst.High += src.High
+	dst.Medium += src.Medium
+	dst.Low += src.Low
+	dst.Info += src.Info
+}
+
+func findingToProto(v store.FindingView) *fleetscanv1.Finding {
+	r := v.Record
+	f := &fleetscanv1.Finding{
+		Fingerprint: checks.FingerprintString(v.Fingerprint), ClusterId: v.ClusterID,
+		CheckId: r.CheckId, Severity: r.Severity, Category: r.Category, ResponsibleParty: r.ResponsibleParty,
+		Resource: r.Resource, Message: r.Message,
+		Status:        fleetscanv1.FindingStatus_FINDING_STATUS_OPEN,
+		FirstSeenTime: ts(r.FirstSeenMs), LastSeenTime: ts(r.LastSeenMs), ResolvedTime: ts(r.ResolvedMs),
+		LastScanId: v.ScanID.String(),
+	}
+	if r.ResolvedMs != 0 {
+		f.Status = fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED
+	}
+	// Per-check texts live in the catalog, not in every stored record.
+	if meta, ok := checks.Lookup(r.CheckId); ok {
+		f.Title, f.Remediation = meta.Title, meta.Remediation
+	}
+	return f
+}
+
+func checkToProto(m checks.Meta) *fleetscanv1.Check {
+	return &fleetscanv1.Check{
+		Id: m.ID, Title: m.Title, Severity: m.Severity, Category: m.Category, ResponsibleParty: m.Party,
+		Description: m.Description, Remediation: m.Remediation, Frameworks: m.Frameworks,
+	}
+}

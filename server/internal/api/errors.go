@@ -1,0 +1,62 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fleetscan/fleetscan/server/internal/ingest"
+	"github.com/fleetscan/fleetscan/server/internal/scheduler"
+	"github.com/fleetscan/fleetscan/server/internal/store"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// errInvalid marks a request that fails validation; its message names the
+// field.
+var errInvalid = errors.New("invalid argument")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
+}
+
+// codeTable maps the domain's sentinel errors to gRPC codes. The first
+// match wins.
+var codeTable = []struct {
+	err  error
+	code codes.Code
+}{
+	{errInvalid, codes.InvalidArgument},
+	{scheduler.ErrInvalid, codes.InvalidArgument},
+	{checks.ErrUnknownCheck, codes.InvalidArgument},
+	{store.ErrNotFound, codes.NotFound},
+	{store.ErrAlreadyExists, codes.AlreadyExists},
+	{store.ErrConflict, codes.FailedPrecondition},
+	{store.ErrIncomplete, codes.FailedPrecondition},
+	{ingest.ErrProtocol, codes.InvalidArgument},
+	{ingest.ErrWrongCluster, codes.PermissionDenied},
+	{scheduler.ErrReplaced, codes.Aborted},
+	{context.Canceled, codes.Canceled},
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+}
+
+// toStatus converts a domain error to a gRPC status error. Errors it does
+// not know become Internal, logged here once and not shown to the caller.
+func toStatus(log *slog.Logger, method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	for _, e := range codeTable {
+		if errors.Is(err, e.err) {
+			return status.Error(e.code, err.Error())
+		}
+	}
+	log.Error("internal error", "method", method, "err", err)
+	return status.Error(codes.Internal, "internal error; the server log has the details")
+}

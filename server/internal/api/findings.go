@@ -1,0 +1,73 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server/internal/auth"
+	"github.com/fleetscan/fleetscan/server/internal/store"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// FindingStore is what FindingServer reads.
+type FindingStore interface {
+	ListFindings(ctx context.Context, f store.FindingFilter, after []byte, limit int) ([]store.FindingView, []byte, error)
+}
+
+// FindingServer implements fleetscan.v1.FindingService.
+type FindingServer struct {
+	fleetscanv1.UnimplementedFindingServiceServer
+	store FindingStore
+	log   *slog.Logger
+}
+
+// NewFindingServer returns the FindingService handlers.
+func NewFindingServer(s FindingStore, log *slog.Logger) *FindingServer {
+	return &FindingServer{store: s, log: log}
+}
+
+// ListFindings pages through findings matching the filters.
+func (s *FindingServer) ListFindings(ctx context.Context, req *fleetscanv1.ListFindingsRequest) (*fleetscanv1.ListFindingsResponse, error) {
+	size, err := pageSize(req.PageSize, defaultPageSize, maxPageSize)
+	if err != nil {
+		return nil, toStatus(s.log, "ListFindings", err)
+	}
+	if _, ok := fleetscanv1.Severity_name[int32(req.MinSeverity)]; !ok {
+		return nil, toStatus(s.log, "ListFindings", invalid("min_severity: unknown value %d", req.MinSeverity))
+	}
+	if _, ok := fleetscanv1.FindingStatus_name[int32(req.Status)]; !ok {
+		return nil, toStatus(s.log, "ListFindings", invalid("status: unknown value %d", req.Status))
+	}
+	if req.CheckId != "" {
+		if _, ok := checks.Lookup(req.CheckId); !ok {
+			return nil, toStatus(s.log, "ListFindings", invalid("check_id: no check %q in the catalog", req.CheckId))
+		}
+	}
+	p, _ := auth.FromContext(ctx)
+	bind := binding(p, "ListFindings", req.ClusterId, req.MinSeverity.String(), req.CheckId, strconv.Itoa(int(req.Status)))
+	after, err := decodePageToken(req.PageToken, bind)
+	if err != nil {
+		return nil, toStatus(s.log, "ListFindings", err)
+	}
+	filter := store.FindingFilter{ClusterID: req.ClusterId, MinSeverity: req.MinSeverity, CheckID: req.CheckId, Status: req.Status}
+	views, next, err := s.store.ListFindings(ctx, filter, after, size)
+	if err != nil {
+		return nil, toStatus(s.log, "ListFindings", err)
+	}
+	resp := &fleetscanv1.ListFindingsResponse{NextPageToken: encodePageToken(next, bind)}
+	for _, v := range views {
+		resp.Findings = append(resp.Findings, findingToProto(v))
+	}
+	return resp, nil
+}
+
+// ListChecks returns the catalog.
+func (s *FindingServer) ListChecks(context.Context, *fleetscanv1.ListChecksRequest) (*fleetscanv1.ListChecksResponse, error) {
+	resp := &fleetscanv1.ListChecksResponse{}
+	for _, m := range checks.All() {
+		resp.Checks = append(resp.Checks, checkToProto(m))
+	}
+	return resp, nil
+}

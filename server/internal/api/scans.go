@@ -1,0 +1,97 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/oklog/ulid/v2"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server/internal/auth"
+	"github.com/fleetscan/fleetscan/server/internal/store"
+)
+
+// ScanStarter creates scans.
+type ScanStarter interface {
+	StartScan(ctx context.Context, target *fleetscanv1.ScanTarget, spec *fleetscanv1.ScanSpec) (*store.Scan, error)
+}
+
+// ScanStore is what ScanServer reads.
+type ScanStore interface {
+	GetScan(ctx context.Context, id ulid.ULID) (*store.Scan, error)
+	ListScans(ctx context.Context, before ulid.ULID, limit int) ([]*store.Scan, bool, error)
+}
+
+// ScanServer implements fleetscan.v1.ScanService.
+type ScanServer struct {
+	fleetscanv1.UnimplementedScanServiceServer
+	starter ScanStarter
+	store   ScanStore
+	log     *slog.Logger
+}
+
+// NewScanServer returns the ScanService handlers.
+func NewScanServer(starter ScanStarter, s ScanStore, log *slog.Logger) *ScanServer {
+	return &ScanServer{starter: starter, store: s, log: log}
+}
+
+// StartScan creates a scan of the target.
+func (s *ScanServer) StartScan(ctx context.Context, req *fleetscanv1.StartScanRequest) (*fleetscanv1.StartScanResponse, error) {
+	scan, err := s.starter.StartScan(ctx, req.Target, req.Spec)
+	if err != nil {
+		return nil, toStatus(s.log, "StartScan", err)
+	}
+	p, _ := auth.FromContext(ctx)
+	s.log.Info("scan started", "scan", scan.ID, "clusters", len(scan.Jobs), "by", p.Name)
+	return &fleetscanv1.StartScanResponse{Scan: scanToProto(scan)}, nil
+}
+
+// GetScan returns a scan with its jobs.
+func (s *ScanServer) GetScan(ctx context.Context, req *fleetscanv1.GetScanRequest) (*fleetscanv1.GetScanResponse, error) {
+	if req.ScanId == "" {
+		return nil, toStatus(s.log, "GetScan", invalid("scan_id: required"))
+	}
+	id, err := store.ParseID(req.ScanId)
+	if err != nil {
+		return nil, toStatus(s.log, "GetScan", err)
+	}
+	scan, err := s.store.GetScan(ctx, id)
+	if err != nil {
+		return nil, toStatus(s.log, "GetScan", err)
+	}
+	return &fleetscanv1.GetScanResponse{Scan: scanToProto(scan)}, nil
+}
+
+// ListScans pages through scans, newest first.
+func (s *ScanServer) ListScans(ctx context.Context, req *fleetscanv1.ListScansRequest) (*fleetscanv1.ListScansResponse, error) {
+	size, err := pageSize(req.PageSize, 50, 500)
+	if err != nil {
+		return nil, toStatus(s.log, "ListScans", err)
+	}
+	p, _ := auth.FromContext(ctx)
+	bind := binding(p, "ListScans")
+	after, err := decodePageToken(req.PageToken, bind)
+	if err != nil {
+		return nil, toStatus(s.log, "ListScans", err)
+	}
+	var before ulid.ULID
+	if after != nil {
+		if len(after) != len(before) {
+			return nil, toStatus(s.log, "ListScans", invalid("page_token: malformed"))
+		}
+		copy(before[:], after)
+	}
+	scans, more, err := s.store.ListScans(ctx, before, size)
+	if err != nil {
+		return nil, toStatus(s.log, "ListScans", err)
+	}
+	resp := &fleetscanv1.ListScansResponse{}
+	for _, sc := range scans {
+		resp.Scans = append(resp.Scans, scanToProto(sc))
+	}
+	if more {
+		last := scans[len(scans)-1].ID
+		resp.NextPageToken = encodePageToken(last[:], bind)
+	}
+	return resp, nil
+}

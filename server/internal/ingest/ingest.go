@@ -1,0 +1,328 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
+	"github.com/fleetscan/fleetscan/server/internal/store"
+)
+
+// Errors of a session, turned into gRPC codes at the edge.
+var (
+	// ErrProtocol: the worker broke the protocol.
+	ErrProtocol = errors.New("protocol violation")
+	// ErrWrongCluster: the Hello names a cluster the credential is not for.
+	ErrWrongCluster = errors.New("wrong cluster")
+)
+
+// Settings negotiated in Welcome.
+const (
+	MaxBatchSize      = 1000
+	HeartbeatInterval = 30 * time.Second
+	helloTimeout      = 10 * time.Second
+)
+
+// Store is what a session needs of the store.
+type Store interface {
+	RecordWorker(ctx context.Context, id, workerVersion, kubeVersion string, at time.Time) error
+	DispatchPending(ctx context.Context, clusterID string) ([]store.Assignment, error)
+	RequeueJobs(ctx context.Context, ids ...ulid.ULID) error
+	StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error
+	CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error
+	FailJob(ctx context.Context, id ulid.ULID, reason string) error
+}
+
+// Scheduler is what a session needs of the scheduler.
+type Scheduler interface {
+	Attach(ctx context.Context, clusterID string) (context.Context, <-chan struct{}, func())
+}
+
+// Stream is the server side of WorkerService.Connect.
+type Stream interface {
+	Send(*workerv1.ConnectResponse) error
+	Recv() (*workerv1.ConnectRequest, error)
+}
+
+// Ingest serves worker sessions.
+type Ingest struct {
+	store         Store
+	scheduler     Scheduler
+	log           *slog.Logger
+	serverVersion string
+}
+
+// New returns an Ingest.
+func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Ingest {
+	return &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion}
+}
+
+// Serve runs one worker session until the stream ends or ctx is done.
+// clusterID is the cluster the worker's credential was issued for.
+func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) error {
+	hello, err := recvHello(ctx, stream)
+	if err != nil {
+		return err
+	}
+	if hello.ClusterId != clusterID {
+		return fmt.Errorf("%w: hello for cluster %q with a token of cluster %q", ErrWrongCluster, hello.ClusterId, clusterID)
+	}
+	log := in.log.With("cluster", clusterID, "worker_version", hello.WorkerVersion)
+	if err := in.store.RecordWorker(ctx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); err != nil {
+		return err
+	}
+	err = stream.Send(&workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Welcome{Welcome: &workerv1.Welcome{
+		ServerVersion: in.serverVersion, MaxBatchSize: MaxBatchSize, HeartbeatInterval: durationpb.New(HeartbeatInterval),
+	}}})
+	if err != nil {
+		return err
+	}
+	log.Info("worker connected", "kubernetes_version", hello.KubernetesVersion)
+
+	sessCtx, wake, detach := in.scheduler.Attach(ctx, clusterID)
+	defer detach()
+	sessCtx, cancel := context.WithCancelCause(sessCtx)
+	defer cancel(nil)
+	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}}
+	inbound := make(chan *workerv1.ConnectRequest)
+	var sender sync.WaitGroup
+	sender.Add(1)
+	go func() { defer sender.Done(); cancel(s.send(sessCtx, stream)) }()
+	// The receiver is not waited for: a blocked Recv returns only once this
+	// handler has returned. It touches nothing but the inbound channel.
+	go func() { cancel(s.recv(sessCtx, stream, inbound)) }()
+	err = s.loop(sessCtx, wake, inbound)
+	cancel(err)
+	sender.Wait()
+
+	// Jobs the worker was running start again when it is back.
+	cleanupCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer done()
+	if ids := s.inflightIDs(); len(ids) > 0 {
+		if rerr := in.store.RequeueJobs(cleanupCtx, ids...); rerr != nil {
+			log.Error("requeue interrupted jobs", "err", rerr)
+		} else {
+			log.Info("requeued interrupted jobs", "jobs", len(ids))
+		}
+	}
+	if rerr := in.store.RecordWorker(cleanupCtx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); rerr != nil {
+		log.Error("record worker", "err", rerr)
+	}
+	if errors.Is(err, errStreamClosed) {
+		log.Info("worker disconnected")
+		return nil
+	}
+	log.Info("worker disconnected", "reason", err)
+	return err
+}
+
+// errStreamClosed: the worker closed its side of the stream.
+var errStreamClosed = errors.New("stream closed by the worker")
+
+func recvHello(ctx context.Context, stream Stream) (*workerv1.Hello, error) {
+	type result struct {
+		msg *workerv1.ConnectRequest
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		msg, err := stream.Recv()
+		ch <- result{msg, err}
+	}()
+	timer := time.NewTimer(helloTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, r.err
+		}
+		hello := r.msg.GetHello()
+		if hello == nil {
+			return nil, fmt.Errorf("%w: the first message must be Hello", ErrProtocol)
+		}
+		return hello, nil
+	case <-timer.C:
+		return nil, fmt.Errorf("%w: no Hello within %v", ErrProtocol, helloTimeout)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+type session struct {
+	in        *Ingest
+	clusterID string
+	log       *slog.Logger
+	out       chan *workerv1.ConnectResponse
+
+	mu       sync.Mutex
+	inflight map[ulid.ULID]bool
+}
+
+// send is the only goroutine that sends on the stream.
+func (s *session) send(ctx context.Context, stream Stream) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case msg := <-s.out:
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *session) enqueue(ctx context.Context, msg *workerv1.ConnectResponse) error {
+	select {
+	case s.out <- msg:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loop handles the worker's messages in order and dispatches jobs when
+// the scheduler wakes the session. It is the only goroutine that touches
+// the store.
+func (s *session) loop(ctx context.Context, wake <-chan struct{}, inbound <-chan *workerv1.ConnectRequest) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-wake:
+			if err := s.dispatch(ctx); err != nil {
+				return err
+			}
+		case msg := <-inbound:
+			if err := s.handle(ctx, msg); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// recv is the only goroutine that receives from the stream. The inbound
+// channel is unbuffered: the next message is read only when the previous
+// one is handled, which is the back-pressure on a fast worker.
+func (s *session) recv(ctx context.Context, stream Stream, inbound chan<- *workerv1.ConnectRequest) error {
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return errStreamClosed
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case inbound <- msg:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *session) dispatch(ctx context.Context) error {
+	jobs, err := s.in.store.DispatchPending(ctx, s.clusterID)
+	if err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	for _, j := range jobs {
+		s.mu.Lock()
+		s.inflight[j.JobID] = true
+		s.mu.Unlock()
+		s.log.Info("job assigned", "job", j.JobID)
+		spec := j.Spec
+		if spec == nil {
+			spec = &fleetscanv1.ScanSpec{}
+		}
+		if err := s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Assign{Assign: &workerv1.Assign{JobId: j.JobID.String(), Spec: spec}}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) error {
+	switch m := msg.Msg.(type) {
+	case *workerv1.ConnectRequest_Batch:
+		jobID, err := s.ownJob(m.Batch.JobId)
+		if err != nil {
+			return err
+		}
+		if n := len(m.Batch.Findings); n > MaxBatchSize {
+			return fmt.Errorf("%w: batch of %d findings, the maximum is %d", ErrProtocol, n, MaxBatchSize)
+		}
+		if err := s.in.store.StageBatch(ctx, jobID, m.Batch); err != nil {
+			return fmt.Errorf("stage batch %d of job %s: %w", m.Batch.Seq, jobID, err)
+		}
+		return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}})
+	case *workerv1.ConnectRequest_JobDone:
+		jobID, err := s.ownJob(m.JobDone.JobId)
+		if err != nil {
+			return err
+		}
+		d := m.JobDone
+		if d.Error != "" {
+			err = s.in.store.FailJob(ctx, jobID, d.Error)
+			s.log.Warn("job failed on the worker", "job", jobID, "err", d.Error)
+		} else {
+			err = s.in.store.CompleteJob(ctx, jobID, store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned})
+			if errors.Is(err, store.ErrIncomplete) {
+				// The worker lost track of what it sent: nothing to resume
+				// from, so the job fails visibly rather than shows less.
+				s.log.Error("job incomplete", "job", jobID, "err", err)
+				err = s.in.store.FailJob(ctx, jobID, err.Error())
+			} else if err == nil {
+				s.log.Info("job succeeded", "job", jobID, "findings", d.Findings, "objects", d.ObjectsScanned)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("end job %s: %w", jobID, err)
+		}
+		s.mu.Lock()
+		delete(s.inflight, jobID)
+		s.mu.Unlock()
+		return nil
+	case *workerv1.ConnectRequest_Progress:
+		return nil
+	case *workerv1.ConnectRequest_Hello:
+		return fmt.Errorf("%w: Hello sent twice", ErrProtocol)
+	default:
+		return nil // a newer worker's message: ignore it
+	}
+}
+
+// ownJob parses a job id and checks that it was assigned to this session,
+// so a worker cannot write into another cluster's job.
+func (s *session) ownJob(id string) (ulid.ULID, error) {
+	jobID, err := ulid.ParseStrict(id)
+	if err != nil {
+		return jobID, fmt.Errorf("%w: malformed job id %q", ErrProtocol, id)
+	}
+	s.mu.Lock()
+	ok := s.inflight[jobID]
+	s.mu.Unlock()
+	if !ok {
+		return jobID, fmt.Errorf("%w: job %s is not assigned to this connection", ErrProtocol, jobID)
+	}
+	return jobID, nil
+}
+
+func (s *session) inflightIDs() []ulid.ULID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]ulid.ULID, 0, len(s.inflight))
+	for id := range s.inflight {
+		ids = append(ids, id)
+	}
+	return ids
+}

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+)
+
+// CreateCluster stores a new cluster, assigning its create time and seq,
+// and with it the worker token stored under tokenHash, if any.
+func (s *DB) CreateCluster(_ context.Context, c *storagev1.ClusterRecord, tokenHash []byte, token *storagev1.TokenRecord) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketClusters)
+		if b.Get([]byte(c.Id)) != nil {
+			return fmt.Errorf("cluster %q: %w", c.Id, ErrAlreadyExists)
+		}
+		if token != nil {
+			token.CreateMs = s.nowMs()
+			if err := putProto(tx.Bucket(bucketTokens), tokenHash, token); err != nil {
+				return err
+			}
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		c.Seq = seq
+		c.CreateMs = s.nowMs()
+		return putProto(b, []byte(c.Id), c)
+	})
+}
+
+// GetCluster returns a cluster by id.
+func (s *DB) GetCluster(_ context.Context, id string) (*storagev1.ClusterRecord, error) {
+	c := &storagev1.ClusterRecord{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return getProto(tx.Bucket(bucketClusters), []byte(id), c)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// ListClusters returns up to limit clusters with ids after `after`, in id
+// order, and whether more follow.
+func (s *DB) ListClusters(_ context.Context, after string, limit int) ([]*storagev1.ClusterRecord, bool, error) {
+	var out []*storagev1.ClusterRecord
+	more := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketClusters).Cursor()
+		k, v := c.First()
+		if after != "" {
+			k, v = c.Seek([]byte(after))
+			if k != nil && bytes.Equal(k, []byte(after)) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			if len(out) == limit {
+				more = true
+				return nil
+			}
+			rec := &storagev1.ClusterRecord{}
+			if err := protoUnmarshal(v, rec); err != nil {
+				return err
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, more, err
+}
+
+// RecordWorker notes that the cluster's worker was seen with these
+// versions.
+func (s *DB) RecordWorker(_ context.Context, id, workerVersion, kubeVersion string, at time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketClusters)
+		c := &storagev1.ClusterRecord{}
+		if err := getProto(b, []byte(id), c); err != nil {
+			return fmt.Errorf("cluster %q: %w", id, err)
+		}
+		c.LastSeenMs = at.UnixMilli()
+		c.WorkerVersion = workerVersion
+		c.KubernetesVersion = kubeVersion
+		return putProto(b, []byte(id), c)
+	})
+}

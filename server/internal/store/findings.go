@@ -1,0 +1,364 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// StageBatch durably stores one batch of a running job. Storing the same
+// (job, seq) again replaces it, so a batch the worker re-sends is stored
+// once. It runs through bbolt's Batch: many job streams write at once.
+func (s *DB) StageBatch(_ context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error {
+	if batch.Seq < 1 {
+		return fmt.Errorf("batch seq %d: %w", batch.Seq, ErrConflict)
+	}
+	value, err := marshal(batch)
+	if err != nil {
+		return err
+	}
+	key := stagingKey(jobID, uint64(batch.Seq))
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(bucketJobs)
+		job := &storagev1.JobRecord{}
+		if err := getProto(jobs, jobID[:], job); err != nil {
+			return fmt.Errorf("job %s: %w", jobID, err)
+		}
+		switch job.State {
+		case fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING:
+		default:
+			return fmt.Errorf("job %s is %s: %w", jobID, job.State, ErrConflict)
+		}
+		staging := tx.Bucket(bucketStaging)
+		if staging.Get(key) == nil {
+			job.StagedBatches++
+		}
+		job.State = fleetscanv1.JobState_JOB_STATE_RUNNING
+		if err := staging.Put(key, value); err != nil {
+			return err
+		}
+		return putProto(jobs, jobID[:], job)
+	})
+}
+
+func stagingKey(jobID ulid.ULID, seq uint64) []byte {
+	return append(slices.Clone(jobID[:]), u64(seq)...)
+}
+
+func dropStagingTx(tx *bolt.Tx, jobID ulid.ULID) error {
+	staging := tx.Bucket(bucketStaging)
+	var keys [][]byte
+	c := staging.Cursor()
+	for k, _ := c.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, _ = c.Next() {
+		keys = append(keys, slices.Clone(k))
+	}
+	for _, k := range keys {
+		if err := staging.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Completion is what a worker reports at the end of a successful job.
+type Completion struct {
+	Batches        int64
+	Findings       int64
+	ObjectsScanned int64
+}
+
+// CompleteJob makes a job's staged findings visible, in one transaction:
+// it updates the lifecycle of every finding the job saw, resolves the open
+// findings of the cluster that it did not see (within what the scan
+// covered), records the job's fingerprint set and marks it SUCCEEDED. It
+// returns ErrIncomplete, and changes nothing, when batches are missing.
+// Completing a job that already succeeded is a no-op, so a JobDone the
+// worker re-sends is harmless.
+func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) error {
+	now := s.nowMs()
+	return s.db.Update(func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(bucketJobs)
+		job := &storagev1.JobRecord{}
+		if err := getProto(jobs, jobID[:], job); err != nil {
+			return fmt.Errorf("job %s: %w", jobID, err)
+		}
+		switch job.State {
+		case fleetscanv1.JobState_JOB_STATE_SUCCEEDED:
+			return nil
+		case fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING:
+		default:
+			return fmt.Errorf("job %s is %s: %w", jobID, job.State, ErrConflict)
+		}
+		if job.StagedBatches != done.Batches {
+			return fmt.Errorf("job %s: %d of %d batches stored: %w", jobID, job.StagedBatches, done.Batches, ErrIncomplete)
+		}
+		cluster := &storagev1.ClusterRecord{}
+		if err := getProto(tx.Bucket(bucketClusters), []byte(job.ClusterId), cluster); err != nil {
+			return fmt.Errorf("cluster %q: %w", job.ClusterId, err)
+		}
+		scan := &storagev1.ScanRecord{}
+		if err := getProto(tx.Bucket(bucketScans), job.ScanId, scan); err != nil {
+			return fmt.Errorf("scan of job %s: %w", jobID, err)
+		}
+
+		findings := tx.Bucket(bucketFindings)
+		prefix := u64(cluster.Seq)
+		seen := map[[checks.FingerprintSize]byte]bool{}
+		counts := &fleetscanv1.SeverityCounts{}
+		var received int64
+		c := tx.Bucket(bucketStaging).Cursor()
+		for k, v := c.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, v = c.Next() {
+			batch := &workerv1.FindingBatch{}
+			if err := protoUnmarshal(v, batch); err != nil {
+				return fmt.Errorf("staged batch of job %s: %w", jobID, err)
+			}
+			for _, f := range batch.Findings {
+				received++
+				fp := checks.Fingerprint(job.ClusterId, f.CheckId, resourceOf(f.Resource))
+				if seen[fp] {
+					continue // the same object listed twice in a snapshot
+				}
+				seen[fp] = true
+				addCount(counts, f.Severity, 1)
+				if err := upsertFindingTx(findings, append(slices.Clone(prefix), fp[:]...), f, scan, job.ScanId, now); err != nil {
+					return err
+				}
+			}
+		}
+		if received != done.Findings {
+			return fmt.Errorf("job %s: %d of %d findings stored: %w", jobID, received, done.Findings, ErrIncomplete)
+		}
+		if err := resolveUnseenTx(findings, prefix, seen, scan.Spec, now); err != nil {
+			return err
+		}
+		fps := make([]byte, 0, len(seen)*checks.FingerprintSize)
+		for fp := range seen {
+			fps = append(fps, fp[:]...)
+		}
+		sortFingerprints(fps)
+		if err := tx.Bucket(bucketJobFingerprints).Put(jobID[:], fps); err != nil {
+			return err
+		}
+		if err := dropStagingTx(tx, jobID); err != nil {
+			return err
+		}
+		job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
+		job.FinishMs = now
+		job.Findings = counts
+		job.ObjectsScanned = done.ObjectsScanned
+		job.StagedBatches = 0
+		return putProto(jobs, jobID[:], job)
+	})
+}
+
+func upsertFindingTx(b *bolt.Bucket, key []byte, f *workerv1.Finding, scan *storagev1.ScanRecord, scanID []byte, now int64) error {
+	rec := &storagev1.FindingRecord{}
+	if err := getProto(b, key, rec); err != nil && err != ErrNotFound {
+		return err
+	}
+	if rec.FirstSeenMs == 0 {
+		rec.FirstSeenMs = now
+	}
+	rec.LastSeenMs = now
+	rec.ResolvedMs = 0
+	rec.LastScanId = scanID
+	rec.CheckId, rec.Severity, rec.Category, rec.ResponsibleParty = f.CheckId, f.Severity, f.Category, f.ResponsibleParty
+	rec.Resource, rec.Message = f.Resource, f.Message
+	return putProto(b, key, rec)
+}
+
+// resolveUnseenTx marks resolved the open findings of the cluster that the
+// job did not see. A scan limited to some checks or namespaces resolves
+// only findings it could have seen again.
+func resolveUnseenTx(b *bolt.Bucket, prefix []byte, seen map[[checks.FingerprintSize]byte]bool, spec *fleetscanv1.ScanSpec, now int64) error {
+	type update struct {
+		key []byte
+		rec *storagev1.FindingRecord
+	}
+	var updates []update
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var fp [checks.FingerprintSize]byte
+		copy(fp[:], k[len(prefix):])
+		if seen[fp] {
+			continue
+		}
+		rec := &storagev1.FindingRecord{}
+		if err := protoUnmarshal(v, rec); err != nil {
+			return err
+		}
+		if rec.ResolvedMs != 0 || !specCovers(spec, rec) {
+			continue
+		}
+		rec.ResolvedMs = now
+		updates = append(updates, update{slices.Clone(k), rec})
+	}
+	// Written after the cursor is done: bbolt cursors do not survive puts.
+	for _, u := range updates {
+		if err := putProto(b, u.key, u.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func specCovers(spec *fleetscanv1.ScanSpec, rec *storagev1.FindingRecord) bool {
+	if spec == nil {
+		return true
+	}
+	if len(spec.IncludeChecks) > 0 && !slices.Contains(spec.IncludeChecks, rec.CheckId) {
+		return false
+	}
+	if slices.Contains(spec.ExcludeChecks, rec.CheckId) {
+		return false
+	}
+	if ns := rec.GetResource().GetNamespace(); ns != "" && len(spec.Namespaces) > 0 && !slices.Contains(spec.Namespaces, ns) {
+		return false
+	}
+	return true
+}
+
+func sortFingerprints(fps []byte) {
+	n := len(fps) / checks.FingerprintSize
+	chunks := make([][]byte, n)
+	for i := range chunks {
+		chunks[i] = fps[i*checks.FingerprintSize : (i+1)*checks.FingerprintSize]
+	}
+	slices.SortFunc(chunks, bytes.Compare)
+	out := make([]byte, 0, len(fps))
+	for _, ch := range chunks {
+		out = append(out, ch...)
+	}
+	copy(fps, out)
+}
+
+func resourceOf(r *fleetscanv1.ResourceRef) checks.Resource {
+	return checks.Resource{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName(), SubPath: r.GetSubPath()}
+}
+
+func addCount(c *fleetscanv1.SeverityCounts, sev fleetscanv1.Severity, n int64) {
+	switch sev {
+	case fleetscanv1.Severity_SEVERITY_CRITICAL:
+		c.Critical += n
+	case fleetscanv1.Severity_SEVERITY_HIGH:
+		c.High += n
+	case fleetscanv1.Severity_SEVERITY_MEDIUM:
+		c.Medium += n
+	case fleetscanv1.Severity_SEVERITY_LOW:
+		c.Low += n
+	default:
+		c.Info += n
+	}
+}
+
+// FindingFilter selects findings; the zero value selects every open one.
+type FindingFilter struct {
+	ClusterID   string
+	MinSeverity fleetscanv1.Severity
+	CheckID     string
+	// Status is OPEN (the default) or RESOLVED.
+	Status fleetscanv1.FindingStatus
+}
+
+// FindingView is a stored finding with what identifies it.
+type FindingView struct {
+	ClusterID   string
+	Fingerprint [checks.FingerprintSize]byte
+	ScanID      ulid.ULID
+	Record      *storagev1.FindingRecord
+
+	seq uint64
+}
+
+// key is the view's key in the findings bucket.
+func (v FindingView) key() []byte { return append(u64(v.seq), v.Fingerprint[:]...) }
+
+func binaryUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// ListFindings returns up to limit findings matching f, in (cluster,
+// fingerprint) key order, starting after the key `after`; next is the key
+// to resume after, nil on the last page.
+func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limit int) (out []FindingView, next []byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		clusterIDs := map[uint64]string{}
+		var prefix []byte
+		err := tx.Bucket(bucketClusters).ForEach(func(k, v []byte) error {
+			rec := &storagev1.ClusterRecord{}
+			if err := protoUnmarshal(v, rec); err != nil {
+				return err
+			}
+			clusterIDs[rec.Seq] = rec.Id
+			if f.ClusterID != "" && rec.Id == f.ClusterID {
+				prefix = u64(rec.Seq)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if f.ClusterID != "" && prefix == nil {
+			return nil // no such cluster: no findings
+		}
+		c := tx.Bucket(bucketFindings).Cursor()
+		var k, v []byte
+		switch {
+		case after != nil:
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		case prefix != nil:
+			k, v = c.Seek(prefix)
+		default:
+			k, v = c.First()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			rec := &storagev1.FindingRecord{}
+			if err := protoUnmarshal(v, rec); err != nil {
+				return err
+			}
+			if !f.matches(rec) {
+				continue
+			}
+			if len(out) == limit {
+				next = slices.Clone(out[len(out)-1].key())
+				return nil
+			}
+			view := FindingView{Record: rec}
+			view.ClusterID = clusterIDs[binaryUint64(k[:8])]
+			copy(view.Fingerprint[:], k[8:])
+			copy(view.ScanID[:], rec.LastScanId)
+			view.seq = binaryUint64(k[:8])
+			out = append(out, view)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+func (f FindingFilter) matches(rec *storagev1.FindingRecord) bool {
+	if f.CheckID != "" && rec.CheckId != f.CheckID {
+		return false
+	}
+	if rec.Severity < f.MinSeverity {
+		return false
+	}
+	resolved := rec.ResolvedMs != 0
+	switch f.Status {
+	case fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED:
+		return false // exceptions do not exist yet
+	case fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED:
+		return resolved
+	}
+	return !resolved
+}

@@ -1,0 +1,275 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
+	"github.com/fleetscan/fleetscan/server/internal/api"
+	"github.com/fleetscan/fleetscan/server/internal/auth"
+	"github.com/fleetscan/fleetscan/server/internal/ingest"
+	"github.com/fleetscan/fleetscan/server/internal/scheduler"
+	"github.com/fleetscan/fleetscan/server/internal/store"
+)
+
+// Version of the server, reported to workers.
+var Version = "0.1.0-dev"
+
+// OperatorTokenFile is the name, in the data directory, of the file that
+// holds the operator token created on first start.
+const OperatorTokenFile = "operator.token"
+
+// Config configures a server.
+type Config struct {
+	// DataDir holds the database and the first operator token.
+	DataDir string
+	// Listen is the gRPC address, e.g. "127.0.0.1:8443".
+	Listen string
+	// TLSCertFile and TLSKeyFile enable TLS. Without them the server
+	// listens in plaintext, which it allows on loopback addresses only.
+	TLSCertFile, TLSKeyFile string
+	// AddressFile, if set, receives the address actually listened on (useful
+	// with port 0).
+	AddressFile string
+	// Listener, if set, is served instead of listening on Listen; tests
+	// pass an in-process bufconn listener.
+	Listener net.Listener
+	// ShutdownTimeout bounds the graceful drain of streams on shutdown.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Server is a fleetscan server.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *store.DB
+	grpc   *grpc.Server
+	health *health.Server
+	lis    net.Listener
+}
+
+// New opens the store, creates the first operator token if there is none,
+// and listens. The caller must call Serve or Close.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("data dir: required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	var creds credentials.TransportCredentials
+	var err error
+	if cfg.Listener == nil {
+		creds, err = transportCredentials(cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(filepath.Join(cfg.DataDir, "fleetscan.db"), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: db}
+	if err := s.bootstrap(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n, err := db.RecoverJobs(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("recover jobs: %w", err)
+	} else if n > 0 {
+		s.log.Info("requeued jobs interrupted by the last shutdown", "jobs", n)
+	}
+
+	sched := scheduler.New(db)
+	in := ingest.New(db, sched, s.log, Version)
+	s.health = health.NewServer()
+	s.grpc = newGRPCServer(s.log, auth.New(db), creds)
+	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
+	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, s.log))
+	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, s.log))
+	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+
+	s.lis = cfg.Listener
+	if s.lis == nil {
+		s.lis, err = net.Listen("tcp", cfg.Listen)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if cfg.AddressFile != "" {
+		if err := os.WriteFile(cfg.AddressFile, []byte(s.lis.Addr().String()+"\n"), 0o600); err != nil {
+			s.lis.Close()
+			db.Close()
+			return nil, fmt.Errorf("address file: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.lis.Addr() }
+
+// Serve serves until ctx ends, then shuts down: health NOT_SERVING, drain
+// streams under ShutdownTimeout, stop, close the store.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(s.lis) }()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.log.Info("serving", "addr", s.lis.Addr().String(), "tls", s.cfg.TLSCertFile != "")
+
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+		s.health.Shutdown()
+		stopped := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(s.cfg.ShutdownTimeout):
+			s.log.Warn("streams did not drain in time; closing them", "timeout", s.cfg.ShutdownTimeout)
+			s.grpc.Stop()
+			<-stopped
+		}
+		<-errc
+	}
+	if err := s.store.Close(); err != nil && serveErr == nil {
+		serveErr = fmt.Errorf("close store: %w", err)
+	}
+	return serveErr
+}
+
+// bootstrap creates an operator token on first start and writes it to a
+// file only the server's user can read.
+func (s *Server) bootstrap(ctx context.Context) error {
+	n, err := s.store.CountTokens(ctx)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.cfg.DataDir, OperatorTokenFile)
+	if n > 0 {
+		return nil
+	}
+	token, hash := auth.NewToken(auth.PrefixAPI)
+	// Written before the hash is stored: a crash in between leaves a
+	// useless file, never a stored token nobody can read.
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write operator token: %w", err)
+	}
+	if err := s.store.PutToken(ctx, hash, &storagev1.TokenRecord{Name: "bootstrap operator", Role: string(auth.RoleOperator)}); err != nil {
+		return err
+	}
+	s.log.Info("created the first operator token", "file", path)
+	return nil
+}
+
+func transportCredentials(cfg Config) (credentials.TransportCredentials, error) {
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("tls: give both a certificate and a key")
+	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("listen address %q: plaintext is allowed on loopback only; give --tls-cert and --tls-key, or listen on 127.0.0.1", cfg.Listen)
+	}
+	return nil, nil
+}
+
+// newGRPCServer assembles the interceptors (recovery, logging, auth, in
+// that order) and the server options.
+func newGRPCServer(log *slog.Logger, authn *auth.Authenticator, creds credentials.TransportCredentials) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), authn.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), authn.StreamInterceptor),
+		grpc.MaxRecvMsgSize(8 << 20),
+		grpc.MaxConcurrentStreams(1024),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+	}
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	return grpc.NewServer(opts...)
+}
+
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		log.Debug("rpc", "method", info.FullMethod, "code", status.Code(err).String(), "duration", time.Since(start))
+		return resp, err
+	}
+}
+
+func logStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		start := time.Now()
+		err := handler(srv, ss)
+		log.Debug("stream", "method", info.FullMethod, "code", status.Code(err).String(), "duration", time.Since(start))
+		return err
+	}
+}

@@ -1,0 +1,556 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/fleetscan/fleetscan/client"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server"
+	"github.com/fleetscan/fleetscan/worker"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testServer is a server on an in-process bufconn listener, which can be
+// stopped and started again on the same data directory.
+type testServer struct {
+	t       *testing.T
+	dataDir string
+
+	mu   sync.Mutex
+	lis  *bufconn.Listener
+	stop context.CancelFunc
+	done chan error
+}
+
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	ts := &testServer{t: t, dataDir: t.TempDir()}
+	ts.start()
+	t.Cleanup(ts.shutdown)
+	return ts
+}
+
+func (ts *testServer) start() {
+	ts.t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{DataDir: ts.dataDir, Listener: lis, Logger: log, ShutdownTimeout: 2 * time.Second})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	ts.mu.Lock()
+	ts.lis, ts.stop, ts.done = lis, cancel, done
+	ts.mu.Unlock()
+}
+
+func (ts *testServer) shutdown() {
+	ts.mu.Lock()
+	stop, done := ts.stop, ts.done
+	ts.stop = nil
+	ts.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	stop()
+	if err := <-done; err != nil {
+		ts.t.Errorf("serve: %v", err)
+	}
+}
+
+// dial reaches whichever listener is current, so clients survive a
+// restart.
+func (ts *testServer) dial() grpc.DialOption {
+	return grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+		ts.mu.Lock()
+		lis := ts.lis
+		ts.mu.Unlock()
+		return lis.DialContext(ctx)
+	})
+}
+
+func (ts *testServer) operatorToken() string {
+	b, err := os.ReadFile(filepath.Join(ts.dataDir, server.OperatorTokenFile))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (ts *testServer) client(token string) *client.Client {
+	ts.t.Helper()
+	opts := []client.Option{client.WithPlaintext(), client.WithDialOptions(ts.dial())}
+	if token != "" {
+		opts = append(opts, client.WithToken(token))
+	}
+	c, err := client.New("passthrough:///bufnet", opts...)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	ts.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// startWorker runs a worker on a snapshot until the test ends.
+func (ts *testServer) startWorker(clusterID, token, snapshot string) (stop func() error) {
+	ts.t.Helper()
+	w, err := worker.New(worker.Config{
+		Server: "passthrough:///bufnet", Token: token, ClusterID: clusterID, Plaintext: true,
+		Source:      worker.SnapshotSource(snapshot, nil),
+		BatchSize:   7, // several batches per job
+		MinBackoff:  20 * time.Millisecond,
+		MaxBackoff:  200 * time.Millisecond,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DialOptions: []grpc.DialOption{ts.dial()},
+	})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	ts.t.Cleanup(func() { stop() })
+	return stop
+}
+
+func register(t *testing.T, c *client.Client, id, tenant string, labels map[string]string) string {
+	t.Helper()
+	resp, err := c.ClusterService.RegisterCluster(context.Background(), &fleetscanv1.RegisterClusterRequest{ClusterId: id, Tenant: tenant, Labels: labels})
+	if err != nil {
+		t.Fatalf("register %s: %v", id, err)
+	}
+	return resp.JoinToken
+}
+
+func waitScan(t *testing.T, c *client.Client, id string) *fleetscanv1.Scan {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	scan, err := c.WaitScan(ctx, id, 20*time.Millisecond, nil)
+	if err != nil {
+		t.Fatalf("wait for scan %s: %v (last state %v)", id, err, scan)
+	}
+	return scan
+}
+
+func allFindings(t *testing.T, c *client.Client, req *fleetscanv1.ListFindingsRequest) []*fleetscanv1.Finding {
+	t.Helper()
+	var out []*fleetscanv1.Finding
+	for f, err := range c.Findings(context.Background(), req) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func findingLine(clusterID, checkID string, r checks.Resource) string {
+	return strings.TrimSpace(fmt.Sprintf("%s %s %s/%s/%s/%s %s", clusterID, checkID, r.APIVersion, r.Kind, r.Namespace, r.Name, r.SubPath))
+}
+
+// expectedFindings runs the check engine directly on a snapshot: the
+// findings a fleet scan must store for that cluster, no more, no less.
+func expectedFindings(t *testing.T, clusterID, dir string) []string {
+	t.Helper()
+	inv, err := worker.SnapshotSource(dir, func(p string) { t.Errorf("snapshot problem: %s", p) }).Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	err = checks.Run(context.Background(), inv, checks.Selection{}, func(f checks.Finding) error {
+		out = append(out, findingLine(clusterID, f.CheckID, f.Resource))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func storedFindings(t *testing.T, c *client.Client, req *fleetscanv1.ListFindingsRequest) []string {
+	t.Helper()
+	var out []string
+	for _, f := range allFindings(t, c, req) {
+		r := f.Resource
+		out = append(out, findingLine(f.ClusterId, f.CheckId, checks.Resource{APIVersion: r.ApiVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath}))
+	}
+	slices.Sort(out)
+	return out
+}
+
+const demoClusters = "../deploy/demo/clusters"
+
+// TestFleetScanOfDemoClusters scans two demo snapshots through two
+// workers and the real server, and checks that exactly the findings of the
+// check engine are stored, matching the reviewed golden file.
+func TestFleetScanOfDemoClusters(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	clusters := []string{"acme-prod", "globex-prod"}
+	for _, id := range clusters {
+		token := register(t, op, id, strings.Split(id, "-")[0], nil)
+		ts.startWorker(id, token, filepath.Join(demoClusters, id))
+	}
+	resp, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := waitScan(t, op, resp.Scan.Id)
+	if scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED || len(scan.Jobs) != 2 {
+		t.Fatalf("scan ended %v with %d jobs: %v", scan.State, len(scan.Jobs), scan.Jobs)
+	}
+
+	var want []string
+	for _, id := range clusters {
+		want = append(want, expectedFindings(t, id, filepath.Join(demoClusters, id))...)
+	}
+	slices.Sort(want)
+	got := storedFindings(t, op, &fleetscanv1.ListFindingsRequest{PageSize: 13})
+	if !slices.Equal(got, want) {
+		t.Errorf("stored findings differ from the engine's:\n%s", diffLines(got, want))
+	}
+	var total int64
+	for _, j := range scan.Jobs {
+		c := j.Findings
+		total += c.Critical + c.High + c.Medium + c.Low + c.Info
+	}
+	if total != int64(len(want)) {
+		t.Errorf("scan summary counts %d findings, %d stored", total, len(want))
+	}
+	golden(t, "testdata/fleet_scan.golden", strings.Join(got, "\n")+"\n")
+
+	// Filters narrow the same set.
+	for _, f := range allFindings(t, op, &fleetscanv1.ListFindingsRequest{ClusterId: "globex-prod", MinSeverity: fleetscanv1.Severity_SEVERITY_HIGH}) {
+		if f.ClusterId != "globex-prod" || f.Severity < fleetscanv1.Severity_SEVERITY_HIGH || f.Title == "" || f.Remediation == "" || len(f.Fingerprint) != 32 {
+			t.Errorf("filtered finding out of filter or incomplete: %v", f)
+		}
+	}
+
+	// A rescan of unchanged clusters resolves nothing and keeps first-seen.
+	first := allFindings(t, op, &fleetscanv1.ListFindingsRequest{})
+	resp, err = op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: clusters}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitScan(t, op, resp.Scan.Id)
+	if got := storedFindings(t, op, &fleetscanv1.ListFindingsRequest{}); !slices.Equal(got, want) {
+		t.Errorf("findings changed on an unchanged rescan:\n%s", diffLines(got, want))
+	}
+	if resolved := allFindings(t, op, &fleetscanv1.ListFindingsRequest{Status: fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED}); len(resolved) != 0 {
+		t.Errorf("%d findings resolved by an unchanged rescan", len(resolved))
+	}
+	second := allFindings(t, op, &fleetscanv1.ListFindingsRequest{})
+	for i := range first {
+		if !first[i].FirstSeenTime.AsTime().Equal(second[i].FirstSeenTime.AsTime()) || second[i].LastScanId != resp.Scan.Id {
+			t.Errorf("%s: first seen %v → %v, last scan %s (want %s)", first[i].Fingerprint, first[i].FirstSeenTime.AsTime(), second[i].FirstSeenTime.AsTime(), second[i].LastScanId, resp.Scan.Id)
+			break
+		}
+	}
+}
+
+func diffLines(got, want []string) string {
+	var b strings.Builder
+	for _, l := range want {
+		if !slices.Contains(got, l) {
+			fmt.Fprintf(&b, "  missing: %s\n", l)
+		}
+	}
+	for _, l := range got {
+		if !slices.Contains(want, l) {
+			fmt.Fprintf(&b, "  extra:   %s\n", l)
+		}
+	}
+	return b.String()
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s is stale; review the change and run go test -update:\n%s", path, diffLines(strings.Split(got, "\n"), strings.Split(string(want), "\n")))
+	}
+}
+
+// TestWorkerSurvivesServerRestart stops the server under a connected
+// worker, starts it again on the same data, and scans: the worker must
+// have reconnected by itself.
+func TestWorkerSurvivesServerRestart(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	token := register(t, op, "acme-prod", "acme", nil)
+	ts.startWorker("acme-prod", token, filepath.Join(demoClusters, "acme-prod"))
+	waitConnected(t, op, "acme-prod")
+
+	ts.shutdown()
+	ts.start()
+	waitConnected(t, op, "acme-prod")
+	resp, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"acme-prod"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scan := waitScan(t, op, resp.Scan.Id); scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+		t.Fatalf("scan after restart: %v", scan)
+	}
+}
+
+// TestScanWaitsForWorker starts a scan before the worker connects: the job
+// waits, then runs when the worker arrives.
+func TestScanWaitsForWorker(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	token := register(t, op, "acme-dev", "acme", nil)
+	resp, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Scan.State != fleetscanv1.ScanState_SCAN_STATE_PENDING {
+		t.Fatalf("scan without a worker: %v, want PENDING", resp.Scan.State)
+	}
+	ts.startWorker("acme-dev", token, filepath.Join(demoClusters, "acme-dev"))
+	if scan := waitScan(t, op, resp.Scan.Id); scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+		t.Fatalf("scan: %v", scan)
+	}
+}
+
+func waitConnected(t *testing.T, c *client.Client, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := c.ClusterService.GetCluster(context.Background(), &fleetscanv1.GetClusterRequest{ClusterId: id})
+		if err == nil && resp.Cluster.Worker.Connected {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("worker of %s did not connect", id)
+}
+
+// TestWorkerBoundToItsCluster: a worker token speaks for one cluster only;
+// the worker gives up at once instead of retrying a refused credential.
+func TestWorkerBoundToItsCluster(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	token := register(t, op, "acme-prod", "acme", nil)
+	register(t, op, "globex-prod", "globex", nil)
+	w, err := worker.New(worker.Config{
+		Server: "passthrough:///bufnet", Token: token, ClusterID: "globex-prod", Plaintext: true,
+		Source: worker.SnapshotSource(filepath.Join(demoClusters, "globex-prod"), nil),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DialOptions: []grpc.DialOption{ts.dial()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = w.Run(ctx)
+	if status.Code(errors.Unwrap(err)) != codes.PermissionDenied || !strings.Contains(err.Error(), "acme-prod") {
+		t.Errorf("worker with another cluster's token: got %v, want PermissionDenied naming acme-prod", err)
+	}
+	resp, err := op.ClusterService.GetCluster(context.Background(), &fleetscanv1.GetClusterRequest{ClusterId: "globex-prod"})
+	if err != nil || resp.Cluster.Worker.LastSeenTime != nil {
+		t.Errorf("globex-prod shows a worker: %v %v", resp, err)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	workerToken := register(t, op, "acme-prod", "acme", nil)
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		token string
+		want  codes.Code
+	}{
+		{"no token", "", codes.Unauthenticated},
+		{"unknown token", "fsa_not-a-real-token", codes.Unauthenticated},
+		{"worker token on the operator API", workerToken, codes.PermissionDenied},
+		{"operator token", ts.operatorToken(), codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ts.client(tt.token).ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{})
+			if got := status.Code(err); got != tt.want {
+				t.Errorf("ListClusters: got %v (%v), want %v", got, err, tt.want)
+			}
+		})
+	}
+	t.Run("health is public", func(t *testing.T) {
+		conn, err := grpc.NewClient("passthrough:///bufnet", ts.dial(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health: %v %v", resp, err)
+		}
+	})
+}
+
+func TestValidationAndErrors(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	register(t, op, "acme-prod", "acme", nil)
+
+	tests := []struct {
+		name     string
+		call     func() error
+		want     codes.Code
+		mentions string
+	}{
+		{"cluster id not a DNS label", func() error {
+			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "Prod_EU", Tenant: "acme"})
+			return err
+		}, codes.InvalidArgument, "cluster_id"},
+		{"tenant missing", func() error {
+			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x"})
+			return err
+		}, codes.InvalidArgument, "tenant"},
+		{"bad label", func() error {
+			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x", Tenant: "t", Labels: map[string]string{"a b": "c"}})
+			return err
+		}, codes.InvalidArgument, "labels"},
+		{"duplicate cluster", func() error {
+			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "acme-prod", Tenant: "acme"})
+			return err
+		}, codes.AlreadyExists, "acme-prod"},
+		{"unknown cluster", func() error {
+			_, err := op.ClusterService.GetCluster(ctx, &fleetscanv1.GetClusterRequest{ClusterId: "nope"})
+			return err
+		}, codes.NotFound, "nope"},
+		{"scan without target", func() error {
+			_, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{})
+			return err
+		}, codes.InvalidArgument, "target"},
+		{"scan of an unknown cluster", func() error {
+			_, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"nope"}}})
+			return err
+		}, codes.NotFound, "nope"},
+		{"scan with an unknown check", func() error {
+			_, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true}, Spec: &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-999"}}})
+			return err
+		}, codes.InvalidArgument, "POD-999"},
+		{"malformed scan id", func() error {
+			_, err := op.ScanService.GetScan(ctx, &fleetscanv1.GetScanRequest{ScanId: "xyz"})
+			return err
+		}, codes.NotFound, "xyz"},
+		{"findings of an unknown check", func() error {
+			_, err := op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{CheckId: "NOPE-1"})
+			return err
+		}, codes.InvalidArgument, "check_id"},
+		{"garbage page token", func() error {
+			_, err := op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{PageToken: "!!"})
+			return err
+		}, codes.InvalidArgument, "page_token"},
+		{"negative page size", func() error {
+			_, err := op.ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{PageSize: -1})
+			return err
+		}, codes.InvalidArgument, "page_size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if got := status.Code(err); got != tt.want || !strings.Contains(err.Error(), tt.mentions) {
+				t.Errorf("got %v %q, want %v mentioning %q", got, err, tt.want, tt.mentions)
+			}
+		})
+	}
+}
+
+func TestPagination(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	var want []string
+	for i := range 7 {
+		id := fmt.Sprintf("c%02d", i)
+		register(t, op, id, "acme", nil)
+		want = append(want, id)
+	}
+	var got []string
+	token := ""
+	for {
+		resp, err := op.ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{PageSize: 3, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Clusters) > 3 {
+			t.Fatalf("page of %d clusters, asked for 3", len(resp.Clusters))
+		}
+		for _, c := range resp.Clusters {
+			got = append(got, c.Id)
+		}
+		if resp.NextPageToken == "" {
+			break
+		}
+		token = resp.NextPageToken
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("paged clusters %v, want %v", got, want)
+	}
+
+	// A findings page token is bound to its filters.
+	token2 := register(t, op, "acme-prod", "acme", nil)
+	ts.startWorker("acme-prod", token2, filepath.Join(demoClusters, "acme-prod"))
+	resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"acme-prod"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitScan(t, op, resp.Scan.Id)
+	page, err := op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{PageSize: 2})
+	if err != nil || page.NextPageToken == "" {
+		t.Fatalf("first page: %v %v", page, err)
+	}
+	_, err = op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{PageSize: 2, PageToken: page.NextPageToken, CheckId: "POD-001"})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("page token reused with another filter: got %v, want InvalidArgument", err)
+	}
+}

@@ -1,0 +1,148 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// DefaultPageSize is how many objects one List call asks for.
+const DefaultPageSize = 500
+
+// Kube reads a cluster through its API server. It only lists; it never
+// reads Secrets.
+type Kube struct {
+	Client   kubernetes.Interface
+	PageSize int64
+}
+
+// lister lists one kind, one page at a time.
+type lister struct {
+	resource string // for error messages and the RBAC the worker needs
+	list     func(ctx context.Context, opts metav1.ListOptions) (items []runtime.Object, cont string, err error)
+}
+
+// listed adapts a typed List call to a lister: every typed list has Items
+// and a continue token.
+func listed[L interface{ GetContinue() string }, T any, PT interface {
+	*T
+	runtime.Object
+}](resource string, call func(context.Context, metav1.ListOptions) (L, error), items func(L) []T) lister {
+	return lister{resource: resource, list: func(ctx context.Context, opts metav1.ListOptions) ([]runtime.Object, string, error) {
+		l, err := call(ctx, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		its := items(l)
+		out := make([]runtime.Object, len(its))
+		for i := range its {
+			out[i] = PT(&its[i])
+		}
+		return out, l.GetContinue(), nil
+	}}
+}
+
+func (k *Kube) listers() []lister {
+	c := k.Client
+	return []lister{
+		listed("namespaces", c.CoreV1().Namespaces().List, func(l *corev1.NamespaceList) []corev1.Namespace { return l.Items }),
+		listed("pods", c.CoreV1().Pods("").List, func(l *corev1.PodList) []corev1.Pod { return l.Items }),
+		listed("services", c.CoreV1().Services("").List, func(l *corev1.ServiceList) []corev1.Service { return l.Items }),
+		listed("serviceaccounts", c.CoreV1().ServiceAccounts("").List, func(l *corev1.ServiceAccountList) []corev1.ServiceAccount { return l.Items }),
+		listed("deployments.apps", c.AppsV1().Deployments("").List, func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }),
+		listed("replicasets.apps", c.AppsV1().ReplicaSets("").List, func(l *appsv1.ReplicaSetList) []appsv1.ReplicaSet { return l.Items }),
+		listed("statefulsets.apps", c.AppsV1().StatefulSets("").List, func(l *appsv1.StatefulSetList) []appsv1.StatefulSet { return l.Items }),
+		listed("daemonsets.apps", c.AppsV1().DaemonSets("").List, func(l *appsv1.DaemonSetList) []appsv1.DaemonSet { return l.Items }),
+		listed("jobs.batch", c.BatchV1().Jobs("").List, func(l *batchv1.JobList) []batchv1.Job { return l.Items }),
+		listed("cronjobs.batch", c.BatchV1().CronJobs("").List, func(l *batchv1.CronJobList) []batchv1.CronJob { return l.Items }),
+		listed("roles.rbac.authorization.k8s.io", c.RbacV1().Roles("").List, func(l *rbacv1.RoleList) []rbacv1.Role { return l.Items }),
+		listed("clusterroles.rbac.authorization.k8s.io", c.RbacV1().ClusterRoles().List, func(l *rbacv1.ClusterRoleList) []rbacv1.ClusterRole { return l.Items }),
+		listed("rolebindings.rbac.authorization.k8s.io", c.RbacV1().RoleBindings("").List, func(l *rbacv1.RoleBindingList) []rbacv1.RoleBinding { return l.Items }),
+		listed("clusterrolebindings.rbac.authorization.k8s.io", c.RbacV1().ClusterRoleBindings().List, func(l *rbacv1.ClusterRoleBindingList) []rbacv1.ClusterRoleBinding { return l.Items }),
+		listed("networkpolicies.networking.k8s.io", c.NetworkingV1().NetworkPolicies("").List, func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }),
+	}
+}
+
+// Resources lists the resources the collector reads, as RBAC names them:
+// the worker's ClusterRole grants get and list on exactly these.
+func (k *Kube) Resources() []string {
+	var out []string
+	for _, l := range k.listers() {
+		out = append(out, l.resource)
+	}
+	return out
+}
+
+// Collect lists every kind the checks read, page by page. A kind it is not
+// allowed to list fails the collection: a scan that silently skipped it
+// would report a clean bill of health it did not check.
+func (k *Kube) Collect(ctx context.Context) (*checks.Inventory, error) {
+	pageSize := k.PageSize
+	if pageSize <= 0 {
+		pageSize = DefaultPageSize
+	}
+	inv := &checks.Inventory{}
+	for _, l := range k.listers() {
+		opts := metav1.ListOptions{Limit: pageSize}
+		for {
+			items, cont, err := l.list(ctx, opts)
+			if err != nil {
+				return nil, fmt.Errorf("list %s: %w", l.resource, err)
+			}
+			for _, obj := range items {
+				inv.Add(obj)
+			}
+			if cont == "" {
+				break
+			}
+			opts.Continue = cont
+		}
+	}
+	return inv, nil
+}
+
+// KubernetesVersion returns the API server's gitVersion.
+func (k *Kube) KubernetesVersion(context.Context) (string, error) {
+	v, err := k.Client.Discovery().ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("server version: %w", err)
+	}
+	return v.GitVersion, nil
+}
+
+// Snapshot reads a directory of manifests.
+type Snapshot struct {
+	Dir string
+	// Warn receives each document the loader skipped, as "file:line: reason".
+	Warn func(problem string)
+}
+
+// Collect loads the snapshot; it is read again for every job, so edits to
+// the directory show in the next scan.
+func (s *Snapshot) Collect(context.Context) (*checks.Inventory, error) {
+	inv, stats, err := LoadSnapshot(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if s.Warn != nil {
+		for _, p := range slices.Concat(stats.Problems, stats.Warnings) {
+			s.Warn(p)
+		}
+	}
+	return inv, nil
+}
+
+// KubernetesVersion of a snapshot is unknown.
+func (s *Snapshot) KubernetesVersion(context.Context) (string, error) { return "snapshot", nil }

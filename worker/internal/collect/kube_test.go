@@ -1,0 +1,100 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+func TestKubeCollectsEveryKind(t *testing.T) {
+	client := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "shop"}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "d", Namespace: "shop"}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "r"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "shop"}},
+	)
+	k := &Kube{Client: client}
+	inv, err := k.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Namespaces) != 1 || len(inv.Pods) != 1 || len(inv.Deployments) != 1 || len(inv.ClusterRoles) != 1 || inv.Len() != 4 {
+		t.Errorf("inventory: %d objects, %+v", inv.Len(), inv)
+	}
+	for _, a := range client.Actions() {
+		if a.GetResource().Resource == "secrets" {
+			t.Errorf("the collector touched secrets: %v", a)
+		}
+		if a.GetVerb() != "list" {
+			t.Errorf("the collector did more than list: %v", a)
+		}
+	}
+}
+
+// TestKubeFollowsContinueTokens serves pods in pages of the requested size
+// and checks that every pod is read exactly once.
+func TestKubeFollowsContinueTokens(t *testing.T) {
+	const total = 1234
+	client := fake.NewClientset()
+	var calls int
+	client.PrependReactor("list", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		calls++
+		opts := action.(k8stesting.ListActionImpl).GetListOptions()
+		start := 0
+		if opts.Continue != "" {
+			start, _ = strconv.Atoi(opts.Continue)
+		}
+		end := min(start+int(opts.Limit), total)
+		list := &corev1.PodList{}
+		for i := start; i < end; i++ {
+			list.Items = append(list.Items, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i), Namespace: "shop"}})
+		}
+		if end < total {
+			list.Continue = strconv.Itoa(end)
+		}
+		return true, list, nil
+	})
+	inv, err := (&Kube{Client: client, PageSize: 100}).Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range inv.Pods {
+		if seen[p.Name] {
+			t.Fatalf("pod %s read twice", p.Name)
+		}
+		seen[p.Name] = true
+	}
+	if len(seen) != total || calls != 13 {
+		t.Errorf("read %d pods in %d calls, want %d in 13", len(seen), calls, total)
+	}
+}
+
+// TestKubeFailsOnForbiddenKind: a kind the worker may not list fails the
+// job rather than passing it unchecked.
+func TestKubeFailsOnForbiddenKind(t *testing.T) {
+	client := fake.NewClientset()
+	client.PrependReactor("list", "roles", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.NewForbidden(schema.GroupResource{Group: "rbac.authorization.k8s.io", Resource: "roles"}, "", fmt.Errorf("RBAC: no"))
+	})
+	_, err := (&Kube{Client: client}).Collect(context.Background())
+	if !errors.IsForbidden(err) {
+		t.Fatalf("got %v, want a Forbidden error", err)
+	}
+	if want := "list roles.rbac.authorization.k8s.io"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %q", err, want)
+	}
+}

@@ -1,0 +1,75 @@
+package collect
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+func TestLoadSnapshot(t *testing.T) {
+	inv, stats, err := LoadSnapshot("testdata/snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Files != 4 {
+		t.Errorf("read %d files, want 4 (.yaml, .yml, .json only)", stats.Files)
+	}
+	var names []string
+	for _, ns := range inv.Namespaces {
+		names = append(names, ns.Name)
+	}
+	if !slices.Equal(names, []string{"fine", "shop"}) {
+		t.Errorf("namespaces %v, want [fine shop]", names)
+	}
+	if len(inv.Deployments) != 1 || len(inv.ServiceAccounts) != 2 || len(inv.ClusterRoles) != 1 || len(inv.Pods) != 0 {
+		t.Errorf("inventory: %+v", inv)
+	}
+	if stats.Objects != 6 || stats.Skipped != 2 {
+		t.Errorf("objects %d skipped %d, want 6 and 2 (a ConfigMap and a CRD instance)", stats.Objects, stats.Skipped)
+	}
+	// A misspelled field is reported with where it is; the object is kept.
+	if len(stats.Warnings) != 1 || !strings.Contains(stats.Warnings[0], "multi.yaml:21:") || !strings.Contains(stats.Warnings[0], "automountServiceAccountTokn") {
+		t.Errorf("warnings %q, want one naming multi.yaml:21 and the unknown field", stats.Warnings)
+	}
+	// Each broken document is named by file and first line, and skipped.
+	want := []string{"broken.yaml:6:", "broken.yaml:14:", "broken.yaml:17:"}
+	if len(stats.Problems) != len(want) {
+		t.Fatalf("problems %q, want %d", stats.Problems, len(want))
+	}
+	for i, p := range stats.Problems {
+		if !strings.Contains(p, filepath.Join("testdata", "snapshot", want[i])) {
+			t.Errorf("problem %d = %q, want it to start with %s", i, p, want[i])
+		}
+	}
+}
+
+func TestLoadSnapshotErrors(t *testing.T) {
+	if _, _, err := LoadSnapshot(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing directory loaded")
+	}
+	empty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(empty, "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadSnapshot(empty); err == nil || !strings.Contains(err.Error(), "no .yaml") {
+		t.Errorf("a directory without manifests: got %v", err)
+	}
+}
+
+func FuzzDecodeManifests(f *testing.F) {
+	for _, name := range []string{"multi.yaml", "list.yaml", "broken.yaml", "sub/role.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata/snapshot", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		inv := &checks.Inventory{}
+		_, _ = DecodeManifests(strings.NewReader(string(data)), "fuzz.yaml", inv)
+	})
+}

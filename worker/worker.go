@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	"github.com/fleetscan/fleetscan/worker/internal/session"
+)
+
+// Version of the worker, sent in Hello.
+var Version = "0.1.0-dev"
+
+// Source is where the worker reads the cluster from: its API server, or a
+// snapshot directory.
+type Source = session.Source
+
+// Config configures a worker.
+type Config struct {
+	// Server is the server's gRPC address, host:port.
+	Server string
+	// Token is the worker token the server issued at cluster registration.
+	Token string
+	// ClusterID is the cluster the token was issued for.
+	ClusterID string
+	Source    Source
+	// CAFile, if set, verifies the server's TLS certificate against it;
+	// otherwise the system roots are used. TLS is off only when Plaintext is
+	// set, which is allowed for loopback servers only.
+	CAFile    string
+	Plaintext bool
+	// BatchSize caps the findings per batch (default 500).
+	BatchSize int
+	// MaxInflight caps batches awaiting the server's ack (default 8).
+	MaxInflight int
+	// MinBackoff and MaxBackoff bound the wait between reconnects.
+	MinBackoff, MaxBackoff time.Duration
+	Logger                 *slog.Logger
+	// DialOptions are added to the connection's options (tests dial
+	// bufconn).
+	DialOptions []grpc.DialOption
+}
+
+// Worker connects a cluster to the server.
+type Worker struct {
+	cfg  Config
+	conn *grpc.ClientConn
+}
+
+// New validates the configuration and prepares the connection; nothing is
+// dialled until Run.
+func New(cfg Config) (*Worker, error) {
+	switch {
+	case cfg.Server == "":
+		return nil, errors.New("server address: required")
+	case cfg.Token == "":
+		return nil, errors.New("token: required (the join token printed by 'fleetscan cluster register')")
+	case cfg.ClusterID == "":
+		return nil, errors.New("cluster id: required")
+	case cfg.Source == nil:
+		return nil, errors.New("source: give a kubeconfig, run in a cluster, or give a snapshot directory")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 8
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	creds, err := transportCredentials(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithPerRPCCredentials(bearer{token: cfg.Token, secure: !cfg.Plaintext}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+	}, cfg.DialOptions...)
+	conn, err := grpc.NewClient(cfg.Server, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("server address %q: %w", cfg.Server, err)
+	}
+	return &Worker{cfg: cfg, conn: conn}, nil
+}
+
+func transportCredentials(cfg Config) (credentials.TransportCredentials, error) {
+	if cfg.Plaintext {
+		if len(cfg.DialOptions) == 0 && !loopback(cfg.Server) {
+			return nil, fmt.Errorf("server %q: plaintext is allowed to loopback addresses only; give the server's CA with --ca", cfg.Server)
+		}
+		return insecure.NewCredentials(), nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca %s: no PEM certificate in it", cfg.CAFile)
+		}
+	}
+	return credentials.NewTLS(tc), nil
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// bearer sends the worker token with every call.
+type bearer struct {
+	token  string
+	secure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// Run holds a stream to the server until ctx ends, reconnecting with
+// jittered exponential backoff whenever it breaks. It returns early only
+// when the server refuses the worker's credential, which retrying cannot
+// fix.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.conn.Close()
+	log := w.cfg.Logger.With("cluster", w.cfg.ClusterID, "server", w.cfg.Server)
+	backoff := w.cfg.MinBackoff
+	for {
+		welcomed := false
+		err := session.Run(ctx, w.conn, session.Config{
+			ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source,
+			BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Log: log,
+		}, func() { welcomed = true })
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch status.Code(err) {
+		case codes.Unauthenticated, codes.PermissionDenied:
+			return fmt.Errorf("the server refused this worker: %w", err)
+		}
+		if welcomed {
+			backoff = w.cfg.MinBackoff
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		log.Warn("disconnected from the server; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, w.cfg.MaxBackoff)
+	}
+}
