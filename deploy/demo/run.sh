@@ -15,7 +15,9 @@ cleanup() {
 	local status=$?
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [ "$status" -ne 0 ]; then
+	if [ "$status" -eq 130 ]; then
+		echo "interrupted: stopped every process the demo started" >&2
+	elif [ "$status" -ne 0 ]; then
 		echo >&2
 		echo "demo failed (exit $status); last lines of the logs:" >&2
 		for log in "$work"/*.log; do
