@@ -194,7 +194,7 @@ func expectedFindings(t *testing.T, clusterID, dir string) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	err = checks.Run(context.Background(), inv, checks.Selection{}, func(f checks.Finding) error {
+	_, err = checks.Run(context.Background(), inv, checks.Selection{}, func(f checks.Finding) error {
 		out = append(out, findingLine(clusterID, f.CheckID, f.Resource))
 		return nil
 	})

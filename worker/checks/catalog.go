@@ -43,11 +43,28 @@ type Check struct {
 	workload func(r *reporter, w *Workload)
 	// inventory is called once with the whole inventory.
 	inventory func(r *reporter, inv *Inventory)
+
+	// notAssessable, when set, is why the check can never be evaluated from
+	// the Kubernetes API (HOST and EXT rows of the catalog).
+	notAssessable string
+	// assessable, when set, returns why the check cannot be evaluated on
+	// this inventory, or "" when it can.
+	assessable func(inv *Inventory) string
+}
+
+func (c *Check) unassessable(inv *Inventory) string {
+	if c.notAssessable != "" {
+		return c.notAssessable
+	}
+	if c.assessable != nil {
+		return c.assessable(inv)
+	}
+	return ""
 }
 
 var registry = func() []*Check {
 	var all []*Check
-	for _, group := range [][]*Check{podChecks, workloadChecks, rbacChecks, networkChecks} {
+	for _, group := range [][]*Check{podChecks, workloadChecks, rbacChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks} {
 		all = append(all, group...)
 	}
 	slices.SortFunc(all, func(a, b *Check) int { return cmp.Compare(a.ID, b.ID) })

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
@@ -20,6 +23,40 @@ type Resource struct {
 	Namespace  string
 	Name       string
 	SubPath    string
+
+	// annotations of the object, for exemptions; not part of its identity.
+	annotations map[string]string
+}
+
+// resourceOf identifies an object by its metadata.
+func resourceOf(apiVersion, kind string, m *metav1.ObjectMeta) Resource {
+	return Resource{APIVersion: apiVersion, Kind: kind, Namespace: m.Namespace, Name: m.Name, annotations: m.Annotations}
+}
+
+// Annotations that exempt an object from checks. The finding is still
+// reported, as suppressed with the reason, never dropped.
+const (
+	AnnotationExempt       = "fleetscan.io/exempt"        // comma-separated check ids
+	AnnotationExemptReason = "fleetscan.io/exempt-reason" // why; shown with the finding
+)
+
+// exemption returns the reason the object is exempt from check id, if it
+// is.
+func (r Resource) exemption(id string) (string, bool) {
+	list, ok := r.annotations[AnnotationExempt]
+	if !ok {
+		return "", false
+	}
+	for _, item := range strings.Split(list, ",") {
+		if strings.EqualFold(strings.TrimSpace(item), id) {
+			reason := strings.TrimSpace(r.annotations[AnnotationExemptReason])
+			if reason == "" {
+				reason = "exempted by the " + AnnotationExempt + " annotation, no reason given"
+			}
+			return reason, true
+		}
+	}
+	return "", false
 }
 
 // Finding is one failed check on one resource.
@@ -30,6 +67,17 @@ type Finding struct {
 	Party    fleetscanv1.ResponsibleParty
 	Resource Resource
 	Message  string
+	// Suppressed holds the reason when the object is exempt from the check;
+	// the finding is reported all the same.
+	Suppressed string
+}
+
+// NotAssessable says that a check could not be evaluated on a cluster, and
+// why: it needs data the API does not give (node files, a registry), or
+// the cluster hides it (a managed control plane). It is never a pass.
+type NotAssessable struct {
+	CheckID string
+	Reason  string
 }
 
 // Selection narrows a run: which checks, which namespaces. The zero value
@@ -71,13 +119,25 @@ func (s Selection) checks() []*Check {
 
 // Run runs the selected checks over the inventory and hands every finding
 // to emit as it is produced, so that a caller can stream them out instead
-// of holding them. It stops at the first error of emit or of ctx and
-// returns it.
-func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) error) error {
+// of holding them. It returns the checks that could not be assessed on this
+// inventory. It stops at the first error of emit or of ctx and returns it.
+func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) error) ([]NotAssessable, error) {
 	if err := sel.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	selected := sel.checks()
+	var skipped []NotAssessable
+	var selected []*Check
+	for _, c := range sel.checks() {
+		if reason := c.unassessable(inv); reason != "" {
+			skipped = append(skipped, NotAssessable{CheckID: c.ID, Reason: reason})
+			continue
+		}
+		selected = append(selected, c)
+	}
+	return skipped, run(ctx, inv, sel, selected, emit)
+}
+
+func run(ctx context.Context, inv *Inventory, sel Selection, selected []*Check, emit func(Finding) error) error {
 	r := &reporter{emit: emit}
 	if len(sel.Namespaces) > 0 {
 		r.namespaces = make(map[string]bool, len(sel.Namespaces))
@@ -145,12 +205,15 @@ func (r *reporter) reportAt(sev fleetscanv1.Severity, res Resource, subPath, for
 		return
 	}
 	res.SubPath = subPath
-	r.err = r.emit(Finding{
+	f := Finding{
 		CheckID:  r.check.ID,
 		Severity: sev,
 		Category: r.check.Category,
 		Party:    r.check.Party,
 		Resource: res,
 		Message:  fmt.Sprintf(format, args...),
-	})
+	}
+	f.Suppressed, _ = res.exemption(r.check.ID)
+	f.Resource.annotations = nil
+	r.err = r.emit(f)
 }

@@ -3,10 +3,12 @@ package checks
 import (
 	"fmt"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,21 +17,33 @@ import (
 // Inventory is what the checks read of one cluster: the objects of the
 // kinds they need, typed.
 type Inventory struct {
-	Namespaces          []corev1.Namespace
-	Pods                []corev1.Pod
-	Services            []corev1.Service
-	ServiceAccounts     []corev1.ServiceAccount
-	Deployments         []appsv1.Deployment
-	ReplicaSets         []appsv1.ReplicaSet
-	StatefulSets        []appsv1.StatefulSet
-	DaemonSets          []appsv1.DaemonSet
-	Jobs                []batchv1.Job
-	CronJobs            []batchv1.CronJob
-	Roles               []rbacv1.Role
-	ClusterRoles        []rbacv1.ClusterRole
-	RoleBindings        []rbacv1.RoleBinding
-	ClusterRoleBindings []rbacv1.ClusterRoleBinding
-	NetworkPolicies     []networkingv1.NetworkPolicy
+	Namespaces           []corev1.Namespace
+	Pods                 []corev1.Pod
+	Services             []corev1.Service
+	ServiceAccounts      []corev1.ServiceAccount
+	Deployments          []appsv1.Deployment
+	ReplicaSets          []appsv1.ReplicaSet
+	StatefulSets         []appsv1.StatefulSet
+	DaemonSets           []appsv1.DaemonSet
+	Jobs                 []batchv1.Job
+	CronJobs             []batchv1.CronJob
+	Roles                []rbacv1.Role
+	ClusterRoles         []rbacv1.ClusterRole
+	RoleBindings         []rbacv1.RoleBinding
+	ClusterRoleBindings  []rbacv1.ClusterRoleBinding
+	NetworkPolicies      []networkingv1.NetworkPolicy
+	ConfigMaps           []corev1.ConfigMap
+	Nodes                []corev1.Node
+	LimitRanges          []corev1.LimitRange
+	ResourceQuotas       []corev1.ResourceQuota
+	PodDisruptionBudgets []policyv1.PodDisruptionBudget
+	Ingresses            []networkingv1.Ingress
+	ValidatingWebhooks   []admissionregistrationv1.ValidatingWebhookConfiguration
+	MutatingWebhooks     []admissionregistrationv1.MutatingWebhookConfiguration
+
+	// ServerVersion is the API server's gitVersion, e.g. "v1.37.2"; empty
+	// when unknown (a snapshot).
+	ServerVersion string
 }
 
 // Add stores a decoded object in the inventory. It reports false for kinds
@@ -66,6 +80,22 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 		inv.ClusterRoleBindings = append(inv.ClusterRoleBindings, *o)
 	case *networkingv1.NetworkPolicy:
 		inv.NetworkPolicies = append(inv.NetworkPolicies, *o)
+	case *corev1.ConfigMap:
+		inv.ConfigMaps = append(inv.ConfigMaps, *o)
+	case *corev1.Node:
+		inv.Nodes = append(inv.Nodes, *o)
+	case *corev1.LimitRange:
+		inv.LimitRanges = append(inv.LimitRanges, *o)
+	case *corev1.ResourceQuota:
+		inv.ResourceQuotas = append(inv.ResourceQuotas, *o)
+	case *policyv1.PodDisruptionBudget:
+		inv.PodDisruptionBudgets = append(inv.PodDisruptionBudgets, *o)
+	case *networkingv1.Ingress:
+		inv.Ingresses = append(inv.Ingresses, *o)
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		inv.ValidatingWebhooks = append(inv.ValidatingWebhooks, *o)
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		inv.MutatingWebhooks = append(inv.MutatingWebhooks, *o)
 	default:
 		return false
 	}
@@ -77,7 +107,9 @@ func (inv *Inventory) Len() int {
 	return len(inv.Namespaces) + len(inv.Pods) + len(inv.Services) + len(inv.ServiceAccounts) +
 		len(inv.Deployments) + len(inv.ReplicaSets) + len(inv.StatefulSets) + len(inv.DaemonSets) +
 		len(inv.Jobs) + len(inv.CronJobs) + len(inv.Roles) + len(inv.ClusterRoles) +
-		len(inv.RoleBindings) + len(inv.ClusterRoleBindings) + len(inv.NetworkPolicies)
+		len(inv.RoleBindings) + len(inv.ClusterRoleBindings) + len(inv.NetworkPolicies) +
+		len(inv.ConfigMaps) + len(inv.Nodes) + len(inv.LimitRanges) + len(inv.ResourceQuotas) +
+		len(inv.PodDisruptionBudgets) + len(inv.Ingresses) + len(inv.ValidatingWebhooks) + len(inv.MutatingWebhooks)
 }
 
 // Workload is anything that runs pods: a controller's pod template or a bare
@@ -113,7 +145,7 @@ func (inv *Inventory) Workloads() []Workload {
 	var out []Workload
 	add := func(apiVersion, kind string, meta *metav1.ObjectMeta, tmpl *corev1.PodTemplateSpec) {
 		out = append(out, Workload{
-			Resource:  Resource{APIVersion: apiVersion, Kind: kind, Namespace: meta.Namespace, Name: meta.Name},
+			Resource:  resourceOf(apiVersion, kind, meta),
 			Meta:      meta,
 			PodLabels: tmpl.Labels,
 			Spec:      &tmpl.Spec,
@@ -155,7 +187,7 @@ func (inv *Inventory) Workloads() []Workload {
 			continue
 		}
 		out = append(out, Workload{
-			Resource:  Resource{APIVersion: "v1", Kind: "Pod", Namespace: o.Namespace, Name: o.Name},
+			Resource:  resourceOf("v1", "Pod", &o.ObjectMeta),
 			Meta:      &o.ObjectMeta,
 			PodLabels: o.Labels,
 			Spec:      &o.Spec,

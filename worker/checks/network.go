@@ -47,7 +47,7 @@ var networkChecks = []*Check{
 				if systemNamespace(ns.Name) || has[ns.Name] {
 					continue
 				}
-				r.report(Resource{APIVersion: "v1", Kind: "Namespace", Name: ns.Name}, "", "namespace %q has no NetworkPolicy", ns.Name)
+				r.report(resourceOf("v1", "Namespace", &ns.ObjectMeta), "", "namespace %q has no NetworkPolicy", ns.Name)
 			}
 		},
 	},
@@ -127,5 +127,5 @@ func anySelects(policies []*networkingv1.NetworkPolicy, podLabels map[string]str
 }
 
 func serviceResource(s *corev1.Service) Resource {
-	return Resource{APIVersion: "v1", Kind: "Service", Namespace: s.Namespace, Name: s.Name}
+	return resourceOf("v1", "Service", &s.ObjectMeta)
 }

@@ -22,7 +22,7 @@ func (inv *Inventory) roles() []role {
 	for i := range inv.ClusterRoles {
 		o := &inv.ClusterRoles[i]
 		out = append(out, role{
-			Resource: Resource{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: o.Name},
+			Resource: resourceOf("rbac.authorization.k8s.io/v1", "ClusterRole", &o.ObjectMeta),
 			rules:    o.Rules,
 			builtin:  builtinRBAC(o.Name, o.Labels),
 		})
@@ -30,7 +30,7 @@ func (inv *Inventory) roles() []role {
 	for i := range inv.Roles {
 		o := &inv.Roles[i]
 		out = append(out, role{
-			Resource: Resource{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role", Namespace: o.Namespace, Name: o.Name},
+			Resource: resourceOf("rbac.authorization.k8s.io/v1", "Role", &o.ObjectMeta),
 			rules:    o.Rules,
 			builtin:  builtinRBAC(o.Name, o.Labels),
 		})
@@ -50,14 +50,14 @@ func (inv *Inventory) bindings() []binding {
 	for i := range inv.ClusterRoleBindings {
 		o := &inv.ClusterRoleBindings[i]
 		out = append(out, binding{
-			Resource: Resource{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding", Name: o.Name},
+			Resource: resourceOf("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &o.ObjectMeta),
 			roleRef:  o.RoleRef, subjects: o.Subjects,
 		})
 	}
 	for i := range inv.RoleBindings {
 		o := &inv.RoleBindings[i]
 		out = append(out, binding{
-			Resource: Resource{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding", Namespace: o.Namespace, Name: o.Name},
+			Resource: resourceOf("rbac.authorization.k8s.io/v1", "RoleBinding", &o.ObjectMeta),
 			roleRef:  o.RoleRef, subjects: o.Subjects,
 		})
 	}

@@ -309,9 +309,11 @@ type Finding struct {
 	// Set when the finding was absent from a later completed scan.
 	ResolvedTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=resolved_time,json=resolvedTime,proto3" json:"resolved_time,omitempty"`
 	// Scan that last saw the finding.
-	LastScanId    string `protobuf:"bytes,15,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastScanId string `protobuf:"bytes,15,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
+	// Why the finding is suppressed; set when status is SUPPRESSED.
+	SuppressionReason string `protobuf:"bytes,16,opt,name=suppression_reason,json=suppressionReason,proto3" json:"suppression_reason,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -449,14 +451,24 @@ func (x *Finding) GetLastScanId() string {
 	return ""
 }
 
-// SeverityCounts counts findings by severity.
+func (x *Finding) GetSuppressionReason() string {
+	if x != nil {
+		return x.SuppressionReason
+	}
+	return ""
+}
+
+// SeverityCounts counts open findings by severity; suppressed ones are
+// counted apart.
 type SeverityCounts struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Critical      int64                  `protobuf:"varint,1,opt,name=critical,proto3" json:"critical,omitempty"`
-	High          int64                  `protobuf:"varint,2,opt,name=high,proto3" json:"high,omitempty"`
-	Medium        int64                  `protobuf:"varint,3,opt,name=medium,proto3" json:"medium,omitempty"`
-	Low           int64                  `protobuf:"varint,4,opt,name=low,proto3" json:"low,omitempty"`
-	Info          int64                  `protobuf:"varint,5,opt,name=info,proto3" json:"info,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Critical int64                  `protobuf:"varint,1,opt,name=critical,proto3" json:"critical,omitempty"`
+	High     int64                  `protobuf:"varint,2,opt,name=high,proto3" json:"high,omitempty"`
+	Medium   int64                  `protobuf:"varint,3,opt,name=medium,proto3" json:"medium,omitempty"`
+	Low      int64                  `protobuf:"varint,4,opt,name=low,proto3" json:"low,omitempty"`
+	Info     int64                  `protobuf:"varint,5,opt,name=info,proto3" json:"info,omitempty"`
+	// Findings suppressed by an exemption, whatever their severity.
+	Suppressed    int64 `protobuf:"varint,6,opt,name=suppressed,proto3" json:"suppressed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +538,13 @@ func (x *SeverityCounts) GetInfo() int64 {
 	return 0
 }
 
+func (x *SeverityCounts) GetSuppressed() int64 {
+	if x != nil {
+		return x.Suppressed
+	}
+	return 0
+}
+
 var File_fleetscan_v1_finding_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_finding_proto_rawDesc = "" +
@@ -537,7 +556,7 @@ const file_fleetscan_v1_finding_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x19\n" +
-	"\bsub_path\x18\x05 \x01(\tR\asubPath\"\xa9\x05\n" +
+	"\bsub_path\x18\x05 \x01(\tR\asubPath\"\xd8\x05\n" +
 	"\aFinding\x12 \n" +
 	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x12\x1d\n" +
 	"\n" +
@@ -556,13 +575,17 @@ const file_fleetscan_v1_finding_proto_rawDesc = "" +
 	"\x0elast_seen_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12?\n" +
 	"\rresolved_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\fresolvedTime\x12 \n" +
 	"\flast_scan_id\x18\x0f \x01(\tR\n" +
-	"lastScanId\"~\n" +
+	"lastScanId\x12-\n" +
+	"\x12suppression_reason\x18\x10 \x01(\tR\x11suppressionReason\"\x9e\x01\n" +
 	"\x0eSeverityCounts\x12\x1a\n" +
 	"\bcritical\x18\x01 \x01(\x03R\bcritical\x12\x12\n" +
 	"\x04high\x18\x02 \x01(\x03R\x04high\x12\x16\n" +
 	"\x06medium\x18\x03 \x01(\x03R\x06medium\x12\x10\n" +
 	"\x03low\x18\x04 \x01(\x03R\x03low\x12\x12\n" +
-	"\x04info\x18\x05 \x01(\x03R\x04info*\x88\x01\n" +
+	"\x04info\x18\x05 \x01(\x03R\x04info\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\x06 \x01(\x03R\n" +
+	"suppressed*\x88\x01\n" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSEVERITY_INFO\x10\x01\x12\x10\n" +

@@ -281,7 +281,10 @@ type Job struct {
 	// Objects the worker read.
 	ObjectsScanned int64 `protobuf:"varint,8,opt,name=objects_scanned,json=objectsScanned,proto3" json:"objects_scanned,omitempty"`
 	// Why the job failed.
-	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	// Checks that could not be evaluated on the cluster, and why. They are
+	// neither passed nor failed.
+	NotAssessable []*CheckNotAssessable `protobuf:"bytes,10,rep,name=not_assessable,json=notAssessable,proto3" json:"not_assessable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -379,6 +382,68 @@ func (x *Job) GetError() string {
 	return ""
 }
 
+func (x *Job) GetNotAssessable() []*CheckNotAssessable {
+	if x != nil {
+		return x.NotAssessable
+	}
+	return nil
+}
+
+// CheckNotAssessable says that a check could not be evaluated on a
+// cluster: it needs node access or a registry, or the control plane is
+// managed and hidden.
+type CheckNotAssessable struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CheckId       string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckNotAssessable) Reset() {
+	*x = CheckNotAssessable{}
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckNotAssessable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckNotAssessable) ProtoMessage() {}
+
+func (x *CheckNotAssessable) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckNotAssessable.ProtoReflect.Descriptor instead.
+func (*CheckNotAssessable) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CheckNotAssessable) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+func (x *CheckNotAssessable) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // Scan is one scan of one or more clusters: a parent with one job per
 // cluster.
 type Scan struct {
@@ -400,7 +465,7 @@ type Scan struct {
 
 func (x *Scan) Reset() {
 	*x = Scan{}
-	mi := &file_fleetscan_v1_scan_proto_msgTypes[3]
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -412,7 +477,7 @@ func (x *Scan) String() string {
 func (*Scan) ProtoMessage() {}
 
 func (x *Scan) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_proto_msgTypes[3]
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -425,7 +490,7 @@ func (x *Scan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scan.ProtoReflect.Descriptor instead.
 func (*Scan) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{3}
+	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Scan) GetId() string {
@@ -499,7 +564,7 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\x0eexclude_checks\x18\x02 \x03(\tR\rexcludeChecks\x12\x1e\n" +
 	"\n" +
 	"namespaces\x18\x03 \x03(\tR\n" +
-	"namespaces\"\x90\x03\n" +
+	"namespaces\"\xd9\x03\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -513,7 +578,12 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"finishTime\x128\n" +
 	"\bfindings\x18\a \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\bfindings\x12'\n" +
 	"\x0fobjects_scanned\x18\b \x01(\x03R\x0eobjectsScanned\x12\x14\n" +
-	"\x05error\x18\t \x01(\tR\x05error\"\xfe\x02\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12G\n" +
+	"\x0enot_assessable\x18\n" +
+	" \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\"G\n" +
+	"\x12CheckNotAssessable\x12\x19\n" +
+	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xfe\x02\n" +
 	"\x04Scan\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
 	"\x06target\x18\x02 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
@@ -552,35 +622,37 @@ func file_fleetscan_v1_scan_proto_rawDescGZIP() []byte {
 }
 
 var file_fleetscan_v1_scan_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fleetscan_v1_scan_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_fleetscan_v1_scan_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_fleetscan_v1_scan_proto_goTypes = []any{
 	(ScanState)(0),                // 0: fleetscan.v1.ScanState
 	(JobState)(0),                 // 1: fleetscan.v1.JobState
 	(*ScanTarget)(nil),            // 2: fleetscan.v1.ScanTarget
 	(*ScanSpec)(nil),              // 3: fleetscan.v1.ScanSpec
 	(*Job)(nil),                   // 4: fleetscan.v1.Job
-	(*Scan)(nil),                  // 5: fleetscan.v1.Scan
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*SeverityCounts)(nil),        // 7: fleetscan.v1.SeverityCounts
+	(*CheckNotAssessable)(nil),    // 5: fleetscan.v1.CheckNotAssessable
+	(*Scan)(nil),                  // 6: fleetscan.v1.Scan
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*SeverityCounts)(nil),        // 8: fleetscan.v1.SeverityCounts
 }
 var file_fleetscan_v1_scan_proto_depIdxs = []int32{
 	1,  // 0: fleetscan.v1.Job.state:type_name -> fleetscan.v1.JobState
-	6,  // 1: fleetscan.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	6,  // 2: fleetscan.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	6,  // 3: fleetscan.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	7,  // 4: fleetscan.v1.Job.findings:type_name -> fleetscan.v1.SeverityCounts
-	2,  // 5: fleetscan.v1.Scan.target:type_name -> fleetscan.v1.ScanTarget
-	3,  // 6: fleetscan.v1.Scan.spec:type_name -> fleetscan.v1.ScanSpec
-	0,  // 7: fleetscan.v1.Scan.state:type_name -> fleetscan.v1.ScanState
-	6,  // 8: fleetscan.v1.Scan.create_time:type_name -> google.protobuf.Timestamp
-	6,  // 9: fleetscan.v1.Scan.finish_time:type_name -> google.protobuf.Timestamp
-	4,  // 10: fleetscan.v1.Scan.jobs:type_name -> fleetscan.v1.Job
-	7,  // 11: fleetscan.v1.Scan.findings:type_name -> fleetscan.v1.SeverityCounts
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	7,  // 1: fleetscan.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 2: fleetscan.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	7,  // 3: fleetscan.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	8,  // 4: fleetscan.v1.Job.findings:type_name -> fleetscan.v1.SeverityCounts
+	5,  // 5: fleetscan.v1.Job.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	2,  // 6: fleetscan.v1.Scan.target:type_name -> fleetscan.v1.ScanTarget
+	3,  // 7: fleetscan.v1.Scan.spec:type_name -> fleetscan.v1.ScanSpec
+	0,  // 8: fleetscan.v1.Scan.state:type_name -> fleetscan.v1.ScanState
+	7,  // 9: fleetscan.v1.Scan.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 10: fleetscan.v1.Scan.finish_time:type_name -> google.protobuf.Timestamp
+	4,  // 11: fleetscan.v1.Scan.jobs:type_name -> fleetscan.v1.Job
+	8,  // 12: fleetscan.v1.Scan.findings:type_name -> fleetscan.v1.SeverityCounts
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_scan_proto_init() }
@@ -595,7 +667,7 @@ func file_fleetscan_v1_scan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_scan_proto_rawDesc), len(file_fleetscan_v1_scan_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

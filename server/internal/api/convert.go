@@ -41,6 +41,7 @@ func scanToProto(s *store.Scan) *fleetscanv1.Scan {
 			Id: j.ID.String(), ClusterId: r.ClusterId, State: r.State,
 			CreateTime: ts(r.CreateMs), StartTime: ts(r.StartMs), FinishTime: ts(r.FinishMs),
 			Findings: r.Findings, ObjectsScanned: r.ObjectsScanned, Error: r.Error,
+			NotAssessable: r.NotAssessable,
 		})
 		switch r.State {
 		case fleetscanv1.JobState_JOB_STATE_PENDING:
@@ -80,6 +81,7 @@ func addCounts(dst, src *fleetscanv1.SeverityCounts) {
 	dst.Medium += src.Medium
 	dst.Low += src.Low
 	dst.Info += src.Info
+	dst.Suppressed += src.Suppressed
 }
 
 func findingToProto(v store.FindingView) *fleetscanv1.Finding {
@@ -92,8 +94,12 @@ func findingToProto(v store.FindingView) *fleetscanv1.Finding {
 		FirstSeenTime: ts(r.FirstSeenMs), LastSeenTime: ts(r.LastSeenMs), ResolvedTime: ts(r.ResolvedMs),
 		LastScanId: v.ScanID.String(),
 	}
-	if r.ResolvedMs != 0 {
+	switch {
+	case r.ResolvedMs != 0:
 		f.Status = fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED
+	case r.SuppressionReason != "":
+		f.Status = fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED
+		f.SuppressionReason = r.SuppressionReason
 	}
 	// Per-check texts live in the catalog, not in every stored record.
 	if meta, ok := checks.Lookup(r.CheckId); ok {

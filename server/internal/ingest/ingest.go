@@ -275,7 +275,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			err = s.in.store.FailJob(ctx, jobID, d.Error)
 			s.log.Warn("job failed on the worker", "job", jobID, "err", d.Error)
 		} else {
-			err = s.in.store.CompleteJob(ctx, jobID, store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned})
+			err = s.in.store.CompleteJob(ctx, jobID, store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable})
 			if errors.Is(err, store.ErrIncomplete) {
 				// The worker lost track of what it sent: nothing to resume
 				// from, so the job fails visibly rather than shows less.

@@ -75,6 +75,7 @@ type Completion struct {
 	Batches        int64
 	Findings       int64
 	ObjectsScanned int64
+	NotAssessable  []*fleetscanv1.CheckNotAssessable
 }
 
 // CompleteJob makes a job's staged findings visible, in one transaction:
@@ -129,7 +130,11 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 					continue // the same object listed twice in a snapshot
 				}
 				seen[fp] = true
-				addCount(counts, f.Severity, 1)
+				if f.SuppressionReason != "" {
+					counts.Suppressed++
+				} else {
+					addCount(counts, f.Severity, 1)
+				}
 				if err := upsertFindingTx(findings, append(slices.Clone(prefix), fp[:]...), f, scan, job.ScanId, now); err != nil {
 					return err
 				}
@@ -156,6 +161,7 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		job.FinishMs = now
 		job.Findings = counts
 		job.ObjectsScanned = done.ObjectsScanned
+		job.NotAssessable = done.NotAssessable
 		job.StagedBatches = 0
 		return putProto(jobs, jobID[:], job)
 	})
@@ -174,6 +180,7 @@ func upsertFindingTx(b *bolt.Bucket, key []byte, f *workerv1.Finding, scan *stor
 	rec.LastScanId = scanID
 	rec.CheckId, rec.Severity, rec.Category, rec.ResponsibleParty = f.CheckId, f.Severity, f.Category, f.ResponsibleParty
 	rec.Resource, rec.Message = f.Resource, f.Message
+	rec.SuppressionReason = f.SuppressionReason
 	return putProto(b, key, rec)
 }
 
@@ -266,7 +273,7 @@ type FindingFilter struct {
 	ClusterID   string
 	MinSeverity fleetscanv1.Severity
 	CheckID     string
-	// Status is OPEN (the default) or RESOLVED.
+	// Status is OPEN (the default), RESOLVED or SUPPRESSED.
 	Status fleetscanv1.FindingStatus
 }
 
@@ -353,12 +360,12 @@ func (f FindingFilter) matches(rec *storagev1.FindingRecord) bool {
 	if rec.Severity < f.MinSeverity {
 		return false
 	}
-	resolved := rec.ResolvedMs != 0
+	resolved, suppressed := rec.ResolvedMs != 0, rec.SuppressionReason != ""
 	switch f.Status {
 	case fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED:
-		return false // exceptions do not exist yet
+		return !resolved && suppressed
 	case fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED:
 		return resolved
 	}
-	return !resolved
+	return !resolved && !suppressed
 }

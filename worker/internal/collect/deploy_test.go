@@ -66,7 +66,7 @@ func TestWorkerManifestsPassOwnChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = checks.Run(context.Background(), inv, checks.Selection{}, func(f checks.Finding) error {
+	_, err = checks.Run(context.Background(), inv, checks.Selection{}, func(f checks.Finding) error {
 		if f.Severity >= checks.SeverityHigh {
 			t.Errorf("%s on %s/%s %s: %s", f.CheckID, f.Resource.Kind, f.Resource.Name, f.Resource.SubPath, f.Message)
 		}

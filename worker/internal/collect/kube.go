@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"slices"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,6 +74,18 @@ func (k *Kube) listers() []lister {
 		listed("rolebindings.rbac.authorization.k8s.io", c.RbacV1().RoleBindings("").List, func(l *rbacv1.RoleBindingList) []rbacv1.RoleBinding { return l.Items }),
 		listed("clusterrolebindings.rbac.authorization.k8s.io", c.RbacV1().ClusterRoleBindings().List, func(l *rbacv1.ClusterRoleBindingList) []rbacv1.ClusterRoleBinding { return l.Items }),
 		listed("networkpolicies.networking.k8s.io", c.NetworkingV1().NetworkPolicies("").List, func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }),
+		listed("ingresses.networking.k8s.io", c.NetworkingV1().Ingresses("").List, func(l *networkingv1.IngressList) []networkingv1.Ingress { return l.Items }),
+		listed("configmaps", c.CoreV1().ConfigMaps("").List, func(l *corev1.ConfigMapList) []corev1.ConfigMap { return l.Items }),
+		listed("nodes", c.CoreV1().Nodes().List, func(l *corev1.NodeList) []corev1.Node { return l.Items }),
+		listed("limitranges", c.CoreV1().LimitRanges("").List, func(l *corev1.LimitRangeList) []corev1.LimitRange { return l.Items }),
+		listed("resourcequotas", c.CoreV1().ResourceQuotas("").List, func(l *corev1.ResourceQuotaList) []corev1.ResourceQuota { return l.Items }),
+		listed("poddisruptionbudgets.policy", c.PolicyV1().PodDisruptionBudgets("").List, func(l *policyv1.PodDisruptionBudgetList) []policyv1.PodDisruptionBudget { return l.Items }),
+		listed("validatingwebhookconfigurations.admissionregistration.k8s.io", c.AdmissionregistrationV1().ValidatingWebhookConfigurations().List, func(l *admissionregistrationv1.ValidatingWebhookConfigurationList) []admissionregistrationv1.ValidatingWebhookConfiguration {
+			return l.Items
+		}),
+		listed("mutatingwebhookconfigurations.admissionregistration.k8s.io", c.AdmissionregistrationV1().MutatingWebhookConfigurations().List, func(l *admissionregistrationv1.MutatingWebhookConfigurationList) []admissionregistrationv1.MutatingWebhookConfiguration {
+			return l.Items
+		}),
 	}
 }
 
@@ -110,6 +124,8 @@ func (k *Kube) Collect(ctx context.Context) (*checks.Inventory, error) {
 			opts.Continue = cont
 		}
 	}
+	// The version checks need it; a cluster that hides it is still scanned.
+	inv.ServerVersion, _ = k.KubernetesVersion(ctx)
 	return inv, nil
 }
 

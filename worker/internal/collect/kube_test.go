@@ -38,7 +38,7 @@ func TestKubeCollectsEveryKind(t *testing.T) {
 		if a.GetResource().Resource == "secrets" {
 			t.Errorf("the collector touched secrets: %v", a)
 		}
-		if a.GetVerb() != "list" {
+		if a.GetVerb() != "list" && a.GetResource().Resource != "version" {
 			t.Errorf("the collector did more than list: %v", a)
 		}
 	}

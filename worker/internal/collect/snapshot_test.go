@@ -28,8 +28,8 @@ func TestLoadSnapshot(t *testing.T) {
 	if len(inv.Deployments) != 1 || len(inv.ServiceAccounts) != 2 || len(inv.ClusterRoles) != 1 || len(inv.Pods) != 0 {
 		t.Errorf("inventory: %+v", inv)
 	}
-	if stats.Objects != 6 || stats.Skipped != 2 {
-		t.Errorf("objects %d skipped %d, want 6 and 2 (a ConfigMap and a CRD instance)", stats.Objects, stats.Skipped)
+	if stats.Objects != 7 || stats.Skipped != 1 {
+		t.Errorf("objects %d skipped %d, want 7 and 1 (a CRD instance)", stats.Objects, stats.Skipped)
 	}
 	// A misspelled field is reported with where it is; the object is kept.
 	if len(stats.Warnings) != 1 || !strings.Contains(stats.Warnings[0], "multi.yaml:21:") || !strings.Contains(stats.Warnings[0], "automountServiceAccountTokn") {

@@ -235,7 +235,7 @@ func (s *session) check(ctx context.Context, a *workerv1.Assign, inv *checks.Inv
 		batch = make([]*workerv1.Finding, 0, s.batchSize)
 		return s.enqueue(ctx, msg)
 	}
-	err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
+	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
 		done.Findings++
 		batch = append(batch, ToProto(f))
 		if len(batch) >= s.batchSize {
@@ -245,6 +245,9 @@ func (s *session) check(ctx context.Context, a *workerv1.Assign, inv *checks.Inv
 	})
 	if err != nil {
 		return err
+	}
+	for _, na := range skipped {
+		done.NotAssessable = append(done.NotAssessable, &fleetscanv1.CheckNotAssessable{CheckId: na.CheckID, Reason: na.Reason})
 	}
 	return flush()
 }
@@ -257,6 +260,7 @@ func ToProto(f checks.Finding) *workerv1.Finding {
 			ApiVersion: f.Resource.APIVersion, Kind: f.Resource.Kind, Namespace: f.Resource.Namespace,
 			Name: f.Resource.Name, SubPath: f.Resource.SubPath,
 		},
-		Message: f.Message,
+		Message:           f.Message,
+		SuppressionReason: f.Suppressed,
 	}
 }

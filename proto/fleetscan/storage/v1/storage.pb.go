@@ -295,7 +295,8 @@ type JobRecord struct {
 	ObjectsScanned int64                  `protobuf:"varint,8,opt,name=objects_scanned,json=objectsScanned,proto3" json:"objects_scanned,omitempty"`
 	Error          string                 `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
 	// Batches staged so far, by sequence number; cleared when the job ends.
-	StagedBatches int64 `protobuf:"varint,10,opt,name=staged_batches,json=stagedBatches,proto3" json:"staged_batches,omitempty"`
+	StagedBatches int64                    `protobuf:"varint,10,opt,name=staged_batches,json=stagedBatches,proto3" json:"staged_batches,omitempty"`
+	NotAssessable []*v1.CheckNotAssessable `protobuf:"bytes,11,rep,name=not_assessable,json=notAssessable,proto3" json:"not_assessable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -400,6 +401,13 @@ func (x *JobRecord) GetStagedBatches() int64 {
 	return 0
 }
 
+func (x *JobRecord) GetNotAssessable() []*v1.CheckNotAssessable {
+	if x != nil {
+		return x.NotAssessable
+	}
+	return nil
+}
+
 // FindingRecord is the lifecycle of one finding of one cluster, stored once
 // under (cluster seq, fingerprint) however many scans see it.
 type FindingRecord struct {
@@ -415,9 +423,11 @@ type FindingRecord struct {
 	// Zero while open.
 	ResolvedMs int64 `protobuf:"varint,9,opt,name=resolved_ms,json=resolvedMs,proto3" json:"resolved_ms,omitempty"`
 	// Scan of the job that last saw it (16-byte ULID).
-	LastScanId    []byte `protobuf:"bytes,10,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastScanId []byte `protobuf:"bytes,10,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
+	// Set while the object is exempt from the check.
+	SuppressionReason string `protobuf:"bytes,11,opt,name=suppression_reason,json=suppressionReason,proto3" json:"suppression_reason,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *FindingRecord) Reset() {
@@ -520,6 +530,13 @@ func (x *FindingRecord) GetLastScanId() []byte {
 	return nil
 }
 
+func (x *FindingRecord) GetSuppressionReason() string {
+	if x != nil {
+		return x.SuppressionReason
+	}
+	return ""
+}
+
 // PageToken is the decoded form of an opaque page token.
 type PageToken struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -608,7 +625,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
 	"\x04spec\x18\x02 \x01(\v2\x16.fleetscan.v1.ScanSpecR\x04spec\x12\x1b\n" +
 	"\tcreate_ms\x18\x03 \x01(\x03R\bcreateMs\x12\x17\n" +
-	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\"\xe6\x02\n" +
+	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\"\xaf\x03\n" +
 	"\tJobRecord\x12\x17\n" +
 	"\ascan_id\x18\x01 \x01(\fR\x06scanId\x12\x1d\n" +
 	"\n" +
@@ -621,7 +638,8 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x0fobjects_scanned\x18\b \x01(\x03R\x0eobjectsScanned\x12\x14\n" +
 	"\x05error\x18\t \x01(\tR\x05error\x12%\n" +
 	"\x0estaged_batches\x18\n" +
-	" \x01(\x03R\rstagedBatches\"\xa1\x03\n" +
+	" \x01(\x03R\rstagedBatches\x12G\n" +
+	"\x0enot_assessable\x18\v \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\"\xd0\x03\n" +
 	"\rFindingRecord\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
@@ -636,7 +654,8 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"resolvedMs\x12 \n" +
 	"\flast_scan_id\x18\n" +
 	" \x01(\fR\n" +
-	"lastScanId\";\n" +
+	"lastScanId\x12-\n" +
+	"\x12suppression_reason\x18\v \x01(\tR\x11suppressionReason\";\n" +
 	"\tPageToken\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\fR\x05after\x12\x18\n" +
 	"\abinding\x18\x02 \x01(\x04R\abindingBEZCgithub.com/fleetscan/fleetscan/proto/fleetscan/storage/v1;storagev1b\x06proto3"
@@ -655,20 +674,21 @@ func file_fleetscan_storage_v1_storage_proto_rawDescGZIP() []byte {
 
 var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
-	(*ClusterRecord)(nil),     // 0: fleetscan.storage.v1.ClusterRecord
-	(*TokenRecord)(nil),       // 1: fleetscan.storage.v1.TokenRecord
-	(*ScanRecord)(nil),        // 2: fleetscan.storage.v1.ScanRecord
-	(*JobRecord)(nil),         // 3: fleetscan.storage.v1.JobRecord
-	(*FindingRecord)(nil),     // 4: fleetscan.storage.v1.FindingRecord
-	(*PageToken)(nil),         // 5: fleetscan.storage.v1.PageToken
-	nil,                       // 6: fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	(*v1.ScanTarget)(nil),     // 7: fleetscan.v1.ScanTarget
-	(*v1.ScanSpec)(nil),       // 8: fleetscan.v1.ScanSpec
-	(v1.JobState)(0),          // 9: fleetscan.v1.JobState
-	(*v1.SeverityCounts)(nil), // 10: fleetscan.v1.SeverityCounts
-	(v1.Severity)(0),          // 11: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),  // 12: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),    // 13: fleetscan.v1.ResourceRef
+	(*ClusterRecord)(nil),         // 0: fleetscan.storage.v1.ClusterRecord
+	(*TokenRecord)(nil),           // 1: fleetscan.storage.v1.TokenRecord
+	(*ScanRecord)(nil),            // 2: fleetscan.storage.v1.ScanRecord
+	(*JobRecord)(nil),             // 3: fleetscan.storage.v1.JobRecord
+	(*FindingRecord)(nil),         // 4: fleetscan.storage.v1.FindingRecord
+	(*PageToken)(nil),             // 5: fleetscan.storage.v1.PageToken
+	nil,                           // 6: fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	(*v1.ScanTarget)(nil),         // 7: fleetscan.v1.ScanTarget
+	(*v1.ScanSpec)(nil),           // 8: fleetscan.v1.ScanSpec
+	(v1.JobState)(0),              // 9: fleetscan.v1.JobState
+	(*v1.SeverityCounts)(nil),     // 10: fleetscan.v1.SeverityCounts
+	(*v1.CheckNotAssessable)(nil), // 11: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 12: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 13: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 14: fleetscan.v1.ResourceRef
 }
 var file_fleetscan_storage_v1_storage_proto_depIdxs = []int32{
 	6,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
@@ -676,14 +696,15 @@ var file_fleetscan_storage_v1_storage_proto_depIdxs = []int32{
 	8,  // 2: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
 	9,  // 3: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
 	10, // 4: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
-	11, // 5: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
-	12, // 6: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	13, // 7: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	11, // 5: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	12, // 6: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
+	13, // 7: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	14, // 8: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_storage_v1_storage_proto_init() }

@@ -675,7 +675,9 @@ type JobDone struct {
 	// Objects read from the cluster.
 	ObjectsScanned int64 `protobuf:"varint,4,opt,name=objects_scanned,json=objectsScanned,proto3" json:"objects_scanned,omitempty"`
 	// Set when the job failed; its findings are then discarded.
-	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// Checks that could not be evaluated on this cluster, with the reason.
+	NotAssessable []*v1.CheckNotAssessable `protobuf:"bytes,6,rep,name=not_assessable,json=notAssessable,proto3" json:"not_assessable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -745,6 +747,13 @@ func (x *JobDone) GetError() string {
 	return ""
 }
 
+func (x *JobDone) GetNotAssessable() []*v1.CheckNotAssessable {
+	if x != nil {
+		return x.NotAssessable
+	}
+	return nil
+}
+
 // Finding is what the worker knows of a finding; the server adds the
 // fingerprint, the lifecycle and the catalog texts.
 type Finding struct {
@@ -755,8 +764,11 @@ type Finding struct {
 	ResponsibleParty v1.ResponsibleParty    `protobuf:"varint,4,opt,name=responsible_party,json=responsibleParty,proto3,enum=fleetscan.v1.ResponsibleParty" json:"responsible_party,omitempty"`
 	Resource         *v1.ResourceRef        `protobuf:"bytes,5,opt,name=resource,proto3" json:"resource,omitempty"`
 	Message          string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Set when the object is exempt from the check by its fleetscan.io/exempt
+	// annotation: why.
+	SuppressionReason string `protobuf:"bytes,7,opt,name=suppression_reason,json=suppressionReason,proto3" json:"suppression_reason,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -831,6 +843,13 @@ func (x *Finding) GetMessage() string {
 	return ""
 }
 
+func (x *Finding) GetSuppressionReason() string {
+	if x != nil {
+		return x.SuppressionReason
+	}
+	return ""
+}
+
 var File_fleetscan_worker_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
@@ -873,20 +892,22 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\fFindingBatch\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x128\n" +
-	"\bfindings\x18\x03 \x03(\v2\x1c.fleetscan.worker.v1.FindingR\bfindings\"\x95\x01\n" +
+	"\bfindings\x18\x03 \x03(\v2\x1c.fleetscan.worker.v1.FindingR\bfindings\"\xde\x01\n" +
 	"\aJobDone\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\abatches\x18\x02 \x01(\x03R\abatches\x12\x1a\n" +
 	"\bfindings\x18\x03 \x01(\x03R\bfindings\x12'\n" +
 	"\x0fobjects_scanned\x18\x04 \x01(\x03R\x0eobjectsScanned\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\x92\x02\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12G\n" +
+	"\x0enot_assessable\x18\x06 \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\"\xc1\x02\n" +
 	"\aFinding\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
 	"\bcategory\x18\x03 \x01(\tR\bcategory\x12K\n" +
 	"\x11responsible_party\x18\x04 \x01(\x0e2\x1e.fleetscan.v1.ResponsiblePartyR\x10responsibleParty\x125\n" +
 	"\bresource\x18\x05 \x01(\v2\x19.fleetscan.v1.ResourceRefR\bresource\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage2i\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\x12-\n" +
+	"\x12suppression_reason\x18\a \x01(\tR\x11suppressionReason2i\n" +
 	"\rWorkerService\x12X\n" +
 	"\aConnect\x12#.fleetscan.worker.v1.ConnectRequest\x1a$.fleetscan.worker.v1.ConnectResponse(\x010\x01BCZAgithub.com/fleetscan/fleetscan/proto/fleetscan/worker/v1;workerv1b\x06proto3"
 
@@ -904,22 +925,23 @@ func file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP() []byte {
 
 var file_fleetscan_worker_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_fleetscan_worker_v1_worker_service_proto_goTypes = []any{
-	(*ConnectRequest)(nil),      // 0: fleetscan.worker.v1.ConnectRequest
-	(*ConnectResponse)(nil),     // 1: fleetscan.worker.v1.ConnectResponse
-	(*Hello)(nil),               // 2: fleetscan.worker.v1.Hello
-	(*Welcome)(nil),             // 3: fleetscan.worker.v1.Welcome
-	(*Assign)(nil),              // 4: fleetscan.worker.v1.Assign
-	(*Cancel)(nil),              // 5: fleetscan.worker.v1.Cancel
-	(*Ack)(nil),                 // 6: fleetscan.worker.v1.Ack
-	(*Progress)(nil),            // 7: fleetscan.worker.v1.Progress
-	(*FindingBatch)(nil),        // 8: fleetscan.worker.v1.FindingBatch
-	(*JobDone)(nil),             // 9: fleetscan.worker.v1.JobDone
-	(*Finding)(nil),             // 10: fleetscan.worker.v1.Finding
-	(*durationpb.Duration)(nil), // 11: google.protobuf.Duration
-	(*v1.ScanSpec)(nil),         // 12: fleetscan.v1.ScanSpec
-	(v1.Severity)(0),            // 13: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),    // 14: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),      // 15: fleetscan.v1.ResourceRef
+	(*ConnectRequest)(nil),        // 0: fleetscan.worker.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 1: fleetscan.worker.v1.ConnectResponse
+	(*Hello)(nil),                 // 2: fleetscan.worker.v1.Hello
+	(*Welcome)(nil),               // 3: fleetscan.worker.v1.Welcome
+	(*Assign)(nil),                // 4: fleetscan.worker.v1.Assign
+	(*Cancel)(nil),                // 5: fleetscan.worker.v1.Cancel
+	(*Ack)(nil),                   // 6: fleetscan.worker.v1.Ack
+	(*Progress)(nil),              // 7: fleetscan.worker.v1.Progress
+	(*FindingBatch)(nil),          // 8: fleetscan.worker.v1.FindingBatch
+	(*JobDone)(nil),               // 9: fleetscan.worker.v1.JobDone
+	(*Finding)(nil),               // 10: fleetscan.worker.v1.Finding
+	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(*v1.ScanSpec)(nil),           // 12: fleetscan.v1.ScanSpec
+	(*v1.CheckNotAssessable)(nil), // 13: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 14: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 15: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 16: fleetscan.v1.ResourceRef
 }
 var file_fleetscan_worker_v1_worker_service_proto_depIdxs = []int32{
 	2,  // 0: fleetscan.worker.v1.ConnectRequest.hello:type_name -> fleetscan.worker.v1.Hello
@@ -933,16 +955,17 @@ var file_fleetscan_worker_v1_worker_service_proto_depIdxs = []int32{
 	11, // 8: fleetscan.worker.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
 	12, // 9: fleetscan.worker.v1.Assign.spec:type_name -> fleetscan.v1.ScanSpec
 	10, // 10: fleetscan.worker.v1.FindingBatch.findings:type_name -> fleetscan.worker.v1.Finding
-	13, // 11: fleetscan.worker.v1.Finding.severity:type_name -> fleetscan.v1.Severity
-	14, // 12: fleetscan.worker.v1.Finding.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	15, // 13: fleetscan.worker.v1.Finding.resource:type_name -> fleetscan.v1.ResourceRef
-	0,  // 14: fleetscan.worker.v1.WorkerService.Connect:input_type -> fleetscan.worker.v1.ConnectRequest
-	1,  // 15: fleetscan.worker.v1.WorkerService.Connect:output_type -> fleetscan.worker.v1.ConnectResponse
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	13, // 11: fleetscan.worker.v1.JobDone.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	14, // 12: fleetscan.worker.v1.Finding.severity:type_name -> fleetscan.v1.Severity
+	15, // 13: fleetscan.worker.v1.Finding.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	16, // 14: fleetscan.worker.v1.Finding.resource:type_name -> fleetscan.v1.ResourceRef
+	0,  // 15: fleetscan.worker.v1.WorkerService.Connect:input_type -> fleetscan.worker.v1.ConnectRequest
+	1,  // 16: fleetscan.worker.v1.WorkerService.Connect:output_type -> fleetscan.worker.v1.ConnectResponse
+	16, // [16:17] is the sub-list for method output_type
+	15, // [15:16] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_worker_v1_worker_service_proto_init() }
