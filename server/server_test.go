@@ -23,6 +23,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetscan/fleetscan/client"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -483,7 +484,7 @@ func TestValidationAndErrors(t *testing.T) {
 			return err
 		}, codes.NotFound, "xyz"},
 		{"findings of an unknown check", func() error {
-			_, err := op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{CheckId: "NOPE-1"})
+			_, err := op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{CheckId: "no such check"})
 			return err
 		}, codes.InvalidArgument, "check_id"},
 		{"garbage page token", func() error {
@@ -552,5 +553,52 @@ func TestPagination(t *testing.T) {
 	_, err = op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{PageSize: 2, PageToken: page.NextPageToken, CheckId: "POD-001"})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("page token reused with another filter: got %v, want InvalidArgument", err)
+	}
+}
+
+// TestCustomChecksTravelWithScan: a CEL policy given to StartScan runs on
+// the worker and its findings are stored like the built-in ones; a policy
+// that does not compile is refused with its position.
+func TestCustomChecksTravelWithScan(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	token := register(t, op, "globex-prod", "globex", nil)
+	ts.startWorker("globex-prod", token, filepath.Join(demoClusters, "globex-prod"))
+	policies, err := checks.LoadPolicies("../deploy/examples/policies/team-label.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{
+		Target: &fleetscanv1.ScanTarget{AllClusters: true},
+		Spec:   &fleetscanv1.ScanSpec{IncludeChecks: []string{"ORG-TEAM-LABEL"}, CustomChecks: policies},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scan := waitScan(t, op, resp.Scan.Id); scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+		t.Fatalf("scan: %v", scan)
+	}
+	got := allFindings(t, op, &fleetscanv1.ListFindingsRequest{CheckId: "ORG-TEAM-LABEL"})
+	inv, err := worker.SnapshotSource(filepath.Join(demoClusters, "globex-prod"), nil).Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	if _, err := checks.Run(ctx, inv, checks.Selection{Include: []string{"ORG-TEAM-LABEL"}, Custom: policies}, func(checks.Finding) error { want++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want == 0 || len(got) != want {
+		t.Errorf("stored %d ORG-TEAM-LABEL findings, the engine finds %d", len(got), want)
+	}
+
+	broken := proto.CloneOf(policies[0])
+	broken.Expression = "has(object.metadata.labels) &&"
+	_, err = op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{
+		Target: &fleetscanv1.ScanTarget{AllClusters: true},
+		Spec:   &fleetscanv1.ScanSpec{CustomChecks: []*fleetscanv1.CustomCheck{broken}},
+	})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "expression:1:") {
+		t.Errorf("broken policy: got %v, want InvalidArgument with the error's position", err)
 	}
 }

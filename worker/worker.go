@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker/internal/session"
 )
 
@@ -47,6 +48,8 @@ type Config struct {
 	BatchSize int
 	// MaxInflight caps batches awaiting the server's ack (default 8).
 	MaxInflight int
+	// Policies are local custom checks run in every job.
+	Policies []*fleetscanv1.CustomCheck
 	// MinBackoff and MaxBackoff bound the wait between reconnects.
 	MinBackoff, MaxBackoff time.Duration
 	Logger                 *slog.Logger
@@ -159,7 +162,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		welcomed := false
 		err := session.Run(ctx, w.conn, session.Config{
 			ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source,
-			BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Log: log,
+			BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies, Log: log,
 		}, func() { welcomed = true })
 		if ctx.Err() != nil {
 			return nil

@@ -19,7 +19,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/fleetscan/fleetscan/cmd/internal/logging"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker"
+	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 func main() {
@@ -29,11 +31,14 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "fleetscan-worker:", err)
 		}
-		os.Exit(2)
+		os.Exit(exitCode(err))
 	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "scan" {
+		return runScan(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("fleetscan-worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -44,6 +49,9 @@ worker only dials out; the cluster needs no inbound access. Source, one of:
   (none)              in-cluster config, when run as a pod
   --kubeconfig F      a kubeconfig file, with --context to pick a context
   --snapshot DIR      a directory of YAML/JSON manifests (kubectl get -A -o yaml)
+
+To scan once without a server (CI pipelines, air-gapped use), see
+  fleetscan-worker scan --help
 
 Examples:
   fleetscan-worker --server fleetscan.example.com:8443 --ca ca.pem \
@@ -65,6 +73,7 @@ Flags:
 	snapshot := fs.String("snapshot", "", "scan a directory of manifests instead of a live cluster")
 	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
 	batchSize := fs.Int("batch-size", 500, "findings per batch sent to the server")
+	policies := fs.String("policies", "", "custom checks (CheckPolicy YAML file or directory) to run in every job")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -113,9 +122,15 @@ Flags:
 		}
 		source = worker.KubeSource(client, *pageSize)
 	}
+	var custom []*fleetscanv1.CustomCheck
+	if *policies != "" {
+		if custom, err = checks.LoadPolicies(*policies); err != nil {
+			return err
+		}
+	}
 	w, err := worker.New(worker.Config{
 		Server: *serverAddr, Token: token, ClusterID: *clusterID, Source: source,
-		CAFile: *caFile, Plaintext: *plaintext, BatchSize: *batchSize, Logger: log,
+		CAFile: *caFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -67,6 +67,13 @@ combine: --severity keeps findings of that severity or worse.`,
 				fmt.Fprintln(g.stdout, "No findings.")
 				return nil
 			}
+			if req.Status == fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED {
+				t := newTable(g.stdout, "CLUSTER", "SEVERITY", "CHECK", "RESOURCE", "SUPPRESSED BECAUSE")
+				for _, f := range all.Findings {
+					t.row(f.ClusterId, severityName(f.Severity), f.CheckId, resourceString(f.Resource), f.SuppressionReason)
+				}
+				return t.flush()
+			}
 			t := newTable(g.stdout, "CLUSTER", "SEVERITY", "CHECK", "RESOURCE", "MESSAGE")
 			for _, f := range all.Findings {
 				t.row(f.ClusterId, severityName(f.Severity), f.CheckId, resourceString(f.Resource), f.Message)

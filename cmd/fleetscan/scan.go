@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 func scanCommand(g *globals) *cobra.Command {
@@ -21,6 +24,7 @@ func scanCommand(g *globals) *cobra.Command {
 func scanStartCommand(g *globals) *cobra.Command {
 	var clusters, include, exclude, namespaces []string
 	var all, wait bool
+	var policies string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "start (--cluster ID ... | --all)",
@@ -31,11 +35,19 @@ With --wait, follow the scan until every job has ended and print its
 summary; the command then fails if any job failed.`,
 		Example: `  fleetscan scan start --all --wait
   fleetscan scan start --cluster prod-eu-1 --cluster prod-us-1 --check POD-001 --check RBAC-001
-  fleetscan scan start --all --namespace shop --wait --timeout 5m`,
+  fleetscan scan start --all --namespace shop --wait --timeout 5m
+  fleetscan scan start --all --policies deploy/examples/policies --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if all == (len(clusters) > 0) {
 				return errors.New("give --cluster ID (repeatable) or --all")
+			}
+			spec := &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces}
+			if policies != "" {
+				var err error
+				if spec.CustomChecks, err = checks.LoadPolicies(policies); err != nil {
+					return err
+				}
 			}
 			c, err := g.connect()
 			if err != nil {
@@ -44,7 +56,7 @@ summary; the command then fails if any job failed.`,
 			defer c.Close()
 			resp, err := c.ScanService.StartScan(cmd.Context(), &fleetscanv1.StartScanRequest{
 				Target: &fleetscanv1.ScanTarget{ClusterIds: clusters, AllClusters: all},
-				Spec:   &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces},
+				Spec:   spec,
 			})
 			if err != nil {
 				return g.explain(err)
@@ -88,6 +100,7 @@ summary; the command then fails if any job failed.`,
 	f.StringArrayVar(&include, "check", nil, "run only this check id; repeatable (default: all checks)")
 	f.StringArrayVar(&exclude, "exclude-check", nil, "skip this check id; repeatable")
 	f.StringArrayVar(&namespaces, "namespace", nil, "scan only this namespace; repeatable (cluster-scoped objects are always scanned)")
+	f.StringVar(&policies, "policies", "", "custom checks in CEL to send with the scan: a CheckPolicy YAML file or directory")
 	f.BoolVar(&wait, "wait", false, "wait for the scan to end and print its summary")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait, how long to wait")
 	return cmd
@@ -128,11 +141,51 @@ func printScan(g *globals, s *fleetscanv1.Scan) error {
 		return printJSON(g.stdout, s)
 	}
 	fmt.Fprintf(g.stdout, "Scan %s: %s, started %s, finished %s\n\n", s.Id, enumName(s.State, "SCAN_STATE_"), when(s.CreateTime), when(s.FinishTime))
-	t := newTable(g.stdout, "CLUSTER", "JOB", "OBJECTS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "ERROR")
+	t := newTable(g.stdout, "CLUSTER", "JOB", "OBJECTS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "SUPPRESSED", "ERROR")
 	for _, j := range s.Jobs {
-		t.row(append(append([]string{j.ClusterId, enumName(j.State, "JOB_STATE_"), fmt.Sprint(j.ObjectsScanned)}, countsString(j.Findings)...), orDash(j.Error))...)
+		t.row(append(append([]string{j.ClusterId, enumName(j.State, "JOB_STATE_"), fmt.Sprint(j.ObjectsScanned)}, countsString(j.Findings)...), fmt.Sprint(j.Findings.GetSuppressed()), orDash(j.Error))...)
 	}
-	t.row(append(append([]string{"TOTAL", "", ""}, countsString(s.Findings)...), "")...)
+	t.row(append(append([]string{"TOTAL", "", ""}, countsString(s.Findings)...), fmt.Sprint(s.Findings.GetSuppressed()), "")...)
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return printNotAssessable(g.stdout, s.Jobs)
+}
+
+// printNotAssessable lists the checks some cluster could not evaluate, so
+// that a clean result is never mistaken for a pass.
+func printNotAssessable(w io.Writer, jobs []*fleetscanv1.Job) error {
+	type entry struct {
+		reason   string
+		clusters []string
+	}
+	var order []string
+	byCheck := map[string]*entry{}
+	for _, j := range jobs {
+		for _, na := range j.NotAssessable {
+			e := byCheck[na.CheckId]
+			if e == nil {
+				e = &entry{reason: na.Reason}
+				byCheck[na.CheckId] = e
+				order = append(order, na.CheckId)
+			}
+			e.clusters = append(e.clusters, j.ClusterId)
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	slices.Sort(order)
+	fmt.Fprintf(w, "\nNot assessable (neither passed nor failed):\n")
+	t := newTable(w, "CHECK", "CLUSTERS", "WHY")
+	for _, id := range order {
+		e := byCheck[id]
+		clusters := strings.Join(e.clusters, ",")
+		if len(e.clusters) == len(jobs) && len(jobs) > 1 {
+			clusters = "all"
+		}
+		t.row(id, clusters, e.reason)
+	}
 	return t.flush()
 }
 

@@ -31,6 +31,9 @@ type Meta struct {
 	// implements, e.g. "CIS 5.2.2", "NSA 1.2", "PSS Baseline: Privileged
 	// Containers", "MITRE Privilege escalation".
 	Frameworks []string
+	// NotAssessable is set for checks that the Kubernetes API can never
+	// answer (node files, registries): why. They are listed, never passed.
+	NotAssessable string
 }
 
 // Check is a built-in check. Exactly one of its functions is set, by the
@@ -64,10 +67,13 @@ func (c *Check) unassessable(inv *Inventory) string {
 
 var registry = func() []*Check {
 	var all []*Check
-	for _, group := range [][]*Check{podChecks, workloadChecks, rbacChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks} {
+	for _, group := range [][]*Check{podChecks, workloadChecks, rbacChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks, pssChecks} {
 		all = append(all, group...)
 	}
 	slices.SortFunc(all, func(a, b *Check) int { return cmp.Compare(a.ID, b.ID) })
+	for _, c := range all {
+		c.Meta.NotAssessable = c.notAssessable
+	}
 	for i := 1; i < len(all); i++ {
 		if all[i].ID == all[i-1].ID {
 			panic("checks: duplicate check id " + all[i].ID)

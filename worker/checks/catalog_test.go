@@ -20,6 +20,9 @@ import (
 func TestCatalogFixtures(t *testing.T) {
 	for _, meta := range checks.All() {
 		t.Run(meta.ID, func(t *testing.T) {
+			if meta.NotAssessable != "" {
+				return // TestNotAssessable covers it
+			}
 			dir := filepath.Join("testdata", meta.ID)
 			want := readWant(t, filepath.Join(dir, "want.txt"))
 			if len(want) == 0 {
@@ -102,5 +105,33 @@ func TestCatalogMetadata(t *testing.T) {
 	}
 	if _, ok := checks.Lookup("NOPE-001"); ok {
 		t.Error("Lookup of an unknown id succeeded")
+	}
+}
+
+// TestNotAssessable: checks the API cannot answer are reported as not
+// assessable with a reason, on any inventory; so are control-plane checks
+// where no static pod is visible (a managed control plane).
+func TestNotAssessable(t *testing.T) {
+	skipped, err := checks.Run(context.Background(), &checks.Inventory{}, checks.Selection{}, func(f checks.Finding) error {
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, na := range skipped {
+		reasons[na.CheckID] = na.Reason
+	}
+	for _, m := range checks.All() {
+		_, listed := reasons[m.ID]
+		controlPlane := strings.HasPrefix(m.ID, "CP-") || strings.HasPrefix(m.ID, "ETCD-") || m.ID == "KP-001"
+		switch {
+		case (m.NotAssessable != "" || controlPlane) && !listed:
+			t.Errorf("%s: not listed as not assessable on an empty inventory", m.ID)
+		case listed && reasons[m.ID] == "":
+			t.Errorf("%s: not assessable without a reason", m.ID)
+		case m.NotAssessable != "" && reasons[m.ID] != m.NotAssessable:
+			t.Errorf("%s: reason %q, catalog says %q", m.ID, reasons[m.ID], m.NotAssessable)
+		}
 	}
 }

@@ -90,22 +90,51 @@ type Selection struct {
 	// Namespaces limits namespaced findings to these namespaces; empty means
 	// all. Findings on cluster-scoped objects are always kept.
 	Namespaces []string
+	// Custom checks in CEL, run next to the built-in ones.
+	Custom []*fleetscanv1.CustomCheck
 }
 
-// Validate reports the first check id of the selection that is not in the
-// catalog.
+// Validate reports the first problem of the selection: a check id that is
+// in neither the catalog nor the custom checks, or a custom check that does
+// not compile.
 func (s Selection) Validate() error {
+	_, err := s.compile()
+	return err
+}
+
+// compile compiles the custom checks and checks every id.
+func (s Selection) compile() ([]*customCheck, error) {
+	var custom []*customCheck
+	ids := map[string]bool{}
+	for i, def := range s.Custom {
+		c, err := CompileCustom(def, fmt.Sprintf("custom check %d", i+1))
+		if err != nil {
+			return nil, err
+		}
+		if ids[def.Id] {
+			return nil, fmt.Errorf("%w %s: two custom checks have this id", ErrInvalidPolicy, def.Id)
+		}
+		ids[def.Id] = true
+		custom = append(custom, c)
+	}
 	for _, id := range slices.Concat(s.Include, s.Exclude) {
-		if _, ok := Lookup(id); !ok {
-			return fmt.Errorf("%w %q", ErrUnknownCheck, id)
+		if _, ok := Lookup(id); !ok && !ids[id] {
+			return nil, fmt.Errorf("%w %q", ErrUnknownCheck, id)
 		}
 	}
-	return nil
+	return custom, nil
 }
 
-func (s Selection) checks() []*Check {
+func (s Selection) checks(custom []*customCheck) []*Check {
+	all := registry
+	if len(custom) > 0 {
+		all = slices.Clone(registry)
+		for _, c := range custom {
+			all = append(all, c.check())
+		}
+	}
 	var out []*Check
-	for _, c := range registry {
+	for _, c := range all {
 		if len(s.Include) > 0 && !slices.Contains(s.Include, c.ID) {
 			continue
 		}
@@ -122,19 +151,28 @@ func (s Selection) checks() []*Check {
 // of holding them. It returns the checks that could not be assessed on this
 // inventory. It stops at the first error of emit or of ctx and returns it.
 func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) error) ([]NotAssessable, error) {
-	if err := sel.Validate(); err != nil {
+	custom, err := sel.compile()
+	if err != nil {
 		return nil, err
 	}
 	var skipped []NotAssessable
 	var selected []*Check
-	for _, c := range sel.checks() {
+	for _, c := range sel.checks(custom) {
 		if reason := c.unassessable(inv); reason != "" {
 			skipped = append(skipped, NotAssessable{CheckID: c.ID, Reason: reason})
 			continue
 		}
 		selected = append(selected, c)
 	}
-	return skipped, run(ctx, inv, sel, selected, emit)
+	if err := run(ctx, inv, sel, selected, emit); err != nil {
+		return nil, err
+	}
+	for _, c := range custom {
+		if na, ok := c.unassessed(); ok {
+			skipped = append(skipped, na)
+		}
+	}
+	return skipped, nil
 }
 
 func run(ctx context.Context, inv *Inventory, sel Selection, selected []*Check, emit func(Finding) error) error {

@@ -44,6 +44,15 @@ type Inventory struct {
 	// ServerVersion is the API server's gitVersion, e.g. "v1.37.2"; empty
 	// when unknown (a snapshot).
 	ServerVersion string
+
+	// Locations maps "Kind/namespace/name" to where a snapshot defines the
+	// object ("file:line"), so that findings can point at source files.
+	Locations map[string]string
+}
+
+// Location returns where a snapshot defines the object, or "".
+func (inv *Inventory) Location(kind, namespace, name string) string {
+	return inv.Locations[kind+"/"+namespace+"/"+name]
 }
 
 // Add stores a decoded object in the inventory. It reports false for kinds
@@ -119,7 +128,9 @@ type Workload struct {
 	Meta *metav1.ObjectMeta
 	// PodLabels are the labels its pods carry, for selector matching.
 	PodLabels map[string]string
-	Spec      *corev1.PodSpec
+	// PodMeta is the metadata its pods get: the template's, or the Pod's.
+	PodMeta *metav1.ObjectMeta
+	Spec    *corev1.PodSpec
 }
 
 // Container is one container of a workload, of any of the three lists.
@@ -148,6 +159,7 @@ func (inv *Inventory) Workloads() []Workload {
 			Resource:  resourceOf(apiVersion, kind, meta),
 			Meta:      meta,
 			PodLabels: tmpl.Labels,
+			PodMeta:   &tmpl.ObjectMeta,
 			Spec:      &tmpl.Spec,
 		})
 	}
@@ -190,6 +202,7 @@ func (inv *Inventory) Workloads() []Workload {
 			Resource:  resourceOf("v1", "Pod", &o.ObjectMeta),
 			Meta:      &o.ObjectMeta,
 			PodLabels: o.Labels,
+			PodMeta:   &o.ObjectMeta,
 			Spec:      &o.Spec,
 		})
 	}
@@ -230,5 +243,59 @@ func fromContainer(list string, c *corev1.Container) Container {
 		Path: fmt.Sprintf("%s[%s]", list, c.Name), Name: c.Name, Image: c.Image,
 		SecurityContext: c.SecurityContext, Ports: c.Ports, Env: c.Env, VolumeMounts: c.VolumeMounts,
 		Resources: c.Resources,
+	}
+}
+
+// objectFunc receives one object of the inventory with its type.
+type objectFunc func(apiVersion, kind string, m metav1.Object, obj runtime.Object)
+
+// eachObject calls fn with every object of the inventory.
+func (inv *Inventory) eachObject(fn objectFunc) { inv.walk(nil, fn) }
+
+// eachKind calls fn with every kind the inventory can hold.
+func (inv *Inventory) eachKind(fn func(kind string)) {
+	inv.walk(func(_, kind string) { fn(kind) }, nil)
+}
+
+func (inv *Inventory) walk(kindFn func(apiVersion, kind string), fn objectFunc) {
+	visit(inv.Namespaces, "v1", "Namespace", kindFn, fn)
+	visit(inv.Pods, "v1", "Pod", kindFn, fn)
+	visit(inv.Services, "v1", "Service", kindFn, fn)
+	visit(inv.ServiceAccounts, "v1", "ServiceAccount", kindFn, fn)
+	visit(inv.ConfigMaps, "v1", "ConfigMap", kindFn, fn)
+	visit(inv.Nodes, "v1", "Node", kindFn, fn)
+	visit(inv.LimitRanges, "v1", "LimitRange", kindFn, fn)
+	visit(inv.ResourceQuotas, "v1", "ResourceQuota", kindFn, fn)
+	visit(inv.Deployments, "apps/v1", "Deployment", kindFn, fn)
+	visit(inv.ReplicaSets, "apps/v1", "ReplicaSet", kindFn, fn)
+	visit(inv.StatefulSets, "apps/v1", "StatefulSet", kindFn, fn)
+	visit(inv.DaemonSets, "apps/v1", "DaemonSet", kindFn, fn)
+	visit(inv.Jobs, "batch/v1", "Job", kindFn, fn)
+	visit(inv.CronJobs, "batch/v1", "CronJob", kindFn, fn)
+	visit(inv.Roles, "rbac.authorization.k8s.io/v1", "Role", kindFn, fn)
+	visit(inv.ClusterRoles, "rbac.authorization.k8s.io/v1", "ClusterRole", kindFn, fn)
+	visit(inv.RoleBindings, "rbac.authorization.k8s.io/v1", "RoleBinding", kindFn, fn)
+	visit(inv.ClusterRoleBindings, "rbac.authorization.k8s.io/v1", "ClusterRoleBinding", kindFn, fn)
+	visit(inv.NetworkPolicies, "networking.k8s.io/v1", "NetworkPolicy", kindFn, fn)
+	visit(inv.Ingresses, "networking.k8s.io/v1", "Ingress", kindFn, fn)
+	visit(inv.PodDisruptionBudgets, "policy/v1", "PodDisruptionBudget", kindFn, fn)
+	visit(inv.ValidatingWebhooks, "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", kindFn, fn)
+	visit(inv.MutatingWebhooks, "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", kindFn, fn)
+}
+
+func visit[T any, PT interface {
+	*T
+	metav1.Object
+	runtime.Object
+}](items []T, apiVersion, kind string, kindFn func(apiVersion, kind string), fn objectFunc) {
+	if kindFn != nil {
+		kindFn(apiVersion, kind)
+	}
+	if fn == nil {
+		return
+	}
+	for i := range items {
+		p := PT(&items[i])
+		fn(apiVersion, kind, p, p)
 	}
 }

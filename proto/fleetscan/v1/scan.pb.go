@@ -211,7 +211,9 @@ type ScanSpec struct {
 	ExcludeChecks []string `protobuf:"bytes,2,rep,name=exclude_checks,json=excludeChecks,proto3" json:"exclude_checks,omitempty"`
 	// Namespaces to scan; empty means all. Cluster-scoped objects are always
 	// scanned.
-	Namespaces    []string `protobuf:"bytes,3,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	Namespaces []string `protobuf:"bytes,3,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	// Custom checks in CEL, run next to the built-in ones.
+	CustomChecks  []*CustomCheck `protobuf:"bytes,4,rep,name=custom_checks,json=customChecks,proto3" json:"custom_checks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -267,6 +269,212 @@ func (x *ScanSpec) GetNamespaces() []string {
 	return nil
 }
 
+func (x *ScanSpec) GetCustomChecks() []*CustomCheck {
+	if x != nil {
+		return x.CustomChecks
+	}
+	return nil
+}
+
+// CustomCheck is a check written in CEL, the expression language of
+// Kubernetes' ValidatingAdmissionPolicy: an operator defines a fleet policy
+// once and it travels with the scan to every worker.
+type CustomCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique id, upper case, e.g. "ACME-001"; not a built-in check's id.
+	Id          string   `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Title       string   `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Description string   `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Severity    Severity `protobuf:"varint,4,opt,name=severity,proto3,enum=fleetscan.v1.Severity" json:"severity,omitempty"`
+	// Category; default "custom".
+	Category string `protobuf:"bytes,5,opt,name=category,proto3" json:"category,omitempty"`
+	// Who fixes it; default WORKLOAD.
+	ResponsibleParty ResponsibleParty `protobuf:"varint,6,opt,name=responsible_party,json=responsibleParty,proto3,enum=fleetscan.v1.ResponsibleParty" json:"responsible_party,omitempty"`
+	Remediation      string           `protobuf:"bytes,7,opt,name=remediation,proto3" json:"remediation,omitempty"`
+	// Which objects the check reads.
+	Match *CustomCheckMatch `protobuf:"bytes,8,opt,name=match,proto3" json:"match,omitempty"`
+	// CEL expression over `object` (the object as JSON) that is true for a
+	// compliant object; false reports a finding.
+	Expression string `protobuf:"bytes,9,opt,name=expression,proto3" json:"expression,omitempty"`
+	// Optional CEL expression giving the finding's message as a string.
+	MessageExpression string `protobuf:"bytes,10,opt,name=message_expression,json=messageExpression,proto3" json:"message_expression,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *CustomCheck) Reset() {
+	*x = CustomCheck{}
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomCheck) ProtoMessage() {}
+
+func (x *CustomCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomCheck.ProtoReflect.Descriptor instead.
+func (*CustomCheck) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CustomCheck) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CustomCheck) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *CustomCheck) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *CustomCheck) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *CustomCheck) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *CustomCheck) GetResponsibleParty() ResponsibleParty {
+	if x != nil {
+		return x.ResponsibleParty
+	}
+	return ResponsibleParty_RESPONSIBLE_PARTY_UNSPECIFIED
+}
+
+func (x *CustomCheck) GetRemediation() string {
+	if x != nil {
+		return x.Remediation
+	}
+	return ""
+}
+
+func (x *CustomCheck) GetMatch() *CustomCheckMatch {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+func (x *CustomCheck) GetExpression() string {
+	if x != nil {
+		return x.Expression
+	}
+	return ""
+}
+
+func (x *CustomCheck) GetMessageExpression() string {
+	if x != nil {
+		return x.MessageExpression
+	}
+	return ""
+}
+
+// CustomCheckMatch selects objects; every non-empty field must match.
+type CustomCheckMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Kinds, e.g. "Deployment", "ConfigMap". Required.
+	Kinds []string `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// Only objects in these namespaces.
+	Namespaces []string `protobuf:"bytes,2,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	// Not objects in these namespaces.
+	ExcludeNamespaces []string `protobuf:"bytes,3,rep,name=exclude_namespaces,json=excludeNamespaces,proto3" json:"exclude_namespaces,omitempty"`
+	// Only objects carrying all these labels.
+	Labels        map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomCheckMatch) Reset() {
+	*x = CustomCheckMatch{}
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomCheckMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomCheckMatch) ProtoMessage() {}
+
+func (x *CustomCheckMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomCheckMatch.ProtoReflect.Descriptor instead.
+func (*CustomCheckMatch) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CustomCheckMatch) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *CustomCheckMatch) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
+func (x *CustomCheckMatch) GetExcludeNamespaces() []string {
+	if x != nil {
+		return x.ExcludeNamespaces
+	}
+	return nil
+}
+
+func (x *CustomCheckMatch) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 // Job is the part of a scan that runs on one cluster.
 type Job struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -291,7 +499,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_fleetscan_v1_scan_proto_msgTypes[2]
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -303,7 +511,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_proto_msgTypes[2]
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +524,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{2}
+	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Job) GetId() string {
@@ -402,7 +610,7 @@ type CheckNotAssessable struct {
 
 func (x *CheckNotAssessable) Reset() {
 	*x = CheckNotAssessable{}
-	mi := &file_fleetscan_v1_scan_proto_msgTypes[3]
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +622,7 @@ func (x *CheckNotAssessable) String() string {
 func (*CheckNotAssessable) ProtoMessage() {}
 
 func (x *CheckNotAssessable) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_proto_msgTypes[3]
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +635,7 @@ func (x *CheckNotAssessable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNotAssessable.ProtoReflect.Descriptor instead.
 func (*CheckNotAssessable) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{3}
+	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckNotAssessable) GetCheckId() string {
@@ -465,7 +673,7 @@ type Scan struct {
 
 func (x *Scan) Reset() {
 	*x = Scan{}
-	mi := &file_fleetscan_v1_scan_proto_msgTypes[4]
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +685,7 @@ func (x *Scan) String() string {
 func (*Scan) ProtoMessage() {}
 
 func (x *Scan) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_proto_msgTypes[4]
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +698,7 @@ func (x *Scan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scan.ProtoReflect.Descriptor instead.
 func (*Scan) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{4}
+	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Scan) GetId() string {
@@ -558,13 +766,38 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"ScanTarget\x12\x1f\n" +
 	"\vcluster_ids\x18\x01 \x03(\tR\n" +
 	"clusterIds\x12!\n" +
-	"\fall_clusters\x18\x02 \x01(\bR\vallClusters\"x\n" +
+	"\fall_clusters\x18\x02 \x01(\bR\vallClusters\"\xb8\x01\n" +
 	"\bScanSpec\x12%\n" +
 	"\x0einclude_checks\x18\x01 \x03(\tR\rincludeChecks\x12%\n" +
 	"\x0eexclude_checks\x18\x02 \x03(\tR\rexcludeChecks\x12\x1e\n" +
 	"\n" +
 	"namespaces\x18\x03 \x03(\tR\n" +
-	"namespaces\"\xd9\x03\n" +
+	"namespaces\x12>\n" +
+	"\rcustom_checks\x18\x04 \x03(\v2\x19.fleetscan.v1.CustomCheckR\fcustomChecks\"\x99\x03\n" +
+	"\vCustomCheck\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x122\n" +
+	"\bseverity\x18\x04 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
+	"\bcategory\x18\x05 \x01(\tR\bcategory\x12K\n" +
+	"\x11responsible_party\x18\x06 \x01(\x0e2\x1e.fleetscan.v1.ResponsiblePartyR\x10responsibleParty\x12 \n" +
+	"\vremediation\x18\a \x01(\tR\vremediation\x124\n" +
+	"\x05match\x18\b \x01(\v2\x1e.fleetscan.v1.CustomCheckMatchR\x05match\x12\x1e\n" +
+	"\n" +
+	"expression\x18\t \x01(\tR\n" +
+	"expression\x12-\n" +
+	"\x12message_expression\x18\n" +
+	" \x01(\tR\x11messageExpression\"\xf6\x01\n" +
+	"\x10CustomCheckMatch\x12\x14\n" +
+	"\x05kinds\x18\x01 \x03(\tR\x05kinds\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x02 \x03(\tR\n" +
+	"namespaces\x12-\n" +
+	"\x12exclude_namespaces\x18\x03 \x03(\tR\x11excludeNamespaces\x12B\n" +
+	"\x06labels\x18\x04 \x03(\v2*.fleetscan.v1.CustomCheckMatch.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\x03\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -622,37 +855,47 @@ func file_fleetscan_v1_scan_proto_rawDescGZIP() []byte {
 }
 
 var file_fleetscan_v1_scan_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fleetscan_v1_scan_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_fleetscan_v1_scan_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_fleetscan_v1_scan_proto_goTypes = []any{
 	(ScanState)(0),                // 0: fleetscan.v1.ScanState
 	(JobState)(0),                 // 1: fleetscan.v1.JobState
 	(*ScanTarget)(nil),            // 2: fleetscan.v1.ScanTarget
 	(*ScanSpec)(nil),              // 3: fleetscan.v1.ScanSpec
-	(*Job)(nil),                   // 4: fleetscan.v1.Job
-	(*CheckNotAssessable)(nil),    // 5: fleetscan.v1.CheckNotAssessable
-	(*Scan)(nil),                  // 6: fleetscan.v1.Scan
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*SeverityCounts)(nil),        // 8: fleetscan.v1.SeverityCounts
+	(*CustomCheck)(nil),           // 4: fleetscan.v1.CustomCheck
+	(*CustomCheckMatch)(nil),      // 5: fleetscan.v1.CustomCheckMatch
+	(*Job)(nil),                   // 6: fleetscan.v1.Job
+	(*CheckNotAssessable)(nil),    // 7: fleetscan.v1.CheckNotAssessable
+	(*Scan)(nil),                  // 8: fleetscan.v1.Scan
+	nil,                           // 9: fleetscan.v1.CustomCheckMatch.LabelsEntry
+	(Severity)(0),                 // 10: fleetscan.v1.Severity
+	(ResponsibleParty)(0),         // 11: fleetscan.v1.ResponsibleParty
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*SeverityCounts)(nil),        // 13: fleetscan.v1.SeverityCounts
 }
 var file_fleetscan_v1_scan_proto_depIdxs = []int32{
-	1,  // 0: fleetscan.v1.Job.state:type_name -> fleetscan.v1.JobState
-	7,  // 1: fleetscan.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 2: fleetscan.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	7,  // 3: fleetscan.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	8,  // 4: fleetscan.v1.Job.findings:type_name -> fleetscan.v1.SeverityCounts
-	5,  // 5: fleetscan.v1.Job.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
-	2,  // 6: fleetscan.v1.Scan.target:type_name -> fleetscan.v1.ScanTarget
-	3,  // 7: fleetscan.v1.Scan.spec:type_name -> fleetscan.v1.ScanSpec
-	0,  // 8: fleetscan.v1.Scan.state:type_name -> fleetscan.v1.ScanState
-	7,  // 9: fleetscan.v1.Scan.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 10: fleetscan.v1.Scan.finish_time:type_name -> google.protobuf.Timestamp
-	4,  // 11: fleetscan.v1.Scan.jobs:type_name -> fleetscan.v1.Job
-	8,  // 12: fleetscan.v1.Scan.findings:type_name -> fleetscan.v1.SeverityCounts
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	4,  // 0: fleetscan.v1.ScanSpec.custom_checks:type_name -> fleetscan.v1.CustomCheck
+	10, // 1: fleetscan.v1.CustomCheck.severity:type_name -> fleetscan.v1.Severity
+	11, // 2: fleetscan.v1.CustomCheck.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	5,  // 3: fleetscan.v1.CustomCheck.match:type_name -> fleetscan.v1.CustomCheckMatch
+	9,  // 4: fleetscan.v1.CustomCheckMatch.labels:type_name -> fleetscan.v1.CustomCheckMatch.LabelsEntry
+	1,  // 5: fleetscan.v1.Job.state:type_name -> fleetscan.v1.JobState
+	12, // 6: fleetscan.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	12, // 7: fleetscan.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	12, // 8: fleetscan.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	13, // 9: fleetscan.v1.Job.findings:type_name -> fleetscan.v1.SeverityCounts
+	7,  // 10: fleetscan.v1.Job.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	2,  // 11: fleetscan.v1.Scan.target:type_name -> fleetscan.v1.ScanTarget
+	3,  // 12: fleetscan.v1.Scan.spec:type_name -> fleetscan.v1.ScanSpec
+	0,  // 13: fleetscan.v1.Scan.state:type_name -> fleetscan.v1.ScanState
+	12, // 14: fleetscan.v1.Scan.create_time:type_name -> google.protobuf.Timestamp
+	12, // 15: fleetscan.v1.Scan.finish_time:type_name -> google.protobuf.Timestamp
+	6,  // 16: fleetscan.v1.Scan.jobs:type_name -> fleetscan.v1.Job
+	13, // 17: fleetscan.v1.Scan.findings:type_name -> fleetscan.v1.SeverityCounts
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_scan_proto_init() }
@@ -667,7 +910,7 @@ func file_fleetscan_v1_scan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_scan_proto_rawDesc), len(file_fleetscan_v1_scan_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -32,6 +32,7 @@ var codeTable = []struct {
 	{errInvalid, codes.InvalidArgument},
 	{scheduler.ErrInvalid, codes.InvalidArgument},
 	{checks.ErrUnknownCheck, codes.InvalidArgument},
+	{checks.ErrInvalidPolicy, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrAlreadyExists, codes.AlreadyExists},
 	{store.ErrConflict, codes.FailedPrecondition},

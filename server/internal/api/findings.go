@@ -40,10 +40,8 @@ func (s *FindingServer) ListFindings(ctx context.Context, req *fleetscanv1.ListF
 	if _, ok := fleetscanv1.FindingStatus_name[int32(req.Status)]; !ok {
 		return nil, toStatus(s.log, "ListFindings", invalid("status: unknown value %d", req.Status))
 	}
-	if req.CheckId != "" {
-		if _, ok := checks.Lookup(req.CheckId); !ok {
-			return nil, toStatus(s.log, "ListFindings", invalid("check_id: no check %q in the catalog", req.CheckId))
-		}
+	if req.CheckId != "" && !checks.ValidID(req.CheckId) {
+		return nil, toStatus(s.log, "ListFindings", invalid("check_id: %q is neither a check of the catalog nor a custom check id (like ORG-001)", req.CheckId))
 	}
 	p, _ := auth.FromContext(ctx)
 	bind := binding(p, "ListFindings", req.ClusterId, req.MinSeverity.String(), req.CheckId, strconv.Itoa(int(req.Status)))

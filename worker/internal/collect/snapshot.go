@@ -95,6 +95,20 @@ func LoadSnapshot(dir string) (*checks.Inventory, SnapshotStats, error) {
 	return inv, stats, nil
 }
 
+// LoadSnapshotFile reads one manifest file into a new inventory.
+func LoadSnapshotFile(path string) (*checks.Inventory, SnapshotStats, error) {
+	var stats SnapshotStats
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, stats, fmt.Errorf("read snapshot: %w", err)
+	}
+	defer f.Close()
+	inv := &checks.Inventory{}
+	err = decodeManifests(f, path, inv, &stats)
+	stats.Files = 1
+	return inv, stats, err
+}
+
 // DecodeManifests decodes the YAML or JSON documents of r into inv; name
 // is used in problem reports.
 func DecodeManifests(r io.Reader, name string, inv *checks.Inventory) (SnapshotStats, error) {
@@ -106,7 +120,7 @@ func DecodeManifests(r io.Reader, name string, inv *checks.Inventory) (SnapshotS
 func decodeManifests(r io.Reader, name string, inv *checks.Inventory, stats *SnapshotStats) error {
 	return splitDocuments(r, func(doc []byte, line int) {
 		warnings := len(stats.Warnings)
-		if err := decodeDocument(doc, inv, stats); err != nil {
+		if err := decodeDocument(doc, fmt.Sprintf("%s:%d", name, line), inv, stats); err != nil {
 			stats.Problems = append(stats.Problems, fmt.Sprintf("%s:%d: %v", name, line, err))
 		}
 		for i := warnings; i < len(stats.Warnings); i++ {
@@ -156,7 +170,7 @@ func splitDocuments(r io.Reader, fn func(doc []byte, line int)) error {
 // silently dropped, since a typo in a security setting hides a finding.
 var decoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
 
-func decodeDocument(doc []byte, inv *checks.Inventory, stats *SnapshotStats) error {
+func decodeDocument(doc []byte, location string, inv *checks.Inventory, stats *SnapshotStats) error {
 	js, err := yaml.YAMLToJSON(doc)
 	if err != nil {
 		return fmt.Errorf("not YAML or JSON: %w", err)
@@ -182,7 +196,7 @@ func decodeDocument(doc []byte, inv *checks.Inventory, stats *SnapshotStats) err
 	}
 	if list, ok := obj.(*corev1.List); ok {
 		for i, item := range list.Items {
-			if err := decodeDocument(item.Raw, inv, stats); err != nil {
+			if err := decodeDocument(item.Raw, location, inv, stats); err != nil {
 				return fmt.Errorf("items[%d]: %w", i, err)
 			}
 		}
@@ -190,6 +204,10 @@ func decodeDocument(doc []byte, inv *checks.Inventory, stats *SnapshotStats) err
 	}
 	if inv.Add(obj) {
 		stats.Objects++
+		if inv.Locations == nil {
+			inv.Locations = map[string]string{}
+		}
+		inv.Locations[obj.GetObjectKind().GroupVersionKind().Kind+"/"+namespaceOf(obj)+"/"+nameOf(obj)] = location
 	} else {
 		stats.Skipped++
 	}

@@ -31,6 +31,16 @@ func TestLoadSnapshot(t *testing.T) {
 	if stats.Objects != 7 || stats.Skipped != 1 {
 		t.Errorf("objects %d skipped %d, want 7 and 1 (a CRD instance)", stats.Objects, stats.Skipped)
 	}
+	// Objects remember where they are defined, also inside a List.
+	for _, loc := range []struct{ kind, ns, name, want string }{
+		{"Deployment", "shop", "web", "multi.yaml:9"},
+		{"ServiceAccount", "shop", "web", "list.yaml:1"},
+		{"ClusterRole", "", "reader", "role.json:1"},
+	} {
+		if got := inv.Location(loc.kind, loc.ns, loc.name); !strings.HasSuffix(got, loc.want) {
+			t.Errorf("location of %s %s/%s = %q, want …%s", loc.kind, loc.ns, loc.name, got, loc.want)
+		}
+	}
 	// A misspelled field is reported with where it is; the object is kept.
 	if len(stats.Warnings) != 1 || !strings.Contains(stats.Warnings[0], "multi.yaml:21:") || !strings.Contains(stats.Warnings[0], "automountServiceAccountTokn") {
 		t.Errorf("warnings %q, want one naming multi.yaml:21 and the unknown field", stats.Warnings)

@@ -6,6 +6,7 @@ import (
 
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,7 +32,10 @@ type Config struct {
 	BatchSize int
 	// MaxInflight caps batches sent and not yet acked.
 	MaxInflight int
-	Log         *slog.Logger
+	// Policies are custom checks of this worker, run in every job next to
+	// those that come with the job.
+	Policies []*fleetscanv1.CustomCheck
+	Log      *slog.Logger
 }
 
 // ErrNoWelcome: the server did not answer Hello.
@@ -217,7 +221,10 @@ func (s *session) runJob(ctx context.Context, a *workerv1.Assign) error {
 
 func (s *session) check(ctx context.Context, a *workerv1.Assign, inv *checks.Inventory, done *workerv1.JobDone) error {
 	spec := a.GetSpec()
-	sel := checks.Selection{Include: spec.GetIncludeChecks(), Exclude: spec.GetExcludeChecks(), Namespaces: spec.GetNamespaces()}
+	sel := checks.Selection{
+		Include: spec.GetIncludeChecks(), Exclude: spec.GetExcludeChecks(), Namespaces: spec.GetNamespaces(),
+		Custom: slices.Concat(spec.GetCustomChecks(), s.cfg.Policies),
+	}
 	batch := make([]*workerv1.Finding, 0, s.batchSize)
 	flush := func() error {
 		if len(batch) == 0 {

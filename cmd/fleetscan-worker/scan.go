@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/fleetscan/fleetscan/cmd/internal/report"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// errThreshold: findings reached --fail-on; the exit code says so.
+var errThreshold = errors.New("findings at or above the --fail-on severity")
+
+// runScan is `fleetscan-worker scan`: the checks on manifests or a cluster,
+// without a server, for CI pipelines and air-gapped use.
+func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fleetscan-worker scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: fleetscan-worker scan (--snapshot DIR | --kubeconfig F [--context C]) [flags]
+
+Runs fleetscan's checks once, without a server, and writes the findings to
+stdout as they are found. Exit status: 0 when no finding reaches
+--fail-on, 1 when one does, 2 on errors. Suppressed findings (objects with
+a fleetscan.io/exempt annotation) are listed but never fail the run.
+
+Examples:
+  fleetscan-worker scan --snapshot ./manifests
+  fleetscan-worker scan --snapshot ./manifests -o sarif > fleetscan.sarif
+  fleetscan-worker scan --kubeconfig ~/.kube/config --fail-on high -o json
+  fleetscan-worker scan --snapshot ./manifests --policies deploy/examples/policies
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	snapshot := fs.String("snapshot", "", "directory of YAML/JSON manifests to scan")
+	kubeconfig := fs.String("kubeconfig", "", "scan the cluster of this kubeconfig")
+	kubeContext := fs.String("context", "", "kubeconfig context")
+	output := fs.String("o", "table", "output: "+strings.Join(report.Formats, ", "))
+	failOn := fs.String("fail-on", "", "exit 1 when a finding has this severity or worse: info, low, medium, high, critical")
+	include := fs.String("checks", "", "comma-separated check ids to run (default: all)")
+	exclude := fs.String("exclude-checks", "", "comma-separated check ids to skip")
+	namespaces := fs.String("namespaces", "", "comma-separated namespaces to scan (default: all)")
+	clusterID := fs.String("cluster-id", "local", "cluster id the fingerprints are computed for")
+	policies := fs.String("policies", "", "custom checks in CEL: a CheckPolicy YAML file or a directory of them")
+	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see scan --help)", fs.Arg(0))
+	}
+	threshold, err := report.ParseSeverity(*failOn)
+	if err != nil {
+		return fmt.Errorf("--fail-on: %w", err)
+	}
+	sel := checks.Selection{Include: splitList(*include), Exclude: splitList(*exclude), Namespaces: splitList(*namespaces)}
+	if *policies != "" {
+		if sel.Custom, err = checks.LoadPolicies(*policies); err != nil {
+			return err
+		}
+	}
+	if err := sel.Validate(); err != nil {
+		return fmt.Errorf("--checks/--exclude-checks: %w (see 'fleetscan checks list')", err)
+	}
+	out, err := report.New(*output, stdout, worker.Version)
+	if err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+
+	var source worker.Source
+	switch {
+	case *snapshot != "" && *kubeconfig != "":
+		return errors.New("give --snapshot or --kubeconfig, not both")
+	case *snapshot != "":
+		source = worker.SnapshotSource(*snapshot, func(p string) { fmt.Fprintln(stderr, "warning:", p) })
+	default:
+		cfg, err := restConfig(*kubeconfig, *kubeContext)
+		if err != nil {
+			return err
+		}
+		client, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		source = worker.KubeSource(client, *pageSize)
+	}
+
+	start := time.Now()
+	inv, err := source.Collect(ctx)
+	if err != nil {
+		return err
+	}
+	counts := map[fleetscanv1.Severity]int{}
+	suppressed, failing := 0, 0
+	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
+		if f.Suppressed != "" {
+			suppressed++
+		} else {
+			counts[f.Severity]++
+			if threshold != 0 && f.Severity >= threshold {
+				failing++
+			}
+		}
+		return out.Finding(report.FromCheck(*clusterID, f), inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name))
+	})
+	if err != nil {
+		return err
+	}
+	var na []*fleetscanv1.CheckNotAssessable
+	for _, s := range skipped {
+		na = append(na, &fleetscanv1.CheckNotAssessable{CheckId: s.CheckID, Reason: s.Reason})
+	}
+	if err := out.Close(na); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%d objects scanned in %v: %d critical, %d high, %d medium, %d low, %d suppressed; %d checks not assessable\n",
+		inv.Len(), time.Since(start).Round(time.Millisecond),
+		counts[checks.SeverityCritical], counts[checks.SeverityHigh], counts[fleetscanv1.Severity_SEVERITY_MEDIUM], counts[fleetscanv1.Severity_SEVERITY_LOW],
+		suppressed, len(skipped))
+	if failing > 0 {
+		return fmt.Errorf("%d %w (%s)", failing, errThreshold, strings.ToLower(report.SeverityName(threshold)))
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// exitCode maps run's error to the process status.
+func exitCode(err error) int {
+	if errors.Is(err, errThreshold) {
+		return 1
+	}
+	return 2
+}

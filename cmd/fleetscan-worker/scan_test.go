@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+const demo = "../../deploy/demo/clusters/"
+
+func TestScanFailOn(t *testing.T) {
+	tests := []struct {
+		snapshot, failOn string
+		want             error
+	}{
+		{"acme-prod", "critical", nil},
+		{"acme-prod", "high", errThreshold},
+		{"globex-prod", "critical", errThreshold},
+		{"globex-prod", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.snapshot+"/"+tt.failOn, func(t *testing.T) {
+			args := []string{"scan", "--snapshot", demo + tt.snapshot, "-o", "json"}
+			if tt.failOn != "" {
+				args = append(args, "--fail-on", tt.failOn)
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), args, &out, io.Discard)
+			if !errors.Is(err, tt.want) && !(err == nil && tt.want == nil) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if code := exitCode(err); err != nil && code != 1 {
+				t.Errorf("exit code %d, want 1", code)
+			}
+			var doc struct {
+				Findings []struct {
+					CheckID     string `json:"checkId"`
+					Fingerprint string `json:"fingerprint"`
+				} `json:"findings"`
+				NotAssessable []struct{ CheckID string } `json:"notAssessable"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+				t.Fatalf("-o json is not JSON: %v\n%s", err, out.String())
+			}
+			if len(doc.Findings) == 0 || len(doc.NotAssessable) == 0 || len(doc.Findings[0].Fingerprint) != 32 {
+				t.Errorf("json report: %d findings, %d not assessable", len(doc.Findings), len(doc.NotAssessable))
+			}
+		})
+	}
+}
+
+// TestScanSARIF checks the parts of SARIF 2.1.0 that code-scanning tools
+// require: version, one run with a driver and its rules, results that
+// name a rule by id and index, a level, a message and a location.
+func TestScanSARIF(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"scan", "--snapshot", demo + "acme-dev", "-o", "sarif"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct {
+					Name  string `json:"name"`
+					Rules []struct {
+						ID string `json:"id"`
+					} `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				RuleIndex int    `json:"ruleIndex"`
+				Level     string `json:"level"`
+				Message   struct {
+					Text string `json:"text"`
+				} `json:"message"`
+				Locations []struct {
+					Physical struct {
+						Artifact struct {
+							URI string `json:"uri"`
+						} `json:"artifactLocation"`
+						Region struct {
+							StartLine int `json:"startLine"`
+						} `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+				PartialFingerprints map[string]string `json:"partialFingerprints"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &log); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if log.Version != "2.1.0" || len(log.Runs) != 1 || log.Runs[0].Tool.Driver.Name != "fleetscan" {
+		t.Fatalf("header: %+v", log)
+	}
+	run := log.Runs[0]
+	rules := run.Tool.Driver.Rules
+	if len(run.Results) == 0 {
+		t.Fatal("no results")
+	}
+	for _, r := range run.Results {
+		if r.RuleIndex >= len(rules) || rules[r.RuleIndex].ID != r.RuleID {
+			t.Fatalf("result %s points at rule %d", r.RuleID, r.RuleIndex)
+		}
+		if r.Level == "" || r.Message.Text == "" || r.PartialFingerprints["fleetscan/v1"] == "" {
+			t.Errorf("incomplete result %+v", r)
+		}
+		loc := r.Locations[0].Physical
+		if !strings.HasPrefix(loc.Artifact.URI, demo+"acme-dev/") || loc.Region.StartLine < 1 {
+			t.Errorf("%s: location %+v does not point into the snapshot", r.RuleID, loc)
+		}
+	}
+}
+
+func TestScanUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"scan", "--snapshot", demo + "acme-dev", "-o", "xml"},
+		{"scan", "--snapshot", demo + "acme-dev", "--fail-on", "severe"},
+		{"scan", "--snapshot", demo + "acme-dev", "--checks", "NOPE-1"},
+		{"scan", "--snapshot", "/nonexistent"},
+	} {
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || exitCode(err) != 2 {
+			t.Errorf("%q: got %v (exit %d), want a usage error with exit 2", args, err, exitCode(err))
+		}
+	}
+}

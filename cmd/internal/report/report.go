@@ -1,0 +1,177 @@
+// Package report writes findings as a table, JSON or SARIF 2.1.0, one
+// finding at a time, so that a scan of a large cluster is written out as
+// it runs instead of held in memory.
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// Formats lists the output formats.
+var Formats = []string{"table", "json", "sarif"}
+
+// Writer writes a report. Finding may be called any number of times
+// between the creation of the writer and Close.
+type Writer interface {
+	// Finding writes one finding; location is where its object is defined
+	// ("file:line"), or "".
+	Finding(f *fleetscanv1.Finding, location string) error
+	// Close ends the report with the checks that could not be assessed.
+	Close(notAssessable []*fleetscanv1.CheckNotAssessable) error
+}
+
+// New returns a writer of format to w. toolVersion is reported in SARIF.
+func New(format string, w io.Writer, toolVersion string) (Writer, error) {
+	switch format {
+	case "table":
+		return &tableWriter{w: w, tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}, nil
+	case "json":
+		return &jsonWriter{w: w}, nil
+	case "sarif":
+		return newSARIF(w, toolVersion), nil
+	}
+	return nil, fmt.Errorf("output format %q: use %s", format, strings.Join(Formats, ", "))
+}
+
+// SeverityName is the short upper-case name of a severity, e.g. "HIGH".
+func SeverityName(s fleetscanv1.Severity) string { return strings.TrimPrefix(s.String(), "SEVERITY_") }
+
+// ParseSeverity reads "low", "HIGH", … The empty string is SEVERITY_UNSPECIFIED.
+func ParseSeverity(s string) (fleetscanv1.Severity, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, ok := fleetscanv1.Severity_value["SEVERITY_"+strings.ToUpper(s)]
+	if !ok || v == 0 {
+		return 0, fmt.Errorf("severity %q: use info, low, medium, high or critical", s)
+	}
+	return fleetscanv1.Severity(v), nil
+}
+
+// ResourceString is "Kind/namespace/name sub-path".
+func ResourceString(r *fleetscanv1.ResourceRef) string {
+	s := r.GetKind() + "/"
+	if r.GetNamespace() != "" {
+		s += r.GetNamespace() + "/"
+	}
+	s += r.GetName()
+	if r.GetSubPath() != "" {
+		s += " " + r.GetSubPath()
+	}
+	return s
+}
+
+// tableWriter flushes its rows in chunks: columns align within a chunk and
+// memory stays flat.
+type tableWriter struct {
+	w    io.Writer
+	tw   *tabwriter.Writer
+	rows int
+}
+
+const tableChunk = 200
+
+func (t *tableWriter) Finding(f *fleetscanv1.Finding, location string) error {
+	if t.rows%tableChunk == 0 {
+		if err := t.tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(t.tw, "SEVERITY\tCHECK\tRESOURCE\tMESSAGE")
+	}
+	t.rows++
+	msg := f.Message
+	if f.Status == fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED {
+		msg = "[suppressed: " + f.SuppressionReason + "] " + msg
+	}
+	_, err := fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\n", SeverityName(f.Severity), f.CheckId, ResourceString(f.Resource), msg)
+	return err
+}
+
+func (t *tableWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable) error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	if t.rows == 0 {
+		fmt.Fprintln(t.w, "No findings.")
+	}
+	if len(notAssessable) > 0 {
+		fmt.Fprintf(t.w, "\nNot assessable (%d checks, neither passed nor failed):\n", len(notAssessable))
+		for _, na := range notAssessable {
+			fmt.Fprintf(t.tw, "  %s\t%s\n", na.CheckId, na.Reason)
+		}
+	}
+	return t.tw.Flush()
+}
+
+// jsonWriter writes {"findings": [...], "notAssessable": [...]}, each
+// finding in the API's JSON form.
+type jsonWriter struct {
+	w     io.Writer
+	count int
+}
+
+var jsonOpts = protojson.MarshalOptions{}
+
+func (j *jsonWriter) Finding(f *fleetscanv1.Finding, _ string) error {
+	b, err := jsonOpts.Marshal(f)
+	if err != nil {
+		return err
+	}
+	sep := ",\n  "
+	if j.count == 0 {
+		sep = "{\"findings\": [\n  "
+	}
+	j.count++
+	_, err = fmt.Fprintf(j.w, "%s%s", sep, b)
+	return err
+}
+
+func (j *jsonWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable) error {
+	if j.count == 0 {
+		fmt.Fprint(j.w, "{\"findings\": [")
+	}
+	fmt.Fprint(j.w, "\n], \"notAssessable\": [")
+	for i, na := range notAssessable {
+		b, err := jsonOpts.Marshal(na)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			fmt.Fprint(j.w, ",")
+		}
+		fmt.Fprintf(j.w, "\n  %s", b)
+	}
+	_, err := fmt.Fprintln(j.w, "\n]}")
+	return err
+}
+
+// FromCheck converts an engine finding to the API form; the fingerprint is
+// computed for clusterID.
+func FromCheck(clusterID string, f checks.Finding) *fleetscanv1.Finding {
+	r := f.Resource
+	out := &fleetscanv1.Finding{
+		Fingerprint: checks.FingerprintString(checks.Fingerprint(clusterID, f.CheckID, r)),
+		ClusterId:   clusterID, CheckId: f.CheckID, Severity: f.Severity, Category: f.Category,
+		ResponsibleParty: f.Party, Message: f.Message,
+		Resource: &fleetscanv1.ResourceRef{ApiVersion: r.APIVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath},
+		Status:   fleetscanv1.FindingStatus_FINDING_STATUS_OPEN,
+	}
+	if f.Suppressed != "" {
+		out.Status, out.SuppressionReason = fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED, f.Suppressed
+	}
+	if m, ok := checks.Lookup(f.CheckID); ok {
+		out.Title, out.Remediation = m.Title, m.Remediation
+	}
+	return out
+}
+
+var errClosed = errors.New("report: closed")

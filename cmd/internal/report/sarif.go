@@ -1,0 +1,163 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// sarifWriter streams a SARIF 2.1.0 log with one run: the whole catalog as
+// rules, then the results as they come.
+type sarifWriter struct {
+	w         io.Writer
+	count     int
+	ruleIndex map[string]int
+	closed    bool
+}
+
+type sarifRule struct {
+	ID                   string            `json:"id"`
+	Name                 string            `json:"name"`
+	ShortDescription     sarifText         `json:"shortDescription"`
+	FullDescription      sarifText         `json:"fullDescription"`
+	Help                 sarifText         `json:"help"`
+	DefaultConfiguration map[string]string `json:"defaultConfiguration"`
+	Properties           map[string]any    `json:"properties"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+func newSARIF(w io.Writer, version string) *sarifWriter {
+	s := &sarifWriter{w: w, ruleIndex: map[string]int{}}
+	var rules []sarifRule
+	for i, m := range checks.All() {
+		s.ruleIndex[m.ID] = i
+		tags := append([]string{"security", "kubernetes", m.Category}, m.Frameworks...)
+		rules = append(rules, sarifRule{
+			ID: m.ID, Name: ruleName(m.Title),
+			ShortDescription:     sarifText{m.Title},
+			FullDescription:      sarifText{m.Description},
+			Help:                 sarifText{m.Remediation},
+			DefaultConfiguration: map[string]string{"level": level(m.Severity)},
+			Properties:           map[string]any{"tags": tags, "security-severity": securitySeverity(m.Severity)},
+		})
+	}
+	rulesJSON, _ := json.Marshal(rules)
+	fmt.Fprintf(w, `{"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "runs": [{"tool": {"driver": {"name": "fleetscan", "version": %q, "informationUri": "https://github.com/fleetscan/fleetscan", "rules": %s}}, "results": [`, version, rulesJSON)
+	return s
+}
+
+// ruleName is a PascalCase identifier, as SARIF viewers expect.
+func ruleName(title string) string {
+	var b strings.Builder
+	for _, word := range strings.FieldsFunc(title, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		b.WriteString(strings.ToUpper(word[:1]) + word[1:])
+	}
+	return b.String()
+}
+
+func level(s fleetscanv1.Severity) string {
+	switch {
+	case s >= fleetscanv1.Severity_SEVERITY_HIGH:
+		return "error"
+	case s == fleetscanv1.Severity_SEVERITY_MEDIUM:
+		return "warning"
+	}
+	return "note"
+}
+
+// securitySeverity is the CVSS-like score code-scanning tools rank by.
+func securitySeverity(s fleetscanv1.Severity) string {
+	return map[fleetscanv1.Severity]string{
+		fleetscanv1.Severity_SEVERITY_CRITICAL: "9.5", fleetscanv1.Severity_SEVERITY_HIGH: "8.0",
+		fleetscanv1.Severity_SEVERITY_MEDIUM: "5.5", fleetscanv1.Severity_SEVERITY_LOW: "3.0",
+	}[s]
+}
+
+type sarifResult struct {
+	RuleID              string            `json:"ruleId"`
+	RuleIndex           int               `json:"ruleIndex"`
+	Level               string            `json:"level"`
+	Message             sarifText         `json:"message"`
+	Locations           []map[string]any  `json:"locations"`
+	PartialFingerprints map[string]string `json:"partialFingerprints"`
+	Suppressions        []map[string]any  `json:"suppressions,omitempty"`
+	Properties          map[string]any    `json:"properties"`
+}
+
+func (s *sarifWriter) Finding(f *fleetscanv1.Finding, location string) error {
+	if s.closed {
+		return errClosed
+	}
+	logical := map[string]any{"logicalLocations": []map[string]string{{
+		"fullyQualifiedName": ResourceString(f.Resource), "kind": "resource",
+	}}}
+	if file, line, ok := splitLocation(location); ok {
+		logical["physicalLocation"] = map[string]any{
+			"artifactLocation": map[string]string{"uri": file},
+			"region":           map[string]int{"startLine": line},
+		}
+	}
+	r := sarifResult{
+		RuleID: f.CheckId, RuleIndex: s.ruleIndex[f.CheckId], Level: level(f.Severity),
+		Message:             sarifText{f.Message},
+		Locations:           []map[string]any{logical},
+		PartialFingerprints: map[string]string{"fleetscan/v1": f.Fingerprint},
+		Properties:          map[string]any{"severity": SeverityName(f.Severity), "cluster": f.ClusterId},
+	}
+	if f.Status == fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED {
+		r.Suppressions = []map[string]any{{"kind": "inSource", "justification": f.SuppressionReason}}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	sep := ",\n"
+	if s.count == 0 {
+		sep = "\n"
+	}
+	s.count++
+	_, err = fmt.Fprintf(s.w, "%s%s", sep, b)
+	return err
+}
+
+func splitLocation(loc string) (string, int, bool) {
+	i := strings.LastIndexByte(loc, ':')
+	if i < 0 {
+		return "", 0, false
+	}
+	line, err := strconv.Atoi(loc[i+1:])
+	if err != nil {
+		return "", 0, false
+	}
+	return loc[:i], line, true
+}
+
+func (s *sarifWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable) error {
+	s.closed = true
+	var notes []map[string]any
+	for _, na := range notAssessable {
+		notes = append(notes, map[string]any{
+			"level": "note", "message": sarifText{na.CheckId + " not assessable: " + na.Reason},
+			"descriptor": map[string]any{"id": na.CheckId, "index": s.ruleIndex[na.CheckId]},
+		})
+	}
+	b, err := json.Marshal(notes)
+	if err != nil {
+		return err
+	}
+	if notes == nil {
+		b = []byte("[]")
+	}
+	_, err = fmt.Fprintf(s.w, "\n], \"invocations\": [{\"executionSuccessful\": true, \"toolConfigurationNotifications\": %s}]}]}\n", b)
+	return err
+}
