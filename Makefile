@@ -48,9 +48,16 @@ build: ## Build the three binaries into .tmp/bin
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 .PHONY: test
-test: lint checkproto ## Lint, check generated code, run all tests with -race
+test: lint checkproto ## Lint, check generated code, run all tests with -race, fuzz briefly
 	$(GO) test -race -count=1 ./...
-	$(GO) test -run '^$$' -fuzz FuzzDecodeManifests -fuzztime 10s ./worker/internal/collect
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) ./worker/internal/collect
+	$(GO) test -run '^$$' -fuzz '^FuzzYAMLToJSON$$' -fuzztime $(FUZZTIME) ./worker/internal/collect
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFlags$$' -fuzztime $(FUZZTIME) ./worker/checks
 
 .PHONY: demo
 demo: build ## Server, one worker per demo cluster, a fleet scan; no cluster needed

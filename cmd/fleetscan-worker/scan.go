@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -73,7 +76,10 @@ Flags:
 	if err := sel.Validate(); err != nil {
 		return fmt.Errorf("--checks/--exclude-checks: %w (see 'fleetscan checks list')", err)
 	}
-	out, err := report.New(*output, stdout, worker.Version)
+	// Findings stream out as they are found: buffered, not one write each.
+	buf := bufio.NewWriterSize(stdout, 64<<10)
+	defer buf.Flush()
+	out, err := report.New(*output, buf, worker.Version)
 	if err != nil {
 		return fmt.Errorf("-o: %w", err)
 	}
@@ -96,6 +102,11 @@ Flags:
 		source = worker.KubeSource(client, *pageSize)
 	}
 
+	// A one-shot scan in a CI job should be frugal: collect garbage harder
+	// rather than grow, unless the user set GOMEMLIMIT.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 	start := time.Now()
 	inv, err := source.Collect(ctx)
 	if err != nil {
@@ -122,6 +133,9 @@ Flags:
 		na = append(na, &fleetscanv1.CheckNotAssessable{CheckId: s.CheckID, Reason: s.Reason})
 	}
 	if err := out.Close(na); err != nil {
+		return err
+	}
+	if err := buf.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "%d objects scanned in %v: %d critical, %d high, %d medium, %d low, %d suppressed; %d checks not assessable\n",

@@ -50,6 +50,20 @@ type Inventory struct {
 	Locations map[string]string
 }
 
+// Merge appends the objects of other to inv.
+func (inv *Inventory) Merge(other *Inventory) {
+	other.walk(nil, func(_, _ string, _ metav1.Object, obj runtime.Object) { inv.Add(obj) })
+	if inv.ServerVersion == "" {
+		inv.ServerVersion = other.ServerVersion
+	}
+	for k, v := range other.Locations {
+		if inv.Locations == nil {
+			inv.Locations = map[string]string{}
+		}
+		inv.Locations[k] = v
+	}
+}
+
 // Location returns where a snapshot defines the object, or "".
 func (inv *Inventory) Location(kind, namespace, name string) string {
 	return inv.Locations[kind+"/"+namespace+"/"+name]

@@ -4,6 +4,7 @@
 package report
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,8 +122,40 @@ type jsonWriter struct {
 
 var jsonOpts = protojson.MarshalOptions{}
 
+// jsonFinding is fleetscan.v1.Finding in its protojson form (camelCase
+// names, enums by name), marshalled with encoding/json: several times
+// faster than protojson's reflection, which matters at 100,000 findings.
+type jsonFinding struct {
+	Fingerprint       string       `json:"fingerprint,omitempty"`
+	ClusterID         string       `json:"clusterId,omitempty"`
+	CheckID           string       `json:"checkId"`
+	Title             string       `json:"title,omitempty"`
+	Severity          string       `json:"severity"`
+	Category          string       `json:"category,omitempty"`
+	ResponsibleParty  string       `json:"responsibleParty,omitempty"`
+	Resource          jsonResource `json:"resource"`
+	Message           string       `json:"message"`
+	Remediation       string       `json:"remediation,omitempty"`
+	Status            string       `json:"status"`
+	SuppressionReason string       `json:"suppressionReason,omitempty"`
+}
+
+type jsonResource struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	SubPath    string `json:"subPath,omitempty"`
+}
+
 func (j *jsonWriter) Finding(f *fleetscanv1.Finding, _ string) error {
-	b, err := jsonOpts.Marshal(f)
+	r := f.GetResource()
+	b, err := json.Marshal(jsonFinding{
+		Fingerprint: f.Fingerprint, ClusterID: f.ClusterId, CheckID: f.CheckId, Title: f.Title,
+		Severity: f.Severity.String(), Category: f.Category, ResponsibleParty: f.ResponsibleParty.String(),
+		Resource: jsonResource{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName(), SubPath: r.GetSubPath()},
+		Message:  f.Message, Remediation: f.Remediation, Status: f.Status.String(), SuppressionReason: f.SuppressionReason,
+	})
 	if err != nil {
 		return err
 	}

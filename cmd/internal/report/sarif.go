@@ -83,39 +83,70 @@ func securitySeverity(s fleetscanv1.Severity) string {
 	}[s]
 }
 
+// The result types are structs, not maps: encoding/json sorts map keys,
+// which costs more than everything else at 100,000 results.
 type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifText         `json:"message"`
-	Locations           []map[string]any  `json:"locations"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	Suppressions        []map[string]any  `json:"suppressions,omitempty"`
-	Properties          map[string]any    `json:"properties"`
+	RuleID              string              `json:"ruleId"`
+	RuleIndex           int                 `json:"ruleIndex"`
+	Level               string              `json:"level"`
+	Message             sarifText           `json:"message"`
+	Locations           []sarifLocation     `json:"locations"`
+	PartialFingerprints sarifFingerprints   `json:"partialFingerprints"`
+	Suppressions        []sarifSuppression  `json:"suppressions,omitempty"`
+	Properties          sarifResultProperty `json:"properties"`
+}
+
+type sarifLocation struct {
+	Physical *sarifPhysical `json:"physicalLocation,omitempty"`
+	Logical  []sarifLogical `json:"logicalLocations"`
+}
+
+type sarifPhysical struct {
+	Artifact struct {
+		URI string `json:"uri"`
+	} `json:"artifactLocation"`
+	Region struct {
+		StartLine int `json:"startLine"`
+	} `json:"region"`
+}
+
+type sarifLogical struct {
+	FullyQualifiedName string `json:"fullyQualifiedName"`
+	Kind               string `json:"kind"`
+}
+
+type sarifFingerprints struct {
+	Fleetscan string `json:"fleetscan/v1"`
+}
+
+type sarifSuppression struct {
+	Kind          string `json:"kind"`
+	Justification string `json:"justification"`
+}
+
+type sarifResultProperty struct {
+	Severity string `json:"severity"`
+	Cluster  string `json:"cluster,omitempty"`
 }
 
 func (s *sarifWriter) Finding(f *fleetscanv1.Finding, location string) error {
 	if s.closed {
 		return errClosed
 	}
-	logical := map[string]any{"logicalLocations": []map[string]string{{
-		"fullyQualifiedName": ResourceString(f.Resource), "kind": "resource",
-	}}}
+	loc := sarifLocation{Logical: []sarifLogical{{FullyQualifiedName: ResourceString(f.Resource), Kind: "resource"}}}
 	if file, line, ok := splitLocation(location); ok {
-		logical["physicalLocation"] = map[string]any{
-			"artifactLocation": map[string]string{"uri": file},
-			"region":           map[string]int{"startLine": line},
-		}
+		loc.Physical = &sarifPhysical{}
+		loc.Physical.Artifact.URI, loc.Physical.Region.StartLine = file, line
 	}
 	r := sarifResult{
 		RuleID: f.CheckId, RuleIndex: s.ruleIndex[f.CheckId], Level: level(f.Severity),
 		Message:             sarifText{f.Message},
-		Locations:           []map[string]any{logical},
-		PartialFingerprints: map[string]string{"fleetscan/v1": f.Fingerprint},
-		Properties:          map[string]any{"severity": SeverityName(f.Severity), "cluster": f.ClusterId},
+		Locations:           []sarifLocation{loc},
+		PartialFingerprints: sarifFingerprints{Fleetscan: f.Fingerprint},
+		Properties:          sarifResultProperty{Severity: SeverityName(f.Severity), Cluster: f.ClusterId},
 	}
 	if f.Status == fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED {
-		r.Suppressions = []map[string]any{{"kind": "inSource", "justification": f.SuppressionReason}}
+		r.Suppressions = []sarifSuppression{{Kind: "inSource", Justification: f.SuppressionReason}}
 	}
 	b, err := json.Marshal(r)
 	if err != nil {

@@ -3,20 +3,22 @@ package collect
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/yaml"
 
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
@@ -80,17 +82,43 @@ func LoadSnapshot(dir string) (*checks.Inventory, SnapshotStats, error) {
 		return nil, stats, fmt.Errorf("read snapshot: no .yaml, .yml or .json files in %s", dir)
 	}
 	slices.Sort(files)
-	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, stats, fmt.Errorf("read snapshot: %w", err)
+	// Files decode in parallel, each into its own inventory, and are merged
+	// in file order, so the result does not depend on scheduling.
+	type result struct {
+		inv   *checks.Inventory
+		stats SnapshotStats
+		err   error
+	}
+	results := make([]result, len(files))
+	sem := make(chan struct{}, goruntime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, path := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r := &results[i]
+			r.inv = &checks.Inventory{}
+			f, err := os.Open(path)
+			if err != nil {
+				r.err = fmt.Errorf("read snapshot: %w", err)
+				return
+			}
+			defer f.Close()
+			r.err = decodeManifests(f, path, r.inv, &r.stats)
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.err != nil {
+			return nil, stats, r.err
 		}
-		err = decodeManifests(f, path, inv, &stats)
-		f.Close()
-		if err != nil {
-			return nil, stats, err
-		}
+		inv.Merge(r.inv)
 		stats.Files++
+		stats.Objects += r.stats.Objects
+		stats.Skipped += r.stats.Skipped
+		stats.Problems = append(stats.Problems, r.stats.Problems...)
+		stats.Warnings = append(stats.Warnings, r.stats.Warnings...)
 	}
 	return inv, stats, nil
 }
@@ -168,10 +196,18 @@ func splitDocuments(r io.Reader, fn func(doc []byte, line int)) error {
 
 // decoder is strict: a misspelled or unknown field is reported instead of
 // silently dropped, since a typo in a security setting hides a finding.
+// toJSON passes JSON documents through and converts YAML ones.
+func toJSON(doc []byte) ([]byte, error) {
+	if trimmed := bytes.TrimSpace(doc); len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) {
+		return trimmed, nil
+	}
+	return yamlToJSON(doc)
+}
+
 var decoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
 
 func decodeDocument(doc []byte, location string, inv *checks.Inventory, stats *SnapshotStats) error {
-	js, err := yaml.YAMLToJSON(doc)
+	js, err := toJSON(doc)
 	if err != nil {
 		return fmt.Errorf("not YAML or JSON: %w", err)
 	}
