@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.grpc = newGRPCServer(s.log, auth.New(db), creds)
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
 	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, s.log))
-	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, s.log))
+	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

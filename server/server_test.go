@@ -602,3 +602,131 @@ func TestCustomChecksTravelWithScan(t *testing.T) {
 		t.Errorf("broken policy: got %v, want InvalidArgument with the error's position", err)
 	}
 }
+
+const privilegedTmpl = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %s, namespace: shop}
+spec:
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec:
+      containers: [{name: app, image: "app:1.0", securityContext: {privileged: %t}}]
+`
+
+func writeShop(t *testing.T, dir string, privileged map[string]bool) {
+	t.Helper()
+	var b strings.Builder
+	for _, name := range []string{"a", "b", "c"} {
+		fmt.Fprintf(&b, "---\n"+privilegedTmpl, name, name, name, privileged[name])
+	}
+	if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHistory scans a cluster three times, fixing two problems and
+// introducing one in between, and reads the history back: the diff, a
+// finding's sightings, the trend, the comparison and the summary.
+func TestHistory(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeShop(t, dir, map[string]bool{"a": true, "b": true})
+	token := register(t, op, "shop", "acme", map[string]string{"env": "prod"})
+	register(t, op, "idle", "acme", map[string]string{"env": "dev"})
+	ts.startWorker("shop", token, dir)
+	scan := func() string {
+		t.Helper()
+		resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{
+			Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"shop"}},
+			Spec:   &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-001"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := waitScan(t, op, resp.Scan.Id); s.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+			t.Fatalf("scan %v", s)
+		}
+		return resp.Scan.Id
+	}
+	s1 := scan()
+	writeShop(t, dir, map[string]bool{"c": true})
+	s2 := scan()
+	s3 := scan()
+
+	names := func(fs []*fleetscanv1.Finding) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Resource.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	d, err := op.FindingService.DiffScans(ctx, &fleetscanv1.DiffScansRequest{BaseScanId: s1, HeadScanId: s2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ClusterId != "shop" || fmt.Sprint(names(d.New)) != "[c]" || fmt.Sprint(names(d.Resolved)) != "[a b]" || d.UnchangedCount != 0 {
+		t.Errorf("diff s1→s2: cluster %s new %v resolved %v unchanged %d; want shop [c] [a b] 0", d.ClusterId, names(d.New), names(d.Resolved), d.UnchangedCount)
+	}
+	d, err = op.FindingService.DiffScans(ctx, &fleetscanv1.DiffScansRequest{BaseScanId: s2, HeadScanId: s3, ClusterId: "shop"})
+	if err != nil || len(d.New)+len(d.Resolved) != 0 || d.UnchangedCount != 1 {
+		t.Errorf("diff s2→s3 of an unchanged cluster: %v %v", d, err)
+	}
+	if resolved := d.GetResolved(); resolved != nil && resolved[0].Status != fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED {
+		t.Errorf("resolved finding in status %v", resolved[0].Status)
+	}
+
+	open := allFindings(t, op, &fleetscanv1.ListFindingsRequest{ClusterId: "shop"})
+	if len(open) != 1 || open[0].Resource.Name != "c" || open[0].LastScanId != s3 {
+		t.Fatalf("open findings %v, want c last seen by %s", open, s3)
+	}
+	got, err := op.FindingService.GetFinding(ctx, &fleetscanv1.GetFindingRequest{ClusterId: "shop", Fingerprint: open[0].Fingerprint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seenBy []string
+	for _, s := range got.Sightings {
+		seenBy = append(seenBy, s.ScanId)
+	}
+	if got.SightingsTotal != 2 || fmt.Sprint(seenBy) != fmt.Sprint([]string{s3, s2}) {
+		t.Errorf("sightings of c: %v (total %d), want [%s %s]", seenBy, got.SightingsTotal, s3, s2)
+	}
+	resolved := allFindings(t, op, &fleetscanv1.ListFindingsRequest{ClusterId: "shop", Status: fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED})
+	if len(resolved) != 2 || resolved[0].LastScanId != s1 || resolved[0].ResolvedTime == nil {
+		t.Errorf("resolved: %v, want a and b last seen by %s", resolved, s1)
+	}
+	if _, err := op.FindingService.GetFinding(ctx, &fleetscanv1.GetFindingRequest{ClusterId: "idle", Fingerprint: open[0].Fingerprint}); status.Code(err) != codes.NotFound {
+		t.Errorf("finding looked up in the wrong cluster: %v, want NotFound", err)
+	}
+
+	trend, err := op.FindingService.GetTrend(ctx, &fleetscanv1.GetTrendRequest{Scope: &fleetscanv1.Scope{Scope: &fleetscanv1.Scope_ClusterId{ClusterId: "shop"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := trend.Points[len(trend.Points)-1]
+	if len(trend.Points) < 30 || last.Counts.Critical != 1 || last.Clusters != 1 || last.Score != 37 {
+		t.Errorf("trend: %d points, last %v; want ≥30 and 1 critical on 1 cluster of 3 objects, score 37", len(trend.Points), last)
+	}
+
+	cmp, err := op.FindingService.CompareClusters(ctx, &fleetscanv1.CompareClustersRequest{LabelSelector: "env in (prod,dev)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmp.Clusters) != 2 || cmp.Clusters[0].ClusterId != "shop" || cmp.Clusters[1].ScanTime != nil ||
+		len(cmp.Checks) != 1 || cmp.Checks[0].CheckId != "POD-001" || cmp.Checks[0].Counts[0] != 1 {
+		t.Errorf("compare: %v", cmp)
+	}
+	if _, err := op.FindingService.CompareClusters(ctx, &fleetscanv1.CompareClustersRequest{LabelSelector: "env in prod"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("bad selector: %v", err)
+	}
+	sum, err := op.FindingService.GetSummary(ctx, &fleetscanv1.GetSummaryRequest{Scope: &fleetscanv1.Scope{Scope: &fleetscanv1.Scope_Tenant{Tenant: "acme"}}})
+	if err != nil || sum.Clusters != 2 || sum.ClustersScanned != 1 || sum.Counts.Critical != 1 || sum.TopChecks[0].CheckId != "POD-001" {
+		t.Errorf("summary: %v %v", sum, err)
+	}
+	if _, err := op.FindingService.GetSummary(ctx, &fleetscanv1.GetSummaryRequest{Scope: &fleetscanv1.Scope{Scope: &fleetscanv1.Scope_Tenant{Tenant: "nobody"}}}); status.Code(err) != codes.NotFound {
+		t.Errorf("summary of an unknown tenant: %v", err)
+	}
+}

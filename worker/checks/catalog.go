@@ -16,6 +16,9 @@ const (
 	CategorySecrets         = "secrets"
 	CategoryRBAC            = "rbac"
 	CategoryNetwork         = "network"
+	CategoryAdmission       = "admission"
+	CategoryCluster         = "cluster"
+	CategoryThirdParty      = "third-party"
 )
 
 // Meta describes a check: what the catalog lists and a finding cites.
@@ -67,7 +70,7 @@ func (c *Check) unassessable(inv *Inventory) string {
 
 var registry = func() []*Check {
 	var all []*Check
-	for _, group := range [][]*Check{podChecks, workloadChecks, rbacChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks, pssChecks} {
+	for _, group := range [][]*Check{podChecks, workloadChecks, podHardeningChecks, rbacChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks, pssChecks} {
 		all = append(all, group...)
 	}
 	slices.SortFunc(all, func(a, b *Check) int { return cmp.Compare(a.ID, b.ID) })

@@ -1,8 +1,11 @@
 package checks
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,12 +24,38 @@ func selectsIngress(p *networkingv1.NetworkPolicy) bool {
 	if len(p.Spec.PolicyTypes) == 0 {
 		return true
 	}
-	for _, t := range p.Spec.PolicyTypes {
-		if t == networkingv1.PolicyTypeIngress {
-			return true
+	return slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeIngress)
+}
+
+// selectsEgress reports whether a policy isolates the pods it selects for
+// egress: policyTypes names Egress or, when policyTypes is empty, the
+// policy has egress rules. An empty policyTypes with no egress rules
+// leaves egress open, whatever the rest of the policy says.
+func selectsEgress(p *networkingv1.NetworkPolicy) bool {
+	if len(p.Spec.PolicyTypes) == 0 {
+		return len(p.Spec.Egress) > 0
+	}
+	return slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+}
+
+// reportUnisolated reports every workload outside the system namespaces
+// whose pods no policy of its namespace isolates in one direction.
+func reportUnisolated(r *reporter, inv *Inventory, isolates func(*networkingv1.NetworkPolicy) bool, message string) {
+	byNamespace := map[string][]*networkingv1.NetworkPolicy{}
+	for i := range inv.NetworkPolicies {
+		p := &inv.NetworkPolicies[i]
+		if isolates(p) {
+			byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
 		}
 	}
-	return false
+	for _, w := range inv.Workloads() {
+		if systemNamespace(w.Namespace) {
+			continue
+		}
+		if !anySelects(byNamespace[w.Namespace], w.PodLabels) {
+			r.report(w.Resource, "", "%s", message)
+		}
+	}
 }
 
 var networkChecks = []*Check{
@@ -59,20 +88,83 @@ var networkChecks = []*Check{
 			Frameworks:  []string{"CIS 5.3.2"},
 		},
 		inventory: func(r *reporter, inv *Inventory) {
-			byNamespace := map[string][]*networkingv1.NetworkPolicy{}
+			reportUnisolated(r, inv, selectsIngress, "no NetworkPolicy restricts ingress to these pods")
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "NET-003", Title: "No egress policy", Severity: low, Category: CategoryNetwork, Party: partyWorkload,
+			Description: "No NetworkPolicy isolating egress selects the workload's pods, so a compromised pod can reach every pod, the cloud metadata endpoint and the internet. A policy isolates egress when its policyTypes lists Egress or, without policyTypes, when it has egress rules.",
+			Remediation: "Select the pods with a NetworkPolicy that has policyTypes: [Egress] and lists the destinations they need, DNS included (a namespace default-deny covers them too).",
+			Frameworks:  []string{"NSA"},
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			reportUnisolated(r, inv, selectsEgress, "no NetworkPolicy restricts egress from these pods")
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "NET-004", Title: "NetworkPolicy selects nothing", Severity: low, Category: CategoryNetwork, Party: partyWorkload,
+			Description: "A podSelector or namespaceSelector that matches no pod or namespace is usually a typo in a label: the policy does not protect what its author meant, or does not allow the traffic it was written for. Empty selectors (every pod, every namespace) and ipBlock peers, which name addresses rather than pods, are not judged.",
+			Remediation: "Fix the selector's labels so that they match the pods or namespaces intended, or delete the policy.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			pods := inv.podLabels()
+			namespaces := inv.namespaceLabels()
 			for i := range inv.NetworkPolicies {
 				p := &inv.NetworkPolicies[i]
-				if selectsIngress(p) {
-					byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
+				res := resourceOf("networking.k8s.io/v1", "NetworkPolicy", &p.ObjectMeta)
+				if !emptySelector(&p.Spec.PodSelector) && !anyMatches(&p.Spec.PodSelector, pods[p.Namespace]) {
+					r.report(res, "spec.podSelector", "NetworkPolicy %q selects no pod: none in namespace %q has labels %s", p.Name, p.Namespace, metav1.FormatLabelSelector(&p.Spec.PodSelector))
+				}
+				checkPeer := func(path string, peer networkingv1.NetworkPolicyPeer) {
+					if why := peerMatchesNothing(p.Namespace, peer, pods, namespaces); why != "" {
+						r.report(res, path, "NetworkPolicy %q names a peer that matches nothing: %s", p.Name, why)
+					}
+				}
+				for i, rule := range p.Spec.Ingress {
+					for j, from := range rule.From {
+						checkPeer(fmt.Sprintf("spec.ingress[%d].from[%d]", i, j), from)
+					}
+				}
+				for i, rule := range p.Spec.Egress {
+					for j, to := range rule.To {
+						checkPeer(fmt.Sprintf("spec.egress[%d].to[%d]", i, j), to)
+					}
 				}
 			}
-			for _, w := range inv.Workloads() {
-				if systemNamespace(w.Namespace) {
-					continue
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "NET-005", Title: "CNI without NetworkPolicy support", Severity: medium, Category: CategoryNetwork, Party: partyPlatform,
+			Description: "NetworkPolicies are enforced by the network plugin, not by Kubernetes: with a plugin that ignores them (flannel alone, the AWS VPC CNI with its policy agent off) every policy is accepted and none applies. The plugin is recognised by the images of its DaemonSets in any namespace; when none is recognised (a plugin built into the node image or managed by the provider) the check is not assessable.",
+			Remediation: "Run a plugin that enforces NetworkPolicies (Calico, Cilium, Antrea…), add one beside the current plugin (Canal is flannel with Calico), or turn on the provider's policy enforcement.",
+			Frameworks:  []string{"CIS 5.3.1", "NSA 3.0"},
+		},
+		assessable: func(inv *Inventory) string {
+			if len(inv.cniPlugins()) == 0 {
+				return "no DaemonSet of a known network plugin (Calico, Cilium, flannel, Weave Net, Antrea, kube-router, AWS VPC CNI, Azure NPM, OVN-Kubernetes, Kube-OVN) is in the inventory: the plugin is built into the nodes or managed by the provider, so whether it enforces NetworkPolicies cannot be told from the API"
+			}
+			return ""
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			found := inv.cniPlugins()
+			if slices.ContainsFunc(found, func(c cniFound) bool { return c.enforces }) {
+				return
+			}
+			var order []*appsv1.DaemonSet
+			names := map[*appsv1.DaemonSet][]string{}
+			for _, c := range found {
+				if names[c.ds] == nil {
+					order = append(order, c.ds)
 				}
-				if !anySelects(byNamespace[w.Namespace], w.PodLabels) {
-					r.report(w.Resource, "", "no NetworkPolicy restricts ingress to these pods")
+				if !slices.Contains(names[c.ds], c.plugin) {
+					names[c.ds] = append(names[c.ds], c.plugin)
 				}
+			}
+			for _, ds := range order {
+				r.report(resourceOf("apps/v1", "DaemonSet", &ds.ObjectMeta), "", "DaemonSet %q runs %s, and no plugin of the cluster enforces NetworkPolicies", ds.Name, strings.Join(names[ds], " and "))
 			}
 		},
 	},
@@ -111,6 +203,54 @@ var networkChecks = []*Check{
 			}
 		},
 	},
+	{
+		Meta: Meta{
+			ID: "NET-008", Title: "Ingress without TLS", Severity: medium, Category: CategoryNetwork, Party: partyWorkload,
+			Description: "Hosts of an Ingress that spec.tls does not cover are served over plain HTTP: credentials and session cookies cross the network in clear. TLS terminated by the cloud load balancer, as its annotations configure it, counts.",
+			Remediation: "Add the hosts to spec.tls with a certificate Secret (cert-manager can issue it), or terminate TLS at the load balancer.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			for i := range inv.Ingresses {
+				ing := &inv.Ingresses[i]
+				if loadBalancerTLS(ing.Annotations) {
+					continue
+				}
+				res := resourceOf("networking.k8s.io/v1", "Ingress", &ing.ObjectMeta)
+				if len(ing.Spec.TLS) == 0 {
+					r.report(res, "spec.tls", "Ingress %q serves %s over plain HTTP: spec.tls is empty", ing.Name, ingressHosts(ing))
+					continue
+				}
+				var seen []string
+				for _, rule := range ing.Spec.Rules {
+					if rule.Host == "" || slices.Contains(seen, rule.Host) || tlsCovers(ing.Spec.TLS, rule.Host) {
+						continue
+					}
+					seen = append(seen, rule.Host)
+					r.report(res, fmt.Sprintf("spec.rules[%s]", rule.Host), "Ingress %q serves host %s over plain HTTP: no spec.tls entry covers it", ing.Name, rule.Host)
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "NET-009", Title: "Dangling service", Severity: low, Category: CategoryNetwork, Party: partyWorkload,
+			Description: "A Service whose selector matches no pod has no endpoints: clients fail, and the first pod that takes on its labels, by mistake or by design, receives its traffic. Pods of every controller count, operators' included.",
+			Remediation: "Fix the selector to match the pods' labels, or delete the Service.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			pods := inv.podLabels()
+			for i := range inv.Services {
+				s := &inv.Services[i]
+				if len(s.Spec.Selector) == 0 || s.Spec.Type == corev1.ServiceTypeExternalName {
+					continue // endpoints managed by hand, or a DNS alias
+				}
+				sel := labels.SelectorFromSet(s.Spec.Selector)
+				if !slices.ContainsFunc(pods[s.Namespace], sel.Matches) {
+					r.report(serviceResource(s), "spec.selector", "Service selects %s, which matches no pod in namespace %q", sel, s.Namespace)
+				}
+			}
+		},
+	},
 }
 
 func anySelects(policies []*networkingv1.NetworkPolicy, podLabels map[string]string) bool {
@@ -128,4 +268,211 @@ func anySelects(policies []*networkingv1.NetworkPolicy, podLabels map[string]str
 
 func serviceResource(s *corev1.Service) Resource {
 	return resourceOf("v1", "Service", &s.ObjectMeta)
+}
+
+// podLabels lists by namespace the label sets of the pods the inventory
+// knows of: those of workloads' pod templates and those of every Pod, the
+// pods of operators' custom resources included, whose controllers the
+// inventory does not hold.
+func (inv *Inventory) podLabels() map[string][]labels.Labels {
+	out := map[string][]labels.Labels{}
+	for _, w := range inv.Workloads() {
+		out[w.Namespace] = append(out[w.Namespace], labels.Set(w.PodLabels))
+	}
+	for i := range inv.Pods {
+		p := &inv.Pods[i]
+		out[p.Namespace] = append(out[p.Namespace], labels.Set(p.Labels))
+	}
+	return out
+}
+
+// namespaceLabels maps the inventory's namespaces to their labels, with
+// the kubernetes.io/metadata.name label the API server sets on each.
+func (inv *Inventory) namespaceLabels() map[string]labels.Labels {
+	out := make(map[string]labels.Labels, len(inv.Namespaces))
+	for i := range inv.Namespaces {
+		ns := &inv.Namespaces[i]
+		set := labels.Set{corev1.LabelMetadataName: ns.Name}
+		for k, v := range ns.Labels {
+			set[k] = v
+		}
+		out[ns.Name] = set
+	}
+	return out
+}
+
+func emptySelector(s *metav1.LabelSelector) bool {
+	return len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0
+}
+
+// anyMatches reports whether the selector matches one of the label sets;
+// an invalid selector matches none.
+func anyMatches(s *metav1.LabelSelector, sets []labels.Labels) bool {
+	sel, err := metav1.LabelSelectorAsSelector(s)
+	return err == nil && slices.ContainsFunc(sets, sel.Matches)
+}
+
+// peerMatchesNothing says why a policy peer matches no pod, or "" when it
+// matches some or cannot be judged: ipBlocks, empty selectors, and
+// namespaceSelectors when the inventory holds no Namespace.
+func peerMatchesNothing(policyNamespace string, peer networkingv1.NetworkPolicyPeer, pods map[string][]labels.Labels, namespaces map[string]labels.Labels) string {
+	if peer.IPBlock != nil {
+		return ""
+	}
+	scope := []string{policyNamespace}
+	if peer.NamespaceSelector != nil {
+		if len(namespaces) == 0 {
+			return ""
+		}
+		sel, err := metav1.LabelSelectorAsSelector(peer.NamespaceSelector)
+		if err != nil {
+			return ""
+		}
+		scope = scope[:0]
+		for name, set := range namespaces {
+			if sel.Matches(set) {
+				scope = append(scope, name)
+			}
+		}
+		if len(scope) == 0 {
+			return fmt.Sprintf("no namespace has labels %s", metav1.FormatLabelSelector(peer.NamespaceSelector))
+		}
+	}
+	if peer.PodSelector == nil || emptySelector(peer.PodSelector) {
+		return ""
+	}
+	for _, ns := range scope {
+		if anyMatches(peer.PodSelector, pods[ns]) {
+			return ""
+		}
+	}
+	where := fmt.Sprintf("namespace %q", policyNamespace)
+	if peer.NamespaceSelector != nil {
+		where = "the namespaces with labels " + metav1.FormatLabelSelector(peer.NamespaceSelector)
+	}
+	return fmt.Sprintf("no pod in %s has labels %s", where, metav1.FormatLabelSelector(peer.PodSelector))
+}
+
+// cniPlugin recognises a network plugin by a part of its images' names.
+type cniPlugin struct {
+	name  string
+	image string
+	// enforces tells whether the container enforces NetworkPolicies.
+	enforces func(c *corev1.Container) bool
+	// off names the plugin when a container that can enforce does not.
+	off string
+}
+
+func enforcesAlways(*corev1.Container) bool { return true }
+func enforcesNever(*corev1.Container) bool  { return false }
+
+// knownCNIPlugins lists the network plugins recognised, by their images as their
+// projects publish them (mirrors keep the path: rancher/mirrored-flannel…).
+var knownCNIPlugins = []cniPlugin{
+	{name: "Calico", image: "calico/node", enforces: enforcesAlways},
+	{name: "Calico", image: "tigera/cnx-node", enforces: enforcesAlways},
+	{name: "Cilium", image: "cilium/cilium", enforces: enforcesAlways},
+	{name: "Weave Net's policy controller", image: "weaveworks/weave-npc", enforces: enforcesAlways},
+	{name: "Antrea", image: "antrea/antrea-", enforces: enforcesAlways},
+	{name: "kube-router", image: "cloudnativelabs/kube-router", enforces: enforcesAlways},
+	{name: "Azure NPM", image: "azure-npm", enforces: enforcesAlways},
+	{name: "OVN-Kubernetes", image: "ovn-kubernetes", enforces: enforcesAlways},
+	{name: "Kube-OVN", image: "kubeovn/kube-ovn", enforces: enforcesAlways},
+	// The agent ships in aws-node since VPC CNI v1.14, enforcing only when
+	// network policy is turned on.
+	{name: "the AWS network policy agent", image: "aws-network-policy-agent", off: "the AWS network policy agent with network policy turned off",
+		enforces: func(c *corev1.Container) bool {
+			return slices.Contains(c.Args, "--enable-network-policy=true") || slices.Contains(c.Command, "--enable-network-policy=true")
+		}},
+	{name: "flannel", image: "flannel", enforces: enforcesNever},
+	{name: "the AWS VPC CNI", image: "amazon-k8s-cni", enforces: enforcesNever},
+	{name: "Weave Net", image: "weaveworks/weave-kube", enforces: enforcesNever},
+}
+
+// cniFound is a network plugin recognised in a DaemonSet.
+type cniFound struct {
+	ds       *appsv1.DaemonSet
+	plugin   string
+	enforces bool
+}
+
+func (inv *Inventory) cniPlugins() []cniFound {
+	var out []cniFound
+	for i := range inv.DaemonSets {
+		ds := &inv.DaemonSets[i]
+		spec := &ds.Spec.Template.Spec
+		for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+			repo := imageRepository(c.Image)
+			for _, p := range knownCNIPlugins {
+				if strings.Contains(repo, p.image) {
+					found := cniFound{ds: ds, plugin: p.name, enforces: p.enforces(&c)}
+					if !found.enforces && p.off != "" {
+						found.plugin = p.off
+					}
+					out = append(out, found)
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// imageRepository is an image reference without its tag and digest.
+func imageRepository(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') {
+		image = image[:i]
+	}
+	return image
+}
+
+// loadBalancerTLSAnnotations configure TLS termination at a cloud load
+// balancer in front of the Ingress, without spec.tls.
+var loadBalancerTLSAnnotations = []string{
+	"alb.ingress.kubernetes.io/certificate-arn",         // AWS Load Balancer Controller
+	"networking.gke.io/managed-certificates",            // GKE
+	"ingress.gcp.kubernetes.io/pre-shared-cert",         // GKE
+	"appgw.ingress.kubernetes.io/appgw-ssl-certificate", // Azure Application Gateway
+}
+
+func loadBalancerTLS(annotations map[string]string) bool {
+	return slices.ContainsFunc(loadBalancerTLSAnnotations, func(a string) bool { return annotations[a] != "" })
+}
+
+// tlsCovers reports whether a TLS entry covers host: one without hosts
+// covers every host, a wildcard "*.example.com" covers one label.
+func tlsCovers(tls []networkingv1.IngressTLS, host string) bool {
+	for _, t := range tls {
+		if len(t.Hosts) == 0 {
+			return true
+		}
+		for _, h := range t.Hosts {
+			if h == host {
+				return true
+			}
+			if suffix, ok := strings.CutPrefix(h, "*"); ok && strings.HasSuffix(host, suffix) && !strings.Contains(strings.TrimSuffix(host, suffix), ".") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func ingressHosts(ing *networkingv1.Ingress) string {
+	var hosts []string
+	for _, rule := range ing.Spec.Rules {
+		if rule.Host == "" {
+			return "every host"
+		}
+		if !slices.Contains(hosts, rule.Host) {
+			hosts = append(hosts, rule.Host)
+		}
+	}
+	if len(hosts) == 0 {
+		return "every host"
+	}
+	return strings.Join(hosts, ", ")
 }

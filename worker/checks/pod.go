@@ -24,6 +24,7 @@ const (
 
 	partyWorkload = fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_WORKLOAD
 	partyPlatform = fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_PLATFORM
+	partyProvider = fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_PROVIDER
 )
 
 // podChecks read one container at a time. Container-level securityContext
@@ -149,6 +150,23 @@ var podChecks = []*Check{
 		container: func(r *reporter, w *Workload, c *Container) {
 			if tag, digest := imageRef(c.Image); digest == "" && (tag == "" || tag == "latest") {
 				r.report(w.Resource, c.Path, "container %q uses image %q without a version tag or digest", c.Name, c.Image)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "IMG-002", Title: "Pull policy", Severity: low, Category: CategoryImages, Party: partyWorkload,
+			Description: "With a mutable tag and imagePullPolicy IfNotPresent or Never, each node runs whatever image it cached under that name: replicas can run different code, and a fixed image never reaches nodes that have the old one.",
+			Remediation: "Pin the image to a version tag or digest; otherwise set imagePullPolicy: Always (the default for untagged and latest images).",
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			tag, digest := imageRef(c.Image)
+			if digest != "" || (tag != "" && tag != "latest") {
+				return
+			}
+			// An unset policy defaults to Always for exactly these images.
+			if policy := containerSpec(w, c).ImagePullPolicy; policy != "" && policy != corev1.PullAlways {
+				r.report(w.Resource, c.Path, "container %q pulls mutable image %q with imagePullPolicy %s", c.Name, c.Image, policy)
 			}
 		},
 	},
@@ -361,6 +379,32 @@ func hostNamespaceCheck(id, title, field, cis, description string, set func(*cor
 			}
 		},
 	}
+}
+
+// containerSpec returns the spec of one of the workload's containers, for
+// the fields Container leaves out (command, probes, pull policy, envFrom).
+// An ephemeral container's spec has the same fields as the others'.
+func containerSpec(w *Workload, c *Container) *corev1.Container {
+	var list []corev1.Container
+	switch {
+	case c.Ephemeral:
+		for i := range w.Spec.EphemeralContainers {
+			if e := &w.Spec.EphemeralContainers[i]; e.Name == c.Name {
+				spec := corev1.Container(e.EphemeralContainerCommon)
+				return &spec
+			}
+		}
+	case strings.HasPrefix(c.Path, "initContainers["):
+		list = w.Spec.InitContainers
+	default:
+		list = w.Spec.Containers
+	}
+	for i := range list {
+		if list[i].Name == c.Name {
+			return &list[i]
+		}
+	}
+	return &corev1.Container{Name: c.Name}
 }
 
 func serviceAccountName(s *corev1.PodSpec) string {

@@ -9,6 +9,7 @@ package fleetscanv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -20,6 +21,56 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// TrendBucket is the width of a trend's time buckets.
+type TrendBucket int32
+
+const (
+	TrendBucket_TREND_BUCKET_UNSPECIFIED TrendBucket = 0
+	TrendBucket_TREND_BUCKET_DAY         TrendBucket = 1
+	TrendBucket_TREND_BUCKET_WEEK        TrendBucket = 2
+)
+
+// Enum value maps for TrendBucket.
+var (
+	TrendBucket_name = map[int32]string{
+		0: "TREND_BUCKET_UNSPECIFIED",
+		1: "TREND_BUCKET_DAY",
+		2: "TREND_BUCKET_WEEK",
+	}
+	TrendBucket_value = map[string]int32{
+		"TREND_BUCKET_UNSPECIFIED": 0,
+		"TREND_BUCKET_DAY":         1,
+		"TREND_BUCKET_WEEK":        2,
+	}
+)
+
+func (x TrendBucket) Enum() *TrendBucket {
+	p := new(TrendBucket)
+	*p = x
+	return p
+}
+
+func (x TrendBucket) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TrendBucket) Descriptor() protoreflect.EnumDescriptor {
+	return file_fleetscan_v1_finding_service_proto_enumTypes[0].Descriptor()
+}
+
+func (TrendBucket) Type() protoreflect.EnumType {
+	return &file_fleetscan_v1_finding_service_proto_enumTypes[0]
+}
+
+func (x TrendBucket) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TrendBucket.Descriptor instead.
+func (TrendBucket) EnumDescriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{0}
+}
 
 // ListFindingsRequest filters and pages through findings. Filters combine
 // with AND.
@@ -37,9 +88,19 @@ type ListFindingsRequest struct {
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of a previous call with the same filters. A token is
 	// refused when the filters changed.
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only findings on objects of this namespace.
+	Namespace string `protobuf:"bytes,7,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Only findings of this category, e.g. "rbac".
+	Category string `protobuf:"bytes,8,opt,name=category,proto3" json:"category,omitempty"`
+	// Only findings this party is responsible for.
+	ResponsibleParty ResponsibleParty `protobuf:"varint,9,opt,name=responsible_party,json=responsibleParty,proto3,enum=fleetscan.v1.ResponsibleParty" json:"responsible_party,omitempty"`
+	// Only findings first seen at or after this time.
+	FirstSeenAfter *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=first_seen_after,json=firstSeenAfter,proto3" json:"first_seen_after,omitempty"`
+	// Only findings first seen before this time.
+	FirstSeenBefore *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=first_seen_before,json=firstSeenBefore,proto3" json:"first_seen_before,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ListFindingsRequest) Reset() {
@@ -112,6 +173,41 @@ func (x *ListFindingsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListFindingsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ListFindingsRequest) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *ListFindingsRequest) GetResponsibleParty() ResponsibleParty {
+	if x != nil {
+		return x.ResponsibleParty
+	}
+	return ResponsibleParty_RESPONSIBLE_PARTY_UNSPECIFIED
+}
+
+func (x *ListFindingsRequest) GetFirstSeenAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeenAfter
+	}
+	return nil
+}
+
+func (x *ListFindingsRequest) GetFirstSeenBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeenBefore
+	}
+	return nil
 }
 
 // ListFindingsResponse is one page of findings.
@@ -354,11 +450,1106 @@ func (x *Check) GetFrameworks() []string {
 	return nil
 }
 
+// Scope selects what a trend or summary covers. Exactly one field is set.
+type Scope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Scope:
+	//
+	//	*Scope_ClusterId
+	//	*Scope_Tenant
+	//	*Scope_Fleet
+	Scope         isScope_Scope `protobuf_oneof:"scope"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Scope) Reset() {
+	*x = Scope{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Scope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Scope) ProtoMessage() {}
+
+func (x *Scope) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Scope.ProtoReflect.Descriptor instead.
+func (*Scope) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Scope) GetScope() isScope_Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *Scope) GetClusterId() string {
+	if x != nil {
+		if x, ok := x.Scope.(*Scope_ClusterId); ok {
+			return x.ClusterId
+		}
+	}
+	return ""
+}
+
+func (x *Scope) GetTenant() string {
+	if x != nil {
+		if x, ok := x.Scope.(*Scope_Tenant); ok {
+			return x.Tenant
+		}
+	}
+	return ""
+}
+
+func (x *Scope) GetFleet() bool {
+	if x != nil {
+		if x, ok := x.Scope.(*Scope_Fleet); ok {
+			return x.Fleet
+		}
+	}
+	return false
+}
+
+type isScope_Scope interface {
+	isScope_Scope()
+}
+
+type Scope_ClusterId struct {
+	// One cluster.
+	ClusterId string `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3,oneof"`
+}
+
+type Scope_Tenant struct {
+	// Every cluster of a tenant.
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3,oneof"`
+}
+
+type Scope_Fleet struct {
+	// Every cluster.
+	Fleet bool `protobuf:"varint,3,opt,name=fleet,proto3,oneof"`
+}
+
+func (*Scope_ClusterId) isScope_Scope() {}
+
+func (*Scope_Tenant) isScope_Scope() {}
+
+func (*Scope_Fleet) isScope_Scope() {}
+
+// GetFindingRequest names a finding.
+type GetFindingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Fingerprint   string                 `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFindingRequest) Reset() {
+	*x = GetFindingRequest{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFindingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFindingRequest) ProtoMessage() {}
+
+func (x *GetFindingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFindingRequest.ProtoReflect.Descriptor instead.
+func (*GetFindingRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetFindingRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *GetFindingRequest) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+// GetFindingResponse carries the finding and its history.
+type GetFindingResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Finding *Finding               `protobuf:"bytes,1,opt,name=finding,proto3" json:"finding,omitempty"`
+	// Scans of the cluster that saw the finding, newest first (at most 100).
+	Sightings []*Sighting `protobuf:"bytes,2,rep,name=sightings,proto3" json:"sightings,omitempty"`
+	// Number of such scans.
+	SightingsTotal int64 `protobuf:"varint,3,opt,name=sightings_total,json=sightingsTotal,proto3" json:"sightings_total,omitempty"`
+	// Earlier periods during which the finding was open, then resolved.
+	PreviousIntervals []*OpenInterval `protobuf:"bytes,4,rep,name=previous_intervals,json=previousIntervals,proto3" json:"previous_intervals,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GetFindingResponse) Reset() {
+	*x = GetFindingResponse{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFindingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFindingResponse) ProtoMessage() {}
+
+func (x *GetFindingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFindingResponse.ProtoReflect.Descriptor instead.
+func (*GetFindingResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetFindingResponse) GetFinding() *Finding {
+	if x != nil {
+		return x.Finding
+	}
+	return nil
+}
+
+func (x *GetFindingResponse) GetSightings() []*Sighting {
+	if x != nil {
+		return x.Sightings
+	}
+	return nil
+}
+
+func (x *GetFindingResponse) GetSightingsTotal() int64 {
+	if x != nil {
+		return x.SightingsTotal
+	}
+	return 0
+}
+
+func (x *GetFindingResponse) GetPreviousIntervals() []*OpenInterval {
+	if x != nil {
+		return x.PreviousIntervals
+	}
+	return nil
+}
+
+// Sighting is one scan that saw a finding.
+type Sighting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ScanId        string                 `protobuf:"bytes,1,opt,name=scan_id,json=scanId,proto3" json:"scan_id,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sighting) Reset() {
+	*x = Sighting{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sighting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sighting) ProtoMessage() {}
+
+func (x *Sighting) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sighting.ProtoReflect.Descriptor instead.
+func (*Sighting) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Sighting) GetScanId() string {
+	if x != nil {
+		return x.ScanId
+	}
+	return ""
+}
+
+func (x *Sighting) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// OpenInterval is a period during which a finding was open.
+type OpenInterval struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FirstSeenTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=first_seen_time,json=firstSeenTime,proto3" json:"first_seen_time,omitempty"`
+	LastSeenTime  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
+	ResolvedTime  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=resolved_time,json=resolvedTime,proto3" json:"resolved_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenInterval) Reset() {
+	*x = OpenInterval{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenInterval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenInterval) ProtoMessage() {}
+
+func (x *OpenInterval) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenInterval.ProtoReflect.Descriptor instead.
+func (*OpenInterval) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *OpenInterval) GetFirstSeenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeenTime
+	}
+	return nil
+}
+
+func (x *OpenInterval) GetLastSeenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeenTime
+	}
+	return nil
+}
+
+func (x *OpenInterval) GetResolvedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolvedTime
+	}
+	return nil
+}
+
+// DiffScansRequest names two scans of one cluster.
+type DiffScansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The earlier scan.
+	BaseScanId string `protobuf:"bytes,1,opt,name=base_scan_id,json=baseScanId,proto3" json:"base_scan_id,omitempty"`
+	// The later scan.
+	HeadScanId string `protobuf:"bytes,2,opt,name=head_scan_id,json=headScanId,proto3" json:"head_scan_id,omitempty"`
+	// The cluster to compare; may be left empty when the scans share exactly
+	// one cluster.
+	ClusterId     string `protobuf:"bytes,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffScansRequest) Reset() {
+	*x = DiffScansRequest{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffScansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffScansRequest) ProtoMessage() {}
+
+func (x *DiffScansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffScansRequest.ProtoReflect.Descriptor instead.
+func (*DiffScansRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DiffScansRequest) GetBaseScanId() string {
+	if x != nil {
+		return x.BaseScanId
+	}
+	return ""
+}
+
+func (x *DiffScansRequest) GetHeadScanId() string {
+	if x != nil {
+		return x.HeadScanId
+	}
+	return ""
+}
+
+func (x *DiffScansRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+// DiffScansResponse is what changed between the two scans.
+type DiffScansResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// Seen by head, not by base.
+	New []*Finding `protobuf:"bytes,2,rep,name=new,proto3" json:"new,omitempty"`
+	// Seen by base, not by head.
+	Resolved []*Finding `protobuf:"bytes,3,rep,name=resolved,proto3" json:"resolved,omitempty"`
+	// Seen by both.
+	UnchangedCount int64 `protobuf:"varint,4,opt,name=unchanged_count,json=unchangedCount,proto3" json:"unchanged_count,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DiffScansResponse) Reset() {
+	*x = DiffScansResponse{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffScansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffScansResponse) ProtoMessage() {}
+
+func (x *DiffScansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffScansResponse.ProtoReflect.Descriptor instead.
+func (*DiffScansResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DiffScansResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *DiffScansResponse) GetNew() []*Finding {
+	if x != nil {
+		return x.New
+	}
+	return nil
+}
+
+func (x *DiffScansResponse) GetResolved() []*Finding {
+	if x != nil {
+		return x.Resolved
+	}
+	return nil
+}
+
+func (x *DiffScansResponse) GetUnchangedCount() int64 {
+	if x != nil {
+		return x.UnchangedCount
+	}
+	return 0
+}
+
+// GetTrendRequest asks for a trend.
+type GetTrendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Scope *Scope                 `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Start of the trend; default 30 days ago.
+	Since *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	// Bucket width; default DAY.
+	Bucket        TrendBucket `protobuf:"varint,3,opt,name=bucket,proto3,enum=fleetscan.v1.TrendBucket" json:"bucket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTrendRequest) Reset() {
+	*x = GetTrendRequest{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTrendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTrendRequest) ProtoMessage() {}
+
+func (x *GetTrendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTrendRequest.ProtoReflect.Descriptor instead.
+func (*GetTrendRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetTrendRequest) GetScope() *Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *GetTrendRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *GetTrendRequest) GetBucket() TrendBucket {
+	if x != nil {
+		return x.Bucket
+	}
+	return TrendBucket_TREND_BUCKET_UNSPECIFIED
+}
+
+// GetTrendResponse is one point per bucket, oldest first.
+type GetTrendResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Points        []*TrendPoint          `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTrendResponse) Reset() {
+	*x = GetTrendResponse{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTrendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTrendResponse) ProtoMessage() {}
+
+func (x *GetTrendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTrendResponse.ProtoReflect.Descriptor instead.
+func (*GetTrendResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetTrendResponse) GetPoints() []*TrendPoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+// TrendPoint is the posture at the end of a bucket: each cluster as its
+// latest scan up to then found it.
+type TrendPoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the bucket.
+	Time   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Counts *SeverityCounts        `protobuf:"bytes,2,opt,name=counts,proto3" json:"counts,omitempty"`
+	// Posture score, 0 (worst) to 100 (no finding); see docs/posture-score.md.
+	Score int32 `protobuf:"varint,3,opt,name=score,proto3" json:"score,omitempty"`
+	// Clusters with at least one scan up to the end of the bucket.
+	Clusters      int32 `protobuf:"varint,4,opt,name=clusters,proto3" json:"clusters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrendPoint) Reset() {
+	*x = TrendPoint{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrendPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrendPoint) ProtoMessage() {}
+
+func (x *TrendPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrendPoint.ProtoReflect.Descriptor instead.
+func (*TrendPoint) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TrendPoint) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *TrendPoint) GetCounts() *SeverityCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *TrendPoint) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *TrendPoint) GetClusters() int32 {
+	if x != nil {
+		return x.Clusters
+	}
+	return 0
+}
+
+// CompareClustersRequest selects the clusters to compare.
+type CompareClustersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Kubernetes label selector over cluster labels, e.g. "env=prod".
+	LabelSelector string `protobuf:"bytes,1,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// Only clusters of this tenant.
+	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareClustersRequest) Reset() {
+	*x = CompareClustersRequest{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareClustersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareClustersRequest) ProtoMessage() {}
+
+func (x *CompareClustersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareClustersRequest.ProtoReflect.Descriptor instead.
+func (*CompareClustersRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CompareClustersRequest) GetLabelSelector() string {
+	if x != nil {
+		return x.LabelSelector
+	}
+	return ""
+}
+
+func (x *CompareClustersRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// CompareClustersResponse ranks the clusters, worst first, and gives a
+// check by cluster matrix of open findings.
+type CompareClustersResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Clusters []*ClusterPosture      `protobuf:"bytes,1,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	// One row per check with open findings in any of the clusters, the
+	// check failing most first.
+	Checks        []*CheckRow `protobuf:"bytes,2,rep,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareClustersResponse) Reset() {
+	*x = CompareClustersResponse{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareClustersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareClustersResponse) ProtoMessage() {}
+
+func (x *CompareClustersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareClustersResponse.ProtoReflect.Descriptor instead.
+func (*CompareClustersResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CompareClustersResponse) GetClusters() []*ClusterPosture {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+func (x *CompareClustersResponse) GetChecks() []*CheckRow {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+// ClusterPosture is a cluster's posture as its latest scan found it.
+type ClusterPosture struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId      string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Tenant         string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Score          int32                  `protobuf:"varint,3,opt,name=score,proto3" json:"score,omitempty"`
+	Counts         *SeverityCounts        `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
+	ObjectsScanned int64                  `protobuf:"varint,5,opt,name=objects_scanned,json=objectsScanned,proto3" json:"objects_scanned,omitempty"`
+	// When the latest scan ended; unset when the cluster was never scanned.
+	ScanTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=scan_time,json=scanTime,proto3" json:"scan_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterPosture) Reset() {
+	*x = ClusterPosture{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterPosture) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterPosture) ProtoMessage() {}
+
+func (x *ClusterPosture) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterPosture.ProtoReflect.Descriptor instead.
+func (*ClusterPosture) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ClusterPosture) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *ClusterPosture) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ClusterPosture) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *ClusterPosture) GetCounts() *SeverityCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *ClusterPosture) GetObjectsScanned() int64 {
+	if x != nil {
+		return x.ObjectsScanned
+	}
+	return 0
+}
+
+func (x *ClusterPosture) GetScanTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScanTime
+	}
+	return nil
+}
+
+// CheckRow counts a check's open findings per cluster.
+type CheckRow struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	CheckId string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
+	// Aligned with CompareClustersResponse.clusters.
+	Counts        []int64 `protobuf:"varint,2,rep,packed,name=counts,proto3" json:"counts,omitempty"`
+	Total         int64   `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRow) Reset() {
+	*x = CheckRow{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRow) ProtoMessage() {}
+
+func (x *CheckRow) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRow.ProtoReflect.Descriptor instead.
+func (*CheckRow) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CheckRow) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+func (x *CheckRow) GetCounts() []int64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *CheckRow) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// GetSummaryRequest asks for a summary.
+type GetSummaryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *Scope                 `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSummaryRequest) Reset() {
+	*x = GetSummaryRequest{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSummaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSummaryRequest) ProtoMessage() {}
+
+func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSummaryRequest.ProtoReflect.Descriptor instead.
+func (*GetSummaryRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetSummaryRequest) GetScope() *Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+// GetSummaryResponse is the current posture of the scope.
+type GetSummaryResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Counts *SeverityCounts        `protobuf:"bytes,1,opt,name=counts,proto3" json:"counts,omitempty"`
+	Score  int32                  `protobuf:"varint,2,opt,name=score,proto3" json:"score,omitempty"`
+	// Clusters in the scope, and how many of them were scanned.
+	Clusters        int32 `protobuf:"varint,3,opt,name=clusters,proto3" json:"clusters,omitempty"`
+	ClustersScanned int32 `protobuf:"varint,4,opt,name=clusters_scanned,json=clustersScanned,proto3" json:"clusters_scanned,omitempty"`
+	// The checks with the most open findings, most first (at most 10).
+	TopChecks     []*CheckCount `protobuf:"bytes,5,rep,name=top_checks,json=topChecks,proto3" json:"top_checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSummaryResponse) Reset() {
+	*x = GetSummaryResponse{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSummaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSummaryResponse) ProtoMessage() {}
+
+func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSummaryResponse.ProtoReflect.Descriptor instead.
+func (*GetSummaryResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetSummaryResponse) GetCounts() *SeverityCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *GetSummaryResponse) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *GetSummaryResponse) GetClusters() int32 {
+	if x != nil {
+		return x.Clusters
+	}
+	return 0
+}
+
+func (x *GetSummaryResponse) GetClustersScanned() int32 {
+	if x != nil {
+		return x.ClustersScanned
+	}
+	return 0
+}
+
+func (x *GetSummaryResponse) GetTopChecks() []*CheckCount {
+	if x != nil {
+		return x.TopChecks
+	}
+	return nil
+}
+
+// CheckCount is the number of open findings of a check.
+type CheckCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CheckId       string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckCount) Reset() {
+	*x = CheckCount{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCount) ProtoMessage() {}
+
+func (x *CheckCount) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCount.ProtoReflect.Descriptor instead.
+func (*CheckCount) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CheckCount) GetCheckId() string {
+	if x != nil {
+		return x.CheckId
+	}
+	return ""
+}
+
+func (x *CheckCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 var File_fleetscan_v1_finding_service_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\n" +
-	"\"fleetscan/v1/finding_service.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/finding.proto\"\xfb\x01\n" +
+	"\"fleetscan/v1/finding_service.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x04\n" +
 	"\x13ListFindingsRequest\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x129\n" +
@@ -367,7 +1558,13 @@ const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x0e2\x1b.fleetscan.v1.FindingStatusR\x06status\x12\x1b\n" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"q\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\x12\x1c\n" +
+	"\tnamespace\x18\a \x01(\tR\tnamespace\x12\x1a\n" +
+	"\bcategory\x18\b \x01(\tR\bcategory\x12K\n" +
+	"\x11responsible_party\x18\t \x01(\x0e2\x1e.fleetscan.v1.ResponsiblePartyR\x10responsibleParty\x12D\n" +
+	"\x10first_seen_after\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0efirstSeenAfter\x12F\n" +
+	"\x11first_seen_before\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0ffirstSeenBefore\"q\n" +
 	"\x14ListFindingsResponse\x121\n" +
 	"\bfindings\x18\x01 \x03(\v2\x15.fleetscan.v1.FindingR\bfindings\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x13\n" +
@@ -384,9 +1581,98 @@ const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\vremediation\x18\a \x01(\tR\vremediation\x12\x1e\n" +
 	"\n" +
 	"frameworks\x18\b \x03(\tR\n" +
-	"frameworks2\xb8\x01\n" +
+	"frameworks\"c\n" +
+	"\x05Scope\x12\x1f\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tH\x00R\tclusterId\x12\x18\n" +
+	"\x06tenant\x18\x02 \x01(\tH\x00R\x06tenant\x12\x16\n" +
+	"\x05fleet\x18\x03 \x01(\bH\x00R\x05fleetB\a\n" +
+	"\x05scope\"T\n" +
+	"\x11GetFindingRequest\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12 \n" +
+	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\"\xef\x01\n" +
+	"\x12GetFindingResponse\x12/\n" +
+	"\afinding\x18\x01 \x01(\v2\x15.fleetscan.v1.FindingR\afinding\x124\n" +
+	"\tsightings\x18\x02 \x03(\v2\x16.fleetscan.v1.SightingR\tsightings\x12'\n" +
+	"\x0fsightings_total\x18\x03 \x01(\x03R\x0esightingsTotal\x12I\n" +
+	"\x12previous_intervals\x18\x04 \x03(\v2\x1a.fleetscan.v1.OpenIntervalR\x11previousIntervals\"S\n" +
+	"\bSighting\x12\x17\n" +
+	"\ascan_id\x18\x01 \x01(\tR\x06scanId\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xd5\x01\n" +
+	"\fOpenInterval\x12B\n" +
+	"\x0ffirst_seen_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\rfirstSeenTime\x12@\n" +
+	"\x0elast_seen_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12?\n" +
+	"\rresolved_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fresolvedTime\"u\n" +
+	"\x10DiffScansRequest\x12 \n" +
+	"\fbase_scan_id\x18\x01 \x01(\tR\n" +
+	"baseScanId\x12 \n" +
+	"\fhead_scan_id\x18\x02 \x01(\tR\n" +
+	"headScanId\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\tR\tclusterId\"\xb7\x01\n" +
+	"\x11DiffScansResponse\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12'\n" +
+	"\x03new\x18\x02 \x03(\v2\x15.fleetscan.v1.FindingR\x03new\x121\n" +
+	"\bresolved\x18\x03 \x03(\v2\x15.fleetscan.v1.FindingR\bresolved\x12'\n" +
+	"\x0funchanged_count\x18\x04 \x01(\x03R\x0eunchangedCount\"\xa1\x01\n" +
+	"\x0fGetTrendRequest\x12)\n" +
+	"\x05scope\x18\x01 \x01(\v2\x13.fleetscan.v1.ScopeR\x05scope\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x121\n" +
+	"\x06bucket\x18\x03 \x01(\x0e2\x19.fleetscan.v1.TrendBucketR\x06bucket\"D\n" +
+	"\x10GetTrendResponse\x120\n" +
+	"\x06points\x18\x01 \x03(\v2\x18.fleetscan.v1.TrendPointR\x06points\"\xa4\x01\n" +
+	"\n" +
+	"TrendPoint\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x124\n" +
+	"\x06counts\x18\x02 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x05R\x05score\x12\x1a\n" +
+	"\bclusters\x18\x04 \x01(\x05R\bclusters\"W\n" +
+	"\x16CompareClustersRequest\x12%\n" +
+	"\x0elabel_selector\x18\x01 \x01(\tR\rlabelSelector\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"\x83\x01\n" +
+	"\x17CompareClustersResponse\x128\n" +
+	"\bclusters\x18\x01 \x03(\v2\x1c.fleetscan.v1.ClusterPostureR\bclusters\x12.\n" +
+	"\x06checks\x18\x02 \x03(\v2\x16.fleetscan.v1.CheckRowR\x06checks\"\xf5\x01\n" +
+	"\x0eClusterPosture\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x05R\x05score\x124\n" +
+	"\x06counts\x18\x04 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\x12'\n" +
+	"\x0fobjects_scanned\x18\x05 \x01(\x03R\x0eobjectsScanned\x127\n" +
+	"\tscan_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bscanTime\"S\n" +
+	"\bCheckRow\x12\x19\n" +
+	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x16\n" +
+	"\x06counts\x18\x02 \x03(\x03R\x06counts\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\">\n" +
+	"\x11GetSummaryRequest\x12)\n" +
+	"\x05scope\x18\x01 \x01(\v2\x13.fleetscan.v1.ScopeR\x05scope\"\xe0\x01\n" +
+	"\x12GetSummaryResponse\x124\n" +
+	"\x06counts\x18\x01 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x05R\x05score\x12\x1a\n" +
+	"\bclusters\x18\x03 \x01(\x05R\bclusters\x12)\n" +
+	"\x10clusters_scanned\x18\x04 \x01(\x05R\x0fclustersScanned\x127\n" +
+	"\n" +
+	"top_checks\x18\x05 \x03(\v2\x18.fleetscan.v1.CheckCountR\ttopChecks\"=\n" +
+	"\n" +
+	"CheckCount\x12\x19\n" +
+	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count*X\n" +
+	"\vTrendBucket\x12\x1c\n" +
+	"\x18TREND_BUCKET_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10TREND_BUCKET_DAY\x10\x01\x12\x15\n" +
+	"\x11TREND_BUCKET_WEEK\x10\x022\xd3\x04\n" +
 	"\x0eFindingService\x12U\n" +
 	"\fListFindings\x12!.fleetscan.v1.ListFindingsRequest\x1a\".fleetscan.v1.ListFindingsResponse\x12O\n" +
+	"\n" +
+	"GetFinding\x12\x1f.fleetscan.v1.GetFindingRequest\x1a .fleetscan.v1.GetFindingResponse\x12L\n" +
+	"\tDiffScans\x12\x1e.fleetscan.v1.DiffScansRequest\x1a\x1f.fleetscan.v1.DiffScansResponse\x12I\n" +
+	"\bGetTrend\x12\x1d.fleetscan.v1.GetTrendRequest\x1a\x1e.fleetscan.v1.GetTrendResponse\x12^\n" +
+	"\x0fCompareClusters\x12$.fleetscan.v1.CompareClustersRequest\x1a%.fleetscan.v1.CompareClustersResponse\x12O\n" +
+	"\n" +
+	"GetSummary\x12\x1f.fleetscan.v1.GetSummaryRequest\x1a .fleetscan.v1.GetSummaryResponse\x12O\n" +
 	"\n" +
 	"ListChecks\x12\x1f.fleetscan.v1.ListChecksRequest\x1a .fleetscan.v1.ListChecksResponseB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
 
@@ -402,34 +1688,90 @@ func file_fleetscan_v1_finding_service_proto_rawDescGZIP() []byte {
 	return file_fleetscan_v1_finding_service_proto_rawDescData
 }
 
-var file_fleetscan_v1_finding_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_fleetscan_v1_finding_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_fleetscan_v1_finding_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_fleetscan_v1_finding_service_proto_goTypes = []any{
-	(*ListFindingsRequest)(nil),  // 0: fleetscan.v1.ListFindingsRequest
-	(*ListFindingsResponse)(nil), // 1: fleetscan.v1.ListFindingsResponse
-	(*ListChecksRequest)(nil),    // 2: fleetscan.v1.ListChecksRequest
-	(*ListChecksResponse)(nil),   // 3: fleetscan.v1.ListChecksResponse
-	(*Check)(nil),                // 4: fleetscan.v1.Check
-	(Severity)(0),                // 5: fleetscan.v1.Severity
-	(FindingStatus)(0),           // 6: fleetscan.v1.FindingStatus
-	(*Finding)(nil),              // 7: fleetscan.v1.Finding
-	(ResponsibleParty)(0),        // 8: fleetscan.v1.ResponsibleParty
+	(TrendBucket)(0),                // 0: fleetscan.v1.TrendBucket
+	(*ListFindingsRequest)(nil),     // 1: fleetscan.v1.ListFindingsRequest
+	(*ListFindingsResponse)(nil),    // 2: fleetscan.v1.ListFindingsResponse
+	(*ListChecksRequest)(nil),       // 3: fleetscan.v1.ListChecksRequest
+	(*ListChecksResponse)(nil),      // 4: fleetscan.v1.ListChecksResponse
+	(*Check)(nil),                   // 5: fleetscan.v1.Check
+	(*Scope)(nil),                   // 6: fleetscan.v1.Scope
+	(*GetFindingRequest)(nil),       // 7: fleetscan.v1.GetFindingRequest
+	(*GetFindingResponse)(nil),      // 8: fleetscan.v1.GetFindingResponse
+	(*Sighting)(nil),                // 9: fleetscan.v1.Sighting
+	(*OpenInterval)(nil),            // 10: fleetscan.v1.OpenInterval
+	(*DiffScansRequest)(nil),        // 11: fleetscan.v1.DiffScansRequest
+	(*DiffScansResponse)(nil),       // 12: fleetscan.v1.DiffScansResponse
+	(*GetTrendRequest)(nil),         // 13: fleetscan.v1.GetTrendRequest
+	(*GetTrendResponse)(nil),        // 14: fleetscan.v1.GetTrendResponse
+	(*TrendPoint)(nil),              // 15: fleetscan.v1.TrendPoint
+	(*CompareClustersRequest)(nil),  // 16: fleetscan.v1.CompareClustersRequest
+	(*CompareClustersResponse)(nil), // 17: fleetscan.v1.CompareClustersResponse
+	(*ClusterPosture)(nil),          // 18: fleetscan.v1.ClusterPosture
+	(*CheckRow)(nil),                // 19: fleetscan.v1.CheckRow
+	(*GetSummaryRequest)(nil),       // 20: fleetscan.v1.GetSummaryRequest
+	(*GetSummaryResponse)(nil),      // 21: fleetscan.v1.GetSummaryResponse
+	(*CheckCount)(nil),              // 22: fleetscan.v1.CheckCount
+	(Severity)(0),                   // 23: fleetscan.v1.Severity
+	(FindingStatus)(0),              // 24: fleetscan.v1.FindingStatus
+	(ResponsibleParty)(0),           // 25: fleetscan.v1.ResponsibleParty
+	(*timestamppb.Timestamp)(nil),   // 26: google.protobuf.Timestamp
+	(*Finding)(nil),                 // 27: fleetscan.v1.Finding
+	(*SeverityCounts)(nil),          // 28: fleetscan.v1.SeverityCounts
 }
 var file_fleetscan_v1_finding_service_proto_depIdxs = []int32{
-	5, // 0: fleetscan.v1.ListFindingsRequest.min_severity:type_name -> fleetscan.v1.Severity
-	6, // 1: fleetscan.v1.ListFindingsRequest.status:type_name -> fleetscan.v1.FindingStatus
-	7, // 2: fleetscan.v1.ListFindingsResponse.findings:type_name -> fleetscan.v1.Finding
-	4, // 3: fleetscan.v1.ListChecksResponse.checks:type_name -> fleetscan.v1.Check
-	5, // 4: fleetscan.v1.Check.severity:type_name -> fleetscan.v1.Severity
-	8, // 5: fleetscan.v1.Check.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	0, // 6: fleetscan.v1.FindingService.ListFindings:input_type -> fleetscan.v1.ListFindingsRequest
-	2, // 7: fleetscan.v1.FindingService.ListChecks:input_type -> fleetscan.v1.ListChecksRequest
-	1, // 8: fleetscan.v1.FindingService.ListFindings:output_type -> fleetscan.v1.ListFindingsResponse
-	3, // 9: fleetscan.v1.FindingService.ListChecks:output_type -> fleetscan.v1.ListChecksResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	23, // 0: fleetscan.v1.ListFindingsRequest.min_severity:type_name -> fleetscan.v1.Severity
+	24, // 1: fleetscan.v1.ListFindingsRequest.status:type_name -> fleetscan.v1.FindingStatus
+	25, // 2: fleetscan.v1.ListFindingsRequest.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	26, // 3: fleetscan.v1.ListFindingsRequest.first_seen_after:type_name -> google.protobuf.Timestamp
+	26, // 4: fleetscan.v1.ListFindingsRequest.first_seen_before:type_name -> google.protobuf.Timestamp
+	27, // 5: fleetscan.v1.ListFindingsResponse.findings:type_name -> fleetscan.v1.Finding
+	5,  // 6: fleetscan.v1.ListChecksResponse.checks:type_name -> fleetscan.v1.Check
+	23, // 7: fleetscan.v1.Check.severity:type_name -> fleetscan.v1.Severity
+	25, // 8: fleetscan.v1.Check.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	27, // 9: fleetscan.v1.GetFindingResponse.finding:type_name -> fleetscan.v1.Finding
+	9,  // 10: fleetscan.v1.GetFindingResponse.sightings:type_name -> fleetscan.v1.Sighting
+	10, // 11: fleetscan.v1.GetFindingResponse.previous_intervals:type_name -> fleetscan.v1.OpenInterval
+	26, // 12: fleetscan.v1.Sighting.time:type_name -> google.protobuf.Timestamp
+	26, // 13: fleetscan.v1.OpenInterval.first_seen_time:type_name -> google.protobuf.Timestamp
+	26, // 14: fleetscan.v1.OpenInterval.last_seen_time:type_name -> google.protobuf.Timestamp
+	26, // 15: fleetscan.v1.OpenInterval.resolved_time:type_name -> google.protobuf.Timestamp
+	27, // 16: fleetscan.v1.DiffScansResponse.new:type_name -> fleetscan.v1.Finding
+	27, // 17: fleetscan.v1.DiffScansResponse.resolved:type_name -> fleetscan.v1.Finding
+	6,  // 18: fleetscan.v1.GetTrendRequest.scope:type_name -> fleetscan.v1.Scope
+	26, // 19: fleetscan.v1.GetTrendRequest.since:type_name -> google.protobuf.Timestamp
+	0,  // 20: fleetscan.v1.GetTrendRequest.bucket:type_name -> fleetscan.v1.TrendBucket
+	15, // 21: fleetscan.v1.GetTrendResponse.points:type_name -> fleetscan.v1.TrendPoint
+	26, // 22: fleetscan.v1.TrendPoint.time:type_name -> google.protobuf.Timestamp
+	28, // 23: fleetscan.v1.TrendPoint.counts:type_name -> fleetscan.v1.SeverityCounts
+	18, // 24: fleetscan.v1.CompareClustersResponse.clusters:type_name -> fleetscan.v1.ClusterPosture
+	19, // 25: fleetscan.v1.CompareClustersResponse.checks:type_name -> fleetscan.v1.CheckRow
+	28, // 26: fleetscan.v1.ClusterPosture.counts:type_name -> fleetscan.v1.SeverityCounts
+	26, // 27: fleetscan.v1.ClusterPosture.scan_time:type_name -> google.protobuf.Timestamp
+	6,  // 28: fleetscan.v1.GetSummaryRequest.scope:type_name -> fleetscan.v1.Scope
+	28, // 29: fleetscan.v1.GetSummaryResponse.counts:type_name -> fleetscan.v1.SeverityCounts
+	22, // 30: fleetscan.v1.GetSummaryResponse.top_checks:type_name -> fleetscan.v1.CheckCount
+	1,  // 31: fleetscan.v1.FindingService.ListFindings:input_type -> fleetscan.v1.ListFindingsRequest
+	7,  // 32: fleetscan.v1.FindingService.GetFinding:input_type -> fleetscan.v1.GetFindingRequest
+	11, // 33: fleetscan.v1.FindingService.DiffScans:input_type -> fleetscan.v1.DiffScansRequest
+	13, // 34: fleetscan.v1.FindingService.GetTrend:input_type -> fleetscan.v1.GetTrendRequest
+	16, // 35: fleetscan.v1.FindingService.CompareClusters:input_type -> fleetscan.v1.CompareClustersRequest
+	20, // 36: fleetscan.v1.FindingService.GetSummary:input_type -> fleetscan.v1.GetSummaryRequest
+	3,  // 37: fleetscan.v1.FindingService.ListChecks:input_type -> fleetscan.v1.ListChecksRequest
+	2,  // 38: fleetscan.v1.FindingService.ListFindings:output_type -> fleetscan.v1.ListFindingsResponse
+	8,  // 39: fleetscan.v1.FindingService.GetFinding:output_type -> fleetscan.v1.GetFindingResponse
+	12, // 40: fleetscan.v1.FindingService.DiffScans:output_type -> fleetscan.v1.DiffScansResponse
+	14, // 41: fleetscan.v1.FindingService.GetTrend:output_type -> fleetscan.v1.GetTrendResponse
+	17, // 42: fleetscan.v1.FindingService.CompareClusters:output_type -> fleetscan.v1.CompareClustersResponse
+	21, // 43: fleetscan.v1.FindingService.GetSummary:output_type -> fleetscan.v1.GetSummaryResponse
+	4,  // 44: fleetscan.v1.FindingService.ListChecks:output_type -> fleetscan.v1.ListChecksResponse
+	38, // [38:45] is the sub-list for method output_type
+	31, // [31:38] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_finding_service_proto_init() }
@@ -438,18 +1780,24 @@ func file_fleetscan_v1_finding_service_proto_init() {
 		return
 	}
 	file_fleetscan_v1_finding_proto_init()
+	file_fleetscan_v1_finding_service_proto_msgTypes[5].OneofWrappers = []any{
+		(*Scope_ClusterId)(nil),
+		(*Scope_Tenant)(nil),
+		(*Scope_Fleet)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_finding_service_proto_rawDesc), len(file_fleetscan_v1_finding_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   5,
+			NumEnums:      1,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_fleetscan_v1_finding_service_proto_goTypes,
 		DependencyIndexes: file_fleetscan_v1_finding_service_proto_depIdxs,
+		EnumInfos:         file_fleetscan_v1_finding_service_proto_enumTypes,
 		MessageInfos:      file_fleetscan_v1_finding_service_proto_msgTypes,
 	}.Build()
 	File_fleetscan_v1_finding_service_proto = out.File

@@ -19,8 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FindingService_ListFindings_FullMethodName = "/fleetscan.v1.FindingService/ListFindings"
-	FindingService_ListChecks_FullMethodName   = "/fleetscan.v1.FindingService/ListChecks"
+	FindingService_ListFindings_FullMethodName    = "/fleetscan.v1.FindingService/ListFindings"
+	FindingService_GetFinding_FullMethodName      = "/fleetscan.v1.FindingService/GetFinding"
+	FindingService_DiffScans_FullMethodName       = "/fleetscan.v1.FindingService/DiffScans"
+	FindingService_GetTrend_FullMethodName        = "/fleetscan.v1.FindingService/GetTrend"
+	FindingService_CompareClusters_FullMethodName = "/fleetscan.v1.FindingService/CompareClusters"
+	FindingService_GetSummary_FullMethodName      = "/fleetscan.v1.FindingService/GetSummary"
+	FindingService_ListChecks_FullMethodName      = "/fleetscan.v1.FindingService/ListChecks"
 )
 
 // FindingServiceClient is the client API for FindingService service.
@@ -31,6 +36,20 @@ const (
 type FindingServiceClient interface {
 	// ListFindings lists findings ordered by cluster, then fingerprint.
 	ListFindings(ctx context.Context, in *ListFindingsRequest, opts ...grpc.CallOption) (*ListFindingsResponse, error)
+	// GetFinding returns one finding with the scans that saw it.
+	GetFinding(ctx context.Context, in *GetFindingRequest, opts ...grpc.CallOption) (*GetFindingResponse, error)
+	// DiffScans compares two scans of a cluster: what is new, what was
+	// resolved, what stayed.
+	DiffScans(ctx context.Context, in *DiffScansRequest, opts ...grpc.CallOption) (*DiffScansResponse, error)
+	// GetTrend returns open findings by severity and the posture score over
+	// time for a cluster, a tenant or the fleet.
+	GetTrend(ctx context.Context, in *GetTrendRequest, opts ...grpc.CallOption) (*GetTrendResponse, error)
+	// CompareClusters ranks clusters by posture score and shows which checks
+	// fail where.
+	CompareClusters(ctx context.Context, in *CompareClustersRequest, opts ...grpc.CallOption) (*CompareClustersResponse, error)
+	// GetSummary returns the current posture of a cluster, a tenant or the
+	// fleet.
+	GetSummary(ctx context.Context, in *GetSummaryRequest, opts ...grpc.CallOption) (*GetSummaryResponse, error)
 	// ListChecks lists the built-in checks of the catalog.
 	ListChecks(ctx context.Context, in *ListChecksRequest, opts ...grpc.CallOption) (*ListChecksResponse, error)
 }
@@ -47,6 +66,56 @@ func (c *findingServiceClient) ListFindings(ctx context.Context, in *ListFinding
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListFindingsResponse)
 	err := c.cc.Invoke(ctx, FindingService_ListFindings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *findingServiceClient) GetFinding(ctx context.Context, in *GetFindingRequest, opts ...grpc.CallOption) (*GetFindingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetFindingResponse)
+	err := c.cc.Invoke(ctx, FindingService_GetFinding_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *findingServiceClient) DiffScans(ctx context.Context, in *DiffScansRequest, opts ...grpc.CallOption) (*DiffScansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiffScansResponse)
+	err := c.cc.Invoke(ctx, FindingService_DiffScans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *findingServiceClient) GetTrend(ctx context.Context, in *GetTrendRequest, opts ...grpc.CallOption) (*GetTrendResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTrendResponse)
+	err := c.cc.Invoke(ctx, FindingService_GetTrend_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *findingServiceClient) CompareClusters(ctx context.Context, in *CompareClustersRequest, opts ...grpc.CallOption) (*CompareClustersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompareClustersResponse)
+	err := c.cc.Invoke(ctx, FindingService_CompareClusters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *findingServiceClient) GetSummary(ctx context.Context, in *GetSummaryRequest, opts ...grpc.CallOption) (*GetSummaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSummaryResponse)
+	err := c.cc.Invoke(ctx, FindingService_GetSummary_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +140,20 @@ func (c *findingServiceClient) ListChecks(ctx context.Context, in *ListChecksReq
 type FindingServiceServer interface {
 	// ListFindings lists findings ordered by cluster, then fingerprint.
 	ListFindings(context.Context, *ListFindingsRequest) (*ListFindingsResponse, error)
+	// GetFinding returns one finding with the scans that saw it.
+	GetFinding(context.Context, *GetFindingRequest) (*GetFindingResponse, error)
+	// DiffScans compares two scans of a cluster: what is new, what was
+	// resolved, what stayed.
+	DiffScans(context.Context, *DiffScansRequest) (*DiffScansResponse, error)
+	// GetTrend returns open findings by severity and the posture score over
+	// time for a cluster, a tenant or the fleet.
+	GetTrend(context.Context, *GetTrendRequest) (*GetTrendResponse, error)
+	// CompareClusters ranks clusters by posture score and shows which checks
+	// fail where.
+	CompareClusters(context.Context, *CompareClustersRequest) (*CompareClustersResponse, error)
+	// GetSummary returns the current posture of a cluster, a tenant or the
+	// fleet.
+	GetSummary(context.Context, *GetSummaryRequest) (*GetSummaryResponse, error)
 	// ListChecks lists the built-in checks of the catalog.
 	ListChecks(context.Context, *ListChecksRequest) (*ListChecksResponse, error)
 	mustEmbedUnimplementedFindingServiceServer()
@@ -85,6 +168,21 @@ type UnimplementedFindingServiceServer struct{}
 
 func (UnimplementedFindingServiceServer) ListFindings(context.Context, *ListFindingsRequest) (*ListFindingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListFindings not implemented")
+}
+func (UnimplementedFindingServiceServer) GetFinding(context.Context, *GetFindingRequest) (*GetFindingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetFinding not implemented")
+}
+func (UnimplementedFindingServiceServer) DiffScans(context.Context, *DiffScansRequest) (*DiffScansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DiffScans not implemented")
+}
+func (UnimplementedFindingServiceServer) GetTrend(context.Context, *GetTrendRequest) (*GetTrendResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTrend not implemented")
+}
+func (UnimplementedFindingServiceServer) CompareClusters(context.Context, *CompareClustersRequest) (*CompareClustersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompareClusters not implemented")
+}
+func (UnimplementedFindingServiceServer) GetSummary(context.Context, *GetSummaryRequest) (*GetSummaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSummary not implemented")
 }
 func (UnimplementedFindingServiceServer) ListChecks(context.Context, *ListChecksRequest) (*ListChecksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListChecks not implemented")
@@ -128,6 +226,96 @@ func _FindingService_ListFindings_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FindingService_GetFinding_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetFindingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FindingServiceServer).GetFinding(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FindingService_GetFinding_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FindingServiceServer).GetFinding(ctx, req.(*GetFindingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FindingService_DiffScans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiffScansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FindingServiceServer).DiffScans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FindingService_DiffScans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FindingServiceServer).DiffScans(ctx, req.(*DiffScansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FindingService_GetTrend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTrendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FindingServiceServer).GetTrend(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FindingService_GetTrend_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FindingServiceServer).GetTrend(ctx, req.(*GetTrendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FindingService_CompareClusters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompareClustersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FindingServiceServer).CompareClusters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FindingService_CompareClusters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FindingServiceServer).CompareClusters(ctx, req.(*CompareClustersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FindingService_GetSummary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSummaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FindingServiceServer).GetSummary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FindingService_GetSummary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FindingServiceServer).GetSummary(ctx, req.(*GetSummaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FindingService_ListChecks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListChecksRequest)
 	if err := dec(in); err != nil {
@@ -156,6 +344,26 @@ var FindingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListFindings",
 			Handler:    _FindingService_ListFindings_Handler,
+		},
+		{
+			MethodName: "GetFinding",
+			Handler:    _FindingService_GetFinding_Handler,
+		},
+		{
+			MethodName: "DiffScans",
+			Handler:    _FindingService_DiffScans_Handler,
+		},
+		{
+			MethodName: "GetTrend",
+			Handler:    _FindingService_GetTrend_Handler,
+		},
+		{
+			MethodName: "CompareClusters",
+			Handler:    _FindingService_CompareClusters_Handler,
+		},
+		{
+			MethodName: "GetSummary",
+			Handler:    _FindingService_GetSummary_Handler,
 		},
 		{
 			MethodName: "ListChecks",

@@ -91,7 +91,7 @@ func findingToProto(v store.FindingView) *fleetscanv1.Finding {
 		CheckId: r.CheckId, Severity: r.Severity, Category: r.Category, ResponsibleParty: r.ResponsibleParty,
 		Resource: r.Resource, Message: r.Message,
 		Status:        fleetscanv1.FindingStatus_FINDING_STATUS_OPEN,
-		FirstSeenTime: ts(r.FirstSeenMs), LastSeenTime: ts(r.LastSeenMs), ResolvedTime: ts(r.ResolvedMs),
+		FirstSeenTime: ts(r.FirstSeenMs), LastSeenTime: ts(v.LastSeenMs), ResolvedTime: ts(r.ResolvedMs),
 		LastScanId: v.ScanID.String(),
 	}
 	switch {

@@ -37,6 +37,7 @@ var codeTable = []struct {
 	{store.ErrAlreadyExists, codes.AlreadyExists},
 	{store.ErrConflict, codes.FailedPrecondition},
 	{store.ErrIncomplete, codes.FailedPrecondition},
+	{store.ErrAmbiguous, codes.InvalidArgument},
 	{ingest.ErrProtocol, codes.InvalidArgument},
 	{ingest.ErrWrongCluster, codes.PermissionDenied},
 	{scheduler.ErrReplaced, codes.Aborted},

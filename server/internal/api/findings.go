@@ -2,8 +2,8 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"strconv"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
@@ -19,13 +19,14 @@ type FindingStore interface {
 // FindingServer implements fleetscan.v1.FindingService.
 type FindingServer struct {
 	fleetscanv1.UnimplementedFindingServiceServer
-	store FindingStore
-	log   *slog.Logger
+	store   FindingStore
+	history HistoryStore
+	log     *slog.Logger
 }
 
 // NewFindingServer returns the FindingService handlers.
-func NewFindingServer(s FindingStore, log *slog.Logger) *FindingServer {
-	return &FindingServer{store: s, log: log}
+func NewFindingServer(s FindingStore, h HistoryStore, log *slog.Logger) *FindingServer {
+	return &FindingServer{store: s, history: h, log: log}
 }
 
 // ListFindings pages through findings matching the filters.
@@ -43,13 +44,25 @@ func (s *FindingServer) ListFindings(ctx context.Context, req *fleetscanv1.ListF
 	if req.CheckId != "" && !checks.ValidID(req.CheckId) {
 		return nil, toStatus(s.log, "ListFindings", invalid("check_id: %q is neither a check of the catalog nor a custom check id (like ORG-001)", req.CheckId))
 	}
+	if _, ok := fleetscanv1.ResponsibleParty_name[int32(req.ResponsibleParty)]; !ok {
+		return nil, toStatus(s.log, "ListFindings", invalid("responsible_party: unknown value %d", req.ResponsibleParty))
+	}
+	filter := store.FindingFilter{
+		ClusterID: req.ClusterId, MinSeverity: req.MinSeverity, CheckID: req.CheckId, Status: req.Status,
+		Namespace: req.Namespace, Category: req.Category, Party: req.ResponsibleParty,
+	}
+	if req.FirstSeenAfter != nil {
+		filter.FirstSeenAfterMs = req.FirstSeenAfter.AsTime().UnixMilli()
+	}
+	if req.FirstSeenBefore != nil {
+		filter.FirstSeenBeforeMs = req.FirstSeenBefore.AsTime().UnixMilli()
+	}
 	p, _ := auth.FromContext(ctx)
-	bind := binding(p, "ListFindings", req.ClusterId, req.MinSeverity.String(), req.CheckId, strconv.Itoa(int(req.Status)))
+	bind := binding(p, "ListFindings", fmt.Sprintf("%+v", filter))
 	after, err := decodePageToken(req.PageToken, bind)
 	if err != nil {
 		return nil, toStatus(s.log, "ListFindings", err)
 	}
-	filter := store.FindingFilter{ClusterID: req.ClusterId, MinSeverity: req.MinSeverity, CheckID: req.CheckId, Status: req.Status}
 	views, next, err := s.store.ListFindings(ctx, filter, after, size)
 	if err != nil {
 		return nil, toStatus(s.log, "ListFindings", err)

@@ -145,6 +145,11 @@ var methodRoles = map[string][]Role{
 	"/fleetscan.v1.ScanService/GetScan":            {RoleOperator},
 	"/fleetscan.v1.ScanService/ListScans":          {RoleOperator},
 	"/fleetscan.v1.FindingService/ListFindings":    {RoleOperator},
+	"/fleetscan.v1.FindingService/GetFinding":      {RoleOperator},
+	"/fleetscan.v1.FindingService/DiffScans":       {RoleOperator},
+	"/fleetscan.v1.FindingService/GetTrend":        {RoleOperator},
+	"/fleetscan.v1.FindingService/CompareClusters": {RoleOperator},
+	"/fleetscan.v1.FindingService/GetSummary":      {RoleOperator},
 	"/fleetscan.v1.FindingService/ListChecks":      {RoleOperator, RoleTenant},
 	"/fleetscan.worker.v1.WorkerService/Connect":   {RoleWorker},
 }

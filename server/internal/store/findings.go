@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -79,12 +80,15 @@ type Completion struct {
 }
 
 // CompleteJob makes a job's staged findings visible, in one transaction:
-// it updates the lifecycle of every finding the job saw, resolves the open
-// findings of the cluster that it did not see (within what the scan
-// covered), records the job's fingerprint set and marks it SUCCEEDED. It
-// returns ErrIncomplete, and changes nothing, when batches are missing.
-// Completing a job that already succeeded is a no-op, so a JobDone the
-// worker re-sends is harmless.
+// it opens the lifecycle of every finding seen for the first time (or again
+// after it was resolved), rewrites those whose details changed, resolves
+// the open findings of the cluster that the job did not see (within what
+// the scan covered), records the job's fingerprint set and summary and
+// marks it SUCCEEDED. A finding seen again unchanged is not written at all:
+// rescanning an unchanged cluster costs a few bytes per job, not per
+// finding. It returns ErrIncomplete, and changes nothing, when batches are
+// missing. Completing a job that already succeeded is a no-op, so a JobDone
+// the worker re-sends is harmless.
 func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) error {
 	now := s.nowMs()
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -103,8 +107,9 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		if job.StagedBatches != done.Batches {
 			return fmt.Errorf("job %s: %d of %d batches stored: %w", jobID, job.StagedBatches, done.Batches, ErrIncomplete)
 		}
+		clusters := tx.Bucket(bucketClusters)
 		cluster := &storagev1.ClusterRecord{}
-		if err := getProto(tx.Bucket(bucketClusters), []byte(job.ClusterId), cluster); err != nil {
+		if err := getProto(clusters, []byte(job.ClusterId), cluster); err != nil {
 			return fmt.Errorf("cluster %q: %w", job.ClusterId, err)
 		}
 		scan := &storagev1.ScanRecord{}
@@ -112,10 +117,9 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 			return fmt.Errorf("scan of job %s: %w", jobID, err)
 		}
 
-		findings := tx.Bucket(bucketFindings)
-		prefix := u64(cluster.Seq)
-		seen := map[[checks.FingerprintSize]byte]bool{}
-		counts := &fleetscanv1.SeverityCounts{}
+		// Gather the job's findings, deduplicated by fingerprint: the same
+		// object may be listed twice in a snapshot.
+		seen := map[fp]*workerv1.Finding{}
 		var received int64
 		c := tx.Bucket(bucketStaging).Cursor()
 		for k, v := c.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, v = c.Next() {
@@ -125,41 +129,71 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 			}
 			for _, f := range batch.Findings {
 				received++
-				fp := checks.Fingerprint(job.ClusterId, f.CheckId, resourceOf(f.Resource))
-				if seen[fp] {
-					continue // the same object listed twice in a snapshot
-				}
-				seen[fp] = true
-				if f.SuppressionReason != "" {
-					counts.Suppressed++
-				} else {
-					addCount(counts, f.Severity, 1)
-				}
-				if err := upsertFindingTx(findings, append(slices.Clone(prefix), fp[:]...), f, scan, job.ScanId, now); err != nil {
-					return err
+				key := checks.Fingerprint(job.ClusterId, f.CheckId, resourceOf(f.Resource))
+				if _, dup := seen[key]; !dup {
+					seen[key] = f
 				}
 			}
 		}
 		if received != done.Findings {
 			return fmt.Errorf("job %s: %d of %d findings stored: %w", jobID, received, done.Findings, ErrIncomplete)
 		}
-		if err := resolveUnseenTx(findings, prefix, seen, scan.Spec, now); err != nil {
+		fps := make([]fp, 0, len(seen))
+		for f := range seen {
+			fps = append(fps, f)
+		}
+		slices.SortFunc(fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
+
+		findings := tx.Bucket(bucketFindings)
+		// Keys are written in order, so pages can be packed full.
+		findings.FillPercent = 0.95
+		prefix := u64(cluster.Seq)
+		counts := &fleetscanv1.SeverityCounts{}
+		checkCounts := map[string]int64{}
+		for _, key := range fps {
+			f := seen[key]
+			if f.SuppressionReason != "" {
+				counts.Suppressed++
+			} else {
+				addCount(counts, f.Severity, 1)
+				checkCounts[f.CheckId]++
+			}
+			if err := upsertFindingTx(findings, append(slices.Clone(prefix), key[:]...), f, now); err != nil {
+				return err
+			}
+		}
+		if err := resolveUnseenTx(findings, prefix, seen, scan.Spec, cluster, now); err != nil {
 			return err
 		}
-		fps := make([]byte, 0, len(seen)*checks.FingerprintSize)
-		for fp := range seen {
-			fps = append(fps, fp[:]...)
+
+		// The fingerprint set, as a delta from the cluster's previous job.
+		var base []fp
+		var baseID ulid.ULID
+		depth := 0
+		if len(cluster.LastJobId) == len(baseID) {
+			copy(baseID[:], cluster.LastJobId)
+			var err error
+			if base, depth, err = getSetTx(tx, baseID); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
 		}
-		sortFingerprints(fps)
-		if err := tx.Bucket(bucketJobFingerprints).Put(jobID[:], fps); err != nil {
+		if err := tx.Bucket(bucketJobFingerprints).Put(jobID[:], encodeSet(fps, baseID, base, depth)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketSummaries).Put(summaryKey(cluster.Seq, now, jobID), encodeSummary(counts, done.ObjectsScanned)); err != nil {
 			return err
 		}
 		if err := dropStagingTx(tx, jobID); err != nil {
 			return err
 		}
+		cluster.LastJobId, cluster.LastJobMs, cluster.LastScanId = jobID[:], now, job.ScanId
+		if err := putProto(clusters, []byte(cluster.Id), cluster); err != nil {
+			return err
+		}
 		job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
 		job.FinishMs = now
 		job.Findings = counts
+		job.CheckCounts = checkCounts
 		job.ObjectsScanned = done.ObjectsScanned
 		job.NotAssessable = done.NotAssessable
 		job.StagedBatches = 0
@@ -167,27 +201,39 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 	})
 }
 
-func upsertFindingTx(b *bolt.Bucket, key []byte, f *workerv1.Finding, scan *storagev1.ScanRecord, scanID []byte, now int64) error {
+// upsertFindingTx opens a new lifecycle, reopens a resolved one, or
+// updates the details of an open one; an open finding seen again unchanged
+// is left as it is.
+func upsertFindingTx(b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
 	rec := &storagev1.FindingRecord{}
-	if err := getProto(b, key, rec); err != nil && err != ErrNotFound {
-		return err
-	}
-	if rec.FirstSeenMs == 0 {
+	err := getProto(b, key, rec)
+	switch {
+	case errors.Is(err, ErrNotFound):
 		rec.FirstSeenMs = now
+	case err != nil:
+		return err
+	case rec.ResolvedMs != 0:
+		rec.History = append(rec.History, &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: rec.LastSeenMs, ResolvedMs: rec.ResolvedMs})
+		rec.FirstSeenMs, rec.LastSeenMs, rec.ResolvedMs, rec.LastScanId = now, 0, 0, nil
+	case sameDetails(rec, f):
+		return nil
 	}
-	rec.LastSeenMs = now
-	rec.ResolvedMs = 0
-	rec.LastScanId = scanID
 	rec.CheckId, rec.Severity, rec.Category, rec.ResponsibleParty = f.CheckId, f.Severity, f.Category, f.ResponsibleParty
-	rec.Resource, rec.Message = f.Resource, f.Message
-	rec.SuppressionReason = f.SuppressionReason
+	rec.Resource, rec.Message, rec.SuppressionReason = f.Resource, f.Message, f.SuppressionReason
 	return putProto(b, key, rec)
 }
 
+func sameDetails(rec *storagev1.FindingRecord, f *workerv1.Finding) bool {
+	return rec.Severity == f.Severity && rec.Message == f.Message && rec.SuppressionReason == f.SuppressionReason &&
+		rec.Category == f.Category && rec.ResponsibleParty == f.ResponsibleParty &&
+		rec.GetResource().GetApiVersion() == f.GetResource().GetApiVersion()
+}
+
 // resolveUnseenTx marks resolved the open findings of the cluster that the
-// job did not see. A scan limited to some checks or namespaces resolves
-// only findings it could have seen again.
-func resolveUnseenTx(b *bolt.Bucket, prefix []byte, seen map[[checks.FingerprintSize]byte]bool, spec *fleetscanv1.ScanSpec, now int64) error {
+// job did not see; they were last seen by the cluster's previous job. A
+// scan limited to some checks or namespaces resolves only findings it
+// could have seen again.
+func resolveUnseenTx(b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, cluster *storagev1.ClusterRecord, now int64) error {
 	type update struct {
 		key []byte
 		rec *storagev1.FindingRecord
@@ -195,9 +241,9 @@ func resolveUnseenTx(b *bolt.Bucket, prefix []byte, seen map[[checks.Fingerprint
 	var updates []update
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var fp [checks.FingerprintSize]byte
-		copy(fp[:], k[len(prefix):])
-		if seen[fp] {
+		var key fp
+		copy(key[:], k[len(prefix):])
+		if _, ok := seen[key]; ok {
 			continue
 		}
 		rec := &storagev1.FindingRecord{}
@@ -208,6 +254,7 @@ func resolveUnseenTx(b *bolt.Bucket, prefix []byte, seen map[[checks.Fingerprint
 			continue
 		}
 		rec.ResolvedMs = now
+		rec.LastSeenMs, rec.LastScanId = cluster.LastJobMs, cluster.LastScanId
 		updates = append(updates, update{slices.Clone(k), rec})
 	}
 	// Written after the cursor is done: bbolt cursors do not survive puts.
@@ -235,20 +282,6 @@ func specCovers(spec *fleetscanv1.ScanSpec, rec *storagev1.FindingRecord) bool {
 	return true
 }
 
-func sortFingerprints(fps []byte) {
-	n := len(fps) / checks.FingerprintSize
-	chunks := make([][]byte, n)
-	for i := range chunks {
-		chunks[i] = fps[i*checks.FingerprintSize : (i+1)*checks.FingerprintSize]
-	}
-	slices.SortFunc(chunks, bytes.Compare)
-	out := make([]byte, 0, len(fps))
-	for _, ch := range chunks {
-		out = append(out, ch...)
-	}
-	copy(fps, out)
-}
-
 func resourceOf(r *fleetscanv1.ResourceRef) checks.Resource {
 	return checks.Resource{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName(), SubPath: r.GetSubPath()}
 }
@@ -274,17 +307,38 @@ type FindingFilter struct {
 	MinSeverity fleetscanv1.Severity
 	CheckID     string
 	// Status is OPEN (the default), RESOLVED or SUPPRESSED.
-	Status fleetscanv1.FindingStatus
+	Status    fleetscanv1.FindingStatus
+	Namespace string
+	Category  string
+	Party     fleetscanv1.ResponsibleParty
+	// FirstSeenAfterMs and FirstSeenBeforeMs bound the first-seen time;
+	// zero is no bound.
+	FirstSeenAfterMs, FirstSeenBeforeMs int64
 }
 
 // FindingView is a stored finding with what identifies it.
 type FindingView struct {
 	ClusterID   string
 	Fingerprint [checks.FingerprintSize]byte
-	ScanID      ulid.ULID
 	Record      *storagev1.FindingRecord
+	// LastSeenMs and ScanID are when and by which scan the finding was last
+	// seen: the cluster's latest scan while it is open.
+	LastSeenMs int64
+	ScanID     ulid.ULID
 
 	seq uint64
+}
+
+// viewOf completes a record read under key with what the cluster knows.
+func viewOf(k []byte, rec *storagev1.FindingRecord, cluster *storagev1.ClusterRecord) FindingView {
+	v := FindingView{Record: rec, ClusterID: cluster.GetId(), seq: binaryUint64(k[:8]), LastSeenMs: rec.LastSeenMs}
+	copy(v.Fingerprint[:], k[8:])
+	copy(v.ScanID[:], rec.LastScanId)
+	if rec.ResolvedMs == 0 {
+		v.LastSeenMs = cluster.GetLastJobMs()
+		copy(v.ScanID[:], cluster.GetLastScanId())
+	}
+	return v
 }
 
 // key is the view's key in the findings bucket.
@@ -297,14 +351,14 @@ func binaryUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 // to resume after, nil on the last page.
 func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limit int) (out []FindingView, next []byte, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		clusterIDs := map[uint64]string{}
+		clusters := map[uint64]*storagev1.ClusterRecord{}
 		var prefix []byte
 		err := tx.Bucket(bucketClusters).ForEach(func(k, v []byte) error {
 			rec := &storagev1.ClusterRecord{}
 			if err := protoUnmarshal(v, rec); err != nil {
 				return err
 			}
-			clusterIDs[rec.Seq] = rec.Id
+			clusters[rec.Seq] = rec
 			if f.ClusterID != "" && rec.Id == f.ClusterID {
 				prefix = u64(rec.Seq)
 			}
@@ -341,12 +395,7 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 				next = slices.Clone(out[len(out)-1].key())
 				return nil
 			}
-			view := FindingView{Record: rec}
-			view.ClusterID = clusterIDs[binaryUint64(k[:8])]
-			copy(view.Fingerprint[:], k[8:])
-			copy(view.ScanID[:], rec.LastScanId)
-			view.seq = binaryUint64(k[:8])
-			out = append(out, view)
+			out = append(out, viewOf(k, rec, clusters[binaryUint64(k[:8])]))
 		}
 		return nil
 	})
@@ -358,6 +407,13 @@ func (f FindingFilter) matches(rec *storagev1.FindingRecord) bool {
 		return false
 	}
 	if rec.Severity < f.MinSeverity {
+		return false
+	}
+	if (f.Namespace != "" && rec.GetResource().GetNamespace() != f.Namespace) ||
+		(f.Category != "" && rec.Category != f.Category) ||
+		(f.Party != 0 && rec.ResponsibleParty != f.Party) ||
+		(f.FirstSeenAfterMs != 0 && rec.FirstSeenMs < f.FirstSeenAfterMs) ||
+		(f.FirstSeenBeforeMs != 0 && rec.FirstSeenMs >= f.FirstSeenBeforeMs) {
 		return false
 	}
 	resolved, suppressed := rec.ResolvedMs != 0, rec.SuppressionReason != ""

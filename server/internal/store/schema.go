@@ -2,7 +2,7 @@ package store
 
 // schemaVersion is written to the meta bucket; Open refuses a database of
 // another version instead of misreading it.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // Every bucket of the database. Keys are fixed-width and big-endian where a
 // range is read, so that byte order is the order we want.
@@ -26,10 +26,13 @@ var (
 	// bucketFindings: cluster seq (uint64), fingerprint (16 bytes) →
 	// FindingRecord. One lifecycle per finding per cluster.
 	bucketFindings = []byte("findings")
-	// bucketJobFingerprints: job id → the sorted fingerprints the job saw,
-	// concatenated (16 bytes each).
+	// bucketJobFingerprints: job id → the set of fingerprints the job saw,
+	// in full or as a delta from the cluster's previous job (see fpset.go).
 	bucketJobFingerprints = []byte("job_fingerprints")
+	// bucketSummaries: cluster seq (uint64), finish time (uint64 ms), job id
+	// → the job's counts (see summary.go). Trends are range scans of it.
+	bucketSummaries = []byte("summaries")
 
 	allBuckets = [][]byte{bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
-		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints}
+		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries}
 )

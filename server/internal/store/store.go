@@ -121,6 +121,11 @@ func putProto(b *bolt.Bucket, key []byte, m proto.Message) error {
 	return b.Put(key, v)
 }
 
+// NotFoundf returns an error wrapping ErrNotFound.
+func NotFoundf(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNotFound)
+}
+
 // ParseID parses the string form of a scan or job id.
 func ParseID(s string) (ulid.ULID, error) {
 	id, err := ulid.ParseStrict(s)

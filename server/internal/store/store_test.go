@@ -150,7 +150,7 @@ func TestFindingLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range page {
-		first, last := time.UnixMilli(v.Record.FirstSeenMs), time.UnixMilli(v.Record.LastSeenMs)
+		first, last := time.UnixMilli(v.Record.FirstSeenMs), time.UnixMilli(v.LastSeenMs)
 		if !last.Equal(clk.t) || v.ScanID != second.ID {
 			t.Errorf("%s: last seen %v in %v, want %v in %v", v.Record.Resource.Name, last, v.ScanID, clk.t, second.ID)
 		}

@@ -35,8 +35,13 @@ type ClusterRecord struct {
 	LastSeenMs        int64  `protobuf:"varint,8,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
 	WorkerVersion     string `protobuf:"bytes,9,opt,name=worker_version,json=workerVersion,proto3" json:"worker_version,omitempty"`
 	KubernetesVersion string `protobuf:"bytes,10,opt,name=kubernetes_version,json=kubernetesVersion,proto3" json:"kubernetes_version,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The cluster's latest succeeded job: what its open findings were last
+	// seen by.
+	LastJobId     []byte `protobuf:"bytes,11,opt,name=last_job_id,json=lastJobId,proto3" json:"last_job_id,omitempty"`
+	LastJobMs     int64  `protobuf:"varint,12,opt,name=last_job_ms,json=lastJobMs,proto3" json:"last_job_ms,omitempty"`
+	LastScanId    []byte `protobuf:"bytes,13,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterRecord) Reset() {
@@ -130,6 +135,27 @@ func (x *ClusterRecord) GetKubernetesVersion() string {
 		return x.KubernetesVersion
 	}
 	return ""
+}
+
+func (x *ClusterRecord) GetLastJobId() []byte {
+	if x != nil {
+		return x.LastJobId
+	}
+	return nil
+}
+
+func (x *ClusterRecord) GetLastJobMs() int64 {
+	if x != nil {
+		return x.LastJobMs
+	}
+	return 0
+}
+
+func (x *ClusterRecord) GetLastScanId() []byte {
+	if x != nil {
+		return x.LastScanId
+	}
+	return nil
 }
 
 // TokenRecord is a credential, stored under the SHA-256 of its secret.
@@ -297,6 +323,8 @@ type JobRecord struct {
 	// Batches staged so far, by sequence number; cleared when the job ends.
 	StagedBatches int64                    `protobuf:"varint,10,opt,name=staged_batches,json=stagedBatches,proto3" json:"staged_batches,omitempty"`
 	NotAssessable []*v1.CheckNotAssessable `protobuf:"bytes,11,rep,name=not_assessable,json=notAssessable,proto3" json:"not_assessable,omitempty"`
+	// Open (not suppressed) findings per check id, for comparisons.
+	CheckCounts   map[string]int64 `protobuf:"bytes,12,rep,name=check_counts,json=checkCounts,proto3" json:"check_counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -408,8 +436,17 @@ func (x *JobRecord) GetNotAssessable() []*v1.CheckNotAssessable {
 	return nil
 }
 
+func (x *JobRecord) GetCheckCounts() map[string]int64 {
+	if x != nil {
+		return x.CheckCounts
+	}
+	return nil
+}
+
 // FindingRecord is the lifecycle of one finding of one cluster, stored once
-// under (cluster seq, fingerprint) however many scans see it.
+// under (cluster seq, fingerprint) however many scans see it. A rescan that
+// sees it unchanged does not rewrite it: while it is open, it was last
+// seen by the cluster's latest job (ClusterRecord.last_job_ms).
 type FindingRecord struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	CheckId          string                 `protobuf:"bytes,1,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
@@ -418,16 +455,20 @@ type FindingRecord struct {
 	ResponsibleParty v1.ResponsibleParty    `protobuf:"varint,4,opt,name=responsible_party,json=responsibleParty,proto3,enum=fleetscan.v1.ResponsibleParty" json:"responsible_party,omitempty"`
 	Resource         *v1.ResourceRef        `protobuf:"bytes,5,opt,name=resource,proto3" json:"resource,omitempty"`
 	Message          string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
-	FirstSeenMs      int64                  `protobuf:"varint,7,opt,name=first_seen_ms,json=firstSeenMs,proto3" json:"first_seen_ms,omitempty"`
-	LastSeenMs       int64                  `protobuf:"varint,8,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
+	// Start of the current open interval.
+	FirstSeenMs int64 `protobuf:"varint,7,opt,name=first_seen_ms,json=firstSeenMs,proto3" json:"first_seen_ms,omitempty"`
+	// Set with resolved_ms: the last job that saw it before it was resolved.
+	LastSeenMs int64 `protobuf:"varint,8,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
 	// Zero while open.
 	ResolvedMs int64 `protobuf:"varint,9,opt,name=resolved_ms,json=resolvedMs,proto3" json:"resolved_ms,omitempty"`
-	// Scan of the job that last saw it (16-byte ULID).
+	// Set with resolved_ms: the scan of that last job (16-byte ULID).
 	LastScanId []byte `protobuf:"bytes,10,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
 	// Set while the object is exempt from the check.
 	SuppressionReason string `protobuf:"bytes,11,opt,name=suppression_reason,json=suppressionReason,proto3" json:"suppression_reason,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Earlier open intervals, when the finding was resolved and came back.
+	History       []*Interval `protobuf:"bytes,12,rep,name=history,proto3" json:"history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FindingRecord) Reset() {
@@ -537,6 +578,74 @@ func (x *FindingRecord) GetSuppressionReason() string {
 	return ""
 }
 
+func (x *FindingRecord) GetHistory() []*Interval {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+// Interval is a closed period during which a finding was open.
+type Interval struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FirstSeenMs   int64                  `protobuf:"varint,1,opt,name=first_seen_ms,json=firstSeenMs,proto3" json:"first_seen_ms,omitempty"`
+	LastSeenMs    int64                  `protobuf:"varint,2,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
+	ResolvedMs    int64                  `protobuf:"varint,3,opt,name=resolved_ms,json=resolvedMs,proto3" json:"resolved_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Interval) Reset() {
+	*x = Interval{}
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Interval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Interval) ProtoMessage() {}
+
+func (x *Interval) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Interval.ProtoReflect.Descriptor instead.
+func (*Interval) Descriptor() ([]byte, []int) {
+	return file_fleetscan_storage_v1_storage_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Interval) GetFirstSeenMs() int64 {
+	if x != nil {
+		return x.FirstSeenMs
+	}
+	return 0
+}
+
+func (x *Interval) GetLastSeenMs() int64 {
+	if x != nil {
+		return x.LastSeenMs
+	}
+	return 0
+}
+
+func (x *Interval) GetResolvedMs() int64 {
+	if x != nil {
+		return x.ResolvedMs
+	}
+	return 0
+}
+
 // PageToken is the decoded form of an opaque page token.
 type PageToken struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -551,7 +660,7 @@ type PageToken struct {
 
 func (x *PageToken) Reset() {
 	*x = PageToken{}
-	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[5]
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +672,7 @@ func (x *PageToken) String() string {
 func (*PageToken) ProtoMessage() {}
 
 func (x *PageToken) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[5]
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +685,7 @@ func (x *PageToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageToken.ProtoReflect.Descriptor instead.
 func (*PageToken) Descriptor() ([]byte, []int) {
-	return file_fleetscan_storage_v1_storage_proto_rawDescGZIP(), []int{5}
+	return file_fleetscan_storage_v1_storage_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PageToken) GetAfter() []byte {
@@ -597,7 +706,7 @@ var File_fleetscan_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\n" +
-	"\"fleetscan/storage/v1/storage.proto\x12\x14fleetscan.storage.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x17fleetscan/v1/scan.proto\"\x8b\x03\n" +
+	"\"fleetscan/storage/v1/storage.proto\x12\x14fleetscan.storage.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x17fleetscan/v1/scan.proto\"\xed\x03\n" +
 	"\rClusterRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
@@ -609,7 +718,11 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"lastSeenMs\x12%\n" +
 	"\x0eworker_version\x18\t \x01(\tR\rworkerVersion\x12-\n" +
 	"\x12kubernetes_version\x18\n" +
-	" \x01(\tR\x11kubernetesVersion\x1a9\n" +
+	" \x01(\tR\x11kubernetesVersion\x12\x1e\n" +
+	"\vlast_job_id\x18\v \x01(\fR\tlastJobId\x12\x1e\n" +
+	"\vlast_job_ms\x18\f \x01(\x03R\tlastJobMs\x12 \n" +
+	"\flast_scan_id\x18\r \x01(\fR\n" +
+	"lastScanId\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\a\x10\b\"\x89\x01\n" +
@@ -625,7 +738,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
 	"\x04spec\x18\x02 \x01(\v2\x16.fleetscan.v1.ScanSpecR\x04spec\x12\x1b\n" +
 	"\tcreate_ms\x18\x03 \x01(\x03R\bcreateMs\x12\x17\n" +
-	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\"\xaf\x03\n" +
+	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\"\xc4\x04\n" +
 	"\tJobRecord\x12\x17\n" +
 	"\ascan_id\x18\x01 \x01(\fR\x06scanId\x12\x1d\n" +
 	"\n" +
@@ -639,7 +752,11 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x05error\x18\t \x01(\tR\x05error\x12%\n" +
 	"\x0estaged_batches\x18\n" +
 	" \x01(\x03R\rstagedBatches\x12G\n" +
-	"\x0enot_assessable\x18\v \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\"\xd0\x03\n" +
+	"\x0enot_assessable\x18\v \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12S\n" +
+	"\fcheck_counts\x18\f \x03(\v20.fleetscan.storage.v1.JobRecord.CheckCountsEntryR\vcheckCounts\x1a>\n" +
+	"\x10CheckCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x8a\x04\n" +
 	"\rFindingRecord\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
@@ -655,7 +772,14 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\flast_scan_id\x18\n" +
 	" \x01(\fR\n" +
 	"lastScanId\x12-\n" +
-	"\x12suppression_reason\x18\v \x01(\tR\x11suppressionReason\";\n" +
+	"\x12suppression_reason\x18\v \x01(\tR\x11suppressionReason\x128\n" +
+	"\ahistory\x18\f \x03(\v2\x1e.fleetscan.storage.v1.IntervalR\ahistory\"q\n" +
+	"\bInterval\x12\"\n" +
+	"\rfirst_seen_ms\x18\x01 \x01(\x03R\vfirstSeenMs\x12 \n" +
+	"\flast_seen_ms\x18\x02 \x01(\x03R\n" +
+	"lastSeenMs\x12\x1f\n" +
+	"\vresolved_ms\x18\x03 \x01(\x03R\n" +
+	"resolvedMs\";\n" +
 	"\tPageToken\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\fR\x05after\x12\x18\n" +
 	"\abinding\x18\x02 \x01(\x04R\abindingBEZCgithub.com/fleetscan/fleetscan/proto/fleetscan/storage/v1;storagev1b\x06proto3"
@@ -672,39 +796,43 @@ func file_fleetscan_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_fleetscan_storage_v1_storage_proto_rawDescData
 }
 
-var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*ClusterRecord)(nil),         // 0: fleetscan.storage.v1.ClusterRecord
 	(*TokenRecord)(nil),           // 1: fleetscan.storage.v1.TokenRecord
 	(*ScanRecord)(nil),            // 2: fleetscan.storage.v1.ScanRecord
 	(*JobRecord)(nil),             // 3: fleetscan.storage.v1.JobRecord
 	(*FindingRecord)(nil),         // 4: fleetscan.storage.v1.FindingRecord
-	(*PageToken)(nil),             // 5: fleetscan.storage.v1.PageToken
-	nil,                           // 6: fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	(*v1.ScanTarget)(nil),         // 7: fleetscan.v1.ScanTarget
-	(*v1.ScanSpec)(nil),           // 8: fleetscan.v1.ScanSpec
-	(v1.JobState)(0),              // 9: fleetscan.v1.JobState
-	(*v1.SeverityCounts)(nil),     // 10: fleetscan.v1.SeverityCounts
-	(*v1.CheckNotAssessable)(nil), // 11: fleetscan.v1.CheckNotAssessable
-	(v1.Severity)(0),              // 12: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),      // 13: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),        // 14: fleetscan.v1.ResourceRef
+	(*Interval)(nil),              // 5: fleetscan.storage.v1.Interval
+	(*PageToken)(nil),             // 6: fleetscan.storage.v1.PageToken
+	nil,                           // 7: fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	nil,                           // 8: fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	(*v1.ScanTarget)(nil),         // 9: fleetscan.v1.ScanTarget
+	(*v1.ScanSpec)(nil),           // 10: fleetscan.v1.ScanSpec
+	(v1.JobState)(0),              // 11: fleetscan.v1.JobState
+	(*v1.SeverityCounts)(nil),     // 12: fleetscan.v1.SeverityCounts
+	(*v1.CheckNotAssessable)(nil), // 13: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 14: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 15: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 16: fleetscan.v1.ResourceRef
 }
 var file_fleetscan_storage_v1_storage_proto_depIdxs = []int32{
-	6,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	7,  // 1: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
-	8,  // 2: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
-	9,  // 3: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
-	10, // 4: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
-	11, // 5: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
-	12, // 6: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
-	13, // 7: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	14, // 8: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	7,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	9,  // 1: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
+	10, // 2: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
+	11, // 3: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
+	12, // 4: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
+	13, // 5: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	8,  // 6: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	14, // 7: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
+	15, // 8: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	16, // 9: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
+	5,  // 10: fleetscan.storage.v1.FindingRecord.history:type_name -> fleetscan.storage.v1.Interval
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_storage_v1_storage_proto_init() }
@@ -718,7 +846,7 @@ func file_fleetscan_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_storage_v1_storage_proto_rawDesc), len(file_fleetscan_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

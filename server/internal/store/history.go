@@ -1,0 +1,328 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+// ErrAmbiguous: a request that needs one cluster matches several.
+var ErrAmbiguous = errors.New("ambiguous")
+
+// Sighting is a scan of a cluster during which a finding was open.
+type Sighting struct {
+	ScanID   ulid.ULID
+	FinishMs int64
+}
+
+// GetFinding returns one finding of a cluster with the scans of the
+// cluster that ran while it was open, newest first, at most limit of them,
+// and how many there are in all.
+func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize]byte, limit int) (FindingView, []Sighting, int, error) {
+	var view FindingView
+	var sightings []Sighting
+	total := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		cluster := &storagev1.ClusterRecord{}
+		if err := getProto(tx.Bucket(bucketClusters), []byte(clusterID), cluster); err != nil {
+			return fmt.Errorf("finding: %w", err)
+		}
+		key := append(u64(cluster.Seq), fingerprint[:]...)
+		rec := &storagev1.FindingRecord{}
+		if err := getProto(tx.Bucket(bucketFindings), key, rec); err != nil {
+			return fmt.Errorf("finding: %w", err)
+		}
+		view = viewOf(key, rec, cluster)
+		intervals := append(slices.Clone(rec.History), &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: view.LastSeenMs, ResolvedMs: rec.ResolvedMs})
+		jobs := tx.Bucket(bucketJobs)
+		c := tx.Bucket(bucketSummaries).Cursor()
+		prefix := u64(cluster.Seq)
+		// Newest first: walk the cluster's summaries backwards.
+		k, _ := c.Seek(u64(cluster.Seq + 1))
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+			finish := int64(binaryUint64(k[8:16]))
+			if !openAt(intervals, finish) {
+				continue
+			}
+			total++
+			if len(sightings) >= limit {
+				continue
+			}
+			job := &storagev1.JobRecord{}
+			if err := getProto(jobs, k[16:], job); err != nil {
+				return fmt.Errorf("job of summary %x: %w", k, err)
+			}
+			var scanID ulid.ULID
+			copy(scanID[:], job.ScanId)
+			sightings = append(sightings, Sighting{ScanID: scanID, FinishMs: finish})
+		}
+		return nil
+	})
+	return view, sightings, total, err
+}
+
+// openAt reports whether a scan that ended at t saw the finding: t falls
+// in one of its open intervals (from first seen up to, not including, the
+// scan that resolved it).
+func openAt(intervals []*storagev1.Interval, t int64) bool {
+	for _, iv := range intervals {
+		if t >= iv.FirstSeenMs && (iv.ResolvedMs == 0 || t < iv.ResolvedMs) {
+			return true
+		}
+	}
+	return false
+}
+
+// Diff is what changed for one cluster between two of its jobs.
+type Diff struct {
+	ClusterID        string
+	New, Resolved    []FindingView
+	UnchangedCount   int
+	BaseJob, HeadJob ulid.ULID
+}
+
+// DiffScans compares the jobs of one cluster in two scans. An empty
+// clusterID means the one cluster both scans cover; ErrAmbiguous when
+// there are several.
+func (s *DB) DiffScans(_ context.Context, baseScan, headScan ulid.ULID, clusterID string) (*Diff, error) {
+	d := &Diff{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		base, err := getScanTx(tx, baseScan)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", baseScan, err)
+		}
+		head, err := getScanTx(tx, headScan)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", headScan, err)
+		}
+		if clusterID == "" {
+			var common []string
+			for _, j := range base.Jobs {
+				if slices.ContainsFunc(head.Jobs, func(h Job) bool { return h.Record.ClusterId == j.Record.ClusterId }) {
+					common = append(common, j.Record.ClusterId)
+				}
+			}
+			if len(common) != 1 {
+				return fmt.Errorf("%w: the scans share %d clusters; name one", ErrAmbiguous, len(common))
+			}
+			clusterID = common[0]
+		}
+		d.ClusterID = clusterID
+		jobOf := func(scan *Scan) (Job, error) {
+			for _, j := range scan.Jobs {
+				if j.Record.ClusterId == clusterID {
+					if j.Record.State != fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
+						return j, fmt.Errorf("scan %s of cluster %q is %s: %w", scan.ID, clusterID, j.Record.State, ErrConflict)
+					}
+					return j, nil
+				}
+			}
+			return Job{}, fmt.Errorf("scan %s of cluster %q: %w", scan.ID, clusterID, ErrNotFound)
+		}
+		bj, err := jobOf(base)
+		if err != nil {
+			return err
+		}
+		hj, err := jobOf(head)
+		if err != nil {
+			return err
+		}
+		d.BaseJob, d.HeadJob = bj.ID, hj.ID
+		bset, _, err := getSetTx(tx, bj.ID)
+		if err != nil {
+			return err
+		}
+		hset, _, err := getSetTx(tx, hj.ID)
+		if err != nil {
+			return err
+		}
+		added, removed := diffSorted(bset, hset)
+		d.UnchangedCount = len(hset) - len(added)
+		cluster := &storagev1.ClusterRecord{}
+		if err := getProto(tx.Bucket(bucketClusters), []byte(clusterID), cluster); err != nil {
+			return fmt.Errorf("cluster %q: %w", clusterID, err)
+		}
+		findings := tx.Bucket(bucketFindings)
+		views := func(fps []fp) ([]FindingView, error) {
+			var out []FindingView
+			for _, f := range fps {
+				key := append(u64(cluster.Seq), f[:]...)
+				rec := &storagev1.FindingRecord{}
+				if err := getProto(findings, key, rec); err != nil {
+					return nil, fmt.Errorf("finding %x: %w", f, err)
+				}
+				out = append(out, viewOf(key, rec, cluster))
+			}
+			return out, nil
+		}
+		if d.New, err = views(added); err != nil {
+			return err
+		}
+		d.Resolved, err = views(removed)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ClusterHistory is a cluster with its job summaries over a period.
+type ClusterHistory struct {
+	Cluster *storagev1.ClusterRecord
+	// Before is the latest summary before the period, if any: the state the
+	// period starts from.
+	Before *Summary
+	// Summaries in the period, oldest first.
+	Summaries []Summary
+}
+
+// Histories returns, for every cluster that keep accepts, its summaries
+// since sinceMs. Each cluster is one cursor seek and a short range scan.
+func (s *DB) Histories(_ context.Context, keep func(*storagev1.ClusterRecord) bool, sinceMs int64) ([]ClusterHistory, error) {
+	var out []ClusterHistory
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSummaries).Cursor()
+		return tx.Bucket(bucketClusters).ForEach(func(_, v []byte) error {
+			rec := &storagev1.ClusterRecord{}
+			if err := protoUnmarshal(v, rec); err != nil {
+				return err
+			}
+			if !keep(rec) {
+				return nil
+			}
+			h := ClusterHistory{Cluster: rec}
+			prefix := u64(rec.Seq)
+			start := append(slices.Clone(prefix), u64(uint64(sinceMs))...)
+			k, v := c.Seek(start)
+			for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				sum, err := decodeSummary(k, v)
+				if err != nil {
+					return err
+				}
+				h.Summaries = append(h.Summaries, sum)
+			}
+			// The state before the period: the summary just before start.
+			if k, _ = c.Seek(start); k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+			if k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, start) < 0 {
+				sum, err := decodeSummary(k, v)
+				if err != nil {
+					return err
+				}
+				h.Before = &sum
+			}
+			out = append(out, h)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Latest is a cluster with its latest succeeded job, if any.
+type Latest struct {
+	Cluster *storagev1.ClusterRecord
+	Job     *storagev1.JobRecord
+}
+
+// LatestJobs returns every cluster that keep accepts with its latest
+// succeeded job, in cluster id order.
+func (s *DB) LatestJobs(_ context.Context, keep func(*storagev1.ClusterRecord) bool) ([]Latest, error) {
+	var out []Latest
+	err := s.db.View(func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(bucketJobs)
+		return tx.Bucket(bucketClusters).ForEach(func(_, v []byte) error {
+			rec := &storagev1.ClusterRecord{}
+			if err := protoUnmarshal(v, rec); err != nil {
+				return err
+			}
+			if !keep(rec) {
+				return nil
+			}
+			l := Latest{Cluster: rec}
+			if len(rec.LastJobId) > 0 {
+				l.Job = &storagev1.JobRecord{}
+				if err := getProto(jobs, rec.LastJobId, l.Job); err != nil {
+					return fmt.Errorf("latest job of %q: %w", rec.Id, err)
+				}
+			}
+			out = append(out, l)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Compact drops the fingerprint sets of jobs that ended before cutoffMs,
+// keeping their summaries (trends still work) and the finding lifecycles.
+// The oldest set still kept is rewritten in full first, since later sets
+// may be deltas from the dropped ones. It returns how many sets it dropped.
+func (s *DB) Compact(_ context.Context, cutoffMs int64) (int, error) {
+	dropped := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		sets := tx.Bucket(bucketJobFingerprints)
+		var seqs []uint64
+		err := tx.Bucket(bucketClusters).ForEach(func(_, v []byte) error {
+			rec := &storagev1.ClusterRecord{}
+			if err := protoUnmarshal(v, rec); err != nil {
+				return err
+			}
+			seqs = append(seqs, rec.Seq)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		c := tx.Bucket(bucketSummaries).Cursor()
+		for _, seq := range seqs {
+			prefix := u64(seq)
+			cutoff := append(slices.Clone(prefix), u64(uint64(cutoffMs))...)
+			var old [][]byte
+			for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, cutoff) < 0; k, _ = c.Next() {
+				if sets.Get(k[16:]) != nil {
+					old = append(old, slices.Clone(k[16:]))
+				}
+			}
+			if len(old) == 0 {
+				continue
+			}
+			if k, _ := c.Seek(cutoff); k != nil && bytes.HasPrefix(k, prefix) {
+				var keepID ulid.ULID
+				copy(keepID[:], k[16:])
+				if v := sets.Get(keepID[:]); v != nil && v[0] == setDelta {
+					full, _, err := getSetTx(tx, keepID)
+					if err != nil {
+						return err
+					}
+					if err := sets.Put(keepID[:], encodeSet(full, ulid.ULID{}, nil, 0)); err != nil {
+						return err
+					}
+				}
+			}
+			for _, id := range old {
+				if err := sets.Delete(id); err != nil {
+					return err
+				}
+				dropped++
+			}
+		}
+		return nil
+	})
+	return dropped, err
+}
