@@ -55,7 +55,11 @@ type Config struct {
 	Listener net.Listener
 	// ShutdownTimeout bounds the graceful drain of streams on shutdown.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// Retention is how long per-scan fingerprint sets are kept (diffs of
+	// older scans stop working); summaries and finding lifecycles are kept,
+	// so trends still cover the whole history. Zero keeps everything.
+	Retention time.Duration
+	Logger    *slog.Logger
 }
 
 // Server is a fleetscan server.
@@ -147,6 +151,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.log.Info("serving", "addr", s.lis.Addr().String(), "tls", s.cfg.TLSCertFile != "")
 
+	compactDone := make(chan struct{})
+	compactCtx, stopCompact := context.WithCancel(ctx)
+	go func() { defer close(compactDone); s.compactLoop(compactCtx) }()
+
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -164,11 +172,38 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		<-errc
 	}
+	stopCompact()
+	<-compactDone
 	if err := s.store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close store: %w", err)
 	}
 	return serveErr
 }
+
+// compactLoop drops per-scan sets older than the retention, at start and
+// then every compactEvery, until ctx ends.
+func (s *Server) compactLoop(ctx context.Context) {
+	if s.cfg.Retention <= 0 {
+		return
+	}
+	t := time.NewTicker(compactEvery)
+	defer t.Stop()
+	for {
+		cutoff := time.Now().Add(-s.cfg.Retention)
+		if n, err := s.store.Compact(ctx, cutoff.UnixMilli()); err != nil {
+			s.log.Error("compaction", "err", err)
+		} else if n > 0 {
+			s.log.Info("compacted scan history", "fingerprint_sets_dropped", n, "older_than", cutoff.Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+const compactEvery = 6 * time.Hour
 
 // bootstrap creates an operator token on first start and writes it to a
 // file only the server's user can read.

@@ -50,6 +50,8 @@ type Config struct {
 	MaxInflight int
 	// Policies are local custom checks run in every job.
 	Policies []*fleetscanv1.CustomCheck
+	// TrustedRegistries is the registry allow-list for jobs that bring none.
+	TrustedRegistries []string
 	// MinBackoff and MaxBackoff bound the wait between reconnects.
 	MinBackoff, MaxBackoff time.Duration
 	Logger                 *slog.Logger
@@ -162,7 +164,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		welcomed := false
 		err := session.Run(ctx, w.conn, session.Config{
 			ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source,
-			BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies, Log: log,
+			BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies, TrustedRegistries: w.cfg.TrustedRegistries, Log: log,
 		}, func() { welcomed = true })
 		if ctx.Err() != nil {
 			return nil

@@ -52,6 +52,7 @@ Flags:
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long to let worker streams drain on shutdown")
+	retention := fs.Duration("retention", 90*24*time.Hour, "how long per-scan finding sets are kept for diffs (trends and lifecycles are kept); 0 keeps all")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -71,7 +72,7 @@ Flags:
 	}
 	srv, err := server.New(ctx, server.Config{
 		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
-		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Logger: log,
+		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, Logger: log,
 	})
 	if err != nil {
 		return err

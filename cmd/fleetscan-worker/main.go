@@ -74,6 +74,7 @@ Flags:
 	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
 	batchSize := fs.Int("batch-size", 500, "findings per batch sent to the server")
 	policies := fs.String("policies", "", "custom checks (CheckPolicy YAML file or directory) to run in every job")
+	trusted := fs.String("trusted-registries", "", "comma-separated registries images may come from (IMG-003), for jobs that bring none")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -130,7 +131,7 @@ Flags:
 	}
 	w, err := worker.New(worker.Config{
 		Server: *serverAddr, Token: token, ClusterID: *clusterID, Source: source,
-		CAFile: *caFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, Logger: log,
+		CAFile: *caFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, TrustedRegistries: splitList(*trusted), Logger: log,
 	})
 	if err != nil {
 		return err

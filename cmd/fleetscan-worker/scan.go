@@ -56,6 +56,7 @@ Flags:
 	namespaces := fs.String("namespaces", "", "comma-separated namespaces to scan (default: all)")
 	clusterID := fs.String("cluster-id", "local", "cluster id the fingerprints are computed for")
 	policies := fs.String("policies", "", "custom checks in CEL: a CheckPolicy YAML file or a directory of them")
+	trusted := fs.String("trusted-registries", "", "comma-separated registries images may come from, e.g. registry.example.com,docker.io/library (IMG-003)")
 	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,7 +68,7 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("--fail-on: %w", err)
 	}
-	sel := checks.Selection{Include: splitList(*include), Exclude: splitList(*exclude), Namespaces: splitList(*namespaces)}
+	sel := checks.Selection{Include: splitList(*include), Exclude: splitList(*exclude), Namespaces: splitList(*namespaces), TrustedRegistries: splitList(*trusted)}
 	if *policies != "" {
 		if sel.Custom, err = checks.LoadPolicies(*policies); err != nil {
 			return err

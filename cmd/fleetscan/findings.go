@@ -5,20 +5,22 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
 func findingsCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "findings", Short: "Read the findings of the fleet"}
-	cmd.AddCommand(findingsListCommand(g))
+	cmd.AddCommand(findingsListCommand(g), findingsGetCommand(g))
 	return cmd
 }
 
 func findingsListCommand(g *globals) *cobra.Command {
-	var cluster, severity, check, statusFlag string
+	var cluster, severity, check, statusFlag, namespace, category, party, newer string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -27,7 +29,8 @@ func findingsListCommand(g *globals) *cobra.Command {
 combine: --severity keeps findings of that severity or worse.`,
 		Example: `  fleetscan findings list --severity critical
   fleetscan findings list --cluster prod-eu-1 --check RBAC-001 -o json
-  fleetscan findings list --status resolved --limit 0`,
+  fleetscan findings list --status resolved --limit 0
+  fleetscan findings list --party workload --namespace shop --new-since 7d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sev, err := parseSeverity(severity)
@@ -43,7 +46,24 @@ combine: --severity keeps findings of that severity or worse.`,
 				return err
 			}
 			defer c.Close()
-			req := &fleetscanv1.ListFindingsRequest{ClusterId: cluster, MinSeverity: sev, CheckId: strings.ToUpper(check), Status: fleetscanv1.FindingStatus(st)}
+			req := &fleetscanv1.ListFindingsRequest{
+				ClusterId: cluster, MinSeverity: sev, CheckId: strings.ToUpper(check), Status: fleetscanv1.FindingStatus(st),
+				Namespace: namespace, Category: category,
+			}
+			if party != "" {
+				p, ok := fleetscanv1.ResponsibleParty_value["RESPONSIBLE_PARTY_"+strings.ToUpper(party)]
+				if !ok || p == 0 {
+					return fmt.Errorf("--party %q: use provider, platform or workload", party)
+				}
+				req.ResponsibleParty = fleetscanv1.ResponsibleParty(p)
+			}
+			if newer != "" {
+				age, err := parseAge(newer)
+				if err != nil {
+					return fmt.Errorf("--new-since: %w", err)
+				}
+				req.FirstSeenAfter = timestamppb.New(time.Now().Add(-age))
+			}
 			all := &fleetscanv1.ListFindingsResponse{}
 			for f, err := range c.Findings(cmd.Context(), req) {
 				if err != nil {
@@ -86,6 +106,10 @@ combine: --severity keeps findings of that severity or worse.`,
 	f.StringVar(&severity, "severity", "", "only this severity or worse: info, low, medium, high, critical")
 	f.StringVar(&check, "check", "", "only this check id, e.g. POD-001")
 	f.StringVar(&statusFlag, "status", "open", "open, resolved or suppressed")
+	f.StringVar(&namespace, "namespace", "", "only findings on objects of this namespace")
+	f.StringVar(&category, "category", "", "only this category, e.g. rbac, pod-security, network")
+	f.StringVar(&party, "party", "", "only what this party fixes: provider, platform or workload")
+	f.StringVar(&newer, "new-since", "", "only findings first seen in this period, e.g. 7d")
 	f.IntVar(&limit, "limit", 100, "show the worst N findings (0: all)")
 	return cmd
 }

@@ -22,7 +22,7 @@ func scanCommand(g *globals) *cobra.Command {
 }
 
 func scanStartCommand(g *globals) *cobra.Command {
-	var clusters, include, exclude, namespaces []string
+	var clusters, include, exclude, namespaces, trusted []string
 	var all, wait bool
 	var policies string
 	var timeout time.Duration
@@ -42,7 +42,7 @@ summary; the command then fails if any job failed.`,
 			if all == (len(clusters) > 0) {
 				return errors.New("give --cluster ID (repeatable) or --all")
 			}
-			spec := &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces}
+			spec := &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces, TrustedRegistries: trusted}
 			if policies != "" {
 				var err error
 				if spec.CustomChecks, err = checks.LoadPolicies(policies); err != nil {
@@ -100,6 +100,7 @@ summary; the command then fails if any job failed.`,
 	f.StringArrayVar(&include, "check", nil, "run only this check id; repeatable (default: all checks)")
 	f.StringArrayVar(&exclude, "exclude-check", nil, "skip this check id; repeatable")
 	f.StringArrayVar(&namespaces, "namespace", nil, "scan only this namespace; repeatable (cluster-scoped objects are always scanned)")
+	f.StringArrayVar(&trusted, "trusted-registry", nil, "registry images may come from (IMG-003), e.g. registry.example.com or docker.io/library; repeatable")
 	f.StringVar(&policies, "policies", "", "custom checks in CEL to send with the scan: a CheckPolicy YAML file or directory")
 	f.BoolVar(&wait, "wait", false, "wait for the scan to end and print its summary")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait, how long to wait")

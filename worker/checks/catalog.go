@@ -56,6 +56,9 @@ type Check struct {
 	// assessable, when set, returns why the check cannot be evaluated on
 	// this inventory, or "" when it can.
 	assessable func(inv *Inventory) string
+	// needs, when set, returns why the check cannot run with this
+	// selection's settings (e.g. no registry allow-list), or "".
+	needs func(sel Selection) string
 }
 
 func (c *Check) unassessable(inv *Inventory) string {
@@ -70,7 +73,7 @@ func (c *Check) unassessable(inv *Inventory) string {
 
 var registry = func() []*Check {
 	var all []*Check
-	for _, group := range [][]*Check{podChecks, workloadChecks, podHardeningChecks, rbacChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks, pssChecks} {
+	for _, group := range [][]*Check{podChecks, workloadChecks, podHardeningChecks, rbacChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks, pssChecks, registryChecks} {
 		all = append(all, group...)
 	}
 	slices.SortFunc(all, func(a, b *Check) int { return cmp.Compare(a.ID, b.ID) })

@@ -2,6 +2,7 @@ package checks_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,17 +29,24 @@ func TestCatalogFixtures(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatalf("%s/want.txt lists no finding: a failing fixture must fail", dir)
 			}
-			if got := runFixture(t, meta.ID, filepath.Join(dir, "fail.yaml")); !slices.Equal(got, want) {
+			sel := checks.Selection{Include: []string{meta.ID}}
+			// settings.json, when present, gives the check its settings.
+			if b, err := os.ReadFile(filepath.Join(dir, "settings.json")); err == nil {
+				if err := json.Unmarshal(b, &sel); err != nil {
+					t.Fatalf("settings.json: %v", err)
+				}
+			}
+			if got := runFixture(t, sel, filepath.Join(dir, "fail.yaml")); !slices.Equal(got, want) {
 				t.Errorf("fail.yaml findings:\n got: %q\nwant: %q", got, want)
 			}
-			if got := runFixture(t, meta.ID, filepath.Join(dir, "pass.yaml")); len(got) > 0 {
+			if got := runFixture(t, sel, filepath.Join(dir, "pass.yaml")); len(got) > 0 {
 				t.Errorf("pass.yaml produced findings: %q", got)
 			}
 		})
 	}
 }
 
-func runFixture(t *testing.T, id, path string) []string {
+func runFixture(t *testing.T, sel checks.Selection, path string) []string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -51,7 +59,8 @@ func runFixture(t *testing.T, id, path string) []string {
 		t.Fatalf("decode %s: %v %v %v", path, err, stats.Problems, stats.Warnings)
 	}
 	var got []string
-	_, err = checks.Run(context.Background(), inv, checks.Selection{Include: []string{id}}, func(f checks.Finding) error {
+	id := sel.Include[0]
+	skipped, err := checks.Run(context.Background(), inv, sel, func(f checks.Finding) error {
 		if f.CheckID != id {
 			return fmt.Errorf("finding of %s while running only %s", f.CheckID, id)
 		}
@@ -63,6 +72,11 @@ func runFixture(t *testing.T, id, path string) []string {
 	})
 	if err != nil {
 		t.Fatalf("run %s on %s: %v", id, path, err)
+	}
+	for _, na := range skipped {
+		if na.CheckID == id && len(got) == 0 && strings.HasSuffix(path, "fail.yaml") {
+			t.Fatalf("%s not assessable on its failing fixture: %s", id, na.Reason)
+		}
 	}
 	slices.Sort(got)
 	return got

@@ -92,6 +92,9 @@ type Selection struct {
 	Namespaces []string
 	// Custom checks in CEL, run next to the built-in ones.
 	Custom []*fleetscanv1.CustomCheck
+	// TrustedRegistries are the image registries (host, or host/path
+	// prefix) workloads may pull from; IMG-003 is not assessable without.
+	TrustedRegistries []string
 }
 
 // Validate reports the first problem of the selection: a check id that is
@@ -158,7 +161,11 @@ func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) 
 	var skipped []NotAssessable
 	var selected []*Check
 	for _, c := range sel.checks(custom) {
-		if reason := c.unassessable(inv); reason != "" {
+		reason := c.unassessable(inv)
+		if reason == "" && c.needs != nil {
+			reason = c.needs(sel)
+		}
+		if reason != "" {
 			skipped = append(skipped, NotAssessable{CheckID: c.ID, Reason: reason})
 			continue
 		}
@@ -176,7 +183,7 @@ func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) 
 }
 
 func run(ctx context.Context, inv *Inventory, sel Selection, selected []*Check, emit func(Finding) error) error {
-	r := &reporter{emit: emit}
+	r := &reporter{emit: emit, sel: &sel}
 	if len(sel.Namespaces) > 0 {
 		r.namespaces = make(map[string]bool, len(sel.Namespaces))
 		for _, ns := range sel.Namespaces {
@@ -225,6 +232,7 @@ func run(ctx context.Context, inv *Inventory, sel Selection, selected []*Check, 
 // time.
 type reporter struct {
 	check      *Check
+	sel        *Selection
 	emit       func(Finding) error
 	namespaces map[string]bool
 	err        error

@@ -416,3 +416,56 @@ func serviceAccountName(s *corev1.PodSpec) string {
 	}
 	return "default"
 }
+
+// registryChecks read the scan's settings as well as the workload.
+var registryChecks = []*Check{
+	{
+		Meta: Meta{
+			ID: "IMG-003", Title: "Image from an untrusted registry", Severity: medium, Category: CategoryImages, Party: partyWorkload,
+			Description: "Images should come only from the registries the operator trusts (scanned, signed, mirrored); anything else is unreviewed code. The allow-list is the scan's trusted registries setting.",
+			Remediation: "Mirror the image into a trusted registry and reference it from there, or add the registry to the allow-list if it is trusted.",
+			Frameworks:  []string{"CIS 5.5.1"},
+		},
+		needs: func(sel Selection) string {
+			if len(sel.TrustedRegistries) == 0 {
+				return "no registry allow-list: give the scan trusted registries (fleetscan scan start --trusted-registry, fleetscan-worker --trusted-registries)"
+			}
+			return ""
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			ref := imageName(c.Image)
+			for _, allowed := range r.sel.TrustedRegistries {
+				allowed = strings.TrimSuffix(allowed, "/")
+				if ref == allowed || strings.HasPrefix(ref, allowed+"/") {
+					return
+				}
+			}
+			r.report(w.Resource, c.Path, "container %q pulls %q from %s, which is not a trusted registry", c.Name, c.Image, registryHost(ref))
+		},
+	},
+}
+
+// imageName is the image reference without tag or digest, with the
+// registry Docker Hub implies made explicit: "nginx" is
+// "docker.io/library/nginx".
+func imageName(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') {
+		image = image[:i]
+	}
+	first, _, found := strings.Cut(image, "/")
+	if !found {
+		return "docker.io/library/" + image
+	}
+	if !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return "docker.io/" + image
+	}
+	return image
+}
+
+func registryHost(name string) string {
+	host, _, _ := strings.Cut(name, "/")
+	return host
+}

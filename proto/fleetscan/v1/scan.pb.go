@@ -213,9 +213,13 @@ type ScanSpec struct {
 	// scanned.
 	Namespaces []string `protobuf:"bytes,3,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
 	// Custom checks in CEL, run next to the built-in ones.
-	CustomChecks  []*CustomCheck `protobuf:"bytes,4,rep,name=custom_checks,json=customChecks,proto3" json:"custom_checks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CustomChecks []*CustomCheck `protobuf:"bytes,4,rep,name=custom_checks,json=customChecks,proto3" json:"custom_checks,omitempty"`
+	// Image registries workloads may pull from: a host ("registry.example.com")
+	// or a host and path prefix ("docker.io/library"). Without them IMG-003 is
+	// not assessable.
+	TrustedRegistries []string `protobuf:"bytes,5,rep,name=trusted_registries,json=trustedRegistries,proto3" json:"trusted_registries,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ScanSpec) Reset() {
@@ -272,6 +276,13 @@ func (x *ScanSpec) GetNamespaces() []string {
 func (x *ScanSpec) GetCustomChecks() []*CustomCheck {
 	if x != nil {
 		return x.CustomChecks
+	}
+	return nil
+}
+
+func (x *ScanSpec) GetTrustedRegistries() []string {
+	if x != nil {
+		return x.TrustedRegistries
 	}
 	return nil
 }
@@ -766,14 +777,15 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"ScanTarget\x12\x1f\n" +
 	"\vcluster_ids\x18\x01 \x03(\tR\n" +
 	"clusterIds\x12!\n" +
-	"\fall_clusters\x18\x02 \x01(\bR\vallClusters\"\xb8\x01\n" +
+	"\fall_clusters\x18\x02 \x01(\bR\vallClusters\"\xe7\x01\n" +
 	"\bScanSpec\x12%\n" +
 	"\x0einclude_checks\x18\x01 \x03(\tR\rincludeChecks\x12%\n" +
 	"\x0eexclude_checks\x18\x02 \x03(\tR\rexcludeChecks\x12\x1e\n" +
 	"\n" +
 	"namespaces\x18\x03 \x03(\tR\n" +
 	"namespaces\x12>\n" +
-	"\rcustom_checks\x18\x04 \x03(\v2\x19.fleetscan.v1.CustomCheckR\fcustomChecks\"\x99\x03\n" +
+	"\rcustom_checks\x18\x04 \x03(\v2\x19.fleetscan.v1.CustomCheckR\fcustomChecks\x12-\n" +
+	"\x12trusted_registries\x18\x05 \x03(\tR\x11trustedRegistries\"\x99\x03\n" +
 	"\vCustomCheck\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +

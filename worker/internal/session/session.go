@@ -35,7 +35,10 @@ type Config struct {
 	// Policies are custom checks of this worker, run in every job next to
 	// those that come with the job.
 	Policies []*fleetscanv1.CustomCheck
-	Log      *slog.Logger
+	// TrustedRegistries is this worker's registry allow-list, used when a
+	// job brings none.
+	TrustedRegistries []string
+	Log               *slog.Logger
 }
 
 // ErrNoWelcome: the server did not answer Hello.
@@ -223,7 +226,11 @@ func (s *session) check(ctx context.Context, a *workerv1.Assign, inv *checks.Inv
 	spec := a.GetSpec()
 	sel := checks.Selection{
 		Include: spec.GetIncludeChecks(), Exclude: spec.GetExcludeChecks(), Namespaces: spec.GetNamespaces(),
-		Custom: slices.Concat(spec.GetCustomChecks(), s.cfg.Policies),
+		Custom:            slices.Concat(spec.GetCustomChecks(), s.cfg.Policies),
+		TrustedRegistries: spec.GetTrustedRegistries(),
+	}
+	if len(sel.TrustedRegistries) == 0 {
+		sel.TrustedRegistries = s.cfg.TrustedRegistries
 	}
 	batch := make([]*workerv1.Finding, 0, s.batchSize)
 	flush := func() error {

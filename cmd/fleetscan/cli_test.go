@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fleetscan/fleetscan/server"
+	"github.com/fleetscan/fleetscan/worker"
+)
+
+// cli runs the fleetscan command against a real server on loopback, as a
+// user would, and returns stdout.
+type cli struct {
+	t    *testing.T
+	addr string
+	tok  string
+}
+
+func (c *cli) run(args ...string) (string, error) {
+	c.t.Helper()
+	var out, errOut bytes.Buffer
+	all := append([]string{"--server", c.addr, "--token-file", c.tok, "--plaintext"}, args...)
+	err := run(context.Background(), all, &out, &errOut)
+	return out.String(), err
+}
+
+func (c *cli) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatalf("fleetscan %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func startCLI(t *testing.T) *cli {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &cli{t: t, addr: srv.Addr().String(), tok: filepath.Join(dir, server.OperatorTokenFile)}
+}
+
+func (c *cli) worker(id, tokenFile, snapshot string) {
+	c.t.Helper()
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{
+		Server: c.addr, Token: strings.TrimSpace(string(b)), ClusterID: id, Plaintext: true,
+		Source: worker.SnapshotSource(snapshot, nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	c.t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestCLIEndToEnd drives a fleet scan and the history commands through the
+// CLI, the way the README shows them.
+func TestCLIEndToEnd(t *testing.T) {
+	c := startCLI(t)
+	tmp := t.TempDir()
+	for _, id := range []string{"acme-prod", "globex-prod"} {
+		tokenFile := filepath.Join(tmp, id+".token")
+		out := c.must("cluster", "register", id, "--tenant", strings.Split(id, "-")[0], "--label", "env=prod", "--join-token-file", tokenFile)
+		if !strings.Contains(out, "Registered cluster "+id) {
+			t.Fatalf("register output: %s", out)
+		}
+		if info, err := os.Stat(tokenFile); err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("join token file: %v %v", info, err)
+		}
+		c.worker(id, tokenFile, filepath.Join("../../deploy/demo/clusters", id))
+	}
+	out := c.must("scan", "start", "--all", "--wait", "--timeout", "30s")
+	if !strings.Contains(out, "succeeded") || !strings.Contains(out, "acme-prod") || !strings.Contains(out, "globex-prod") || !strings.Contains(out, "Not assessable") {
+		t.Errorf("scan start --wait output:\n%s", out)
+	}
+
+	var list struct {
+		Findings []struct {
+			ClusterID   string `json:"clusterId"`
+			Fingerprint string `json:"fingerprint"`
+			Severity    string `json:"severity"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(c.must("findings", "list", "--severity", "critical", "--limit", "0", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Findings) == 0 {
+		t.Fatal("no critical findings listed")
+	}
+	for _, f := range list.Findings {
+		if f.Severity != "SEVERITY_CRITICAL" {
+			t.Errorf("--severity critical listed a %s finding", f.Severity)
+		}
+	}
+	got := c.must("findings", "get", list.Findings[0].ClusterID, list.Findings[0].Fingerprint)
+	if !strings.Contains(got, "Seen by 1 scan(s)") {
+		t.Errorf("findings get:\n%s", got)
+	}
+	if out := c.must("trend", "--fleet", "--since", "7d"); !strings.Contains(out, "open findings") || !strings.Contains(out, "score") {
+		t.Errorf("trend:\n%s", out)
+	}
+	cmp := c.must("compare", "--selector", "env=prod")
+	if lines := strings.Split(cmp, "\n"); len(lines) < 3 || !strings.Contains(lines[1], "globex-prod") {
+		t.Errorf("compare should rank globex-prod (the worse) first:\n%s", cmp)
+	}
+	if out := c.must("summary", "--tenant", "acme"); !strings.Contains(out, "1 of 1 clusters scanned") {
+		t.Errorf("summary:\n%s", out)
+	}
+	scans := c.must("scan", "list")
+	if !strings.Contains(scans, "succeeded") {
+		t.Errorf("scan list:\n%s", scans)
+	}
+}
+
+func TestCLIErrorsSayWhatToDo(t *testing.T) {
+	c := startCLI(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scan", "start"}, "give --cluster ID"},
+		{[]string{"trend", "--fleet", "--cluster", "x"}, "give one of --cluster"},
+		{[]string{"trend", "--fleet", "--since", "soon"}, "--since"},
+		{[]string{"findings", "list", "--severity", "urgent"}, "--severity"},
+		{[]string{"cluster", "get", "nope"}, "not found"},
+		{[]string{"compare", "--selector", "env in prod"}, "label_selector"},
+		{[]string{"cluster", "list", "-o", "xml"}, "--output"},
+	}
+	for _, tt := range tests {
+		_, err := c.run(tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("fleetscan %s: got %v, want an error mentioning %q", strings.Join(tt.args, " "), err, tt.want)
+		}
+	}
+	bad := &cli{t: t, addr: "127.0.0.1:1", tok: c.tok}
+	if _, err := bad.run("cluster", "list"); err == nil || !strings.Contains(err.Error(), "is fleetscan-server running") {
+		t.Errorf("unreachable server: %v", err)
+	}
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"slices"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
+)
+
+func randomSet(n int) []fp {
+	out := make([]fp, n)
+	for i := range out {
+		rand.Read(out[i][:])
+	}
+	slices.SortFunc(out, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+func TestDiffAndApply(t *testing.T) {
+	base := randomSet(100)
+	head := slices.Concat(base[:40], base[60:], randomSet(5))
+	slices.SortFunc(head, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
+	added, removed := diffSorted(base, head)
+	if len(added) != 5 || len(removed) != 20 {
+		t.Fatalf("added %d removed %d, want 5 and 20", len(added), len(removed))
+	}
+	if got := applyDelta(base, added, removed); !slices.Equal(got, head) {
+		t.Error("applyDelta(base, diff) != head")
+	}
+}
+
+// TestSetEncoding: an unchanged set costs a fixed few bytes; chains are
+// cut at maxDeltaDepth; a bigger change falls back to the full form.
+func TestSetEncoding(t *testing.T) {
+	db, _, _ := openTest(t)
+	set := randomSet(10000)
+	var prev [16]byte
+	depth := 0
+	err := db.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobFingerprints)
+		for i := range maxDeltaDepth + 2 {
+			id := db.NewID()
+			var base []fp
+			if i > 0 {
+				var err error
+				if base, depth, err = getSetTx(tx, prev); err != nil {
+					return err
+				}
+			}
+			enc := encodeSet(set, prev, base, depth)
+			switch {
+			case i == 0 && len(enc) != 1+len(set)*fpSize:
+				t.Errorf("first set: %d bytes, want the full form", len(enc))
+			case i > 0 && i <= maxDeltaDepth && len(enc) > 20:
+				t.Errorf("unchanged set %d: %d bytes, want a delta of a few bytes", i, len(enc))
+			case i == maxDeltaDepth+1 && enc[0] != setFull:
+				t.Errorf("set %d: chain not cut at depth %d", i, maxDeltaDepth)
+			}
+			if err := b.Put(id[:], enc); err != nil {
+				return err
+			}
+			got, _, err := getSetTx(tx, id)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(got, set) {
+				t.Fatalf("set %d does not read back", i)
+			}
+			prev = id
+		}
+		changed := randomSet(10000)
+		if enc := encodeSet(changed, prev, set, 0); enc[0] != setFull {
+			t.Error("a delta larger than the set was chosen over the full form")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCompactKeepsNewerSetsReadable: dropping old sets rewrites the oldest
+// kept one in full, so deltas after it still read, and trends still see
+// every summary.
+func TestCompactKeepsNewerSetsReadable(t *testing.T) {
+	db, clk, _ := openTest(t)
+	register(t, db, "c1")
+	var scans []*Scan
+	for day := range 5 {
+		clk.t = clk.t.Add(24 * time.Hour)
+		fs := []*workerv1.Finding{finding("POD-001", "shop", "web", fleetscanv1.Severity_SEVERITY_HIGH)}
+		if day >= 3 {
+			fs = append(fs, finding("POD-002", "shop", "api", fleetscanv1.Severity_SEVERITY_HIGH))
+		}
+		scans = append(scans, runJob(t, db, "c1", fs...))
+	}
+	ctx := context.Background()
+	cutoff := clk.t.Add(-36 * time.Hour) // keeps the last two days
+	n, err := db.Compact(ctx, cutoff.UnixMilli())
+	if err != nil || n != 3 {
+		t.Fatalf("Compact dropped %d sets (%v), want 3", n, err)
+	}
+	if _, err := db.DiffScans(ctx, scans[0].ID, scans[4].ID, "c1"); err == nil {
+		t.Error("diff with a compacted scan succeeded")
+	}
+	d, err := db.DiffScans(ctx, scans[3].ID, scans[4].ID, "c1")
+	if err != nil || d.UnchangedCount != 2 || len(d.New)+len(d.Resolved) != 0 {
+		t.Errorf("diff of kept scans: %+v %v", d, err)
+	}
+	hs, err := db.Histories(ctx, func(*storagev1.ClusterRecord) bool { return true }, 0)
+	if err != nil || len(hs) != 1 || len(hs[0].Summaries) != 5 {
+		t.Errorf("summaries after compaction: %+v %v", hs, err)
+	}
+}
