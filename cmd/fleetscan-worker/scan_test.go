@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -130,6 +132,38 @@ func TestScanUsageErrors(t *testing.T) {
 		err := run(context.Background(), args, io.Discard, io.Discard)
 		if err == nil || exitCode(err) != 2 {
 			t.Errorf("%q: got %v (exit %d), want a usage error with exit 2", args, err, exitCode(err))
+		}
+	}
+}
+
+// TestDemoReadmeCounts keeps the severity table of deploy/demo/README.md
+// true to what a scan of each demo snapshot finds.
+func TestDemoReadmeCounts(t *testing.T) {
+	readme, err := os.ReadFile("../../deploy/demo/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cluster := range []string{"acme-prod", "acme-dev", "globex-prod"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"scan", "--snapshot", demo + cluster, "-o", "json"}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Findings []struct{ Severity, Status string } `json:"findings"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		counts := map[string]int{}
+		for _, f := range doc.Findings {
+			if f.Status == "FINDING_STATUS_OPEN" {
+				counts[f.Severity]++
+			}
+		}
+		row := fmt.Sprintf("| `%s` | %d | %d | %d | %d | %d |", cluster,
+			counts["SEVERITY_CRITICAL"], counts["SEVERITY_HIGH"], counts["SEVERITY_MEDIUM"], counts["SEVERITY_LOW"], len(doc.Findings))
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("deploy/demo/README.md lacks the row %s", row)
 		}
 	}
 }

@@ -67,7 +67,10 @@ step "Scanning the whole fleet"
 "$bin/fleetscan" scan start --all --wait --timeout 2m
 
 step "The fleet's worst findings"
-"$bin/fleetscan" findings list --severity high --limit 20
+"$bin/fleetscan" findings list --severity high --limit 15
+
+step "Clusters ranked by posture score (docs/posture-score.md)"
+"$bin/fleetscan" compare --checks 8
 
 step "Done: every process the demo started is stopped"
 echo "See deploy/demo/README.md for what is wrong in each cluster, and README.md to run it for real."
