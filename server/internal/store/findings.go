@@ -158,11 +158,11 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 				addCount(counts, f.Severity, 1)
 				checkCounts[f.CheckId]++
 			}
-			if err := upsertFindingTx(findings, append(slices.Clone(prefix), key[:]...), f, now); err != nil {
+			if err := upsertFindingTx(tx, findings, append(slices.Clone(prefix), key[:]...), f, now); err != nil {
 				return err
 			}
 		}
-		if err := resolveUnseenTx(findings, prefix, seen, scan.Spec, cluster, now); err != nil {
+		if err := resolveUnseenTx(tx, findings, prefix, seen, scan.Spec, cluster, now); err != nil {
 			return err
 		}
 
@@ -204,7 +204,7 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 // upsertFindingTx opens a new lifecycle, reopens a resolved one, or
 // updates the details of an open one; an open finding seen again unchanged
 // is left as it is.
-func upsertFindingTx(b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
+func upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
 	rec := &storagev1.FindingRecord{}
 	err := getProto(b, key, rec)
 	switch {
@@ -213,6 +213,9 @@ func upsertFindingTx(b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64)
 	case err != nil:
 		return err
 	case rec.ResolvedMs != 0:
+		if err := tx.Bucket(bucketResolved).Delete(resolvedKey(rec.ResolvedMs, key)); err != nil {
+			return err
+		}
 		rec.History = append(rec.History, &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: rec.LastSeenMs, ResolvedMs: rec.ResolvedMs})
 		rec.FirstSeenMs, rec.LastSeenMs, rec.ResolvedMs, rec.LastScanId = now, 0, 0, nil
 	case sameDetails(rec, f):
@@ -233,7 +236,7 @@ func sameDetails(rec *storagev1.FindingRecord, f *workerv1.Finding) bool {
 // job did not see; they were last seen by the cluster's previous job. A
 // scan limited to some checks or namespaces resolves only findings it
 // could have seen again.
-func resolveUnseenTx(b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, cluster *storagev1.ClusterRecord, now int64) error {
+func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, cluster *storagev1.ClusterRecord, now int64) error {
 	type update struct {
 		key []byte
 		rec *storagev1.FindingRecord
@@ -258,12 +261,22 @@ func resolveUnseenTx(b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Findin
 		updates = append(updates, update{slices.Clone(k), rec})
 	}
 	// Written after the cursor is done: bbolt cursors do not survive puts.
+	index := tx.Bucket(bucketResolved)
 	for _, u := range updates {
 		if err := putProto(b, u.key, u.rec); err != nil {
 			return err
 		}
+		if err := index.Put(resolvedKey(now, u.key), nil); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// resolvedKey indexes a resolved lifecycle (cluster seq and fingerprint
+// in findingKey) by when it was resolved.
+func resolvedKey(resolvedMs int64, findingKey []byte) []byte {
+	return append(u64(uint64(resolvedMs)), findingKey...)
 }
 
 func specCovers(spec *fleetscanv1.ScanSpec, rec *storagev1.FindingRecord) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -118,5 +119,31 @@ func TestCompactKeepsNewerSetsReadable(t *testing.T) {
 	hs, err := db.Histories(ctx, func(*storagev1.ClusterRecord) bool { return true }, 0)
 	if err != nil || len(hs) != 1 || len(hs[0].Summaries) != 5 {
 		t.Errorf("summaries after compaction: %+v %v", hs, err)
+	}
+}
+
+// TestCompactDropsOldResolvedLifecycles: a lifecycle resolved before the
+// cutoff is dropped, one resolved after it and open ones stay.
+func TestCompactDropsOldResolvedLifecycles(t *testing.T) {
+	db, clk, _ := openTest(t)
+	register(t, db, "c1")
+	ctx := context.Background()
+	web := finding("POD-001", "shop", "web", fleetscanv1.Severity_SEVERITY_HIGH)
+	api := finding("POD-001", "shop", "api", fleetscanv1.Severity_SEVERITY_HIGH)
+	db2 := finding("POD-001", "shop", "db", fleetscanv1.Severity_SEVERITY_HIGH)
+	runJob(t, db, "c1", web, api, db2)
+	clk.t = clk.t.Add(24 * time.Hour)
+	runJob(t, db, "c1", api, db2) // web resolved on day 1
+	clk.t = clk.t.Add(24 * time.Hour)
+	runJob(t, db, "c1", db2) // api resolved on day 2
+	n, err := db.compactResolved(ctx, clk.t.Add(-12*time.Hour).UnixMilli())
+	if err != nil || n != 1 {
+		t.Fatalf("compactResolved dropped %d (%v), want 1", n, err)
+	}
+	if got := listAll(t, db, FindingFilter{Status: fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED}); fmt.Sprint(got) != "[c1 POD-001 api]" {
+		t.Errorf("resolved after compaction: %q", got)
+	}
+	if got := listAll(t, db, FindingFilter{}); fmt.Sprint(got) != "[c1 POD-001 db]" {
+		t.Errorf("open after compaction: %q", got)
 	}
 }

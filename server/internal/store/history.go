@@ -269,11 +269,55 @@ func (s *DB) LatestJobs(_ context.Context, keep func(*storagev1.ClusterRecord) b
 	return out, err
 }
 
-// Compact drops the fingerprint sets of jobs that ended before cutoffMs,
-// keeping their summaries (trends still work) and the finding lifecycles.
-// The oldest set still kept is rewritten in full first, since later sets
-// may be deltas from the dropped ones. It returns how many sets it dropped.
-func (s *DB) Compact(_ context.Context, cutoffMs int64) (int, error) {
+// Compact applies the retention: it drops the fingerprint sets of jobs that
+// ended before cutoffMs and the lifecycles of findings resolved before it,
+// keeping every job summary, so trends still cover all history. The
+// oldest set still kept is rewritten in full first, since later sets may be
+// deltas from the dropped ones. It returns how many sets and lifecycles it
+// dropped.
+func (s *DB) Compact(ctx context.Context, cutoffMs int64) (int, error) {
+	sets, err := s.compactSets(ctx, cutoffMs)
+	if err != nil {
+		return sets, err
+	}
+	lifecycles, err := s.compactResolved(ctx, cutoffMs)
+	return sets + lifecycles, err
+}
+
+// compactResolved deletes lifecycles resolved before cutoffMs, a bounded
+// number per transaction so that ingest is never blocked for long.
+func (s *DB) compactResolved(ctx context.Context, cutoffMs int64) (int, error) {
+	const perTx = 10000
+	dropped := 0
+	cutoff := u64(uint64(cutoffMs))
+	for {
+		n := 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			index, findings := tx.Bucket(bucketResolved), tx.Bucket(bucketFindings)
+			var keys [][]byte
+			c := index.Cursor()
+			for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) < 0 && len(keys) < perTx; k, _ = c.Next() {
+				keys = append(keys, slices.Clone(k))
+			}
+			for _, k := range keys {
+				if err := index.Delete(k); err != nil {
+					return err
+				}
+				if err := findings.Delete(k[8:]); err != nil {
+					return err
+				}
+			}
+			n = len(keys)
+			return nil
+		})
+		dropped += n
+		if err != nil || n < perTx || ctx.Err() != nil {
+			return dropped, err
+		}
+	}
+}
+
+func (s *DB) compactSets(_ context.Context, cutoffMs int64) (int, error) {
 	dropped := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		sets := tx.Bucket(bucketJobFingerprints)

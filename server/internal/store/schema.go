@@ -33,6 +33,10 @@ var (
 	// → the job's counts (see summary.go). Trends are range scans of it.
 	bucketSummaries = []byte("summaries")
 
+	// bucketResolved: resolved time (uint64 ms), cluster seq, fingerprint →
+	// empty. An index of resolved lifecycles by age, for retention.
+	bucketResolved = []byte("resolved")
+
 	allBuckets = [][]byte{bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
-		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries}
+		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved}
 )
