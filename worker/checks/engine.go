@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -202,7 +203,7 @@ func run(ctx context.Context, inv *Inventory, sel Selection, selected []*Check, 
 			perWorkload = append(perWorkload, c)
 		}
 	}
-	for _, w := range inv.Workloads() {
+	for _, w := range r.workloads(inv) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -236,6 +237,18 @@ type reporter struct {
 	emit       func(Finding) error
 	namespaces map[string]bool
 	err        error
+
+	// Per-run caches of what several checks compute alike.
+	workloadList []Workload
+	pssCache     map[*corev1.PodSpec]pssResult
+}
+
+// workloads lists the inventory's workloads once per run.
+func (r *reporter) workloads(inv *Inventory) []Workload {
+	if r.workloadList == nil {
+		r.workloadList = inv.Workloads()
+	}
+	return r.workloadList
 }
 
 // report emits a finding of the current check at its default severity.

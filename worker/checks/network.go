@@ -48,7 +48,7 @@ func reportUnisolated(r *reporter, inv *Inventory, isolates func(*networkingv1.N
 			byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
 		}
 	}
-	for _, w := range inv.Workloads() {
+	for _, w := range r.workloads(inv) {
 		if systemNamespace(w.Namespace) {
 			continue
 		}

@@ -339,7 +339,7 @@ var workloadChecks = []*Check{
 				sa := &inv.ServiceAccounts[i]
 				saAutomount[sa.Namespace+"/"+sa.Name] = sa.AutomountServiceAccountToken
 			}
-			for _, w := range inv.Workloads() {
+			for _, w := range r.workloads(inv) {
 				mount := w.Spec.AutomountServiceAccountToken
 				if mount == nil {
 					mount = saAutomount[w.Namespace+"/"+serviceAccountName(w.Spec)]

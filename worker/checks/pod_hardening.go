@@ -337,7 +337,7 @@ var podHardeningChecks = []*Check{
 			Frameworks:  []string{"MITRE Execution"},
 		},
 		inventory: func(r *reporter, inv *Inventory) {
-			for _, w := range inv.Workloads() {
+			for _, w := range r.workloads(inv) {
 				for _, c := range w.Containers() {
 					for _, p := range c.Ports {
 						if !tcp(p.Protocol) {

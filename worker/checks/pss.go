@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
 )
@@ -52,6 +53,20 @@ func evaluatePSS(w *Workload, version psaapi.Version) pssResult {
 	return res
 }
 
+// pss evaluates a workload against the latest Pod Security Standards once
+// per run, however many checks ask.
+func (r *reporter) pss(w *Workload) pssResult {
+	if res, ok := r.pssCache[w.Spec]; ok {
+		return res
+	}
+	if r.pssCache == nil {
+		r.pssCache = map[*corev1.PodSpec]pssResult{}
+	}
+	res := evaluatePSS(w, psaapi.LatestVersion())
+	r.pssCache[w.Spec] = res
+	return res
+}
+
 // namespaceLevel is the level a namespace enforces and its policy version,
 // read from its pod-security.kubernetes.io labels as the admission plugin
 // reads them: privileged when unlabelled, restricted when the label is
@@ -77,7 +92,7 @@ var pssChecks = []*Check{
 			Frameworks:  []string{"PSS Baseline", "CIS 5.2.1", "NSA 1.0"},
 		},
 		workload: func(r *reporter, w *Workload) {
-			if res := evaluatePSS(w, psaapi.LatestVersion()); res.level == psaapi.LevelPrivileged {
+			if res := r.pss(w); res.level == psaapi.LevelPrivileged {
 				r.report(w.Resource, "", "pods meet only the privileged level; baseline forbids: %s", res.baseline)
 			}
 		},
@@ -90,7 +105,7 @@ var pssChecks = []*Check{
 			Frameworks:  []string{"PSS Restricted", "CIS 5.2.1"},
 		},
 		workload: func(r *reporter, w *Workload) {
-			if res := evaluatePSS(w, psaapi.LatestVersion()); res.level == psaapi.LevelBaseline {
+			if res := r.pss(w); res.level == psaapi.LevelBaseline {
 				r.report(w.Resource, "", "pods meet baseline, not restricted: %s", res.restricted)
 			}
 		},
@@ -104,8 +119,8 @@ var pssChecks = []*Check{
 		},
 		inventory: func(r *reporter, inv *Inventory) {
 			strictest := map[string]psaapi.Level{}
-			for _, w := range inv.Workloads() {
-				level := evaluatePSS(&w, psaapi.LatestVersion()).level
+			for _, w := range r.workloads(inv) {
+				level := r.pss(&w).level
 				if cur, ok := strictest[w.Namespace]; !ok || levelRank(level) < levelRank(cur) {
 					strictest[w.Namespace] = level
 				}
@@ -131,7 +146,7 @@ var pssChecks = []*Check{
 			Frameworks:  []string{"CIS 5.2.1", "PSS"},
 		},
 		inventory: func(r *reporter, inv *Inventory) {
-			for _, w := range inv.Workloads() {
+			for _, w := range r.workloads(inv) {
 				enforced, version := namespaceLevel(inv, w.Namespace)
 				if enforced == psaapi.LevelPrivileged {
 					continue

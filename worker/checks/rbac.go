@@ -763,7 +763,7 @@ var rbacChecks = []*Check{
 				sa := &inv.ServiceAccounts[i]
 				saAutomount[sa.Namespace+"/"+sa.Name] = sa.AutomountServiceAccountToken
 			}
-			for _, w := range inv.Workloads() {
+			for _, w := range r.workloads(inv) {
 				sa := serviceAccountName(w.Spec)
 				if !tokenMounted(&w, saAutomount[w.Namespace+"/"+sa]) {
 					continue

@@ -75,7 +75,7 @@ var secretChecks = []*Check{
 				exists[sa.Namespace+"/"+sa.Name] = true
 				seen[sa.Namespace] = true
 			}
-			for _, w := range inv.Workloads() {
+			for _, w := range r.workloads(inv) {
 				name := serviceAccountName(w.Spec)
 				if name == "default" || !seen[w.Namespace] || exists[w.Namespace+"/"+name] {
 					continue

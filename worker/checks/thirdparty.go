@@ -311,7 +311,7 @@ var thirdPartyChecks = []*Check{
 					}
 				}
 			}
-			for _, w := range inv.Workloads() {
+			for _, w := range r.workloads(inv) {
 				for _, c := range w.Containers() {
 					if imageOneOf(c.Image, ingressNginxImages) {
 						r.report(w.Resource, c.Path, "container %q runs the ingress-nginx controller (%s), retired in March 2026 and no longer patched", c.Name, c.Image)
@@ -327,7 +327,7 @@ var thirdPartyChecks = []*Check{
 			Remediation: "Upgrade the component to a fixed release.",
 		},
 		inventory: func(r *reporter, inv *Inventory) {
-			for _, w := range inv.Workloads() {
+			for _, w := range r.workloads(inv) {
 				for _, c := range w.Containers() {
 					component := imageComponent(c.Image)
 					if component == "" {
@@ -370,7 +370,7 @@ var thirdPartyChecks = []*Check{
 			Remediation: "Remove the Dashboard, or keep it reachable only through kubectl port-forward, without --enable-skip-login, its service account bound to nothing but its own roles.",
 		},
 		inventory: func(r *reporter, inv *Inventory) {
-			for _, w := range inv.Workloads() {
+			for _, w := range r.workloads(inv) {
 				var dashboard *corev1.Container
 				for i := range w.Spec.Containers {
 					if imageOneOf(w.Spec.Containers[i].Image, dashboardImages) {
