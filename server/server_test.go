@@ -467,6 +467,14 @@ func TestValidationAndErrors(t *testing.T) {
 			_, err := op.ClusterService.GetCluster(ctx, &fleetscanv1.GetClusterRequest{ClusterId: "nope"})
 			return err
 		}, codes.NotFound, "nope"},
+		{"scan with two targets", func() error {
+			_, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true, Tenant: "acme"}})
+			return err
+		}, codes.InvalidArgument, "exactly one"},
+		{"scan with a bad selector", func() error {
+			_, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{LabelSelector: "env in prod"}})
+			return err
+		}, codes.InvalidArgument, "label_selector"},
 		{"scan without target", func() error {
 			_, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{})
 			return err
@@ -728,5 +736,37 @@ func TestHistory(t *testing.T) {
 	}
 	if _, err := op.FindingService.GetSummary(ctx, &fleetscanv1.GetSummaryRequest{Scope: &fleetscanv1.Scope{Scope: &fleetscanv1.Scope_Tenant{Tenant: "nobody"}}}); status.Code(err) != codes.NotFound {
 		t.Errorf("summary of an unknown tenant: %v", err)
+	}
+}
+
+// TestScanTargets: a scan covers exactly the clusters its target selects.
+func TestScanTargets(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	register(t, op, "acme-prod", "acme", map[string]string{"env": "prod", "region": "eu"})
+	register(t, op, "acme-dev", "acme", map[string]string{"env": "dev", "region": "eu"})
+	register(t, op, "globex-prod", "globex", map[string]string{"env": "prod", "region": "us"})
+	for _, tt := range []struct {
+		target *fleetscanv1.ScanTarget
+		want   []string
+	}{
+		{&fleetscanv1.ScanTarget{AllClusters: true}, []string{"acme-dev", "acme-prod", "globex-prod"}},
+		{&fleetscanv1.ScanTarget{LabelSelector: "env=prod"}, []string{"acme-prod", "globex-prod"}},
+		{&fleetscanv1.ScanTarget{LabelSelector: "env=prod,region notin (us)"}, []string{"acme-prod"}},
+		{&fleetscanv1.ScanTarget{Tenant: "acme"}, []string{"acme-dev", "acme-prod"}},
+		{&fleetscanv1.ScanTarget{ClusterIds: []string{"globex-prod", "acme-dev", "globex-prod"}}, []string{"acme-dev", "globex-prod"}},
+	} {
+		resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: tt.target})
+		if err != nil {
+			t.Fatalf("%v: %v", tt.target, err)
+		}
+		var got []string
+		for _, j := range resp.Scan.Jobs {
+			got = append(got, j.ClusterId)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%v: jobs for %v, want %v", tt.target, got, tt.want)
+		}
 	}
 }

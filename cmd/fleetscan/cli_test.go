@@ -138,7 +138,10 @@ func TestCLIErrorsSayWhatToDo(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"scan", "start"}, "give --cluster ID"},
+		{[]string{"scan", "start"}, "give one target"},
+		{[]string{"scan", "start", "--all", "--tenant", "acme"}, "give one target"},
+		{[]string{"scan", "start", "--selector", "env in prod"}, "label_selector"},
+		{[]string{"scan", "start", "--tenant", "nobody"}, "no registered cluster matches"},
 		{[]string{"trend", "--fleet", "--cluster", "x"}, "give one of --cluster"},
 		{[]string{"trend", "--fleet", "--since", "soon"}, "--since"},
 		{[]string{"findings", "list", "--severity", "urgent"}, "--severity"},

@@ -24,10 +24,11 @@ func scanCommand(g *globals) *cobra.Command {
 func scanStartCommand(g *globals) *cobra.Command {
 	var clusters, include, exclude, namespaces, trusted []string
 	var all, wait bool
+	var selector, tenant string
 	var policies string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "start (--cluster ID ... | --all)",
+		Use:   "start (--cluster ID ... | --all | --selector LABELS | --tenant TENANT)",
 		Short: "Start a scan of some clusters or of the whole fleet",
 		Long: `Start a scan: one job per cluster. Jobs of clusters whose worker is
 connected start at once; the others wait until their worker connects.
@@ -35,12 +36,19 @@ With --wait, follow the scan until every job has ended and print its
 summary; the command then fails if any job failed.`,
 		Example: `  fleetscan scan start --all --wait
   fleetscan scan start --cluster prod-eu-1 --cluster prod-us-1 --check POD-001 --check RBAC-001
-  fleetscan scan start --all --namespace shop --wait --timeout 5m
+  fleetscan scan start --selector 'env=prod,region in (eu-west,eu-north)' --wait
+  fleetscan scan start --tenant acme --namespace shop --wait --timeout 5m
   fleetscan scan start --all --policies deploy/examples/policies --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if all == (len(clusters) > 0) {
-				return errors.New("give --cluster ID (repeatable) or --all")
+			given := 0
+			for _, set := range []bool{len(clusters) > 0, all, selector != "", tenant != ""} {
+				if set {
+					given++
+				}
+			}
+			if given != 1 {
+				return errors.New("give one target: --cluster ID (repeatable), --all, --selector LABELS or --tenant TENANT")
 			}
 			spec := &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces, TrustedRegistries: trusted}
 			if policies != "" {
@@ -55,7 +63,7 @@ summary; the command then fails if any job failed.`,
 			}
 			defer c.Close()
 			resp, err := c.ScanService.StartScan(cmd.Context(), &fleetscanv1.StartScanRequest{
-				Target: &fleetscanv1.ScanTarget{ClusterIds: clusters, AllClusters: all},
+				Target: &fleetscanv1.ScanTarget{ClusterIds: clusters, AllClusters: all, LabelSelector: selector, Tenant: tenant},
 				Spec:   spec,
 			})
 			if err != nil {
@@ -97,6 +105,8 @@ summary; the command then fails if any job failed.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&clusters, "cluster", nil, "cluster id to scan; repeatable")
 	f.BoolVar(&all, "all", false, "scan every registered cluster")
+	f.StringVar(&selector, "selector", "", "scan the clusters whose labels match this selector, e.g. env=prod")
+	f.StringVar(&tenant, "tenant", "", "scan every cluster of this tenant")
 	f.StringArrayVar(&include, "check", nil, "run only this check id; repeatable (default: all checks)")
 	f.StringArrayVar(&exclude, "exclude-check", nil, "skip this check id; repeatable")
 	f.StringArrayVar(&namespaces, "namespace", nil, "scan only this namespace; repeatable (cluster-scoped objects are always scanned)")

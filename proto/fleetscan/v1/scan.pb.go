@@ -153,7 +153,12 @@ type ScanTarget struct {
 	// Explicit cluster ids.
 	ClusterIds []string `protobuf:"bytes,1,rep,name=cluster_ids,json=clusterIds,proto3" json:"cluster_ids,omitempty"`
 	// Every registered cluster.
-	AllClusters   bool `protobuf:"varint,2,opt,name=all_clusters,json=allClusters,proto3" json:"all_clusters,omitempty"`
+	AllClusters bool `protobuf:"varint,2,opt,name=all_clusters,json=allClusters,proto3" json:"all_clusters,omitempty"`
+	// Clusters whose labels match this Kubernetes label selector, e.g.
+	// "env=prod,region in (eu-west,eu-north)".
+	LabelSelector string `protobuf:"bytes,3,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
+	// Every cluster of this tenant.
+	Tenant        string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -200,6 +205,20 @@ func (x *ScanTarget) GetAllClusters() bool {
 		return x.AllClusters
 	}
 	return false
+}
+
+func (x *ScanTarget) GetLabelSelector() string {
+	if x != nil {
+		return x.LabelSelector
+	}
+	return ""
+}
+
+func (x *ScanTarget) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
 }
 
 // ScanSpec says what a scan checks.
@@ -772,12 +791,14 @@ var File_fleetscan_v1_scan_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\n" +
-	"\x17fleetscan/v1/scan.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n" +
+	"\x17fleetscan/v1/scan.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n" +
 	"\n" +
 	"ScanTarget\x12\x1f\n" +
 	"\vcluster_ids\x18\x01 \x03(\tR\n" +
 	"clusterIds\x12!\n" +
-	"\fall_clusters\x18\x02 \x01(\bR\vallClusters\"\xe7\x01\n" +
+	"\fall_clusters\x18\x02 \x01(\bR\vallClusters\x12%\n" +
+	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x16\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\"\xe7\x01\n" +
 	"\bScanSpec\x12%\n" +
 	"\x0einclude_checks\x18\x01 \x03(\tR\rincludeChecks\x12%\n" +
 	"\x0eexclude_checks\x18\x02 \x03(\tR\rexcludeChecks\x12\x1e\n" +

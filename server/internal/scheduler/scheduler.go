@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/store"
@@ -56,32 +58,9 @@ func (s *Scheduler) StartScan(ctx context.Context, target *fleetscanv1.ScanTarge
 	if err := sel.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: spec: %w", ErrInvalid, err)
 	}
-	var ids []string
-	switch {
-	case target == nil || (len(target.ClusterIds) == 0 && !target.AllClusters):
-		return nil, fmt.Errorf("%w: target: give cluster_ids or all_clusters", ErrInvalid)
-	case len(target.ClusterIds) > 0 && target.AllClusters:
-		return nil, fmt.Errorf("%w: target: give cluster_ids or all_clusters, not both", ErrInvalid)
-	case target.AllClusters:
-		after := ""
-		for {
-			page, more, err := s.store.ListClusters(ctx, after, 1000)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range page {
-				ids = append(ids, c.Id)
-			}
-			if !more {
-				break
-			}
-			after = page[len(page)-1].Id
-		}
-		if len(ids) == 0 {
-			return nil, fmt.Errorf("%w: target: no cluster is registered", ErrInvalid)
-		}
-	default:
-		ids = target.ClusterIds
+	ids, err := s.resolveTarget(ctx, target)
+	if err != nil {
+		return nil, err
 	}
 	scan, err := s.store.CreateScan(ctx, target, spec, ids)
 	if err != nil {
@@ -91,6 +70,50 @@ func (s *Scheduler) StartScan(ctx context.Context, target *fleetscanv1.ScanTarge
 		s.Wake(j.Record.ClusterId)
 	}
 	return scan, nil
+}
+
+// resolveTarget lists the cluster ids a target selects.
+func (s *Scheduler) resolveTarget(ctx context.Context, target *fleetscanv1.ScanTarget) ([]string, error) {
+	given := 0
+	for _, set := range []bool{len(target.GetClusterIds()) > 0, target.GetAllClusters(), target.GetLabelSelector() != "", target.GetTenant() != ""} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return nil, fmt.Errorf("%w: target: give exactly one of cluster_ids, all_clusters, label_selector or tenant", ErrInvalid)
+	}
+	if len(target.ClusterIds) > 0 {
+		return target.ClusterIds, nil
+	}
+	sel := labels.Everything()
+	if target.LabelSelector != "" {
+		var err error
+		if sel, err = labels.Parse(target.LabelSelector); err != nil {
+			return nil, fmt.Errorf("%w: target.label_selector: %v", ErrInvalid, err)
+		}
+	}
+	var ids []string
+	after := ""
+	for {
+		page, more, err := s.store.ListClusters(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			if (target.Tenant == "" || c.Tenant == target.Tenant) && sel.Matches(labels.Set(c.Labels)) {
+				ids = append(ids, c.Id)
+			}
+		}
+		if !more {
+			break
+		}
+		after = page[len(page)-1].Id
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: target: no registered cluster matches", ErrInvalid)
+	}
+	return ids, nil
 }
 
 // Attach registers the session of a cluster's worker. wake receives a
