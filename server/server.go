@@ -70,6 +70,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	lis    net.Listener
+	sched  *scheduler.Scheduler
 }
 
 // New opens the store, creates the first operator token if there is none,
@@ -112,11 +113,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	sched := scheduler.New(db)
+	s.sched = sched
 	in := ingest.New(db, sched, s.log, Version)
 	s.health = health.NewServer()
 	s.grpc = newGRPCServer(s.log, auth.New(db), creds)
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
-	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, s.log))
+	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, db, s.log))
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -151,9 +153,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.log.Info("serving", "addr", s.lis.Addr().String(), "tls", s.cfg.TLSCertFile != "")
 
-	compactDone := make(chan struct{})
+	// Background loops, owned here and stopped before the store closes.
+	compactDone, schedulesDone := make(chan struct{}), make(chan struct{})
 	compactCtx, stopCompact := context.WithCancel(ctx)
 	go func() { defer close(compactDone); s.compactLoop(compactCtx) }()
+	go func() { defer close(schedulesDone); s.sched.Loop(compactCtx, s.store, scheduleTick, s.log) }()
 
 	var serveErr error
 	select {
@@ -174,6 +178,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	stopCompact()
 	<-compactDone
+	<-schedulesDone
 	if err := s.store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close store: %w", err)
 	}
@@ -203,7 +208,12 @@ func (s *Server) compactLoop(ctx context.Context) {
 	}
 }
 
-const compactEvery = 6 * time.Hour
+const (
+	compactEvery = 6 * time.Hour
+	// scheduleTick is how often schedules are checked: the granularity of
+	// their run times.
+	scheduleTick = 20 * time.Second
+)
 
 // bootstrap creates an operator token on first start and writes it to a
 // file only the server's user can read.

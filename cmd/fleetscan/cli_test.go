@@ -126,6 +126,13 @@ func TestCLIEndToEnd(t *testing.T) {
 	if out := c.must("summary", "--tenant", "acme"); !strings.Contains(out, "1 of 1 clusters scanned") {
 		t.Errorf("summary:\n%s", out)
 	}
+	sched := c.must("schedule", "create", "0 3 * * *", "--selector", "env=prod", "--jitter", "5m")
+	if !strings.Contains(sched, "Created schedule") {
+		t.Errorf("schedule create: %s", sched)
+	}
+	if out := c.must("schedule", "list"); !strings.Contains(out, "0 3 * * *") {
+		t.Errorf("schedule list:\n%s", out)
+	}
 	scans := c.must("scan", "list")
 	if !strings.Contains(scans, "succeeded") {
 		t.Errorf("scan list:\n%s", scans)

@@ -56,7 +56,7 @@ The server address and the API token come from flags or the environment:
 	pf.StringVar(&g.caFile, "ca", os.Getenv("FLEETSCAN_CA"), "CA certificate (PEM) of the server [$FLEETSCAN_CA]")
 	pf.BoolVar(&g.plaintext, "plaintext", os.Getenv("FLEETSCAN_PLAINTEXT") == "1", "no TLS, for a server on loopback [$FLEETSCAN_PLAINTEXT=1]")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(clusterCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g))
+	root.AddCommand(clusterCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g))
 	return root.ExecuteContext(ctx)
 }
 

@@ -9,6 +9,8 @@ package fleetscanv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -20,6 +22,60 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// MissedRunPolicy says what a schedule does about runs that fell while the
+// server was down.
+type MissedRunPolicy int32
+
+const (
+	MissedRunPolicy_MISSED_RUN_POLICY_UNSPECIFIED MissedRunPolicy = 0
+	// Run once as soon as the server is back, then follow the schedule
+	// (the default).
+	MissedRunPolicy_MISSED_RUN_POLICY_RUN_ONCE MissedRunPolicy = 1
+	// Wait for the next scheduled time.
+	MissedRunPolicy_MISSED_RUN_POLICY_SKIP MissedRunPolicy = 2
+)
+
+// Enum value maps for MissedRunPolicy.
+var (
+	MissedRunPolicy_name = map[int32]string{
+		0: "MISSED_RUN_POLICY_UNSPECIFIED",
+		1: "MISSED_RUN_POLICY_RUN_ONCE",
+		2: "MISSED_RUN_POLICY_SKIP",
+	}
+	MissedRunPolicy_value = map[string]int32{
+		"MISSED_RUN_POLICY_UNSPECIFIED": 0,
+		"MISSED_RUN_POLICY_RUN_ONCE":    1,
+		"MISSED_RUN_POLICY_SKIP":        2,
+	}
+)
+
+func (x MissedRunPolicy) Enum() *MissedRunPolicy {
+	p := new(MissedRunPolicy)
+	*p = x
+	return p
+}
+
+func (x MissedRunPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MissedRunPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_fleetscan_v1_scan_service_proto_enumTypes[0].Descriptor()
+}
+
+func (MissedRunPolicy) Type() protoreflect.EnumType {
+	return &file_fleetscan_v1_scan_service_proto_enumTypes[0]
+}
+
+func (x MissedRunPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MissedRunPolicy.Descriptor instead.
+func (MissedRunPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{0}
+}
 
 // StartScanRequest says which clusters to scan and how.
 type StartScanRequest struct {
@@ -318,11 +374,457 @@ func (x *ListScansResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Schedule starts a scan of its target whenever its cron expression fires.
+type Schedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Standard five-field cron expression in UTC ("0 3 * * *"), or a
+	// descriptor such as "@daily".
+	Cron   string      `protobuf:"bytes,2,opt,name=cron,proto3" json:"cron,omitempty"`
+	Target *ScanTarget `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Spec   *ScanSpec   `protobuf:"bytes,4,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Each run starts at a random offset up to this much after its time, so
+	// that many schedules firing at once do not all start on the same second.
+	Jitter          *durationpb.Duration   `protobuf:"bytes,5,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	MissedRunPolicy MissedRunPolicy        `protobuf:"varint,6,opt,name=missed_run_policy,json=missedRunPolicy,proto3,enum=fleetscan.v1.MissedRunPolicy" json:"missed_run_policy,omitempty"`
+	CreateTime      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the next run starts, jitter included.
+	NextRunTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_run_time,json=nextRunTime,proto3" json:"next_run_time,omitempty"`
+	LastRunTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_run_time,json=lastRunTime,proto3" json:"last_run_time,omitempty"`
+	// The scan the last run started.
+	LastScanId string `protobuf:"bytes,10,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
+	// Why the last run could not start a scan, if it could not.
+	LastError     string `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Schedule) Reset() {
+	*x = Schedule{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Schedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Schedule) ProtoMessage() {}
+
+func (x *Schedule) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
+func (*Schedule) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Schedule) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Schedule) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *Schedule) GetTarget() *ScanTarget {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *Schedule) GetSpec() *ScanSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *Schedule) GetJitter() *durationpb.Duration {
+	if x != nil {
+		return x.Jitter
+	}
+	return nil
+}
+
+func (x *Schedule) GetMissedRunPolicy() MissedRunPolicy {
+	if x != nil {
+		return x.MissedRunPolicy
+	}
+	return MissedRunPolicy_MISSED_RUN_POLICY_UNSPECIFIED
+}
+
+func (x *Schedule) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Schedule) GetNextRunTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRunTime
+	}
+	return nil
+}
+
+func (x *Schedule) GetLastRunTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRunTime
+	}
+	return nil
+}
+
+func (x *Schedule) GetLastScanId() string {
+	if x != nil {
+		return x.LastScanId
+	}
+	return ""
+}
+
+func (x *Schedule) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+// CreateScheduleRequest describes the schedule.
+type CreateScheduleRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Cron   string                 `protobuf:"bytes,1,opt,name=cron,proto3" json:"cron,omitempty"`
+	Target *ScanTarget            `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Spec   *ScanSpec              `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Random delay of each run; default none, at most 1 hour.
+	Jitter          *durationpb.Duration `protobuf:"bytes,4,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	MissedRunPolicy MissedRunPolicy      `protobuf:"varint,5,opt,name=missed_run_policy,json=missedRunPolicy,proto3,enum=fleetscan.v1.MissedRunPolicy" json:"missed_run_policy,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CreateScheduleRequest) Reset() {
+	*x = CreateScheduleRequest{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateScheduleRequest) ProtoMessage() {}
+
+func (x *CreateScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateScheduleRequest.ProtoReflect.Descriptor instead.
+func (*CreateScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CreateScheduleRequest) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *CreateScheduleRequest) GetTarget() *ScanTarget {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *CreateScheduleRequest) GetSpec() *ScanSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *CreateScheduleRequest) GetJitter() *durationpb.Duration {
+	if x != nil {
+		return x.Jitter
+	}
+	return nil
+}
+
+func (x *CreateScheduleRequest) GetMissedRunPolicy() MissedRunPolicy {
+	if x != nil {
+		return x.MissedRunPolicy
+	}
+	return MissedRunPolicy_MISSED_RUN_POLICY_UNSPECIFIED
+}
+
+// CreateScheduleResponse carries the new schedule.
+type CreateScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateScheduleResponse) Reset() {
+	*x = CreateScheduleResponse{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateScheduleResponse) ProtoMessage() {}
+
+func (x *CreateScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateScheduleResponse.ProtoReflect.Descriptor instead.
+func (*CreateScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CreateScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// ListSchedulesRequest pages through schedules.
+type ListSchedulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of schedules to return: default 100, maximum 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of a previous call.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesRequest) Reset() {
+	*x = ListSchedulesRequest{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesRequest) ProtoMessage() {}
+
+func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
+func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListSchedulesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSchedulesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListSchedulesResponse is one page of schedules.
+type ListSchedulesResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Schedules []*Schedule            `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesResponse) Reset() {
+	*x = ListSchedulesResponse{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesResponse) ProtoMessage() {}
+
+func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
+func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListSchedulesResponse) GetSchedules() []*Schedule {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+func (x *ListSchedulesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DeleteScheduleRequest names a schedule.
+type DeleteScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ScheduleId    string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteScheduleRequest) Reset() {
+	*x = DeleteScheduleRequest{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteScheduleRequest) ProtoMessage() {}
+
+func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteScheduleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteScheduleRequest) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+// DeleteScheduleResponse is empty.
+type DeleteScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteScheduleResponse) Reset() {
+	*x = DeleteScheduleResponse{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteScheduleResponse) ProtoMessage() {}
+
+func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteScheduleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{12}
+}
+
 var File_fleetscan_v1_scan_service_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_scan_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ffleetscan/v1/scan_service.proto\x12\ffleetscan.v1\x1a\x17fleetscan/v1/scan.proto\"p\n" +
+	"\x1ffleetscan/v1/scan_service.proto\x12\ffleetscan.v1\x1a\x17fleetscan/v1/scan.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"p\n" +
 	"\x10StartScanRequest\x120\n" +
 	"\x06target\x18\x01 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
 	"\x04spec\x18\x02 \x01(\v2\x16.fleetscan.v1.ScanSpecR\x04spec\";\n" +
@@ -338,11 +840,53 @@ const file_fleetscan_v1_scan_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"e\n" +
 	"\x11ListScansResponse\x12(\n" +
 	"\x05scans\x18\x01 \x03(\v2\x12.fleetscan.v1.ScanR\x05scans\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xf1\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x88\x04\n" +
+	"\bSchedule\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04cron\x18\x02 \x01(\tR\x04cron\x120\n" +
+	"\x06target\x18\x03 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
+	"\x04spec\x18\x04 \x01(\v2\x16.fleetscan.v1.ScanSpecR\x04spec\x121\n" +
+	"\x06jitter\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06jitter\x12I\n" +
+	"\x11missed_run_policy\x18\x06 \x01(\x0e2\x1d.fleetscan.v1.MissedRunPolicyR\x0fmissedRunPolicy\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12>\n" +
+	"\rnext_run_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vnextRunTime\x12>\n" +
+	"\rlast_run_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vlastRunTime\x12 \n" +
+	"\flast_scan_id\x18\n" +
+	" \x01(\tR\n" +
+	"lastScanId\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\v \x01(\tR\tlastError\"\x87\x02\n" +
+	"\x15CreateScheduleRequest\x12\x12\n" +
+	"\x04cron\x18\x01 \x01(\tR\x04cron\x120\n" +
+	"\x06target\x18\x02 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
+	"\x04spec\x18\x03 \x01(\v2\x16.fleetscan.v1.ScanSpecR\x04spec\x121\n" +
+	"\x06jitter\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06jitter\x12I\n" +
+	"\x11missed_run_policy\x18\x05 \x01(\x0e2\x1d.fleetscan.v1.MissedRunPolicyR\x0fmissedRunPolicy\"L\n" +
+	"\x16CreateScheduleResponse\x122\n" +
+	"\bschedule\x18\x01 \x01(\v2\x16.fleetscan.v1.ScheduleR\bschedule\"R\n" +
+	"\x14ListSchedulesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"u\n" +
+	"\x15ListSchedulesResponse\x124\n" +
+	"\tschedules\x18\x01 \x03(\v2\x16.fleetscan.v1.ScheduleR\tschedules\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
+	"\x15DeleteScheduleRequest\x12\x1f\n" +
+	"\vschedule_id\x18\x01 \x01(\tR\n" +
+	"scheduleId\"\x18\n" +
+	"\x16DeleteScheduleResponse*p\n" +
+	"\x0fMissedRunPolicy\x12!\n" +
+	"\x1dMISSED_RUN_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aMISSED_RUN_POLICY_RUN_ONCE\x10\x01\x12\x1a\n" +
+	"\x16MISSED_RUN_POLICY_SKIP\x10\x022\x85\x04\n" +
 	"\vScanService\x12L\n" +
 	"\tStartScan\x12\x1e.fleetscan.v1.StartScanRequest\x1a\x1f.fleetscan.v1.StartScanResponse\x12F\n" +
 	"\aGetScan\x12\x1c.fleetscan.v1.GetScanRequest\x1a\x1d.fleetscan.v1.GetScanResponse\x12L\n" +
-	"\tListScans\x12\x1e.fleetscan.v1.ListScansRequest\x1a\x1f.fleetscan.v1.ListScansResponseB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
+	"\tListScans\x12\x1e.fleetscan.v1.ListScansRequest\x1a\x1f.fleetscan.v1.ListScansResponse\x12[\n" +
+	"\x0eCreateSchedule\x12#.fleetscan.v1.CreateScheduleRequest\x1a$.fleetscan.v1.CreateScheduleResponse\x12X\n" +
+	"\rListSchedules\x12\".fleetscan.v1.ListSchedulesRequest\x1a#.fleetscan.v1.ListSchedulesResponse\x12[\n" +
+	"\x0eDeleteSchedule\x12#.fleetscan.v1.DeleteScheduleRequest\x1a$.fleetscan.v1.DeleteScheduleResponseB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
 
 var (
 	file_fleetscan_v1_scan_service_proto_rawDescOnce sync.Once
@@ -356,35 +900,65 @@ func file_fleetscan_v1_scan_service_proto_rawDescGZIP() []byte {
 	return file_fleetscan_v1_scan_service_proto_rawDescData
 }
 
-var file_fleetscan_v1_scan_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_fleetscan_v1_scan_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_fleetscan_v1_scan_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_fleetscan_v1_scan_service_proto_goTypes = []any{
-	(*StartScanRequest)(nil),  // 0: fleetscan.v1.StartScanRequest
-	(*StartScanResponse)(nil), // 1: fleetscan.v1.StartScanResponse
-	(*GetScanRequest)(nil),    // 2: fleetscan.v1.GetScanRequest
-	(*GetScanResponse)(nil),   // 3: fleetscan.v1.GetScanResponse
-	(*ListScansRequest)(nil),  // 4: fleetscan.v1.ListScansRequest
-	(*ListScansResponse)(nil), // 5: fleetscan.v1.ListScansResponse
-	(*ScanTarget)(nil),        // 6: fleetscan.v1.ScanTarget
-	(*ScanSpec)(nil),          // 7: fleetscan.v1.ScanSpec
-	(*Scan)(nil),              // 8: fleetscan.v1.Scan
+	(MissedRunPolicy)(0),           // 0: fleetscan.v1.MissedRunPolicy
+	(*StartScanRequest)(nil),       // 1: fleetscan.v1.StartScanRequest
+	(*StartScanResponse)(nil),      // 2: fleetscan.v1.StartScanResponse
+	(*GetScanRequest)(nil),         // 3: fleetscan.v1.GetScanRequest
+	(*GetScanResponse)(nil),        // 4: fleetscan.v1.GetScanResponse
+	(*ListScansRequest)(nil),       // 5: fleetscan.v1.ListScansRequest
+	(*ListScansResponse)(nil),      // 6: fleetscan.v1.ListScansResponse
+	(*Schedule)(nil),               // 7: fleetscan.v1.Schedule
+	(*CreateScheduleRequest)(nil),  // 8: fleetscan.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil), // 9: fleetscan.v1.CreateScheduleResponse
+	(*ListSchedulesRequest)(nil),   // 10: fleetscan.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),  // 11: fleetscan.v1.ListSchedulesResponse
+	(*DeleteScheduleRequest)(nil),  // 12: fleetscan.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil), // 13: fleetscan.v1.DeleteScheduleResponse
+	(*ScanTarget)(nil),             // 14: fleetscan.v1.ScanTarget
+	(*ScanSpec)(nil),               // 15: fleetscan.v1.ScanSpec
+	(*Scan)(nil),                   // 16: fleetscan.v1.Scan
+	(*durationpb.Duration)(nil),    // 17: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
 }
 var file_fleetscan_v1_scan_service_proto_depIdxs = []int32{
-	6, // 0: fleetscan.v1.StartScanRequest.target:type_name -> fleetscan.v1.ScanTarget
-	7, // 1: fleetscan.v1.StartScanRequest.spec:type_name -> fleetscan.v1.ScanSpec
-	8, // 2: fleetscan.v1.StartScanResponse.scan:type_name -> fleetscan.v1.Scan
-	8, // 3: fleetscan.v1.GetScanResponse.scan:type_name -> fleetscan.v1.Scan
-	8, // 4: fleetscan.v1.ListScansResponse.scans:type_name -> fleetscan.v1.Scan
-	0, // 5: fleetscan.v1.ScanService.StartScan:input_type -> fleetscan.v1.StartScanRequest
-	2, // 6: fleetscan.v1.ScanService.GetScan:input_type -> fleetscan.v1.GetScanRequest
-	4, // 7: fleetscan.v1.ScanService.ListScans:input_type -> fleetscan.v1.ListScansRequest
-	1, // 8: fleetscan.v1.ScanService.StartScan:output_type -> fleetscan.v1.StartScanResponse
-	3, // 9: fleetscan.v1.ScanService.GetScan:output_type -> fleetscan.v1.GetScanResponse
-	5, // 10: fleetscan.v1.ScanService.ListScans:output_type -> fleetscan.v1.ListScansResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	14, // 0: fleetscan.v1.StartScanRequest.target:type_name -> fleetscan.v1.ScanTarget
+	15, // 1: fleetscan.v1.StartScanRequest.spec:type_name -> fleetscan.v1.ScanSpec
+	16, // 2: fleetscan.v1.StartScanResponse.scan:type_name -> fleetscan.v1.Scan
+	16, // 3: fleetscan.v1.GetScanResponse.scan:type_name -> fleetscan.v1.Scan
+	16, // 4: fleetscan.v1.ListScansResponse.scans:type_name -> fleetscan.v1.Scan
+	14, // 5: fleetscan.v1.Schedule.target:type_name -> fleetscan.v1.ScanTarget
+	15, // 6: fleetscan.v1.Schedule.spec:type_name -> fleetscan.v1.ScanSpec
+	17, // 7: fleetscan.v1.Schedule.jitter:type_name -> google.protobuf.Duration
+	0,  // 8: fleetscan.v1.Schedule.missed_run_policy:type_name -> fleetscan.v1.MissedRunPolicy
+	18, // 9: fleetscan.v1.Schedule.create_time:type_name -> google.protobuf.Timestamp
+	18, // 10: fleetscan.v1.Schedule.next_run_time:type_name -> google.protobuf.Timestamp
+	18, // 11: fleetscan.v1.Schedule.last_run_time:type_name -> google.protobuf.Timestamp
+	14, // 12: fleetscan.v1.CreateScheduleRequest.target:type_name -> fleetscan.v1.ScanTarget
+	15, // 13: fleetscan.v1.CreateScheduleRequest.spec:type_name -> fleetscan.v1.ScanSpec
+	17, // 14: fleetscan.v1.CreateScheduleRequest.jitter:type_name -> google.protobuf.Duration
+	0,  // 15: fleetscan.v1.CreateScheduleRequest.missed_run_policy:type_name -> fleetscan.v1.MissedRunPolicy
+	7,  // 16: fleetscan.v1.CreateScheduleResponse.schedule:type_name -> fleetscan.v1.Schedule
+	7,  // 17: fleetscan.v1.ListSchedulesResponse.schedules:type_name -> fleetscan.v1.Schedule
+	1,  // 18: fleetscan.v1.ScanService.StartScan:input_type -> fleetscan.v1.StartScanRequest
+	3,  // 19: fleetscan.v1.ScanService.GetScan:input_type -> fleetscan.v1.GetScanRequest
+	5,  // 20: fleetscan.v1.ScanService.ListScans:input_type -> fleetscan.v1.ListScansRequest
+	8,  // 21: fleetscan.v1.ScanService.CreateSchedule:input_type -> fleetscan.v1.CreateScheduleRequest
+	10, // 22: fleetscan.v1.ScanService.ListSchedules:input_type -> fleetscan.v1.ListSchedulesRequest
+	12, // 23: fleetscan.v1.ScanService.DeleteSchedule:input_type -> fleetscan.v1.DeleteScheduleRequest
+	2,  // 24: fleetscan.v1.ScanService.StartScan:output_type -> fleetscan.v1.StartScanResponse
+	4,  // 25: fleetscan.v1.ScanService.GetScan:output_type -> fleetscan.v1.GetScanResponse
+	6,  // 26: fleetscan.v1.ScanService.ListScans:output_type -> fleetscan.v1.ListScansResponse
+	9,  // 27: fleetscan.v1.ScanService.CreateSchedule:output_type -> fleetscan.v1.CreateScheduleResponse
+	11, // 28: fleetscan.v1.ScanService.ListSchedules:output_type -> fleetscan.v1.ListSchedulesResponse
+	13, // 29: fleetscan.v1.ScanService.DeleteSchedule:output_type -> fleetscan.v1.DeleteScheduleResponse
+	24, // [24:30] is the sub-list for method output_type
+	18, // [18:24] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_scan_service_proto_init() }
@@ -398,13 +972,14 @@ func file_fleetscan_v1_scan_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_scan_service_proto_rawDesc), len(file_fleetscan_v1_scan_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   6,
+			NumEnums:      1,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_fleetscan_v1_scan_service_proto_goTypes,
 		DependencyIndexes: file_fleetscan_v1_scan_service_proto_depIdxs,
+		EnumInfos:         file_fleetscan_v1_scan_service_proto_enumTypes,
 		MessageInfos:      file_fleetscan_v1_scan_service_proto_msgTypes,
 	}.Build()
 	File_fleetscan_v1_scan_service_proto = out.File

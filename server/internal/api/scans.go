@@ -25,14 +25,15 @@ type ScanStore interface {
 // ScanServer implements fleetscan.v1.ScanService.
 type ScanServer struct {
 	fleetscanv1.UnimplementedScanServiceServer
-	starter ScanStarter
-	store   ScanStore
-	log     *slog.Logger
+	starter   ScanStarter
+	store     ScanStore
+	schedules ScheduleStore
+	log       *slog.Logger
 }
 
 // NewScanServer returns the ScanService handlers.
-func NewScanServer(starter ScanStarter, s ScanStore, log *slog.Logger) *ScanServer {
-	return &ScanServer{starter: starter, store: s, log: log}
+func NewScanServer(starter ScanStarter, s ScanStore, schedules ScheduleStore, log *slog.Logger) *ScanServer {
+	return &ScanServer{starter: starter, store: s, schedules: schedules, log: log}
 }
 
 // StartScan creates a scan of the target.

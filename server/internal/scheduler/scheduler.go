@@ -72,8 +72,8 @@ func (s *Scheduler) StartScan(ctx context.Context, target *fleetscanv1.ScanTarge
 	return scan, nil
 }
 
-// resolveTarget lists the cluster ids a target selects.
-func (s *Scheduler) resolveTarget(ctx context.Context, target *fleetscanv1.ScanTarget) ([]string, error) {
+// validateTarget checks a target's form, not which clusters it matches.
+func validateTarget(target *fleetscanv1.ScanTarget) error {
 	given := 0
 	for _, set := range []bool{len(target.GetClusterIds()) > 0, target.GetAllClusters(), target.GetLabelSelector() != "", target.GetTenant() != ""} {
 		if set {
@@ -81,17 +81,27 @@ func (s *Scheduler) resolveTarget(ctx context.Context, target *fleetscanv1.ScanT
 		}
 	}
 	if given != 1 {
-		return nil, fmt.Errorf("%w: target: give exactly one of cluster_ids, all_clusters, label_selector or tenant", ErrInvalid)
+		return fmt.Errorf("%w: target: give exactly one of cluster_ids, all_clusters, label_selector or tenant", ErrInvalid)
+	}
+	if target.LabelSelector != "" {
+		if _, err := labels.Parse(target.LabelSelector); err != nil {
+			return fmt.Errorf("%w: target.label_selector: %v", ErrInvalid, err)
+		}
+	}
+	return nil
+}
+
+// resolveTarget lists the cluster ids a target selects.
+func (s *Scheduler) resolveTarget(ctx context.Context, target *fleetscanv1.ScanTarget) ([]string, error) {
+	if err := validateTarget(target); err != nil {
+		return nil, err
 	}
 	if len(target.ClusterIds) > 0 {
 		return target.ClusterIds, nil
 	}
 	sel := labels.Everything()
 	if target.LabelSelector != "" {
-		var err error
-		if sel, err = labels.Parse(target.LabelSelector); err != nil {
-			return nil, fmt.Errorf("%w: target.label_selector: %v", ErrInvalid, err)
-		}
+		sel, _ = labels.Parse(target.LabelSelector)
 	}
 	var ids []string
 	after := ""

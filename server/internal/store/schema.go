@@ -37,6 +37,10 @@ var (
 	// empty. An index of resolved lifecycles by age, for retention.
 	bucketResolved = []byte("resolved")
 
+	// bucketSchedules: schedule id (16-byte ULID) → fleetscan.v1.Schedule.
+	bucketSchedules = []byte("schedules")
+
 	allBuckets = [][]byte{bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
-		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved}
+		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved,
+		bucketSchedules}
 )
