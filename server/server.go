@@ -55,9 +55,10 @@ type Config struct {
 	Listener net.Listener
 	// ShutdownTimeout bounds the graceful drain of streams on shutdown.
 	ShutdownTimeout time.Duration
-	// Retention is how long per-scan fingerprint sets are kept (diffs of
-	// older scans stop working); summaries and finding lifecycles are kept,
-	// so trends still cover the whole history. Zero keeps everything.
+	// Retention is how long per-scan fingerprint sets (for diffs) and the
+	// lifecycles of resolved findings are kept; job summaries and open
+	// findings are kept, so trends still cover the whole history. Zero
+	// keeps everything.
 	Retention time.Duration
 	Logger    *slog.Logger
 }
@@ -71,10 +72,12 @@ type Server struct {
 	health *health.Server
 	lis    net.Listener
 	sched  *scheduler.Scheduler
+	ingest *ingest.Ingest
 }
 
 // New opens the store, creates the first operator token if there is none,
-// and listens. The caller must call Serve or Close.
+// and listens. The caller must call Serve, which closes everything when it
+// returns.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -115,8 +118,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	sched := scheduler.New(db)
 	s.sched = sched
 	in := ingest.New(db, sched, s.log, Version)
+	s.ingest = in
 	s.health = health.NewServer()
-	s.grpc = newGRPCServer(s.log, auth.New(db), creds)
+	s.grpc = newGRPCServer(s.log, auth.New(db, store.ErrNotFound), creds)
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
 	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, db, s.log))
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
@@ -165,6 +169,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 		s.log.Info("shutting down")
 		s.health.Shutdown()
+		// Worker streams never end by themselves: end them, their jobs go
+		// back to the queue, and GracefulStop can finish.
+		s.ingest.Close()
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -198,7 +205,7 @@ func (s *Server) compactLoop(ctx context.Context) {
 		if n, err := s.store.Compact(ctx, cutoff.UnixMilli()); err != nil {
 			s.log.Error("compaction", "err", err)
 		} else if n > 0 {
-			s.log.Info("compacted scan history", "fingerprint_sets_dropped", n, "older_than", cutoff.Format(time.RFC3339))
+			s.log.Info("compacted scan history", "records_dropped", n, "older_than", cutoff.Format(time.RFC3339))
 		}
 		select {
 		case <-ctx.Done():

@@ -328,7 +328,11 @@ func TestWorkerSurvivesServerRestart(t *testing.T) {
 	ts.startWorker("acme-prod", token, filepath.Join(demoClusters, "acme-prod"))
 	waitConnected(t, op, "acme-prod")
 
+	start := time.Now()
 	ts.shutdown()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("shutdown with a connected worker took %v: streams should be ended, not waited for", d)
+	}
 	ts.start()
 	waitConnected(t, op, "acme-prod")
 	resp, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"acme-prod"}}})
@@ -490,7 +494,7 @@ func TestValidationAndErrors(t *testing.T) {
 		{"malformed scan id", func() error {
 			_, err := op.ScanService.GetScan(ctx, &fleetscanv1.GetScanRequest{ScanId: "xyz"})
 			return err
-		}, codes.NotFound, "xyz"},
+		}, codes.InvalidArgument, "scan_id"},
 		{"findings of an unknown check", func() error {
 			_, err := op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{CheckId: "no such check"})
 			return err
@@ -767,6 +771,31 @@ func TestScanTargets(t *testing.T) {
 		}
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("%v: jobs for %v, want %v", tt.target, got, tt.want)
+		}
+	}
+}
+
+// TestLongQueue: a worker that connects to many queued scans runs them
+// all, one job at a time, without its stream wedging.
+func TestLongQueue(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	token := register(t, op, "acme-prod", "acme", nil)
+	var ids []string
+	for range 80 {
+		resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{
+			Target: &fleetscanv1.ScanTarget{AllClusters: true}, Spec: &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-001"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, resp.Scan.Id)
+	}
+	ts.startWorker("acme-prod", token, filepath.Join(demoClusters, "acme-prod"))
+	for _, id := range ids {
+		if s := waitScan(t, op, id); s.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+			t.Fatalf("scan %s: %v", id, s.State)
 		}
 	}
 }

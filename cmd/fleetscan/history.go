@@ -142,7 +142,7 @@ func parseAge(s string) (time.Duration, error) {
 	if n, unit := strings.TrimRight(s, "dw"), strings.TrimLeft(s, "0123456789"); unit == "d" || unit == "w" {
 		v, err := strconv.Atoi(n)
 		if err != nil || v <= 0 {
-			return 0, fmt.Errorf("--since %q: want e.g. 90d, 12w or 36h", s)
+			return 0, fmt.Errorf("%q: want e.g. 90d, 12w or 36h", s)
 		}
 		day := 24 * time.Hour
 		if unit == "w" {
@@ -152,7 +152,7 @@ func parseAge(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--since %q: want e.g. 90d, 12w or 36h", s)
+		return 0, fmt.Errorf("%q: want e.g. 90d, 12w or 36h", s)
 	}
 	return d, nil
 }
@@ -176,7 +176,7 @@ of each day or week. A cluster counts as its latest scan found it.`,
 			}
 			age, err := parseAge(since)
 			if err != nil {
-				return err
+				return fmt.Errorf("--since: %w", err)
 			}
 			req := &fleetscanv1.GetTrendRequest{Scope: sc, Since: timestamppb.New(time.Now().Add(-age))}
 			switch bucket {

@@ -72,8 +72,9 @@ func (g *globals) connect() (*client.Client, error) {
 	if g.output != "table" && g.output != "json" {
 		return nil, fmt.Errorf("--output %q: use table or json", g.output)
 	}
+	// Flags win over the environment; a token beats a token file.
 	token := g.token
-	if token == "" {
+	if token == "" && g.tokenFile == "" {
 		token = os.Getenv("FLEETSCAN_TOKEN")
 	}
 	if token == "" && g.tokenFile != "" {

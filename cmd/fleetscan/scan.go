@@ -87,7 +87,7 @@ summary; the command then fails if any job failed.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "  %d/%d jobs done\n", done, len(s.Jobs))
 				}
 			})
-			if errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 				return fmt.Errorf("scan %s not finished after %v (%d/%d jobs done); are all workers connected? see 'fleetscan cluster list'", scan.GetId(), timeout, jobsDone(scan), len(scan.GetJobs()))
 			}
 			if err != nil {

@@ -860,12 +860,14 @@ func (x *DiffScansRequest) GetClusterId() string {
 type DiffScansResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ClusterId string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	// Seen by head, not by base.
+	// Seen by head, not by base (the first 1,000; new_count has them all).
 	New []*Finding `protobuf:"bytes,2,rep,name=new,proto3" json:"new,omitempty"`
-	// Seen by base, not by head.
+	// Seen by base, not by head (the first 1,000).
 	Resolved []*Finding `protobuf:"bytes,3,rep,name=resolved,proto3" json:"resolved,omitempty"`
 	// Seen by both.
 	UnchangedCount int64 `protobuf:"varint,4,opt,name=unchanged_count,json=unchangedCount,proto3" json:"unchanged_count,omitempty"`
+	NewCount       int64 `protobuf:"varint,5,opt,name=new_count,json=newCount,proto3" json:"new_count,omitempty"`
+	ResolvedCount  int64 `protobuf:"varint,6,opt,name=resolved_count,json=resolvedCount,proto3" json:"resolved_count,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -924,6 +926,20 @@ func (x *DiffScansResponse) GetResolved() []*Finding {
 func (x *DiffScansResponse) GetUnchangedCount() int64 {
 	if x != nil {
 		return x.UnchangedCount
+	}
+	return 0
+}
+
+func (x *DiffScansResponse) GetNewCount() int64 {
+	if x != nil {
+		return x.NewCount
+	}
+	return 0
+}
+
+func (x *DiffScansResponse) GetResolvedCount() int64 {
+	if x != nil {
+		return x.ResolvedCount
 	}
 	return 0
 }
@@ -1610,13 +1626,15 @@ const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\fhead_scan_id\x18\x02 \x01(\tR\n" +
 	"headScanId\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x03 \x01(\tR\tclusterId\"\xb7\x01\n" +
+	"cluster_id\x18\x03 \x01(\tR\tclusterId\"\xfb\x01\n" +
 	"\x11DiffScansResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12'\n" +
 	"\x03new\x18\x02 \x03(\v2\x15.fleetscan.v1.FindingR\x03new\x121\n" +
 	"\bresolved\x18\x03 \x03(\v2\x15.fleetscan.v1.FindingR\bresolved\x12'\n" +
-	"\x0funchanged_count\x18\x04 \x01(\x03R\x0eunchangedCount\"\xa1\x01\n" +
+	"\x0funchanged_count\x18\x04 \x01(\x03R\x0eunchangedCount\x12\x1b\n" +
+	"\tnew_count\x18\x05 \x01(\x03R\bnewCount\x12%\n" +
+	"\x0eresolved_count\x18\x06 \x01(\x03R\rresolvedCount\"\xa1\x01\n" +
 	"\x0fGetTrendRequest\x12)\n" +
 	"\x05scope\x18\x01 \x01(\v2\x13.fleetscan.v1.ScopeR\x05scope\x120\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x121\n" +

@@ -38,6 +38,7 @@ var codeTable = []struct {
 	{store.ErrConflict, codes.FailedPrecondition},
 	{store.ErrIncomplete, codes.FailedPrecondition},
 	{store.ErrAmbiguous, codes.InvalidArgument},
+	{store.ErrInvalidID, codes.InvalidArgument},
 	{ingest.ErrProtocol, codes.InvalidArgument},
 	{ingest.ErrWrongCluster, codes.PermissionDenied},
 	{scheduler.ErrReplaced, codes.Aborted},

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -22,7 +23,12 @@ type HistoryStore interface {
 	LatestJobs(ctx context.Context, keep func(*storagev1.ClusterRecord) bool) ([]store.Latest, error)
 }
 
-const maxSightings = 100
+const (
+	maxSightings = 100
+	// maxDiffFindings bounds each list of a diff, so that the response
+	// stays far below the clients' default 4 MiB message limit.
+	maxDiffFindings = 1000
+)
 
 // GetFinding returns a finding and the scans that saw it.
 func (s *FindingServer) GetFinding(ctx context.Context, req *fleetscanv1.GetFindingRequest) (*fleetscanv1.GetFindingResponse, error) {
@@ -63,11 +69,14 @@ func (s *FindingServer) DiffScans(ctx context.Context, req *fleetscanv1.DiffScan
 	if err != nil {
 		return nil, toStatus(s.log, "DiffScans", err)
 	}
-	resp := &fleetscanv1.DiffScansResponse{ClusterId: d.ClusterID, UnchangedCount: int64(d.UnchangedCount)}
-	for _, v := range d.New {
+	resp := &fleetscanv1.DiffScansResponse{
+		ClusterId: d.ClusterID, UnchangedCount: int64(d.UnchangedCount),
+		NewCount: int64(len(d.New)), ResolvedCount: int64(len(d.Resolved)),
+	}
+	for _, v := range d.New[:min(len(d.New), maxDiffFindings)] {
 		resp.New = append(resp.New, findingToProto(v))
 	}
-	for _, v := range d.Resolved {
+	for _, v := range d.Resolved[:min(len(d.Resolved), maxDiffFindings)] {
 		resp.Resolved = append(resp.Resolved, findingToProto(v))
 	}
 	return resp, nil
@@ -77,7 +86,11 @@ func parseScanID(field, id string) (ulid.ULID, error) {
 	if id == "" {
 		return ulid.ULID{}, invalid("%s: required", field)
 	}
-	return store.ParseID(id)
+	parsed, err := store.ParseID(id)
+	if err != nil {
+		return parsed, fmt.Errorf("%s: %w", field, err)
+	}
+	return parsed, nil
 }
 
 // scopeFilter turns a Scope into a cluster predicate.

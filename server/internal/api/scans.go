@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/oklog/ulid/v2"
@@ -54,7 +55,7 @@ func (s *ScanServer) GetScan(ctx context.Context, req *fleetscanv1.GetScanReques
 	}
 	id, err := store.ParseID(req.ScanId)
 	if err != nil {
-		return nil, toStatus(s.log, "GetScan", err)
+		return nil, toStatus(s.log, "GetScan", fmt.Errorf("scan_id: %w", err))
 	}
 	scan, err := s.store.GetScan(ctx, id)
 	if err != nil {

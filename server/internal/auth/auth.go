@@ -84,19 +84,21 @@ type TokenLookup interface {
 
 // Authenticator checks bearer tokens and the authorization table.
 type Authenticator struct {
-	tokens TokenLookup
+	tokens   TokenLookup
+	notFound error
 	// public methods need no credential: health checks and reflection.
 	public func(method string) bool
 }
 
-// New returns an Authenticator over the stored tokens.
-func New(tokens TokenLookup) *Authenticator {
-	return &Authenticator{tokens: tokens, public: func(method string) bool {
+// New returns an Authenticator over the stored tokens; notFound is the
+// error LookupToken wraps for an unknown token.
+func New(tokens TokenLookup, notFound error) *Authenticator {
+	return &Authenticator{tokens: tokens, notFound: notFound, public: func(method string) bool {
 		return strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.")
 	}}
 }
 
-var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid token: pass an API token as 'authorization: Bearer <token>' (fleetscan --token-file, or FLEETSCAN_TOKEN)")
+var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid token: send it as 'authorization: Bearer <token>'")
 
 // authorize authenticates the call in ctx and checks that its principal may
 // call method.
@@ -109,11 +111,15 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 		return nil, errUnauthenticated
 	}
 	rec, err := a.tokens.LookupToken(ctx, Hash(token))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case errors.Is(err, a.notFound):
 		return nil, errUnauthenticated
+	default:
+		// Not the caller's fault: a worker must retry, not give up.
+		return nil, status.Error(codes.Unavailable, "cannot check the token now; retry")
 	}
 	p := Principal{Role: Role(rec.Role), Name: rec.Name, Tenant: rec.Tenant, ClusterID: rec.ClusterId}
 	if err := Allowed(p, method); err != nil {

@@ -25,8 +25,16 @@ var (
 	ErrWrongCluster = errors.New("wrong cluster")
 )
 
-// Settings negotiated in Welcome.
+// Settings negotiated in Welcome, and limits of a session.
 const (
+	// JobsInFlight is how many jobs a worker has at once: it runs them one
+	// at a time, and the next is sent when one ends, so a worker that
+	// reconnects to a long queue is not flooded.
+	JobsInFlight = 1
+	// MaxBatchesPerJob bounds what one job may stage (with MaxBatchSize,
+	// 100 million findings).
+	MaxBatchesPerJob  = 100_000
+	maxVersionLength  = 128
 	MaxBatchSize      = 1000
 	HeartbeatInterval = 30 * time.Second
 	helloTimeout      = 10 * time.Second
@@ -35,7 +43,7 @@ const (
 // Store is what a session needs of the store.
 type Store interface {
 	RecordWorker(ctx context.Context, id, workerVersion, kubeVersion string, at time.Time) error
-	DispatchPending(ctx context.Context, clusterID string) ([]store.Assignment, error)
+	DispatchPending(ctx context.Context, clusterID string, limit int) ([]store.Assignment, error)
 	RequeueJobs(ctx context.Context, ids ...ulid.ULID) error
 	StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error
 	CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error
@@ -45,6 +53,7 @@ type Store interface {
 // Scheduler is what a session needs of the scheduler.
 type Scheduler interface {
 	Attach(ctx context.Context, clusterID string) (context.Context, <-chan struct{}, func())
+	Wake(clusterID string)
 }
 
 // Stream is the server side of WorkerService.Connect.
@@ -59,22 +68,38 @@ type Ingest struct {
 	scheduler     Scheduler
 	log           *slog.Logger
 	serverVersion string
+
+	// closing ends every session when the server shuts down.
+	closing context.Context
+	close   context.CancelFunc
 }
 
 // New returns an Ingest.
 func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Ingest {
-	return &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion}
+	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion}
+	in.closing, in.close = context.WithCancel(context.Background())
+	return in
 }
+
+// Close ends every session, requeueing their jobs, so that the gRPC server
+// can stop gracefully: workers reconnect to the next server.
+func (in *Ingest) Close() { in.close() }
 
 // Serve runs one worker session until the stream ends or ctx is done.
 // clusterID is the cluster the worker's credential was issued for.
 func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(in.closing, stop)()
 	hello, err := recvHello(ctx, stream)
 	if err != nil {
 		return err
 	}
 	if hello.ClusterId != clusterID {
 		return fmt.Errorf("%w: hello for cluster %q with a token of cluster %q", ErrWrongCluster, hello.ClusterId, clusterID)
+	}
+	if len(hello.WorkerVersion) > maxVersionLength || len(hello.KubernetesVersion) > maxVersionLength {
+		return fmt.Errorf("%w: versions longer than %d characters", ErrProtocol, maxVersionLength)
 	}
 	log := in.log.With("cluster", clusterID, "worker_version", hello.WorkerVersion)
 	if err := in.store.RecordWorker(ctx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); err != nil {
@@ -112,9 +137,12 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 			log.Error("requeue interrupted jobs", "err", rerr)
 		} else {
 			log.Info("requeued interrupted jobs", "jobs", len(ids))
+			// A newer session of the cluster may already be waiting: tell it.
+			in.scheduler.Wake(clusterID)
 		}
 	}
-	if rerr := in.store.RecordWorker(cleanupCtx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); rerr != nil {
+	// Only the time: a newer session may have recorded newer versions.
+	if rerr := in.store.RecordWorker(cleanupCtx, clusterID, "", "", time.Now()); rerr != nil {
 		log.Error("record worker", "err", rerr)
 	}
 	if errors.Is(err, errStreamClosed) {
@@ -231,14 +259,24 @@ func (s *session) recv(ctx context.Context, stream Stream, inbound chan<- *worke
 }
 
 func (s *session) dispatch(ctx context.Context) error {
-	jobs, err := s.in.store.DispatchPending(ctx, s.clusterID)
+	s.mu.Lock()
+	room := JobsInFlight - len(s.inflight)
+	s.mu.Unlock()
+	if room <= 0 {
+		return nil // the next job goes out when one ends
+	}
+	jobs, err := s.in.store.DispatchPending(ctx, s.clusterID, room)
 	if err != nil {
 		return fmt.Errorf("dispatch: %w", err)
 	}
+	// All of them are this session's before any is sent: if the stream
+	// ends half-way, every dispatched job is requeued.
+	s.mu.Lock()
 	for _, j := range jobs {
-		s.mu.Lock()
 		s.inflight[j.JobID] = true
-		s.mu.Unlock()
+	}
+	s.mu.Unlock()
+	for _, j := range jobs {
 		s.log.Info("job assigned", "job", j.JobID)
 		spec := j.Spec
 		if spec == nil {
@@ -260,6 +298,9 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		}
 		if n := len(m.Batch.Findings); n > MaxBatchSize {
 			return fmt.Errorf("%w: batch of %d findings, the maximum is %d", ErrProtocol, n, MaxBatchSize)
+		}
+		if m.Batch.Seq < 1 || m.Batch.Seq > MaxBatchesPerJob {
+			return fmt.Errorf("%w: batch sequence number %d outside 1..%d", ErrProtocol, m.Batch.Seq, MaxBatchesPerJob)
 		}
 		if err := s.in.store.StageBatch(ctx, jobID, m.Batch); err != nil {
 			return fmt.Errorf("stage batch %d of job %s: %w", m.Batch.Seq, jobID, err)
@@ -291,7 +332,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		s.mu.Lock()
 		delete(s.inflight, jobID)
 		s.mu.Unlock()
-		return nil
+		return s.dispatch(ctx) // the next job, if one waits
 	case *workerv1.ConnectRequest_Progress:
 		return nil
 	case *workerv1.ConnectRequest_Hello:

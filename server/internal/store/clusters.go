@@ -77,8 +77,8 @@ func (s *DB) ListClusters(_ context.Context, after string, limit int) ([]*storag
 	return out, more, err
 }
 
-// RecordWorker notes that the cluster's worker was seen with these
-// versions.
+// RecordWorker notes that the cluster's worker was seen, with these
+// versions; an empty version keeps the one stored.
 func (s *DB) RecordWorker(_ context.Context, id, workerVersion, kubeVersion string, at time.Time) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketClusters)
@@ -87,8 +87,12 @@ func (s *DB) RecordWorker(_ context.Context, id, workerVersion, kubeVersion stri
 			return fmt.Errorf("cluster %q: %w", id, err)
 		}
 		c.LastSeenMs = at.UnixMilli()
-		c.WorkerVersion = workerVersion
-		c.KubernetesVersion = kubeVersion
+		if workerVersion != "" {
+			c.WorkerVersion = workerVersion
+		}
+		if kubeVersion != "" {
+			c.KubernetesVersion = kubeVersion
+		}
 		return putProto(b, []byte(id), c)
 	})
 }

@@ -162,9 +162,27 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 				return err
 			}
 		}
-		if err := resolveUnseenTx(tx, findings, prefix, seen, scan.Spec, cluster, now); err != nil {
+		// Open findings the job could not have seen (outside its checks or
+		// namespaces, or of a check not assessable this time) are carried
+		// over: each job's set and counts are the cluster's whole posture.
+		unassessed := map[string]bool{}
+		for _, na := range done.NotAssessable {
+			unassessed[na.CheckId] = true
+		}
+		carried, err := resolveUnseenTx(tx, findings, prefix, seen, scan.Spec, unassessed, cluster, now)
+		if err != nil {
 			return err
 		}
+		for _, c := range carried {
+			fps = append(fps, c.fp)
+			if c.rec.SuppressionReason != "" {
+				counts.Suppressed++
+			} else {
+				addCount(counts, c.rec.Severity, 1)
+				checkCounts[c.rec.CheckId]++
+			}
+		}
+		slices.SortFunc(fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
 
 		// The fingerprint set, as a delta from the cluster's previous job.
 		var base []fp
@@ -232,16 +250,24 @@ func sameDetails(rec *storagev1.FindingRecord, f *workerv1.Finding) bool {
 		rec.GetResource().GetApiVersion() == f.GetResource().GetApiVersion()
 }
 
+// carriedFinding is an open finding a job could not have seen.
+type carriedFinding struct {
+	fp  fp
+	rec *storagev1.FindingRecord
+}
+
 // resolveUnseenTx marks resolved the open findings of the cluster that the
 // job did not see; they were last seen by the cluster's previous job. A
-// scan limited to some checks or namespaces resolves only findings it
-// could have seen again.
-func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, cluster *storagev1.ClusterRecord, now int64) error {
+// finding the job could not have seen — outside the scan's checks or
+// namespaces, or of a check that was not assessable — stays open and is
+// returned as carried.
+func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, unassessed map[string]bool, cluster *storagev1.ClusterRecord, now int64) ([]carriedFinding, error) {
 	type update struct {
 		key []byte
 		rec *storagev1.FindingRecord
 	}
 	var updates []update
+	var carried []carriedFinding
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var key fp
@@ -251,9 +277,13 @@ func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*wo
 		}
 		rec := &storagev1.FindingRecord{}
 		if err := protoUnmarshal(v, rec); err != nil {
-			return err
+			return nil, err
 		}
-		if rec.ResolvedMs != 0 || !specCovers(spec, rec) {
+		if rec.ResolvedMs != 0 {
+			continue
+		}
+		if !specCovers(spec, rec) || unassessed[rec.CheckId] {
+			carried = append(carried, carriedFinding{fp: key, rec: rec})
 			continue
 		}
 		rec.ResolvedMs = now
@@ -264,13 +294,13 @@ func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*wo
 	index := tx.Bucket(bucketResolved)
 	for _, u := range updates {
 		if err := putProto(b, u.key, u.rec); err != nil {
-			return err
+			return nil, err
 		}
 		if err := index.Put(resolvedKey(now, u.key), nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return carried, nil
 }
 
 // resolvedKey indexes a resolved lifecycle (cluster seq and fingerprint

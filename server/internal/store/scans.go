@@ -152,9 +152,9 @@ func (s *DB) GetJob(_ context.Context, id ulid.ULID) (*Job, error) {
 	return j, nil
 }
 
-// DispatchPending moves the cluster's pending jobs, oldest first, to
-// DISPATCHED and returns them for sending.
-func (s *DB) DispatchPending(_ context.Context, clusterID string) ([]Assignment, error) {
+// DispatchPending moves up to limit (all when limit ≤ 0) of the cluster's
+// pending jobs, oldest first, to DISPATCHED and returns them for sending.
+func (s *DB) DispatchPending(_ context.Context, clusterID string, limit int) ([]Assignment, error) {
 	var out []Assignment
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		out = out[:0]
@@ -162,7 +162,7 @@ func (s *DB) DispatchPending(_ context.Context, clusterID string) ([]Assignment,
 		prefix := append([]byte(clusterID), 0)
 		var keys [][]byte
 		c := pending.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && (limit <= 0 || len(keys) < limit); k, _ = c.Next() {
 			keys = append(keys, slices.Clone(k))
 		}
 		for _, k := range keys {

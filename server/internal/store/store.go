@@ -21,6 +21,8 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrIncomplete: a job ended with batches missing.
 	ErrIncomplete = errors.New("incomplete")
+	// ErrInvalidID: a string that is not an id.
+	ErrInvalidID = errors.New("invalid id")
 )
 
 // DB is the bbolt-backed store.
@@ -130,7 +132,7 @@ func NotFoundf(format string, args ...any) error {
 func ParseID(s string) (ulid.ULID, error) {
 	id, err := ulid.ParseStrict(s)
 	if err != nil {
-		return id, fmt.Errorf("%w: malformed id %q", ErrNotFound, s)
+		return id, fmt.Errorf("%w %q: want 26 characters of Crockford base32", ErrInvalidID, s)
 	}
 	return id, nil
 }

@@ -46,7 +46,7 @@ func runJob(t *testing.T, db *DB, clusterID string, findings ...*workerv1.Findin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.DispatchPending(ctx, clusterID); err != nil {
+	if _, err := db.DispatchPending(ctx, clusterID, 0); err != nil {
 		t.Fatal(err)
 	}
 	jobID := scan.Jobs[0].ID
@@ -179,7 +179,7 @@ func TestJobStaysInvisibleUntilComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assigned, err := db.DispatchPending(ctx, "c1")
+	assigned, err := db.DispatchPending(ctx, "c1", 0)
 	if err != nil || len(assigned) != 1 || assigned[0].JobID != scan.Jobs[0].ID {
 		t.Fatalf("dispatch: %v %v", assigned, err)
 	}
@@ -218,7 +218,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.DispatchPending(ctx, "c1"); err != nil {
+	if _, err := db.DispatchPending(ctx, "c1", 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.StageBatch(ctx, scan.Jobs[0].ID, &workerv1.FindingBatch{Seq: 1}); err != nil {
@@ -235,7 +235,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("RecoverJobs: %d, %v", n, err)
 	}
-	assigned, err := db.DispatchPending(ctx, "c1")
+	assigned, err := db.DispatchPending(ctx, "c1", 0)
 	if err != nil || len(assigned) != 1 {
 		t.Fatalf("interrupted job not requeued: %v %v", assigned, err)
 	}
@@ -296,4 +296,60 @@ func sorted(s []string) []string {
 		}
 	}
 	return out
+}
+
+// TestPartialScansCarryTheRest: findings a job could not see — outside its
+// checks, or of a check not assessable this time — stay open, and the
+// job's set and counts still describe the whole cluster.
+func TestPartialScansCarryTheRest(t *testing.T) {
+	db, clk, _ := openTest(t)
+	register(t, db, "c1")
+	ctx := context.Background()
+	runJob(t, db, "c1",
+		finding("POD-001", "shop", "web", fleetscanv1.Severity_SEVERITY_CRITICAL),
+		finding("IMG-003", "shop", "web", fleetscanv1.Severity_SEVERITY_MEDIUM),
+		finding("POD-018", "shop", "api", fleetscanv1.Severity_SEVERITY_MEDIUM))
+	full := 3
+
+	// Only POD-018 checked: POD-018 on api fixed; the others carried.
+	clk.t = clk.t.Add(time.Hour)
+	scan, err := db.CreateScan(ctx, &fleetscanv1.ScanTarget{AllClusters: true}, &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-018"}}, []string{"c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DispatchPending(ctx, "c1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CompleteJob(ctx, scan.Jobs[0].ID, Completion{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := listAll(t, db, FindingFilter{}); len(got) != full-1 {
+		t.Errorf("after a POD-018-only scan: open %q, want POD-001 and IMG-003 still open", got)
+	}
+	// IMG-003 not assessable (no registry allow-list this time): not resolved.
+	clk.t = clk.t.Add(time.Hour)
+	scan, err = db.CreateScan(ctx, &fleetscanv1.ScanTarget{AllClusters: true}, nil, []string{"c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DispatchPending(ctx, "c1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.StageBatch(ctx, scan.Jobs[0].ID, &workerv1.FindingBatch{Seq: 1, Findings: []*workerv1.Finding{finding("POD-001", "shop", "web", fleetscanv1.Severity_SEVERITY_CRITICAL)}}); err != nil {
+		t.Fatal(err)
+	}
+	done := Completion{Batches: 1, Findings: 1, NotAssessable: []*fleetscanv1.CheckNotAssessable{{CheckId: "IMG-003", Reason: "no allow-list"}}}
+	if err := db.CompleteJob(ctx, scan.Jobs[0].ID, done); err != nil {
+		t.Fatal(err)
+	}
+	if got := listAll(t, db, FindingFilter{}); fmt.Sprint(got) != "[c1 IMG-003 web c1 POD-001 web]" {
+		t.Errorf("after IMG-003 was not assessable: open %q, want IMG-003 kept", got)
+	}
+	latest, err := db.LatestJobs(ctx, func(*storagev1.ClusterRecord) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := latest[0].Job.Findings; c.Critical != 1 || c.Medium != 1 {
+		t.Errorf("posture of the latest job %v, want the whole cluster: 1 critical, 1 medium", c)
+	}
 }

@@ -82,7 +82,7 @@ func Run(ctx context.Context, conn grpc.ClientConnInterface, cfg Config, welcome
 		cfg: cfg, batchSize: batchSize,
 		out:     make(chan *workerv1.ConnectRequest, 16),
 		window:  make(chan struct{}, max(cfg.MaxInflight, 1)),
-		jobs:    make(chan *workerv1.Assign, 64),
+		queued:  make(chan struct{}, 1),
 		running: map[string]context.CancelFunc{},
 	}
 	var wg sync.WaitGroup
@@ -111,13 +111,17 @@ type session struct {
 	out       chan *workerv1.ConnectRequest
 	// window holds a token per batch awaiting its ack.
 	window chan struct{}
-	jobs   chan *workerv1.Assign
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// queue holds assigned jobs not started yet. It is unbounded so that
+	// receiving never blocks: acks and cancels must always get through.
+	queue   []*workerv1.Assign
+	queued  chan struct{} // a value when queue may be non-empty
 	running map[string]context.CancelFunc
 }
 
-// send is the only goroutine that sends on the stream.
+// send is the only goroutine that sends on the stream. A failed Send
+// usually means the server ended the stream: receive reports its status.
 func (s *session) send(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse]) error {
 	for {
 		select {
@@ -125,7 +129,7 @@ func (s *session) send(ctx context.Context, stream grpc.BidiStreamingClient[work
 			return ctx.Err()
 		case msg := <-s.out:
 			if err := stream.Send(msg); err != nil {
-				return recvErr(stream, err)
+				return err
 			}
 		}
 	}
@@ -143,10 +147,12 @@ func (s *session) receive(ctx context.Context, stream grpc.BidiStreamingClient[w
 		}
 		switch m := msg.Msg.(type) {
 		case *workerv1.ConnectResponse_Assign:
+			s.mu.Lock()
+			s.queue = append(s.queue, m.Assign)
+			s.mu.Unlock()
 			select {
-			case s.jobs <- m.Assign:
-			case <-ctx.Done():
-				return context.Cause(ctx)
+			case s.queued <- struct{}{}:
+			default:
 			}
 		case *workerv1.ConnectResponse_Ack:
 			select {
@@ -166,13 +172,22 @@ func (s *session) receive(ctx context.Context, stream grpc.BidiStreamingClient[w
 // runJobs runs assigned jobs one at a time, in the order they came.
 func (s *session) runJobs(ctx context.Context) error {
 	for {
+		s.mu.Lock()
+		var next *workerv1.Assign
+		if len(s.queue) > 0 {
+			next, s.queue = s.queue[0], s.queue[1:]
+		}
+		s.mu.Unlock()
+		if next != nil {
+			if err := s.runJob(ctx, next); err != nil {
+				return err
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case a := <-s.jobs:
-			if err := s.runJob(ctx, a); err != nil {
-				return err
-			}
+		case <-s.queued:
 		}
 	}
 }
@@ -226,7 +241,7 @@ func (s *session) check(ctx context.Context, a *workerv1.Assign, inv *checks.Inv
 	spec := a.GetSpec()
 	sel := checks.Selection{
 		Include: spec.GetIncludeChecks(), Exclude: spec.GetExcludeChecks(), Namespaces: spec.GetNamespaces(),
-		Custom:            slices.Concat(spec.GetCustomChecks(), s.cfg.Policies),
+		Custom:            mergePolicies(spec.GetCustomChecks(), s.cfg.Policies),
 		TrustedRegistries: spec.GetTrustedRegistries(),
 	}
 	if len(sel.TrustedRegistries) == 0 {
@@ -264,6 +279,18 @@ func (s *session) check(ctx context.Context, a *workerv1.Assign, inv *checks.Inv
 		done.NotAssessable = append(done.NotAssessable, &fleetscanv1.CheckNotAssessable{CheckId: na.CheckID, Reason: na.Reason})
 	}
 	return flush()
+}
+
+// mergePolicies adds the worker's own custom checks to the job's; where
+// both define an id, the job's definition wins.
+func mergePolicies(job, local []*fleetscanv1.CustomCheck) []*fleetscanv1.CustomCheck {
+	out := slices.Clone(job)
+	for _, p := range local {
+		if !slices.ContainsFunc(job, func(j *fleetscanv1.CustomCheck) bool { return j.Id == p.Id }) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ToProto converts a finding for the wire.
