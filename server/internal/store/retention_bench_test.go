@@ -49,7 +49,7 @@ func BenchmarkRetentionGrowth(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := db.DispatchPending(ctx, "c1"); err != nil {
+			if _, err := db.DispatchPending(ctx, "c1", 0); err != nil {
 				b.Fatal(err)
 			}
 			job := scan.Jobs[0].ID
