@@ -21,6 +21,14 @@ import (
 var secretChecks = []*Check{
 	{
 		Meta: Meta{
+			ID: "SEC-004", Title: "Missing Secret reference", Severity: low, Category: CategorySecrets, Party: partyWorkload,
+			Description: "A volume, env var or imagePullSecret naming a Secret that does not exist leaves the pod failing to start, or starting without what it expects.",
+			Remediation: "Create the Secret, or remove the reference.",
+		},
+		notAssessable: "needs the names of Secrets, and the worker is deliberately not allowed to list Secrets: RBAC cannot grant their names without their values",
+	},
+	{
+		Meta: Meta{
 			ID: "SA-003", Title: "Default SA automounts / has bindings", Severity: medium, Category: CategoryServiceAccounts, Party: partyPlatform,
 			Description: "Every pod that names no service account runs as its namespace's default one: unless it turns automounting off and has no bindings of its own, each of those pods carries a token with its permissions.",
 			Remediation: "Set automountServiceAccountToken: false on the default ServiceAccount of every namespace, and bind roles to dedicated service accounts instead.",

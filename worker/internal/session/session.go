@@ -49,13 +49,15 @@ var ErrNoWelcome = errors.New("no Welcome from the server")
 func Run(ctx context.Context, conn grpc.ClientConnInterface, cfg Config, welcomed func()) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
-	if err != nil {
-		return err
-	}
+	// Read before the stream opens: the server allows a Hello only a few
+	// seconds, and a slow API server must not cost the connection.
 	kubeVersion, err := cfg.Source.KubernetesVersion(ctx)
 	if err != nil {
 		cfg.Log.Warn("cannot read the Kubernetes version", "err", err)
+	}
+	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
+	if err != nil {
+		return err
 	}
 	err = stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Hello{Hello: &workerv1.Hello{
 		ClusterId: cfg.ClusterID, WorkerVersion: cfg.WorkerVersion, KubernetesVersion: kubeVersion,
