@@ -31,6 +31,9 @@ func (s *DB) CreateCluster(_ context.Context, c *storagev1.ClusterRecord, tokenH
 		}
 		c.Seq = seq
 		c.CreateMs = s.nowMs()
+		if err := tx.Bucket(bucketClusterSeqs).Put(u64(seq), []byte(c.Id)); err != nil {
+			return err
+		}
 		return putProto(b, []byte(c.Id), c)
 	})
 }

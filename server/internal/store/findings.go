@@ -394,24 +394,32 @@ func binaryUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 // to resume after, nil on the last page.
 func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limit int) (out []FindingView, next []byte, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
+		// Only the clusters of the findings on the page are read: a page
+		// costs the same with ten clusters or ten thousand.
 		clusters := map[uint64]*storagev1.ClusterRecord{}
-		var prefix []byte
-		err := tx.Bucket(bucketClusters).ForEach(func(k, v []byte) error {
+		clusterOf := func(seq uint64) (*storagev1.ClusterRecord, error) {
+			if c, ok := clusters[seq]; ok {
+				return c, nil
+			}
 			rec := &storagev1.ClusterRecord{}
-			if err := protoUnmarshal(v, rec); err != nil {
+			id := tx.Bucket(bucketClusterSeqs).Get(u64(seq))
+			if err := getProto(tx.Bucket(bucketClusters), id, rec); err != nil {
+				return nil, fmt.Errorf("cluster of seq %d: %w", seq, err)
+			}
+			clusters[seq] = rec
+			return rec, nil
+		}
+		var prefix []byte
+		if f.ClusterID != "" {
+			rec := &storagev1.ClusterRecord{}
+			if err := getProto(tx.Bucket(bucketClusters), []byte(f.ClusterID), rec); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					return nil // no such cluster: no findings
+				}
 				return err
 			}
 			clusters[rec.Seq] = rec
-			if f.ClusterID != "" && rec.Id == f.ClusterID {
-				prefix = u64(rec.Seq)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if f.ClusterID != "" && prefix == nil {
-			return nil // no such cluster: no findings
+			prefix = u64(rec.Seq)
 		}
 		c := tx.Bucket(bucketFindings).Cursor()
 		var k, v []byte
@@ -438,7 +446,11 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 				next = slices.Clone(out[len(out)-1].key())
 				return nil
 			}
-			out = append(out, viewOf(k, rec, clusters[binaryUint64(k[:8])]))
+			cluster, err := clusterOf(binaryUint64(k[:8]))
+			if err != nil {
+				return err
+			}
+			out = append(out, viewOf(k, rec, cluster))
 		}
 		return nil
 	})

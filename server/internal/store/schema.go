@@ -2,7 +2,7 @@ package store
 
 // schemaVersion is written to the meta bucket; Open refuses a database of
 // another version instead of misreading it.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // Every bucket of the database. Keys are fixed-width and big-endian where a
 // range is read, so that byte order is the order we want.
@@ -39,8 +39,11 @@ var (
 
 	// bucketSchedules: schedule id (16-byte ULID) → fleetscan.v1.Schedule.
 	bucketSchedules = []byte("schedules")
+	// bucketClusterSeqs: cluster seq (uint64) → cluster id, to name the
+	// cluster of a finding key without reading every cluster.
+	bucketClusterSeqs = []byte("cluster_seqs")
 
 	allBuckets = [][]byte{bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
 		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved,
-		bucketSchedules}
+		bucketSchedules, bucketClusterSeqs}
 )
