@@ -209,7 +209,11 @@ func (c *Client) Findings(ctx context.Context, req *fleetscanv1.ListFindingsRequ
 
 // Finished reports whether a scan has ended.
 func Finished(s *fleetscanv1.Scan) bool {
-	return s.State == fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED || s.State == fleetscanv1.ScanState_SCAN_STATE_FAILED
+	switch s.State {
+	case fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED, fleetscanv1.ScanState_SCAN_STATE_FAILED, fleetscanv1.ScanState_SCAN_STATE_CANCELLED:
+		return true
+	}
+	return false
 }
 
 // WaitScan polls a scan every interval until it has ended or ctx is done,

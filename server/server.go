@@ -55,6 +55,15 @@ type Config struct {
 	Listener net.Listener
 	// ShutdownTimeout bounds the graceful drain of streams on shutdown.
 	ShutdownTimeout time.Duration
+	// JobTimeout ends a job that runs longer (default 1h); JobExpiry ends a
+	// job whose worker does not connect in time (default 24h); MaxAttempts
+	// is how often a job is sent before a lost connection fails it
+	// (default 3).
+	JobTimeout, JobExpiry time.Duration
+	MaxAttempts           int
+	// Tick is how often schedules and job deadlines are checked (default
+	// 20s): the granularity of schedules and timeouts.
+	Tick time.Duration
 	// Retention is how long per-scan fingerprint sets (for diffs) and the
 	// lifecycles of resolved findings are kept; job summaries and open
 	// findings are kept, so trends still cover the whole history. Zero
@@ -85,6 +94,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.JobTimeout == 0 {
+		cfg.JobTimeout = time.Hour
+	}
+	if cfg.JobExpiry == 0 {
+		cfg.JobExpiry = 24 * time.Hour
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 20 * time.Second
+	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("data dir: required")
 	}
@@ -108,16 +129,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
-	if n, err := db.RecoverJobs(ctx); err != nil {
+	if n, err := db.RecoverJobs(ctx, cfg.MaxAttempts); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("recover jobs: %w", err)
 	} else if n > 0 {
 		s.log.Info("requeued jobs interrupted by the last shutdown", "jobs", n)
 	}
 
-	sched := scheduler.New(db)
+	sched := scheduler.New(db, scheduler.Limits{JobTimeout: cfg.JobTimeout, JobExpiry: cfg.JobExpiry})
 	s.sched = sched
 	in := ingest.New(db, sched, s.log, Version)
+	in.MaxAttempts = cfg.MaxAttempts
 	s.ingest = in
 	s.health = health.NewServer()
 	s.grpc = newGRPCServer(s.log, auth.New(db, store.ErrNotFound), creds)
@@ -161,7 +183,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	compactDone, schedulesDone := make(chan struct{}), make(chan struct{})
 	compactCtx, stopCompact := context.WithCancel(ctx)
 	go func() { defer close(compactDone); s.compactLoop(compactCtx) }()
-	go func() { defer close(schedulesDone); s.sched.Loop(compactCtx, s.store, scheduleTick, s.log) }()
+	go func() { defer close(schedulesDone); s.sched.Loop(compactCtx, s.store, s.cfg.Tick, s.log) }()
 
 	var serveErr error
 	select {
@@ -215,12 +237,7 @@ func (s *Server) compactLoop(ctx context.Context) {
 	}
 }
 
-const (
-	compactEvery = 6 * time.Hour
-	// scheduleTick is how often schedules are checked: the granularity of
-	// their run times.
-	scheduleTick = 20 * time.Second
-)
+const compactEvery = 6 * time.Hour
 
 // bootstrap creates an operator token on first start and writes it to a
 // file only the server's user can read.

@@ -41,6 +41,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type testServer struct {
 	t       *testing.T
 	dataDir string
+	// cfg, if set, adjusts the configuration before each start.
+	cfg func(*server.Config)
 
 	mu   sync.Mutex
 	lis  *bufconn.Listener
@@ -64,7 +66,11 @@ func (ts *testServer) start() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{DataDir: ts.dataDir, Listener: lis, Logger: log, ShutdownTimeout: 2 * time.Second})
+	cfg := server.Config{DataDir: ts.dataDir, Listener: lis, Logger: log, ShutdownTimeout: 2 * time.Second}
+	if ts.cfg != nil {
+		ts.cfg(&cfg)
+	}
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -798,4 +804,104 @@ func TestLongQueue(t *testing.T) {
 			t.Fatalf("scan %s: %v", id, s.State)
 		}
 	}
+}
+
+// blockingSource stands for a cluster whose collection never finishes: it
+// reports when the worker stops it.
+type blockingSource struct{ stopped chan struct{} }
+
+func (b *blockingSource) Collect(ctx context.Context) (*checks.Inventory, error) {
+	<-ctx.Done()
+	close(b.stopped)
+	return nil, ctx.Err()
+}
+
+func (b *blockingSource) KubernetesVersion(context.Context) (string, error) { return "v1.37.2", nil }
+
+func startBlockingWorker(t *testing.T, ts *testServer, clusterID, token string) *blockingSource {
+	t.Helper()
+	src := &blockingSource{stopped: make(chan struct{})}
+	w, err := worker.New(worker.Config{
+		Server: "passthrough:///bufnet", Token: token, ClusterID: clusterID, Plaintext: true, Source: src,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DialOptions: []grpc.DialOption{ts.dial()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return src
+}
+
+func waitStopped(t *testing.T, src *blockingSource) {
+	t.Helper()
+	select {
+	case <-src.stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker was not told to stop the job")
+	}
+}
+
+// TestCancelScan: cancelling a scan stops the job its worker is running.
+func TestCancelScan(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	src := startBlockingWorker(t, ts, "slow", register(t, op, "slow", "acme", nil))
+	resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for { // until the worker has the job
+		got, err := op.ScanService.GetScan(ctx, &fleetscanv1.GetScanRequest{ScanId: resp.Scan.Id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Scan.Jobs[0].State == fleetscanv1.JobState_JOB_STATE_DISPATCHED || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancelled, err := op.ScanService.CancelScan(ctx, &fleetscanv1.CancelScanRequest{ScanId: resp.Scan.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cancelled.Scan.State != fleetscanv1.ScanState_SCAN_STATE_CANCELLED || cancelled.Scan.Jobs[0].State != fleetscanv1.JobState_JOB_STATE_CANCELLED {
+		t.Errorf("after CancelScan: %v", cancelled.Scan)
+	}
+	waitStopped(t, src)
+	if _, err := op.ScanService.CancelScan(ctx, &fleetscanv1.CancelScanRequest{ScanId: "nope"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("cancel of a malformed id: %v", err)
+	}
+}
+
+// TestJobTimeout: a job that runs past the job timeout ends TIMED_OUT and
+// its worker is told to stop; a job nobody picks up expires.
+func TestJobTimeout(t *testing.T) {
+	ts := &testServer{t: t, dataDir: t.TempDir()}
+	ts.cfg = func(c *server.Config) {
+		c.JobTimeout, c.JobExpiry, c.Tick = 300*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
+	}
+	ts.start()
+	t.Cleanup(ts.shutdown)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	src := startBlockingWorker(t, ts, "slow", register(t, op, "slow", "acme", nil))
+	register(t, op, "gone", "acme", nil)
+	resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := waitScan(t, op, resp.Scan.Id)
+	states := map[string]fleetscanv1.JobState{}
+	for _, j := range scan.Jobs {
+		states[j.ClusterId] = j.State
+	}
+	if states["slow"] != fleetscanv1.JobState_JOB_STATE_TIMED_OUT || states["gone"] != fleetscanv1.JobState_JOB_STATE_EXPIRED || scan.State != fleetscanv1.ScanState_SCAN_STATE_FAILED {
+		t.Errorf("jobs %v, scan %v; want slow TIMED_OUT, gone EXPIRED, scan FAILED", states, scan.State)
+	}
+	waitStopped(t, src)
 }

@@ -52,6 +52,9 @@ Flags:
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
+	jobTimeout := fs.Duration("job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
+	jobExpiry := fs.Duration("job-expiry", 24*time.Hour, "a job whose worker has not connected after this long ends as EXPIRED")
+	maxAttempts := fs.Int("max-attempts", 3, "times a job is sent to its worker before a lost connection fails it")
 	retention := fs.Duration("retention", 90*24*time.Hour, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -72,7 +75,7 @@ Flags:
 	}
 	srv, err := server.New(ctx, server.Config{
 		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
-		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, Logger: log,
+		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, MaxAttempts: *maxAttempts, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -17,7 +17,7 @@ import (
 
 func scanCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "scan", Short: "Start scans and follow them"}
-	cmd.AddCommand(scanStartCommand(g), scanGetCommand(g), scanListCommand(g))
+	cmd.AddCommand(scanStartCommand(g), scanGetCommand(g), scanListCommand(g), scanCancelCommand(g))
 	return cmd
 }
 
@@ -120,7 +120,9 @@ summary; the command then fails if any job failed.`,
 func jobsDone(s *fleetscanv1.Scan) int {
 	n := 0
 	for _, j := range s.GetJobs() {
-		if j.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED || j.State == fleetscanv1.JobState_JOB_STATE_FAILED {
+		switch j.State {
+		case fleetscanv1.JobState_JOB_STATE_PENDING, fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING:
+		default:
 			n++
 		}
 	}
@@ -238,4 +240,25 @@ func printScanList(w io.Writer, scans []*fleetscanv1.Scan) error {
 		t.row(append([]string{s.Id, enumName(s.State, "SCAN_STATE_"), when(s.CreateTime), fmt.Sprint(len(s.Jobs)), fmt.Sprint(jobsDone(s))}, countsString(s.Findings)...)...)
 	}
 	return t.flush()
+}
+
+func scanCancelCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel SCAN_ID",
+		Short: "Stop the jobs of a scan that have not ended",
+		Long:  "Cancel a scan: jobs not yet ended are cancelled and their workers told to stop. Findings of jobs that already succeeded stay.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := c.ScanService.CancelScan(cmd.Context(), &fleetscanv1.CancelScanRequest{ScanId: args[0]})
+			if err != nil {
+				return g.explain(err)
+			}
+			return printScan(g, resp.Scan)
+		},
+	}
 }

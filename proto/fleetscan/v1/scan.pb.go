@@ -35,6 +35,8 @@ const (
 	ScanState_SCAN_STATE_SUCCEEDED ScanState = 3
 	// Every job ended and at least one did not succeed.
 	ScanState_SCAN_STATE_FAILED ScanState = 4
+	// The scan was cancelled before every job ended.
+	ScanState_SCAN_STATE_CANCELLED ScanState = 5
 )
 
 // Enum value maps for ScanState.
@@ -45,6 +47,7 @@ var (
 		2: "SCAN_STATE_RUNNING",
 		3: "SCAN_STATE_SUCCEEDED",
 		4: "SCAN_STATE_FAILED",
+		5: "SCAN_STATE_CANCELLED",
 	}
 	ScanState_value = map[string]int32{
 		"SCAN_STATE_UNSPECIFIED": 0,
@@ -52,6 +55,7 @@ var (
 		"SCAN_STATE_RUNNING":     2,
 		"SCAN_STATE_SUCCEEDED":   3,
 		"SCAN_STATE_FAILED":      4,
+		"SCAN_STATE_CANCELLED":   5,
 	}
 )
 
@@ -95,8 +99,15 @@ const (
 	JobState_JOB_STATE_RUNNING JobState = 3
 	// All findings are stored and visible.
 	JobState_JOB_STATE_SUCCEEDED JobState = 4
-	// The worker reported an error; no findings of the job are visible.
+	// The worker reported an error, or the job was given up after its
+	// attempts; no findings of the job are visible.
 	JobState_JOB_STATE_FAILED JobState = 5
+	// CancelScan stopped it.
+	JobState_JOB_STATE_CANCELLED JobState = 6
+	// It ran longer than the job timeout.
+	JobState_JOB_STATE_TIMED_OUT JobState = 7
+	// Its worker did not connect before the job's deadline.
+	JobState_JOB_STATE_EXPIRED JobState = 8
 )
 
 // Enum value maps for JobState.
@@ -108,6 +119,9 @@ var (
 		3: "JOB_STATE_RUNNING",
 		4: "JOB_STATE_SUCCEEDED",
 		5: "JOB_STATE_FAILED",
+		6: "JOB_STATE_CANCELLED",
+		7: "JOB_STATE_TIMED_OUT",
+		8: "JOB_STATE_EXPIRED",
 	}
 	JobState_value = map[string]int32{
 		"JOB_STATE_UNSPECIFIED": 0,
@@ -116,6 +130,9 @@ var (
 		"JOB_STATE_RUNNING":     3,
 		"JOB_STATE_SUCCEEDED":   4,
 		"JOB_STATE_FAILED":      5,
+		"JOB_STATE_CANCELLED":   6,
+		"JOB_STATE_TIMED_OUT":   7,
+		"JOB_STATE_EXPIRED":     8,
 	}
 )
 
@@ -518,11 +535,13 @@ type Job struct {
 	Findings *SeverityCounts `protobuf:"bytes,7,opt,name=findings,proto3" json:"findings,omitempty"`
 	// Objects the worker read.
 	ObjectsScanned int64 `protobuf:"varint,8,opt,name=objects_scanned,json=objectsScanned,proto3" json:"objects_scanned,omitempty"`
-	// Why the job failed.
+	// Why the job failed, timed out or expired.
 	Error string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
 	// Checks that could not be evaluated on the cluster, and why. They are
 	// neither passed nor failed.
 	NotAssessable []*CheckNotAssessable `protobuf:"bytes,10,rep,name=not_assessable,json=notAssessable,proto3" json:"not_assessable,omitempty"`
+	// How many times it was sent to a worker.
+	Attempts      int32 `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -625,6 +644,13 @@ func (x *Job) GetNotAssessable() []*CheckNotAssessable {
 		return x.NotAssessable
 	}
 	return nil
+}
+
+func (x *Job) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
 }
 
 // CheckNotAssessable says that a check could not be evaluated on a
@@ -830,7 +856,7 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2*.fleetscan.v1.CustomCheckMatch.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf5\x03\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -846,7 +872,8 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\x0fobjects_scanned\x18\b \x01(\x03R\x0eobjectsScanned\x12\x14\n" +
 	"\x05error\x18\t \x01(\tR\x05error\x12G\n" +
 	"\x0enot_assessable\x18\n" +
-	" \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\"G\n" +
+	" \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12\x1a\n" +
+	"\battempts\x18\v \x01(\x05R\battempts\"G\n" +
 	"\x12CheckNotAssessable\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xfe\x02\n" +
@@ -860,20 +887,24 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\vfinish_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishTime\x12%\n" +
 	"\x04jobs\x18\a \x03(\v2\x11.fleetscan.v1.JobR\x04jobs\x128\n" +
-	"\bfindings\x18\b \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\bfindings*\x88\x01\n" +
+	"\bfindings\x18\b \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\bfindings*\xa2\x01\n" +
 	"\tScanState\x12\x1a\n" +
 	"\x16SCAN_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SCAN_STATE_PENDING\x10\x01\x12\x16\n" +
 	"\x12SCAN_STATE_RUNNING\x10\x02\x12\x18\n" +
 	"\x14SCAN_STATE_SUCCEEDED\x10\x03\x12\x15\n" +
-	"\x11SCAN_STATE_FAILED\x10\x04*\x9c\x01\n" +
+	"\x11SCAN_STATE_FAILED\x10\x04\x12\x18\n" +
+	"\x14SCAN_STATE_CANCELLED\x10\x05*\xe5\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATE_PENDING\x10\x01\x12\x18\n" +
 	"\x14JOB_STATE_DISPATCHED\x10\x02\x12\x15\n" +
 	"\x11JOB_STATE_RUNNING\x10\x03\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x04\x12\x14\n" +
-	"\x10JOB_STATE_FAILED\x10\x05B?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
+	"\x10JOB_STATE_FAILED\x10\x05\x12\x17\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x06\x12\x17\n" +
+	"\x13JOB_STATE_TIMED_OUT\x10\a\x12\x15\n" +
+	"\x11JOB_STATE_EXPIRED\x10\bB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
 
 var (
 	file_fleetscan_v1_scan_proto_rawDescOnce sync.Once

@@ -820,6 +820,96 @@ func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
 	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{12}
 }
 
+// CancelScanRequest names a scan.
+type CancelScanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ScanId        string                 `protobuf:"bytes,1,opt,name=scan_id,json=scanId,proto3" json:"scan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelScanRequest) Reset() {
+	*x = CancelScanRequest{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelScanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelScanRequest) ProtoMessage() {}
+
+func (x *CancelScanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelScanRequest.ProtoReflect.Descriptor instead.
+func (*CancelScanRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CancelScanRequest) GetScanId() string {
+	if x != nil {
+		return x.ScanId
+	}
+	return ""
+}
+
+// CancelScanResponse carries the scan as cancelled.
+type CancelScanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scan          *Scan                  `protobuf:"bytes,1,opt,name=scan,proto3" json:"scan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelScanResponse) Reset() {
+	*x = CancelScanResponse{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelScanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelScanResponse) ProtoMessage() {}
+
+func (x *CancelScanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelScanResponse.ProtoReflect.Descriptor instead.
+func (*CancelScanResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CancelScanResponse) GetScan() *Scan {
+	if x != nil {
+		return x.Scan
+	}
+	return nil
+}
+
 var File_fleetscan_v1_scan_service_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_scan_service_proto_rawDesc = "" +
@@ -875,15 +965,21 @@ const file_fleetscan_v1_scan_service_proto_rawDesc = "" +
 	"\x15DeleteScheduleRequest\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\"\x18\n" +
-	"\x16DeleteScheduleResponse*p\n" +
+	"\x16DeleteScheduleResponse\",\n" +
+	"\x11CancelScanRequest\x12\x17\n" +
+	"\ascan_id\x18\x01 \x01(\tR\x06scanId\"<\n" +
+	"\x12CancelScanResponse\x12&\n" +
+	"\x04scan\x18\x01 \x01(\v2\x12.fleetscan.v1.ScanR\x04scan*p\n" +
 	"\x0fMissedRunPolicy\x12!\n" +
 	"\x1dMISSED_RUN_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aMISSED_RUN_POLICY_RUN_ONCE\x10\x01\x12\x1a\n" +
-	"\x16MISSED_RUN_POLICY_SKIP\x10\x022\x85\x04\n" +
+	"\x16MISSED_RUN_POLICY_SKIP\x10\x022\xd6\x04\n" +
 	"\vScanService\x12L\n" +
 	"\tStartScan\x12\x1e.fleetscan.v1.StartScanRequest\x1a\x1f.fleetscan.v1.StartScanResponse\x12F\n" +
 	"\aGetScan\x12\x1c.fleetscan.v1.GetScanRequest\x1a\x1d.fleetscan.v1.GetScanResponse\x12L\n" +
-	"\tListScans\x12\x1e.fleetscan.v1.ListScansRequest\x1a\x1f.fleetscan.v1.ListScansResponse\x12[\n" +
+	"\tListScans\x12\x1e.fleetscan.v1.ListScansRequest\x1a\x1f.fleetscan.v1.ListScansResponse\x12O\n" +
+	"\n" +
+	"CancelScan\x12\x1f.fleetscan.v1.CancelScanRequest\x1a .fleetscan.v1.CancelScanResponse\x12[\n" +
 	"\x0eCreateSchedule\x12#.fleetscan.v1.CreateScheduleRequest\x1a$.fleetscan.v1.CreateScheduleResponse\x12X\n" +
 	"\rListSchedules\x12\".fleetscan.v1.ListSchedulesRequest\x1a#.fleetscan.v1.ListSchedulesResponse\x12[\n" +
 	"\x0eDeleteSchedule\x12#.fleetscan.v1.DeleteScheduleRequest\x1a$.fleetscan.v1.DeleteScheduleResponseB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
@@ -901,7 +997,7 @@ func file_fleetscan_v1_scan_service_proto_rawDescGZIP() []byte {
 }
 
 var file_fleetscan_v1_scan_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fleetscan_v1_scan_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_fleetscan_v1_scan_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_fleetscan_v1_scan_service_proto_goTypes = []any{
 	(MissedRunPolicy)(0),           // 0: fleetscan.v1.MissedRunPolicy
 	(*StartScanRequest)(nil),       // 1: fleetscan.v1.StartScanRequest
@@ -917,48 +1013,53 @@ var file_fleetscan_v1_scan_service_proto_goTypes = []any{
 	(*ListSchedulesResponse)(nil),  // 11: fleetscan.v1.ListSchedulesResponse
 	(*DeleteScheduleRequest)(nil),  // 12: fleetscan.v1.DeleteScheduleRequest
 	(*DeleteScheduleResponse)(nil), // 13: fleetscan.v1.DeleteScheduleResponse
-	(*ScanTarget)(nil),             // 14: fleetscan.v1.ScanTarget
-	(*ScanSpec)(nil),               // 15: fleetscan.v1.ScanSpec
-	(*Scan)(nil),                   // 16: fleetscan.v1.Scan
-	(*durationpb.Duration)(nil),    // 17: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
+	(*CancelScanRequest)(nil),      // 14: fleetscan.v1.CancelScanRequest
+	(*CancelScanResponse)(nil),     // 15: fleetscan.v1.CancelScanResponse
+	(*ScanTarget)(nil),             // 16: fleetscan.v1.ScanTarget
+	(*ScanSpec)(nil),               // 17: fleetscan.v1.ScanSpec
+	(*Scan)(nil),                   // 18: fleetscan.v1.Scan
+	(*durationpb.Duration)(nil),    // 19: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
 }
 var file_fleetscan_v1_scan_service_proto_depIdxs = []int32{
-	14, // 0: fleetscan.v1.StartScanRequest.target:type_name -> fleetscan.v1.ScanTarget
-	15, // 1: fleetscan.v1.StartScanRequest.spec:type_name -> fleetscan.v1.ScanSpec
-	16, // 2: fleetscan.v1.StartScanResponse.scan:type_name -> fleetscan.v1.Scan
-	16, // 3: fleetscan.v1.GetScanResponse.scan:type_name -> fleetscan.v1.Scan
-	16, // 4: fleetscan.v1.ListScansResponse.scans:type_name -> fleetscan.v1.Scan
-	14, // 5: fleetscan.v1.Schedule.target:type_name -> fleetscan.v1.ScanTarget
-	15, // 6: fleetscan.v1.Schedule.spec:type_name -> fleetscan.v1.ScanSpec
-	17, // 7: fleetscan.v1.Schedule.jitter:type_name -> google.protobuf.Duration
+	16, // 0: fleetscan.v1.StartScanRequest.target:type_name -> fleetscan.v1.ScanTarget
+	17, // 1: fleetscan.v1.StartScanRequest.spec:type_name -> fleetscan.v1.ScanSpec
+	18, // 2: fleetscan.v1.StartScanResponse.scan:type_name -> fleetscan.v1.Scan
+	18, // 3: fleetscan.v1.GetScanResponse.scan:type_name -> fleetscan.v1.Scan
+	18, // 4: fleetscan.v1.ListScansResponse.scans:type_name -> fleetscan.v1.Scan
+	16, // 5: fleetscan.v1.Schedule.target:type_name -> fleetscan.v1.ScanTarget
+	17, // 6: fleetscan.v1.Schedule.spec:type_name -> fleetscan.v1.ScanSpec
+	19, // 7: fleetscan.v1.Schedule.jitter:type_name -> google.protobuf.Duration
 	0,  // 8: fleetscan.v1.Schedule.missed_run_policy:type_name -> fleetscan.v1.MissedRunPolicy
-	18, // 9: fleetscan.v1.Schedule.create_time:type_name -> google.protobuf.Timestamp
-	18, // 10: fleetscan.v1.Schedule.next_run_time:type_name -> google.protobuf.Timestamp
-	18, // 11: fleetscan.v1.Schedule.last_run_time:type_name -> google.protobuf.Timestamp
-	14, // 12: fleetscan.v1.CreateScheduleRequest.target:type_name -> fleetscan.v1.ScanTarget
-	15, // 13: fleetscan.v1.CreateScheduleRequest.spec:type_name -> fleetscan.v1.ScanSpec
-	17, // 14: fleetscan.v1.CreateScheduleRequest.jitter:type_name -> google.protobuf.Duration
+	20, // 9: fleetscan.v1.Schedule.create_time:type_name -> google.protobuf.Timestamp
+	20, // 10: fleetscan.v1.Schedule.next_run_time:type_name -> google.protobuf.Timestamp
+	20, // 11: fleetscan.v1.Schedule.last_run_time:type_name -> google.protobuf.Timestamp
+	16, // 12: fleetscan.v1.CreateScheduleRequest.target:type_name -> fleetscan.v1.ScanTarget
+	17, // 13: fleetscan.v1.CreateScheduleRequest.spec:type_name -> fleetscan.v1.ScanSpec
+	19, // 14: fleetscan.v1.CreateScheduleRequest.jitter:type_name -> google.protobuf.Duration
 	0,  // 15: fleetscan.v1.CreateScheduleRequest.missed_run_policy:type_name -> fleetscan.v1.MissedRunPolicy
 	7,  // 16: fleetscan.v1.CreateScheduleResponse.schedule:type_name -> fleetscan.v1.Schedule
 	7,  // 17: fleetscan.v1.ListSchedulesResponse.schedules:type_name -> fleetscan.v1.Schedule
-	1,  // 18: fleetscan.v1.ScanService.StartScan:input_type -> fleetscan.v1.StartScanRequest
-	3,  // 19: fleetscan.v1.ScanService.GetScan:input_type -> fleetscan.v1.GetScanRequest
-	5,  // 20: fleetscan.v1.ScanService.ListScans:input_type -> fleetscan.v1.ListScansRequest
-	8,  // 21: fleetscan.v1.ScanService.CreateSchedule:input_type -> fleetscan.v1.CreateScheduleRequest
-	10, // 22: fleetscan.v1.ScanService.ListSchedules:input_type -> fleetscan.v1.ListSchedulesRequest
-	12, // 23: fleetscan.v1.ScanService.DeleteSchedule:input_type -> fleetscan.v1.DeleteScheduleRequest
-	2,  // 24: fleetscan.v1.ScanService.StartScan:output_type -> fleetscan.v1.StartScanResponse
-	4,  // 25: fleetscan.v1.ScanService.GetScan:output_type -> fleetscan.v1.GetScanResponse
-	6,  // 26: fleetscan.v1.ScanService.ListScans:output_type -> fleetscan.v1.ListScansResponse
-	9,  // 27: fleetscan.v1.ScanService.CreateSchedule:output_type -> fleetscan.v1.CreateScheduleResponse
-	11, // 28: fleetscan.v1.ScanService.ListSchedules:output_type -> fleetscan.v1.ListSchedulesResponse
-	13, // 29: fleetscan.v1.ScanService.DeleteSchedule:output_type -> fleetscan.v1.DeleteScheduleResponse
-	24, // [24:30] is the sub-list for method output_type
-	18, // [18:24] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	18, // 18: fleetscan.v1.CancelScanResponse.scan:type_name -> fleetscan.v1.Scan
+	1,  // 19: fleetscan.v1.ScanService.StartScan:input_type -> fleetscan.v1.StartScanRequest
+	3,  // 20: fleetscan.v1.ScanService.GetScan:input_type -> fleetscan.v1.GetScanRequest
+	5,  // 21: fleetscan.v1.ScanService.ListScans:input_type -> fleetscan.v1.ListScansRequest
+	14, // 22: fleetscan.v1.ScanService.CancelScan:input_type -> fleetscan.v1.CancelScanRequest
+	8,  // 23: fleetscan.v1.ScanService.CreateSchedule:input_type -> fleetscan.v1.CreateScheduleRequest
+	10, // 24: fleetscan.v1.ScanService.ListSchedules:input_type -> fleetscan.v1.ListSchedulesRequest
+	12, // 25: fleetscan.v1.ScanService.DeleteSchedule:input_type -> fleetscan.v1.DeleteScheduleRequest
+	2,  // 26: fleetscan.v1.ScanService.StartScan:output_type -> fleetscan.v1.StartScanResponse
+	4,  // 27: fleetscan.v1.ScanService.GetScan:output_type -> fleetscan.v1.GetScanResponse
+	6,  // 28: fleetscan.v1.ScanService.ListScans:output_type -> fleetscan.v1.ListScansResponse
+	15, // 29: fleetscan.v1.ScanService.CancelScan:output_type -> fleetscan.v1.CancelScanResponse
+	9,  // 30: fleetscan.v1.ScanService.CreateSchedule:output_type -> fleetscan.v1.CreateScheduleResponse
+	11, // 31: fleetscan.v1.ScanService.ListSchedules:output_type -> fleetscan.v1.ListSchedulesResponse
+	13, // 32: fleetscan.v1.ScanService.DeleteSchedule:output_type -> fleetscan.v1.DeleteScheduleResponse
+	26, // [26:33] is the sub-list for method output_type
+	19, // [19:26] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_scan_service_proto_init() }
@@ -973,7 +1074,7 @@ func file_fleetscan_v1_scan_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_scan_service_proto_rawDesc), len(file_fleetscan_v1_scan_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	ScanService_StartScan_FullMethodName      = "/fleetscan.v1.ScanService/StartScan"
 	ScanService_GetScan_FullMethodName        = "/fleetscan.v1.ScanService/GetScan"
 	ScanService_ListScans_FullMethodName      = "/fleetscan.v1.ScanService/ListScans"
+	ScanService_CancelScan_FullMethodName     = "/fleetscan.v1.ScanService/CancelScan"
 	ScanService_CreateSchedule_FullMethodName = "/fleetscan.v1.ScanService/CreateSchedule"
 	ScanService_ListSchedules_FullMethodName  = "/fleetscan.v1.ScanService/ListSchedules"
 	ScanService_DeleteSchedule_FullMethodName = "/fleetscan.v1.ScanService/DeleteSchedule"
@@ -41,6 +42,9 @@ type ScanServiceClient interface {
 	GetScan(ctx context.Context, in *GetScanRequest, opts ...grpc.CallOption) (*GetScanResponse, error)
 	// ListScans lists scans, newest first.
 	ListScans(ctx context.Context, in *ListScansRequest, opts ...grpc.CallOption) (*ListScansResponse, error)
+	// CancelScan stops the jobs of a scan that have not ended; workers are
+	// told to stop. Findings of jobs that already succeeded stay.
+	CancelScan(ctx context.Context, in *CancelScanRequest, opts ...grpc.CallOption) (*CancelScanResponse, error)
 	// CreateSchedule starts scans of a target on a cron schedule.
 	CreateSchedule(ctx context.Context, in *CreateScheduleRequest, opts ...grpc.CallOption) (*CreateScheduleResponse, error)
 	// ListSchedules lists schedules by id.
@@ -81,6 +85,16 @@ func (c *scanServiceClient) ListScans(ctx context.Context, in *ListScansRequest,
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListScansResponse)
 	err := c.cc.Invoke(ctx, ScanService_ListScans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *scanServiceClient) CancelScan(ctx context.Context, in *CancelScanRequest, opts ...grpc.CallOption) (*CancelScanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelScanResponse)
+	err := c.cc.Invoke(ctx, ScanService_CancelScan_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +145,9 @@ type ScanServiceServer interface {
 	GetScan(context.Context, *GetScanRequest) (*GetScanResponse, error)
 	// ListScans lists scans, newest first.
 	ListScans(context.Context, *ListScansRequest) (*ListScansResponse, error)
+	// CancelScan stops the jobs of a scan that have not ended; workers are
+	// told to stop. Findings of jobs that already succeeded stay.
+	CancelScan(context.Context, *CancelScanRequest) (*CancelScanResponse, error)
 	// CreateSchedule starts scans of a target on a cron schedule.
 	CreateSchedule(context.Context, *CreateScheduleRequest) (*CreateScheduleResponse, error)
 	// ListSchedules lists schedules by id.
@@ -155,6 +172,9 @@ func (UnimplementedScanServiceServer) GetScan(context.Context, *GetScanRequest) 
 }
 func (UnimplementedScanServiceServer) ListScans(context.Context, *ListScansRequest) (*ListScansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListScans not implemented")
+}
+func (UnimplementedScanServiceServer) CancelScan(context.Context, *CancelScanRequest) (*CancelScanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelScan not implemented")
 }
 func (UnimplementedScanServiceServer) CreateSchedule(context.Context, *CreateScheduleRequest) (*CreateScheduleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateSchedule not implemented")
@@ -240,6 +260,24 @@ func _ScanService_ListScans_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ScanService_CancelScan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelScanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ScanServiceServer).CancelScan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ScanService_CancelScan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ScanServiceServer).CancelScan(ctx, req.(*CancelScanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ScanService_CreateSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateScheduleRequest)
 	if err := dec(in); err != nil {
@@ -312,6 +350,10 @@ var ScanService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListScans",
 			Handler:    _ScanService_ListScans_Handler,
+		},
+		{
+			MethodName: "CancelScan",
+			Handler:    _ScanService_CancelScan_Handler,
 		},
 		{
 			MethodName: "CreateSchedule",

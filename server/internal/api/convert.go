@@ -33,7 +33,7 @@ func scanToProto(s *store.Scan) *fleetscanv1.Scan {
 		Id: s.ID.String(), Target: s.Record.Target, Spec: s.Record.Spec, CreateTime: ts(s.Record.CreateMs),
 		Findings: &fleetscanv1.SeverityCounts{},
 	}
-	var pending, active, succeeded, failed int
+	var pending, active, succeeded, failed, cancelled int
 	var finish int64
 	for _, j := range s.Jobs {
 		r := j.Record
@@ -41,7 +41,7 @@ func scanToProto(s *store.Scan) *fleetscanv1.Scan {
 			Id: j.ID.String(), ClusterId: r.ClusterId, State: r.State,
 			CreateTime: ts(r.CreateMs), StartTime: ts(r.StartMs), FinishTime: ts(r.FinishMs),
 			Findings: r.Findings, ObjectsScanned: r.ObjectsScanned, Error: r.Error,
-			NotAssessable: r.NotAssessable,
+			NotAssessable: r.NotAssessable, Attempts: r.Attempts,
 		})
 		switch r.State {
 		case fleetscanv1.JobState_JOB_STATE_PENDING:
@@ -49,7 +49,9 @@ func scanToProto(s *store.Scan) *fleetscanv1.Scan {
 		case fleetscanv1.JobState_JOB_STATE_SUCCEEDED:
 			succeeded++
 			addCounts(out.Findings, r.Findings)
-		case fleetscanv1.JobState_JOB_STATE_FAILED:
+		case fleetscanv1.JobState_JOB_STATE_CANCELLED:
+			cancelled++
+		case fleetscanv1.JobState_JOB_STATE_FAILED, fleetscanv1.JobState_JOB_STATE_TIMED_OUT, fleetscanv1.JobState_JOB_STATE_EXPIRED:
 			failed++
 		default:
 			active++
@@ -57,11 +59,13 @@ func scanToProto(s *store.Scan) *fleetscanv1.Scan {
 		finish = max(finish, r.FinishMs)
 	}
 	switch {
-	case pending+active == 0 && failed == 0:
+	case pending+active == 0 && failed+cancelled == 0:
 		out.State = fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED
+	case pending+active == 0 && failed == 0:
+		out.State = fleetscanv1.ScanState_SCAN_STATE_CANCELLED
 	case pending+active == 0:
 		out.State = fleetscanv1.ScanState_SCAN_STATE_FAILED
-	case active == 0 && succeeded+failed == 0:
+	case active == 0 && succeeded+failed+cancelled == 0:
 		out.State = fleetscanv1.ScanState_SCAN_STATE_PENDING
 	default:
 		out.State = fleetscanv1.ScanState_SCAN_STATE_RUNNING

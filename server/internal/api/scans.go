@@ -12,9 +12,10 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/store"
 )
 
-// ScanStarter creates scans.
+// ScanStarter creates and cancels scans.
 type ScanStarter interface {
 	StartScan(ctx context.Context, target *fleetscanv1.ScanTarget, spec *fleetscanv1.ScanSpec) (*store.Scan, error)
+	CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, error)
 }
 
 // ScanStore is what ScanServer reads.
@@ -96,4 +97,22 @@ func (s *ScanServer) ListScans(ctx context.Context, req *fleetscanv1.ListScansRe
 		resp.NextPageToken = encodePageToken(last[:], bind)
 	}
 	return resp, nil
+}
+
+// CancelScan stops the jobs of a scan that have not ended.
+func (s *ScanServer) CancelScan(ctx context.Context, req *fleetscanv1.CancelScanRequest) (*fleetscanv1.CancelScanResponse, error) {
+	if req.ScanId == "" {
+		return nil, toStatus(s.log, "CancelScan", invalid("scan_id: required"))
+	}
+	id, err := store.ParseID(req.ScanId)
+	if err != nil {
+		return nil, toStatus(s.log, "CancelScan", fmt.Errorf("scan_id: %w", err))
+	}
+	scan, err := s.starter.CancelScan(ctx, id)
+	if err != nil {
+		return nil, toStatus(s.log, "CancelScan", err)
+	}
+	p, _ := auth.FromContext(ctx)
+	s.log.Info("scan cancelled", "scan", id, "by", p.Name)
+	return &fleetscanv1.CancelScanResponse{Scan: scanToProto(scan)}, nil
 }

@@ -150,6 +150,7 @@ var methodRoles = map[string][]Role{
 	"/fleetscan.v1.ScanService/StartScan":          {RoleOperator},
 	"/fleetscan.v1.ScanService/GetScan":            {RoleOperator},
 	"/fleetscan.v1.ScanService/ListScans":          {RoleOperator},
+	"/fleetscan.v1.ScanService/CancelScan":         {RoleOperator},
 	"/fleetscan.v1.ScanService/CreateSchedule":     {RoleOperator},
 	"/fleetscan.v1.ScanService/ListSchedules":      {RoleOperator},
 	"/fleetscan.v1.ScanService/DeleteSchedule":     {RoleOperator},

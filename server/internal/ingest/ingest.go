@@ -44,7 +44,8 @@ const (
 type Store interface {
 	RecordWorker(ctx context.Context, id, workerVersion, kubeVersion string, at time.Time) error
 	DispatchPending(ctx context.Context, clusterID string, limit int) ([]store.Assignment, error)
-	RequeueJobs(ctx context.Context, ids ...ulid.ULID) error
+	RequeueJobs(ctx context.Context, maxAttempts int, ids ...ulid.ULID) error
+	GetJob(ctx context.Context, id ulid.ULID) (*store.Job, error)
 	StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error
 	CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error
 	FailJob(ctx context.Context, id ulid.ULID, reason string) error
@@ -69,6 +70,10 @@ type Ingest struct {
 	log           *slog.Logger
 	serverVersion string
 
+	// MaxAttempts is how many times a job is sent before a lost connection
+	// fails it instead of requeueing it.
+	MaxAttempts int
+
 	// closing ends every session when the server shuts down.
 	closing context.Context
 	close   context.CancelFunc
@@ -76,7 +81,7 @@ type Ingest struct {
 
 // New returns an Ingest.
 func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Ingest {
-	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion}
+	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion, MaxAttempts: 3}
 	in.closing, in.close = context.WithCancel(context.Background())
 	return in
 }
@@ -117,7 +122,7 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 	defer detach()
 	sessCtx, cancel := context.WithCancelCause(sessCtx)
 	defer cancel(nil)
-	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}}
+	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}, dropped: map[ulid.ULID]bool{}}
 	inbound := make(chan *workerv1.ConnectRequest)
 	var sender sync.WaitGroup
 	sender.Add(1)
@@ -133,7 +138,7 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 	cleanupCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer done()
 	if ids := s.inflightIDs(); len(ids) > 0 {
-		if rerr := in.store.RequeueJobs(cleanupCtx, ids...); rerr != nil {
+		if rerr := in.store.RequeueJobs(cleanupCtx, in.MaxAttempts, ids...); rerr != nil {
 			log.Error("requeue interrupted jobs", "err", rerr)
 		} else {
 			log.Info("requeued interrupted jobs", "jobs", len(ids))
@@ -193,6 +198,18 @@ type session struct {
 
 	mu       sync.Mutex
 	inflight map[ulid.ULID]bool
+	// dropped are jobs that ended on the server while the worker ran them.
+	dropped map[ulid.ULID]bool
+}
+
+func (s *session) isDropped(id string) bool {
+	parsed, err := ulid.ParseStrict(id)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped[parsed]
 }
 
 // send is the only goroutine that sends on the stream.
@@ -238,6 +255,38 @@ func (s *session) loop(ctx context.Context, wake <-chan struct{}, inbound <-chan
 	}
 }
 
+// reconcile tells the worker to stop the jobs it holds that ended on the
+// server meanwhile (cancelled, timed out), and forgets them.
+func (s *session) reconcile(ctx context.Context) error {
+	for _, id := range s.inflightIDs() {
+		job, err := s.in.store.GetJob(ctx, id)
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		if store.IsFinal(job.Record.State) {
+			if err := s.drop(ctx, id, job.Record.State); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// drop stops a job that ended on the server: the worker is told to cancel
+// it, and what it still sends for it is acknowledged and discarded.
+func (s *session) drop(ctx context.Context, id ulid.ULID, state fleetscanv1.JobState) error {
+	s.mu.Lock()
+	held := s.inflight[id]
+	delete(s.inflight, id)
+	s.dropped[id] = true
+	s.mu.Unlock()
+	if !held {
+		return nil
+	}
+	s.log.Info("job ended on the server; telling the worker to stop", "job", id, "state", state)
+	return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Cancel{Cancel: &workerv1.Cancel{JobId: id.String()}}})
+}
+
 // recv is the only goroutine that receives from the stream. The inbound
 // channel is unbuffered: the next message is read only when the previous
 // one is handled, which is the back-pressure on a fast worker.
@@ -259,6 +308,9 @@ func (s *session) recv(ctx context.Context, stream Stream, inbound chan<- *worke
 }
 
 func (s *session) dispatch(ctx context.Context) error {
+	if err := s.reconcile(ctx); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	room := JobsInFlight - len(s.inflight)
 	s.mu.Unlock()
@@ -292,6 +344,10 @@ func (s *session) dispatch(ctx context.Context) error {
 func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) error {
 	switch m := msg.Msg.(type) {
 	case *workerv1.ConnectRequest_Batch:
+		if s.isDropped(m.Batch.JobId) {
+			// Acked so that the worker's window drains; not stored.
+			return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}})
+		}
 		jobID, err := s.ownJob(m.Batch.JobId)
 		if err != nil {
 			return err
@@ -303,10 +359,21 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			return fmt.Errorf("%w: batch sequence number %d outside 1..%d", ErrProtocol, m.Batch.Seq, MaxBatchesPerJob)
 		}
 		if err := s.in.store.StageBatch(ctx, jobID, m.Batch); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				// The job ended on the server meanwhile: stop it, and ack so
+				// that the worker's window does not shrink.
+				if err := s.reconcile(ctx); err != nil {
+					return err
+				}
+				return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}})
+			}
 			return fmt.Errorf("stage batch %d of job %s: %w", m.Batch.Seq, jobID, err)
 		}
 		return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}})
 	case *workerv1.ConnectRequest_JobDone:
+		if s.isDropped(m.JobDone.JobId) {
+			return nil
+		}
 		jobID, err := s.ownJob(m.JobDone.JobId)
 		if err != nil {
 			return err
@@ -325,6 +392,9 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			} else if err == nil {
 				s.log.Info("job succeeded", "job", jobID, "findings", d.Findings, "objects", d.ObjectsScanned)
 			}
+		}
+		if errors.Is(err, store.ErrConflict) {
+			err = s.reconcile(ctx) // ended on the server meanwhile
 		}
 		if err != nil {
 			return fmt.Errorf("end job %s: %w", jobID, err)

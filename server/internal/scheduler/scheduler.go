@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/oklog/ulid/v2"
 	"k8s.io/apimachinery/pkg/labels"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -27,12 +29,45 @@ var (
 type Store interface {
 	ListClusters(ctx context.Context, after string, limit int) ([]*storagev1.ClusterRecord, bool, error)
 	CreateScan(ctx context.Context, target *fleetscanv1.ScanTarget, spec *fleetscanv1.ScanSpec, clusterIDs []string) (*store.Scan, error)
+	CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, []string, error)
+	Reap(ctx context.Context, timeout, expiry time.Duration) ([]string, error)
+}
+
+// Limits bound how long jobs may wait and run.
+type Limits struct {
+	// JobTimeout ends a dispatched job as TIMED_OUT after this long.
+	JobTimeout time.Duration
+	// JobExpiry ends a job still waiting for its worker as EXPIRED.
+	JobExpiry time.Duration
+}
+
+// CancelScan cancels the jobs of a scan that have not ended and wakes the
+// sessions running them, which tell their workers to stop.
+func (s *Scheduler) CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, error) {
+	scan, clusters, err := s.store.CancelScan(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range clusters {
+		s.Wake(c)
+	}
+	return scan, nil
+}
+
+// Reap ends jobs past their timeout or expiry and wakes their sessions.
+func (s *Scheduler) Reap(ctx context.Context) error {
+	clusters, err := s.store.Reap(ctx, s.limits.JobTimeout, s.limits.JobExpiry)
+	for _, c := range clusters {
+		s.Wake(c)
+	}
+	return err
 }
 
 // Scheduler creates scans and tracks which clusters have a worker
 // connected.
 type Scheduler struct {
-	store Store
+	store  Store
+	limits Limits
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -44,8 +79,8 @@ type session struct {
 }
 
 // New returns a scheduler over the store.
-func New(s Store) *Scheduler {
-	return &Scheduler{store: s, sessions: map[string]*session{}}
+func New(s Store, limits Limits) *Scheduler {
+	return &Scheduler{store: s, limits: limits, sessions: map[string]*session{}}
 }
 
 // StartScan validates the request, creates the scan with one job per

@@ -122,13 +122,17 @@ func (s *Scheduler) RunDue(ctx context.Context, st ScheduleStore, now time.Time,
 	}
 }
 
-// Loop runs due schedules every tick until ctx ends.
+// Loop runs due schedules and ends overdue jobs every tick until ctx
+// ends.
 func (s *Scheduler) Loop(ctx context.Context, st ScheduleStore, tick time.Duration, log *slog.Logger) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		if err := s.RunDue(ctx, st, time.Now(), 2*tick, log); err != nil && ctx.Err() == nil {
 			log.Error("schedules", "err", err)
+		}
+		if err := s.Reap(ctx); err != nil && ctx.Err() == nil {
+			log.Error("job timeouts", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -58,7 +58,7 @@ func TestRunDue(t *testing.T) {
 	if err := db.CreateCluster(ctx, &storagev1.ClusterRecord{Id: "c1", Tenant: "t"}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	s := New(db)
+	s := New(db, Limits{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	now := time.Date(2026, 11, 27, 3, 0, 30, 0, time.UTC)
 	mk := func(due time.Time, policy fleetscanv1.MissedRunPolicy) string {

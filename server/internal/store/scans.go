@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
@@ -178,6 +179,7 @@ func (s *DB) DispatchPending(_ context.Context, clusterID string, limit int) ([]
 			}
 			job.State = fleetscanv1.JobState_JOB_STATE_DISPATCHED
 			job.StartMs = s.nowMs()
+			job.Attempts++
 			if err := putProto(jobs, jobID[:], job); err != nil {
 				return err
 			}
@@ -193,12 +195,13 @@ func (s *DB) DispatchPending(_ context.Context, clusterID string, limit int) ([]
 
 // RequeueJobs puts jobs that were dispatched to a worker that went away
 // back in the queue, dropping what they had staged: the worker runs them
-// again from the start when it reconnects. Jobs that already ended are left
-// alone.
-func (s *DB) RequeueJobs(_ context.Context, ids ...ulid.ULID) error {
+// again from the start when it reconnects. A job already sent maxAttempts
+// times fails instead, so that a job that kills its stream is not retried
+// forever. Jobs that already ended are left alone.
+func (s *DB) RequeueJobs(_ context.Context, maxAttempts int, ids ...ulid.ULID) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, id := range ids {
-			if err := requeueJobTx(tx, id); err != nil {
+			if err := s.requeueJobTx(tx, id, maxAttempts); err != nil {
 				return err
 			}
 		}
@@ -206,7 +209,7 @@ func (s *DB) RequeueJobs(_ context.Context, ids ...ulid.ULID) error {
 	})
 }
 
-func requeueJobTx(tx *bolt.Tx, id ulid.ULID) error {
+func (s *DB) requeueJobTx(tx *bolt.Tx, id ulid.ULID, maxAttempts int) error {
 	jobs := tx.Bucket(bucketJobs)
 	job := &storagev1.JobRecord{}
 	if err := getProto(jobs, id[:], job); err != nil {
@@ -216,6 +219,9 @@ func requeueJobTx(tx *bolt.Tx, id ulid.ULID) error {
 	case fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING:
 	default:
 		return nil
+	}
+	if maxAttempts > 0 && int(job.Attempts) >= maxAttempts {
+		return s.endJobTx(tx, id, job, fleetscanv1.JobState_JOB_STATE_FAILED, fmt.Sprintf("given up after %d attempts: the worker's connection ended each time", job.Attempts))
 	}
 	if err := dropStagingTx(tx, id); err != nil {
 		return err
@@ -229,8 +235,9 @@ func requeueJobTx(tx *bolt.Tx, id ulid.ULID) error {
 }
 
 // RecoverJobs requeues every job left DISPATCHED or RUNNING, as after a
-// crash or restart of the server, and returns how many it requeued.
-func (s *DB) RecoverJobs(_ context.Context) (int, error) {
+// crash or restart of the server (or fails it after maxAttempts), and
+// returns how many it handled.
+func (s *DB) RecoverJobs(_ context.Context, maxAttempts int) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var ids []ulid.ULID
@@ -250,7 +257,7 @@ func (s *DB) RecoverJobs(_ context.Context) (int, error) {
 			return err
 		}
 		for _, id := range ids {
-			if err := requeueJobTx(tx, id); err != nil {
+			if err := s.requeueJobTx(tx, id, maxAttempts); err != nil {
 				return err
 			}
 		}
@@ -268,23 +275,105 @@ func (s *DB) FailJob(_ context.Context, id ulid.ULID, reason string) error {
 		if err := getProto(jobs, id[:], job); err != nil {
 			return fmt.Errorf("job %s: %w", id, err)
 		}
-		if isFinal(job.State) {
+		if IsFinal(job.State) {
 			return nil
 		}
-		if err := dropStagingTx(tx, id); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketPending).Delete(pendingKey(job.ClusterId, id)); err != nil {
-			return err
-		}
-		job.State = fleetscanv1.JobState_JOB_STATE_FAILED
-		job.Error = reason
-		job.FinishMs = s.nowMs()
-		job.StagedBatches = 0
-		return putProto(jobs, id[:], job)
+		return s.endJobTx(tx, id, job, fleetscanv1.JobState_JOB_STATE_FAILED, reason)
 	})
 }
 
-func isFinal(st fleetscanv1.JobState) bool {
-	return st == fleetscanv1.JobState_JOB_STATE_SUCCEEDED || st == fleetscanv1.JobState_JOB_STATE_FAILED
+// IsFinal reports whether a job in state st has ended.
+func IsFinal(st fleetscanv1.JobState) bool {
+	switch st {
+	case fleetscanv1.JobState_JOB_STATE_SUCCEEDED, fleetscanv1.JobState_JOB_STATE_FAILED, fleetscanv1.JobState_JOB_STATE_CANCELLED,
+		fleetscanv1.JobState_JOB_STATE_TIMED_OUT, fleetscanv1.JobState_JOB_STATE_EXPIRED:
+		return true
+	}
+	return false
+}
+
+// endJobTx ends a job that has not ended in state with a reason, dropping
+// its staged batches and its place in the queue.
+func (s *DB) endJobTx(tx *bolt.Tx, id ulid.ULID, job *storagev1.JobRecord, state fleetscanv1.JobState, reason string) error {
+	if err := dropStagingTx(tx, id); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketPending).Delete(pendingKey(job.ClusterId, id)); err != nil {
+		return err
+	}
+	job.State, job.Error, job.FinishMs, job.StagedBatches = state, reason, s.nowMs(), 0
+	return putProto(tx.Bucket(bucketJobs), id[:], job)
+}
+
+// CancelScan ends every job of a scan that has not ended as CANCELLED and
+// returns the scan with the clusters whose jobs it cancelled.
+func (s *DB) CancelScan(_ context.Context, id ulid.ULID) (*Scan, []string, error) {
+	var scan *Scan
+	var clusters []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if scan, err = getScanTx(tx, id); err != nil {
+			return fmt.Errorf("scan %s: %w", id, err)
+		}
+		for _, j := range scan.Jobs {
+			if IsFinal(j.Record.State) {
+				continue
+			}
+			if err := s.endJobTx(tx, j.ID, j.Record, fleetscanv1.JobState_JOB_STATE_CANCELLED, "cancelled"); err != nil {
+				return err
+			}
+			clusters = append(clusters, j.Record.ClusterId)
+		}
+		return nil
+	})
+	return scan, clusters, err
+}
+
+// Reap ends the jobs that waited or ran too long: PENDING ones created
+// more than expiry ago become EXPIRED, DISPATCHED or RUNNING ones started
+// more than timeout ago become TIMED_OUT. It returns the clusters of the
+// jobs it ended. It reads every job record: fine for tens of thousands of
+// jobs, an index of active jobs when fleets outgrow that.
+func (s *DB) Reap(_ context.Context, timeout, expiry time.Duration) ([]string, error) {
+	var clusters []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		now := s.nowMs()
+		type end struct {
+			id     ulid.ULID
+			job    *storagev1.JobRecord
+			state  fleetscanv1.JobState
+			reason string
+		}
+		var ends []end
+		err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			job := &storagev1.JobRecord{}
+			if err := protoUnmarshal(v, job); err != nil {
+				return err
+			}
+			var id ulid.ULID
+			copy(id[:], k)
+			switch job.State {
+			case fleetscanv1.JobState_JOB_STATE_PENDING:
+				if expiry > 0 && now-job.CreateMs > expiry.Milliseconds() {
+					ends = append(ends, end{id, job, fleetscanv1.JobState_JOB_STATE_EXPIRED, fmt.Sprintf("the cluster's worker did not connect within %v", expiry)})
+				}
+			case fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING:
+				if timeout > 0 && job.StartMs != 0 && now-job.StartMs > timeout.Milliseconds() {
+					ends = append(ends, end{id, job, fleetscanv1.JobState_JOB_STATE_TIMED_OUT, fmt.Sprintf("not done within the job timeout of %v", timeout)})
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range ends {
+			if err := s.endJobTx(tx, e.id, e.job, e.state, e.reason); err != nil {
+				return err
+			}
+			clusters = append(clusters, e.job.ClusterId)
+		}
+		return nil
+	})
+	return clusters, err
 }

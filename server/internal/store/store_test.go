@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -231,7 +232,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	n, err := db.RecoverJobs(ctx)
+	n, err := db.RecoverJobs(ctx, 3)
 	if err != nil || n != 1 {
 		t.Fatalf("RecoverJobs: %d, %v", n, err)
 	}
@@ -351,5 +352,37 @@ func TestPartialScansCarryTheRest(t *testing.T) {
 	}
 	if c := latest[0].Job.Findings; c.Critical != 1 || c.Medium != 1 {
 		t.Errorf("posture of the latest job %v, want the whole cluster: 1 critical, 1 medium", c)
+	}
+}
+
+// TestRequeueGivesUp: a job whose worker connection ends every time is
+// failed after maxAttempts instead of retried forever.
+func TestRequeueGivesUp(t *testing.T) {
+	db, _, _ := openTest(t)
+	register(t, db, "c1")
+	ctx := context.Background()
+	scan, err := db.CreateScan(ctx, &fleetscanv1.ScanTarget{AllClusters: true}, nil, []string{"c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := scan.Jobs[0].ID
+	for attempt := 1; attempt <= 3; attempt++ {
+		got, err := db.DispatchPending(ctx, "c1", 0)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("attempt %d: dispatched %v, %v", attempt, got, err)
+		}
+		if err := db.RequeueJobs(ctx, 3, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job, err := db.GetJob(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Record.State != fleetscanv1.JobState_JOB_STATE_FAILED || job.Record.Attempts != 3 || !strings.Contains(job.Record.Error, "3 attempts") {
+		t.Errorf("after 3 lost attempts: %v", job.Record)
+	}
+	if got, _ := db.DispatchPending(ctx, "c1", 0); len(got) != 0 {
+		t.Errorf("a failed job was dispatched again: %v", got)
 	}
 }

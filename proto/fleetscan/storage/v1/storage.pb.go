@@ -324,7 +324,9 @@ type JobRecord struct {
 	StagedBatches int64                    `protobuf:"varint,10,opt,name=staged_batches,json=stagedBatches,proto3" json:"staged_batches,omitempty"`
 	NotAssessable []*v1.CheckNotAssessable `protobuf:"bytes,11,rep,name=not_assessable,json=notAssessable,proto3" json:"not_assessable,omitempty"`
 	// Open (not suppressed) findings per check id, for comparisons.
-	CheckCounts   map[string]int64 `protobuf:"bytes,12,rep,name=check_counts,json=checkCounts,proto3" json:"check_counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	CheckCounts map[string]int64 `protobuf:"bytes,12,rep,name=check_counts,json=checkCounts,proto3" json:"check_counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Times the job was sent to a worker.
+	Attempts      int32 `protobuf:"varint,13,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -441,6 +443,13 @@ func (x *JobRecord) GetCheckCounts() map[string]int64 {
 		return x.CheckCounts
 	}
 	return nil
+}
+
+func (x *JobRecord) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
 }
 
 // FindingRecord is the lifecycle of one finding of one cluster, stored once
@@ -738,7 +747,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
 	"\x04spec\x18\x02 \x01(\v2\x16.fleetscan.v1.ScanSpecR\x04spec\x12\x1b\n" +
 	"\tcreate_ms\x18\x03 \x01(\x03R\bcreateMs\x12\x17\n" +
-	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\"\xc4\x04\n" +
+	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\"\xe0\x04\n" +
 	"\tJobRecord\x12\x17\n" +
 	"\ascan_id\x18\x01 \x01(\fR\x06scanId\x12\x1d\n" +
 	"\n" +
@@ -753,7 +762,8 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x0estaged_batches\x18\n" +
 	" \x01(\x03R\rstagedBatches\x12G\n" +
 	"\x0enot_assessable\x18\v \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12S\n" +
-	"\fcheck_counts\x18\f \x03(\v20.fleetscan.storage.v1.JobRecord.CheckCountsEntryR\vcheckCounts\x1a>\n" +
+	"\fcheck_counts\x18\f \x03(\v20.fleetscan.storage.v1.JobRecord.CheckCountsEntryR\vcheckCounts\x12\x1a\n" +
+	"\battempts\x18\r \x01(\x05R\battempts\x1a>\n" +
 	"\x10CheckCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x8a\x04\n" +
