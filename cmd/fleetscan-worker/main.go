@@ -103,25 +103,9 @@ Flags:
 	if token == "" {
 		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register')")
 	}
-	var source worker.Source
-	switch {
-	case *snapshot != "" && *kubeconfig != "":
-		return errors.New("give --snapshot or --kubeconfig, not both")
-	case *snapshot != "":
-		if _, err := os.Stat(*snapshot); err != nil {
-			return fmt.Errorf("--snapshot: %w", err)
-		}
-		source = worker.SnapshotSource(*snapshot, func(p string) { log.Warn("skipped a manifest", "problem", p) })
-	default:
-		cfg, err := restConfig(*kubeconfig, *kubeContext)
-		if err != nil {
-			return err
-		}
-		client, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return fmt.Errorf("kubernetes client: %w", err)
-		}
-		source = worker.KubeSource(client, *pageSize)
+	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { log.Warn("skipped part of a manifest", "problem", p) })
+	if err != nil {
+		return err
 	}
 	var custom []*fleetscanv1.CustomCheck
 	if *policies != "" {
@@ -137,6 +121,29 @@ Flags:
 		return err
 	}
 	return w.Run(ctx)
+}
+
+// newSource is the worker's source from its flags: a snapshot directory,
+// or a cluster through a kubeconfig or the in-cluster config.
+func newSource(snapshot, kubeconfig, kubeContext string, pageSize int64, warn func(string)) (worker.Source, error) {
+	switch {
+	case snapshot != "" && kubeconfig != "":
+		return nil, errors.New("give --snapshot or --kubeconfig, not both")
+	case snapshot != "":
+		if _, err := os.Stat(snapshot); err != nil {
+			return nil, fmt.Errorf("--snapshot: %w", err)
+		}
+		return worker.SnapshotSource(snapshot, warn), nil
+	}
+	cfg, err := restConfig(kubeconfig, kubeContext)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return worker.KubeSource(client, pageSize), nil
 }
 
 func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {

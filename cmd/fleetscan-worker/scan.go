@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/fleetscan/fleetscan/cmd/internal/report"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker"
@@ -85,22 +83,9 @@ Flags:
 		return fmt.Errorf("-o: %w", err)
 	}
 
-	var source worker.Source
-	switch {
-	case *snapshot != "" && *kubeconfig != "":
-		return errors.New("give --snapshot or --kubeconfig, not both")
-	case *snapshot != "":
-		source = worker.SnapshotSource(*snapshot, func(p string) { fmt.Fprintln(stderr, "warning:", p) })
-	default:
-		cfg, err := restConfig(*kubeconfig, *kubeContext)
-		if err != nil {
-			return err
-		}
-		client, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return fmt.Errorf("kubernetes client: %w", err)
-		}
-		source = worker.KubeSource(client, *pageSize)
+	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { fmt.Fprintln(stderr, "warning:", p) })
+	if err != nil {
+		return err
 	}
 
 	// A one-shot scan in a CI job should be frugal: collect garbage harder

@@ -35,7 +35,7 @@ combine: --severity keeps findings of that severity or worse.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sev, err := parseSeverity(severity)
 			if err != nil {
-				return err
+				return fmt.Errorf("--severity: %w", err)
 			}
 			st, ok := fleetscanv1.FindingStatus_value["FINDING_STATUS_"+strings.ToUpper(statusFlag)]
 			if !ok || st == 0 {
@@ -112,18 +112,6 @@ combine: --severity keeps findings of that severity or worse.`,
 	f.StringVar(&newer, "new-since", "", "only findings first seen in this period, e.g. 7d")
 	f.IntVar(&limit, "limit", 100, "show the worst N findings (0: all)")
 	return cmd
-}
-
-func resourceString(r *fleetscanv1.ResourceRef) string {
-	s := r.GetKind() + "/"
-	if r.GetNamespace() != "" {
-		s += r.GetNamespace() + "/"
-	}
-	s += r.GetName()
-	if r.GetSubPath() != "" {
-		s += " " + r.GetSubPath()
-	}
-	return s
 }
 
 func checksCommand(g *globals) *cobra.Command {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetscan/fleetscan/cmd/internal/report"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
@@ -42,21 +43,12 @@ func when(ts *timestamppb.Timestamp) string {
 	return ts.AsTime().Local().Format(time.DateTime)
 }
 
-// severityName is the short, upper-case name of a severity.
-func severityName(s fleetscanv1.Severity) string {
-	return strings.TrimPrefix(s.String(), "SEVERITY_")
-}
-
-func parseSeverity(s string) (fleetscanv1.Severity, error) {
-	if s == "" {
-		return 0, nil
-	}
-	v, ok := fleetscanv1.Severity_value["SEVERITY_"+strings.ToUpper(s)]
-	if !ok || v == 0 {
-		return 0, fmt.Errorf("--severity %q: use info, low, medium, high or critical", s)
-	}
-	return fleetscanv1.Severity(v), nil
-}
+// The CLI words severities and resources as the reports do.
+var (
+	severityName   = report.SeverityName
+	parseSeverity  = report.ParseSeverity
+	resourceString = report.ResourceString
+)
 
 func countsString(c *fleetscanv1.SeverityCounts) []string {
 	return []string{fmt.Sprint(c.GetCritical()), fmt.Sprint(c.GetHigh()), fmt.Sprint(c.GetMedium()), fmt.Sprint(c.GetLow())}

@@ -7,6 +7,7 @@ import (
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server/internal/history"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
@@ -48,7 +49,7 @@ func scanToProto(s *store.Scan) *fleetscanv1.Scan {
 			pending++
 		case fleetscanv1.JobState_JOB_STATE_SUCCEEDED:
 			succeeded++
-			addCounts(out.Findings, r.Findings)
+			history.Add(out.Findings, r.Findings)
 		case fleetscanv1.JobState_JOB_STATE_CANCELLED:
 			cancelled++
 		case fleetscanv1.JobState_JOB_STATE_FAILED, fleetscanv1.JobState_JOB_STATE_TIMED_OUT, fleetscanv1.JobState_JOB_STATE_EXPIRED:
@@ -74,18 +75,6 @@ func scanToProto(s *store.Scan) *fleetscanv1.Scan {
 		out.FinishTime = ts(finish)
 	}
 	return out
-}
-
-func addCounts(dst, src *fleetscanv1.SeverityCounts) {
-	if src == nil {
-		return
-	}
-	dst.Critical += src.Critical
-	dst.High += src.High
-	dst.Medium += src.Medium
-	dst.Low += src.Low
-	dst.Info += src.Info
-	dst.Suppressed += src.Suppressed
 }
 
 func findingToProto(v store.FindingView) *fleetscanv1.Finding {
