@@ -1,0 +1,85 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/fleetscan/fleetscan/client"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server"
+)
+
+func startServer(t *testing.T) (dial client.Option, token string) {
+	t.Helper()
+	dir := t.TempDir()
+	lis := bufconn.Listen(1 << 20)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{DataDir: dir, Listener: lis, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	b, err := os.ReadFile(filepath.Join(dir, server.OperatorTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })),
+		strings.TrimSpace(string(b))
+}
+
+func TestTypedErrorsAndIterators(t *testing.T) {
+	dial, token := startServer(t)
+	ctx := context.Background()
+	c, err := client.New("passthrough:///bufnet", client.WithPlaintext(), client.WithToken(token), dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := c.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: id, Tenant: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []string
+	for cl, err := range c.ListClusters(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, cl.Id)
+	}
+	if strings.Join(ids, ",") != "a,b,c" {
+		t.Errorf("ListClusters iterated %v", ids)
+	}
+	_, err = c.ClusterService.GetCluster(ctx, &fleetscanv1.GetClusterRequest{ClusterId: "nope"})
+	if !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("GetCluster(nope): %v, want ErrNotFound", err)
+	}
+	_, err = c.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "a", Tenant: "t"})
+	if !errors.Is(err, client.ErrAlreadyExists) {
+		t.Errorf("duplicate: %v, want ErrAlreadyExists", err)
+	}
+
+	bad, err := client.New("passthrough:///bufnet", client.WithPlaintext(), client.WithToken("fsa_wrong"), dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	for _, err := range bad.ListClusters(ctx) {
+		if !errors.Is(err, client.ErrUnauthenticated) {
+			t.Errorf("wrong token: %v, want ErrUnauthenticated", err)
+		}
+		break
+	}
+}
