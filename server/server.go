@@ -26,6 +26,7 @@ import (
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server/internal/api"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
+	"github.com/fleetscan/fleetscan/server/internal/devtls"
 	"github.com/fleetscan/fleetscan/server/internal/ingest"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
@@ -47,6 +48,11 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile enable TLS. Without them the server
 	// listens in plaintext, which it allows on loopback addresses only.
 	TLSCertFile, TLSKeyFile string
+	// DevTLS makes a local CA and a server certificate under
+	// DATA_DIR/tls for DevTLSHosts (default localhost and 127.0.0.1) and
+	// serves TLS with them; clients trust DATA_DIR/tls/ca.crt.
+	DevTLS      bool
+	DevTLSHosts []string
 	// AddressFile, if set, receives the address actually listened on (useful
 	// with port 0).
 	AddressFile string
@@ -111,6 +117,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.DevTLS {
+		if cfg.TLSCertFile != "" {
+			return nil, errors.New("tls: give --tls-cert/--tls-key or --dev-tls, not both")
+		}
+		hosts := cfg.DevTLSHosts
+		if len(hosts) == 0 {
+			hosts = []string{"localhost", "127.0.0.1", "::1"}
+		}
+		files, err := devtls.Ensure(filepath.Join(cfg.DataDir, "tls"), hosts)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLSCertFile, cfg.TLSKeyFile = files.Cert, files.Key
+		cfg.Logger.Info("serving TLS with a development certificate; clients must trust its CA", "ca", files.CA, "hosts", hosts)
 	}
 	var creds credentials.TransportCredentials
 	var err error

@@ -905,3 +905,41 @@ func TestJobTimeout(t *testing.T) {
 	}
 	waitStopped(t, src)
 }
+
+// TestDevTLS: --dev-tls serves TLS with a certificate its own CA signed;
+// a client that trusts the CA connects, others do not.
+func TestDevTLS(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", DevTLS: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	token, err := os.ReadFile(filepath.Join(dir, server.OperatorTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(opts ...client.Option) error {
+		c, err := client.New(srv.Addr().String(), append(opts, client.WithToken(strings.TrimSpace(string(token))))...)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		_, err = c.ClusterService.ListClusters(cctx, &fleetscanv1.ListClustersRequest{})
+		return err
+	}
+	if err := call(client.WithCAFile(filepath.Join(dir, "tls", "ca.crt"))); err != nil {
+		t.Errorf("client trusting the development CA: %v", err)
+	}
+	if err := call(); status.Code(err) != codes.Unavailable {
+		t.Errorf("client trusting only the system roots: %v, want Unavailable", err)
+	}
+	if err := call(client.WithPlaintext()); err == nil {
+		t.Error("a plaintext client reached a TLS server")
+	}
+}

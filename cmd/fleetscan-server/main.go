@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,8 +40,10 @@ Runs the fleetscan server. On first start it creates an operator token and
 writes it to DATA_DIR/operator.token (mode 0600); use it with the fleetscan
 CLI to register clusters and start scans.
 
-Example:
+Examples:
   fleetscan-server --data-dir /var/lib/fleetscan --listen 127.0.0.1:8443
+  fleetscan-server --data-dir /var/lib/fleetscan --listen 0.0.0.0:8443 --tls-cert s.crt --tls-key s.key
+  fleetscan-server --data-dir ./data --listen 0.0.0.0:8443 --dev-tls --dev-tls-hosts fleetscan.lan,10.0.0.5
 
 Flags:
 `)
@@ -50,6 +53,8 @@ Flags:
 	listen := fs.String("listen", "127.0.0.1:8443", "gRPC listen address; plaintext is allowed on loopback only")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
+	devTLS := fs.Bool("dev-tls", false, "make a development CA and server certificate under DATA_DIR/tls and serve TLS with them (clients use --ca DATA_DIR/tls/ca.crt)")
+	devHosts := fs.String("dev-tls-hosts", "localhost,127.0.0.1,::1", "comma-separated names and addresses the development certificate is for")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
 	jobTimeout := fs.Duration("job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
@@ -75,6 +80,7 @@ Flags:
 	}
 	srv, err := server.New(ctx, server.Config{
 		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
+		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, MaxAttempts: *maxAttempts, Logger: log,
 	})
 	if err != nil {

@@ -34,8 +34,8 @@ trap 'exit 130' INT TERM
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Starting fleetscan-server on 127.0.0.1 (data in $work/data)"
-"$bin/fleetscan-server" --data-dir "$work/data" --listen 127.0.0.1:0 \
+step "Starting fleetscan-server on 127.0.0.1 with a development TLS certificate (data in $work/data)"
+"$bin/fleetscan-server" --data-dir "$work/data" --listen 127.0.0.1:0 --dev-tls \
 	--address-file "$work/addr" >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
@@ -46,8 +46,8 @@ done
 [ -s "$work/addr" ] || { echo "fleetscan-server did not start within 10 s" >&2; exit 1; }
 export FLEETSCAN_SERVER=$(cat "$work/addr")
 export FLEETSCAN_TOKEN_FILE="$work/data/operator.token"
-export FLEETSCAN_PLAINTEXT=1
-echo "listening on $FLEETSCAN_SERVER; operator token in $FLEETSCAN_TOKEN_FILE"
+export FLEETSCAN_CA="$work/data/tls/ca.crt"
+echo "listening on $FLEETSCAN_SERVER (TLS, CA $FLEETSCAN_CA); operator token in $FLEETSCAN_TOKEN_FILE"
 
 step "Registering the demo clusters and starting one worker per cluster"
 while IFS=$'\t' read -r id tenant labels; do
@@ -57,7 +57,7 @@ while IFS=$'\t' read -r id tenant labels; do
 	for l in "${kv[@]}"; do args+=(--label "$l"); done
 	"$bin/fleetscan" cluster register "$id" --tenant "$tenant" "${args[@]}" \
 		--join-token-file "$work/$id.token"
-	"$bin/fleetscan-worker" --server "$FLEETSCAN_SERVER" --plaintext --cluster-id "$id" \
+	"$bin/fleetscan-worker" --server "$FLEETSCAN_SERVER" --ca "$FLEETSCAN_CA" --cluster-id "$id" \
 		--token-file "$work/$id.token" --snapshot "$demo/clusters/$id" >"$work/worker-$id.log" 2>&1 &
 	pids+=($!)
 done <"$demo/fleet.tsv"
