@@ -67,6 +67,9 @@ type Config struct {
 	// (default 3).
 	JobTimeout, JobExpiry time.Duration
 	MaxAttempts           int
+	// MaxRunningJobs caps the jobs dispatched at once across the fleet
+	// (default 256; negative: no cap).
+	MaxRunningJobs int
 	// Tick is how often schedules and job deadlines are checked (default
 	// 20s): the granularity of schedules and timeouts.
 	Tick time.Duration
@@ -108,6 +111,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 3
+	}
+	if cfg.MaxRunningJobs == 0 {
+		cfg.MaxRunningJobs = 256
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = 20 * time.Second
@@ -157,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.log.Info("requeued jobs interrupted by the last shutdown", "jobs", n)
 	}
 
-	sched := scheduler.New(db, scheduler.Limits{JobTimeout: cfg.JobTimeout, JobExpiry: cfg.JobExpiry})
+	sched := scheduler.New(db, scheduler.Limits{MaxRunning: cfg.MaxRunningJobs, JobTimeout: cfg.JobTimeout, JobExpiry: cfg.JobExpiry})
 	s.sched = sched
 	in := ingest.New(db, sched, s.log, Version)
 	in.MaxAttempts = cfg.MaxAttempts

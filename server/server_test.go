@@ -943,3 +943,57 @@ func TestDevTLS(t *testing.T) {
 		t.Error("a plaintext client reached a TLS server")
 	}
 }
+
+// TestFleetWideJobLimit: with one slot for the whole fleet, a second
+// cluster's job waits until the first ends, then runs.
+func TestFleetWideJobLimit(t *testing.T) {
+	ts := &testServer{t: t, dataDir: t.TempDir()}
+	ts.cfg = func(c *server.Config) { c.MaxRunningJobs = 1 }
+	ts.start()
+	t.Cleanup(ts.shutdown)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	slowA := startBlockingWorker(t, ts, "a", register(t, op, "a", "acme", nil))
+	slowB := startBlockingWorker(t, ts, "b", register(t, op, "b", "acme", nil))
+	waitConnected(t, op, "a")
+	waitConnected(t, op, "b")
+	startScan := func(id string) string {
+		resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: []string{id}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Scan.Id
+	}
+	state := func(scanID string) fleetscanv1.JobState {
+		got, err := op.ScanService.GetScan(ctx, &fleetscanv1.GetScanRequest{ScanId: scanID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Scan.Jobs[0].State
+	}
+	waitState := func(scanID string, want fleetscanv1.JobState) {
+		deadline := time.Now().Add(10 * time.Second)
+		for state(scanID) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("job of scan %s is %v, want %v", scanID, state(scanID), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	first := startScan("a")
+	waitState(first, fleetscanv1.JobState_JOB_STATE_DISPATCHED)
+	second := startScan("b")
+	time.Sleep(200 * time.Millisecond)
+	if got := state(second); got != fleetscanv1.JobState_JOB_STATE_PENDING {
+		t.Fatalf("second cluster's job is %v while the only slot is taken, want PENDING", got)
+	}
+	if _, err := op.ScanService.CancelScan(ctx, &fleetscanv1.CancelScanRequest{ScanId: first}); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, slowA)
+	waitState(second, fleetscanv1.JobState_JOB_STATE_DISPATCHED)
+	if _, err := op.ScanService.CancelScan(ctx, &fleetscanv1.CancelScanRequest{ScanId: second}); err != nil {
+		t.Fatal(err)
+	}
+	waitStopped(t, slowB)
+}

@@ -59,6 +59,7 @@ Flags:
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
 	jobTimeout := fs.Duration("job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
 	jobExpiry := fs.Duration("job-expiry", 24*time.Hour, "a job whose worker has not connected after this long ends as EXPIRED")
+	maxRunning := fs.Int("max-running-jobs", 256, "jobs dispatched at once across the fleet; clusters wait their turn in order (-1: no cap)")
 	maxAttempts := fs.Int("max-attempts", 3, "times a job is sent to its worker before a lost connection fails it")
 	retention := fs.Duration("retention", 90*24*time.Hour, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -81,7 +82,7 @@ Flags:
 	srv, err := server.New(ctx, server.Config{
 		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
-		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, MaxAttempts: *maxAttempts, Logger: log,
+		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,
 	})
 	if err != nil {
 		return err

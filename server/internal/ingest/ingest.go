@@ -55,6 +55,9 @@ type Store interface {
 type Scheduler interface {
 	Attach(ctx context.Context, clusterID string) (context.Context, <-chan struct{}, func())
 	Wake(clusterID string)
+	// Acquire and Release a fleet-wide slot for one job.
+	Acquire(clusterID string) bool
+	Release()
 }
 
 // Stream is the server side of WorkerService.Connect.
@@ -137,7 +140,11 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 	// Jobs the worker was running start again when it is back.
 	cleanupCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer done()
-	if ids := s.inflightIDs(); len(ids) > 0 {
+	ids := s.inflightIDs()
+	for _, id := range ids {
+		s.finish(id)
+	}
+	if len(ids) > 0 {
 		if rerr := in.store.RequeueJobs(cleanupCtx, in.MaxAttempts, ids...); rerr != nil {
 			log.Error("requeue interrupted jobs", "err", rerr)
 		} else {
@@ -200,6 +207,19 @@ type session struct {
 	inflight map[ulid.ULID]bool
 	// dropped are jobs that ended on the server while the worker ran them.
 	dropped map[ulid.ULID]bool
+}
+
+// finish forgets a job that left this session and gives its fleet-wide
+// slot back; it reports whether the session held the job.
+func (s *session) finish(id ulid.ULID) bool {
+	s.mu.Lock()
+	held := s.inflight[id]
+	delete(s.inflight, id)
+	s.mu.Unlock()
+	if held {
+		s.in.scheduler.Release()
+	}
+	return held
 }
 
 func (s *session) isDropped(id string) bool {
@@ -276,11 +296,9 @@ func (s *session) reconcile(ctx context.Context) error {
 // it, and what it still sends for it is acknowledged and discarded.
 func (s *session) drop(ctx context.Context, id ulid.ULID, state fleetscanv1.JobState) error {
 	s.mu.Lock()
-	held := s.inflight[id]
-	delete(s.inflight, id)
 	s.dropped[id] = true
 	s.mu.Unlock()
-	if !held {
+	if !s.finish(id) {
 		return nil
 	}
 	s.log.Info("job ended on the server; telling the worker to stop", "job", id, "state", state)
@@ -317,9 +335,16 @@ func (s *session) dispatch(ctx context.Context) error {
 	if room <= 0 {
 		return nil // the next job goes out when one ends
 	}
-	jobs, err := s.in.store.DispatchPending(ctx, s.clusterID, room)
-	if err != nil {
-		return fmt.Errorf("dispatch: %w", err)
+	if !s.in.scheduler.Acquire(s.clusterID) {
+		return nil // in line for a fleet-wide slot; woken when it is our turn
+	}
+	jobs, err := s.in.store.DispatchPending(ctx, s.clusterID, 1)
+	if err != nil || len(jobs) == 0 {
+		s.in.scheduler.Release()
+		if err != nil {
+			return fmt.Errorf("dispatch: %w", err)
+		}
+		return nil
 	}
 	// All of them are this session's before any is sent: if the stream
 	// ends half-way, every dispatched job is requeued.
@@ -399,9 +424,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		if err != nil {
 			return fmt.Errorf("end job %s: %w", jobID, err)
 		}
-		s.mu.Lock()
-		delete(s.inflight, jobID)
-		s.mu.Unlock()
+		s.finish(jobID)
 		return s.dispatch(ctx) // the next job, if one waits
 	case *workerv1.ConnectRequest_Progress:
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,8 +34,13 @@ type Store interface {
 	Reap(ctx context.Context, timeout, expiry time.Duration) ([]string, error)
 }
 
-// Limits bound how long jobs may wait and run.
+// Limits bound how many jobs run and how long they may wait and run.
 type Limits struct {
+	// MaxRunning caps the jobs dispatched at once across the fleet; 0 is no
+	// cap. Clusters wait for a slot in the order they asked for one, so
+	// that scanning a thousand clusters at once does not stampede the
+	// server.
+	MaxRunning int
 	// JobTimeout ends a dispatched job as TIMED_OUT after this long.
 	JobTimeout time.Duration
 	// JobExpiry ends a job still waiting for its worker as EXPIRED.
@@ -71,6 +77,57 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	running  int      // slots taken
+	line     []string // clusters waiting for a slot, first come first
+}
+
+// Acquire takes a fleet-wide slot for one job of the cluster. When none is
+// free, or other clusters asked first, it puts the cluster in line and
+// returns false; the cluster is woken when its turn comes.
+func (s *Scheduler) Acquire(clusterID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limits.MaxRunning <= 0 {
+		s.running++
+		return true
+	}
+	pos := slices.Index(s.line, clusterID)
+	if s.running < s.limits.MaxRunning && (len(s.line) == 0 || pos == 0) {
+		s.running++
+		if pos == 0 {
+			s.line = s.line[1:]
+		}
+		return true
+	}
+	if pos < 0 {
+		s.line = append(s.line, clusterID)
+	}
+	return false
+}
+
+// Release gives a slot back and wakes the first cluster in line that still
+// has a session.
+func (s *Scheduler) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running--
+	for len(s.line) > 0 {
+		if sess := s.sessions[s.line[0]]; sess != nil {
+			select {
+			case sess.wake <- struct{}{}:
+			default:
+			}
+			return
+		}
+		s.line = s.line[1:] // gone: it asks again when it is back
+	}
+}
+
+// Running returns the number of slots taken.
+func (s *Scheduler) Running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running
 }
 
 type session struct {

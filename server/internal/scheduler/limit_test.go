@@ -1,0 +1,46 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+)
+
+// TestSlotsAreFair: with two slots, clusters that asked while none was
+// free get them in the order they asked, and only they are woken.
+func TestSlotsAreFair(t *testing.T) {
+	s := New(nil, Limits{MaxRunning: 2})
+	wake := map[string]<-chan struct{}{}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		_, w, detach := s.Attach(context.Background(), id)
+		defer detach()
+		<-w // the wake every new session gets
+		wake[id] = w
+	}
+	if !s.Acquire("a") || !s.Acquire("b") {
+		t.Fatal("free slots refused")
+	}
+	if s.Acquire("c") || s.Acquire("d") {
+		t.Fatal("a slot granted beyond the limit")
+	}
+	s.Release()
+	select {
+	case <-wake["c"]:
+	default:
+		t.Fatal("c, first in line, was not woken")
+	}
+	if s.Acquire("d") {
+		t.Error("d jumped the line ahead of c")
+	}
+	if !s.Acquire("c") {
+		t.Error("c refused its turn")
+	}
+	if s.Running() != 2 {
+		t.Errorf("running %d, want 2", s.Running())
+	}
+	s.Release()
+	select {
+	case <-wake["d"]:
+	default:
+		t.Fatal("d was not woken")
+	}
+}
