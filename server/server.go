@@ -28,6 +28,7 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/devtls"
 	"github.com/fleetscan/fleetscan/server/internal/ingest"
+	"github.com/fleetscan/fleetscan/server/internal/metrics"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 )
@@ -53,6 +54,10 @@ type Config struct {
 	// serves TLS with them; clients trust DATA_DIR/tls/ca.crt.
 	DevTLS      bool
 	DevTLSHosts []string
+	// MetricsListen, if set, is the HTTP address of /metrics (Prometheus);
+	// Pprof adds /debug/pprof/ there.
+	MetricsListen string
+	Pprof         bool
 	// AddressFile, if set, receives the address actually listened on (useful
 	// with port 0).
 	AddressFile string
@@ -83,14 +88,16 @@ type Config struct {
 
 // Server is a fleetscan server.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *store.DB
-	grpc   *grpc.Server
-	health *health.Server
-	lis    net.Listener
-	sched  *scheduler.Scheduler
-	ingest *ingest.Ingest
+	cfg     Config
+	log     *slog.Logger
+	store   *store.DB
+	grpc    *grpc.Server
+	health  *health.Server
+	lis     net.Listener
+	sched   *scheduler.Scheduler
+	ingest  *ingest.Ingest
+	metrics *metrics.Metrics
+	mlis    net.Listener
 }
 
 // New opens the store, creates the first operator token if there is none,
@@ -120,6 +127,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("data dir: required")
+	}
+	if cfg.Pprof && cfg.MetricsListen == "" {
+		return nil, errors.New("pprof: needs a metrics listener (--metrics-listen)")
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -165,11 +175,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	sched := scheduler.New(db, scheduler.Limits{MaxRunning: cfg.MaxRunningJobs, JobTimeout: cfg.JobTimeout, JobExpiry: cfg.JobExpiry})
 	s.sched = sched
+	s.metrics = metrics.New(metrics.Gauges{
+		WorkersConnected: func() float64 { return float64(sched.Connections()) },
+		JobsRunning:      func() float64 { return float64(sched.Running()) },
+		StoreBytes: func() float64 {
+			n, _ := db.Size()
+			return float64(n)
+		},
+	})
 	in := ingest.New(db, sched, s.log, Version)
 	in.MaxAttempts = cfg.MaxAttempts
+	in.Metrics = s.metrics
 	s.ingest = in
 	s.health = health.NewServer()
-	s.grpc = newGRPCServer(s.log, auth.New(db, store.ErrNotFound), creds)
+	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), creds)
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
 	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, db, s.log))
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
@@ -184,6 +203,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if cfg.MetricsListen != "" {
+		if s.mlis, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			s.lis.Close()
+			db.Close()
+			return nil, fmt.Errorf("metrics listen: %w", err)
+		}
 	}
 	if cfg.AddressFile != "" {
 		if err := os.WriteFile(cfg.AddressFile, []byte(s.lis.Addr().String()+"\n"), 0o600); err != nil {
@@ -211,6 +237,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	compactCtx, stopCompact := context.WithCancel(ctx)
 	go func() { defer close(compactDone); s.compactLoop(compactCtx) }()
 	go func() { defer close(schedulesDone); s.sched.Loop(compactCtx, s.store, s.cfg.Tick, s.log) }()
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		if s.mlis != nil {
+			s.log.Info("serving metrics", "addr", s.mlis.Addr().String(), "pprof", s.cfg.Pprof)
+			if err := s.metrics.Serve(compactCtx, s.mlis, s.cfg.Pprof); err != nil {
+				s.log.Error("metrics listener", "err", err)
+			}
+		}
+	}()
 
 	var serveErr error
 	select {
@@ -235,6 +271,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	stopCompact()
 	<-compactDone
 	<-schedulesDone
+	<-metricsDone
 	if err := s.store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close store: %w", err)
 	}
@@ -313,9 +350,9 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 
 // newGRPCServer assembles the interceptors (recovery, logging, auth, in
 // that order) and the server options.
-func newGRPCServer(log *slog.Logger, authn *auth.Authenticator, creds credentials.TransportCredentials) *grpc.Server {
+func newGRPCServer(log *slog.Logger, m *metrics.Metrics, authn *auth.Authenticator, creds credentials.TransportCredentials) *grpc.Server {
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), authn.UnaryInterceptor),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log, m), authn.UnaryInterceptor),
 		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), authn.StreamInterceptor),
 		grpc.MaxRecvMsgSize(8 << 20),
 		grpc.MaxConcurrentStreams(1024),
@@ -352,13 +389,23 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 	}
 }
 
-func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+func logUnary(log *slog.Logger, m *metrics.Metrics) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		log.Debug("rpc", "method", info.FullMethod, "code", status.Code(err).String(), "duration", time.Since(start))
+		took, code := time.Since(start), status.Code(err).String()
+		log.Debug("rpc", "method", info.FullMethod, "code", code, "duration", took)
+		m.RPC(info.FullMethod, code, took)
 		return resp, err
 	}
+}
+
+// MetricsAddr is the address of the metrics listener, or nil.
+func (s *Server) MetricsAddr() net.Addr {
+	if s.mlis == nil {
+		return nil
+	}
+	return s.mlis.Addr()
 }
 
 func logStream(log *slog.Logger) grpc.StreamServerInterceptor {

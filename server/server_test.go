@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,7 @@ type testServer struct {
 	dataDir string
 	// cfg, if set, adjusts the configuration before each start.
 	cfg func(*server.Config)
+	srv *server.Server
 
 	mu   sync.Mutex
 	lis  *bufconn.Listener
@@ -71,6 +73,9 @@ func (ts *testServer) start() {
 		ts.cfg(&cfg)
 	}
 	srv, err := server.New(ctx, cfg)
+	if err == nil {
+		ts.srv = srv
+	}
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -996,4 +1001,51 @@ func TestFleetWideJobLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStopped(t, slowB)
+}
+
+// TestMetrics: after a scan, /metrics on the separate listener counts the
+// worker, the findings ingested, the job and the API calls.
+func TestMetrics(t *testing.T) {
+	ts := &testServer{t: t, dataDir: t.TempDir()}
+	ts.cfg = func(c *server.Config) { c.MetricsListen, c.Pprof = "127.0.0.1:0", true }
+	ts.start()
+	t.Cleanup(ts.shutdown)
+	op := ts.client(ts.operatorToken())
+	ts.startWorker("acme-prod", register(t, op, "acme-prod", "acme", nil), filepath.Join(demoClusters, "acme-prod"))
+	waitConnected(t, op, "acme-prod")
+	resp, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := waitScan(t, op, resp.Scan.Id)
+	c := scan.Jobs[0].Findings
+	stored := c.Critical + c.High + c.Medium + c.Low + c.Info + c.Suppressed
+	get := func(path string) string {
+		r, err := http.Get("http://" + ts.srv.MetricsAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, r.Status)
+		}
+		return string(b)
+	}
+	body := get("/metrics")
+	for _, want := range []string{
+		"fleetscan_workers_connected 1",
+		fmt.Sprintf("fleetscan_findings_ingested_total %d", stored),
+		`fleetscan_jobs_ended_total{state="succeeded"} 1`,
+		"fleetscan_job_duration_seconds_count 1",
+		`fleetscan_rpc_duration_seconds_count{code="OK",method="/fleetscan.v1.ScanService/StartScan"} 1`,
+		"fleetscan_store_bytes",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(get("/debug/pprof/"), "goroutine") {
+		t.Error("pprof index missing")
+	}
 }

@@ -55,6 +55,8 @@ Flags:
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	devTLS := fs.Bool("dev-tls", false, "make a development CA and server certificate under DATA_DIR/tls and serve TLS with them (clients use --ca DATA_DIR/tls/ca.crt)")
 	devHosts := fs.String("dev-tls-hosts", "localhost,127.0.0.1,::1", "comma-separated names and addresses the development certificate is for")
+	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, e.g. 127.0.0.1:9464 (default: off)")
+	pprofOn := fs.Bool("pprof", false, "also serve /debug/pprof/ on the metrics listener")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
 	jobTimeout := fs.Duration("job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
@@ -82,6 +84,7 @@ Flags:
 	srv, err := server.New(ctx, server.Config{
 		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
+		MetricsListen: *metricsListen, Pprof: *pprofOn,
 		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,
 	})
 	if err != nil {

@@ -60,6 +60,12 @@ type Scheduler interface {
 	Release()
 }
 
+// Metrics is what a session counts; a nil *metrics.Metrics is fine.
+type Metrics interface {
+	FindingsStaged(n int)
+	JobEnded(state string, d time.Duration)
+}
+
 // Stream is the server side of WorkerService.Connect.
 type Stream interface {
 	Send(*workerv1.ConnectResponse) error
@@ -76,6 +82,8 @@ type Ingest struct {
 	// MaxAttempts is how many times a job is sent before a lost connection
 	// fails it instead of requeueing it.
 	MaxAttempts int
+	// Metrics, if set, counts what sessions do.
+	Metrics Metrics
 
 	// closing ends every session when the server shuts down.
 	closing context.Context
@@ -125,7 +133,7 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 	defer detach()
 	sessCtx, cancel := context.WithCancelCause(sessCtx)
 	defer cancel(nil)
-	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}, dropped: map[ulid.ULID]bool{}}
+	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}, dropped: map[ulid.ULID]bool{}, assigned: map[ulid.ULID]time.Time{}}
 	inbound := make(chan *workerv1.ConnectRequest)
 	var sender sync.WaitGroup
 	sender.Add(1)
@@ -207,6 +215,14 @@ type session struct {
 	inflight map[ulid.ULID]bool
 	// dropped are jobs that ended on the server while the worker ran them.
 	dropped map[ulid.ULID]bool
+	// assigned is when each job in flight was sent.
+	assigned map[ulid.ULID]time.Time
+}
+
+func (s *session) assignedAt(id ulid.ULID) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.assigned[id]
 }
 
 // finish forgets a job that left this session and gives its fleet-wide
@@ -215,6 +231,7 @@ func (s *session) finish(id ulid.ULID) bool {
 	s.mu.Lock()
 	held := s.inflight[id]
 	delete(s.inflight, id)
+	delete(s.assigned, id)
 	s.mu.Unlock()
 	if held {
 		s.in.scheduler.Release()
@@ -351,6 +368,7 @@ func (s *session) dispatch(ctx context.Context) error {
 	s.mu.Lock()
 	for _, j := range jobs {
 		s.inflight[j.JobID] = true
+		s.assigned[j.JobID] = time.Now()
 	}
 	s.mu.Unlock()
 	for _, j := range jobs {
@@ -383,7 +401,11 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		if m.Batch.Seq < 1 || m.Batch.Seq > MaxBatchesPerJob {
 			return fmt.Errorf("%w: batch sequence number %d outside 1..%d", ErrProtocol, m.Batch.Seq, MaxBatchesPerJob)
 		}
-		if err := s.in.store.StageBatch(ctx, jobID, m.Batch); err != nil {
+		err = s.in.store.StageBatch(ctx, jobID, m.Batch)
+		if err == nil && s.in.Metrics != nil {
+			s.in.Metrics.FindingsStaged(len(m.Batch.Findings))
+		}
+		if err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				// The job ended on the server meanwhile: stop it, and ack so
 				// that the worker's window does not shrink.
@@ -404,7 +426,9 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			return err
 		}
 		d := m.JobDone
+		state := "succeeded"
 		if d.Error != "" {
+			state = "failed"
 			err = s.in.store.FailJob(ctx, jobID, d.Error)
 			s.log.Warn("job failed on the worker", "job", jobID, "err", d.Error)
 		} else {
@@ -413,6 +437,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 				// The worker lost track of what it sent: nothing to resume
 				// from, so the job fails visibly rather than shows less.
 				s.log.Error("job incomplete", "job", jobID, "err", err)
+				state = "failed"
 				err = s.in.store.FailJob(ctx, jobID, err.Error())
 			} else if err == nil {
 				s.log.Info("job succeeded", "job", jobID, "findings", d.Findings, "objects", d.ObjectsScanned)
@@ -423,6 +448,13 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		}
 		if err != nil {
 			return fmt.Errorf("end job %s: %w", jobID, err)
+		}
+		if s.in.Metrics != nil {
+			var took time.Duration
+			if state == "succeeded" {
+				took = time.Since(s.assignedAt(jobID))
+			}
+			s.in.Metrics.JobEnded(state, took)
 		}
 		s.finish(jobID)
 		return s.dispatch(ctx) // the next job, if one waits

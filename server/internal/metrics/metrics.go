@@ -1,0 +1,128 @@
+// Package metrics holds the server's Prometheus metrics and serves them,
+// with pprof when asked, on an HTTP listener of their own, apart from the
+// gRPC API.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the server's instruments. The zero value is not usable; a
+// nil *Metrics records nothing, so tests and callers need not care.
+type Metrics struct {
+	reg              *prometheus.Registry
+	findingsIngested prometheus.Counter
+	batchesAcked     prometheus.Counter
+	jobsEnded        *prometheus.CounterVec
+	jobDuration      prometheus.Histogram
+	rpcDuration      *prometheus.HistogramVec
+}
+
+// Gauges are read when Prometheus scrapes.
+type Gauges struct {
+	WorkersConnected func() float64
+	JobsRunning      func() float64
+	StoreBytes       func() float64
+}
+
+// New registers the metrics.
+func New(g Gauges) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		findingsIngested: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fleetscan_findings_ingested_total", Help: "Findings received from workers and durably staged.",
+		}),
+		batchesAcked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fleetscan_batches_acked_total", Help: "Finding batches stored and acknowledged.",
+		}),
+		jobsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetscan_jobs_ended_total", Help: "Jobs that ended, by final state.",
+		}, []string{"state"}),
+		jobDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "fleetscan_job_duration_seconds", Help: "From assignment to a worker to JobDone, for succeeded jobs.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
+		}),
+		rpcDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "fleetscan_rpc_duration_seconds", Help: "Duration of unary API calls, by method and status code.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "code"}),
+	}
+	m.reg.MustRegister(m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.rpcDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for name, f := range map[string]struct {
+		help string
+		fn   func() float64
+	}{
+		"fleetscan_workers_connected": {"Workers holding a stream to this server.", g.WorkersConnected},
+		"fleetscan_jobs_running":      {"Jobs dispatched to workers and not ended.", g.JobsRunning},
+		"fleetscan_store_bytes":       {"Size of the bbolt database.", g.StoreBytes},
+	} {
+		if f.fn != nil {
+			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: f.help}, f.fn))
+		}
+	}
+	return m
+}
+
+// FindingsStaged counts a stored batch of n findings.
+func (m *Metrics) FindingsStaged(n int) {
+	if m != nil {
+		m.findingsIngested.Add(float64(n))
+		m.batchesAcked.Inc()
+	}
+}
+
+// JobEnded counts a job that ended in state, after d when it succeeded.
+func (m *Metrics) JobEnded(state string, d time.Duration) {
+	if m != nil {
+		m.jobsEnded.WithLabelValues(state).Inc()
+		if d > 0 {
+			m.jobDuration.Observe(d.Seconds())
+		}
+	}
+}
+
+// RPC records a unary call.
+func (m *Metrics) RPC(method, code string, d time.Duration) {
+	if m != nil {
+		m.rpcDuration.WithLabelValues(method, code).Observe(d.Seconds())
+	}
+}
+
+// Serve serves /metrics (and /debug/pprof/ when pprofOn) on lis until ctx
+// ends.
+func (m *Metrics) Serve(ctx context.Context, lis net.Listener, pprofOn bool) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err := srv.Shutdown(shutdownCtx)
+		if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+			err = serveErr
+		}
+		return err
+	}
+}
