@@ -133,6 +133,32 @@ func TestCLIEndToEnd(t *testing.T) {
 	if out := c.must("schedule", "list"); !strings.Contains(out, "0 3 * * *") {
 		t.Errorf("schedule list:\n%s", out)
 	}
+	// Output formats and CI exit codes.
+	if out := c.must("findings", "list", "--cluster", "acme-prod", "-o", "yaml"); !strings.Contains(out, "findings:") || !strings.Contains(out, "checkId:") {
+		t.Errorf("-o yaml:\n%.300s", out)
+	}
+	if out := c.must("findings", "list", "--limit", "5", "-o", "wide"); !strings.Contains(out, "FINGERPRINT") {
+		t.Errorf("-o wide:\n%s", out)
+	}
+	var sarif struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Results []json.RawMessage `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(c.must("findings", "list", "--severity", "high", "-o", "sarif")), &sarif); err != nil || sarif.Version != "2.1.0" || len(sarif.Runs[0].Results) == 0 {
+		t.Errorf("-o sarif: %v %+v", err, sarif)
+	}
+	if _, err := c.run("cluster", "list", "-o", "sarif"); err == nil {
+		t.Error("-o sarif accepted for cluster list")
+	}
+	_, err := c.run("findings", "list", "--fail-on", "critical")
+	if exitCode(err) != 1 {
+		t.Errorf("--fail-on critical with critical findings: %v (exit %d), want exit 1", err, exitCode(err))
+	}
+	if _, err := c.run("findings", "list", "--cluster", "acme-prod", "--fail-on", "critical"); err != nil {
+		t.Errorf("--fail-on critical on a cluster without criticals: %v", err)
+	}
 	scans := c.must("scan", "list")
 	if !strings.Contains(scans, "succeeded") {
 		t.Errorf("scan list:\n%s", scans)

@@ -56,8 +56,8 @@ being printed.`,
 				}
 				resp.JoinToken = ""
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp)
+			if g.structured() {
+				return g.print(resp)
 			}
 			fmt.Fprintf(g.stdout, "Registered cluster %s (tenant %s).\n", resp.Cluster.Id, resp.Cluster.Tenant)
 			if tokenFile != "" {
@@ -95,8 +95,8 @@ func clusterListCommand(g *globals) *cobra.Command {
 				}
 				all.Clusters = append(all.Clusters, cl)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, all)
+			if g.structured() {
+				return g.print(all)
 			}
 			t := newTable(g.stdout, "ID", "TENANT", "LABELS", "WORKER", "KUBERNETES", "LAST SEEN")
 			for _, cl := range all.Clusters {
@@ -122,8 +122,8 @@ func clusterGetCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return g.explain(err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp.Cluster)
+			if g.structured() {
+				return g.print(resp.Cluster)
 			}
 			cl := resp.Cluster
 			fmt.Fprintf(g.stdout, "ID:          %s\nName:        %s\nTenant:      %s\nLabels:      %s\nRegistered:  %s\nWorker:      %s (version %s)\nKubernetes:  %s\nLast seen:   %s\n",

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetscan/fleetscan/cmd/internal/report"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
@@ -20,7 +21,7 @@ func findingsCommand(g *globals) *cobra.Command {
 }
 
 func findingsListCommand(g *globals) *cobra.Command {
-	var cluster, severity, check, statusFlag, namespace, category, party, newer string
+	var cluster, severity, check, statusFlag, namespace, category, party, newer, failOn string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -37,6 +38,11 @@ combine: --severity keeps findings of that severity or worse.`,
 			if err != nil {
 				return fmt.Errorf("--severity: %w", err)
 			}
+			threshold, err := parseSeverity(failOn)
+			if err != nil {
+				return fmt.Errorf("--fail-on: %w", err)
+			}
+			g.sarifOK = true
 			st, ok := fleetscanv1.FindingStatus_value["FINDING_STATUS_"+strings.ToUpper(statusFlag)]
 			if !ok || st == 0 {
 				return fmt.Errorf("--status %q: use open, resolved or suppressed", statusFlag)
@@ -80,28 +86,27 @@ combine: --severity keeps findings of that severity or worse.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "(the worst %d of %d matching findings; --limit 0 shows all)\n", limit, len(all.Findings))
 				all.Findings = all.Findings[:limit]
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, all)
+			if err := printFindings(g, all, req.Status == fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED); err != nil {
+				return err
 			}
-			if len(all.Findings) == 0 {
-				fmt.Fprintln(g.stdout, "No findings.")
-				return nil
-			}
-			if req.Status == fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED {
-				t := newTable(g.stdout, "CLUSTER", "SEVERITY", "CHECK", "RESOURCE", "SUPPRESSED BECAUSE")
+			// Exit status 1 for CI when a listed, unsuppressed finding is at
+			// or above --fail-on.
+			if threshold != 0 {
+				n := 0
 				for _, f := range all.Findings {
-					t.row(f.ClusterId, severityName(f.Severity), f.CheckId, resourceString(f.Resource), f.SuppressionReason)
+					if f.Severity >= threshold && f.Status != fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED {
+						n++
+					}
 				}
-				return t.flush()
+				if n > 0 {
+					return &exitError{code: 1, err: fmt.Errorf("%d finding(s) at or above %s", n, strings.ToLower(severityName(threshold)))}
+				}
 			}
-			t := newTable(g.stdout, "CLUSTER", "SEVERITY", "CHECK", "RESOURCE", "MESSAGE")
-			for _, f := range all.Findings {
-				t.row(f.ClusterId, severityName(f.Severity), f.CheckId, resourceString(f.Resource), f.Message)
-			}
-			return t.flush()
+			return nil
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&failOn, "fail-on", "", "exit with status 1 when a listed finding has this severity or worse (for CI)")
 	f.StringVar(&cluster, "cluster", "", "only this cluster")
 	f.StringVar(&severity, "severity", "", "only this severity or worse: info, low, medium, high, critical")
 	f.StringVar(&check, "check", "", "only this check id, e.g. POD-001")
@@ -130,8 +135,8 @@ func checksCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return g.explain(err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp)
+			if g.structured() {
+				return g.print(resp)
 			}
 			t := newTable(g.stdout, "ID", "SEVERITY", "CATEGORY", "PARTY", "TITLE")
 			for _, ch := range resp.Checks {
@@ -141,4 +146,48 @@ func checksCommand(g *globals) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// printFindings writes findings as a table (wide adds columns), JSON, YAML
+// or SARIF.
+func printFindings(g *globals, all *fleetscanv1.ListFindingsResponse, suppressed bool) error {
+	switch g.output {
+	case "json", "yaml":
+		return g.print(all)
+	case "sarif":
+		w, err := report.New("sarif", g.stdout, "")
+		if err != nil {
+			return err
+		}
+		for _, f := range all.Findings {
+			if err := w.Finding(f, ""); err != nil {
+				return err
+			}
+		}
+		return w.Close(nil)
+	}
+	if len(all.Findings) == 0 {
+		fmt.Fprintln(g.stdout, "No findings.")
+		return nil
+	}
+	if g.output == "wide" {
+		t := newTable(g.stdout, "CLUSTER", "SEVERITY", "CHECK", "RESOURCE", "STATUS", "PARTY", "FIRST SEEN", "FINGERPRINT", "MESSAGE")
+		for _, f := range all.Findings {
+			t.row(f.ClusterId, severityName(f.Severity), f.CheckId, resourceString(f.Resource), enumName(f.Status, "FINDING_STATUS_"),
+				enumName(f.ResponsibleParty, "RESPONSIBLE_PARTY_"), when(f.FirstSeenTime), f.Fingerprint, f.Message)
+		}
+		return t.flush()
+	}
+	if suppressed {
+		t := newTable(g.stdout, "CLUSTER", "SEVERITY", "CHECK", "RESOURCE", "SUPPRESSED BECAUSE")
+		for _, f := range all.Findings {
+			t.row(f.ClusterId, severityName(f.Severity), f.CheckId, resourceString(f.Resource), f.SuppressionReason)
+		}
+		return t.flush()
+	}
+	t := newTable(g.stdout, "CLUSTER", "SEVERITY", "CHECK", "RESOURCE", "MESSAGE")
+	for _, f := range all.Findings {
+		t.row(f.ClusterId, severityName(f.Severity), f.CheckId, resourceString(f.Resource), f.Message)
+	}
+	return t.flush()
 }

@@ -31,8 +31,8 @@ func findingsGetCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return g.explain(err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp)
+			if g.structured() {
+				return g.print(resp)
 			}
 			f := resp.Finding
 			w := g.stdout
@@ -77,8 +77,8 @@ func diffCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return g.explain(err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp)
+			if g.structured() {
+				return g.print(resp)
 			}
 			w := g.stdout
 			fmt.Fprintf(w, "Cluster %s: %d new, %d resolved, %d unchanged\n", resp.ClusterId, len(resp.New), len(resp.Resolved), resp.UnchangedCount)
@@ -196,8 +196,8 @@ of each day or week. A cluster counts as its latest scan found it.`,
 			if err != nil {
 				return g.explain(err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp)
+			if g.structured() {
+				return g.print(resp)
 			}
 			return printTrend(g.stdout, what, bucket, resp.Points)
 		},
@@ -290,8 +290,8 @@ func compareCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return g.explain(err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp)
+			if g.structured() {
+				return g.print(resp)
 			}
 			if len(resp.Clusters) == 0 {
 				fmt.Fprintln(g.stdout, "No cluster matches.")
@@ -358,8 +358,8 @@ func summaryCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return g.explain(err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp)
+			if g.structured() {
+				return g.print(resp)
 			}
 			k := resp.Counts
 			fmt.Fprintf(g.stdout, "Posture of %s: score %d/100 (%d of %d clusters scanned)\nOpen findings: %d critical, %d high, %d medium, %d low (%d suppressed)\n",

@@ -24,6 +24,8 @@ type globals struct {
 	plaintext bool
 	output    string
 	stdout    io.Writer
+	// sarifOK is set by the commands that can write SARIF.
+	sarifOK bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,7 +57,7 @@ The server address and the API token come from flags or the environment:
 	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("FLEETSCAN_TOKEN_FILE"), "file holding the API token [$FLEETSCAN_TOKEN_FILE]")
 	pf.StringVar(&g.caFile, "ca", os.Getenv("FLEETSCAN_CA"), "CA certificate (PEM) of the server [$FLEETSCAN_CA]")
 	pf.BoolVar(&g.plaintext, "plaintext", os.Getenv("FLEETSCAN_PLAINTEXT") == "1", "no TLS, for a server on loopback [$FLEETSCAN_PLAINTEXT=1]")
-	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, wide, json or yaml (and sarif for findings list)")
 	root.AddCommand(clusterCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g))
 	return root.ExecuteContext(ctx)
 }
@@ -69,8 +71,13 @@ func envOr(key, def string) string {
 
 // connect returns a client with the global flags applied.
 func (g *globals) connect() (*client.Client, error) {
-	if g.output != "table" && g.output != "json" {
-		return nil, fmt.Errorf("--output %q: use table or json", g.output)
+	switch g.output {
+	case "table", "wide", "json", "yaml", "sarif":
+	default:
+		return nil, fmt.Errorf("--output %q: use table, wide, json or yaml (sarif: findings list)", g.output)
+	}
+	if g.output == "sarif" && !g.sarifOK {
+		return nil, errors.New("--output sarif: only 'fleetscan findings list' writes SARIF")
 	}
 	// Flags win over the environment; a token beats a token file.
 	token := g.token

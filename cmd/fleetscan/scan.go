@@ -71,8 +71,8 @@ summary; the command then fails if any job failed.`,
 			}
 			scan := resp.Scan
 			if !wait {
-				if g.output == "json" {
-					return printJSON(g.stdout, scan)
+				if g.structured() {
+					return g.print(scan)
 				}
 				fmt.Fprintf(g.stdout, "Started scan %s of %d cluster(s).\nFollow it with: fleetscan scan get %s\n", scan.Id, len(scan.Jobs), scan.Id)
 				return nil
@@ -150,8 +150,8 @@ func scanGetCommand(g *globals) *cobra.Command {
 }
 
 func printScan(g *globals, s *fleetscanv1.Scan) error {
-	if g.output == "json" {
-		return printJSON(g.stdout, s)
+	if g.structured() {
+		return g.print(s)
 	}
 	fmt.Fprintf(g.stdout, "Scan %s: %s, started %s, finished %s\n\n", s.Id, enumName(s.State, "SCAN_STATE_"), when(s.CreateTime), when(s.FinishTime))
 	t := newTable(g.stdout, "CLUSTER", "JOB", "OBJECTS", "CRITICAL", "HIGH", "MEDIUM", "LOW", "SUPPRESSED", "ERROR")
@@ -224,8 +224,8 @@ func scanListCommand(g *globals) *cobra.Command {
 					break
 				}
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, all)
+			if g.structured() {
+				return g.print(all)
 			}
 			return printScanList(g.stdout, all.Scans)
 		},

@@ -47,8 +47,8 @@ is back (--missed run-once, the default) or is skipped (--missed skip).`,
 			if err != nil {
 				return g.explain(err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, resp.Schedule)
+			if g.structured() {
+				return g.print(resp.Schedule)
 			}
 			fmt.Fprintf(g.stdout, "Created schedule %s; first run at %s.\n", resp.Schedule.Id, when(resp.Schedule.NextRunTime))
 			return nil
@@ -84,8 +84,8 @@ is back (--missed run-once, the default) or is skipped (--missed skip).`,
 					break
 				}
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, all)
+			if g.structured() {
+				return g.print(all)
 			}
 			t := newTable(g.stdout, "SCHEDULE", "CRON", "JITTER", "NEXT RUN", "LAST RUN", "LAST SCAN", "LAST ERROR")
 			for _, s := range all.Schedules {
