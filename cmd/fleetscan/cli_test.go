@@ -43,6 +43,8 @@ func (c *cli) must(args ...string) string {
 func startCLI(t *testing.T) *cli {
 	t.Helper()
 	dir := t.TempDir()
+	// Never read the developer's own config file.
+	t.Setenv("FLEETSCAN_CONFIG", filepath.Join(dir, "config.yaml"))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -191,5 +193,48 @@ func TestCLIErrorsSayWhatToDo(t *testing.T) {
 	bad := &cli{t: t, addr: "127.0.0.1:1", tok: c.tok}
 	if _, err := bad.run("cluster", "list"); err == nil || !strings.Contains(err.Error(), "is fleetscan-server running") {
 		t.Errorf("unreachable server: %v", err)
+	}
+}
+
+// TestConfigContexts: a saved context supplies the server and credentials;
+// flags still win over it.
+func TestConfigContexts(t *testing.T) {
+	c := startCLI(t)
+	var out bytes.Buffer
+	runRaw := func(args ...string) error {
+		out.Reset()
+		return run(context.Background(), args, &out, io.Discard)
+	}
+	if err := runRaw("config", "set-context", "local", "--server", c.addr, "--token-file", c.tok, "--plaintext"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runRaw("config", "set-context", "elsewhere", "--server", "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runRaw("cluster", "list"); err != nil {
+		t.Fatalf("cluster list through the first (current) context: %v", err)
+	}
+	if err := runRaw("config", "use-context", "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runRaw("cluster", "list"); err == nil {
+		t.Error("the current context's unreachable server was not used")
+	}
+	if err := runRaw("--context", "local", "cluster", "list"); err != nil {
+		t.Errorf("--context local: %v", err)
+	}
+	if err := runRaw("--server", c.addr, "--token-file", c.tok, "--plaintext", "cluster", "list"); err != nil {
+		t.Errorf("flags over the context: %v", err)
+	}
+	if err := runRaw("config", "get-contexts"); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if fields := strings.Fields(line); len(fields) > 1 && (fields[1] == "elsewhere") != (fields[0] == "*") {
+			t.Errorf("get-contexts marks the wrong current context:\n%s", out.String())
+		}
+	}
+	if err := runRaw("--context", "nope", "cluster", "list"); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown context: %v", err)
 	}
 }

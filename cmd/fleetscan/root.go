@@ -26,6 +26,8 @@ type globals struct {
 	stdout    io.Writer
 	// sarifOK is set by the commands that can write SARIF.
 	sarifOK bool
+	// configFile and context choose the config file and a context in it.
+	configFile, context string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -47,6 +49,12 @@ The server address and the API token come from flags or the environment:
   fleetscan --plaintext findings list --severity high`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Parent() != nil && cmd.Parent().Name() == "config" {
+				return nil
+			}
+			return g.applyContext(cmd)
+		},
 	}
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -57,8 +65,10 @@ The server address and the API token come from flags or the environment:
 	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("FLEETSCAN_TOKEN_FILE"), "file holding the API token [$FLEETSCAN_TOKEN_FILE]")
 	pf.StringVar(&g.caFile, "ca", os.Getenv("FLEETSCAN_CA"), "CA certificate (PEM) of the server [$FLEETSCAN_CA]")
 	pf.BoolVar(&g.plaintext, "plaintext", os.Getenv("FLEETSCAN_PLAINTEXT") == "1", "no TLS, for a server on loopback [$FLEETSCAN_PLAINTEXT=1]")
+	pf.StringVar(&g.configFile, "config", "", "config file with named contexts [$FLEETSCAN_CONFIG] (default ~/.config/fleetscan/config.yaml)")
+	pf.StringVar(&g.context, "context", "", "context of the config file to use (default: its current context)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, wide, json or yaml (and sarif for findings list)")
-	root.AddCommand(clusterCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g))
+	root.AddCommand(clusterCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g), configCommand(g))
 	return root.ExecuteContext(ctx)
 }
 
