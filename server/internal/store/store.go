@@ -50,6 +50,10 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// Batch (staging from many worker streams) waits at most this long to
+	// fill a transaction: bbolt's default of 10 ms caps one stream at about
+	// 100 batches a second.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &DB{db: db, now: opts.Now, entropy: ulid.Monotonic(rand.Reader, 0)}
 	if s.now == nil {
 		s.now = time.Now
