@@ -54,7 +54,9 @@ test: lint checkproto ## Lint, check generated code, run all tests with -race, f
 
 FUZZTIME ?= 30s
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 30s; make test runs 3000 inputs each: a count, unlike a duration, cannot expire in the middle of a minimization)
+# make test passes a count of inputs: unlike a duration, a count cannot
+# expire in the middle of a minimization, which Go reports as a failure.
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeManifests$$' -fuzztime $(FUZZTIME) ./worker/internal/collect
 	$(GO) test -run '^$$' -fuzz '^FuzzYAMLToJSON$$' -fuzztime $(FUZZTIME) ./worker/internal/collect
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFlags$$' -fuzztime $(FUZZTIME) ./worker/checks
