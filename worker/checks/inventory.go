@@ -313,3 +313,15 @@ func visit[T any, PT interface {
 		fn(apiVersion, kind, p, p)
 	}
 }
+
+// canonicalAPIVersions maps each kind the inventory holds to the API
+// version fleetscan reads it in.
+var canonicalAPIVersions = func() map[string]string {
+	m := map[string]string{}
+	(&Inventory{}).walk(func(apiVersion, kind string) { m[kind] = apiVersion }, nil)
+	return m
+}()
+
+// CanonicalAPIVersion returns the API version fleetscan reads a kind in,
+// or "" for kinds it does not read.
+func CanonicalAPIVersion(kind string) string { return canonicalAPIVersions[kind] }

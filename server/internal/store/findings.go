@@ -224,7 +224,7 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 // is left as it is.
 func upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
 	rec := &storagev1.FindingRecord{}
-	err := getProto(b, key, rec)
+	err := getFinding(b, key, rec)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		rec.FirstSeenMs = now
@@ -241,7 +241,7 @@ func upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *workerv1.Findin
 	}
 	rec.CheckId, rec.Severity, rec.Category, rec.ResponsibleParty = f.CheckId, f.Severity, f.Category, f.ResponsibleParty
 	rec.Resource, rec.Message, rec.SuppressionReason = f.Resource, f.Message, f.SuppressionReason
-	return putProto(b, key, rec)
+	return putFinding(b, key, rec)
 }
 
 func sameDetails(rec *storagev1.FindingRecord, f *workerv1.Finding) bool {
@@ -276,7 +276,7 @@ func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*wo
 			continue
 		}
 		rec := &storagev1.FindingRecord{}
-		if err := protoUnmarshal(v, rec); err != nil {
+		if err := decodeFinding(v, rec); err != nil {
 			return nil, err
 		}
 		if rec.ResolvedMs != 0 {
@@ -293,7 +293,7 @@ func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*wo
 	// Written after the cursor is done: bbolt cursors do not survive puts.
 	index := tx.Bucket(bucketResolved)
 	for _, u := range updates {
-		if err := putProto(b, u.key, u.rec); err != nil {
+		if err := putFinding(b, u.key, u.rec); err != nil {
 			return nil, err
 		}
 		if err := index.Put(resolvedKey(now, u.key), nil); err != nil {
@@ -436,7 +436,7 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			rec := &storagev1.FindingRecord{}
-			if err := protoUnmarshal(v, rec); err != nil {
+			if err := decodeFinding(v, rec); err != nil {
 				return err
 			}
 			if !f.matches(rec) {

@@ -475,9 +475,12 @@ type FindingRecord struct {
 	// Set while the object is exempt from the check.
 	SuppressionReason string `protobuf:"bytes,11,opt,name=suppression_reason,json=suppressionReason,proto3" json:"suppression_reason,omitempty"`
 	// Earlier open intervals, when the finding was resolved and came back.
-	History       []*Interval `protobuf:"bytes,12,rep,name=history,proto3" json:"history,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	History []*Interval `protobuf:"bytes,12,rep,name=history,proto3" json:"history,omitempty"`
+	// The message with the record's own fields (names, kind, check title)
+	// replaced by one-byte tokens; message is then empty. See record.go.
+	MessageTemplate string `protobuf:"bytes,13,opt,name=message_template,json=messageTemplate,proto3" json:"message_template,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *FindingRecord) Reset() {
@@ -592,6 +595,13 @@ func (x *FindingRecord) GetHistory() []*Interval {
 		return x.History
 	}
 	return nil
+}
+
+func (x *FindingRecord) GetMessageTemplate() string {
+	if x != nil {
+		return x.MessageTemplate
+	}
+	return ""
 }
 
 // Interval is a closed period during which a finding was open.
@@ -766,7 +776,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\battempts\x18\r \x01(\x05R\battempts\x1a>\n" +
 	"\x10CheckCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x8a\x04\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xb5\x04\n" +
 	"\rFindingRecord\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
@@ -783,7 +793,8 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	" \x01(\fR\n" +
 	"lastScanId\x12-\n" +
 	"\x12suppression_reason\x18\v \x01(\tR\x11suppressionReason\x128\n" +
-	"\ahistory\x18\f \x03(\v2\x1e.fleetscan.storage.v1.IntervalR\ahistory\"q\n" +
+	"\ahistory\x18\f \x03(\v2\x1e.fleetscan.storage.v1.IntervalR\ahistory\x12)\n" +
+	"\x10message_template\x18\r \x01(\tR\x0fmessageTemplate\"q\n" +
 	"\bInterval\x12\"\n" +
 	"\rfirst_seen_ms\x18\x01 \x01(\x03R\vfirstSeenMs\x12 \n" +
 	"\flast_seen_ms\x18\x02 \x01(\x03R\n" +
