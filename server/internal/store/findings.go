@@ -91,21 +91,30 @@ type Completion struct {
 // the worker re-sends is harmless.
 func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) error {
 	now := s.nowMs()
+	// The work that needs no lock (decoding the batches, fingerprinting,
+	// encoding records) is done in a read transaction, which many jobs can
+	// run at once; the write transaction then only checks that nothing
+	// changed meanwhile and writes.
+	var plan *jobPlan
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		plan, err = planJobTx(tx, jobID, done, now)
+		return err
+	})
+	if err != nil || plan == nil {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		jobs := tx.Bucket(bucketJobs)
 		job := &storagev1.JobRecord{}
 		if err := getProto(jobs, jobID[:], job); err != nil {
 			return fmt.Errorf("job %s: %w", jobID, err)
 		}
-		switch job.State {
-		case fleetscanv1.JobState_JOB_STATE_SUCCEEDED:
-			return nil
-		case fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING:
-		default:
-			return fmt.Errorf("job %s is %s: %w", jobID, job.State, ErrConflict)
+		if err := checkCompletable(jobID, job, done); err != nil || job.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
+			return err
 		}
-		if job.StagedBatches != done.Batches {
-			return fmt.Errorf("job %s: %d of %d batches stored: %w", jobID, job.StagedBatches, done.Batches, ErrIncomplete)
+		if job.StagedBatches != plan.staged {
+			return fmt.Errorf("job %s changed while it was being completed: %w", jobID, ErrConflict)
 		}
 		clusters := tx.Bucket(bucketClusters)
 		cluster := &storagev1.ClusterRecord{}
@@ -116,52 +125,32 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		if err := getProto(tx.Bucket(bucketScans), job.ScanId, scan); err != nil {
 			return fmt.Errorf("scan of job %s: %w", jobID, err)
 		}
-
-		// Gather the job's findings, deduplicated by fingerprint: the same
-		// object may be listed twice in a snapshot.
-		seen := map[fp]*workerv1.Finding{}
-		var received int64
-		c := tx.Bucket(bucketStaging).Cursor()
-		for k, v := c.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, v = c.Next() {
-			batch := &workerv1.FindingBatch{}
-			if err := protoUnmarshal(v, batch); err != nil {
-				return fmt.Errorf("staged batch of job %s: %w", jobID, err)
-			}
-			for _, f := range batch.Findings {
-				received++
-				key := checks.Fingerprint(job.ClusterId, f.CheckId, resourceOf(f.Resource))
-				if _, dup := seen[key]; !dup {
-					seen[key] = f
-				}
-			}
-		}
-		if received != done.Findings {
-			return fmt.Errorf("job %s: %d of %d findings stored: %w", jobID, received, done.Findings, ErrIncomplete)
-		}
-		fps := make([]fp, 0, len(seen))
-		for f := range seen {
-			fps = append(fps, f)
-		}
-		slices.SortFunc(fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
-
 		findings := tx.Bucket(bucketFindings)
 		// Keys are written in order, so pages can be packed full.
 		findings.FillPercent = 0.95
-		prefix := u64(cluster.Seq)
-		counts := &fleetscanv1.SeverityCounts{}
-		checkCounts := map[string]int64{}
-		for _, key := range fps {
-			f := seen[key]
-			if f.SuppressionReason != "" {
-				counts.Suppressed++
-			} else {
-				addCount(counts, f.Severity, 1)
-				checkCounts[f.CheckId]++
+		index := tx.Bucket(bucketResolved)
+		for _, w := range plan.writes {
+			if cur := findings.Get(w.key); !bytes.Equal(cur, w.old) {
+				// Written since it was planned: plan it again, here.
+				if err := upsertFindingTx(tx, findings, w.key, w.finding, now); err != nil {
+					return err
+				}
+				continue
 			}
-			if err := upsertFindingTx(tx, findings, append(slices.Clone(prefix), key[:]...), f, now); err != nil {
+			if w.value == nil {
+				continue // seen again unchanged: nothing to write
+			}
+			if w.reopened != 0 {
+				if err := index.Delete(resolvedKey(w.reopened, w.key)); err != nil {
+					return err
+				}
+			}
+			if err := findings.Put(w.key, w.value); err != nil {
 				return err
 			}
 		}
+		fps, counts, checkCounts := plan.fps, plan.counts, plan.checkCounts
+		prefix := u64(cluster.Seq)
 		// Open findings the job could not have seen (outside its checks or
 		// namespaces, or of a check not assessable this time) are carried
 		// over: each job's set and counts are the cluster's whole posture.
@@ -169,7 +158,7 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		for _, na := range done.NotAssessable {
 			unassessed[na.CheckId] = true
 		}
-		carried, err := resolveUnseenTx(tx, findings, prefix, seen, scan.Spec, unassessed, cluster, now)
+		carried, err := resolveUnseenTx(tx, findings, prefix, plan.seen, scan.Spec, unassessed, cluster, now)
 		if err != nil {
 			return err
 		}
@@ -219,29 +208,148 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 	})
 }
 
-// upsertFindingTx opens a new lifecycle, reopens a resolved one, or
-// updates the details of an open one; an open finding seen again unchanged
-// is left as it is.
-func upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
-	rec := &storagev1.FindingRecord{}
-	err := getFinding(b, key, rec)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		rec.FirstSeenMs = now
-	case err != nil:
-		return err
-	case rec.ResolvedMs != 0:
-		if err := tx.Bucket(bucketResolved).Delete(resolvedKey(rec.ResolvedMs, key)); err != nil {
-			return err
-		}
-		rec.History = append(rec.History, &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: rec.LastSeenMs, ResolvedMs: rec.ResolvedMs})
-		rec.FirstSeenMs, rec.LastSeenMs, rec.ResolvedMs, rec.LastScanId = now, 0, 0, nil
-	case sameDetails(rec, f):
+// checkCompletable says whether a JobDone can complete the job: it is
+// running with every batch stored, or already succeeded (a re-sent
+// JobDone, a no-op).
+func checkCompletable(jobID ulid.ULID, job *storagev1.JobRecord, done Completion) error {
+	switch job.State {
+	case fleetscanv1.JobState_JOB_STATE_SUCCEEDED:
 		return nil
+	case fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING:
+	default:
+		return fmt.Errorf("job %s is %s: %w", jobID, job.State, ErrConflict)
+	}
+	if job.StagedBatches != done.Batches {
+		return fmt.Errorf("job %s: %d of %d batches stored: %w", jobID, job.StagedBatches, done.Batches, ErrIncomplete)
+	}
+	return nil
+}
+
+// jobPlan is what completing a job will write, prepared in a read
+// transaction.
+type jobPlan struct {
+	staged      int64
+	seen        map[fp]*workerv1.Finding
+	fps         []fp // seen, sorted
+	counts      *fleetscanv1.SeverityCounts
+	checkCounts map[string]int64
+	writes      []plannedWrite
+}
+
+// plannedWrite is one finding's record as read and as it will be written.
+type plannedWrite struct {
+	key      []byte
+	old      []byte // the value read, nil when new
+	value    []byte // the value to write; nil when unchanged
+	reopened int64  // the resolve time of a lifecycle it reopens
+	finding  *workerv1.Finding
+}
+
+// planJobTx prepares CompleteJob's writes; nil when the job already
+// succeeded.
+func planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int64) (*jobPlan, error) {
+	job := &storagev1.JobRecord{}
+	if err := getProto(tx.Bucket(bucketJobs), jobID[:], job); err != nil {
+		return nil, fmt.Errorf("job %s: %w", jobID, err)
+	}
+	if err := checkCompletable(jobID, job, done); err != nil || job.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
+		return nil, err
+	}
+	cluster := &storagev1.ClusterRecord{}
+	if err := getProto(tx.Bucket(bucketClusters), []byte(job.ClusterId), cluster); err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", job.ClusterId, err)
+	}
+	// Gather the job's findings, deduplicated by fingerprint: the same
+	// object may be listed twice in a snapshot.
+	plan := &jobPlan{staged: job.StagedBatches, seen: map[fp]*workerv1.Finding{}, counts: &fleetscanv1.SeverityCounts{}, checkCounts: map[string]int64{}}
+	var received int64
+	c := tx.Bucket(bucketStaging).Cursor()
+	for k, v := c.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, v = c.Next() {
+		batch := &workerv1.FindingBatch{}
+		if err := protoUnmarshal(v, batch); err != nil {
+			return nil, fmt.Errorf("staged batch of job %s: %w", jobID, err)
+		}
+		for _, f := range batch.Findings {
+			received++
+			key := checks.Fingerprint(job.ClusterId, f.CheckId, resourceOf(f.Resource))
+			if _, dup := plan.seen[key]; !dup {
+				plan.seen[key] = f
+			}
+		}
+	}
+	if received != done.Findings {
+		return nil, fmt.Errorf("job %s: %d of %d findings stored: %w", jobID, received, done.Findings, ErrIncomplete)
+	}
+	plan.fps = make([]fp, 0, len(plan.seen))
+	for f := range plan.seen {
+		plan.fps = append(plan.fps, f)
+	}
+	slices.SortFunc(plan.fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
+	findings := tx.Bucket(bucketFindings)
+	prefix := u64(cluster.Seq)
+	plan.writes = make([]plannedWrite, 0, len(plan.fps))
+	for _, key := range plan.fps {
+		f := plan.seen[key]
+		if f.SuppressionReason != "" {
+			plan.counts.Suppressed++
+		} else {
+			addCount(plan.counts, f.Severity, 1)
+			plan.checkCounts[f.CheckId]++
+		}
+		w := plannedWrite{key: append(slices.Clone(prefix), key[:]...), finding: f}
+		if v := findings.Get(w.key); v != nil {
+			w.old = slices.Clone(v)
+		}
+		var err error
+		if w.value, w.reopened, err = planUpsert(w.old, f, now); err != nil {
+			return nil, err
+		}
+		plan.writes = append(plan.writes, w)
+	}
+	return plan, nil
+}
+
+// planUpsert decides a finding's record given the stored one (nil when
+// new): a new lifecycle, a reopened one (returning when it had been
+// resolved), new details, or nothing when it is seen again unchanged.
+func planUpsert(old []byte, f *workerv1.Finding, now int64) (value []byte, reopened int64, err error) {
+	rec := &storagev1.FindingRecord{}
+	if old == nil {
+		rec.FirstSeenMs = now
+	} else {
+		if err := decodeFinding(old, rec); err != nil {
+			return nil, 0, err
+		}
+		if rec.ResolvedMs != 0 {
+			reopened = rec.ResolvedMs
+			rec.History = append(rec.History, &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: rec.LastSeenMs, ResolvedMs: rec.ResolvedMs})
+			rec.FirstSeenMs, rec.LastSeenMs, rec.ResolvedMs, rec.LastScanId = now, 0, 0, nil
+		} else if sameDetails(rec, f) {
+			return nil, 0, nil
+		}
 	}
 	rec.CheckId, rec.Severity, rec.Category, rec.ResponsibleParty = f.CheckId, f.Severity, f.Category, f.ResponsibleParty
 	rec.Resource, rec.Message, rec.SuppressionReason = f.Resource, f.Message, f.SuppressionReason
-	return putFinding(b, key, rec)
+	value, err = encodeFinding(rec)
+	return value, reopened, err
+}
+
+// upsertFindingTx plans and writes one finding's record in tx.
+func upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
+	var old []byte
+	if v := b.Get(key); v != nil {
+		old = slices.Clone(v)
+	}
+	value, reopened, err := planUpsert(old, f, now)
+	if err != nil || value == nil {
+		return err
+	}
+	if reopened != 0 {
+		if err := tx.Bucket(bucketResolved).Delete(resolvedKey(reopened, key)); err != nil {
+			return err
+		}
+	}
+	return b.Put(key, value)
 }
 
 func sameDetails(rec *storagev1.FindingRecord, f *workerv1.Finding) bool {
