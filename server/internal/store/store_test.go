@@ -18,7 +18,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func openTest(t *testing.T) (*DB, *clock, string) {
+func openTest(t testing.TB) (*DB, *clock, string) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	path := filepath.Join(t.TempDir(), "fleetscan.db")
@@ -84,7 +84,7 @@ func listAll(t *testing.T, db *DB, f FindingFilter) []string {
 	}
 }
 
-func register(t *testing.T, db *DB, ids ...string) {
+func register(t testing.TB, db *DB, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
 		if err := db.CreateCluster(context.Background(), &storagev1.ClusterRecord{Id: id, Tenant: "acme"}, nil, nil); err != nil {

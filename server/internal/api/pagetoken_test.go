@@ -1,0 +1,52 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/fleetscan/fleetscan/server/internal/auth"
+)
+
+func TestPageTokenBinding(t *testing.T) {
+	op := auth.Principal{Role: auth.RoleOperator, Name: "op"}
+	bind := binding(op, "ListFindings", "filter-a")
+	token := encodePageToken([]byte("key-17"), bind)
+	got, err := decodePageToken(token, bind)
+	if err != nil || !bytes.Equal(got, []byte("key-17")) {
+		t.Fatalf("round trip: %q, %v", got, err)
+	}
+	for name, other := range map[string]uint64{
+		"other filter": binding(op, "ListFindings", "filter-b"),
+		"other caller": binding(auth.Principal{Role: auth.RoleTenant, Tenant: "acme"}, "ListFindings", "filter-a"),
+		"other method": binding(op, "ListScans", "filter-a"),
+	} {
+		if _, err := decodePageToken(token, other); !errors.Is(err, errInvalid) {
+			t.Errorf("%s: token accepted (%v)", name, err)
+		}
+	}
+	if got, err := decodePageToken("", bind); got != nil || err != nil {
+		t.Errorf("empty token: %q %v, want the first page", got, err)
+	}
+	if encodePageToken(nil, bind) != "" {
+		t.Error("the last page has a next token")
+	}
+}
+
+// FuzzDecodePageToken: any token a client sends is either decoded or
+// refused as invalid; it never panics.
+func FuzzDecodePageToken(f *testing.F) {
+	bind := binding(auth.Principal{Role: auth.RoleOperator}, "ListFindings")
+	f.Add(encodePageToken([]byte("abc"), bind))
+	f.Add("!!")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, token string) {
+		after, err := decodePageToken(token, bind)
+		if err != nil && !errors.Is(err, errInvalid) {
+			t.Fatalf("error %v is not an invalid-argument", err)
+		}
+		if err == nil && token != "" && len(after) == 0 {
+			t.Fatal("a non-empty token decoded to the first page")
+		}
+	})
+}
