@@ -36,17 +36,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Use:   "fleetscan",
 		Short: "Scan the security posture of a fleet of Kubernetes clusters",
 		Long: `fleetscan talks to a fleetscan server: register clusters, start scans of
-one cluster or the whole fleet, and read what they found.
+one cluster or the whole fleet, and read what they found and how it
+changes.
 
-The server address and the API token come from flags or the environment:
+The server and its credentials come from flags, else the environment, else
+the current context of the config file ('fleetscan config --help'):
   --server      FLEETSCAN_SERVER      (default 127.0.0.1:8443)
   --token       FLEETSCAN_TOKEN
   --token-file  FLEETSCAN_TOKEN_FILE  (the server writes its first operator
-                                       token to DATA_DIR/operator.token)`,
-		Example: `  export FLEETSCAN_TOKEN_FILE=fleetscan-data/operator.token
-  fleetscan --plaintext cluster register prod-eu-1 --tenant acme --label env=prod
-  fleetscan --plaintext scan start --all --wait
-  fleetscan --plaintext findings list --severity high`,
+                                       token to DATA_DIR/operator.token)
+  --ca          FLEETSCAN_CA          (the server's CA; TLS is the default)`,
+		Example: `  fleetscan config set-context prod --server fleetscan.example.com:8443 \
+      --token-file fleetscan-data/operator.token --ca fleetscan-data/tls/ca.crt
+  fleetscan cluster register prod-eu-1 --tenant acme --label env=prod
+  fleetscan scan start --all --wait
+  fleetscan findings list --severity high`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
