@@ -292,6 +292,55 @@ func (s *session) loop(ctx context.Context, wake <-chan struct{}, inbound <-chan
 	}
 }
 
+// endJob stores a JobDone and returns the state the job ended in, or ""
+// when it had already ended on the server (cancelled, timed out) and was
+// dropped.
+func (s *session) endJob(ctx context.Context, jobID ulid.ULID, d *workerv1.JobDone, done store.Completion) (string, error) {
+	if d.Error != "" {
+		s.log.Warn("job failed on the worker", "job", jobID, "err", d.Error)
+		return s.orDropped(ctx, jobID, "failed", s.in.store.FailJob(ctx, jobID, d.Error))
+	}
+	err := s.in.store.CompleteJob(ctx, jobID, done)
+	if errors.Is(err, store.ErrConflict) && s.holds(jobID) {
+		// Not ended on the server: the job changed while it was being
+		// completed. Once more; then it fails rather than hangs.
+		if err = s.in.store.CompleteJob(ctx, jobID, done); errors.Is(err, store.ErrConflict) {
+			err = fmt.Errorf("%w: %w", store.ErrIncomplete, err)
+		}
+	}
+	if errors.Is(err, store.ErrIncomplete) {
+		// Nothing to resume from: the job fails visibly rather than shows
+		// less than it found.
+		s.log.Error("job incomplete", "job", jobID, "err", err)
+		return s.orDropped(ctx, jobID, "failed", s.in.store.FailJob(ctx, jobID, err.Error()))
+	}
+	if err == nil {
+		s.log.Info("job succeeded", "job", jobID, "findings", d.Findings, "objects", d.ObjectsScanned)
+	}
+	return s.orDropped(ctx, jobID, "succeeded", err)
+}
+
+// orDropped maps a conflict (the job ended on the server meanwhile) to
+// dropping it.
+func (s *session) orDropped(ctx context.Context, jobID ulid.ULID, state string, err error) (string, error) {
+	if !errors.Is(err, store.ErrConflict) {
+		return state, err
+	}
+	if err := s.reconcile(ctx); err != nil {
+		return "", err
+	}
+	if s.holds(jobID) {
+		return "", fmt.Errorf("job %s conflicts but has not ended: %w", jobID, err)
+	}
+	return "", nil
+}
+
+func (s *session) holds(id ulid.ULID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight[id]
+}
+
 // reconcile tells the worker to stop the jobs it holds that ended on the
 // server meanwhile (cancelled, timed out), and forgets them.
 func (s *session) reconcile(ctx context.Context) error {
@@ -426,28 +475,13 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			return err
 		}
 		d := m.JobDone
-		state := "succeeded"
-		if d.Error != "" {
-			state = "failed"
-			err = s.in.store.FailJob(ctx, jobID, d.Error)
-			s.log.Warn("job failed on the worker", "job", jobID, "err", d.Error)
-		} else {
-			err = s.in.store.CompleteJob(ctx, jobID, store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable})
-			if errors.Is(err, store.ErrIncomplete) {
-				// The worker lost track of what it sent: nothing to resume
-				// from, so the job fails visibly rather than shows less.
-				s.log.Error("job incomplete", "job", jobID, "err", err)
-				state = "failed"
-				err = s.in.store.FailJob(ctx, jobID, err.Error())
-			} else if err == nil {
-				s.log.Info("job succeeded", "job", jobID, "findings", d.Findings, "objects", d.ObjectsScanned)
-			}
-		}
-		if errors.Is(err, store.ErrConflict) {
-			err = s.reconcile(ctx) // ended on the server meanwhile
-		}
+		done := store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable}
+		state, err := s.endJob(ctx, jobID, d, done)
 		if err != nil {
 			return fmt.Errorf("end job %s: %w", jobID, err)
+		}
+		if state == "" {
+			return s.dispatch(ctx) // it had ended on the server and was dropped
 		}
 		if s.in.Metrics != nil {
 			var took time.Duration

@@ -44,3 +44,39 @@ func TestSlotsAreFair(t *testing.T) {
 		t.Fatal("d was not woken")
 	}
 }
+
+// TestSlotsSkipGoneClusters: a cluster whose worker left while it waited
+// does not keep the line blocked, and two free slots wake two clusters.
+func TestSlotsSkipGoneClusters(t *testing.T) {
+	s := New(nil, Limits{MaxRunning: 2})
+	attach := func(id string) (<-chan struct{}, func()) {
+		_, w, detach := s.Attach(context.Background(), id)
+		<-w
+		return w, detach
+	}
+	_, detachA := attach("a")
+	defer detachA()
+	_, detachB := attach("b")
+	defer detachB()
+	_, detachX := attach("x")
+	wy, detachY := attach("y")
+	defer detachY()
+	wz, detachZ := attach("z")
+	defer detachZ()
+	if !s.Acquire("a") || !s.Acquire("b") || s.Acquire("x") || s.Acquire("y") || s.Acquire("z") {
+		t.Fatal("unexpected grants")
+	}
+	detachX() // x's worker leaves while first in line
+	s.Release()
+	s.Release()
+	for name, w := range map[string]<-chan struct{}{"y": wy, "z": wz} {
+		select {
+		case <-w:
+		default:
+			t.Errorf("%s was not woken with two slots free", name)
+		}
+	}
+	if !s.Acquire("z") || !s.Acquire("y") {
+		t.Error("the woken clusters were refused their slots")
+	}
+}

@@ -81,9 +81,10 @@ type Scheduler struct {
 	line     []string // clusters waiting for a slot, first come first
 }
 
-// Acquire takes a fleet-wide slot for one job of the cluster. When none is
-// free, or other clusters asked first, it puts the cluster in line and
-// returns false; the cluster is woken when its turn comes.
+// Acquire takes a fleet-wide slot for one job of the cluster. A free slot
+// goes to the clusters waiting in line first, in the order they asked;
+// when none is left for this cluster it joins the line and returns false,
+// and is woken when its turn comes.
 func (s *Scheduler) Acquire(clusterID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -91,35 +92,47 @@ func (s *Scheduler) Acquire(clusterID string) bool {
 		s.running++
 		return true
 	}
+	free := s.limits.MaxRunning - s.running
 	pos := slices.Index(s.line, clusterID)
-	if s.running < s.limits.MaxRunning && (len(s.line) == 0 || pos == 0) {
-		s.running++
-		if pos == 0 {
-			s.line = s.line[1:]
+	switch {
+	case pos >= 0 && pos < free:
+		s.line = slices.Delete(s.line, pos, pos+1)
+	case pos < 0 && len(s.line) < free:
+	default:
+		if pos < 0 {
+			s.line = append(s.line, clusterID)
 		}
-		return true
+		return false
 	}
-	if pos < 0 {
-		s.line = append(s.line, clusterID)
-	}
-	return false
+	s.running++
+	return true
 }
 
-// Release gives a slot back and wakes the first cluster in line that still
-// has a session.
+// Release gives a slot back and wakes the clusters now first in line.
 func (s *Scheduler) Release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running--
-	for len(s.line) > 0 {
-		if sess := s.sessions[s.line[0]]; sess != nil {
-			select {
-			case sess.wake <- struct{}{}:
-			default:
-			}
-			return
+	s.wakeLineLocked()
+}
+
+// wakeLineLocked wakes as many clusters at the head of the line as there
+// are free slots, dropping those whose session is gone (they ask again
+// when they are back), so that no slot waits on a cluster that cannot
+// take it.
+func (s *Scheduler) wakeLineLocked() {
+	free := s.limits.MaxRunning - s.running
+	for i := 0; i < len(s.line) && i < free; {
+		sess := s.sessions[s.line[i]]
+		if sess == nil {
+			s.line = slices.Delete(s.line, i, i+1)
+			continue
 		}
-		s.line = s.line[1:] // gone: it asks again when it is back
+		select {
+		case sess.wake <- struct{}{}:
+		default:
+		}
+		i++
 	}
 }
 
@@ -237,6 +250,13 @@ func (s *Scheduler) Attach(ctx context.Context, clusterID string) (sessCtx conte
 		s.mu.Lock()
 		if s.sessions[clusterID] == sess {
 			delete(s.sessions, clusterID)
+			// Its place in line goes to the next cluster.
+			if i := slices.Index(s.line, clusterID); i >= 0 {
+				s.line = slices.Delete(s.line, i, i+1)
+				if s.limits.MaxRunning > 0 {
+					s.wakeLineLocked()
+				}
+			}
 		}
 		s.mu.Unlock()
 	}

@@ -93,6 +93,14 @@ func expandMessage(rec *storagev1.FindingRecord) {
 	rec.Message, rec.MessageTemplate = b.String(), ""
 }
 
+// Bits of FindingRecord.omitted.
+const (
+	omitCategory uint32 = 1 << iota
+	omitParty
+	omitSeverity
+	omitAPIVersion
+)
+
 // encodeFinding returns the compact bytes of rec. It edits rec in place
 // to marshal it and restores it before returning: cloning every record
 // would cost more than the rest of the encoding.
@@ -104,26 +112,28 @@ func encodeFinding(rec *storagev1.FindingRecord) ([]byte, error) {
 	}
 	defer func() {
 		rec.Category, rec.ResponsibleParty, rec.Severity, rec.Message, rec.MessageTemplate = category, party, severity, message, ""
+		rec.Omitted = 0
 		if r := rec.GetResource(); r != nil {
 			r.ApiVersion = apiVersion
 		}
 	}()
+	rec.Omitted = 0
 	if t := compactMessage(rec); t != "" {
 		rec.MessageTemplate, rec.Message = t, ""
 	}
 	if m, ok := checks.Lookup(rec.CheckId); ok {
-		if rec.Category == m.Category {
-			rec.Category = ""
+		if rec.Category != "" && rec.Category == m.Category {
+			rec.Category, rec.Omitted = "", rec.Omitted|omitCategory
 		}
-		if rec.ResponsibleParty == m.Party {
-			rec.ResponsibleParty = 0
+		if rec.ResponsibleParty != 0 && rec.ResponsibleParty == m.Party {
+			rec.ResponsibleParty, rec.Omitted = 0, rec.Omitted|omitParty
 		}
-		if rec.Severity == m.Severity {
-			rec.Severity = 0
+		if rec.Severity != 0 && rec.Severity == m.Severity {
+			rec.Severity, rec.Omitted = 0, rec.Omitted|omitSeverity
 		}
 	}
 	if r := rec.GetResource(); r != nil && r.ApiVersion != "" && r.ApiVersion == checks.CanonicalAPIVersion(r.Kind) {
-		r.ApiVersion = ""
+		r.ApiVersion, rec.Omitted = "", rec.Omitted|omitAPIVersion
 	}
 	return marshal(rec)
 }
@@ -134,19 +144,20 @@ func decodeFinding(v []byte, rec *storagev1.FindingRecord) error {
 		return err
 	}
 	if m, ok := checks.Lookup(rec.CheckId); ok {
-		if rec.Category == "" {
+		if rec.Omitted&omitCategory != 0 {
 			rec.Category = m.Category
 		}
-		if rec.ResponsibleParty == 0 {
+		if rec.Omitted&omitParty != 0 {
 			rec.ResponsibleParty = m.Party
 		}
-		if rec.Severity == 0 {
+		if rec.Omitted&omitSeverity != 0 {
 			rec.Severity = m.Severity
 		}
 	}
-	if r := rec.GetResource(); r != nil && r.ApiVersion == "" {
+	if r := rec.GetResource(); r != nil && rec.Omitted&omitAPIVersion != 0 {
 		r.ApiVersion = checks.CanonicalAPIVersion(r.Kind)
 	}
+	rec.Omitted = 0
 	expandMessage(rec)
 	return nil
 }

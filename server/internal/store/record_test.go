@@ -33,6 +33,9 @@ func TestFindingRecordRoundTrip(t *testing.T) {
 		{"control bytes in the message", func(r *storagev1.FindingRecord) { r.Message = "a\x01b checkout" }, true},
 		{"message without own fields", func(r *storagev1.FindingRecord) { r.Message = "x" }, true},
 		{"no resource", func(r *storagev1.FindingRecord) { r.Resource = nil; r.Message = "cluster-wide" }, false},
+		{"real zero values stay zero", func(r *storagev1.FindingRecord) {
+			r.Category, r.ResponsibleParty, r.Severity, r.Resource.ApiVersion = "", 0, 0, ""
+		}, true},
 		{"overlapping values", func(r *storagev1.FindingRecord) {
 			r.Resource.Name, r.Resource.Namespace, r.Message = "shop-api", "shop", "shop-api in shop (shop-api)"
 		}, true},

@@ -479,8 +479,12 @@ type FindingRecord struct {
 	// The message with the record's own fields (names, kind, check title)
 	// replaced by one-byte tokens; message is then empty. See record.go.
 	MessageTemplate string `protobuf:"bytes,13,opt,name=message_template,json=messageTemplate,proto3" json:"message_template,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Which fields were left out because they were the catalog's default
+	// (bits: 1 category, 2 responsible party, 4 severity, 8 resource
+	// api_version); a zero value that is real stays zero.
+	Omitted       uint32 `protobuf:"varint,14,opt,name=omitted,proto3" json:"omitted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FindingRecord) Reset() {
@@ -602,6 +606,13 @@ func (x *FindingRecord) GetMessageTemplate() string {
 		return x.MessageTemplate
 	}
 	return ""
+}
+
+func (x *FindingRecord) GetOmitted() uint32 {
+	if x != nil {
+		return x.Omitted
+	}
+	return 0
 }
 
 // Interval is a closed period during which a finding was open.
@@ -776,7 +787,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\battempts\x18\r \x01(\x05R\battempts\x1a>\n" +
 	"\x10CheckCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xb5\x04\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xcf\x04\n" +
 	"\rFindingRecord\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
@@ -794,7 +805,8 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"lastScanId\x12-\n" +
 	"\x12suppression_reason\x18\v \x01(\tR\x11suppressionReason\x128\n" +
 	"\ahistory\x18\f \x03(\v2\x1e.fleetscan.storage.v1.IntervalR\ahistory\x12)\n" +
-	"\x10message_template\x18\r \x01(\tR\x0fmessageTemplate\"q\n" +
+	"\x10message_template\x18\r \x01(\tR\x0fmessageTemplate\x12\x18\n" +
+	"\aomitted\x18\x0e \x01(\rR\aomitted\"q\n" +
 	"\bInterval\x12\"\n" +
 	"\rfirst_seen_ms\x18\x01 \x01(\x03R\vfirstSeenMs\x12 \n" +
 	"\flast_seen_ms\x18\x02 \x01(\x03R\n" +
