@@ -98,7 +98,7 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 	var plan *jobPlan
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		plan, err = planJobTx(tx, jobID, done, now)
+		plan, err = s.codec.planJobTx(tx, jobID, done, now)
 		return err
 	})
 	if err != nil || plan == nil {
@@ -132,7 +132,7 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		for _, w := range plan.writes {
 			if cur := findings.Get(w.key); !bytes.Equal(cur, w.old) {
 				// Written since it was planned: plan it again, here.
-				if err := upsertFindingTx(tx, findings, w.key, w.finding, now); err != nil {
+				if err := s.codec.upsertFindingTx(tx, findings, w.key, w.finding, now); err != nil {
 					return err
 				}
 				continue
@@ -158,7 +158,7 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		for _, na := range done.NotAssessable {
 			unassessed[na.CheckId] = true
 		}
-		carried, err := resolveUnseenTx(tx, findings, prefix, plan.seen, scan.Spec, unassessed, cluster, now)
+		carried, err := s.codec.resolveUnseenTx(tx, findings, prefix, plan.seen, scan.Spec, unassessed, cluster, now)
 		if err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ type plannedWrite struct {
 
 // planJobTx prepares CompleteJob's writes; nil when the job already
 // succeeded.
-func planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int64) (*jobPlan, error) {
+func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int64) (*jobPlan, error) {
 	job := &storagev1.JobRecord{}
 	if err := getProto(tx.Bucket(bucketJobs), jobID[:], job); err != nil {
 		return nil, fmt.Errorf("job %s: %w", jobID, err)
@@ -263,8 +263,8 @@ func planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int64) (*jobPl
 	// object may be listed twice in a snapshot.
 	plan := &jobPlan{staged: job.StagedBatches, seen: map[fp]*workerv1.Finding{}, counts: &fleetscanv1.SeverityCounts{}, checkCounts: map[string]int64{}}
 	var received int64
-	c := tx.Bucket(bucketStaging).Cursor()
-	for k, v := c.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, v = c.Next() {
+	cur := tx.Bucket(bucketStaging).Cursor()
+	for k, v := cur.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, v = cur.Next() {
 		batch := &workerv1.FindingBatch{}
 		if err := protoUnmarshal(v, batch); err != nil {
 			return nil, fmt.Errorf("staged batch of job %s: %w", jobID, err)
@@ -301,7 +301,7 @@ func planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int64) (*jobPl
 			w.old = slices.Clone(v)
 		}
 		var err error
-		if w.value, w.reopened, err = planUpsert(w.old, f, now); err != nil {
+		if w.value, w.reopened, err = c.planUpsert(w.old, f, now); err != nil {
 			return nil, err
 		}
 		plan.writes = append(plan.writes, w)
@@ -312,12 +312,12 @@ func planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int64) (*jobPl
 // planUpsert decides a finding's record given the stored one (nil when
 // new): a new lifecycle, a reopened one (returning when it had been
 // resolved), new details, or nothing when it is seen again unchanged.
-func planUpsert(old []byte, f *workerv1.Finding, now int64) (value []byte, reopened int64, err error) {
+func (c *codec) planUpsert(old []byte, f *workerv1.Finding, now int64) (value []byte, reopened int64, err error) {
 	rec := &storagev1.FindingRecord{}
 	if old == nil {
 		rec.FirstSeenMs = now
 	} else {
-		if err := decodeFinding(old, rec); err != nil {
+		if err := c.decodeFinding(old, rec); err != nil {
 			return nil, 0, err
 		}
 		if rec.ResolvedMs != 0 {
@@ -330,17 +330,17 @@ func planUpsert(old []byte, f *workerv1.Finding, now int64) (value []byte, reope
 	}
 	rec.CheckId, rec.Severity, rec.Category, rec.ResponsibleParty = f.CheckId, f.Severity, f.Category, f.ResponsibleParty
 	rec.Resource, rec.Message, rec.SuppressionReason = f.Resource, f.Message, f.SuppressionReason
-	value, err = encodeFinding(rec)
+	value, err = c.encodeFinding(rec)
 	return value, reopened, err
 }
 
 // upsertFindingTx plans and writes one finding's record in tx.
-func upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
+func (c *codec) upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
 	var old []byte
 	if v := b.Get(key); v != nil {
 		old = slices.Clone(v)
 	}
-	value, reopened, err := planUpsert(old, f, now)
+	value, reopened, err := c.planUpsert(old, f, now)
 	if err != nil || value == nil {
 		return err
 	}
@@ -369,22 +369,22 @@ type carriedFinding struct {
 // finding the job could not have seen — outside the scan's checks or
 // namespaces, or of a check that was not assessable — stays open and is
 // returned as carried.
-func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, unassessed map[string]bool, cluster *storagev1.ClusterRecord, now int64) ([]carriedFinding, error) {
+func (c *codec) resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, unassessed map[string]bool, cluster *storagev1.ClusterRecord, now int64) ([]carriedFinding, error) {
 	type update struct {
 		key []byte
 		rec *storagev1.FindingRecord
 	}
 	var updates []update
 	var carried []carriedFinding
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	cur := b.Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 		var key fp
 		copy(key[:], k[len(prefix):])
 		if _, ok := seen[key]; ok {
 			continue
 		}
 		rec := &storagev1.FindingRecord{}
-		if err := decodeFinding(v, rec); err != nil {
+		if err := c.decodeFinding(v, rec); err != nil {
 			return nil, err
 		}
 		if rec.ResolvedMs != 0 {
@@ -401,7 +401,7 @@ func resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*wo
 	// Written after the cursor is done: bbolt cursors do not survive puts.
 	index := tx.Bucket(bucketResolved)
 	for _, u := range updates {
-		if err := putFinding(b, u.key, u.rec); err != nil {
+		if err := c.putFinding(b, u.key, u.rec); err != nil {
 			return nil, err
 		}
 		if err := index.Put(resolvedKey(now, u.key), nil); err != nil {
@@ -544,7 +544,7 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			rec := &storagev1.FindingRecord{}
-			if err := decodeFinding(v, rec); err != nil {
+			if err := s.codec.decodeFinding(v, rec); err != nil {
 				return err
 			}
 			if !f.matches(rec) {

@@ -37,7 +37,7 @@ func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize
 		}
 		key := append(u64(cluster.Seq), fingerprint[:]...)
 		rec := &storagev1.FindingRecord{}
-		if err := getFinding(tx.Bucket(bucketFindings), key, rec); err != nil {
+		if err := s.codec.getFinding(tx.Bucket(bucketFindings), key, rec); err != nil {
 			return fmt.Errorf("finding: %w", err)
 		}
 		view = viewOf(key, rec, cluster)
@@ -161,7 +161,7 @@ func (s *DB) DiffScans(_ context.Context, baseScan, headScan ulid.ULID, clusterI
 			for _, f := range fps {
 				key := append(u64(cluster.Seq), f[:]...)
 				rec := &storagev1.FindingRecord{}
-				if err := getFinding(findings, key, rec); err != nil {
+				if err := s.codec.getFinding(findings, key, rec); err != nil {
 					return nil, fmt.Errorf("finding %x: %w", f, err)
 				}
 				out = append(out, viewOf(key, rec, cluster))

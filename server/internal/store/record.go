@@ -5,6 +5,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
@@ -27,19 +29,43 @@ const (
 	tokLast
 )
 
-// titles holds each catalog check's title as written and lower-cased.
-var titles = func() map[string][2]string {
-	m := map[string][2]string{}
-	for _, c := range checks.All() {
-		m[c.ID] = [2]string{c.Title, strings.ToLower(c.Title)}
+// codec encodes finding records against a snapshot of the catalog: the
+// one the database was first written with, kept in it (bucketCatalog), so
+// that a later release changing a default or a title does not change how
+// old records read.
+type codec struct {
+	checks map[string]catalogEntry
+	kinds  map[string]string // kind → canonical API version
+}
+
+type catalogEntry struct {
+	title, titleLower, category string
+	party                       fleetscanv1.ResponsibleParty
+	severity                    fleetscanv1.Severity
+}
+
+// currentCodec is the codec of this binary's catalog, before any database
+// snapshot is merged in.
+func currentCodec() *codec {
+	c := &codec{checks: map[string]catalogEntry{}, kinds: map[string]string{}}
+	for _, m := range checks.All() {
+		c.checks[m.ID] = catalogEntry{title: m.Title, titleLower: strings.ToLower(m.Title), category: m.Category, party: m.Party, severity: m.Severity}
 	}
-	return m
-}()
+	for _, kind := range []string{"Namespace", "Pod", "Service", "ServiceAccount", "ConfigMap", "Node", "LimitRange", "ResourceQuota",
+		"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "Role", "ClusterRole", "RoleBinding",
+		"ClusterRoleBinding", "NetworkPolicy", "Ingress", "PodDisruptionBudget", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
+		if v := checks.CanonicalAPIVersion(kind); v != "" {
+			c.kinds[kind] = v
+		}
+	}
+	return c
+}
 
 // messageFields are the values the tokens stand for, in token order.
-func messageFields(rec *storagev1.FindingRecord) [tokLast - 1]string {
+func (c *codec) messageFields(rec *storagev1.FindingRecord) [tokLast - 1]string {
 	r := rec.GetResource()
-	t := titles[rec.CheckId]
+	e := c.checks[rec.CheckId]
+	t := [2]string{e.title, e.titleLower}
 	container := ""
 	if sub := r.GetSubPath(); strings.HasPrefix(sub, "containers[") || strings.HasPrefix(sub, "initContainers[") || strings.HasPrefix(sub, "ephemeralContainers[") {
 		if i, j := strings.IndexByte(sub, '['), strings.IndexByte(sub, ']'); i >= 0 && j > i {
@@ -51,12 +77,12 @@ func messageFields(rec *storagev1.FindingRecord) [tokLast - 1]string {
 
 // compactMessage returns the message with the fields replaced, longest
 // value first, or "" when it cannot or need not be compacted.
-func compactMessage(rec *storagev1.FindingRecord) string {
+func (c *codec) compactMessage(rec *storagev1.FindingRecord) string {
 	msg := rec.Message
 	if strings.IndexFunc(msg, func(r rune) bool { return r > 0 && r < rune(tokLast) }) >= 0 {
 		return ""
 	}
-	fields := messageFields(rec)
+	fields := c.messageFields(rec)
 	order := []byte{tokTitle, tokTitleLower, tokName, tokNamespace, tokKind, tokContainer}
 	// Longest values first, so that a short one does not split a long one.
 	for i := 1; i < len(order); i++ {
@@ -76,11 +102,11 @@ func compactMessage(rec *storagev1.FindingRecord) string {
 	return out
 }
 
-func expandMessage(rec *storagev1.FindingRecord) {
+func (c *codec) expandMessage(rec *storagev1.FindingRecord) {
 	if rec.MessageTemplate == "" {
 		return
 	}
-	fields := messageFields(rec)
+	fields := c.messageFields(rec)
 	var b strings.Builder
 	for i := 0; i < len(rec.MessageTemplate); i++ {
 		c := rec.MessageTemplate[i]
@@ -104,7 +130,7 @@ const (
 // encodeFinding returns the compact bytes of rec. It edits rec in place
 // to marshal it and restores it before returning: cloning every record
 // would cost more than the rest of the encoding.
-func encodeFinding(rec *storagev1.FindingRecord) ([]byte, error) {
+func (c *codec) encodeFinding(rec *storagev1.FindingRecord) ([]byte, error) {
 	category, party, severity, message := rec.Category, rec.ResponsibleParty, rec.Severity, rec.Message
 	var apiVersion string
 	if r := rec.GetResource(); r != nil {
@@ -118,62 +144,104 @@ func encodeFinding(rec *storagev1.FindingRecord) ([]byte, error) {
 		}
 	}()
 	rec.Omitted = 0
-	if t := compactMessage(rec); t != "" {
+	if t := c.compactMessage(rec); t != "" {
 		rec.MessageTemplate, rec.Message = t, ""
 	}
-	if m, ok := checks.Lookup(rec.CheckId); ok {
-		if rec.Category != "" && rec.Category == m.Category {
+	if m, ok := c.checks[rec.CheckId]; ok {
+		if rec.Category != "" && rec.Category == m.category {
 			rec.Category, rec.Omitted = "", rec.Omitted|omitCategory
 		}
-		if rec.ResponsibleParty != 0 && rec.ResponsibleParty == m.Party {
+		if rec.ResponsibleParty != 0 && rec.ResponsibleParty == m.party {
 			rec.ResponsibleParty, rec.Omitted = 0, rec.Omitted|omitParty
 		}
-		if rec.Severity != 0 && rec.Severity == m.Severity {
+		if rec.Severity != 0 && rec.Severity == m.severity {
 			rec.Severity, rec.Omitted = 0, rec.Omitted|omitSeverity
 		}
 	}
-	if r := rec.GetResource(); r != nil && r.ApiVersion != "" && r.ApiVersion == checks.CanonicalAPIVersion(r.Kind) {
+	if r := rec.GetResource(); r != nil && r.ApiVersion != "" && r.ApiVersion == c.kinds[r.Kind] {
 		r.ApiVersion, rec.Omitted = "", rec.Omitted|omitAPIVersion
 	}
 	return marshal(rec)
 }
 
 // decodeFinding restores a record that encodeFinding wrote.
-func decodeFinding(v []byte, rec *storagev1.FindingRecord) error {
+func (c *codec) decodeFinding(v []byte, rec *storagev1.FindingRecord) error {
 	if err := protoUnmarshal(v, rec); err != nil {
 		return err
 	}
-	if m, ok := checks.Lookup(rec.CheckId); ok {
+	if m, ok := c.checks[rec.CheckId]; ok {
 		if rec.Omitted&omitCategory != 0 {
-			rec.Category = m.Category
+			rec.Category = m.category
 		}
 		if rec.Omitted&omitParty != 0 {
-			rec.ResponsibleParty = m.Party
+			rec.ResponsibleParty = m.party
 		}
 		if rec.Omitted&omitSeverity != 0 {
-			rec.Severity = m.Severity
+			rec.Severity = m.severity
 		}
 	}
 	if r := rec.GetResource(); r != nil && rec.Omitted&omitAPIVersion != 0 {
-		r.ApiVersion = checks.CanonicalAPIVersion(r.Kind)
+		r.ApiVersion = c.kinds[r.Kind]
 	}
 	rec.Omitted = 0
-	expandMessage(rec)
+	c.expandMessage(rec)
 	return nil
 }
 
-func getFinding(b *bolt.Bucket, key []byte, rec *storagev1.FindingRecord) error {
+func (c *codec) getFinding(b *bolt.Bucket, key []byte, rec *storagev1.FindingRecord) error {
 	v := b.Get(key)
 	if v == nil {
 		return ErrNotFound
 	}
-	return decodeFinding(v, rec)
+	return c.decodeFinding(v, rec)
 }
 
-func putFinding(b *bolt.Bucket, key []byte, rec *storagev1.FindingRecord) error {
-	v, err := encodeFinding(rec)
+func (c *codec) putFinding(b *bolt.Bucket, key []byte, rec *storagev1.FindingRecord) error {
+	v, err := c.encodeFinding(rec)
 	if err != nil {
 		return err
 	}
 	return b.Put(key, v)
+}
+
+// loadCatalogTx keeps in the database the catalog entries it has not seen
+// yet and returns the codec of the database's snapshot: entries already
+// stored are never overwritten, so old records keep reading as written.
+func loadCatalogTx(tx *bolt.Tx) (*codec, error) {
+	b := tx.Bucket(bucketCatalog)
+	cur := currentCodec()
+	for id, e := range cur.checks {
+		key := []byte("check/" + id)
+		if b.Get(key) == nil {
+			v, err := marshal(&storagev1.CatalogEntry{Title: e.title, Category: e.category, ResponsibleParty: e.party, Severity: e.severity})
+			if err != nil {
+				return nil, err
+			}
+			if err := b.Put(key, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for kind, v := range cur.kinds {
+		if key := []byte("kind/" + kind); b.Get(key) == nil {
+			if err := b.Put(key, []byte(v)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c := &codec{checks: map[string]catalogEntry{}, kinds: map[string]string{}}
+	err := b.ForEach(func(k, v []byte) error {
+		switch key := string(k); {
+		case strings.HasPrefix(key, "check/"):
+			e := &storagev1.CatalogEntry{}
+			if err := protoUnmarshal(v, e); err != nil {
+				return err
+			}
+			c.checks[key[len("check/"):]] = catalogEntry{title: e.Title, titleLower: strings.ToLower(e.Title), category: e.Category, party: e.ResponsibleParty, severity: e.Severity}
+		case strings.HasPrefix(key, "kind/"):
+			c.kinds[key[len("kind/"):]] = string(v)
+		}
+		return nil
+	})
+	return c, err
 }

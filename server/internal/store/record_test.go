@@ -3,6 +3,7 @@ package store
 import (
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -45,7 +46,7 @@ func TestFindingRecordRoundTrip(t *testing.T) {
 			rec := base()
 			tt.change(rec)
 			want := proto.CloneOf(rec)
-			b, err := encodeFinding(rec)
+			b, err := currentCodec().encodeFinding(rec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +54,7 @@ func TestFindingRecordRoundTrip(t *testing.T) {
 				t.Fatal("encodeFinding changed its argument")
 			}
 			got := &storagev1.FindingRecord{}
-			if err := decodeFinding(b, got); err != nil {
+			if err := currentCodec().decodeFinding(b, got); err != nil {
 				t.Fatal(err)
 			}
 			if !proto.Equal(got, want) {
@@ -73,16 +74,55 @@ func FuzzFindingRecordRoundTrip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, check, kind, ns, name, sub, msg string) {
 		want := &storagev1.FindingRecord{CheckId: check, Message: msg,
 			Resource: &fleetscanv1.ResourceRef{ApiVersion: "v1", Kind: kind, Namespace: ns, Name: name, SubPath: sub}}
-		b, err := encodeFinding(want)
+		b, err := currentCodec().encodeFinding(want)
 		if err != nil {
 			t.Skip() // not valid UTF-8: proto refuses it
 		}
 		got := &storagev1.FindingRecord{}
-		if err := decodeFinding(b, got); err != nil {
+		if err := currentCodec().decodeFinding(b, got); err != nil {
 			t.Fatal(err)
 		}
 		if got.Message != want.Message {
 			t.Fatalf("message %q came back as %q", want.Message, got.Message)
 		}
 	})
+}
+
+// TestCatalogSnapshot: a database keeps the catalog entries it was first
+// written with, so a release that changes a check's defaults or title
+// does not change how stored records read.
+func TestCatalogSnapshot(t *testing.T) {
+	db, _, path := openTest(t)
+	old := &storagev1.CatalogEntry{Title: "An older title", Category: "pod-security",
+		ResponsibleParty: fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_WORKLOAD, Severity: fleetscanv1.Severity_SEVERITY_LOW}
+	err := db.db.Update(func(tx *bolt.Tx) error {
+		v, err := marshal(old)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCatalog).Put([]byte("check/POD-001"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if e := db.codec.checks["POD-001"]; e.title != old.Title || e.severity != old.Severity {
+		t.Fatalf("reopening overwrote the stored entry: %+v", e)
+	}
+	want := &storagev1.FindingRecord{CheckId: "POD-001", Severity: fleetscanv1.Severity_SEVERITY_LOW, Category: "pod-security",
+		ResponsibleParty: fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_WORKLOAD,
+		Resource:         &fleetscanv1.ResourceRef{Kind: "Pod", Name: "web"}, Message: "web: an older title"}
+	b, err := db.codec.encodeFinding(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &storagev1.FindingRecord{}
+	if err := db.codec.decodeFinding(b, got); err != nil || !proto.Equal(got, want) {
+		t.Errorf("round trip with the snapshot: %v %v", got, err)
+	}
 }

@@ -43,7 +43,11 @@ var (
 	// cluster of a finding key without reading every cluster.
 	bucketClusterSeqs = []byte("cluster_seqs")
 
-	allBuckets = [][]byte{bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
+	// bucketCatalog: "check/ID" → CatalogEntry, "kind/KIND" → API version:
+	// the catalog snapshot finding records are encoded against.
+	bucketCatalog = []byte("catalog")
+
+	allBuckets = [][]byte{bucketCatalog, bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
 		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved,
 		bucketSchedules, bucketClusterSeqs}
 )

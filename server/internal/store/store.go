@@ -27,8 +27,9 @@ var (
 
 // DB is the bbolt-backed store.
 type DB struct {
-	db  *bolt.DB
-	now func() time.Time
+	db    *bolt.DB
+	now   func() time.Time
+	codec *codec
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
@@ -66,7 +67,7 @@ func Open(path string, opts Options) (*DB, error) {
 }
 
 func (s *DB) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -81,6 +82,14 @@ func (s *DB) init() error {
 			return fmt.Errorf("database schema version %d, this server needs %d", got, schemaVersion)
 		}
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		s.codec, err = loadCatalogTx(tx)
+		return err
 	})
 }
 

@@ -732,6 +732,76 @@ func (x *PageToken) GetBinding() uint64 {
 	return 0
 }
 
+// CatalogEntry is what the record codec relies on of a check, as it was
+// when the database first met the check.
+type CatalogEntry struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Title            string                 `protobuf:"bytes,1,opt,name=title,proto3" json:"title,omitempty"`
+	Category         string                 `protobuf:"bytes,2,opt,name=category,proto3" json:"category,omitempty"`
+	ResponsibleParty v1.ResponsibleParty    `protobuf:"varint,3,opt,name=responsible_party,json=responsibleParty,proto3,enum=fleetscan.v1.ResponsibleParty" json:"responsible_party,omitempty"`
+	Severity         v1.Severity            `protobuf:"varint,4,opt,name=severity,proto3,enum=fleetscan.v1.Severity" json:"severity,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CatalogEntry) Reset() {
+	*x = CatalogEntry{}
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogEntry) ProtoMessage() {}
+
+func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogEntry.ProtoReflect.Descriptor instead.
+func (*CatalogEntry) Descriptor() ([]byte, []int) {
+	return file_fleetscan_storage_v1_storage_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CatalogEntry) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *CatalogEntry) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *CatalogEntry) GetResponsibleParty() v1.ResponsibleParty {
+	if x != nil {
+		return x.ResponsibleParty
+	}
+	return v1.ResponsibleParty(0)
+}
+
+func (x *CatalogEntry) GetSeverity() v1.Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return v1.Severity(0)
+}
+
 var File_fleetscan_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
@@ -815,7 +885,12 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"resolvedMs\";\n" +
 	"\tPageToken\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\fR\x05after\x12\x18\n" +
-	"\abinding\x18\x02 \x01(\x04R\abindingBEZCgithub.com/fleetscan/fleetscan/proto/fleetscan/storage/v1;storagev1b\x06proto3"
+	"\abinding\x18\x02 \x01(\x04R\abinding\"\xc1\x01\n" +
+	"\fCatalogEntry\x12\x14\n" +
+	"\x05title\x18\x01 \x01(\tR\x05title\x12\x1a\n" +
+	"\bcategory\x18\x02 \x01(\tR\bcategory\x12K\n" +
+	"\x11responsible_party\x18\x03 \x01(\x0e2\x1e.fleetscan.v1.ResponsiblePartyR\x10responsibleParty\x122\n" +
+	"\bseverity\x18\x04 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverityBEZCgithub.com/fleetscan/fleetscan/proto/fleetscan/storage/v1;storagev1b\x06proto3"
 
 var (
 	file_fleetscan_storage_v1_storage_proto_rawDescOnce sync.Once
@@ -829,7 +904,7 @@ func file_fleetscan_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_fleetscan_storage_v1_storage_proto_rawDescData
 }
 
-var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*ClusterRecord)(nil),         // 0: fleetscan.storage.v1.ClusterRecord
 	(*TokenRecord)(nil),           // 1: fleetscan.storage.v1.TokenRecord
@@ -838,34 +913,37 @@ var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*FindingRecord)(nil),         // 4: fleetscan.storage.v1.FindingRecord
 	(*Interval)(nil),              // 5: fleetscan.storage.v1.Interval
 	(*PageToken)(nil),             // 6: fleetscan.storage.v1.PageToken
-	nil,                           // 7: fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	nil,                           // 8: fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	(*v1.ScanTarget)(nil),         // 9: fleetscan.v1.ScanTarget
-	(*v1.ScanSpec)(nil),           // 10: fleetscan.v1.ScanSpec
-	(v1.JobState)(0),              // 11: fleetscan.v1.JobState
-	(*v1.SeverityCounts)(nil),     // 12: fleetscan.v1.SeverityCounts
-	(*v1.CheckNotAssessable)(nil), // 13: fleetscan.v1.CheckNotAssessable
-	(v1.Severity)(0),              // 14: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),      // 15: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),        // 16: fleetscan.v1.ResourceRef
+	(*CatalogEntry)(nil),          // 7: fleetscan.storage.v1.CatalogEntry
+	nil,                           // 8: fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	nil,                           // 9: fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	(*v1.ScanTarget)(nil),         // 10: fleetscan.v1.ScanTarget
+	(*v1.ScanSpec)(nil),           // 11: fleetscan.v1.ScanSpec
+	(v1.JobState)(0),              // 12: fleetscan.v1.JobState
+	(*v1.SeverityCounts)(nil),     // 13: fleetscan.v1.SeverityCounts
+	(*v1.CheckNotAssessable)(nil), // 14: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 15: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 16: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 17: fleetscan.v1.ResourceRef
 }
 var file_fleetscan_storage_v1_storage_proto_depIdxs = []int32{
-	7,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	9,  // 1: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
-	10, // 2: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
-	11, // 3: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
-	12, // 4: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
-	13, // 5: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
-	8,  // 6: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	14, // 7: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
-	15, // 8: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	16, // 9: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
+	8,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	10, // 1: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
+	11, // 2: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
+	12, // 3: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
+	13, // 4: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
+	14, // 5: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	9,  // 6: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	15, // 7: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
+	16, // 8: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	17, // 9: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
 	5,  // 10: fleetscan.storage.v1.FindingRecord.history:type_name -> fleetscan.storage.v1.Interval
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	16, // 11: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	15, // 12: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_storage_v1_storage_proto_init() }
@@ -879,7 +957,7 @@ func file_fleetscan_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_storage_v1_storage_proto_rawDesc), len(file_fleetscan_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
