@@ -104,7 +104,7 @@ var podChecks = []*Check{
 			Frameworks:  []string{"CIS 5.2.7", "NSA 1.0", "PSS Restricted: Running as Non-root"},
 		},
 		container: func(r *reporter, w *Workload, c *Container) {
-			nonRoot := effectiveBool(w, c, func(s *corev1.SecurityContext) *bool { return s.RunAsNonRoot }, func(s *corev1.PodSecurityContext) *bool { return s.RunAsNonRoot })
+			nonRoot := effective(w, c, func(s *corev1.SecurityContext) *bool { return s.RunAsNonRoot }, func(s *corev1.PodSecurityContext) *bool { return s.RunAsNonRoot })
 			if nonRoot != nil && *nonRoot {
 				return
 			}
@@ -240,9 +240,9 @@ func podLimit(w *Workload, name corev1.ResourceName) bool {
 	return ok
 }
 
-// effectiveBool returns the container's setting when it has one, else the
-// pod's.
-func effectiveBool(w *Workload, c *Container, fromContainer func(*corev1.SecurityContext) *bool, fromPod func(*corev1.PodSecurityContext) *bool) *bool {
+// effective returns the container's setting when it has one, else the
+// pod's, as the kubelet applies them.
+func effective[T any](w *Workload, c *Container, fromContainer func(*corev1.SecurityContext) *T, fromPod func(*corev1.PodSecurityContext) *T) *T {
 	if c.SecurityContext != nil {
 		if v := fromContainer(c.SecurityContext); v != nil {
 			return v
@@ -255,13 +255,7 @@ func effectiveBool(w *Workload, c *Container, fromContainer func(*corev1.Securit
 }
 
 func effectiveUser(w *Workload, c *Container) *int64 {
-	if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
-		return c.SecurityContext.RunAsUser
-	}
-	if w.Spec.SecurityContext != nil {
-		return w.Spec.SecurityContext.RunAsUser
-	}
-	return nil
+	return effective(w, c, func(s *corev1.SecurityContext) *int64 { return s.RunAsUser }, func(s *corev1.PodSecurityContext) *int64 { return s.RunAsUser })
 }
 
 // imageRef splits an image reference into its tag and digest; either may

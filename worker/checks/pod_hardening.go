@@ -437,35 +437,17 @@ func capabilitiesOf(c *Container) (add, drop map[string]bool) {
 }
 
 func effectiveGroup(w *Workload, c *Container) *int64 {
-	if c.SecurityContext != nil && c.SecurityContext.RunAsGroup != nil {
-		return c.SecurityContext.RunAsGroup
-	}
-	if w.Spec.SecurityContext != nil {
-		return w.Spec.SecurityContext.RunAsGroup
-	}
-	return nil
+	return effective(w, c, func(s *corev1.SecurityContext) *int64 { return s.RunAsGroup }, func(s *corev1.PodSecurityContext) *int64 { return s.RunAsGroup })
 }
 
 func effectiveSeccomp(w *Workload, c *Container) *corev1.SeccompProfile {
-	if c.SecurityContext != nil && c.SecurityContext.SeccompProfile != nil {
-		return c.SecurityContext.SeccompProfile
-	}
-	if w.Spec.SecurityContext != nil {
-		return w.Spec.SecurityContext.SeccompProfile
-	}
-	return nil
+	return effective(w, c, func(s *corev1.SecurityContext) *corev1.SeccompProfile { return s.SeccompProfile }, func(s *corev1.PodSecurityContext) *corev1.SeccompProfile { return s.SeccompProfile })
 }
 
 // effectiveSELinux returns the SELinux options of a container: its own
 // replace the pod's as a whole.
 func effectiveSELinux(w *Workload, c *Container) *corev1.SELinuxOptions {
-	if c.SecurityContext != nil && c.SecurityContext.SELinuxOptions != nil {
-		return c.SecurityContext.SELinuxOptions
-	}
-	if w.Spec.SecurityContext != nil {
-		return w.Spec.SecurityContext.SELinuxOptions
-	}
-	return nil
+	return effective(w, c, func(s *corev1.SecurityContext) *corev1.SELinuxOptions { return s.SELinuxOptions }, func(s *corev1.PodSecurityContext) *corev1.SELinuxOptions { return s.SELinuxOptions })
 }
 
 // containerSELinuxTypes are the SELinux types the baseline profile allows.
