@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"os"
 	"time"
@@ -216,9 +217,64 @@ func Finished(s *fleetscanv1.Scan) bool {
 	return false
 }
 
-// WaitScan polls a scan every interval until it has ended or ctx is done,
-// calling progress (if not nil) with each state it sees.
+// WaitScan follows a scan until it has ended or ctx is done, calling
+// progress (if not nil) with each state it sees. It watches the scan's
+// stream (WatchScan), opening it again if the server restarts, and falls
+// back to polling every interval on servers without WatchScan.
 func (c *Client) WaitScan(ctx context.Context, scanID string, interval time.Duration, progress func(*fleetscanv1.Scan)) (*fleetscanv1.Scan, error) {
+	var last *fleetscanv1.Scan
+	for {
+		scan, err := c.watchOnce(ctx, scanID, func(s *fleetscanv1.Scan) {
+			last = s
+			if progress != nil {
+				progress(s)
+			}
+		})
+		switch {
+		case err == nil:
+			return scan, nil
+		case status.Code(err) == codes.Unimplemented:
+			return c.pollScan(ctx, scanID, interval, progress)
+		case status.Code(err) == codes.Unavailable && ctx.Err() == nil:
+			// The server went away: watch again once it is back.
+			select {
+			case <-ctx.Done():
+				return last, ctx.Err()
+			case <-time.After(interval):
+			}
+		case ctx.Err() != nil:
+			return last, ctx.Err()
+		default:
+			return last, err
+		}
+	}
+}
+
+// watchOnce reads one WatchScan stream to its end: the scan's final
+// state, or an error.
+func (c *Client) watchOnce(ctx context.Context, scanID string, progress func(*fleetscanv1.Scan)) (*fleetscanv1.Scan, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.ScanService.WatchScan(ctx, &fleetscanv1.WatchScanRequest{ScanId: scanID})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = status.Error(codes.Unavailable, "watch ended before the scan did")
+			}
+			return nil, err
+		}
+		progress(resp.Scan)
+		if Finished(resp.Scan) {
+			return resp.Scan, nil
+		}
+	}
+}
+
+func (c *Client) pollScan(ctx context.Context, scanID string, interval time.Duration, progress func(*fleetscanv1.Scan)) (*fleetscanv1.Scan, error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -72,6 +72,9 @@ type Config struct {
 	// (default 3).
 	JobTimeout, JobExpiry time.Duration
 	MaxAttempts           int
+	// Heartbeat is how often workers are asked to send something when idle;
+	// a worker silent for three intervals is disconnected (default 10s).
+	Heartbeat time.Duration
 	// MaxRunningJobs caps the jobs dispatched at once across the fleet
 	// (default 256; negative: no cap).
 	MaxRunningJobs int
@@ -185,12 +188,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	in := ingest.New(db, sched, s.log, Version)
 	in.MaxAttempts = cfg.MaxAttempts
+	if cfg.Heartbeat > 0 {
+		in.Heartbeat = cfg.Heartbeat
+	}
 	in.Metrics = s.metrics
 	s.ingest = in
 	s.health = health.NewServer()
 	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), creds)
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
-	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, db, s.log))
+	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, db, in, s.log))
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -357,7 +363,8 @@ func newGRPCServer(log *slog.Logger, m *metrics.Metrics, authn *auth.Authenticat
 		grpc.MaxRecvMsgSize(8 << 20),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		// A dead peer is found within Time+Timeout even when nothing is sent.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	}
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))

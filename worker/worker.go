@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -58,6 +59,12 @@ type Config struct {
 	// DialOptions are added to the connection's options (tests dial
 	// bufconn).
 	DialOptions []grpc.DialOption
+	// DrainTimeout bounds how long Run, once stopped, waits for the server
+	// to confirm finished jobs (default 10s).
+	DrainTimeout time.Duration
+	// Capabilities overrides the protocol capabilities announced in Hello
+	// (tests play an old worker with an empty, non-nil slice).
+	Capabilities []string
 }
 
 // Worker connects a cluster to the server.
@@ -87,6 +94,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = 8
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 500 * time.Millisecond
@@ -153,19 +163,44 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
 // Run holds a stream to the server until ctx ends, reconnecting with
-// jittered exponential backoff whenever it breaks. It returns early only
-// when the server refuses the worker's credential, which retrying cannot
-// fix.
+// jittered exponential backoff whenever it breaks; jobs go on meanwhile
+// and resume on the next stream. It returns early only when the server
+// refuses the worker's credential, which retrying cannot fix. When ctx
+// ends, jobs still running stop, and jobs that finished get up to
+// DrainTimeout to reach the server.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.conn.Close()
 	log := w.cfg.Logger.With("cluster", w.cfg.ClusterID, "server", w.cfg.Server)
+	runner := session.NewRunner(session.Config{
+		ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source,
+		BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies,
+		TrustedRegistries: w.cfg.TrustedRegistries, Capabilities: w.cfg.Capabilities, Log: log,
+	})
+	// Streams outlive ctx by the drain.
+	streamCtx, stopStreams := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer stopStreams()
+	bg.Add(2)
+	go func() { defer bg.Done(); runner.Start(ctx) }()
+	go func() {
+		defer bg.Done()
+		select {
+		case <-streamCtx.Done():
+			return
+		case <-ctx.Done():
+		}
+		drainCtx, cancel := context.WithTimeout(streamCtx, w.cfg.DrainTimeout)
+		defer cancel()
+		if !runner.Drain(drainCtx) {
+			log.Warn("stopping before the server confirmed every finished job; it runs them again", "held", len(runner.Held()))
+		}
+		stopStreams()
+	}()
 	backoff := w.cfg.MinBackoff
 	for {
 		welcomed := false
-		err := session.Run(ctx, w.conn, session.Config{
-			ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source,
-			BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies, TrustedRegistries: w.cfg.TrustedRegistries, Log: log,
-		}, func() { welcomed = true })
+		err := runner.Serve(streamCtx, w.conn, func() { welcomed = true })
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -177,7 +212,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			backoff = w.cfg.MinBackoff
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		log.Warn("disconnected from the server; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		log.Warn("disconnected from the server; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond), "jobs_held", len(runner.Held()))
 		select {
 		case <-ctx.Done():
 			return nil

@@ -25,10 +25,17 @@ type cli struct {
 
 func (c *cli) run(args ...string) (string, error) {
 	c.t.Helper()
+	out, _, err := c.runBoth(args...)
+	return out, err
+}
+
+// runBoth returns stdout and stderr.
+func (c *cli) runBoth(args ...string) (string, string, error) {
+	c.t.Helper()
 	var out, errOut bytes.Buffer
 	all := append([]string{"--server", c.addr, "--token-file", c.tok, "--plaintext"}, args...)
 	err := run(context.Background(), all, &out, &errOut)
-	return out.String(), err
+	return out.String(), errOut.String(), err
 }
 
 func (c *cli) must(args ...string) string {
@@ -91,9 +98,27 @@ func TestCLIEndToEnd(t *testing.T) {
 		}
 		c.worker(id, tokenFile, filepath.Join("../../deploy/demo/clusters", id))
 	}
-	out := c.must("scan", "start", "--all", "--wait", "--timeout", "30s")
+	out, progress, err := c.runBoth("scan", "start", "--all", "--wait", "--timeout", "30s")
+	if err != nil {
+		t.Fatalf("scan start --wait: %v\n%s", err, progress)
+	}
 	if !strings.Contains(out, "succeeded") || !strings.Contains(out, "acme-prod") || !strings.Contains(out, "globex-prod") || !strings.Contains(out, "Not assessable") {
 		t.Errorf("scan start --wait output:\n%s", out)
+	}
+	// Not a terminal: plain progress lines, the last one complete.
+	lines := strings.Split(strings.TrimSpace(progress), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "succeeded") || !strings.Contains(last, "2/2 clusters done") || strings.Contains(progress, "\r") {
+		t.Errorf("scan start --wait progress on stderr:\n%s", progress)
+	}
+	var started struct {
+		Scans []struct{ ID string }
+	}
+	if err := json.Unmarshal([]byte(c.must("scan", "list", "-o", "json")), &started); err != nil || len(started.Scans) == 0 {
+		t.Fatalf("scan list -o json: %v", err)
+	}
+	watched, progress, err := c.runBoth("scan", "watch", started.Scans[0].ID)
+	if err != nil || !strings.Contains(watched, "succeeded") || !strings.Contains(progress, "2/2 clusters done") {
+		t.Errorf("scan watch of a finished scan: %v\n%s\n%s", err, watched, progress)
 	}
 
 	var list struct {
@@ -154,7 +179,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	if _, err := c.run("cluster", "list", "-o", "sarif"); err == nil {
 		t.Error("-o sarif accepted for cluster list")
 	}
-	_, err := c.run("findings", "list", "--fail-on", "critical")
+	_, err = c.run("findings", "list", "--fail-on", "critical")
 	if exitCode(err) != 1 {
 		t.Errorf("--fail-on critical with critical findings: %v (exit %d), want exit 1", err, exitCode(err))
 	}

@@ -11,13 +11,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetscan/fleetscan/client"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 func scanCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "scan", Short: "Start scans and follow them"}
-	cmd.AddCommand(scanStartCommand(g), scanGetCommand(g), scanListCommand(g), scanCancelCommand(g))
+	cmd.AddCommand(scanStartCommand(g), scanGetCommand(g), scanListCommand(g), scanWatchCommand(g), scanCancelCommand(g))
 	return cmd
 }
 
@@ -78,28 +79,7 @@ summary; the command then fails if any job failed.`,
 				return nil
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "Scan %s started on %d cluster(s); waiting (timeout %v)...\n", scan.Id, len(scan.Jobs), timeout)
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			last := -1
-			scan, err = c.WaitScan(ctx, scan.Id, 500*time.Millisecond, func(s *fleetscanv1.Scan) {
-				if done := jobsDone(s); done != last {
-					last = done
-					fmt.Fprintf(cmd.ErrOrStderr(), "  %d/%d jobs done\n", done, len(s.Jobs))
-				}
-			})
-			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-				return fmt.Errorf("scan %s not finished after %v (%d/%d jobs done); are all workers connected? see 'fleetscan cluster list'", scan.GetId(), timeout, jobsDone(scan), len(scan.GetJobs()))
-			}
-			if err != nil {
-				return g.explain(err)
-			}
-			if err := printScan(g, scan); err != nil {
-				return err
-			}
-			if scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
-				return &exitError{code: 1, err: fmt.Errorf("scan %s %s", scan.Id, enumName(scan.State, "SCAN_STATE_"))}
-			}
-			return nil
+			return followScan(cmd, g, c, scan.Id, timeout)
 		},
 	}
 	f := cmd.Flags()
@@ -114,6 +94,60 @@ summary; the command then fails if any job failed.`,
 	f.StringVar(&policies, "policies", "", "custom checks in CEL to send with the scan: a CheckPolicy YAML file or directory")
 	f.BoolVar(&wait, "wait", false, "wait for the scan to end and print its summary")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait, how long to wait")
+	return cmd
+}
+
+// followScan shows a scan's progress until it ends, then its summary; it
+// fails (exit code 1) unless the scan succeeded.
+func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	bar := newProgressPrinter(cmd.ErrOrStderr())
+	var last *fleetscanv1.Scan
+	scan, err := c.WaitScan(ctx, scanID, 500*time.Millisecond, func(s *fleetscanv1.Scan) {
+		last = s
+		bar.update(s)
+	})
+	bar.finish()
+	if ctx.Err() != nil {
+		p := scanProgress(last)
+		return fmt.Errorf("scan %s not finished after %v (%d/%d clusters done); are all workers connected? see 'fleetscan cluster list'", scanID, timeout, p.ClustersDone, p.ClustersTotal)
+	}
+	if err != nil {
+		return g.explain(err)
+	}
+	if err := printScan(g, scan); err != nil {
+		return err
+	}
+	if scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+		return &exitError{code: 1, err: fmt.Errorf("scan %s %s", scan.Id, enumName(scan.State, "SCAN_STATE_"))}
+	}
+	return nil
+}
+
+func scanWatchCommand(g *globals) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch SCAN_ID",
+		Short: "Follow a scan's progress until it ends, then print its summary",
+		Long: `Follow a scan as its jobs run: on a terminal, one progress line redrawn
+in place (clusters done, objects read, findings received); otherwise a
+line each time a cluster finishes. At the end, print the scan like
+'scan get' does. Exits 1 unless the scan succeeded, so scripts can wait
+on a scan someone else started.`,
+		Example: `  fleetscan scan watch 01JD5S0Q4C3Y8X2M7V6K1N9B0T
+  fleetscan scan watch 01JD5S0Q4C3Y8X2M7V6K1N9B0T --timeout 1h -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return followScan(cmd, g, c, args[0], timeout)
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 24*time.Hour, "how long to wait")
 	return cmd
 }
 

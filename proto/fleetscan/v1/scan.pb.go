@@ -541,9 +541,11 @@ type Job struct {
 	// neither passed nor failed.
 	NotAssessable []*CheckNotAssessable `protobuf:"bytes,10,rep,name=not_assessable,json=notAssessable,proto3" json:"not_assessable,omitempty"`
 	// How many times it was sent to a worker.
-	Attempts      int32 `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Attempts int32 `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// While it runs: findings stored so far (not visible until it succeeds).
+	FindingsReceived int64 `protobuf:"varint,12,opt,name=findings_received,json=findingsReceived,proto3" json:"findings_received,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -653,6 +655,13 @@ func (x *Job) GetAttempts() int32 {
 	return 0
 }
 
+func (x *Job) GetFindingsReceived() int64 {
+	if x != nil {
+		return x.FindingsReceived
+	}
+	return 0
+}
+
 // CheckNotAssessable says that a check could not be evaluated on a
 // cluster: it needs node access or a registry, or the control plane is
 // managed and hidden.
@@ -722,7 +731,9 @@ type Scan struct {
 	// One job per cluster, ordered by cluster id.
 	Jobs []*Job `protobuf:"bytes,7,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	// Sum of the findings of the succeeded jobs.
-	Findings      *SeverityCounts `protobuf:"bytes,8,opt,name=findings,proto3" json:"findings,omitempty"`
+	Findings *SeverityCounts `protobuf:"bytes,8,opt,name=findings,proto3" json:"findings,omitempty"`
+	// How far the scan is, across its jobs.
+	Progress      *ScanProgress `protobuf:"bytes,9,opt,name=progress,proto3" json:"progress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -813,6 +824,84 @@ func (x *Scan) GetFindings() *SeverityCounts {
 	return nil
 }
 
+func (x *Scan) GetProgress() *ScanProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+// ScanProgress sums a scan's jobs. While a job runs, its objects and
+// findings are what its worker has reported and sent so far.
+type ScanProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClustersTotal int32                  `protobuf:"varint,1,opt,name=clusters_total,json=clustersTotal,proto3" json:"clusters_total,omitempty"`
+	// Clusters whose job has ended, in any state.
+	ClustersDone   int32 `protobuf:"varint,2,opt,name=clusters_done,json=clustersDone,proto3" json:"clusters_done,omitempty"`
+	ObjectsScanned int64 `protobuf:"varint,3,opt,name=objects_scanned,json=objectsScanned,proto3" json:"objects_scanned,omitempty"`
+	Findings       int64 `protobuf:"varint,4,opt,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ScanProgress) Reset() {
+	*x = ScanProgress{}
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanProgress) ProtoMessage() {}
+
+func (x *ScanProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanProgress.ProtoReflect.Descriptor instead.
+func (*ScanProgress) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ScanProgress) GetClustersTotal() int32 {
+	if x != nil {
+		return x.ClustersTotal
+	}
+	return 0
+}
+
+func (x *ScanProgress) GetClustersDone() int32 {
+	if x != nil {
+		return x.ClustersDone
+	}
+	return 0
+}
+
+func (x *ScanProgress) GetObjectsScanned() int64 {
+	if x != nil {
+		return x.ObjectsScanned
+	}
+	return 0
+}
+
+func (x *ScanProgress) GetFindings() int64 {
+	if x != nil {
+		return x.Findings
+	}
+	return 0
+}
+
 var File_fleetscan_v1_scan_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_scan_proto_rawDesc = "" +
@@ -856,7 +945,7 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2*.fleetscan.v1.CustomCheckMatch.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf5\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa2\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -873,10 +962,11 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\x05error\x18\t \x01(\tR\x05error\x12G\n" +
 	"\x0enot_assessable\x18\n" +
 	" \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12\x1a\n" +
-	"\battempts\x18\v \x01(\x05R\battempts\"G\n" +
+	"\battempts\x18\v \x01(\x05R\battempts\x12+\n" +
+	"\x11findings_received\x18\f \x01(\x03R\x10findingsReceived\"G\n" +
 	"\x12CheckNotAssessable\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xfe\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb6\x03\n" +
 	"\x04Scan\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
 	"\x06target\x18\x02 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
@@ -887,7 +977,13 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\vfinish_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishTime\x12%\n" +
 	"\x04jobs\x18\a \x03(\v2\x11.fleetscan.v1.JobR\x04jobs\x128\n" +
-	"\bfindings\x18\b \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\bfindings*\xa2\x01\n" +
+	"\bfindings\x18\b \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\bfindings\x126\n" +
+	"\bprogress\x18\t \x01(\v2\x1a.fleetscan.v1.ScanProgressR\bprogress\"\x9f\x01\n" +
+	"\fScanProgress\x12%\n" +
+	"\x0eclusters_total\x18\x01 \x01(\x05R\rclustersTotal\x12#\n" +
+	"\rclusters_done\x18\x02 \x01(\x05R\fclustersDone\x12'\n" +
+	"\x0fobjects_scanned\x18\x03 \x01(\x03R\x0eobjectsScanned\x12\x1a\n" +
+	"\bfindings\x18\x04 \x01(\x03R\bfindings*\xa2\x01\n" +
 	"\tScanState\x12\x1a\n" +
 	"\x16SCAN_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SCAN_STATE_PENDING\x10\x01\x12\x16\n" +
@@ -919,7 +1015,7 @@ func file_fleetscan_v1_scan_proto_rawDescGZIP() []byte {
 }
 
 var file_fleetscan_v1_scan_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fleetscan_v1_scan_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_fleetscan_v1_scan_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_fleetscan_v1_scan_proto_goTypes = []any{
 	(ScanState)(0),                // 0: fleetscan.v1.ScanState
 	(JobState)(0),                 // 1: fleetscan.v1.JobState
@@ -930,36 +1026,38 @@ var file_fleetscan_v1_scan_proto_goTypes = []any{
 	(*Job)(nil),                   // 6: fleetscan.v1.Job
 	(*CheckNotAssessable)(nil),    // 7: fleetscan.v1.CheckNotAssessable
 	(*Scan)(nil),                  // 8: fleetscan.v1.Scan
-	nil,                           // 9: fleetscan.v1.CustomCheckMatch.LabelsEntry
-	(Severity)(0),                 // 10: fleetscan.v1.Severity
-	(ResponsibleParty)(0),         // 11: fleetscan.v1.ResponsibleParty
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*SeverityCounts)(nil),        // 13: fleetscan.v1.SeverityCounts
+	(*ScanProgress)(nil),          // 9: fleetscan.v1.ScanProgress
+	nil,                           // 10: fleetscan.v1.CustomCheckMatch.LabelsEntry
+	(Severity)(0),                 // 11: fleetscan.v1.Severity
+	(ResponsibleParty)(0),         // 12: fleetscan.v1.ResponsibleParty
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*SeverityCounts)(nil),        // 14: fleetscan.v1.SeverityCounts
 }
 var file_fleetscan_v1_scan_proto_depIdxs = []int32{
 	4,  // 0: fleetscan.v1.ScanSpec.custom_checks:type_name -> fleetscan.v1.CustomCheck
-	10, // 1: fleetscan.v1.CustomCheck.severity:type_name -> fleetscan.v1.Severity
-	11, // 2: fleetscan.v1.CustomCheck.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	11, // 1: fleetscan.v1.CustomCheck.severity:type_name -> fleetscan.v1.Severity
+	12, // 2: fleetscan.v1.CustomCheck.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
 	5,  // 3: fleetscan.v1.CustomCheck.match:type_name -> fleetscan.v1.CustomCheckMatch
-	9,  // 4: fleetscan.v1.CustomCheckMatch.labels:type_name -> fleetscan.v1.CustomCheckMatch.LabelsEntry
+	10, // 4: fleetscan.v1.CustomCheckMatch.labels:type_name -> fleetscan.v1.CustomCheckMatch.LabelsEntry
 	1,  // 5: fleetscan.v1.Job.state:type_name -> fleetscan.v1.JobState
-	12, // 6: fleetscan.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	12, // 7: fleetscan.v1.Job.start_time:type_name -> google.protobuf.Timestamp
-	12, // 8: fleetscan.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	13, // 9: fleetscan.v1.Job.findings:type_name -> fleetscan.v1.SeverityCounts
+	13, // 6: fleetscan.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	13, // 7: fleetscan.v1.Job.start_time:type_name -> google.protobuf.Timestamp
+	13, // 8: fleetscan.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	14, // 9: fleetscan.v1.Job.findings:type_name -> fleetscan.v1.SeverityCounts
 	7,  // 10: fleetscan.v1.Job.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
 	2,  // 11: fleetscan.v1.Scan.target:type_name -> fleetscan.v1.ScanTarget
 	3,  // 12: fleetscan.v1.Scan.spec:type_name -> fleetscan.v1.ScanSpec
 	0,  // 13: fleetscan.v1.Scan.state:type_name -> fleetscan.v1.ScanState
-	12, // 14: fleetscan.v1.Scan.create_time:type_name -> google.protobuf.Timestamp
-	12, // 15: fleetscan.v1.Scan.finish_time:type_name -> google.protobuf.Timestamp
+	13, // 14: fleetscan.v1.Scan.create_time:type_name -> google.protobuf.Timestamp
+	13, // 15: fleetscan.v1.Scan.finish_time:type_name -> google.protobuf.Timestamp
 	6,  // 16: fleetscan.v1.Scan.jobs:type_name -> fleetscan.v1.Job
-	13, // 17: fleetscan.v1.Scan.findings:type_name -> fleetscan.v1.SeverityCounts
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	14, // 17: fleetscan.v1.Scan.findings:type_name -> fleetscan.v1.SeverityCounts
+	9,  // 18: fleetscan.v1.Scan.progress:type_name -> fleetscan.v1.ScanProgress
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_scan_proto_init() }
@@ -974,7 +1072,7 @@ func file_fleetscan_v1_scan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_scan_proto_rawDesc), len(file_fleetscan_v1_scan_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

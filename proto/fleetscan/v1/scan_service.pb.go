@@ -265,6 +265,96 @@ func (x *GetScanResponse) GetScan() *Scan {
 	return nil
 }
 
+// WatchScanRequest names the scan to watch.
+type WatchScanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ScanId        string                 `protobuf:"bytes,1,opt,name=scan_id,json=scanId,proto3" json:"scan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchScanRequest) Reset() {
+	*x = WatchScanRequest{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchScanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchScanRequest) ProtoMessage() {}
+
+func (x *WatchScanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchScanRequest.ProtoReflect.Descriptor instead.
+func (*WatchScanRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WatchScanRequest) GetScanId() string {
+	if x != nil {
+		return x.ScanId
+	}
+	return ""
+}
+
+// WatchScanResponse is the scan as it is now, with its progress.
+type WatchScanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scan          *Scan                  `protobuf:"bytes,1,opt,name=scan,proto3" json:"scan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchScanResponse) Reset() {
+	*x = WatchScanResponse{}
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchScanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchScanResponse) ProtoMessage() {}
+
+func (x *WatchScanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchScanResponse.ProtoReflect.Descriptor instead.
+func (*WatchScanResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WatchScanResponse) GetScan() *Scan {
+	if x != nil {
+		return x.Scan
+	}
+	return nil
+}
+
 // ListScansRequest pages through scans, newest first.
 type ListScansRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -278,7 +368,7 @@ type ListScansRequest struct {
 
 func (x *ListScansRequest) Reset() {
 	*x = ListScansRequest{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[4]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +380,7 @@ func (x *ListScansRequest) String() string {
 func (*ListScansRequest) ProtoMessage() {}
 
 func (x *ListScansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[4]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +393,7 @@ func (x *ListScansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListScansRequest.ProtoReflect.Descriptor instead.
 func (*ListScansRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{4}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListScansRequest) GetPageSize() int32 {
@@ -332,7 +422,7 @@ type ListScansResponse struct {
 
 func (x *ListScansResponse) Reset() {
 	*x = ListScansResponse{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[5]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +434,7 @@ func (x *ListScansResponse) String() string {
 func (*ListScansResponse) ProtoMessage() {}
 
 func (x *ListScansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[5]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +447,7 @@ func (x *ListScansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListScansResponse.ProtoReflect.Descriptor instead.
 func (*ListScansResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{5}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListScansResponse) GetScans() []*Scan {
@@ -401,7 +491,7 @@ type Schedule struct {
 
 func (x *Schedule) Reset() {
 	*x = Schedule{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[6]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +503,7 @@ func (x *Schedule) String() string {
 func (*Schedule) ProtoMessage() {}
 
 func (x *Schedule) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[6]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +516,7 @@ func (x *Schedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
 func (*Schedule) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{6}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Schedule) GetId() string {
@@ -521,7 +611,7 @@ type CreateScheduleRequest struct {
 
 func (x *CreateScheduleRequest) Reset() {
 	*x = CreateScheduleRequest{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[7]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +623,7 @@ func (x *CreateScheduleRequest) String() string {
 func (*CreateScheduleRequest) ProtoMessage() {}
 
 func (x *CreateScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[7]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +636,7 @@ func (x *CreateScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateScheduleRequest.ProtoReflect.Descriptor instead.
 func (*CreateScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{7}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateScheduleRequest) GetCron() string {
@@ -594,7 +684,7 @@ type CreateScheduleResponse struct {
 
 func (x *CreateScheduleResponse) Reset() {
 	*x = CreateScheduleResponse{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[8]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +696,7 @@ func (x *CreateScheduleResponse) String() string {
 func (*CreateScheduleResponse) ProtoMessage() {}
 
 func (x *CreateScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[8]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +709,7 @@ func (x *CreateScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateScheduleResponse.ProtoReflect.Descriptor instead.
 func (*CreateScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{8}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateScheduleResponse) GetSchedule() *Schedule {
@@ -642,7 +732,7 @@ type ListSchedulesRequest struct {
 
 func (x *ListSchedulesRequest) Reset() {
 	*x = ListSchedulesRequest{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[9]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +744,7 @@ func (x *ListSchedulesRequest) String() string {
 func (*ListSchedulesRequest) ProtoMessage() {}
 
 func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[9]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +757,7 @@ func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{9}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSchedulesRequest) GetPageSize() int32 {
@@ -696,7 +786,7 @@ type ListSchedulesResponse struct {
 
 func (x *ListSchedulesResponse) Reset() {
 	*x = ListSchedulesResponse{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[10]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +798,7 @@ func (x *ListSchedulesResponse) String() string {
 func (*ListSchedulesResponse) ProtoMessage() {}
 
 func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[10]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +811,7 @@ func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{10}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSchedulesResponse) GetSchedules() []*Schedule {
@@ -748,7 +838,7 @@ type DeleteScheduleRequest struct {
 
 func (x *DeleteScheduleRequest) Reset() {
 	*x = DeleteScheduleRequest{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[11]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +850,7 @@ func (x *DeleteScheduleRequest) String() string {
 func (*DeleteScheduleRequest) ProtoMessage() {}
 
 func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[11]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +863,7 @@ func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteScheduleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{11}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteScheduleRequest) GetScheduleId() string {
@@ -792,7 +882,7 @@ type DeleteScheduleResponse struct {
 
 func (x *DeleteScheduleResponse) Reset() {
 	*x = DeleteScheduleResponse{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[12]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +894,7 @@ func (x *DeleteScheduleResponse) String() string {
 func (*DeleteScheduleResponse) ProtoMessage() {}
 
 func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[12]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +907,7 @@ func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteScheduleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{12}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{14}
 }
 
 // CancelScanRequest names a scan.
@@ -830,7 +920,7 @@ type CancelScanRequest struct {
 
 func (x *CancelScanRequest) Reset() {
 	*x = CancelScanRequest{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[13]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +932,7 @@ func (x *CancelScanRequest) String() string {
 func (*CancelScanRequest) ProtoMessage() {}
 
 func (x *CancelScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[13]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +945,7 @@ func (x *CancelScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelScanRequest.ProtoReflect.Descriptor instead.
 func (*CancelScanRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{13}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelScanRequest) GetScanId() string {
@@ -875,7 +965,7 @@ type CancelScanResponse struct {
 
 func (x *CancelScanResponse) Reset() {
 	*x = CancelScanResponse{}
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[14]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +977,7 @@ func (x *CancelScanResponse) String() string {
 func (*CancelScanResponse) ProtoMessage() {}
 
 func (x *CancelScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[14]
+	mi := &file_fleetscan_v1_scan_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +990,7 @@ func (x *CancelScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelScanResponse.ProtoReflect.Descriptor instead.
 func (*CancelScanResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{14}
+	return file_fleetscan_v1_scan_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelScanResponse) GetScan() *Scan {
@@ -923,6 +1013,10 @@ const file_fleetscan_v1_scan_service_proto_rawDesc = "" +
 	"\x0eGetScanRequest\x12\x17\n" +
 	"\ascan_id\x18\x01 \x01(\tR\x06scanId\"9\n" +
 	"\x0fGetScanResponse\x12&\n" +
+	"\x04scan\x18\x01 \x01(\v2\x12.fleetscan.v1.ScanR\x04scan\"+\n" +
+	"\x10WatchScanRequest\x12\x17\n" +
+	"\ascan_id\x18\x01 \x01(\tR\x06scanId\";\n" +
+	"\x11WatchScanResponse\x12&\n" +
 	"\x04scan\x18\x01 \x01(\v2\x12.fleetscan.v1.ScanR\x04scan\"N\n" +
 	"\x10ListScansRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -973,11 +1067,12 @@ const file_fleetscan_v1_scan_service_proto_rawDesc = "" +
 	"\x0fMissedRunPolicy\x12!\n" +
 	"\x1dMISSED_RUN_POLICY_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aMISSED_RUN_POLICY_RUN_ONCE\x10\x01\x12\x1a\n" +
-	"\x16MISSED_RUN_POLICY_SKIP\x10\x022\xd6\x04\n" +
+	"\x16MISSED_RUN_POLICY_SKIP\x10\x022\xa6\x05\n" +
 	"\vScanService\x12L\n" +
 	"\tStartScan\x12\x1e.fleetscan.v1.StartScanRequest\x1a\x1f.fleetscan.v1.StartScanResponse\x12F\n" +
 	"\aGetScan\x12\x1c.fleetscan.v1.GetScanRequest\x1a\x1d.fleetscan.v1.GetScanResponse\x12L\n" +
-	"\tListScans\x12\x1e.fleetscan.v1.ListScansRequest\x1a\x1f.fleetscan.v1.ListScansResponse\x12O\n" +
+	"\tListScans\x12\x1e.fleetscan.v1.ListScansRequest\x1a\x1f.fleetscan.v1.ListScansResponse\x12N\n" +
+	"\tWatchScan\x12\x1e.fleetscan.v1.WatchScanRequest\x1a\x1f.fleetscan.v1.WatchScanResponse0\x01\x12O\n" +
 	"\n" +
 	"CancelScan\x12\x1f.fleetscan.v1.CancelScanRequest\x1a .fleetscan.v1.CancelScanResponse\x12[\n" +
 	"\x0eCreateSchedule\x12#.fleetscan.v1.CreateScheduleRequest\x1a$.fleetscan.v1.CreateScheduleResponse\x12X\n" +
@@ -997,69 +1092,74 @@ func file_fleetscan_v1_scan_service_proto_rawDescGZIP() []byte {
 }
 
 var file_fleetscan_v1_scan_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fleetscan_v1_scan_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_fleetscan_v1_scan_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_fleetscan_v1_scan_service_proto_goTypes = []any{
 	(MissedRunPolicy)(0),           // 0: fleetscan.v1.MissedRunPolicy
 	(*StartScanRequest)(nil),       // 1: fleetscan.v1.StartScanRequest
 	(*StartScanResponse)(nil),      // 2: fleetscan.v1.StartScanResponse
 	(*GetScanRequest)(nil),         // 3: fleetscan.v1.GetScanRequest
 	(*GetScanResponse)(nil),        // 4: fleetscan.v1.GetScanResponse
-	(*ListScansRequest)(nil),       // 5: fleetscan.v1.ListScansRequest
-	(*ListScansResponse)(nil),      // 6: fleetscan.v1.ListScansResponse
-	(*Schedule)(nil),               // 7: fleetscan.v1.Schedule
-	(*CreateScheduleRequest)(nil),  // 8: fleetscan.v1.CreateScheduleRequest
-	(*CreateScheduleResponse)(nil), // 9: fleetscan.v1.CreateScheduleResponse
-	(*ListSchedulesRequest)(nil),   // 10: fleetscan.v1.ListSchedulesRequest
-	(*ListSchedulesResponse)(nil),  // 11: fleetscan.v1.ListSchedulesResponse
-	(*DeleteScheduleRequest)(nil),  // 12: fleetscan.v1.DeleteScheduleRequest
-	(*DeleteScheduleResponse)(nil), // 13: fleetscan.v1.DeleteScheduleResponse
-	(*CancelScanRequest)(nil),      // 14: fleetscan.v1.CancelScanRequest
-	(*CancelScanResponse)(nil),     // 15: fleetscan.v1.CancelScanResponse
-	(*ScanTarget)(nil),             // 16: fleetscan.v1.ScanTarget
-	(*ScanSpec)(nil),               // 17: fleetscan.v1.ScanSpec
-	(*Scan)(nil),                   // 18: fleetscan.v1.Scan
-	(*durationpb.Duration)(nil),    // 19: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
+	(*WatchScanRequest)(nil),       // 5: fleetscan.v1.WatchScanRequest
+	(*WatchScanResponse)(nil),      // 6: fleetscan.v1.WatchScanResponse
+	(*ListScansRequest)(nil),       // 7: fleetscan.v1.ListScansRequest
+	(*ListScansResponse)(nil),      // 8: fleetscan.v1.ListScansResponse
+	(*Schedule)(nil),               // 9: fleetscan.v1.Schedule
+	(*CreateScheduleRequest)(nil),  // 10: fleetscan.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil), // 11: fleetscan.v1.CreateScheduleResponse
+	(*ListSchedulesRequest)(nil),   // 12: fleetscan.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),  // 13: fleetscan.v1.ListSchedulesResponse
+	(*DeleteScheduleRequest)(nil),  // 14: fleetscan.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil), // 15: fleetscan.v1.DeleteScheduleResponse
+	(*CancelScanRequest)(nil),      // 16: fleetscan.v1.CancelScanRequest
+	(*CancelScanResponse)(nil),     // 17: fleetscan.v1.CancelScanResponse
+	(*ScanTarget)(nil),             // 18: fleetscan.v1.ScanTarget
+	(*ScanSpec)(nil),               // 19: fleetscan.v1.ScanSpec
+	(*Scan)(nil),                   // 20: fleetscan.v1.Scan
+	(*durationpb.Duration)(nil),    // 21: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 22: google.protobuf.Timestamp
 }
 var file_fleetscan_v1_scan_service_proto_depIdxs = []int32{
-	16, // 0: fleetscan.v1.StartScanRequest.target:type_name -> fleetscan.v1.ScanTarget
-	17, // 1: fleetscan.v1.StartScanRequest.spec:type_name -> fleetscan.v1.ScanSpec
-	18, // 2: fleetscan.v1.StartScanResponse.scan:type_name -> fleetscan.v1.Scan
-	18, // 3: fleetscan.v1.GetScanResponse.scan:type_name -> fleetscan.v1.Scan
-	18, // 4: fleetscan.v1.ListScansResponse.scans:type_name -> fleetscan.v1.Scan
-	16, // 5: fleetscan.v1.Schedule.target:type_name -> fleetscan.v1.ScanTarget
-	17, // 6: fleetscan.v1.Schedule.spec:type_name -> fleetscan.v1.ScanSpec
-	19, // 7: fleetscan.v1.Schedule.jitter:type_name -> google.protobuf.Duration
-	0,  // 8: fleetscan.v1.Schedule.missed_run_policy:type_name -> fleetscan.v1.MissedRunPolicy
-	20, // 9: fleetscan.v1.Schedule.create_time:type_name -> google.protobuf.Timestamp
-	20, // 10: fleetscan.v1.Schedule.next_run_time:type_name -> google.protobuf.Timestamp
-	20, // 11: fleetscan.v1.Schedule.last_run_time:type_name -> google.protobuf.Timestamp
-	16, // 12: fleetscan.v1.CreateScheduleRequest.target:type_name -> fleetscan.v1.ScanTarget
-	17, // 13: fleetscan.v1.CreateScheduleRequest.spec:type_name -> fleetscan.v1.ScanSpec
-	19, // 14: fleetscan.v1.CreateScheduleRequest.jitter:type_name -> google.protobuf.Duration
-	0,  // 15: fleetscan.v1.CreateScheduleRequest.missed_run_policy:type_name -> fleetscan.v1.MissedRunPolicy
-	7,  // 16: fleetscan.v1.CreateScheduleResponse.schedule:type_name -> fleetscan.v1.Schedule
-	7,  // 17: fleetscan.v1.ListSchedulesResponse.schedules:type_name -> fleetscan.v1.Schedule
-	18, // 18: fleetscan.v1.CancelScanResponse.scan:type_name -> fleetscan.v1.Scan
-	1,  // 19: fleetscan.v1.ScanService.StartScan:input_type -> fleetscan.v1.StartScanRequest
-	3,  // 20: fleetscan.v1.ScanService.GetScan:input_type -> fleetscan.v1.GetScanRequest
-	5,  // 21: fleetscan.v1.ScanService.ListScans:input_type -> fleetscan.v1.ListScansRequest
-	14, // 22: fleetscan.v1.ScanService.CancelScan:input_type -> fleetscan.v1.CancelScanRequest
-	8,  // 23: fleetscan.v1.ScanService.CreateSchedule:input_type -> fleetscan.v1.CreateScheduleRequest
-	10, // 24: fleetscan.v1.ScanService.ListSchedules:input_type -> fleetscan.v1.ListSchedulesRequest
-	12, // 25: fleetscan.v1.ScanService.DeleteSchedule:input_type -> fleetscan.v1.DeleteScheduleRequest
-	2,  // 26: fleetscan.v1.ScanService.StartScan:output_type -> fleetscan.v1.StartScanResponse
-	4,  // 27: fleetscan.v1.ScanService.GetScan:output_type -> fleetscan.v1.GetScanResponse
-	6,  // 28: fleetscan.v1.ScanService.ListScans:output_type -> fleetscan.v1.ListScansResponse
-	15, // 29: fleetscan.v1.ScanService.CancelScan:output_type -> fleetscan.v1.CancelScanResponse
-	9,  // 30: fleetscan.v1.ScanService.CreateSchedule:output_type -> fleetscan.v1.CreateScheduleResponse
-	11, // 31: fleetscan.v1.ScanService.ListSchedules:output_type -> fleetscan.v1.ListSchedulesResponse
-	13, // 32: fleetscan.v1.ScanService.DeleteSchedule:output_type -> fleetscan.v1.DeleteScheduleResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	18, // 0: fleetscan.v1.StartScanRequest.target:type_name -> fleetscan.v1.ScanTarget
+	19, // 1: fleetscan.v1.StartScanRequest.spec:type_name -> fleetscan.v1.ScanSpec
+	20, // 2: fleetscan.v1.StartScanResponse.scan:type_name -> fleetscan.v1.Scan
+	20, // 3: fleetscan.v1.GetScanResponse.scan:type_name -> fleetscan.v1.Scan
+	20, // 4: fleetscan.v1.WatchScanResponse.scan:type_name -> fleetscan.v1.Scan
+	20, // 5: fleetscan.v1.ListScansResponse.scans:type_name -> fleetscan.v1.Scan
+	18, // 6: fleetscan.v1.Schedule.target:type_name -> fleetscan.v1.ScanTarget
+	19, // 7: fleetscan.v1.Schedule.spec:type_name -> fleetscan.v1.ScanSpec
+	21, // 8: fleetscan.v1.Schedule.jitter:type_name -> google.protobuf.Duration
+	0,  // 9: fleetscan.v1.Schedule.missed_run_policy:type_name -> fleetscan.v1.MissedRunPolicy
+	22, // 10: fleetscan.v1.Schedule.create_time:type_name -> google.protobuf.Timestamp
+	22, // 11: fleetscan.v1.Schedule.next_run_time:type_name -> google.protobuf.Timestamp
+	22, // 12: fleetscan.v1.Schedule.last_run_time:type_name -> google.protobuf.Timestamp
+	18, // 13: fleetscan.v1.CreateScheduleRequest.target:type_name -> fleetscan.v1.ScanTarget
+	19, // 14: fleetscan.v1.CreateScheduleRequest.spec:type_name -> fleetscan.v1.ScanSpec
+	21, // 15: fleetscan.v1.CreateScheduleRequest.jitter:type_name -> google.protobuf.Duration
+	0,  // 16: fleetscan.v1.CreateScheduleRequest.missed_run_policy:type_name -> fleetscan.v1.MissedRunPolicy
+	9,  // 17: fleetscan.v1.CreateScheduleResponse.schedule:type_name -> fleetscan.v1.Schedule
+	9,  // 18: fleetscan.v1.ListSchedulesResponse.schedules:type_name -> fleetscan.v1.Schedule
+	20, // 19: fleetscan.v1.CancelScanResponse.scan:type_name -> fleetscan.v1.Scan
+	1,  // 20: fleetscan.v1.ScanService.StartScan:input_type -> fleetscan.v1.StartScanRequest
+	3,  // 21: fleetscan.v1.ScanService.GetScan:input_type -> fleetscan.v1.GetScanRequest
+	7,  // 22: fleetscan.v1.ScanService.ListScans:input_type -> fleetscan.v1.ListScansRequest
+	5,  // 23: fleetscan.v1.ScanService.WatchScan:input_type -> fleetscan.v1.WatchScanRequest
+	16, // 24: fleetscan.v1.ScanService.CancelScan:input_type -> fleetscan.v1.CancelScanRequest
+	10, // 25: fleetscan.v1.ScanService.CreateSchedule:input_type -> fleetscan.v1.CreateScheduleRequest
+	12, // 26: fleetscan.v1.ScanService.ListSchedules:input_type -> fleetscan.v1.ListSchedulesRequest
+	14, // 27: fleetscan.v1.ScanService.DeleteSchedule:input_type -> fleetscan.v1.DeleteScheduleRequest
+	2,  // 28: fleetscan.v1.ScanService.StartScan:output_type -> fleetscan.v1.StartScanResponse
+	4,  // 29: fleetscan.v1.ScanService.GetScan:output_type -> fleetscan.v1.GetScanResponse
+	8,  // 30: fleetscan.v1.ScanService.ListScans:output_type -> fleetscan.v1.ListScansResponse
+	6,  // 31: fleetscan.v1.ScanService.WatchScan:output_type -> fleetscan.v1.WatchScanResponse
+	17, // 32: fleetscan.v1.ScanService.CancelScan:output_type -> fleetscan.v1.CancelScanResponse
+	11, // 33: fleetscan.v1.ScanService.CreateSchedule:output_type -> fleetscan.v1.CreateScheduleResponse
+	13, // 34: fleetscan.v1.ScanService.ListSchedules:output_type -> fleetscan.v1.ListSchedulesResponse
+	15, // 35: fleetscan.v1.ScanService.DeleteSchedule:output_type -> fleetscan.v1.DeleteScheduleResponse
+	28, // [28:36] is the sub-list for method output_type
+	20, // [20:28] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_scan_service_proto_init() }
@@ -1074,7 +1174,7 @@ func file_fleetscan_v1_scan_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_scan_service_proto_rawDesc), len(file_fleetscan_v1_scan_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

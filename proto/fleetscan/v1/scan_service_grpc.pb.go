@@ -22,6 +22,7 @@ const (
 	ScanService_StartScan_FullMethodName      = "/fleetscan.v1.ScanService/StartScan"
 	ScanService_GetScan_FullMethodName        = "/fleetscan.v1.ScanService/GetScan"
 	ScanService_ListScans_FullMethodName      = "/fleetscan.v1.ScanService/ListScans"
+	ScanService_WatchScan_FullMethodName      = "/fleetscan.v1.ScanService/WatchScan"
 	ScanService_CancelScan_FullMethodName     = "/fleetscan.v1.ScanService/CancelScan"
 	ScanService_CreateSchedule_FullMethodName = "/fleetscan.v1.ScanService/CreateSchedule"
 	ScanService_ListSchedules_FullMethodName  = "/fleetscan.v1.ScanService/ListSchedules"
@@ -42,6 +43,10 @@ type ScanServiceClient interface {
 	GetScan(ctx context.Context, in *GetScanRequest, opts ...grpc.CallOption) (*GetScanResponse, error)
 	// ListScans lists scans, newest first.
 	ListScans(ctx context.Context, in *ListScansRequest, opts ...grpc.CallOption) (*ListScansResponse, error)
+	// WatchScan streams a scan as it progresses: its current state at once,
+	// then again whenever its state, a job's state or its progress changes
+	// (at most a few times a second), and ends after the scan has ended.
+	WatchScan(ctx context.Context, in *WatchScanRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchScanResponse], error)
 	// CancelScan stops the jobs of a scan that have not ended; workers are
 	// told to stop. Findings of jobs that already succeeded stay.
 	CancelScan(ctx context.Context, in *CancelScanRequest, opts ...grpc.CallOption) (*CancelScanResponse, error)
@@ -90,6 +95,25 @@ func (c *scanServiceClient) ListScans(ctx context.Context, in *ListScansRequest,
 	}
 	return out, nil
 }
+
+func (c *scanServiceClient) WatchScan(ctx context.Context, in *WatchScanRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchScanResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ScanService_ServiceDesc.Streams[0], ScanService_WatchScan_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchScanRequest, WatchScanResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ScanService_WatchScanClient = grpc.ServerStreamingClient[WatchScanResponse]
 
 func (c *scanServiceClient) CancelScan(ctx context.Context, in *CancelScanRequest, opts ...grpc.CallOption) (*CancelScanResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -145,6 +169,10 @@ type ScanServiceServer interface {
 	GetScan(context.Context, *GetScanRequest) (*GetScanResponse, error)
 	// ListScans lists scans, newest first.
 	ListScans(context.Context, *ListScansRequest) (*ListScansResponse, error)
+	// WatchScan streams a scan as it progresses: its current state at once,
+	// then again whenever its state, a job's state or its progress changes
+	// (at most a few times a second), and ends after the scan has ended.
+	WatchScan(*WatchScanRequest, grpc.ServerStreamingServer[WatchScanResponse]) error
 	// CancelScan stops the jobs of a scan that have not ended; workers are
 	// told to stop. Findings of jobs that already succeeded stay.
 	CancelScan(context.Context, *CancelScanRequest) (*CancelScanResponse, error)
@@ -172,6 +200,9 @@ func (UnimplementedScanServiceServer) GetScan(context.Context, *GetScanRequest) 
 }
 func (UnimplementedScanServiceServer) ListScans(context.Context, *ListScansRequest) (*ListScansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListScans not implemented")
+}
+func (UnimplementedScanServiceServer) WatchScan(*WatchScanRequest, grpc.ServerStreamingServer[WatchScanResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchScan not implemented")
 }
 func (UnimplementedScanServiceServer) CancelScan(context.Context, *CancelScanRequest) (*CancelScanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelScan not implemented")
@@ -259,6 +290,17 @@ func _ScanService_ListScans_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _ScanService_WatchScan_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchScanRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ScanServiceServer).WatchScan(m, &grpc.GenericServerStream[WatchScanRequest, WatchScanResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ScanService_WatchScanServer = grpc.ServerStreamingServer[WatchScanResponse]
 
 func _ScanService_CancelScan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CancelScanRequest)
@@ -368,6 +410,12 @@ var ScanService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ScanService_DeleteSchedule_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchScan",
+			Handler:       _ScanService_WatchScan_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "fleetscan/v1/scan_service.proto",
 }

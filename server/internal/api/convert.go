@@ -3,6 +3,7 @@ package api
 import (
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -29,21 +30,44 @@ func clusterToProto(c *storagev1.ClusterRecord, connected bool) *fleetscanv1.Clu
 	}
 }
 
-func scanToProto(s *store.Scan) *fleetscanv1.Scan {
+// LiveProgress is what running jobs have reported but not yet stored.
+type LiveProgress interface {
+	ObjectsScanned(jobID ulid.ULID) (int64, bool)
+}
+
+// scanToProto converts a scan; live, if not nil, fills in the progress of
+// running jobs.
+func scanToProto(s *store.Scan, live LiveProgress) *fleetscanv1.Scan {
 	out := &fleetscanv1.Scan{
 		Id: s.ID.String(), Target: s.Record.Target, Spec: s.Record.Spec, CreateTime: ts(s.Record.CreateMs),
 		Findings: &fleetscanv1.SeverityCounts{},
+		Progress: &fleetscanv1.ScanProgress{ClustersTotal: int32(len(s.Jobs))},
 	}
 	var pending, active, succeeded, failed, cancelled int
 	var finish int64
 	for _, j := range s.Jobs {
 		r := j.Record
-		out.Jobs = append(out.Jobs, &fleetscanv1.Job{
+		job := &fleetscanv1.Job{
 			Id: j.ID.String(), ClusterId: r.ClusterId, State: r.State,
 			CreateTime: ts(r.CreateMs), StartTime: ts(r.StartMs), FinishTime: ts(r.FinishMs),
 			Findings: r.Findings, ObjectsScanned: r.ObjectsScanned, Error: r.Error,
-			NotAssessable: r.NotAssessable, Attempts: r.Attempts,
-		})
+			NotAssessable: r.NotAssessable, Attempts: r.Attempts, FindingsReceived: r.StagedFindings,
+		}
+		if store.IsFinal(r.State) {
+			out.Progress.ClustersDone++
+		} else if live != nil {
+			if n, ok := live.ObjectsScanned(j.ID); ok {
+				job.ObjectsScanned = n
+			}
+		}
+		out.Progress.ObjectsScanned += job.ObjectsScanned
+		if r.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
+			c := r.Findings
+			out.Progress.Findings += c.GetCritical() + c.GetHigh() + c.GetMedium() + c.GetLow() + c.GetInfo() + c.GetSuppressed()
+		} else if !store.IsFinal(r.State) {
+			out.Progress.Findings += r.StagedFindings
+		}
+		out.Jobs = append(out.Jobs, job)
 		switch r.State {
 		case fleetscanv1.JobState_JOB_STATE_PENDING:
 			pending++

@@ -41,6 +41,7 @@ var codeTable = []struct {
 	{store.ErrInvalidID, codes.InvalidArgument},
 	{ingest.ErrProtocol, codes.InvalidArgument},
 	{ingest.ErrWrongCluster, codes.PermissionDenied},
+	{ingest.ErrSilent, codes.DeadlineExceeded},
 	{scheduler.ErrReplaced, codes.Aborted},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},

@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/oklog/ulid/v2"
 
@@ -30,12 +35,16 @@ type ScanServer struct {
 	starter   ScanStarter
 	store     ScanStore
 	schedules ScheduleStore
+	live      LiveProgress
 	log       *slog.Logger
+
+	// WatchInterval is how often WatchScan looks for changes.
+	WatchInterval time.Duration
 }
 
-// NewScanServer returns the ScanService handlers.
-func NewScanServer(starter ScanStarter, s ScanStore, schedules ScheduleStore, log *slog.Logger) *ScanServer {
-	return &ScanServer{starter: starter, store: s, schedules: schedules, log: log}
+// NewScanServer returns the ScanService handlers; live may be nil.
+func NewScanServer(starter ScanStarter, s ScanStore, schedules ScheduleStore, live LiveProgress, log *slog.Logger) *ScanServer {
+	return &ScanServer{starter: starter, store: s, schedules: schedules, live: live, log: log, WatchInterval: 250 * time.Millisecond}
 }
 
 // StartScan creates a scan of the target.
@@ -46,7 +55,7 @@ func (s *ScanServer) StartScan(ctx context.Context, req *fleetscanv1.StartScanRe
 	}
 	p, _ := auth.FromContext(ctx)
 	s.log.Info("scan started", "scan", scan.ID, "clusters", len(scan.Jobs), "by", p.Name)
-	return &fleetscanv1.StartScanResponse{Scan: scanToProto(scan)}, nil
+	return &fleetscanv1.StartScanResponse{Scan: scanToProto(scan, s.live)}, nil
 }
 
 // GetScan returns a scan with its jobs.
@@ -62,7 +71,54 @@ func (s *ScanServer) GetScan(ctx context.Context, req *fleetscanv1.GetScanReques
 	if err != nil {
 		return nil, toStatus(s.log, "GetScan", err)
 	}
-	return &fleetscanv1.GetScanResponse{Scan: scanToProto(scan)}, nil
+	return &fleetscanv1.GetScanResponse{Scan: scanToProto(scan, s.live)}, nil
+}
+
+// WatchScan sends the scan now and whenever it changes, until it ends.
+// It polls the store, which sees every change whatever made it (a worker,
+// the reaper, a cancel, another server process reading the same file
+// later), at a cost of one GetScan per interval per watcher.
+func (s *ScanServer) WatchScan(req *fleetscanv1.WatchScanRequest, stream grpc.ServerStreamingServer[fleetscanv1.WatchScanResponse]) error {
+	if req.ScanId == "" {
+		return toStatus(s.log, "WatchScan", invalid("scan_id: required"))
+	}
+	id, err := store.ParseID(req.ScanId)
+	if err != nil {
+		return toStatus(s.log, "WatchScan", fmt.Errorf("scan_id: %w", err))
+	}
+	ctx := stream.Context()
+	tick := time.NewTicker(s.WatchInterval)
+	defer tick.Stop()
+	var last *fleetscanv1.Scan
+	for {
+		scan, err := s.store.GetScan(ctx, id)
+		if err != nil {
+			return toStatus(s.log, "WatchScan", err)
+		}
+		cur := scanToProto(scan, s.live)
+		if last == nil || !proto.Equal(cur, last) {
+			if err := stream.Send(&fleetscanv1.WatchScanResponse{Scan: cur}); err != nil {
+				return err
+			}
+			last = cur
+		}
+		if isFinalScan(cur.State) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func isFinalScan(st fleetscanv1.ScanState) bool {
+	switch st {
+	case fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED, fleetscanv1.ScanState_SCAN_STATE_FAILED, fleetscanv1.ScanState_SCAN_STATE_CANCELLED:
+		return true
+	}
+	return false
 }
 
 // ListScans pages through scans, newest first.
@@ -90,7 +146,7 @@ func (s *ScanServer) ListScans(ctx context.Context, req *fleetscanv1.ListScansRe
 	}
 	resp := &fleetscanv1.ListScansResponse{}
 	for _, sc := range scans {
-		resp.Scans = append(resp.Scans, scanToProto(sc))
+		resp.Scans = append(resp.Scans, scanToProto(sc, s.live))
 	}
 	if more {
 		last := scans[len(scans)-1].ID
@@ -114,5 +170,5 @@ func (s *ScanServer) CancelScan(ctx context.Context, req *fleetscanv1.CancelScan
 	}
 	p, _ := auth.FromContext(ctx)
 	s.log.Info("scan cancelled", "scan", id, "by", p.Name)
-	return &fleetscanv1.CancelScanResponse{Scan: scanToProto(scan)}, nil
+	return &fleetscanv1.CancelScanResponse{Scan: scanToProto(scan, s.live)}, nil
 }

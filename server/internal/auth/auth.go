@@ -151,6 +151,7 @@ var methodRoles = map[string][]Role{
 	"/fleetscan.v1.ScanService/GetScan":            {RoleOperator},
 	"/fleetscan.v1.ScanService/ListScans":          {RoleOperator},
 	"/fleetscan.v1.ScanService/CancelScan":         {RoleOperator},
+	"/fleetscan.v1.ScanService/WatchScan":          {RoleOperator},
 	"/fleetscan.v1.ScanService/CreateSchedule":     {RoleOperator},
 	"/fleetscan.v1.ScanService/ListSchedules":      {RoleOperator},
 	"/fleetscan.v1.ScanService/DeleteSchedule":     {RoleOperator},

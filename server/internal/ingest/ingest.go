@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +24,8 @@ var (
 	ErrProtocol = errors.New("protocol violation")
 	// ErrWrongCluster: the Hello names a cluster the credential is not for.
 	ErrWrongCluster = errors.New("wrong cluster")
+	// ErrSilent: a worker that promised heartbeats stopped sending them.
+	ErrSilent = errors.New("worker silent")
 )
 
 // Settings negotiated in Welcome, and limits of a session.
@@ -33,11 +36,13 @@ const (
 	JobsInFlight = 1
 	// MaxBatchesPerJob bounds what one job may stage (with MaxBatchSize,
 	// 100 million findings).
-	MaxBatchesPerJob  = 100_000
-	maxVersionLength  = 128
-	MaxBatchSize      = 1000
-	HeartbeatInterval = 30 * time.Second
-	helloTimeout      = 10 * time.Second
+	MaxBatchesPerJob = 100_000
+	maxVersionLength = 128
+	MaxBatchSize     = 1000
+	// MaxInflightBatches caps a worker's unacked batches: the memory one
+	// stream may hold in flight.
+	MaxInflightBatches = 16
+	helloTimeout       = 10 * time.Second
 )
 
 // Store is what a session needs of the store.
@@ -49,14 +54,16 @@ type Store interface {
 	StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error
 	CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error
 	FailJob(ctx context.Context, id ulid.ULID, reason string) error
+	ResumeJob(ctx context.Context, clusterID string, id ulid.ULID) (int64, bool, error)
 }
 
 // Scheduler is what a session needs of the scheduler.
 type Scheduler interface {
-	Attach(ctx context.Context, clusterID string) (context.Context, <-chan struct{}, func())
+	Attach(ctx context.Context, clusterID string) (context.Context, <-chan struct{}, func(), error)
 	Wake(clusterID string)
 	// Acquire and Release a fleet-wide slot for one job.
 	Acquire(clusterID string) bool
+	Take()
 	Release()
 }
 
@@ -84,6 +91,12 @@ type Ingest struct {
 	MaxAttempts int
 	// Metrics, if set, counts what sessions do.
 	Metrics Metrics
+	// Heartbeat is how often workers send something when idle; a stream
+	// silent for three of them is ended as dead. Default 10s.
+	Heartbeat time.Duration
+
+	// progress holds what running jobs reported: job id → objects read.
+	progress sync.Map
 
 	// closing ends every session when the server shuts down.
 	closing context.Context
@@ -92,7 +105,7 @@ type Ingest struct {
 
 // New returns an Ingest.
 func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Ingest {
-	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion, MaxAttempts: 3}
+	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion, MaxAttempts: 3, Heartbeat: 10 * time.Second}
 	in.closing, in.close = context.WithCancel(context.Background())
 	return in
 }
@@ -100,6 +113,20 @@ func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Inge
 // Close ends every session, requeueing their jobs, so that the gRPC server
 // can stop gracefully: workers reconnect to the next server.
 func (in *Ingest) Close() { in.close() }
+
+// Capabilities are the optional protocol features this server supports.
+var Capabilities = []string{CapResume, CapHeartbeat}
+
+const (
+	// CapResume: the worker resumes held jobs after a reconnect.
+	CapResume = "resume"
+	// CapHeartbeat: the worker sends a message at least every heartbeat
+	// interval, so the server may end a stream that falls silent.
+	CapHeartbeat = "heartbeat"
+)
+
+// maxHeldJobs bounds Hello.held_jobs.
+const maxHeldJobs = 64
 
 // Serve runs one worker session until the stream ends or ctx is done.
 // clusterID is the cluster the worker's credential was issued for.
@@ -117,23 +144,47 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 	if len(hello.WorkerVersion) > maxVersionLength || len(hello.KubernetesVersion) > maxVersionLength {
 		return fmt.Errorf("%w: versions longer than %d characters", ErrProtocol, maxVersionLength)
 	}
-	log := in.log.With("cluster", clusterID, "worker_version", hello.WorkerVersion)
-	if err := in.store.RecordWorker(ctx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); err != nil {
-		return err
+	if len(hello.HeldJobs) > maxHeldJobs || len(hello.Capabilities) > maxHeldJobs {
+		return fmt.Errorf("%w: more than %d held jobs or capabilities", ErrProtocol, maxHeldJobs)
 	}
-	err = stream.Send(&workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Welcome{Welcome: &workerv1.Welcome{
-		ServerVersion: in.serverVersion, MaxBatchSize: MaxBatchSize, HeartbeatInterval: durationpb.New(HeartbeatInterval),
-	}}})
+	var caps []string
+	for _, c := range hello.Capabilities {
+		if slices.Contains(Capabilities, c) && !slices.Contains(caps, c) {
+			caps = append(caps, c)
+		}
+	}
+	log := in.log.With("cluster", clusterID, "worker_version", hello.WorkerVersion)
+
+	// An older session of this cluster ends, and requeues its jobs, before
+	// this one looks at them.
+	sessCtx, wake, detach, err := in.scheduler.Attach(ctx, clusterID)
 	if err != nil {
 		return err
 	}
-	log.Info("worker connected", "kubernetes_version", hello.KubernetesVersion)
-
-	sessCtx, wake, detach := in.scheduler.Attach(ctx, clusterID)
 	defer detach()
+	if err := in.store.RecordWorker(ctx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); err != nil {
+		return err
+	}
+	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}, dropped: map[ulid.ULID]bool{}, assigned: map[ulid.ULID]time.Time{},
+		confirmDone: slices.Contains(caps, CapResume), heartbeats: slices.Contains(caps, CapHeartbeat)}
+	defer s.cleanup(ctx)
+
+	welcome := &workerv1.Welcome{
+		ServerVersion: in.serverVersion, MaxBatchSize: MaxBatchSize, HeartbeatInterval: durationpb.New(in.Heartbeat),
+		Capabilities: caps, MaxInflightBatches: MaxInflightBatches,
+	}
+	if s.confirmDone {
+		if welcome.Resume, err = s.resume(ctx, hello.HeldJobs); err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(&workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Welcome{Welcome: welcome}}); err != nil {
+		return err
+	}
+	log.Info("worker connected", "kubernetes_version", hello.KubernetesVersion, "capabilities", caps, "jobs_resumed", len(welcome.Resume))
+
 	sessCtx, cancel := context.WithCancelCause(sessCtx)
 	defer cancel(nil)
-	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}, dropped: map[ulid.ULID]bool{}, assigned: map[ulid.ULID]time.Time{}}
 	inbound := make(chan *workerv1.ConnectRequest)
 	var sender sync.WaitGroup
 	sender.Add(1)
@@ -144,33 +195,63 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 	err = s.loop(sessCtx, wake, inbound)
 	cancel(err)
 	sender.Wait()
-
-	// Jobs the worker was running start again when it is back.
-	cleanupCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer done()
-	ids := s.inflightIDs()
-	for _, id := range ids {
-		s.finish(id)
-	}
-	if len(ids) > 0 {
-		if rerr := in.store.RequeueJobs(cleanupCtx, in.MaxAttempts, ids...); rerr != nil {
-			log.Error("requeue interrupted jobs", "err", rerr)
-		} else {
-			log.Info("requeued interrupted jobs", "jobs", len(ids))
-			// A newer session of the cluster may already be waiting: tell it.
-			in.scheduler.Wake(clusterID)
-		}
-	}
-	// Only the time: a newer session may have recorded newer versions.
-	if rerr := in.store.RecordWorker(cleanupCtx, clusterID, "", "", time.Now()); rerr != nil {
-		log.Error("record worker", "err", rerr)
-	}
 	if errors.Is(err, errStreamClosed) {
 		log.Info("worker disconnected")
 		return nil
 	}
 	log.Info("worker disconnected", "reason", err)
 	return err
+}
+
+// resume takes back the jobs the worker still holds from an earlier
+// stream and says from which batch each goes on.
+func (s *session) resume(ctx context.Context, held []string) ([]*workerv1.Resume, error) {
+	var out []*workerv1.Resume
+	for _, raw := range held {
+		id, err := ulid.ParseStrict(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: malformed held job id %q", ErrProtocol, raw)
+		}
+		acked, ok, err := s.in.store.ResumeJob(ctx, s.clusterID, id)
+		if err != nil {
+			return nil, fmt.Errorf("resume job %s: %w", id, err)
+		}
+		if !ok || s.holds(id) {
+			continue
+		}
+		s.in.scheduler.Take()
+		s.mu.Lock()
+		s.inflight[id] = true
+		s.assigned[id] = time.Now()
+		s.mu.Unlock()
+		s.log.Info("job resumed", "job", id, "acked_seq", acked)
+		out = append(out, &workerv1.Resume{JobId: raw, AckedSeq: acked})
+	}
+	return out, nil
+}
+
+// cleanup puts the jobs the worker was running back in the queue: it
+// resumes them, or runs them again, when it is back.
+func (s *session) cleanup(ctx context.Context) {
+	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer done()
+	ids := s.inflightIDs()
+	for _, id := range ids {
+		s.finish(id)
+	}
+	if len(ids) > 0 {
+		if err := s.in.store.RequeueJobs(ctx, s.in.MaxAttempts, ids...); err != nil {
+			s.log.Error("requeue interrupted jobs", "err", err)
+		} else {
+			s.log.Info("requeued interrupted jobs", "jobs", len(ids))
+			// A newer session of the cluster may already be waiting: tell it.
+			s.in.scheduler.Wake(s.clusterID)
+		}
+	}
+	// Only the time: a newer session may have recorded newer versions.
+	if err := s.in.store.RecordWorker(ctx, s.clusterID, "", "", time.Now()); err != nil {
+		s.log.Error("record worker", "err", err)
+	}
 }
 
 // errStreamClosed: the worker closed its side of the stream.
@@ -217,6 +298,11 @@ type session struct {
 	dropped map[ulid.ULID]bool
 	// assigned is when each job in flight was sent.
 	assigned map[ulid.ULID]time.Time
+	// confirmDone: the worker resumes jobs, and forgets one only once its
+	// JobDone is acked.
+	confirmDone bool
+	// heartbeats: the worker sends something every heartbeat interval.
+	heartbeats bool
 }
 
 func (s *session) assignedAt(id ulid.ULID) time.Time {
@@ -233,6 +319,7 @@ func (s *session) finish(id ulid.ULID) bool {
 	delete(s.inflight, id)
 	delete(s.assigned, id)
 	s.mu.Unlock()
+	s.in.progress.Delete(id)
 	if held {
 		s.in.scheduler.Release()
 	}
@@ -276,15 +363,30 @@ func (s *session) enqueue(ctx context.Context, msg *workerv1.ConnectResponse) er
 // the scheduler wakes the session. It is the only goroutine that touches
 // the store.
 func (s *session) loop(ctx context.Context, wake <-chan struct{}, inbound <-chan *workerv1.ConnectRequest) error {
+	// A worker that heartbeats and then goes silent is gone, even when its
+	// TCP connection looks alive (a frozen process, a half-open path).
+	var silence <-chan time.Time
+	limit := 3 * s.in.Heartbeat
+	var timer *time.Timer
+	if s.heartbeats {
+		timer = time.NewTimer(limit)
+		defer timer.Stop()
+		silence = timer.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
+		case <-silence:
+			return fmt.Errorf("%w: nothing from the worker for %v", ErrSilent, limit)
 		case <-wake:
 			if err := s.dispatch(ctx); err != nil {
 				return err
 			}
 		case msg := <-inbound:
+			if timer != nil {
+				timer.Reset(limit)
+			}
 			if err := s.handle(ctx, msg); err != nil {
 				return err
 			}
@@ -468,7 +570,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}})
 	case *workerv1.ConnectRequest_JobDone:
 		if s.isDropped(m.JobDone.JobId) {
-			return nil
+			return s.confirm(ctx, m.JobDone.JobId)
 		}
 		jobID, err := s.ownJob(m.JobDone.JobId)
 		if err != nil {
@@ -479,6 +581,9 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		state, err := s.endJob(ctx, jobID, d, done)
 		if err != nil {
 			return fmt.Errorf("end job %s: %w", jobID, err)
+		}
+		if err := s.confirm(ctx, m.JobDone.JobId); err != nil {
+			return err
 		}
 		if state == "" {
 			return s.dispatch(ctx) // it had ended on the server and was dropped
@@ -493,12 +598,35 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		s.finish(jobID)
 		return s.dispatch(ctx) // the next job, if one waits
 	case *workerv1.ConnectRequest_Progress:
+		if m.Progress.JobId == "" {
+			return nil // a heartbeat
+		}
+		if jobID, err := ulid.ParseStrict(m.Progress.JobId); err == nil && s.holds(jobID) {
+			s.in.progress.Store(jobID, m.Progress.ObjectsScanned)
+		}
 		return nil
 	case *workerv1.ConnectRequest_Hello:
 		return fmt.Errorf("%w: Hello sent twice", ErrProtocol)
 	default:
 		return nil // a newer worker's message: ignore it
 	}
+}
+
+// confirm tells a worker that resumes jobs that it may forget this one.
+func (s *session) confirm(ctx context.Context, jobID string) error {
+	if !s.confirmDone {
+		return nil
+	}
+	return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: jobID, JobDone: true}}})
+}
+
+// ObjectsScanned returns what the worker running a job reported it read.
+func (in *Ingest) ObjectsScanned(jobID ulid.ULID) (int64, bool) {
+	v, ok := in.progress.Load(jobID)
+	if !ok {
+		return 0, false
+	}
+	return v.(int64), true
 }
 
 // ownJob parses a job id and checks that it was assigned to this session,

@@ -11,7 +11,7 @@ func TestSlotsAreFair(t *testing.T) {
 	s := New(nil, Limits{MaxRunning: 2})
 	wake := map[string]<-chan struct{}{}
 	for _, id := range []string{"a", "b", "c", "d"} {
-		_, w, detach := s.Attach(context.Background(), id)
+		_, w, detach, _ := s.Attach(context.Background(), id)
 		defer detach()
 		<-w // the wake every new session gets
 		wake[id] = w
@@ -50,7 +50,7 @@ func TestSlotsAreFair(t *testing.T) {
 func TestSlotsSkipGoneClusters(t *testing.T) {
 	s := New(nil, Limits{MaxRunning: 2})
 	attach := func(id string) (<-chan struct{}, func()) {
-		_, w, detach := s.Attach(context.Background(), id)
+		_, w, detach, _ := s.Attach(context.Background(), id)
 		<-w
 		return w, detach
 	}

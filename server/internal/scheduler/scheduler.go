@@ -108,6 +108,15 @@ func (s *Scheduler) Acquire(clusterID string) bool {
 	return true
 }
 
+// Take takes a slot whether or not one is free: for a job that was
+// already running when its worker reconnected, which must not wait in line
+// behind jobs that have not started.
+func (s *Scheduler) Take() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running++
+}
+
 // Release gives a slot back and wakes the clusters now first in line.
 func (s *Scheduler) Release() {
 	s.mu.Lock()
@@ -146,6 +155,7 @@ func (s *Scheduler) Running() int {
 type session struct {
 	wake   chan struct{}
 	cancel context.CancelCauseFunc
+	done   chan struct{} // closed by detach
 }
 
 // New returns a scheduler over the store.
@@ -235,16 +245,30 @@ func (s *Scheduler) resolveTarget(ctx context.Context, target *fleetscanv1.ScanT
 // value whenever the cluster may have new jobs; ctx is cancelled when
 // another worker of the same cluster attaches later, since the newest
 // connection is the live one; detach must be called when the session ends.
-func (s *Scheduler) Attach(ctx context.Context, clusterID string) (sessCtx context.Context, wake <-chan struct{}, detach func()) {
+// An older session of the cluster is ended first, and Attach waits until
+// it has detached, so that the new session finds the jobs of the old one
+// back in the queue rather than racing it for them.
+func (s *Scheduler) Attach(ctx context.Context, clusterID string) (sessCtx context.Context, wake <-chan struct{}, detach func(), err error) {
 	sessCtx, cancel := context.WithCancelCause(ctx)
-	sess := &session{wake: make(chan struct{}, 1), cancel: cancel}
+	sess := &session{wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	sess.wake <- struct{}{} // a new session dispatches what is pending
-	s.mu.Lock()
-	if old := s.sessions[clusterID]; old != nil {
+	for {
+		s.mu.Lock()
+		old := s.sessions[clusterID]
+		if old == nil {
+			s.sessions[clusterID] = sess
+			s.mu.Unlock()
+			break
+		}
+		s.mu.Unlock()
 		old.cancel(ErrReplaced)
+		select {
+		case <-old.done:
+		case <-ctx.Done():
+			cancel(nil)
+			return nil, nil, nil, ctx.Err()
+		}
 	}
-	s.sessions[clusterID] = sess
-	s.mu.Unlock()
 	return sessCtx, sess.wake, func() {
 		cancel(nil)
 		s.mu.Lock()
@@ -259,7 +283,8 @@ func (s *Scheduler) Attach(ctx context.Context, clusterID string) (sessCtx conte
 			}
 		}
 		s.mu.Unlock()
-	}
+		close(sess.done)
+	}, nil
 }
 
 // Wake tells the cluster's session, if any, to look for new jobs.

@@ -43,6 +43,7 @@ func (s *DB) StageBatch(_ context.Context, jobID ulid.ULID, batch *workerv1.Find
 		staging := tx.Bucket(bucketStaging)
 		if staging.Get(key) == nil {
 			job.StagedBatches++
+			job.StagedFindings += int64(len(batch.Findings))
 		}
 		job.State = fleetscanv1.JobState_JOB_STATE_RUNNING
 		if err := staging.Put(key, value); err != nil {
@@ -197,13 +198,16 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		if err := putProto(clusters, []byte(cluster.Id), cluster); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketActive).Delete(pendingKey(job.ClusterId, jobID)); err != nil {
+			return err
+		}
 		job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
 		job.FinishMs = now
 		job.Findings = counts
 		job.CheckCounts = checkCounts
 		job.ObjectsScanned = done.ObjectsScanned
 		job.NotAssessable = done.NotAssessable
-		job.StagedBatches = 0
+		job.StagedBatches, job.StagedFindings = 0, 0
 		return putProto(jobs, jobID[:], job)
 	})
 }

@@ -3,12 +3,15 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -33,31 +36,44 @@ type Assignment struct {
 	Spec  *fleetscanv1.ScanSpec
 }
 
-// CreateScan stores a scan with one PENDING job per cluster, in cluster id
-// order. Every cluster must exist.
+// CreateScan stores a scan with one job per cluster, in cluster id order.
+// Every cluster must exist. Where a cluster already has a job that has not
+// ended and was asked for with the same spec, the scan joins it instead of
+// queueing a second one: both scans show its result.
 func (s *DB) CreateScan(_ context.Context, target *fleetscanv1.ScanTarget, spec *fleetscanv1.ScanSpec, clusterIDs []string) (*Scan, error) {
 	clusterIDs = slices.Clone(clusterIDs)
 	slices.Sort(clusterIDs)
 	clusterIDs = slices.Compact(clusterIDs)
-	scan := &Scan{ID: s.NewID(), Record: &storagev1.ScanRecord{Target: target, Spec: spec, CreateMs: s.nowMs()}}
-	for _, cid := range clusterIDs {
-		scan.Jobs = append(scan.Jobs, Job{ID: s.NewID(), Record: &storagev1.JobRecord{
-			ScanId: scan.ID[:], ClusterId: cid, State: fleetscanv1.JobState_JOB_STATE_PENDING, CreateMs: scan.Record.CreateMs,
-		}})
-		scan.Record.JobIds = append(scan.Record.JobIds, scan.Jobs[len(scan.Jobs)-1].ID[:])
-	}
+	var scan *Scan
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		clusters, jobs, pending := tx.Bucket(bucketClusters), tx.Bucket(bucketJobs), tx.Bucket(bucketPending)
-		for _, j := range scan.Jobs {
-			if clusters.Get([]byte(j.Record.ClusterId)) == nil {
-				return fmt.Errorf("cluster %q: %w", j.Record.ClusterId, ErrNotFound)
+		scan = &Scan{ID: s.NewID(), Record: &storagev1.ScanRecord{Target: target, Spec: spec, CreateMs: s.nowMs()}}
+		clusters, jobs, pending, active := tx.Bucket(bucketClusters), tx.Bucket(bucketJobs), tx.Bucket(bucketPending), tx.Bucket(bucketActive)
+		for _, cid := range clusterIDs {
+			if clusters.Get([]byte(cid)) == nil {
+				return fmt.Errorf("cluster %q: %w", cid, ErrNotFound)
+			}
+			j, err := joinableTx(tx, cid, spec)
+			if err != nil {
+				return err
+			}
+			if j != nil {
+				j.Record.JoinedScanIds = append(j.Record.JoinedScanIds, scan.ID[:])
+			} else {
+				j = &Job{ID: s.NewID(), Record: &storagev1.JobRecord{
+					ScanId: scan.ID[:], ClusterId: cid, State: fleetscanv1.JobState_JOB_STATE_PENDING, CreateMs: scan.Record.CreateMs,
+				}}
+				if err := pending.Put(pendingKey(cid, j.ID), nil); err != nil {
+					return err
+				}
+				if err := active.Put(pendingKey(cid, j.ID), nil); err != nil {
+					return err
+				}
 			}
 			if err := putProto(jobs, j.ID[:], j.Record); err != nil {
 				return err
 			}
-			if err := pending.Put(pendingKey(j.Record.ClusterId, j.ID), nil); err != nil {
-				return err
-			}
+			scan.Jobs = append(scan.Jobs, *j)
+			scan.Record.JobIds = append(scan.Record.JobIds, j.ID[:])
 		}
 		return putProto(tx.Bucket(bucketScans), scan.ID[:], scan.Record)
 	})
@@ -65,6 +81,46 @@ func (s *DB) CreateScan(_ context.Context, target *fleetscanv1.ScanTarget, spec 
 		return nil, err
 	}
 	return scan, nil
+}
+
+// joinableTx returns the cluster's job that has not ended and runs spec,
+// if there is one.
+func joinableTx(tx *bolt.Tx, clusterID string, spec *fleetscanv1.ScanSpec) (*Job, error) {
+	prefix := append([]byte(clusterID), 0)
+	c := tx.Bucket(bucketActive).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		j := &Job{Record: &storagev1.JobRecord{}}
+		copy(j.ID[:], k[len(prefix):])
+		if err := getProto(tx.Bucket(bucketJobs), j.ID[:], j.Record); err != nil {
+			return nil, fmt.Errorf("active job %s: %w", j.ID, err)
+		}
+		if IsFinal(j.Record.State) {
+			continue
+		}
+		owner := &storagev1.ScanRecord{}
+		if err := getProto(tx.Bucket(bucketScans), j.Record.ScanId, owner); err != nil {
+			return nil, fmt.Errorf("scan of job %s: %w", j.ID, err)
+		}
+		if slices.Contains(bytesList(owner.CancelledJobIds), string(j.ID[:])) {
+			continue // its scan let go of it: it ends with the scans that keep it
+		}
+		if proto.Equal(owner.Spec, spec) || (isEmptySpec(owner.Spec) && isEmptySpec(spec)) {
+			return j, nil
+		}
+	}
+	return nil, nil
+}
+
+func isEmptySpec(spec *fleetscanv1.ScanSpec) bool {
+	return spec == nil || proto.Size(spec) == 0
+}
+
+func bytesList(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = string(b)
+	}
+	return out
 }
 
 func pendingKey(clusterID string, jobID ulid.ULID) []byte {
@@ -95,11 +151,17 @@ func getScanTx(tx *bolt.Tx, id ulid.ULID) (*Scan, error) {
 	}
 	scan := &Scan{ID: id, Record: rec}
 	jobs := tx.Bucket(bucketJobs)
+	cancelled := bytesList(rec.CancelledJobIds)
 	for _, jid := range rec.JobIds {
 		j := Job{Record: &storagev1.JobRecord{}}
 		copy(j.ID[:], jid)
 		if err := getProto(jobs, jid, j.Record); err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.ID, err)
+		}
+		if slices.Contains(cancelled, string(jid)) && j.Record.State != fleetscanv1.JobState_JOB_STATE_CANCELLED {
+			// Cancelled for this scan while another that shares it kept it.
+			j.Record.State, j.Record.Error = fleetscanv1.JobState_JOB_STATE_CANCELLED, "cancelled; the job went on for another scan that shares it"
+			j.Record.Findings, j.Record.FinishMs = nil, rec.CancelMs
 		}
 		scan.Jobs = append(scan.Jobs, j)
 	}
@@ -177,8 +239,13 @@ func (s *DB) DispatchPending(_ context.Context, clusterID string, limit int) ([]
 			if err := getProto(scans, job.ScanId, scan); err != nil {
 				return fmt.Errorf("scan of job %s: %w", jobID, err)
 			}
+			// A fresh run: what an earlier attempt staged is not its.
+			if err := dropStagingTx(tx, jobID); err != nil {
+				return err
+			}
 			job.State = fleetscanv1.JobState_JOB_STATE_DISPATCHED
 			job.StartMs = s.nowMs()
+			job.StagedBatches, job.StagedFindings = 0, 0
 			job.Attempts++
 			if err := putProto(jobs, jobID[:], job); err != nil {
 				return err
@@ -194,9 +261,10 @@ func (s *DB) DispatchPending(_ context.Context, clusterID string, limit int) ([]
 }
 
 // RequeueJobs puts jobs that were dispatched to a worker that went away
-// back in the queue, dropping what they had staged: the worker runs them
-// again from the start when it reconnects. A job already sent maxAttempts
-// times fails instead, so that a job that kills its stream is not retried
+// back in the queue. What they staged is kept: a worker that still holds
+// the job when it reconnects resumes it (ResumeJob); otherwise it is sent
+// again and runs from the start. A job already sent maxAttempts times
+// fails instead, so that a job that kills its stream is not retried
 // forever. Jobs that already ended are left alone.
 func (s *DB) RequeueJobs(_ context.Context, maxAttempts int, ids ...ulid.ULID) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -223,15 +291,54 @@ func (s *DB) requeueJobTx(tx *bolt.Tx, id ulid.ULID, maxAttempts int) error {
 	if maxAttempts > 0 && int(job.Attempts) >= maxAttempts {
 		return s.endJobTx(tx, id, job, fleetscanv1.JobState_JOB_STATE_FAILED, fmt.Sprintf("given up after %d attempts: the worker's connection ended each time", job.Attempts))
 	}
-	if err := dropStagingTx(tx, id); err != nil {
-		return err
-	}
 	job.State = fleetscanv1.JobState_JOB_STATE_PENDING
-	job.StartMs, job.StagedBatches = 0, 0
 	if err := putProto(jobs, id[:], job); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketPending).Put(pendingKey(job.ClusterId, id), nil)
+}
+
+// ResumeJob takes back a job that the cluster's worker still holds after a
+// reconnect, and returns the last batch of the unbroken run 1..n it has
+// staged: the worker goes on from there. ok is false when the job is not
+// the cluster's or has ended; the worker then drops it. A resumed job
+// keeps its attempt count and its start time, so its timeout still holds.
+func (s *DB) ResumeJob(_ context.Context, clusterID string, id ulid.ULID) (acked int64, ok bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(bucketJobs)
+		job := &storagev1.JobRecord{}
+		if err := getProto(jobs, id[:], job); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			return fmt.Errorf("job %s: %w", id, err)
+		}
+		if job.ClusterId != clusterID || IsFinal(job.State) {
+			return nil
+		}
+		if job.State == fleetscanv1.JobState_JOB_STATE_PENDING {
+			if job.StartMs == 0 {
+				return nil // never dispatched: the worker cannot hold it
+			}
+			if err := tx.Bucket(bucketPending).Delete(pendingKey(job.ClusterId, id)); err != nil {
+				return err
+			}
+		}
+		c := tx.Bucket(bucketStaging).Cursor()
+		for k, _ := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, _ = c.Next() {
+			if binary.BigEndian.Uint64(k[len(id):]) != uint64(acked+1) {
+				break
+			}
+			acked++
+		}
+		job.State = fleetscanv1.JobState_JOB_STATE_DISPATCHED
+		if job.StagedBatches > 0 {
+			job.State = fleetscanv1.JobState_JOB_STATE_RUNNING
+		}
+		ok = true
+		return putProto(jobs, id[:], job)
+	})
+	return acked, ok, err
 }
 
 // RecoverJobs requeues every job left DISPATCHED or RUNNING, as after a
@@ -301,12 +408,17 @@ func (s *DB) endJobTx(tx *bolt.Tx, id ulid.ULID, job *storagev1.JobRecord, state
 	if err := tx.Bucket(bucketPending).Delete(pendingKey(job.ClusterId, id)); err != nil {
 		return err
 	}
-	job.State, job.Error, job.FinishMs, job.StagedBatches = state, reason, s.nowMs(), 0
+	if err := tx.Bucket(bucketActive).Delete(pendingKey(job.ClusterId, id)); err != nil {
+		return err
+	}
+	job.State, job.Error, job.FinishMs, job.StagedBatches, job.StagedFindings = state, reason, s.nowMs(), 0, 0
 	return putProto(tx.Bucket(bucketJobs), id[:], job)
 }
 
 // CancelScan ends every job of a scan that has not ended as CANCELLED and
-// returns the scan with the clusters whose jobs it cancelled.
+// returns the scan with the clusters whose jobs it cancelled. A job that
+// another scan shares and has not cancelled goes on for that scan, and
+// shows as cancelled in this one only.
 func (s *DB) CancelScan(_ context.Context, id ulid.ULID) (*Scan, []string, error) {
 	var scan *Scan
 	var clusters []string
@@ -319,14 +431,45 @@ func (s *DB) CancelScan(_ context.Context, id ulid.ULID) (*Scan, []string, error
 			if IsFinal(j.Record.State) {
 				continue
 			}
+			shared, err := heldByOthersTx(tx, j, id)
+			if err != nil {
+				return err
+			}
+			if shared {
+				scan.Record.CancelledJobIds = append(scan.Record.CancelledJobIds, j.ID[:])
+				scan.Record.CancelMs = s.nowMs()
+				continue
+			}
 			if err := s.endJobTx(tx, j.ID, j.Record, fleetscanv1.JobState_JOB_STATE_CANCELLED, "cancelled"); err != nil {
 				return err
 			}
 			clusters = append(clusters, j.Record.ClusterId)
 		}
-		return nil
+		if err := putProto(tx.Bucket(bucketScans), id[:], scan.Record); err != nil {
+			return err
+		}
+		scan, err = getScanTx(tx, id)
+		return err
 	})
 	return scan, clusters, err
+}
+
+// heldByOthersTx reports whether a scan other than except still wants the
+// job: it owns or joined it and has not cancelled it.
+func heldByOthersTx(tx *bolt.Tx, j Job, except ulid.ULID) (bool, error) {
+	for _, sid := range append([][]byte{j.Record.ScanId}, j.Record.JoinedScanIds...) {
+		if bytes.Equal(sid, except[:]) {
+			continue
+		}
+		rec := &storagev1.ScanRecord{}
+		if err := getProto(tx.Bucket(bucketScans), sid, rec); err != nil {
+			return false, fmt.Errorf("scan of job %s: %w", j.ID, err)
+		}
+		if !slices.Contains(bytesList(rec.CancelledJobIds), string(j.ID[:])) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Reap ends the jobs that waited or ran too long: PENDING ones created

@@ -47,7 +47,11 @@ var (
 	// the catalog snapshot finding records are encoded against.
 	bucketCatalog = []byte("catalog")
 
+	// bucketActive: cluster id, 0x00, job id → empty. Jobs that have not
+	// ended, so that a new scan finds the one it can join.
+	bucketActive = []byte("active")
+
 	allBuckets = [][]byte{bucketCatalog, bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
 		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved,
-		bucketSchedules, bucketClusterSeqs}
+		bucketSchedules, bucketClusterSeqs, bucketActive}
 )

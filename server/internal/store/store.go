@@ -11,6 +11,8 @@ import (
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 )
 
 // Errors of the store; callers test them with errors.Is.
@@ -68,8 +70,27 @@ func Open(path string, opts Options) (*DB, error) {
 
 func (s *DB) init() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		backfillActive := tx.Bucket(bucketActive) == nil && tx.Bucket(bucketJobs) != nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if backfillActive {
+			// A database from before the index: index its open jobs.
+			err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+				job := &storagev1.JobRecord{}
+				if err := proto.Unmarshal(v, job); err != nil {
+					return err
+				}
+				if IsFinal(job.State) {
+					return nil
+				}
+				var id ulid.ULID
+				copy(id[:], k)
+				return tx.Bucket(bucketActive).Put(pendingKey(job.ClusterId, id), nil)
+			})
+			if err != nil {
 				return err
 			}
 		}

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-
 	"io"
 	"log/slog"
 	"slices"
@@ -17,20 +16,31 @@ import (
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
+// Protocol capabilities the worker announces in Hello.
+const (
+	// CapResume: held jobs resume after a reconnect (Hello.held_jobs,
+	// Welcome.resume, Ack.job_done).
+	CapResume = "resume"
+	// CapHeartbeat: the worker sends a message every heartbeat interval.
+	CapHeartbeat = "heartbeat"
+)
+
 // Source is where a job's objects come from.
 type Source interface {
 	Collect(ctx context.Context) (*checks.Inventory, error)
 	KubernetesVersion(ctx context.Context) (string, error)
 }
 
-// Config configures a session.
+// Config configures a Runner.
 type Config struct {
 	ClusterID     string
 	WorkerVersion string
 	Source        Source
 	// BatchSize caps findings per batch; the server's Welcome may lower it.
 	BatchSize int
-	// MaxInflight caps batches sent and not yet acked.
+	// MaxInflight caps batches sent and not yet acked; the server's Welcome
+	// may lower it. It is also what a job may produce while the worker is
+	// disconnected before it waits.
 	MaxInflight int
 	// Policies are custom checks of this worker, run in every job next to
 	// those that come with the job.
@@ -38,31 +48,194 @@ type Config struct {
 	// TrustedRegistries is this worker's registry allow-list, used when a
 	// job brings none.
 	TrustedRegistries []string
-	Log               *slog.Logger
+	// Capabilities overrides what the worker announces in Hello (tests
+	// play an old worker with an empty, non-nil slice).
+	Capabilities []string
+	Log          *slog.Logger
 }
 
 // ErrNoWelcome: the server did not answer Hello.
 var ErrNoWelcome = errors.New("no Welcome from the server")
 
-// Run opens a stream on conn and serves jobs until the stream or ctx ends.
+// Runner runs the jobs the server assigns and keeps what they produce
+// until the server has stored it. It outlives streams: a job goes on while
+// the worker reconnects, and its unacked batches are sent again on the
+// next stream, so a broken connection costs neither the work done nor a
+// finding.
+type Runner struct {
+	cfg Config
+
+	mu sync.Mutex
+	// held are the jobs assigned and not yet confirmed done, in the order
+	// they came; the first not started is the next to run.
+	held []*job
+	// batchSize and window are the settings of the current stream.
+	batchSize, window int
+	stopped           bool
+	// changed wakes the stream's sender; room wakes a job waiting for acks;
+	// queued wakes the job loop.
+	changed, room, queued chan struct{}
+}
+
+type job struct {
+	assign *workerv1.Assign
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	started bool
+	// outbox holds the batches not yet acked, by ascending seq; sent is the
+	// last seq sent on the current stream.
+	outbox   []*workerv1.FindingBatch
+	sent     int64
+	progress *workerv1.Progress // to send, when not nil
+	// done is set when the run ended; doneSent once sent on this stream.
+	done     *workerv1.JobDone
+	doneSent bool
+}
+
+// NewRunner returns a Runner; Start runs its jobs.
+func NewRunner(cfg Config) *Runner {
+	if cfg.Capabilities == nil {
+		cfg.Capabilities = []string{CapResume, CapHeartbeat}
+	}
+	return &Runner{
+		cfg: cfg, batchSize: max(cfg.BatchSize, 1), window: max(cfg.MaxInflight, 1),
+		changed: make(chan struct{}, 1), room: make(chan struct{}, 1), queued: make(chan struct{}, 1),
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs assigned jobs one at a time, in the order they came, until
+// ctx ends; then it stops the jobs that have not finished (Drain waits for
+// those that have).
+func (r *Runner) Start(ctx context.Context) {
+	defer context.AfterFunc(ctx, r.stop)()
+	for {
+		r.mu.Lock()
+		var next *job
+		for _, j := range r.held {
+			if !j.started {
+				next = j
+				next.started = true
+				break
+			}
+		}
+		r.mu.Unlock()
+		if next != nil {
+			r.run(next)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.queued:
+		}
+	}
+}
+
+// stop cancels the jobs that are still running and drops those not
+// started: a worker that stops cannot finish them, and the server sends
+// them again. Finished jobs stay until the server confirms them.
+func (r *Runner) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	for _, j := range slices.Clone(r.held) {
+		if j.done == nil {
+			r.forgetLocked(j.assign.JobId)
+		}
+	}
+	signal(r.changed)
+}
+
+// Drain waits until the server has confirmed every finished job, or ctx
+// ends; it reports whether nothing is left unsent.
+func (r *Runner) Drain(ctx context.Context) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if len(r.Held()) == 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// Held returns the ids of the jobs the runner holds.
+func (r *Runner) Held() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, len(r.held))
+	for i, j := range r.held {
+		ids[i] = j.assign.JobId
+	}
+	return ids
+}
+
+func (r *Runner) find(id string) (int, *job) {
+	for i, j := range r.held {
+		if j.assign.JobId == id {
+			return i, j
+		}
+	}
+	return -1, nil
+}
+
+// forget drops a job, stopping it if it runs.
+func (r *Runner) forgetLocked(id string) {
+	if i, j := r.find(id); j != nil {
+		j.cancel()
+		r.held = slices.Delete(r.held, i, i+1)
+	}
+}
+
+func (r *Runner) assign(a *workerv1.Assign) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, j := r.find(a.JobId); j != nil || r.stopped {
+		return // sent twice, or too late: the server sends it again
+	}
+	// Jobs belong to the runner, not the stream: they go on when it
+	// breaks, and Start's end stops them.
+	jctx, cancel := context.WithCancel(context.Background())
+	r.held = append(r.held, &job{assign: a, ctx: jctx, cancel: cancel})
+	signal(r.queued)
+}
+
+// Serve opens a stream on conn and serves it until it or ctx ends.
 // welcomed is called once the server has accepted the worker.
-func Run(ctx context.Context, conn grpc.ClientConnInterface, cfg Config, welcomed func()) error {
+func (r *Runner) Serve(ctx context.Context, conn grpc.ClientConnInterface, welcomed func()) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// Read before the stream opens: the server allows a Hello only a few
 	// seconds, and a slow API server must not cost the connection.
-	kubeVersion, err := cfg.Source.KubernetesVersion(ctx)
+	kubeVersion, err := r.cfg.Source.KubernetesVersion(ctx)
 	if err != nil {
-		cfg.Log.Warn("cannot read the Kubernetes version", "err", err)
+		r.cfg.Log.Warn("cannot read the Kubernetes version", "err", err)
 	}
 	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
 	if err != nil {
 		return err
 	}
-	err = stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Hello{Hello: &workerv1.Hello{
-		ClusterId: cfg.ClusterID, WorkerVersion: cfg.WorkerVersion, KubernetesVersion: kubeVersion,
-	}}})
-	if err != nil {
+	hello := &workerv1.Hello{
+		ClusterId: r.cfg.ClusterID, WorkerVersion: r.cfg.WorkerVersion, KubernetesVersion: kubeVersion,
+		Capabilities: r.cfg.Capabilities,
+	}
+	canResume := slices.Contains(r.cfg.Capabilities, CapResume)
+	if canResume {
+		hello.HeldJobs = r.Held()
+	}
+	if err := stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
 		return recvErr(stream, err)
 	}
 	first, err := stream.Recv()
@@ -73,28 +246,70 @@ func Run(ctx context.Context, conn grpc.ClientConnInterface, cfg Config, welcome
 	if welcome == nil {
 		return ErrNoWelcome
 	}
-	batchSize := cfg.BatchSize
-	if m := int(welcome.MaxBatchSize); m > 0 && (batchSize <= 0 || batchSize > m) {
-		batchSize = m
-	}
+	resume := canResume && slices.Contains(welcome.Capabilities, CapResume)
+	resumed := r.welcome(welcome, resume)
 	welcomed()
-	cfg.Log.Info("connected to the server", "server_version", welcome.ServerVersion, "batch_size", batchSize)
+	r.cfg.Log.Info("connected to the server", "server_version", welcome.ServerVersion, "batch_size", r.batchSize,
+		"inflight", r.window, "resume", resume, "jobs_resumed", resumed)
 
-	s := &session{
-		cfg: cfg, batchSize: batchSize,
-		out:     make(chan *workerv1.ConnectRequest, 16),
-		window:  make(chan struct{}, max(cfg.MaxInflight, 1)),
-		queued:  make(chan struct{}, 1),
-		running: map[string]context.CancelFunc{},
+	heartbeat := 10 * time.Second
+	if d := welcome.GetHeartbeatInterval().AsDuration(); d > 0 {
+		heartbeat = d
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); cancel(s.send(ctx, stream)) }()
-	go func() { defer wg.Done(); cancel(s.runJobs(ctx)) }()
-	err = s.receive(ctx, stream)
+	wg.Add(1)
+	go func() { defer wg.Done(); cancel(r.send(ctx, stream, resume, heartbeat)) }()
+	err = r.receive(ctx, stream)
 	cancel(err)
 	wg.Wait()
 	return err
+}
+
+// welcome applies the server's settings and its answer on held jobs: the
+// listed ones go on from their acked batch, the others are dropped. It
+// returns how many went on.
+func (r *Runner) welcome(w *workerv1.Welcome, resume bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batchSize = max(r.cfg.BatchSize, 1)
+	if m := int(w.MaxBatchSize); m > 0 && r.batchSize > m {
+		r.batchSize = m
+	}
+	r.window = max(r.cfg.MaxInflight, 1)
+	if m := int(w.MaxInflightBatches); m > 0 && r.window > m {
+		r.window = m
+	}
+	acked := map[string]int64{}
+	if resume {
+		for _, res := range w.Resume {
+			acked[res.JobId] = res.AckedSeq
+		}
+	}
+	for _, j := range slices.Clone(r.held) {
+		seq, ok := acked[j.assign.JobId]
+		if !ok {
+			// The server ended it, or will send it again to run afresh.
+			r.cfg.Log.Info("dropping a job the server did not resume", "job", j.assign.JobId)
+			r.forgetLocked(j.assign.JobId)
+			continue
+		}
+		r.ackLocked(j, seq)
+		j.sent, j.doneSent = seq, false
+		if j.progress == nil && j.done == nil && j.started {
+			j.progress = &workerv1.Progress{JobId: j.assign.JobId}
+		}
+	}
+	signal(r.room)
+	signal(r.changed)
+	return len(acked)
+}
+
+func (r *Runner) ackLocked(j *job, seq int64) {
+	i := 0
+	for i < len(j.outbox) && j.outbox[i].Seq <= seq {
+		i++
+	}
+	j.outbox = slices.Delete(j.outbox, 0, i)
 }
 
 // recvErr returns the status the server ended the stream with when a Send
@@ -107,81 +322,42 @@ func recvErr(stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.C
 	return err
 }
 
-type session struct {
-	cfg       Config
-	batchSize int
-	out       chan *workerv1.ConnectRequest
-	// window holds a token per batch awaiting its ack.
-	window chan struct{}
-
-	mu sync.Mutex
-	// queue holds assigned jobs not started yet. It is unbounded so that
-	// receiving never blocks: acks and cancels must always get through.
-	queue   []*workerv1.Assign
-	queued  chan struct{} // a value when queue may be non-empty
-	running map[string]context.CancelFunc
+// next returns the next message to send on the stream, or nil.
+func (r *Runner) next(resume bool) *workerv1.ConnectRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, j := range r.held {
+		if p := j.progress; p != nil {
+			j.progress = nil
+			return &workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Progress{Progress: p}}
+		}
+		for _, b := range j.outbox {
+			if b.Seq > j.sent {
+				j.sent = b.Seq
+				return &workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Batch{Batch: b}}
+			}
+		}
+		if j.done != nil && !j.doneSent && j.sent >= j.done.Batches {
+			j.doneSent = true
+			msg := &workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_JobDone{JobDone: j.done}}
+			if !resume {
+				// An old server confirms nothing: the job is over for us.
+				r.forgetLocked(j.assign.JobId)
+			}
+			return msg
+		}
+	}
+	return nil
 }
 
 // send is the only goroutine that sends on the stream. A failed Send
 // usually means the server ended the stream: receive reports its status.
-func (s *session) send(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse]) error {
+func (r *Runner) send(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse], resume bool, heartbeat time.Duration) error {
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case msg := <-s.out:
+		if msg := r.next(resume); msg != nil {
 			if err := stream.Send(msg); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// receive handles the server's messages until the stream ends.
-func (s *session) receive(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse]) error {
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				return cause // the sender or a job failed first
-			}
-			return err
-		}
-		switch m := msg.Msg.(type) {
-		case *workerv1.ConnectResponse_Assign:
-			s.mu.Lock()
-			s.queue = append(s.queue, m.Assign)
-			s.mu.Unlock()
-			select {
-			case s.queued <- struct{}{}:
-			default:
-			}
-		case *workerv1.ConnectResponse_Ack:
-			select {
-			case <-s.window:
-			default: // an ack we no longer wait for
-			}
-		case *workerv1.ConnectResponse_Cancel:
-			s.mu.Lock()
-			if cancel := s.running[m.Cancel.JobId]; cancel != nil {
-				cancel()
-			}
-			s.mu.Unlock()
-		}
-	}
-}
-
-// runJobs runs assigned jobs one at a time, in the order they came.
-func (s *session) runJobs(ctx context.Context) error {
-	for {
-		s.mu.Lock()
-		var next *workerv1.Assign
-		if len(s.queue) > 0 {
-			next, s.queue = s.queue[0], s.queue[1:]
-		}
-		s.mu.Unlock()
-		if next != nil {
-			if err := s.runJob(ctx, next); err != nil {
 				return err
 			}
 			continue
@@ -189,46 +365,68 @@ func (s *session) runJobs(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-s.queued:
+		case <-r.changed:
+		case <-tick.C:
+			// A heartbeat: the server ends streams that stay silent.
+			if err := stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Progress{Progress: &workerv1.Progress{}}}); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-func (s *session) enqueue(ctx context.Context, msg *workerv1.ConnectRequest) error {
-	select {
-	case s.out <- msg:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// receive handles the server's messages until the stream ends.
+func (r *Runner) receive(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse]) error {
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return cause // the sender failed first
+			}
+			return err
+		}
+		switch m := msg.Msg.(type) {
+		case *workerv1.ConnectResponse_Assign:
+			r.assign(m.Assign)
+		case *workerv1.ConnectResponse_Ack:
+			r.mu.Lock()
+			if _, j := r.find(m.Ack.JobId); j != nil {
+				if m.Ack.JobDone {
+					r.forgetLocked(m.Ack.JobId)
+				} else {
+					r.ackLocked(j, m.Ack.Seq)
+				}
+			}
+			r.mu.Unlock()
+			signal(r.room)
+		case *workerv1.ConnectResponse_Cancel:
+			r.mu.Lock()
+			r.forgetLocked(m.Cancel.JobId)
+			r.mu.Unlock()
+			signal(r.room)
+		}
 	}
 }
 
-// runJob collects, checks and streams the findings of one job. It returns
-// an error only when the stream is gone; a failure of the job itself is
-// reported to the server in JobDone.
-func (s *session) runJob(ctx context.Context, a *workerv1.Assign) error {
-	jobCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s.mu.Lock()
-	s.running[a.JobId] = cancel
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.running, a.JobId)
-		s.mu.Unlock()
-	}()
-
+// run collects, checks and produces the findings of one job. What it
+// produces is sent by whichever stream is up.
+func (r *Runner) run(j *job) {
 	start := time.Now()
-	log := s.cfg.Log.With("job", a.JobId)
+	log := r.cfg.Log.With("job", j.assign.JobId)
 	log.Info("job started")
-	done := &workerv1.JobDone{JobId: a.JobId}
-	inv, err := s.cfg.Source.Collect(jobCtx)
+	done := &workerv1.JobDone{JobId: j.assign.JobId}
+	inv, err := r.cfg.Source.Collect(j.ctx)
 	if err == nil {
 		done.ObjectsScanned = int64(inv.Len())
-		err = s.check(jobCtx, a, inv, done)
+		r.mu.Lock()
+		j.progress = &workerv1.Progress{JobId: j.assign.JobId, ObjectsScanned: done.ObjectsScanned}
+		r.mu.Unlock()
+		signal(r.changed)
+		err = r.check(j, inv, done)
 	}
-	if ctx.Err() != nil {
-		return context.Cause(ctx) // the stream is gone: the server requeues the job
+	if j.ctx.Err() != nil {
+		log.Info("job stopped: the server cancelled or dropped it")
+		return
 	}
 	if err != nil {
 		done.Error = err.Error()
@@ -236,40 +434,60 @@ func (s *session) runJob(ctx context.Context, a *workerv1.Assign) error {
 	} else {
 		log.Info("job done", "objects", done.ObjectsScanned, "findings", done.Findings, "batches", done.Batches, "duration", time.Since(start).Round(time.Millisecond))
 	}
-	return s.enqueue(ctx, &workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_JobDone{JobDone: done}})
+	r.mu.Lock()
+	j.done = done
+	r.mu.Unlock()
+	signal(r.changed)
 }
 
-func (s *session) check(ctx context.Context, a *workerv1.Assign, inv *checks.Inventory, done *workerv1.JobDone) error {
-	spec := a.GetSpec()
+// put adds a batch to the job's outbox, waiting while the outbox is full:
+// that is the back-pressure from the server, and, while disconnected, the
+// bound on what the worker holds.
+func (r *Runner) put(j *job, b *workerv1.FindingBatch) error {
+	for {
+		r.mu.Lock()
+		if len(j.outbox) < r.window {
+			j.outbox = append(j.outbox, b)
+			r.mu.Unlock()
+			signal(r.changed)
+			return nil
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.room:
+		case <-j.ctx.Done():
+			return j.ctx.Err()
+		}
+	}
+}
+
+func (r *Runner) check(j *job, inv *checks.Inventory, done *workerv1.JobDone) error {
+	spec := j.assign.GetSpec()
 	sel := checks.Selection{
 		Include: spec.GetIncludeChecks(), Exclude: spec.GetExcludeChecks(), Namespaces: spec.GetNamespaces(),
-		Custom:            mergePolicies(spec.GetCustomChecks(), s.cfg.Policies),
+		Custom:            mergePolicies(spec.GetCustomChecks(), r.cfg.Policies),
 		TrustedRegistries: spec.GetTrustedRegistries(),
 	}
 	if len(sel.TrustedRegistries) == 0 {
-		sel.TrustedRegistries = s.cfg.TrustedRegistries
+		sel.TrustedRegistries = r.cfg.TrustedRegistries
 	}
-	batch := make([]*workerv1.Finding, 0, s.batchSize)
+	r.mu.Lock()
+	size := r.batchSize
+	r.mu.Unlock()
+	batch := make([]*workerv1.Finding, 0, size)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		select {
-		case s.window <- struct{}{}: // wait for room: back-pressure from the server
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 		done.Batches++
-		msg := &workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Batch{Batch: &workerv1.FindingBatch{
-			JobId: a.JobId, Seq: done.Batches, Findings: batch,
-		}}}
-		batch = make([]*workerv1.Finding, 0, s.batchSize)
-		return s.enqueue(ctx, msg)
+		b := &workerv1.FindingBatch{JobId: j.assign.JobId, Seq: done.Batches, Findings: batch}
+		batch = make([]*workerv1.Finding, 0, size)
+		return r.put(j, b)
 	}
-	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
+	skipped, err := checks.Run(j.ctx, inv, sel, func(f checks.Finding) error {
 		done.Findings++
 		batch = append(batch, ToProto(f))
-		if len(batch) >= s.batchSize {
+		if len(batch) >= size {
 			return flush()
 		}
 		return nil

@@ -244,8 +244,14 @@ type ScanRecord struct {
 	Target   *v1.ScanTarget         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	Spec     *v1.ScanSpec           `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
 	CreateMs int64                  `protobuf:"varint,3,opt,name=create_ms,json=createMs,proto3" json:"create_ms,omitempty"`
-	// Job ids (16-byte ULIDs), ordered by cluster id.
-	JobIds        [][]byte `protobuf:"bytes,4,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty"`
+	// Job ids (16-byte ULIDs), ordered by cluster id. Some may be jobs of
+	// an earlier scan that this one joined.
+	JobIds [][]byte `protobuf:"bytes,4,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty"`
+	// Jobs shared with another scan that this scan cancelled: they run on
+	// for the other scan and show as cancelled in this one.
+	CancelledJobIds [][]byte `protobuf:"bytes,5,rep,name=cancelled_job_ids,json=cancelledJobIds,proto3" json:"cancelled_job_ids,omitempty"`
+	// When it cancelled them.
+	CancelMs      int64 `protobuf:"varint,6,opt,name=cancel_ms,json=cancelMs,proto3" json:"cancel_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -308,6 +314,20 @@ func (x *ScanRecord) GetJobIds() [][]byte {
 	return nil
 }
 
+func (x *ScanRecord) GetCancelledJobIds() [][]byte {
+	if x != nil {
+		return x.CancelledJobIds
+	}
+	return nil
+}
+
+func (x *ScanRecord) GetCancelMs() int64 {
+	if x != nil {
+		return x.CancelMs
+	}
+	return 0
+}
+
 // JobRecord is one cluster's part of a scan.
 type JobRecord struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -326,7 +346,11 @@ type JobRecord struct {
 	// Open (not suppressed) findings per check id, for comparisons.
 	CheckCounts map[string]int64 `protobuf:"bytes,12,rep,name=check_counts,json=checkCounts,proto3" json:"check_counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// Times the job was sent to a worker.
-	Attempts      int32 `protobuf:"varint,13,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts int32 `protobuf:"varint,13,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Findings in the staged batches; cleared with them.
+	StagedFindings int64 `protobuf:"varint,14,opt,name=staged_findings,json=stagedFindings,proto3" json:"staged_findings,omitempty"`
+	// Scans that joined the job instead of queueing their own.
+	JoinedScanIds [][]byte `protobuf:"bytes,15,rep,name=joined_scan_ids,json=joinedScanIds,proto3" json:"joined_scan_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -450,6 +474,20 @@ func (x *JobRecord) GetAttempts() int32 {
 		return x.Attempts
 	}
 	return 0
+}
+
+func (x *JobRecord) GetStagedFindings() int64 {
+	if x != nil {
+		return x.StagedFindings
+	}
+	return 0
+}
+
+func (x *JobRecord) GetJoinedScanIds() [][]byte {
+	if x != nil {
+		return x.JoinedScanIds
+	}
+	return nil
 }
 
 // FindingRecord is the lifecycle of one finding of one cluster, stored once
@@ -832,13 +870,15 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x1b\n" +
 	"\tcreate_ms\x18\x04 \x01(\x03R\bcreateMs\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x05 \x01(\tR\tclusterId\"\xa0\x01\n" +
+	"cluster_id\x18\x05 \x01(\tR\tclusterId\"\xe9\x01\n" +
 	"\n" +
 	"ScanRecord\x120\n" +
 	"\x06target\x18\x01 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
 	"\x04spec\x18\x02 \x01(\v2\x16.fleetscan.v1.ScanSpecR\x04spec\x12\x1b\n" +
 	"\tcreate_ms\x18\x03 \x01(\x03R\bcreateMs\x12\x17\n" +
-	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\"\xe0\x04\n" +
+	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\x12*\n" +
+	"\x11cancelled_job_ids\x18\x05 \x03(\fR\x0fcancelledJobIds\x12\x1b\n" +
+	"\tcancel_ms\x18\x06 \x01(\x03R\bcancelMs\"\xb1\x05\n" +
 	"\tJobRecord\x12\x17\n" +
 	"\ascan_id\x18\x01 \x01(\fR\x06scanId\x12\x1d\n" +
 	"\n" +
@@ -854,7 +894,9 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	" \x01(\x03R\rstagedBatches\x12G\n" +
 	"\x0enot_assessable\x18\v \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12S\n" +
 	"\fcheck_counts\x18\f \x03(\v20.fleetscan.storage.v1.JobRecord.CheckCountsEntryR\vcheckCounts\x12\x1a\n" +
-	"\battempts\x18\r \x01(\x05R\battempts\x1a>\n" +
+	"\battempts\x18\r \x01(\x05R\battempts\x12'\n" +
+	"\x0fstaged_findings\x18\x0e \x01(\x03R\x0estagedFindings\x12&\n" +
+	"\x0fjoined_scan_ids\x18\x0f \x03(\fR\rjoinedScanIds\x1a>\n" +
 	"\x10CheckCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xcf\x04\n" +

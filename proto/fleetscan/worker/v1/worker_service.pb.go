@@ -262,8 +262,14 @@ type Hello struct {
 	// gitVersion of the cluster's API server.
 	KubernetesVersion string `protobuf:"bytes,3,opt,name=kubernetes_version,json=kubernetesVersion,proto3" json:"kubernetes_version,omitempty"`
 	// Optional protocol features the worker supports. The server ignores the
-	// ones it does not know.
-	Capabilities  []string `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// ones it does not know, so old servers and new workers (and the other
+	// way round) keep working. Known: "resume" (see held_jobs).
+	Capabilities []string `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// Jobs the worker still holds from an earlier stream: assigned, running,
+	// or ended without the server confirming its JobDone. Sent with the
+	// "resume" capability; the server answers in Welcome.resume which of them
+	// go on, and from where.
+	HeldJobs      []string `protobuf:"bytes,5,rep,name=held_jobs,json=heldJobs,proto3" json:"held_jobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -326,6 +332,13 @@ func (x *Hello) GetCapabilities() []string {
 	return nil
 }
 
+func (x *Hello) GetHeldJobs() []string {
+	if x != nil {
+		return x.HeldJobs
+	}
+	return nil
+}
+
 // Welcome accepts the worker and tells it the negotiated settings.
 type Welcome struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -334,8 +347,17 @@ type Welcome struct {
 	MaxBatchSize int32 `protobuf:"varint,2,opt,name=max_batch_size,json=maxBatchSize,proto3" json:"max_batch_size,omitempty"`
 	// How often the worker should send something when idle.
 	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,3,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The capabilities of Hello that the server also supports: what this
+	// stream uses.
+	Capabilities []string `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// Batches the worker may have sent and not yet seen acked; 0 leaves the
+	// worker's own setting.
+	MaxInflightBatches int32 `protobuf:"varint,5,opt,name=max_inflight_batches,json=maxInflightBatches,proto3" json:"max_inflight_batches,omitempty"`
+	// Of Hello.held_jobs, the ones that go on, each with the last batch the
+	// server holds. The worker drops the jobs not listed here.
+	Resume        []*Resume `protobuf:"bytes,6,rep,name=resume,proto3" json:"resume,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -389,6 +411,82 @@ func (x *Welcome) GetHeartbeatInterval() *durationpb.Duration {
 	return nil
 }
 
+func (x *Welcome) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *Welcome) GetMaxInflightBatches() int32 {
+	if x != nil {
+		return x.MaxInflightBatches
+	}
+	return 0
+}
+
+func (x *Welcome) GetResume() []*Resume {
+	if x != nil {
+		return x.Resume
+	}
+	return nil
+}
+
+// Resume lets a held job go on after a reconnect.
+type Resume struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Batches 1..acked_seq are stored: the worker sends the batches after
+	// it, then JobDone, and continues the job if it is still running.
+	AckedSeq      int64 `protobuf:"varint,2,opt,name=acked_seq,json=ackedSeq,proto3" json:"acked_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resume) Reset() {
+	*x = Resume{}
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resume) ProtoMessage() {}
+
+func (x *Resume) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resume.ProtoReflect.Descriptor instead.
+func (*Resume) Descriptor() ([]byte, []int) {
+	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Resume) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *Resume) GetAckedSeq() int64 {
+	if x != nil {
+		return x.AckedSeq
+	}
+	return 0
+}
+
 // Assign asks the worker to run a job.
 type Assign struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -400,7 +498,7 @@ type Assign struct {
 
 func (x *Assign) Reset() {
 	*x = Assign{}
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[4]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -412,7 +510,7 @@ func (x *Assign) String() string {
 func (*Assign) ProtoMessage() {}
 
 func (x *Assign) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[4]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -425,7 +523,7 @@ func (x *Assign) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assign.ProtoReflect.Descriptor instead.
 func (*Assign) Descriptor() ([]byte, []int) {
-	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{4}
+	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Assign) GetJobId() string {
@@ -452,7 +550,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[5]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +562,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[5]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +575,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{5}
+	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Cancel) GetJobId() string {
@@ -487,18 +585,20 @@ func (x *Cancel) GetJobId() string {
 	return ""
 }
 
-// Ack says that a batch is durably stored.
+// Ack says that a batch is durably stored, or, with job_done, that the
+// job's JobDone is: the worker may then forget the job.
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Seq           int64                  `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	JobDone       bool                   `protobuf:"varint,3,opt,name=job_done,json=jobDone,proto3" json:"job_done,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[6]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +610,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[6]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +623,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{6}
+	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Ack) GetJobId() string {
@@ -540,6 +640,13 @@ func (x *Ack) GetSeq() int64 {
 	return 0
 }
 
+func (x *Ack) GetJobDone() bool {
+	if x != nil {
+		return x.JobDone
+	}
+	return false
+}
+
 // Progress reports how far a job is; an empty job_id is a heartbeat.
 type Progress struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -552,7 +659,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[7]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +671,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[7]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +684,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{7}
+	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Progress) GetJobId() string {
@@ -614,7 +721,7 @@ type FindingBatch struct {
 
 func (x *FindingBatch) Reset() {
 	*x = FindingBatch{}
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[8]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +733,7 @@ func (x *FindingBatch) String() string {
 func (*FindingBatch) ProtoMessage() {}
 
 func (x *FindingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[8]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +746,7 @@ func (x *FindingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingBatch.ProtoReflect.Descriptor instead.
 func (*FindingBatch) Descriptor() ([]byte, []int) {
-	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{8}
+	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FindingBatch) GetJobId() string {
@@ -684,7 +791,7 @@ type JobDone struct {
 
 func (x *JobDone) Reset() {
 	*x = JobDone{}
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[9]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +803,7 @@ func (x *JobDone) String() string {
 func (*JobDone) ProtoMessage() {}
 
 func (x *JobDone) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[9]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +816,7 @@ func (x *JobDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDone.ProtoReflect.Descriptor instead.
 func (*JobDone) Descriptor() ([]byte, []int) {
-	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{9}
+	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *JobDone) GetJobId() string {
@@ -773,7 +880,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[10]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +892,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[10]
+	mi := &file_fleetscan_worker_v1_worker_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +905,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{10}
+	return file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Finding) GetCheckId() string {
@@ -866,25 +973,33 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\x06assign\x18\x02 \x01(\v2\x1b.fleetscan.worker.v1.AssignH\x00R\x06assign\x125\n" +
 	"\x06cancel\x18\x03 \x01(\v2\x1b.fleetscan.worker.v1.CancelH\x00R\x06cancel\x12,\n" +
 	"\x03ack\x18\x04 \x01(\v2\x18.fleetscan.worker.v1.AckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\xa0\x01\n" +
+	"\x03msg\"\xbd\x01\n" +
 	"\x05Hello\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12%\n" +
 	"\x0eworker_version\x18\x02 \x01(\tR\rworkerVersion\x12-\n" +
 	"\x12kubernetes_version\x18\x03 \x01(\tR\x11kubernetesVersion\x12\"\n" +
-	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\"\xa0\x01\n" +
+	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12\x1b\n" +
+	"\theld_jobs\x18\x05 \x03(\tR\bheldJobs\"\xab\x02\n" +
 	"\aWelcome\x12%\n" +
 	"\x0eserver_version\x18\x01 \x01(\tR\rserverVersion\x12$\n" +
 	"\x0emax_batch_size\x18\x02 \x01(\x05R\fmaxBatchSize\x12H\n" +
-	"\x12heartbeat_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"K\n" +
+	"\x12heartbeat_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\"\n" +
+	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x120\n" +
+	"\x14max_inflight_batches\x18\x05 \x01(\x05R\x12maxInflightBatches\x123\n" +
+	"\x06resume\x18\x06 \x03(\v2\x1b.fleetscan.worker.v1.ResumeR\x06resume\"<\n" +
+	"\x06Resume\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
+	"\tacked_seq\x18\x02 \x01(\x03R\backedSeq\"K\n" +
 	"\x06Assign\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12*\n" +
 	"\x04spec\x18\x02 \x01(\v2\x16.fleetscan.v1.ScanSpecR\x04spec\"\x1f\n" +
 	"\x06Cancel\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\".\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"I\n" +
 	"\x03Ack\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x03R\x03seq\"f\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x19\n" +
+	"\bjob_done\x18\x03 \x01(\bR\ajobDone\"f\n" +
 	"\bProgress\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12'\n" +
 	"\x0fobjects_scanned\x18\x02 \x01(\x03R\x0eobjectsScanned\x12\x1a\n" +
@@ -923,49 +1038,51 @@ func file_fleetscan_worker_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_fleetscan_worker_v1_worker_service_proto_rawDescData
 }
 
-var file_fleetscan_worker_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_fleetscan_worker_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_fleetscan_worker_v1_worker_service_proto_goTypes = []any{
 	(*ConnectRequest)(nil),        // 0: fleetscan.worker.v1.ConnectRequest
 	(*ConnectResponse)(nil),       // 1: fleetscan.worker.v1.ConnectResponse
 	(*Hello)(nil),                 // 2: fleetscan.worker.v1.Hello
 	(*Welcome)(nil),               // 3: fleetscan.worker.v1.Welcome
-	(*Assign)(nil),                // 4: fleetscan.worker.v1.Assign
-	(*Cancel)(nil),                // 5: fleetscan.worker.v1.Cancel
-	(*Ack)(nil),                   // 6: fleetscan.worker.v1.Ack
-	(*Progress)(nil),              // 7: fleetscan.worker.v1.Progress
-	(*FindingBatch)(nil),          // 8: fleetscan.worker.v1.FindingBatch
-	(*JobDone)(nil),               // 9: fleetscan.worker.v1.JobDone
-	(*Finding)(nil),               // 10: fleetscan.worker.v1.Finding
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
-	(*v1.ScanSpec)(nil),           // 12: fleetscan.v1.ScanSpec
-	(*v1.CheckNotAssessable)(nil), // 13: fleetscan.v1.CheckNotAssessable
-	(v1.Severity)(0),              // 14: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),      // 15: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),        // 16: fleetscan.v1.ResourceRef
+	(*Resume)(nil),                // 4: fleetscan.worker.v1.Resume
+	(*Assign)(nil),                // 5: fleetscan.worker.v1.Assign
+	(*Cancel)(nil),                // 6: fleetscan.worker.v1.Cancel
+	(*Ack)(nil),                   // 7: fleetscan.worker.v1.Ack
+	(*Progress)(nil),              // 8: fleetscan.worker.v1.Progress
+	(*FindingBatch)(nil),          // 9: fleetscan.worker.v1.FindingBatch
+	(*JobDone)(nil),               // 10: fleetscan.worker.v1.JobDone
+	(*Finding)(nil),               // 11: fleetscan.worker.v1.Finding
+	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
+	(*v1.ScanSpec)(nil),           // 13: fleetscan.v1.ScanSpec
+	(*v1.CheckNotAssessable)(nil), // 14: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 15: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 16: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 17: fleetscan.v1.ResourceRef
 }
 var file_fleetscan_worker_v1_worker_service_proto_depIdxs = []int32{
 	2,  // 0: fleetscan.worker.v1.ConnectRequest.hello:type_name -> fleetscan.worker.v1.Hello
-	7,  // 1: fleetscan.worker.v1.ConnectRequest.progress:type_name -> fleetscan.worker.v1.Progress
-	8,  // 2: fleetscan.worker.v1.ConnectRequest.batch:type_name -> fleetscan.worker.v1.FindingBatch
-	9,  // 3: fleetscan.worker.v1.ConnectRequest.job_done:type_name -> fleetscan.worker.v1.JobDone
+	8,  // 1: fleetscan.worker.v1.ConnectRequest.progress:type_name -> fleetscan.worker.v1.Progress
+	9,  // 2: fleetscan.worker.v1.ConnectRequest.batch:type_name -> fleetscan.worker.v1.FindingBatch
+	10, // 3: fleetscan.worker.v1.ConnectRequest.job_done:type_name -> fleetscan.worker.v1.JobDone
 	3,  // 4: fleetscan.worker.v1.ConnectResponse.welcome:type_name -> fleetscan.worker.v1.Welcome
-	4,  // 5: fleetscan.worker.v1.ConnectResponse.assign:type_name -> fleetscan.worker.v1.Assign
-	5,  // 6: fleetscan.worker.v1.ConnectResponse.cancel:type_name -> fleetscan.worker.v1.Cancel
-	6,  // 7: fleetscan.worker.v1.ConnectResponse.ack:type_name -> fleetscan.worker.v1.Ack
-	11, // 8: fleetscan.worker.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
-	12, // 9: fleetscan.worker.v1.Assign.spec:type_name -> fleetscan.v1.ScanSpec
-	10, // 10: fleetscan.worker.v1.FindingBatch.findings:type_name -> fleetscan.worker.v1.Finding
-	13, // 11: fleetscan.worker.v1.JobDone.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
-	14, // 12: fleetscan.worker.v1.Finding.severity:type_name -> fleetscan.v1.Severity
-	15, // 13: fleetscan.worker.v1.Finding.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	16, // 14: fleetscan.worker.v1.Finding.resource:type_name -> fleetscan.v1.ResourceRef
-	0,  // 15: fleetscan.worker.v1.WorkerService.Connect:input_type -> fleetscan.worker.v1.ConnectRequest
-	1,  // 16: fleetscan.worker.v1.WorkerService.Connect:output_type -> fleetscan.worker.v1.ConnectResponse
-	16, // [16:17] is the sub-list for method output_type
-	15, // [15:16] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	5,  // 5: fleetscan.worker.v1.ConnectResponse.assign:type_name -> fleetscan.worker.v1.Assign
+	6,  // 6: fleetscan.worker.v1.ConnectResponse.cancel:type_name -> fleetscan.worker.v1.Cancel
+	7,  // 7: fleetscan.worker.v1.ConnectResponse.ack:type_name -> fleetscan.worker.v1.Ack
+	12, // 8: fleetscan.worker.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
+	4,  // 9: fleetscan.worker.v1.Welcome.resume:type_name -> fleetscan.worker.v1.Resume
+	13, // 10: fleetscan.worker.v1.Assign.spec:type_name -> fleetscan.v1.ScanSpec
+	11, // 11: fleetscan.worker.v1.FindingBatch.findings:type_name -> fleetscan.worker.v1.Finding
+	14, // 12: fleetscan.worker.v1.JobDone.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	15, // 13: fleetscan.worker.v1.Finding.severity:type_name -> fleetscan.v1.Severity
+	16, // 14: fleetscan.worker.v1.Finding.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	17, // 15: fleetscan.worker.v1.Finding.resource:type_name -> fleetscan.v1.ResourceRef
+	0,  // 16: fleetscan.worker.v1.WorkerService.Connect:input_type -> fleetscan.worker.v1.ConnectRequest
+	1,  // 17: fleetscan.worker.v1.WorkerService.Connect:output_type -> fleetscan.worker.v1.ConnectResponse
+	17, // [17:18] is the sub-list for method output_type
+	16, // [16:17] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_worker_v1_worker_service_proto_init() }
@@ -991,7 +1108,7 @@ func file_fleetscan_worker_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_worker_v1_worker_service_proto_rawDesc), len(file_fleetscan_worker_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
