@@ -61,9 +61,16 @@ build: ## Build the three binaries into .tmp/bin
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 .PHONY: test
-test: lint checkproto ## Lint, check generated code, run all tests with -race, fuzz briefly
+test: lint checkproto ## Lint, check generated code, run all tests with -race, the TS SDK's tests, fuzz briefly
 	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory ts-test
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3000x
+
+.PHONY: ts-test
+ts-test: build $(TS_DEPS) ## Compile the TypeScript SDK and run its node:test suite against the built binaries
+	rm -rf $(TS)/dist
+	$(TS)/node_modules/.bin/tsc -p $(TS)
+	FLEETSCAN_BIN=$(BIN) node --test --test-reporter=spec $(TS)/dist/test/*.test.js
 
 FUZZTIME ?= 30s
 .PHONY: fuzz
