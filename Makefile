@@ -18,11 +18,21 @@ $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc: go.mod go.sum
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
-PROTO_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+# The TypeScript SDK's npm packages, protoc-gen-es among them, pinned by
+# its package-lock.json. npm ci writes node_modules/.package-lock.json last,
+# so it runs again only when the lock file changed or an install broke off.
+TS      := client/typescript
+TS_DEPS := $(TS)/node_modules/.package-lock.json
+
+$(TS_DEPS): $(TS)/package.json $(TS)/package-lock.json
+	npm ci --prefix $(TS) --no-audit --no-fund --no-update-notifier
+
+PROTO_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(TS_DEPS)
 
 .PHONY: proto
-proto: $(PROTO_TOOLS) ## Regenerate Go code from proto/ (committed)
+proto: $(PROTO_TOOLS) ## Regenerate Go and TypeScript code from proto/ (committed)
 	find proto -name '*.pb.go' -delete
+	rm -rf $(TS)/src/gen
 	buf generate
 
 .PHONY: lint
@@ -38,6 +48,9 @@ checkproto: $(PROTO_TOOLS) ## Fail when the committed generated code is stale
 	@diff -r --exclude='*.proto' --exclude='*.go.mod' --exclude='*.go.sum' proto .tmp/gen/proto >/dev/null || { \
 	  echo "generated code in proto/ is stale: run 'make proto' and commit"; \
 	  diff -rq --exclude='*.proto' --exclude='*.go.mod' --exclude='*.go.sum' proto .tmp/gen/proto; exit 1; }
+	@diff -r $(TS)/src/gen .tmp/gen/$(TS)/src/gen >/dev/null || { \
+	  echo "generated code in $(TS)/src/gen is stale: run 'make proto' and commit"; \
+	  diff -rq $(TS)/src/gen .tmp/gen/$(TS)/src/gen; exit 1; }
 
 .PHONY: docs
 docs: ## Regenerate docs/checks.md from the catalog
@@ -48,9 +61,16 @@ build: ## Build the three binaries into .tmp/bin
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 .PHONY: test
-test: lint checkproto ## Lint, check generated code, run all tests with -race, fuzz briefly
+test: lint checkproto ## Lint, check generated code, run all tests with -race, the TS SDK's tests, fuzz briefly
 	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory ts-test
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3000x
+
+.PHONY: ts-test
+ts-test: build $(TS_DEPS) ## Compile the TypeScript SDK and run its node:test suite against the built binaries
+	rm -rf $(TS)/dist
+	$(TS)/node_modules/.bin/tsc -p $(TS)
+	FLEETSCAN_BIN=$(BIN) node --test --test-reporter=spec $(TS)/dist/test/*.test.js
 
 FUZZTIME ?= 30s
 .PHONY: fuzz
