@@ -25,6 +25,10 @@ TS      := client/typescript
 TS_DEPS := $(TS)/node_modules/.package-lock.json
 
 $(TS_DEPS): $(TS)/package.json $(TS)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "Node.js and npm not found: installing Debian's nodejs and npm"; \
+	  apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	@node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("Node.js " + process.version + " is too old: the TypeScript SDK needs 20 or newer"); process.exit(1) }'
 	npm ci --prefix $(TS) --no-audit --no-fund --no-update-notifier
 
 PROTO_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(TS_DEPS)

@@ -61,8 +61,13 @@ export interface ClientOptions {
 export interface WaitOptions {
   /** Stops waiting: the promise rejects with a `ConnectError` of code `Canceled`. */
   signal?: AbortSignal;
-  /** Time between two GetScan calls; default 1000. */
+  /**
+   * Time between two GetScan calls when the server has no WatchScan, and
+   * the wait before watching again after the server went away; default 1000.
+   */
   intervalMs?: number;
+  /** Called with the scan each time it changes (state, jobs, progress). */
+  onProgress?: (scan: Scan) => void;
 }
 
 /** The client returned by {@link createClient}. */
@@ -86,9 +91,11 @@ export interface FleetscanClient {
    */
   listAllFindings(req?: MessageInitShape<typeof ListFindingsRequestSchema>, options?: CallOptions): AsyncGenerator<Finding>;
   /**
-   * Polls GetScan until the scan is SUCCEEDED, FAILED or CANCELLED and
-   * returns it. It does not time out by itself: pass
-   * `signal: AbortSignal.timeout(ms)` for a deadline.
+   * Follows the scan through WatchScan until it is SUCCEEDED, FAILED or
+   * CANCELLED and returns it; watches again if the server restarts
+   * (`Unavailable`), and polls GetScan on servers without WatchScan. It does
+   * not time out by itself: pass `signal: AbortSignal.timeout(ms)` for a
+   * deadline.
    */
   waitForScan(scanId: string, options?: WaitOptions): Promise<Scan>;
   /** Closes the HTTP/2 connection; a later call opens a new one. */
@@ -161,14 +168,43 @@ export function createClient(options: ClientOptions): FleetscanClient {
         const res = await findings.listFindings(r, opts);
         return [res.findings, res.nextPageToken];
       }),
-    async waitForScan(scanId, { signal, intervalMs = 1000 } = {}) {
+    async waitForScan(scanId, { signal, intervalMs = 1000, onProgress } = {}) {
+      let watch = true;
       for (;;) {
-        const { scan } = await scans.getScan({ scanId }, { signal });
-        if (scan === undefined) {
-          throw new ConnectError(`GetScan ${scanId}: response without a scan`, Code.Internal);
-        }
-        if (finalScanStates.has(scan.state)) {
-          return scan;
+        try {
+          if (watch) {
+            for await (const { scan } of scans.watchScan({ scanId }, { signal })) {
+              if (scan === undefined) {
+                throw new ConnectError(`WatchScan ${scanId}: response without a scan`, Code.Internal);
+              }
+              onProgress?.(scan);
+              if (finalScanStates.has(scan.state)) {
+                return scan;
+              }
+            }
+            // The stream ended before the scan did: the server is going away.
+            throw new ConnectError("watch ended before the scan did", Code.Unavailable);
+          }
+          const { scan } = await scans.getScan({ scanId }, { signal });
+          if (scan === undefined) {
+            throw new ConnectError(`GetScan ${scanId}: response without a scan`, Code.Internal);
+          }
+          onProgress?.(scan);
+          if (finalScanStates.has(scan.state)) {
+            return scan;
+          }
+        } catch (err) {
+          const ce = ConnectError.from(err);
+          if (signal?.aborted) {
+            throw ConnectError.from(signal.reason, Code.Canceled);
+          }
+          if (ce.code === Code.Unimplemented && watch) {
+            watch = false; // an older server: poll
+            continue;
+          }
+          if (ce.code !== Code.Unavailable) {
+            throw ce;
+          }
         }
         await sleep(intervalMs, signal);
       }

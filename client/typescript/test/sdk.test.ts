@@ -73,6 +73,7 @@ describe("fleetscan SDK against a real server", { timeout: 180_000 }, () => {
   const fleet = new Fleet();
   let client: FleetscanClient;
   let scan: Scan;
+  const updates: Scan[] = [];
   let fleetFindings: Finding[];
 
   before(async () => {
@@ -89,7 +90,11 @@ describe("fleetscan SDK against a real server", { timeout: 180_000 }, () => {
         target: { clusterIds: scanned.map((c) => c.id) },
       });
       assert.ok(started.scan, "StartScan returned no scan");
-      scan = await client.waitForScan(started.scan.id, { intervalMs: 100, signal: AbortSignal.timeout(90_000) });
+      scan = await client.waitForScan(started.scan.id, {
+        intervalMs: 100,
+        signal: AbortSignal.timeout(90_000),
+        onProgress: (s) => updates.push(s),
+      });
       fleetFindings = await collect(client.listAllFindings({ pageSize: 1000 }));
     } catch (err) {
       throw new Error(`setup failed: ${String(err)}\n${fleet.logs()}`, { cause: err });
@@ -116,6 +121,20 @@ describe("fleetscan SDK against a real server", { timeout: 180_000 }, () => {
     const cluster = (await client.clusters.getCluster({ clusterId: "acme-dev" })).cluster;
     assert.equal(cluster?.worker?.connected, true, "the worker of acme-dev is not connected");
     assert.notEqual(cluster?.worker?.workerVersion, "");
+  });
+
+  it("reports progress while waiting, ending with every cluster done", async () => {
+    assert.ok(updates.length >= 1, "onProgress was never called");
+    const last = updates[updates.length - 1];
+    assert.equal(last.id, scan.id);
+    assert.equal(last.progress?.clustersTotal, 2);
+    assert.equal(last.progress?.clustersDone, 2);
+    // Progress counts every finding received, suppressed ones too.
+    assert.equal(Number(last.progress?.findings), total(scan.findings) + Number(scan.findings!.suppressed));
+    assert.ok((last.progress?.objectsScanned ?? 0n) > 0n, "no objects scanned in the progress");
+    for (let i = 1; i < updates.length; i++) {
+      assert.ok(updates[i].progress!.clustersDone >= updates[i - 1].progress!.clustersDone, "clusters done went back");
+    }
   });
 
   it("lists every finding across pages of 25", async () => {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetscan/v1/scan.proto.
  */
 export const file_fleetscan_v1_scan: GenFile = /*@__PURE__*/
-  fileDesc("ChdmbGVldHNjYW4vdjEvc2Nhbi5wcm90bxIMZmxlZXRzY2FuLnYxIl8KClNjYW5UYXJnZXQSEwoLY2x1c3Rlcl9pZHMYASADKAkSFAoMYWxsX2NsdXN0ZXJzGAIgASgIEhYKDmxhYmVsX3NlbGVjdG9yGAMgASgJEg4KBnRlbmFudBgEIAEoCSKcAQoIU2NhblNwZWMSFgoOaW5jbHVkZV9jaGVja3MYASADKAkSFgoOZXhjbHVkZV9jaGVja3MYAiADKAkSEgoKbmFtZXNwYWNlcxgDIAMoCRIwCg1jdXN0b21fY2hlY2tzGAQgAygLMhkuZmxlZXRzY2FuLnYxLkN1c3RvbUNoZWNrEhoKEnRydXN0ZWRfcmVnaXN0cmllcxgFIAMoCSKoAgoLQ3VzdG9tQ2hlY2sSCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSKAoIc2V2ZXJpdHkYBCABKA4yFi5mbGVldHNjYW4udjEuU2V2ZXJpdHkSEAoIY2F0ZWdvcnkYBSABKAkSOQoRcmVzcG9uc2libGVfcGFydHkYBiABKA4yHi5mbGVldHNjYW4udjEuUmVzcG9uc2libGVQYXJ0eRITCgtyZW1lZGlhdGlvbhgHIAEoCRItCgVtYXRjaBgIIAEoCzIeLmZsZWV0c2Nhbi52MS5DdXN0b21DaGVja01hdGNoEhIKCmV4cHJlc3Npb24YCSABKAkSGgoSbWVzc2FnZV9leHByZXNzaW9uGAogASgJIrwBChBDdXN0b21DaGVja01hdGNoEg0KBWtpbmRzGAEgAygJEhIKCm5hbWVzcGFjZXMYAiADKAkSGgoSZXhjbHVkZV9uYW1lc3BhY2VzGAMgAygJEjoKBmxhYmVscxgEIAMoCzIqLmZsZWV0c2Nhbi52MS5DdXN0b21DaGVja01hdGNoLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiggMKA0pvYhIKCgJpZBgBIAEoCRISCgpjbHVzdGVyX2lkGAIgASgJEiUKBXN0YXRlGAMgASgOMhYuZmxlZXRzY2FuLnYxLkpvYlN0YXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoIZmluZGluZ3MYByABKAsyHC5mbGVldHNjYW4udjEuU2V2ZXJpdHlDb3VudHMSFwoPb2JqZWN0c19zY2FubmVkGAggASgDEg0KBWVycm9yGAkgASgJEjgKDm5vdF9hc3Nlc3NhYmxlGAogAygLMiAuZmxlZXRzY2FuLnYxLkNoZWNrTm90QXNzZXNzYWJsZRIQCghhdHRlbXB0cxgLIAEoBSI2ChJDaGVja05vdEFzc2Vzc2FibGUSEAoIY2hlY2tfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIr0CCgRTY2FuEgoKAmlkGAEgASgJEigKBnRhcmdldBgCIAEoCzIYLmZsZWV0c2Nhbi52MS5TY2FuVGFyZ2V0EiQKBHNwZWMYAyABKAsyFi5mbGVldHNjYW4udjEuU2NhblNwZWMSJgoFc3RhdGUYBCABKA4yFy5mbGVldHNjYW4udjEuU2NhblN0YXRlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoEam9icxgHIAMoCzIRLmZsZWV0c2Nhbi52MS5Kb2ISLgoIZmluZGluZ3MYCCABKAsyHC5mbGVldHNjYW4udjEuU2V2ZXJpdHlDb3VudHMqogEKCVNjYW5TdGF0ZRIaChZTQ0FOX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0NBTl9TVEFURV9QRU5ESU5HEAESFgoSU0NBTl9TVEFURV9SVU5OSU5HEAISGAoUU0NBTl9TVEFURV9TVUNDRUVERUQQAxIVChFTQ0FOX1NUQVRFX0ZBSUxFRBAEEhgKFFNDQU5fU1RBVEVfQ0FOQ0VMTEVEEAUq5QEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUpPQl9TVEFURV9QRU5ESU5HEAESGAoUSk9CX1NUQVRFX0RJU1BBVENIRUQQAhIVChFKT0JfU1RBVEVfUlVOTklORxADEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQBBIUChBKT0JfU1RBVEVfRkFJTEVEEAUSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAGEhcKE0pPQl9TVEFURV9USU1FRF9PVVQQBxIVChFKT0JfU1RBVEVfRVhQSVJFRBAIQj9aPWdpdGh1Yi5jb20vZmxlZXRzY2FuL2ZsZWV0c2Nhbi9wcm90by9mbGVldHNjYW4vdjE7ZmxlZXRzY2FudjFiBnByb3RvMw", [file_fleetscan_v1_finding, file_google_protobuf_timestamp]);
+  fileDesc("ChdmbGVldHNjYW4vdjEvc2Nhbi5wcm90bxIMZmxlZXRzY2FuLnYxIl8KClNjYW5UYXJnZXQSEwoLY2x1c3Rlcl9pZHMYASADKAkSFAoMYWxsX2NsdXN0ZXJzGAIgASgIEhYKDmxhYmVsX3NlbGVjdG9yGAMgASgJEg4KBnRlbmFudBgEIAEoCSKcAQoIU2NhblNwZWMSFgoOaW5jbHVkZV9jaGVja3MYASADKAkSFgoOZXhjbHVkZV9jaGVja3MYAiADKAkSEgoKbmFtZXNwYWNlcxgDIAMoCRIwCg1jdXN0b21fY2hlY2tzGAQgAygLMhkuZmxlZXRzY2FuLnYxLkN1c3RvbUNoZWNrEhoKEnRydXN0ZWRfcmVnaXN0cmllcxgFIAMoCSKoAgoLQ3VzdG9tQ2hlY2sSCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSKAoIc2V2ZXJpdHkYBCABKA4yFi5mbGVldHNjYW4udjEuU2V2ZXJpdHkSEAoIY2F0ZWdvcnkYBSABKAkSOQoRcmVzcG9uc2libGVfcGFydHkYBiABKA4yHi5mbGVldHNjYW4udjEuUmVzcG9uc2libGVQYXJ0eRITCgtyZW1lZGlhdGlvbhgHIAEoCRItCgVtYXRjaBgIIAEoCzIeLmZsZWV0c2Nhbi52MS5DdXN0b21DaGVja01hdGNoEhIKCmV4cHJlc3Npb24YCSABKAkSGgoSbWVzc2FnZV9leHByZXNzaW9uGAogASgJIrwBChBDdXN0b21DaGVja01hdGNoEg0KBWtpbmRzGAEgAygJEhIKCm5hbWVzcGFjZXMYAiADKAkSGgoSZXhjbHVkZV9uYW1lc3BhY2VzGAMgAygJEjoKBmxhYmVscxgEIAMoCzIqLmZsZWV0c2Nhbi52MS5DdXN0b21DaGVja01hdGNoLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEinQMKA0pvYhIKCgJpZBgBIAEoCRISCgpjbHVzdGVyX2lkGAIgASgJEiUKBXN0YXRlGAMgASgOMhYuZmxlZXRzY2FuLnYxLkpvYlN0YXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoIZmluZGluZ3MYByABKAsyHC5mbGVldHNjYW4udjEuU2V2ZXJpdHlDb3VudHMSFwoPb2JqZWN0c19zY2FubmVkGAggASgDEg0KBWVycm9yGAkgASgJEjgKDm5vdF9hc3Nlc3NhYmxlGAogAygLMiAuZmxlZXRzY2FuLnYxLkNoZWNrTm90QXNzZXNzYWJsZRIQCghhdHRlbXB0cxgLIAEoBRIZChFmaW5kaW5nc19yZWNlaXZlZBgMIAEoAyI2ChJDaGVja05vdEFzc2Vzc2FibGUSEAoIY2hlY2tfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIusCCgRTY2FuEgoKAmlkGAEgASgJEigKBnRhcmdldBgCIAEoCzIYLmZsZWV0c2Nhbi52MS5TY2FuVGFyZ2V0EiQKBHNwZWMYAyABKAsyFi5mbGVldHNjYW4udjEuU2NhblNwZWMSJgoFc3RhdGUYBCABKA4yFy5mbGVldHNjYW4udjEuU2NhblN0YXRlEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoEam9icxgHIAMoCzIRLmZsZWV0c2Nhbi52MS5Kb2ISLgoIZmluZGluZ3MYCCABKAsyHC5mbGVldHNjYW4udjEuU2V2ZXJpdHlDb3VudHMSLAoIcHJvZ3Jlc3MYCSABKAsyGi5mbGVldHNjYW4udjEuU2NhblByb2dyZXNzImgKDFNjYW5Qcm9ncmVzcxIWCg5jbHVzdGVyc190b3RhbBgBIAEoBRIVCg1jbHVzdGVyc19kb25lGAIgASgFEhcKD29iamVjdHNfc2Nhbm5lZBgDIAEoAxIQCghmaW5kaW5ncxgEIAEoAyqiAQoJU2NhblN0YXRlEhoKFlNDQU5fU1RBVEVfVU5TUEVDSUZJRUQQABIWChJTQ0FOX1NUQVRFX1BFTkRJTkcQARIWChJTQ0FOX1NUQVRFX1JVTk5JTkcQAhIYChRTQ0FOX1NUQVRFX1NVQ0NFRURFRBADEhUKEVNDQU5fU1RBVEVfRkFJTEVEEAQSGAoUU0NBTl9TVEFURV9DQU5DRUxMRUQQBSrlAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1BFTkRJTkcQARIYChRKT0JfU1RBVEVfRElTUEFUQ0hFRBACEhUKEUpPQl9TVEFURV9SVU5OSU5HEAMSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAYSFwoTSk9CX1NUQVRFX1RJTUVEX09VVBAHEhUKEUpPQl9TVEFURV9FWFBJUkVEEAhCP1o9Z2l0aHViLmNvbS9mbGVldHNjYW4vZmxlZXRzY2FuL3Byb3RvL2ZsZWV0c2Nhbi92MTtmbGVldHNjYW52MWIGcHJvdG8z", [file_fleetscan_v1_finding, file_google_protobuf_timestamp]);
 
 /**
  * ScanTarget selects the clusters a scan covers. Exactly one of its fields
@@ -304,6 +304,13 @@ export type Job = Message<"fleetscan.v1.Job"> & {
    * @generated from field: int32 attempts = 11;
    */
   attempts: number;
+
+  /**
+   * While it runs: findings stored so far (not visible until it succeeds).
+   *
+   * @generated from field: int64 findings_received = 12;
+   */
+  findingsReceived: bigint;
 };
 
 /**
@@ -391,6 +398,13 @@ export type Scan = Message<"fleetscan.v1.Scan"> & {
    * @generated from field: fleetscan.v1.SeverityCounts findings = 8;
    */
   findings?: SeverityCounts | undefined;
+
+  /**
+   * How far the scan is, across its jobs.
+   *
+   * @generated from field: fleetscan.v1.ScanProgress progress = 9;
+   */
+  progress?: ScanProgress | undefined;
 };
 
 /**
@@ -399,6 +413,43 @@ export type Scan = Message<"fleetscan.v1.Scan"> & {
  */
 export const ScanSchema: GenMessage<Scan> = /*@__PURE__*/
   messageDesc(file_fleetscan_v1_scan, 6);
+
+/**
+ * ScanProgress sums a scan's jobs. While a job runs, its objects and
+ * findings are what its worker has reported and sent so far.
+ *
+ * @generated from message fleetscan.v1.ScanProgress
+ */
+export type ScanProgress = Message<"fleetscan.v1.ScanProgress"> & {
+  /**
+   * @generated from field: int32 clusters_total = 1;
+   */
+  clustersTotal: number;
+
+  /**
+   * Clusters whose job has ended, in any state.
+   *
+   * @generated from field: int32 clusters_done = 2;
+   */
+  clustersDone: number;
+
+  /**
+   * @generated from field: int64 objects_scanned = 3;
+   */
+  objectsScanned: bigint;
+
+  /**
+   * @generated from field: int64 findings = 4;
+   */
+  findings: bigint;
+};
+
+/**
+ * Describes the message fleetscan.v1.ScanProgress.
+ * Use `create(ScanProgressSchema)` to create a new message.
+ */
+export const ScanProgressSchema: GenMessage<ScanProgress> = /*@__PURE__*/
+  messageDesc(file_fleetscan_v1_scan, 7);
 
 /**
  * ScanState is the state of a scan, derived from the states of its jobs.

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetscan/v1/scan_service.proto.
  */
 export const file_fleetscan_v1_scan_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9mbGVldHNjYW4vdjEvc2Nhbl9zZXJ2aWNlLnByb3RvEgxmbGVldHNjYW4udjEiYgoQU3RhcnRTY2FuUmVxdWVzdBIoCgZ0YXJnZXQYASABKAsyGC5mbGVldHNjYW4udjEuU2NhblRhcmdldBIkCgRzcGVjGAIgASgLMhYuZmxlZXRzY2FuLnYxLlNjYW5TcGVjIjUKEVN0YXJ0U2NhblJlc3BvbnNlEiAKBHNjYW4YASABKAsyEi5mbGVldHNjYW4udjEuU2NhbiIhCg5HZXRTY2FuUmVxdWVzdBIPCgdzY2FuX2lkGAEgASgJIjMKD0dldFNjYW5SZXNwb25zZRIgCgRzY2FuGAEgASgLMhIuZmxlZXRzY2FuLnYxLlNjYW4iOQoQTGlzdFNjYW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJPChFMaXN0U2NhbnNSZXNwb25zZRIhCgVzY2FucxgBIAMoCzISLmZsZWV0c2Nhbi52MS5TY2FuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKaAwoIU2NoZWR1bGUSCgoCaWQYASABKAkSDAoEY3JvbhgCIAEoCRIoCgZ0YXJnZXQYAyABKAsyGC5mbGVldHNjYW4udjEuU2NhblRhcmdldBIkCgRzcGVjGAQgASgLMhYuZmxlZXRzY2FuLnYxLlNjYW5TcGVjEikKBmppdHRlchgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI4ChFtaXNzZWRfcnVuX3BvbGljeRgGIAEoDjIdLmZsZWV0c2Nhbi52MS5NaXNzZWRSdW5Qb2xpY3kSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDW5leHRfcnVuX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfcnVuX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGxhc3Rfc2Nhbl9pZBgKIAEoCRISCgpsYXN0X2Vycm9yGAsgASgJItoBChVDcmVhdGVTY2hlZHVsZVJlcXVlc3QSDAoEY3JvbhgBIAEoCRIoCgZ0YXJnZXQYAiABKAsyGC5mbGVldHNjYW4udjEuU2NhblRhcmdldBIkCgRzcGVjGAMgASgLMhYuZmxlZXRzY2FuLnYxLlNjYW5TcGVjEikKBmppdHRlchgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI4ChFtaXNzZWRfcnVuX3BvbGljeRgFIAEoDjIdLmZsZWV0c2Nhbi52MS5NaXNzZWRSdW5Qb2xpY3kiQgoWQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRIoCghzY2hlZHVsZRgBIAEoCzIWLmZsZWV0c2Nhbi52MS5TY2hlZHVsZSI9ChRMaXN0U2NoZWR1bGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJbChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USKQoJc2NoZWR1bGVzGAEgAygLMhYuZmxlZXRzY2FuLnYxLlNjaGVkdWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIsChVEZWxldGVTY2hlZHVsZVJlcXVlc3QSEwoLc2NoZWR1bGVfaWQYASABKAkiGAoWRGVsZXRlU2NoZWR1bGVSZXNwb25zZSIkChFDYW5jZWxTY2FuUmVxdWVzdBIPCgdzY2FuX2lkGAEgASgJIjYKEkNhbmNlbFNjYW5SZXNwb25zZRIgCgRzY2FuGAEgASgLMhIuZmxlZXRzY2FuLnYxLlNjYW4qcAoPTWlzc2VkUnVuUG9saWN5EiEKHU1JU1NFRF9SVU5fUE9MSUNZX1VOU1BFQ0lGSUVEEAASHgoaTUlTU0VEX1JVTl9QT0xJQ1lfUlVOX09OQ0UQARIaChZNSVNTRURfUlVOX1BPTElDWV9TS0lQEAIy1gQKC1NjYW5TZXJ2aWNlEkwKCVN0YXJ0U2NhbhIeLmZsZWV0c2Nhbi52MS5TdGFydFNjYW5SZXF1ZXN0Gh8uZmxlZXRzY2FuLnYxLlN0YXJ0U2NhblJlc3BvbnNlEkYKB0dldFNjYW4SHC5mbGVldHNjYW4udjEuR2V0U2NhblJlcXVlc3QaHS5mbGVldHNjYW4udjEuR2V0U2NhblJlc3BvbnNlEkwKCUxpc3RTY2FucxIeLmZsZWV0c2Nhbi52MS5MaXN0U2NhbnNSZXF1ZXN0Gh8uZmxlZXRzY2FuLnYxLkxpc3RTY2Fuc1Jlc3BvbnNlEk8KCkNhbmNlbFNjYW4SHy5mbGVldHNjYW4udjEuQ2FuY2VsU2NhblJlcXVlc3QaIC5mbGVldHNjYW4udjEuQ2FuY2VsU2NhblJlc3BvbnNlElsKDkNyZWF0ZVNjaGVkdWxlEiMuZmxlZXRzY2FuLnYxLkNyZWF0ZVNjaGVkdWxlUmVxdWVzdBokLmZsZWV0c2Nhbi52MS5DcmVhdGVTY2hlZHVsZVJlc3BvbnNlElgKDUxpc3RTY2hlZHVsZXMSIi5mbGVldHNjYW4udjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaIy5mbGVldHNjYW4udjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlElsKDkRlbGV0ZVNjaGVkdWxlEiMuZmxlZXRzY2FuLnYxLkRlbGV0ZVNjaGVkdWxlUmVxdWVzdBokLmZsZWV0c2Nhbi52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlQj9aPWdpdGh1Yi5jb20vZmxlZXRzY2FuL2ZsZWV0c2Nhbi9wcm90by9mbGVldHNjYW4vdjE7ZmxlZXRzY2FudjFiBnByb3RvMw", [file_fleetscan_v1_scan, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch9mbGVldHNjYW4vdjEvc2Nhbl9zZXJ2aWNlLnByb3RvEgxmbGVldHNjYW4udjEiYgoQU3RhcnRTY2FuUmVxdWVzdBIoCgZ0YXJnZXQYASABKAsyGC5mbGVldHNjYW4udjEuU2NhblRhcmdldBIkCgRzcGVjGAIgASgLMhYuZmxlZXRzY2FuLnYxLlNjYW5TcGVjIjUKEVN0YXJ0U2NhblJlc3BvbnNlEiAKBHNjYW4YASABKAsyEi5mbGVldHNjYW4udjEuU2NhbiIhCg5HZXRTY2FuUmVxdWVzdBIPCgdzY2FuX2lkGAEgASgJIjMKD0dldFNjYW5SZXNwb25zZRIgCgRzY2FuGAEgASgLMhIuZmxlZXRzY2FuLnYxLlNjYW4iIwoQV2F0Y2hTY2FuUmVxdWVzdBIPCgdzY2FuX2lkGAEgASgJIjUKEVdhdGNoU2NhblJlc3BvbnNlEiAKBHNjYW4YASABKAsyEi5mbGVldHNjYW4udjEuU2NhbiI5ChBMaXN0U2NhbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk8KEUxpc3RTY2Fuc1Jlc3BvbnNlEiEKBXNjYW5zGAEgAygLMhIuZmxlZXRzY2FuLnYxLlNjYW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpoDCghTY2hlZHVsZRIKCgJpZBgBIAEoCRIMCgRjcm9uGAIgASgJEigKBnRhcmdldBgDIAEoCzIYLmZsZWV0c2Nhbi52MS5TY2FuVGFyZ2V0EiQKBHNwZWMYBCABKAsyFi5mbGVldHNjYW4udjEuU2NhblNwZWMSKQoGaml0dGVyGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjgKEW1pc3NlZF9ydW5fcG9saWN5GAYgASgOMh0uZmxlZXRzY2FuLnYxLk1pc3NlZFJ1blBvbGljeRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbmV4dF9ydW5fdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbGFzdF9ydW5fdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGFzdF9zY2FuX2lkGAogASgJEhIKCmxhc3RfZXJyb3IYCyABKAki2gEKFUNyZWF0ZVNjaGVkdWxlUmVxdWVzdBIMCgRjcm9uGAEgASgJEigKBnRhcmdldBgCIAEoCzIYLmZsZWV0c2Nhbi52MS5TY2FuVGFyZ2V0EiQKBHNwZWMYAyABKAsyFi5mbGVldHNjYW4udjEuU2NhblNwZWMSKQoGaml0dGVyGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjgKEW1pc3NlZF9ydW5fcG9saWN5GAUgASgOMh0uZmxlZXRzY2FuLnYxLk1pc3NlZFJ1blBvbGljeSJCChZDcmVhdGVTY2hlZHVsZVJlc3BvbnNlEigKCHNjaGVkdWxlGAEgASgLMhYuZmxlZXRzY2FuLnYxLlNjaGVkdWxlIj0KFExpc3RTY2hlZHVsZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlsKFUxpc3RTY2hlZHVsZXNSZXNwb25zZRIpCglzY2hlZHVsZXMYASADKAsyFi5mbGVldHNjYW4udjEuU2NoZWR1bGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiwKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBITCgtzY2hlZHVsZV9pZBgBIAEoCSIYChZEZWxldGVTY2hlZHVsZVJlc3BvbnNlIiQKEUNhbmNlbFNjYW5SZXF1ZXN0Eg8KB3NjYW5faWQYASABKAkiNgoSQ2FuY2VsU2NhblJlc3BvbnNlEiAKBHNjYW4YASABKAsyEi5mbGVldHNjYW4udjEuU2NhbipwCg9NaXNzZWRSdW5Qb2xpY3kSIQodTUlTU0VEX1JVTl9QT0xJQ1lfVU5TUEVDSUZJRUQQABIeChpNSVNTRURfUlVOX1BPTElDWV9SVU5fT05DRRABEhoKFk1JU1NFRF9SVU5fUE9MSUNZX1NLSVAQAjKmBQoLU2NhblNlcnZpY2USTAoJU3RhcnRTY2FuEh4uZmxlZXRzY2FuLnYxLlN0YXJ0U2NhblJlcXVlc3QaHy5mbGVldHNjYW4udjEuU3RhcnRTY2FuUmVzcG9uc2USRgoHR2V0U2NhbhIcLmZsZWV0c2Nhbi52MS5HZXRTY2FuUmVxdWVzdBodLmZsZWV0c2Nhbi52MS5HZXRTY2FuUmVzcG9uc2USTAoJTGlzdFNjYW5zEh4uZmxlZXRzY2FuLnYxLkxpc3RTY2Fuc1JlcXVlc3QaHy5mbGVldHNjYW4udjEuTGlzdFNjYW5zUmVzcG9uc2USTgoJV2F0Y2hTY2FuEh4uZmxlZXRzY2FuLnYxLldhdGNoU2NhblJlcXVlc3QaHy5mbGVldHNjYW4udjEuV2F0Y2hTY2FuUmVzcG9uc2UwARJPCgpDYW5jZWxTY2FuEh8uZmxlZXRzY2FuLnYxLkNhbmNlbFNjYW5SZXF1ZXN0GiAuZmxlZXRzY2FuLnYxLkNhbmNlbFNjYW5SZXNwb25zZRJbCg5DcmVhdGVTY2hlZHVsZRIjLmZsZWV0c2Nhbi52MS5DcmVhdGVTY2hlZHVsZVJlcXVlc3QaJC5mbGVldHNjYW4udjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRJYCg1MaXN0U2NoZWR1bGVzEiIuZmxlZXRzY2FuLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0GiMuZmxlZXRzY2FuLnYxLkxpc3RTY2hlZHVsZXNSZXNwb25zZRJbCg5EZWxldGVTY2hlZHVsZRIjLmZsZWV0c2Nhbi52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaJC5mbGVldHNjYW4udjEuRGVsZXRlU2NoZWR1bGVSZXNwb25zZUI/Wj1naXRodWIuY29tL2ZsZWV0c2Nhbi9mbGVldHNjYW4vcHJvdG8vZmxlZXRzY2FuL3YxO2ZsZWV0c2NhbnYxYgZwcm90bzM", [file_fleetscan_v1_scan, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * StartScanRequest says which clusters to scan and how.
@@ -98,6 +98,44 @@ export const GetScanResponseSchema: GenMessage<GetScanResponse> = /*@__PURE__*/
   messageDesc(file_fleetscan_v1_scan_service, 3);
 
 /**
+ * WatchScanRequest names the scan to watch.
+ *
+ * @generated from message fleetscan.v1.WatchScanRequest
+ */
+export type WatchScanRequest = Message<"fleetscan.v1.WatchScanRequest"> & {
+  /**
+   * @generated from field: string scan_id = 1;
+   */
+  scanId: string;
+};
+
+/**
+ * Describes the message fleetscan.v1.WatchScanRequest.
+ * Use `create(WatchScanRequestSchema)` to create a new message.
+ */
+export const WatchScanRequestSchema: GenMessage<WatchScanRequest> = /*@__PURE__*/
+  messageDesc(file_fleetscan_v1_scan_service, 4);
+
+/**
+ * WatchScanResponse is the scan as it is now, with its progress.
+ *
+ * @generated from message fleetscan.v1.WatchScanResponse
+ */
+export type WatchScanResponse = Message<"fleetscan.v1.WatchScanResponse"> & {
+  /**
+   * @generated from field: fleetscan.v1.Scan scan = 1;
+   */
+  scan?: Scan | undefined;
+};
+
+/**
+ * Describes the message fleetscan.v1.WatchScanResponse.
+ * Use `create(WatchScanResponseSchema)` to create a new message.
+ */
+export const WatchScanResponseSchema: GenMessage<WatchScanResponse> = /*@__PURE__*/
+  messageDesc(file_fleetscan_v1_scan_service, 5);
+
+/**
  * ListScansRequest pages through scans, newest first.
  *
  * @generated from message fleetscan.v1.ListScansRequest
@@ -123,7 +161,7 @@ export type ListScansRequest = Message<"fleetscan.v1.ListScansRequest"> & {
  * Use `create(ListScansRequestSchema)` to create a new message.
  */
 export const ListScansRequestSchema: GenMessage<ListScansRequest> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 4);
+  messageDesc(file_fleetscan_v1_scan_service, 6);
 
 /**
  * ListScansResponse is one page of scans.
@@ -149,7 +187,7 @@ export type ListScansResponse = Message<"fleetscan.v1.ListScansResponse"> & {
  * Use `create(ListScansResponseSchema)` to create a new message.
  */
 export const ListScansResponseSchema: GenMessage<ListScansResponse> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 5);
+  messageDesc(file_fleetscan_v1_scan_service, 7);
 
 /**
  * Schedule starts a scan of its target whenever its cron expression fires.
@@ -230,7 +268,7 @@ export type Schedule = Message<"fleetscan.v1.Schedule"> & {
  * Use `create(ScheduleSchema)` to create a new message.
  */
 export const ScheduleSchema: GenMessage<Schedule> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 6);
+  messageDesc(file_fleetscan_v1_scan_service, 8);
 
 /**
  * CreateScheduleRequest describes the schedule.
@@ -271,7 +309,7 @@ export type CreateScheduleRequest = Message<"fleetscan.v1.CreateScheduleRequest"
  * Use `create(CreateScheduleRequestSchema)` to create a new message.
  */
 export const CreateScheduleRequestSchema: GenMessage<CreateScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 7);
+  messageDesc(file_fleetscan_v1_scan_service, 9);
 
 /**
  * CreateScheduleResponse carries the new schedule.
@@ -290,7 +328,7 @@ export type CreateScheduleResponse = Message<"fleetscan.v1.CreateScheduleRespons
  * Use `create(CreateScheduleResponseSchema)` to create a new message.
  */
 export const CreateScheduleResponseSchema: GenMessage<CreateScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 8);
+  messageDesc(file_fleetscan_v1_scan_service, 10);
 
 /**
  * ListSchedulesRequest pages through schedules.
@@ -318,7 +356,7 @@ export type ListSchedulesRequest = Message<"fleetscan.v1.ListSchedulesRequest"> 
  * Use `create(ListSchedulesRequestSchema)` to create a new message.
  */
 export const ListSchedulesRequestSchema: GenMessage<ListSchedulesRequest> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 9);
+  messageDesc(file_fleetscan_v1_scan_service, 11);
 
 /**
  * ListSchedulesResponse is one page of schedules.
@@ -344,7 +382,7 @@ export type ListSchedulesResponse = Message<"fleetscan.v1.ListSchedulesResponse"
  * Use `create(ListSchedulesResponseSchema)` to create a new message.
  */
 export const ListSchedulesResponseSchema: GenMessage<ListSchedulesResponse> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 10);
+  messageDesc(file_fleetscan_v1_scan_service, 12);
 
 /**
  * DeleteScheduleRequest names a schedule.
@@ -363,7 +401,7 @@ export type DeleteScheduleRequest = Message<"fleetscan.v1.DeleteScheduleRequest"
  * Use `create(DeleteScheduleRequestSchema)` to create a new message.
  */
 export const DeleteScheduleRequestSchema: GenMessage<DeleteScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 11);
+  messageDesc(file_fleetscan_v1_scan_service, 13);
 
 /**
  * DeleteScheduleResponse is empty.
@@ -378,7 +416,7 @@ export type DeleteScheduleResponse = Message<"fleetscan.v1.DeleteScheduleRespons
  * Use `create(DeleteScheduleResponseSchema)` to create a new message.
  */
 export const DeleteScheduleResponseSchema: GenMessage<DeleteScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 12);
+  messageDesc(file_fleetscan_v1_scan_service, 14);
 
 /**
  * CancelScanRequest names a scan.
@@ -397,7 +435,7 @@ export type CancelScanRequest = Message<"fleetscan.v1.CancelScanRequest"> & {
  * Use `create(CancelScanRequestSchema)` to create a new message.
  */
 export const CancelScanRequestSchema: GenMessage<CancelScanRequest> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 13);
+  messageDesc(file_fleetscan_v1_scan_service, 15);
 
 /**
  * CancelScanResponse carries the scan as cancelled.
@@ -416,7 +454,7 @@ export type CancelScanResponse = Message<"fleetscan.v1.CancelScanResponse"> & {
  * Use `create(CancelScanResponseSchema)` to create a new message.
  */
 export const CancelScanResponseSchema: GenMessage<CancelScanResponse> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_scan_service, 14);
+  messageDesc(file_fleetscan_v1_scan_service, 16);
 
 /**
  * MissedRunPolicy says what a schedule does about runs that fell while the
@@ -489,6 +527,18 @@ export const ScanService: GenService<{
     methodKind: "unary";
     input: typeof ListScansRequestSchema;
     output: typeof ListScansResponseSchema;
+  },
+  /**
+   * WatchScan streams a scan as it progresses: its current state at once,
+   * then again whenever its state, a job's state or its progress changes
+   * (at most a few times a second), and ends after the scan has ended.
+   *
+   * @generated from rpc fleetscan.v1.ScanService.WatchScan
+   */
+  watchScan: {
+    methodKind: "server_streaming";
+    input: typeof WatchScanRequestSchema;
+    output: typeof WatchScanResponseSchema;
   },
   /**
    * CancelScan stops the jobs of a scan that have not ended; workers are
