@@ -65,8 +65,10 @@ build: ## Build the three binaries into .tmp/bin
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 .PHONY: test
-test: lint checkproto ## Lint, check generated code, run all tests with -race, the TS SDK's tests, fuzz briefly
-	$(GO) test -race -count=1 ./...
+# The crash tests run the binaries of `build` (FLEETSCAN_BIN), not a
+# -race build of their own.
+test: lint checkproto build ## Lint, check generated code, run all tests with -race, the TS SDK's tests, fuzz briefly
+	FLEETSCAN_BIN=$(BIN) $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory ts-test
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3000x
 

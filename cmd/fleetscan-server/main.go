@@ -61,6 +61,8 @@ Flags:
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
 	jobTimeout := fs.Duration("job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
 	jobExpiry := fs.Duration("job-expiry", 24*time.Hour, "a job whose worker has not connected after this long ends as EXPIRED")
+	tick := fs.Duration("tick", 20*time.Second, "how often schedules and job deadlines are checked: the granularity of schedules, timeouts and expiry")
+	heartbeat := fs.Duration("heartbeat", 10*time.Second, "how often workers send something when idle; a worker silent for three intervals is disconnected")
 	maxRunning := fs.Int("max-running-jobs", 256, "jobs dispatched at once across the fleet; clusters wait their turn in order (-1: no cap)")
 	maxAttempts := fs.Int("max-attempts", 3, "times a job is sent to its worker before a lost connection fails it")
 	retention := fs.Duration("retention", 90*24*time.Hour, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
@@ -85,7 +87,7 @@ Flags:
 		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn,
-		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,
+		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,
 	})
 	if err != nil {
 		return err

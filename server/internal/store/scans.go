@@ -473,8 +473,9 @@ func heldByOthersTx(tx *bolt.Tx, j Job, except ulid.ULID) (bool, error) {
 }
 
 // Reap ends the jobs that waited or ran too long: PENDING ones created
-// more than expiry ago become EXPIRED, DISPATCHED or RUNNING ones started
-// more than timeout ago become TIMED_OUT. It returns the clusters of the
+// more than expiry ago become EXPIRED; DISPATCHED or RUNNING ones started
+// more than timeout ago, and PENDING ones requeued from such a start,
+// become TIMED_OUT. It returns the clusters of the
 // jobs it ended. It reads every job record: fine for tens of thousands of
 // jobs, an index of active jobs when fleets outgrow that.
 func (s *DB) Reap(_ context.Context, timeout, expiry time.Duration) ([]string, error) {
@@ -497,7 +498,10 @@ func (s *DB) Reap(_ context.Context, timeout, expiry time.Duration) ([]string, e
 			copy(id[:], k)
 			switch job.State {
 			case fleetscanv1.JobState_JOB_STATE_PENDING:
-				if expiry > 0 && now-job.CreateMs > expiry.Milliseconds() {
+				if job.StartMs != 0 && timeout > 0 && now-job.StartMs > timeout.Milliseconds() {
+					// Requeued when its worker went away, which has not come back.
+					ends = append(ends, end{id, job, fleetscanv1.JobState_JOB_STATE_TIMED_OUT, fmt.Sprintf("not done within the job timeout of %v: the worker went away mid-job and has not come back", timeout)})
+				} else if expiry > 0 && now-job.CreateMs > expiry.Milliseconds() {
 					ends = append(ends, end{id, job, fleetscanv1.JobState_JOB_STATE_EXPIRED, fmt.Sprintf("the cluster's worker did not connect within %v", expiry)})
 				}
 			case fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING:
