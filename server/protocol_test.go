@@ -355,6 +355,33 @@ func TestWatchScan(t *testing.T) {
 	}
 }
 
+// TestShutdownEndsWatches: a graceful stop does not wait for watched
+// scans to end; the watcher gets Unavailable and can watch again.
+func TestShutdownEndsWatches(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	register(t, op, "acme-dev", "acme", nil)
+	resp, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := op.ScanService.WatchScan(context.Background(), &fleetscanv1.WatchScanRequest{ScanId: resp.Scan.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ts.shutdown()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("shutdown with a watcher took %v", d)
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Errorf("watch at shutdown: %v, want Unavailable", err)
+	}
+}
+
 // TestSilentWorkerIsDisconnected: a worker that promised heartbeats and
 // stops sending anything is cut off within three intervals, and shows as
 // disconnected.

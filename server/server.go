@@ -99,6 +99,7 @@ type Server struct {
 	lis     net.Listener
 	sched   *scheduler.Scheduler
 	ingest  *ingest.Ingest
+	scans   *api.ScanServer
 	metrics *metrics.Metrics
 	mlis    net.Listener
 }
@@ -196,7 +197,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.health = health.NewServer()
 	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), creds)
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
-	fleetscanv1.RegisterScanServiceServer(s.grpc, api.NewScanServer(sched, db, db, in, s.log))
+	s.scans = api.NewScanServer(sched, db, db, in, s.log)
+	fleetscanv1.RegisterScanServiceServer(s.grpc, s.scans)
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -260,9 +262,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 		s.log.Info("shutting down")
 		s.health.Shutdown()
-		// Worker streams never end by themselves: end them, their jobs go
-		// back to the queue, and GracefulStop can finish.
+		// Worker and watch streams never end by themselves: end them (the
+		// workers' jobs go back to the queue and resume on the next server;
+		// watchers watch again), so that GracefulStop can finish the calls
+		// in progress.
 		s.ingest.Close()
+		s.scans.Close()
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -40,11 +42,19 @@ type ScanServer struct {
 
 	// WatchInterval is how often WatchScan looks for changes.
 	WatchInterval time.Duration
+
+	closing   chan struct{}
+	closeOnce sync.Once
 }
+
+// Close ends every WatchScan stream with Unavailable, so that a graceful
+// stop need not wait for scans to end; clients watch again on the next
+// server.
+func (s *ScanServer) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // NewScanServer returns the ScanService handlers; live may be nil.
 func NewScanServer(starter ScanStarter, s ScanStore, schedules ScheduleStore, live LiveProgress, log *slog.Logger) *ScanServer {
-	return &ScanServer{starter: starter, store: s, schedules: schedules, live: live, log: log, WatchInterval: 250 * time.Millisecond}
+	return &ScanServer{starter: starter, store: s, schedules: schedules, live: live, log: log, WatchInterval: 250 * time.Millisecond, closing: make(chan struct{})}
 }
 
 // StartScan creates a scan of the target.
@@ -108,6 +118,8 @@ func (s *ScanServer) WatchScan(req *fleetscanv1.WatchScanRequest, stream grpc.Se
 		select {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
+		case <-s.closing:
+			return status.Error(codes.Unavailable, "the server is shutting down; watch again")
 		case <-tick.C:
 		}
 	}
