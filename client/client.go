@@ -38,6 +38,7 @@ type Client struct {
 	ClusterService fleetscanv1.ClusterServiceClient
 	ScanService    fleetscanv1.ScanServiceClient
 	FindingService fleetscanv1.FindingServiceClient
+	TokenService   fleetscanv1.TokenServiceClient
 }
 
 type options struct {
@@ -105,6 +106,7 @@ func New(target string, opts ...Option) (*Client, error) {
 		ClusterService: fleetscanv1.NewClusterServiceClient(conn),
 		ScanService:    fleetscanv1.NewScanServiceClient(conn),
 		FindingService: fleetscanv1.NewFindingServiceClient(conn),
+		TokenService:   fleetscanv1.NewTokenServiceClient(conn),
 	}, nil
 }
 

@@ -200,6 +200,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.scans = api.NewScanServer(sched, db, db, in, s.log)
 	fleetscanv1.RegisterScanServiceServer(s.grpc, s.scans)
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
+	fleetscanv1.RegisterTokenServiceServer(s.grpc, api.NewTokenServer(db, s.log))
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

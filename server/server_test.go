@@ -466,10 +466,19 @@ func TestValidationAndErrors(t *testing.T) {
 			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "Prod_EU", Tenant: "acme"})
 			return err
 		}, codes.InvalidArgument, "cluster_id"},
-		{"tenant missing", func() error {
-			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x"})
+		{"tenant not a DNS label", func() error {
+			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x", Tenant: "Acme Corp"})
 			return err
 		}, codes.InvalidArgument, "tenant"},
+		{"grant to the owner", func() error {
+			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x", Tenant: "acme",
+				NamespaceGrants: []*fleetscanv1.NamespaceGrant{{Tenant: "acme", Namespaces: []string{"shop"}}}})
+			return err
+		}, codes.InvalidArgument, "namespace_grants"},
+		{"update without a mask", func() error {
+			_, err := op.ClusterService.UpdateCluster(ctx, &fleetscanv1.UpdateClusterRequest{Cluster: &fleetscanv1.Cluster{Id: "x"}})
+			return err
+		}, codes.InvalidArgument, "update_mask"},
 		{"bad label", func() error {
 			_, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x", Tenant: "t", Labels: map[string]string{"a b": "c"}})
 			return err

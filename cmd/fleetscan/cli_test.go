@@ -192,6 +192,56 @@ func TestCLIEndToEnd(t *testing.T) {
 	}
 }
 
+// TestCLITenantToken: an operator mints a tenant token and shares a
+// provider cluster's namespace; the tenant's CLI sees that and its own
+// cluster, and is refused operator commands.
+func TestCLITenantToken(t *testing.T) {
+	c := startCLI(t)
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"cluster", "register", "acme-prod", "--tenant", "acme", "--join-token-file", filepath.Join(dir, "acme-prod.token")},
+		{"cluster", "register", "globex-prod", "--tenant", "globex", "--join-token-file", filepath.Join(dir, "globex-prod.token")},
+		{"cluster", "register", "shared", "--join-token-file", filepath.Join(dir, "shared.token")},
+		{"cluster", "update", "shared", "--grant", "acme=storefront"},
+		{"token", "create", "--name", "acme-ci", "--tenant", "acme", "--secret-file", filepath.Join(dir, "acme.token")},
+	} {
+		c.must(args...)
+	}
+	if got := c.must("cluster", "get", "shared"); !strings.Contains(got, "acme=storefront") {
+		t.Errorf("cluster get shows no grant:\n%s", got)
+	}
+	if got := c.must("token", "list"); !strings.Contains(got, "acme-ci") || !strings.Contains(got, "tenant") {
+		t.Errorf("token list:\n%s", got)
+	}
+	tenant := &cli{t: t, addr: c.addr, tok: filepath.Join(dir, "acme.token")}
+	got := tenant.must("cluster", "list")
+	if !strings.Contains(got, "acme-prod") || !strings.Contains(got, "shared") || strings.Contains(got, "globex") {
+		t.Errorf("the tenant's cluster list:\n%s", got)
+	}
+	if _, err := tenant.run("scan", "start", "--all"); err == nil || !strings.Contains(err.Error(), "not allowed") {
+		t.Errorf("a tenant starting a scan: %v, want 'not allowed'", err)
+	}
+	if _, err := tenant.run("cluster", "get", "globex-prod"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("a tenant getting another's cluster: %v, want not found", err)
+	}
+	var list struct {
+		Tokens []struct{ ID, Name string }
+	}
+	if err := json.Unmarshal([]byte(c.must("token", "list", "-o", "json")), &list); err != nil {
+		t.Fatalf("token list -o json: %v", err)
+	}
+	id := ""
+	for _, tok := range list.Tokens {
+		if tok.Name == "acme-ci" {
+			id = tok.ID
+		}
+	}
+	c.must("token", "revoke", id)
+	if _, err := tenant.run("cluster", "list"); err == nil {
+		t.Error("a revoked token still works")
+	}
+}
+
 func TestCLIErrorsSayWhatToDo(t *testing.T) {
 	c := startCLI(t)
 	tests := []struct {

@@ -31,15 +31,21 @@ type Cluster struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Human-friendly name.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// Tenant that owns the cluster.
+	// Tenant that owns the cluster: it reads every finding of the cluster.
+	// Empty for a cluster the provider shares among tenants through
+	// namespace_grants.
 	Tenant string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// Labels, matched by label selectors of fleet scans.
 	Labels     map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Live status of the cluster's worker.
-	Worker        *WorkerStatus `protobuf:"bytes,6,opt,name=worker,proto3" json:"worker,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Worker *WorkerStatus `protobuf:"bytes,6,opt,name=worker,proto3" json:"worker,omitempty"`
+	// Namespaces of this cluster that other tenants may read the findings
+	// of. Findings on cluster-scoped objects stay the operators' (and the
+	// owning tenant's). A tenant sees its own grant only.
+	NamespaceGrants []*NamespaceGrant `protobuf:"bytes,7,rep,name=namespace_grants,json=namespaceGrants,proto3" json:"namespace_grants,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Cluster) Reset() {
@@ -114,6 +120,67 @@ func (x *Cluster) GetWorker() *WorkerStatus {
 	return nil
 }
 
+func (x *Cluster) GetNamespaceGrants() []*NamespaceGrant {
+	if x != nil {
+		return x.NamespaceGrants
+	}
+	return nil
+}
+
+// NamespaceGrant gives a tenant the findings of some namespaces of a
+// cluster it does not own.
+type NamespaceGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Namespaces    []string               `protobuf:"bytes,2,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NamespaceGrant) Reset() {
+	*x = NamespaceGrant{}
+	mi := &file_fleetscan_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NamespaceGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NamespaceGrant) ProtoMessage() {}
+
+func (x *NamespaceGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NamespaceGrant.ProtoReflect.Descriptor instead.
+func (*NamespaceGrant) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *NamespaceGrant) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *NamespaceGrant) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
 // WorkerStatus is what the server knows of a cluster's worker.
 type WorkerStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -131,7 +198,7 @@ type WorkerStatus struct {
 
 func (x *WorkerStatus) Reset() {
 	*x = WorkerStatus{}
-	mi := &file_fleetscan_v1_cluster_proto_msgTypes[1]
+	mi := &file_fleetscan_v1_cluster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +210,7 @@ func (x *WorkerStatus) String() string {
 func (*WorkerStatus) ProtoMessage() {}
 
 func (x *WorkerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_cluster_proto_msgTypes[1]
+	mi := &file_fleetscan_v1_cluster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +223,7 @@ func (x *WorkerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerStatus.ProtoReflect.Descriptor instead.
 func (*WorkerStatus) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_fleetscan_v1_cluster_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WorkerStatus) GetConnected() bool {
@@ -191,7 +258,7 @@ var File_fleetscan_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1afleetscan/v1/cluster.proto\x12\ffleetscan.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x02\n" +
+	"\x1afleetscan/v1/cluster.proto\x12\ffleetscan.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x03\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
@@ -199,10 +266,16 @@ const file_fleetscan_v1_cluster_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2!.fleetscan.v1.Cluster.LabelsEntryR\x06labels\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x122\n" +
-	"\x06worker\x18\x06 \x01(\v2\x1a.fleetscan.v1.WorkerStatusR\x06worker\x1a9\n" +
+	"\x06worker\x18\x06 \x01(\v2\x1a.fleetscan.v1.WorkerStatusR\x06worker\x12G\n" +
+	"\x10namespace_grants\x18\a \x03(\v2\x1c.fleetscan.v1.NamespaceGrantR\x0fnamespaceGrants\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc4\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
+	"\x0eNamespaceGrant\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x02 \x03(\tR\n" +
+	"namespaces\"\xc4\x01\n" +
 	"\fWorkerStatus\x12\x1c\n" +
 	"\tconnected\x18\x01 \x01(\bR\tconnected\x12@\n" +
 	"\x0elast_seen_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12%\n" +
@@ -221,23 +294,25 @@ func file_fleetscan_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_fleetscan_v1_cluster_proto_rawDescData
 }
 
-var file_fleetscan_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_fleetscan_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_fleetscan_v1_cluster_proto_goTypes = []any{
 	(*Cluster)(nil),               // 0: fleetscan.v1.Cluster
-	(*WorkerStatus)(nil),          // 1: fleetscan.v1.WorkerStatus
-	nil,                           // 2: fleetscan.v1.Cluster.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*NamespaceGrant)(nil),        // 1: fleetscan.v1.NamespaceGrant
+	(*WorkerStatus)(nil),          // 2: fleetscan.v1.WorkerStatus
+	nil,                           // 3: fleetscan.v1.Cluster.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_fleetscan_v1_cluster_proto_depIdxs = []int32{
-	2, // 0: fleetscan.v1.Cluster.labels:type_name -> fleetscan.v1.Cluster.LabelsEntry
-	3, // 1: fleetscan.v1.Cluster.create_time:type_name -> google.protobuf.Timestamp
-	1, // 2: fleetscan.v1.Cluster.worker:type_name -> fleetscan.v1.WorkerStatus
-	3, // 3: fleetscan.v1.WorkerStatus.last_seen_time:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3, // 0: fleetscan.v1.Cluster.labels:type_name -> fleetscan.v1.Cluster.LabelsEntry
+	4, // 1: fleetscan.v1.Cluster.create_time:type_name -> google.protobuf.Timestamp
+	2, // 2: fleetscan.v1.Cluster.worker:type_name -> fleetscan.v1.WorkerStatus
+	1, // 3: fleetscan.v1.Cluster.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
+	4, // 4: fleetscan.v1.WorkerStatus.last_seen_time:type_name -> google.protobuf.Timestamp
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_cluster_proto_init() }
@@ -251,7 +326,7 @@ func file_fleetscan_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_cluster_proto_rawDesc), len(file_fleetscan_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

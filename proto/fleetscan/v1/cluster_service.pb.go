@@ -9,6 +9,7 @@ package fleetscanv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -28,12 +29,15 @@ type RegisterClusterRequest struct {
 	ClusterId string `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// Human-friendly name; defaults to the id.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// Tenant that owns the cluster. Required.
+	// Tenant that owns the cluster: a DNS label. Empty registers a cluster
+	// of the provider's own, shared with tenants through namespace_grants.
 	Tenant string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// Labels for fleet scans' label selectors.
-	Labels        map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Labels map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Namespaces whose findings other tenants may read.
+	NamespaceGrants []*NamespaceGrant `protobuf:"bytes,5,rep,name=namespace_grants,json=namespaceGrants,proto3" json:"namespace_grants,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RegisterClusterRequest) Reset() {
@@ -90,6 +94,13 @@ func (x *RegisterClusterRequest) GetTenant() string {
 func (x *RegisterClusterRequest) GetLabels() map[string]string {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *RegisterClusterRequest) GetNamespaceGrants() []*NamespaceGrant {
+	if x != nil {
+		return x.NamespaceGrants
 	}
 	return nil
 }
@@ -347,17 +358,118 @@ func (x *GetClusterResponse) GetCluster() *Cluster {
 	return nil
 }
 
+// UpdateClusterRequest carries the new values of the fields in
+// update_mask; cluster.id names the cluster.
+type UpdateClusterRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// Paths among display_name, tenant, labels, namespace_grants. Required.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateClusterRequest) Reset() {
+	*x = UpdateClusterRequest{}
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateClusterRequest) ProtoMessage() {}
+
+func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
+func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpdateClusterRequest) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
+func (x *UpdateClusterRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateClusterResponse carries the cluster as updated.
+type UpdateClusterResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateClusterResponse) Reset() {
+	*x = UpdateClusterResponse{}
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateClusterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateClusterResponse) ProtoMessage() {}
+
+func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
+func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateClusterResponse) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
 var File_fleetscan_v1_cluster_service_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_cluster_service_proto_rawDesc = "" +
 	"\n" +
-	"\"fleetscan/v1/cluster_service.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/cluster.proto\"\xf7\x01\n" +
+	"\"fleetscan/v1/cluster_service.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/cluster.proto\x1a google/protobuf/field_mask.proto\"\xc0\x02\n" +
 	"\x16RegisterClusterRequest\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12H\n" +
-	"\x06labels\x18\x04 \x03(\v20.fleetscan.v1.RegisterClusterRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\x04 \x03(\v20.fleetscan.v1.RegisterClusterRequest.LabelsEntryR\x06labels\x12G\n" +
+	"\x10namespace_grants\x18\x05 \x03(\v2\x1c.fleetscan.v1.NamespaceGrantR\x0fnamespaceGrants\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"i\n" +
@@ -376,12 +488,19 @@ const file_fleetscan_v1_cluster_service_proto_rawDesc = "" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\"E\n" +
 	"\x12GetClusterResponse\x12/\n" +
-	"\acluster\x18\x01 \x01(\v2\x15.fleetscan.v1.ClusterR\acluster2\x98\x02\n" +
+	"\acluster\x18\x01 \x01(\v2\x15.fleetscan.v1.ClusterR\acluster\"\x84\x01\n" +
+	"\x14UpdateClusterRequest\x12/\n" +
+	"\acluster\x18\x01 \x01(\v2\x15.fleetscan.v1.ClusterR\acluster\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"H\n" +
+	"\x15UpdateClusterResponse\x12/\n" +
+	"\acluster\x18\x01 \x01(\v2\x15.fleetscan.v1.ClusterR\acluster2\xf2\x02\n" +
 	"\x0eClusterService\x12^\n" +
 	"\x0fRegisterCluster\x12$.fleetscan.v1.RegisterClusterRequest\x1a%.fleetscan.v1.RegisterClusterResponse\x12U\n" +
 	"\fListClusters\x12!.fleetscan.v1.ListClustersRequest\x1a\".fleetscan.v1.ListClustersResponse\x12O\n" +
 	"\n" +
-	"GetCluster\x12\x1f.fleetscan.v1.GetClusterRequest\x1a .fleetscan.v1.GetClusterResponseB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
+	"GetCluster\x12\x1f.fleetscan.v1.GetClusterRequest\x1a .fleetscan.v1.GetClusterResponse\x12X\n" +
+	"\rUpdateCluster\x12\".fleetscan.v1.UpdateClusterRequest\x1a#.fleetscan.v1.UpdateClusterResponseB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
 
 var (
 	file_fleetscan_v1_cluster_service_proto_rawDescOnce sync.Once
@@ -395,7 +514,7 @@ func file_fleetscan_v1_cluster_service_proto_rawDescGZIP() []byte {
 	return file_fleetscan_v1_cluster_service_proto_rawDescData
 }
 
-var file_fleetscan_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_fleetscan_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_fleetscan_v1_cluster_service_proto_goTypes = []any{
 	(*RegisterClusterRequest)(nil),  // 0: fleetscan.v1.RegisterClusterRequest
 	(*RegisterClusterResponse)(nil), // 1: fleetscan.v1.RegisterClusterResponse
@@ -403,25 +522,35 @@ var file_fleetscan_v1_cluster_service_proto_goTypes = []any{
 	(*ListClustersResponse)(nil),    // 3: fleetscan.v1.ListClustersResponse
 	(*GetClusterRequest)(nil),       // 4: fleetscan.v1.GetClusterRequest
 	(*GetClusterResponse)(nil),      // 5: fleetscan.v1.GetClusterResponse
-	nil,                             // 6: fleetscan.v1.RegisterClusterRequest.LabelsEntry
-	(*Cluster)(nil),                 // 7: fleetscan.v1.Cluster
+	(*UpdateClusterRequest)(nil),    // 6: fleetscan.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil),   // 7: fleetscan.v1.UpdateClusterResponse
+	nil,                             // 8: fleetscan.v1.RegisterClusterRequest.LabelsEntry
+	(*NamespaceGrant)(nil),          // 9: fleetscan.v1.NamespaceGrant
+	(*Cluster)(nil),                 // 10: fleetscan.v1.Cluster
+	(*fieldmaskpb.FieldMask)(nil),   // 11: google.protobuf.FieldMask
 }
 var file_fleetscan_v1_cluster_service_proto_depIdxs = []int32{
-	6, // 0: fleetscan.v1.RegisterClusterRequest.labels:type_name -> fleetscan.v1.RegisterClusterRequest.LabelsEntry
-	7, // 1: fleetscan.v1.RegisterClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
-	7, // 2: fleetscan.v1.ListClustersResponse.clusters:type_name -> fleetscan.v1.Cluster
-	7, // 3: fleetscan.v1.GetClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
-	0, // 4: fleetscan.v1.ClusterService.RegisterCluster:input_type -> fleetscan.v1.RegisterClusterRequest
-	2, // 5: fleetscan.v1.ClusterService.ListClusters:input_type -> fleetscan.v1.ListClustersRequest
-	4, // 6: fleetscan.v1.ClusterService.GetCluster:input_type -> fleetscan.v1.GetClusterRequest
-	1, // 7: fleetscan.v1.ClusterService.RegisterCluster:output_type -> fleetscan.v1.RegisterClusterResponse
-	3, // 8: fleetscan.v1.ClusterService.ListClusters:output_type -> fleetscan.v1.ListClustersResponse
-	5, // 9: fleetscan.v1.ClusterService.GetCluster:output_type -> fleetscan.v1.GetClusterResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8,  // 0: fleetscan.v1.RegisterClusterRequest.labels:type_name -> fleetscan.v1.RegisterClusterRequest.LabelsEntry
+	9,  // 1: fleetscan.v1.RegisterClusterRequest.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
+	10, // 2: fleetscan.v1.RegisterClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
+	10, // 3: fleetscan.v1.ListClustersResponse.clusters:type_name -> fleetscan.v1.Cluster
+	10, // 4: fleetscan.v1.GetClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
+	10, // 5: fleetscan.v1.UpdateClusterRequest.cluster:type_name -> fleetscan.v1.Cluster
+	11, // 6: fleetscan.v1.UpdateClusterRequest.update_mask:type_name -> google.protobuf.FieldMask
+	10, // 7: fleetscan.v1.UpdateClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
+	0,  // 8: fleetscan.v1.ClusterService.RegisterCluster:input_type -> fleetscan.v1.RegisterClusterRequest
+	2,  // 9: fleetscan.v1.ClusterService.ListClusters:input_type -> fleetscan.v1.ListClustersRequest
+	4,  // 10: fleetscan.v1.ClusterService.GetCluster:input_type -> fleetscan.v1.GetClusterRequest
+	6,  // 11: fleetscan.v1.ClusterService.UpdateCluster:input_type -> fleetscan.v1.UpdateClusterRequest
+	1,  // 12: fleetscan.v1.ClusterService.RegisterCluster:output_type -> fleetscan.v1.RegisterClusterResponse
+	3,  // 13: fleetscan.v1.ClusterService.ListClusters:output_type -> fleetscan.v1.ListClustersResponse
+	5,  // 14: fleetscan.v1.ClusterService.GetCluster:output_type -> fleetscan.v1.GetClusterResponse
+	7,  // 15: fleetscan.v1.ClusterService.UpdateCluster:output_type -> fleetscan.v1.UpdateClusterResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_cluster_service_proto_init() }
@@ -436,7 +565,7 @@ func file_fleetscan_v1_cluster_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_cluster_service_proto_rawDesc), len(file_fleetscan_v1_cluster_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

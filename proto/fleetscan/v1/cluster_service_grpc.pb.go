@@ -22,13 +22,16 @@ const (
 	ClusterService_RegisterCluster_FullMethodName = "/fleetscan.v1.ClusterService/RegisterCluster"
 	ClusterService_ListClusters_FullMethodName    = "/fleetscan.v1.ClusterService/ListClusters"
 	ClusterService_GetCluster_FullMethodName      = "/fleetscan.v1.ClusterService/GetCluster"
+	ClusterService_UpdateCluster_FullMethodName   = "/fleetscan.v1.ClusterService/UpdateCluster"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// ClusterService manages the clusters of the fleet. Operators only.
+// ClusterService manages the clusters of the fleet. Operators register and
+// update clusters; tenants list and get the clusters they own or have a
+// namespace grant on.
 type ClusterServiceClient interface {
 	// RegisterCluster adds a cluster and returns the token its worker uses to
 	// connect. The token is shown once: only its hash is stored.
@@ -37,6 +40,9 @@ type ClusterServiceClient interface {
 	ListClusters(ctx context.Context, in *ListClustersRequest, opts ...grpc.CallOption) (*ListClustersResponse, error)
 	// GetCluster returns one cluster with its worker status.
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
+	// UpdateCluster changes the fields of a cluster named by update_mask:
+	// display_name, tenant, labels, namespace_grants (each replaced whole).
+	UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -77,11 +83,23 @@ func (c *clusterServiceClient) GetCluster(ctx context.Context, in *GetClusterReq
 	return out, nil
 }
 
+func (c *clusterServiceClient) UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateClusterResponse)
+	err := c.cc.Invoke(ctx, ClusterService_UpdateCluster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
 //
-// ClusterService manages the clusters of the fleet. Operators only.
+// ClusterService manages the clusters of the fleet. Operators register and
+// update clusters; tenants list and get the clusters they own or have a
+// namespace grant on.
 type ClusterServiceServer interface {
 	// RegisterCluster adds a cluster and returns the token its worker uses to
 	// connect. The token is shown once: only its hash is stored.
@@ -90,6 +108,9 @@ type ClusterServiceServer interface {
 	ListClusters(context.Context, *ListClustersRequest) (*ListClustersResponse, error)
 	// GetCluster returns one cluster with its worker status.
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
+	// UpdateCluster changes the fields of a cluster named by update_mask:
+	// display_name, tenant, labels, namespace_grants (each replaced whole).
+	UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -108,6 +129,9 @@ func (UnimplementedClusterServiceServer) ListClusters(context.Context, *ListClus
 }
 func (UnimplementedClusterServiceServer) GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCluster not implemented")
+}
+func (UnimplementedClusterServiceServer) UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateCluster not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -184,6 +208,24 @@ func _ClusterService_GetCluster_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_UpdateCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateClusterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).UpdateCluster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_UpdateCluster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).UpdateCluster(ctx, req.(*UpdateClusterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +244,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCluster",
 			Handler:    _ClusterService_GetCluster_Handler,
+		},
+		{
+			MethodName: "UpdateCluster",
+			Handler:    _ClusterService_UpdateCluster_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

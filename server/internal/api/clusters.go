@@ -10,13 +10,15 @@ import (
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
+	"github.com/fleetscan/fleetscan/server/internal/store"
 )
 
 // ClusterStore is what ClusterServer needs of the store.
 type ClusterStore interface {
 	CreateCluster(ctx context.Context, c *storagev1.ClusterRecord, tokenHash []byte, token *storagev1.TokenRecord) error
 	GetCluster(ctx context.Context, id string) (*storagev1.ClusterRecord, error)
-	ListClusters(ctx context.Context, after string, limit int) ([]*storagev1.ClusterRecord, bool, error)
+	UpdateCluster(ctx context.Context, id string, change func(*storagev1.ClusterRecord) error) (*storagev1.ClusterRecord, error)
+	ListClusters(ctx context.Context, after string, limit int, keep func(*storagev1.ClusterRecord) bool) ([]*storagev1.ClusterRecord, bool, error)
 }
 
 // Connectivity tells whether a cluster's worker is connected now.
@@ -39,12 +41,15 @@ func NewClusterServer(s ClusterStore, conn Connectivity, log *slog.Logger) *Clus
 
 // RegisterCluster adds a cluster and mints its worker token.
 func (s *ClusterServer) RegisterCluster(ctx context.Context, req *fleetscanv1.RegisterClusterRequest) (*fleetscanv1.RegisterClusterResponse, error) {
-	if err := validateRegister(req); err != nil {
-		return nil, toStatus(s.log, "RegisterCluster", err)
+	if errs := validation.IsDNS1123Label(req.ClusterId); len(errs) > 0 {
+		return nil, toStatus(s.log, "RegisterCluster", invalid("cluster_id %q: %s", req.ClusterId, strings.Join(errs, "; ")))
 	}
-	rec := &storagev1.ClusterRecord{Id: req.ClusterId, DisplayName: req.DisplayName, Tenant: req.Tenant, Labels: req.Labels}
+	rec := &storagev1.ClusterRecord{Id: req.ClusterId, DisplayName: req.DisplayName, Tenant: req.Tenant, Labels: req.Labels, NamespaceGrants: req.NamespaceGrants}
 	if rec.DisplayName == "" {
 		rec.DisplayName = rec.Id
+	}
+	if err := validateCluster(rec); err != nil {
+		return nil, toStatus(s.log, "RegisterCluster", err)
 	}
 	token, hash := auth.NewToken(auth.PrefixWorker)
 	p, _ := auth.FromContext(ctx)
@@ -53,20 +58,20 @@ func (s *ClusterServer) RegisterCluster(ctx context.Context, req *fleetscanv1.Re
 		return nil, toStatus(s.log, "RegisterCluster", err)
 	}
 	s.log.Info("cluster registered", "cluster", rec.Id, "tenant", rec.Tenant, "by", p.Name)
-	return &fleetscanv1.RegisterClusterResponse{Cluster: clusterToProto(rec, false), JoinToken: token}, nil
+	return &fleetscanv1.RegisterClusterResponse{Cluster: clusterToProto(rec, false, p), JoinToken: token}, nil
 }
 
-func validateRegister(req *fleetscanv1.RegisterClusterRequest) error {
-	if errs := validation.IsDNS1123Label(req.ClusterId); len(errs) > 0 {
-		return invalid("cluster_id %q: %s", req.ClusterId, strings.Join(errs, "; "))
+// validateCluster checks what an operator may set on a cluster.
+func validateCluster(c *storagev1.ClusterRecord) error {
+	if c.Tenant != "" {
+		if errs := validation.IsDNS1123Label(c.Tenant); len(errs) > 0 {
+			return invalid("tenant %q: %s", c.Tenant, strings.Join(errs, "; "))
+		}
 	}
-	if errs := validation.IsDNS1123Label(req.Tenant); len(errs) > 0 {
-		return invalid("tenant %q: %s", req.Tenant, strings.Join(errs, "; "))
-	}
-	if len(req.DisplayName) > 256 {
+	if len(c.DisplayName) > 256 {
 		return invalid("display_name: at most 256 characters")
 	}
-	for k, v := range req.Labels {
+	for k, v := range c.Labels {
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			return invalid("labels: key %q: %s", k, strings.Join(errs, "; "))
 		}
@@ -74,22 +79,86 @@ func validateRegister(req *fleetscanv1.RegisterClusterRequest) error {
 			return invalid("labels: value of %q: %s", k, strings.Join(errs, "; "))
 		}
 	}
+	seen := map[string]bool{}
+	for i, g := range c.NamespaceGrants {
+		if errs := validation.IsDNS1123Label(g.Tenant); len(errs) > 0 {
+			return invalid("namespace_grants[%d].tenant %q: %s", i, g.Tenant, strings.Join(errs, "; "))
+		}
+		if g.Tenant == c.Tenant {
+			return invalid("namespace_grants[%d]: %q owns the cluster and sees all of it already", i, g.Tenant)
+		}
+		if seen[g.Tenant] {
+			return invalid("namespace_grants[%d]: a second grant for %q; list all its namespaces in one", i, g.Tenant)
+		}
+		seen[g.Tenant] = true
+		if len(g.Namespaces) == 0 {
+			return invalid("namespace_grants[%d].namespaces: at least one", i)
+		}
+		for _, ns := range g.Namespaces {
+			if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+				return invalid("namespace_grants[%d].namespaces: %q: %s", i, ns, strings.Join(errs, "; "))
+			}
+		}
+	}
 	return nil
 }
 
-// GetCluster returns one cluster.
+// UpdateCluster changes the fields of a cluster that the mask names.
+func (s *ClusterServer) UpdateCluster(ctx context.Context, req *fleetscanv1.UpdateClusterRequest) (*fleetscanv1.UpdateClusterResponse, error) {
+	id := req.GetCluster().GetId()
+	if id == "" {
+		return nil, toStatus(s.log, "UpdateCluster", invalid("cluster.id: required"))
+	}
+	if len(req.GetUpdateMask().GetPaths()) == 0 {
+		return nil, toStatus(s.log, "UpdateCluster", invalid("update_mask: name the fields to change: display_name, tenant, labels, namespace_grants"))
+	}
+	p, _ := auth.FromContext(ctx)
+	rec, err := s.store.UpdateCluster(ctx, id, func(c *storagev1.ClusterRecord) error {
+		for _, path := range req.UpdateMask.Paths {
+			switch path {
+			case "display_name":
+				c.DisplayName = req.Cluster.DisplayName
+				if c.DisplayName == "" {
+					c.DisplayName = c.Id
+				}
+			case "tenant":
+				c.Tenant = req.Cluster.Tenant
+			case "labels":
+				c.Labels = req.Cluster.Labels
+			case "namespace_grants":
+				c.NamespaceGrants = req.Cluster.NamespaceGrants
+			default:
+				return invalid("update_mask: %q is not a field that can change (display_name, tenant, labels, namespace_grants)", path)
+			}
+		}
+		return validateCluster(c)
+	})
+	if err != nil {
+		return nil, toStatus(s.log, "UpdateCluster", err)
+	}
+	s.log.Info("cluster updated", "cluster", id, "fields", req.UpdateMask.Paths, "by", p.Name)
+	return &fleetscanv1.UpdateClusterResponse{Cluster: clusterToProto(rec, s.conn.Connected(id), p)}, nil
+}
+
+// GetCluster returns one cluster the caller may see.
 func (s *ClusterServer) GetCluster(ctx context.Context, req *fleetscanv1.GetClusterRequest) (*fleetscanv1.GetClusterResponse, error) {
 	if req.ClusterId == "" {
 		return nil, toStatus(s.log, "GetCluster", invalid("cluster_id: required"))
 	}
+	p, _ := auth.FromContext(ctx)
 	rec, err := s.store.GetCluster(ctx, req.ClusterId)
+	if err == nil {
+		if a, _ := p.ClusterAccess(rec); a == auth.NoAccess {
+			err = store.NotFoundf("cluster %q", req.ClusterId) // the same as absent
+		}
+	}
 	if err != nil {
 		return nil, toStatus(s.log, "GetCluster", err)
 	}
-	return &fleetscanv1.GetClusterResponse{Cluster: clusterToProto(rec, s.conn.Connected(rec.Id))}, nil
+	return &fleetscanv1.GetClusterResponse{Cluster: clusterToProto(rec, s.conn.Connected(rec.Id), p)}, nil
 }
 
-// ListClusters pages through clusters in id order.
+// ListClusters pages through the clusters the caller may see, in id order.
 func (s *ClusterServer) ListClusters(ctx context.Context, req *fleetscanv1.ListClustersRequest) (*fleetscanv1.ListClustersResponse, error) {
 	size, err := pageSize(req.PageSize, defaultPageSize, maxPageSize)
 	if err != nil {
@@ -101,13 +170,16 @@ func (s *ClusterServer) ListClusters(ctx context.Context, req *fleetscanv1.ListC
 	if err != nil {
 		return nil, toStatus(s.log, "ListClusters", err)
 	}
-	recs, more, err := s.store.ListClusters(ctx, string(after), size)
+	recs, more, err := s.store.ListClusters(ctx, string(after), size, func(c *storagev1.ClusterRecord) bool {
+		a, _ := p.ClusterAccess(c)
+		return a != auth.NoAccess
+	})
 	if err != nil {
 		return nil, toStatus(s.log, "ListClusters", err)
 	}
 	resp := &fleetscanv1.ListClustersResponse{}
 	for _, rec := range recs {
-		resp.Clusters = append(resp.Clusters, clusterToProto(rec, s.conn.Connected(rec.Id)))
+		resp.Clusters = append(resp.Clusters, clusterToProto(rec, s.conn.Connected(rec.Id), p))
 	}
 	if more {
 		resp.NextPageToken = encodePageToken([]byte(recs[len(recs)-1].Id), bind)

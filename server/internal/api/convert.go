@@ -8,6 +8,7 @@ import (
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/history"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 	"github.com/fleetscan/fleetscan/worker/checks"
@@ -20,14 +21,31 @@ func ts(ms int64) *timestamppb.Timestamp {
 	return timestamppb.New(time.UnixMilli(ms))
 }
 
-func clusterToProto(c *storagev1.ClusterRecord, connected bool) *fleetscanv1.Cluster {
-	return &fleetscanv1.Cluster{
+// clusterToProto converts a cluster for viewer p: a tenant sees its own
+// namespace grant only, and of a cluster it does not own neither the
+// labels nor the owner.
+func clusterToProto(c *storagev1.ClusterRecord, connected bool, p auth.Principal) *fleetscanv1.Cluster {
+	out := &fleetscanv1.Cluster{
 		Id: c.Id, DisplayName: c.DisplayName, Tenant: c.Tenant, Labels: c.Labels, CreateTime: ts(c.CreateMs),
 		Worker: &fleetscanv1.WorkerStatus{
 			Connected: connected, LastSeenTime: ts(c.LastSeenMs),
 			WorkerVersion: c.WorkerVersion, KubernetesVersion: c.KubernetesVersion,
 		},
+		NamespaceGrants: c.NamespaceGrants,
 	}
+	if p.IsOperator() {
+		return out
+	}
+	out.NamespaceGrants = nil
+	for _, g := range c.NamespaceGrants {
+		if g.Tenant == p.Tenant {
+			out.NamespaceGrants = append(out.NamespaceGrants, g)
+		}
+	}
+	if !p.SeesAll(c) {
+		out.Labels, out.Tenant = nil, ""
+	}
+	return out
 }
 
 // LiveProgress is what running jobs have reported but not yet stored.

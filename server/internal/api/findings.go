@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/store"
@@ -59,6 +60,10 @@ func (s *FindingServer) ListFindings(ctx context.Context, req *fleetscanv1.ListF
 	}
 	p, _ := auth.FromContext(ctx)
 	bind := binding(p, "ListFindings", fmt.Sprintf("%+v", filter))
+	filter.Visible = func(c *storagev1.ClusterRecord) (bool, []string) {
+		a, namespaces := p.ClusterAccess(c)
+		return a != auth.NoAccess, namespaces
+	}
 	after, err := decodePageToken(req.PageToken, bind)
 	if err != nil {
 		return nil, toStatus(s.log, "ListFindings", err)

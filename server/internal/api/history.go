@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -10,6 +12,7 @@ import (
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/history"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 	"github.com/fleetscan/fleetscan/worker/checks"
@@ -18,7 +21,8 @@ import (
 // HistoryStore is what the history RPCs read.
 type HistoryStore interface {
 	GetFinding(ctx context.Context, clusterID string, fingerprint [checks.FingerprintSize]byte, limit int) (store.FindingView, []store.Sighting, int, error)
-	DiffScans(ctx context.Context, baseScan, headScan ulid.ULID, clusterID string) (*store.Diff, error)
+	DiffScans(ctx context.Context, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (*store.Diff, error)
+	GetCluster(ctx context.Context, id string) (*storagev1.ClusterRecord, error)
 	Histories(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, sinceMs int64) ([]store.ClusterHistory, error)
 	LatestJobs(ctx context.Context, keep func(*storagev1.ClusterRecord) bool) ([]store.Latest, error)
 }
@@ -39,7 +43,21 @@ func (s *FindingServer) GetFinding(ctx context.Context, req *fleetscanv1.GetFind
 	if !ok {
 		return nil, toStatus(s.log, "GetFinding", invalid("fingerprint: want 32 hexadecimal digits, got %q", req.Fingerprint))
 	}
+	p, _ := auth.FromContext(ctx)
+	cluster, err := s.history.GetCluster(ctx, req.ClusterId)
+	if err != nil {
+		return nil, toStatus(s.log, "GetFinding", store.NotFoundf("finding %s of cluster %q", req.Fingerprint, req.ClusterId))
+	}
+	access, namespaces := p.ClusterAccess(cluster)
 	view, sightings, total, err := s.history.GetFinding(ctx, req.ClusterId, fp, maxSightings)
+	if err == nil && (access == auth.NoAccess || (access == auth.NamespaceAccess && !slices.Contains(namespaces, view.Record.GetResource().GetNamespace()))) {
+		err = store.ErrNotFound // out of scope: the same as absent
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		// One message whatever was missing: the cluster, the finding or
+		// the caller's right to see either.
+		err = store.NotFoundf("finding %s of cluster %q", req.Fingerprint, req.ClusterId)
+	}
 	if err != nil {
 		return nil, toStatus(s.log, "GetFinding", err)
 	}
@@ -65,7 +83,9 @@ func (s *FindingServer) DiffScans(ctx context.Context, req *fleetscanv1.DiffScan
 	if err != nil {
 		return nil, toStatus(s.log, "DiffScans", err)
 	}
-	d, err := s.history.DiffScans(ctx, base, head, req.ClusterId)
+	p, _ := auth.FromContext(ctx)
+	// Diffs are per cluster: a tenant diffs the clusters it owns.
+	d, err := s.history.DiffScans(ctx, base, head, req.ClusterId, p.SeesAll)
 	if err != nil {
 		return nil, toStatus(s.log, "DiffScans", err)
 	}
@@ -108,6 +128,11 @@ func scopeFilter(scope *fleetscanv1.Scope) (func(*storagev1.ClusterRecord) bool,
 	return nil, invalid("scope: give cluster_id, tenant or fleet")
 }
 
+// both is the conjunction of two cluster predicates.
+func both(a, b func(*storagev1.ClusterRecord) bool) func(*storagev1.ClusterRecord) bool {
+	return func(c *storagev1.ClusterRecord) bool { return a(c) && b(c) }
+}
+
 // GetTrend returns the posture over time.
 func (s *FindingServer) GetTrend(ctx context.Context, req *fleetscanv1.GetTrendRequest) (*fleetscanv1.GetTrendResponse, error) {
 	keep, err := scopeFilter(req.Scope)
@@ -130,7 +155,8 @@ func (s *FindingServer) GetTrend(ctx context.Context, req *fleetscanv1.GetTrendR
 	default:
 		return nil, toStatus(s.log, "GetTrend", invalid("bucket: unknown value %d", req.Bucket))
 	}
-	histories, err := s.history.Histories(ctx, keep, since.Add(-bucket).UnixMilli())
+	p, _ := auth.FromContext(ctx)
+	histories, err := s.history.Histories(ctx, both(keep, p.SeesAll), since.Add(-bucket).UnixMilli())
 	if err != nil {
 		return nil, toStatus(s.log, "GetTrend", err)
 	}
@@ -160,8 +186,9 @@ func (s *FindingServer) CompareClusters(ctx context.Context, req *fleetscanv1.Co
 	if err != nil {
 		return nil, toStatus(s.log, "CompareClusters", invalid("label_selector: %v", err))
 	}
+	p, _ := auth.FromContext(ctx)
 	latest, err := s.history.LatestJobs(ctx, func(c *storagev1.ClusterRecord) bool {
-		return (req.Tenant == "" || c.Tenant == req.Tenant) && sel.Matches(labels.Set(c.Labels))
+		return p.SeesAll(c) && (req.Tenant == "" || c.Tenant == req.Tenant) && sel.Matches(labels.Set(c.Labels))
 	})
 	if err != nil {
 		return nil, toStatus(s.log, "CompareClusters", err)
@@ -187,7 +214,8 @@ func (s *FindingServer) GetSummary(ctx context.Context, req *fleetscanv1.GetSumm
 	if err != nil {
 		return nil, toStatus(s.log, "GetSummary", err)
 	}
-	latest, err := s.history.LatestJobs(ctx, keep)
+	p, _ := auth.FromContext(ctx)
+	latest, err := s.history.LatestJobs(ctx, both(keep, p.SeesAll))
 	if err != nil {
 		return nil, toStatus(s.log, "GetSummary", err)
 	}

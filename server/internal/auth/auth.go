@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -36,6 +38,53 @@ type Principal struct {
 	Tenant string
 	// ClusterID of a worker principal: the one cluster it speaks for.
 	ClusterID string
+}
+
+// IsOperator reports whether p may read and change everything.
+func (p Principal) IsOperator() bool { return p.Role == RoleOperator }
+
+// Access is how much of a cluster a principal may read.
+type Access int
+
+// Levels of Access.
+const (
+	// NoAccess: the cluster does not exist for the principal.
+	NoAccess Access = iota
+	// NamespaceAccess: the findings of some namespaces only (a grant on a
+	// cluster the principal does not own); nothing cluster-scoped, no
+	// per-cluster aggregates (trends, summaries, diffs).
+	NamespaceAccess
+	// FullAccess: everything about the cluster.
+	FullAccess
+)
+
+// ClusterAccess returns what p may read of cluster c and, for
+// NamespaceAccess, which namespaces.
+func (p Principal) ClusterAccess(c *storagev1.ClusterRecord) (Access, []string) {
+	switch p.Role {
+	case RoleOperator:
+		return FullAccess, nil
+	case RoleTenant:
+		if p.Tenant == "" {
+			return NoAccess, nil
+		}
+		if c.Tenant == p.Tenant {
+			return FullAccess, nil
+		}
+		for _, g := range c.NamespaceGrants {
+			if g.Tenant == p.Tenant && len(g.Namespaces) > 0 {
+				return NamespaceAccess, g.Namespaces
+			}
+		}
+	}
+	return NoAccess, nil
+}
+
+// SeesAll reports whether p has full access to c: the predicate of
+// per-cluster aggregates.
+func (p Principal) SeesAll(c *storagev1.ClusterRecord) bool {
+	a, _ := p.ClusterAccess(c)
+	return a == FullAccess
 }
 
 // Token prefixes make fleetscan credentials recognisable to secret
@@ -121,6 +170,9 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 		// Not the caller's fault: a worker must retry, not give up.
 		return nil, status.Error(codes.Unavailable, "cannot check the token now; retry")
 	}
+	if rec.RevokeMs != 0 || (rec.ExpireMs != 0 && time.Now().UnixMilli() >= rec.ExpireMs) {
+		return nil, status.Error(codes.Unauthenticated, "token expired or revoked: ask an operator for a new one")
+	}
 	p := Principal{Role: Role(rec.Role), Name: rec.Name, Tenant: rec.Tenant, ClusterID: rec.ClusterId}
 	if err := Allowed(p, method); err != nil {
 		return nil, status.Error(codes.PermissionDenied, err.Error())
@@ -145,8 +197,9 @@ var ErrForbidden = errors.New("forbidden")
 // is not listed is refused to everybody.
 var methodRoles = map[string][]Role{
 	"/fleetscan.v1.ClusterService/RegisterCluster": {RoleOperator},
-	"/fleetscan.v1.ClusterService/ListClusters":    {RoleOperator},
-	"/fleetscan.v1.ClusterService/GetCluster":      {RoleOperator},
+	"/fleetscan.v1.ClusterService/UpdateCluster":   {RoleOperator},
+	"/fleetscan.v1.ClusterService/ListClusters":    {RoleOperator, RoleTenant},
+	"/fleetscan.v1.ClusterService/GetCluster":      {RoleOperator, RoleTenant},
 	"/fleetscan.v1.ScanService/StartScan":          {RoleOperator},
 	"/fleetscan.v1.ScanService/GetScan":            {RoleOperator},
 	"/fleetscan.v1.ScanService/ListScans":          {RoleOperator},
@@ -155,14 +208,28 @@ var methodRoles = map[string][]Role{
 	"/fleetscan.v1.ScanService/CreateSchedule":     {RoleOperator},
 	"/fleetscan.v1.ScanService/ListSchedules":      {RoleOperator},
 	"/fleetscan.v1.ScanService/DeleteSchedule":     {RoleOperator},
-	"/fleetscan.v1.FindingService/ListFindings":    {RoleOperator},
-	"/fleetscan.v1.FindingService/GetFinding":      {RoleOperator},
-	"/fleetscan.v1.FindingService/DiffScans":       {RoleOperator},
-	"/fleetscan.v1.FindingService/GetTrend":        {RoleOperator},
-	"/fleetscan.v1.FindingService/CompareClusters": {RoleOperator},
-	"/fleetscan.v1.FindingService/GetSummary":      {RoleOperator},
+	"/fleetscan.v1.FindingService/ListFindings":    {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/GetFinding":      {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/DiffScans":       {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/GetTrend":        {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/CompareClusters": {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/GetSummary":      {RoleOperator, RoleTenant},
 	"/fleetscan.v1.FindingService/ListChecks":      {RoleOperator, RoleTenant},
+	"/fleetscan.v1.TokenService/CreateToken":       {RoleOperator},
+	"/fleetscan.v1.TokenService/ListTokens":        {RoleOperator},
+	"/fleetscan.v1.TokenService/RevokeToken":       {RoleOperator},
 	"/fleetscan.worker.v1.WorkerService/Connect":   {RoleWorker},
+}
+
+// Table returns the authorization table: for each full method name, the
+// roles that may call it. Tenants' calls are further narrowed to their
+// scope by the handlers and the store (see Principal.ClusterAccess).
+func Table() map[string][]Role {
+	out := make(map[string][]Role, len(methodRoles))
+	for m, r := range methodRoles {
+		out[m] = slices.Clone(r)
+	}
+	return out
 }
 
 // Allowed reports whether p may call method.

@@ -28,7 +28,7 @@ var (
 
 // Store is what the scheduler needs of the store.
 type Store interface {
-	ListClusters(ctx context.Context, after string, limit int) ([]*storagev1.ClusterRecord, bool, error)
+	ListClusters(ctx context.Context, after string, limit int, keep func(*storagev1.ClusterRecord) bool) ([]*storagev1.ClusterRecord, bool, error)
 	CreateScan(ctx context.Context, target *fleetscanv1.ScanTarget, spec *fleetscanv1.ScanSpec, clusterIDs []string) (*store.Scan, error)
 	CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, []string, error)
 	Reap(ctx context.Context, timeout, expiry time.Duration) ([]string, error)
@@ -221,7 +221,7 @@ func (s *Scheduler) resolveTarget(ctx context.Context, target *fleetscanv1.ScanT
 	var ids []string
 	after := ""
 	for {
-		page, more, err := s.store.ListClusters(ctx, after, 1000)
+		page, more, err := s.store.ListClusters(ctx, after, 1000, nil)
 		if err != nil {
 			return nil, err
 		}

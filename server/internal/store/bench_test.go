@@ -737,7 +737,7 @@ func BenchmarkDiffScans(b *testing.B) {
 	ctx := context.Background()
 	var l latencies
 	call := func() error {
-		d, err := f.db.DiffScans(ctx, f.diffBase, f.diffHead, f.diffCluster)
+		d, err := f.db.DiffScans(ctx, f.diffBase, f.diffHead, f.diffCluster, nil)
 		if err == nil && (len(d.New) != benchDiffChurn || len(d.Resolved) != benchDiffChurn || d.UnchangedCount != benchDiffSize-benchDiffChurn) {
 			err = fmt.Errorf("diff: %d new, %d resolved, %d unchanged", len(d.New), len(d.Resolved), d.UnchangedCount)
 		}

@@ -51,8 +51,9 @@ func (s *DB) GetCluster(_ context.Context, id string) (*storagev1.ClusterRecord,
 }
 
 // ListClusters returns up to limit clusters with ids after `after`, in id
-// order, and whether more follow.
-func (s *DB) ListClusters(_ context.Context, after string, limit int) ([]*storagev1.ClusterRecord, bool, error) {
+// order, and whether more follow. keep, if not nil, selects the clusters
+// to return.
+func (s *DB) ListClusters(_ context.Context, after string, limit int, keep func(*storagev1.ClusterRecord) bool) ([]*storagev1.ClusterRecord, bool, error) {
 	var out []*storagev1.ClusterRecord
 	more := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -65,13 +66,16 @@ func (s *DB) ListClusters(_ context.Context, after string, limit int) ([]*storag
 			}
 		}
 		for ; k != nil; k, v = c.Next() {
-			if len(out) == limit {
-				more = true
-				return nil
-			}
 			rec := &storagev1.ClusterRecord{}
 			if err := protoUnmarshal(v, rec); err != nil {
 				return err
+			}
+			if keep != nil && !keep(rec) {
+				continue
+			}
+			if len(out) == limit {
+				more = true
+				return nil
 			}
 			out = append(out, rec)
 		}
@@ -98,4 +102,24 @@ func (s *DB) RecordWorker(_ context.Context, id, workerVersion, kubeVersion stri
 		}
 		return putProto(b, []byte(id), c)
 	})
+}
+
+// UpdateCluster applies change to a cluster under one transaction and
+// returns the cluster as stored.
+func (s *DB) UpdateCluster(_ context.Context, id string, change func(*storagev1.ClusterRecord) error) (*storagev1.ClusterRecord, error) {
+	c := &storagev1.ClusterRecord{}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketClusters)
+		if err := getProto(b, []byte(id), c); err != nil {
+			return fmt.Errorf("cluster %q: %w", id, err)
+		}
+		if err := change(c); err != nil {
+			return err
+		}
+		return putProto(b, []byte(id), c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }

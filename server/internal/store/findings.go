@@ -469,7 +469,15 @@ type FindingFilter struct {
 	// FirstSeenAfterMs and FirstSeenBeforeMs bound the first-seen time;
 	// zero is no bound.
 	FirstSeenAfterMs, FirstSeenBeforeMs int64
+	// Visible, if set, is the reader's scope: the store returns nothing
+	// else, so a reader cannot page its way out of it.
+	Visible Visibility
 }
+
+// Visibility says which findings of a cluster a reader may see: none (ok
+// false), all (namespaces nil), or those of the listed namespaces, which
+// excludes cluster-scoped objects.
+type Visibility func(c *storagev1.ClusterRecord) (ok bool, namespaces []string)
 
 // FindingView is a stored finding with what identifies it.
 type FindingView struct {
@@ -546,23 +554,32 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 		default:
 			k, v = c.First()
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		for k != nil && bytes.HasPrefix(k, prefix) {
+			seq := binaryUint64(k[:8])
+			cluster, err := clusterOf(seq)
+			if err != nil {
+				return err
+			}
+			var namespaces []string
+			if f.Visible != nil {
+				var ok bool
+				if ok, namespaces = f.Visible(cluster); !ok {
+					k, v = c.Seek(u64(seq + 1)) // skip the whole cluster
+					continue
+				}
+			}
 			rec := &storagev1.FindingRecord{}
 			if err := s.codec.decodeFinding(v, rec); err != nil {
 				return err
 			}
-			if !f.matches(rec) {
-				continue
+			if f.matches(rec) && (namespaces == nil || slices.Contains(namespaces, rec.GetResource().GetNamespace())) {
+				if len(out) == limit {
+					next = slices.Clone(out[len(out)-1].key())
+					return nil
+				}
+				out = append(out, viewOf(k, rec, cluster))
 			}
-			if len(out) == limit {
-				next = slices.Clone(out[len(out)-1].key())
-				return nil
-			}
-			cluster, err := clusterOf(binaryUint64(k[:8]))
-			if err != nil {
-				return err
-			}
-			out = append(out, viewOf(k, rec, cluster))
+			k, v = c.Next()
 		}
 		return nil
 	})

@@ -109,10 +109,10 @@ func TestCompactKeepsNewerSetsReadable(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("Compact dropped %d sets (%v), want 3", n, err)
 	}
-	if _, err := db.DiffScans(ctx, scans[0].ID, scans[4].ID, "c1"); err == nil {
+	if _, err := db.DiffScans(ctx, scans[0].ID, scans[4].ID, "c1", nil); err == nil {
 		t.Error("diff with a compacted scan succeeded")
 	}
-	d, err := db.DiffScans(ctx, scans[3].ID, scans[4].ID, "c1")
+	d, err := db.DiffScans(ctx, scans[3].ID, scans[4].ID, "c1", nil)
 	if err != nil || d.UnchangedCount != 2 || len(d.New)+len(d.Resolved) != 0 {
 		t.Errorf("diff of kept scans: %+v %v", d, err)
 	}

@@ -97,14 +97,18 @@ type Diff struct {
 // DiffScans compares the jobs of one cluster in two scans. An empty
 // clusterID means the one cluster both scans cover; ErrAmbiguous when
 // there are several.
-func (s *DB) DiffScans(_ context.Context, baseScan, headScan ulid.ULID, clusterID string) (*Diff, error) {
+//
+// keep, if not nil, is the reader's scope: jobs of other clusters are not
+// there for it, and a scan with none of its clusters is not found, as if
+// it did not exist.
+func (s *DB) DiffScans(_ context.Context, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (*Diff, error) {
 	d := &Diff{}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		base, err := getScanTx(tx, baseScan)
+		base, err := scopedScanTx(tx, baseScan, keep)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", baseScan, err)
 		}
-		head, err := getScanTx(tx, headScan)
+		head, err := scopedScanTx(tx, headScan, keep)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", headScan, err)
 		}
@@ -369,4 +373,28 @@ func (s *DB) compactSets(_ context.Context, cutoffMs int64) (int, error) {
 		return nil
 	})
 	return dropped, err
+}
+
+// scopedScanTx reads a scan with only the jobs of the clusters keep
+// selects; ErrNotFound when none is left.
+func scopedScanTx(tx *bolt.Tx, id ulid.ULID, keep func(*storagev1.ClusterRecord) bool) (*Scan, error) {
+	scan, err := getScanTx(tx, id)
+	if err != nil || keep == nil {
+		return scan, err
+	}
+	var jobs []Job
+	for _, j := range scan.Jobs {
+		c := &storagev1.ClusterRecord{}
+		if err := getProto(tx.Bucket(bucketClusters), []byte(j.Record.ClusterId), c); err != nil {
+			continue // a cluster since deleted
+		}
+		if keep(c) {
+			jobs = append(jobs, j)
+		}
+	}
+	if len(jobs) == 0 {
+		return nil, ErrNotFound
+	}
+	scan.Jobs = jobs
+	return scan, nil
 }

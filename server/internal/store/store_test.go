@@ -103,11 +103,11 @@ func TestClusters(t *testing.T) {
 	if _, err := db.GetCluster(ctx, "zz"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetCluster(zz): got %v, want ErrNotFound", err)
 	}
-	page, more, err := db.ListClusters(ctx, "", 2)
+	page, more, err := db.ListClusters(ctx, "", 2, nil)
 	if err != nil || !more || len(page) != 2 || page[0].Id != "a" || page[1].Id != "b" {
 		t.Fatalf("first page: %v %v %v", page, more, err)
 	}
-	page, more, err = db.ListClusters(ctx, "b", 2)
+	page, more, err = db.ListClusters(ctx, "b", 2, nil)
 	if err != nil || more || len(page) != 1 || page[0].Id != "c" {
 		t.Fatalf("second page: %v %v %v", page, more, err)
 	}

@@ -2,6 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -33,4 +37,68 @@ func (s *DB) CountTokens(_ context.Context) (int, error) {
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketTokens).Stats().KeyN; return nil })
 	return n, err
+}
+
+// TokenID is a token's id: its record's, or for tokens from before ids,
+// "h" and the first 16 hex digits of its hash.
+func TokenID(hash []byte, t *storagev1.TokenRecord) string {
+	if t.Id != "" {
+		return t.Id
+	}
+	return "h" + hex.EncodeToString(hash[:8])
+}
+
+// ListTokens returns every token that keep selects, ordered by id.
+func (s *DB) ListTokens(_ context.Context, keep func(*storagev1.TokenRecord) bool) ([]*storagev1.TokenRecord, error) {
+	var out []*storagev1.TokenRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+			t := &storagev1.TokenRecord{}
+			if err := protoUnmarshal(v, t); err != nil {
+				return err
+			}
+			if keep == nil || keep(t) {
+				t.Id = TokenID(k, t)
+				out = append(out, t)
+			}
+			return nil
+		})
+	})
+	slices.SortFunc(out, func(a, b *storagev1.TokenRecord) int { return strings.Compare(a.Id, b.Id) })
+	return out, err
+}
+
+// RevokeToken marks the token with this id revoked, unless it already is,
+// and returns it; keep must select it, or it is not found.
+func (s *DB) RevokeToken(_ context.Context, id string, keep func(*storagev1.TokenRecord) bool) (*storagev1.TokenRecord, error) {
+	var found *storagev1.TokenRecord
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		var key []byte
+		err := b.ForEach(func(k, v []byte) error {
+			t := &storagev1.TokenRecord{}
+			if err := protoUnmarshal(v, t); err != nil {
+				return err
+			}
+			if TokenID(k, t) == id && keep(t) {
+				key, found = slices.Clone(k), t
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if found == nil {
+			return fmt.Errorf("token %q: %w", id, ErrNotFound)
+		}
+		if found.RevokeMs == 0 {
+			found.RevokeMs = s.nowMs()
+		}
+		if err := putProto(b, key, found); err != nil {
+			return err
+		}
+		found.Id = TokenID(key, found)
+		return nil
+	})
+	return found, err
 }

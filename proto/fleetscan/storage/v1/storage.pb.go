@@ -37,11 +37,12 @@ type ClusterRecord struct {
 	KubernetesVersion string `protobuf:"bytes,10,opt,name=kubernetes_version,json=kubernetesVersion,proto3" json:"kubernetes_version,omitempty"`
 	// The cluster's latest succeeded job: what its open findings were last
 	// seen by.
-	LastJobId     []byte `protobuf:"bytes,11,opt,name=last_job_id,json=lastJobId,proto3" json:"last_job_id,omitempty"`
-	LastJobMs     int64  `protobuf:"varint,12,opt,name=last_job_ms,json=lastJobMs,proto3" json:"last_job_ms,omitempty"`
-	LastScanId    []byte `protobuf:"bytes,13,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastJobId       []byte               `protobuf:"bytes,11,opt,name=last_job_id,json=lastJobId,proto3" json:"last_job_id,omitempty"`
+	LastJobMs       int64                `protobuf:"varint,12,opt,name=last_job_ms,json=lastJobMs,proto3" json:"last_job_ms,omitempty"`
+	LastScanId      []byte               `protobuf:"bytes,13,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
+	NamespaceGrants []*v1.NamespaceGrant `protobuf:"bytes,14,rep,name=namespace_grants,json=namespaceGrants,proto3" json:"namespace_grants,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ClusterRecord) Reset() {
@@ -158,6 +159,13 @@ func (x *ClusterRecord) GetLastScanId() []byte {
 	return nil
 }
 
+func (x *ClusterRecord) GetNamespaceGrants() []*v1.NamespaceGrant {
+	if x != nil {
+		return x.NamespaceGrants
+	}
+	return nil
+}
+
 // TokenRecord is a credential, stored under the SHA-256 of its secret.
 type TokenRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -168,7 +176,14 @@ type TokenRecord struct {
 	Tenant   string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	CreateMs int64  `protobuf:"varint,4,opt,name=create_ms,json=createMs,proto3" json:"create_ms,omitempty"`
 	// Cluster of a worker token: the only cluster it may speak for.
-	ClusterId     string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	ClusterId string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// Stable id (a ULID) for listing and revoking; empty on tokens from
+	// before ids, which are listed under their hash's prefix.
+	Id string `protobuf:"bytes,6,opt,name=id,proto3" json:"id,omitempty"`
+	// Zero: never expires (the bootstrap operator token, worker tokens).
+	ExpireMs      int64  `protobuf:"varint,7,opt,name=expire_ms,json=expireMs,proto3" json:"expire_ms,omitempty"`
+	RevokeMs      int64  `protobuf:"varint,8,opt,name=revoke_ms,json=revokeMs,proto3" json:"revoke_ms,omitempty"`
+	CreatedBy     string `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +249,34 @@ func (x *TokenRecord) GetCreateMs() int64 {
 func (x *TokenRecord) GetClusterId() string {
 	if x != nil {
 		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *TokenRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TokenRecord) GetExpireMs() int64 {
+	if x != nil {
+		return x.ExpireMs
+	}
+	return 0
+}
+
+func (x *TokenRecord) GetRevokeMs() int64 {
+	if x != nil {
+		return x.RevokeMs
+	}
+	return 0
+}
+
+func (x *TokenRecord) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
 	}
 	return ""
 }
@@ -844,7 +887,7 @@ var File_fleetscan_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\n" +
-	"\"fleetscan/storage/v1/storage.proto\x12\x14fleetscan.storage.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x17fleetscan/v1/scan.proto\"\xed\x03\n" +
+	"\"fleetscan/storage/v1/storage.proto\x12\x14fleetscan.storage.v1\x1a\x1afleetscan/v1/cluster.proto\x1a\x1afleetscan/v1/finding.proto\x1a\x17fleetscan/v1/scan.proto\"\xb6\x04\n" +
 	"\rClusterRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
@@ -860,17 +903,23 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\vlast_job_id\x18\v \x01(\fR\tlastJobId\x12\x1e\n" +
 	"\vlast_job_ms\x18\f \x01(\x03R\tlastJobMs\x12 \n" +
 	"\flast_scan_id\x18\r \x01(\fR\n" +
-	"lastScanId\x1a9\n" +
+	"lastScanId\x12G\n" +
+	"\x10namespace_grants\x18\x0e \x03(\v2\x1c.fleetscan.v1.NamespaceGrantR\x0fnamespaceGrants\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\a\x10\b\"\x89\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\a\x10\b\"\xf2\x01\n" +
 	"\vTokenRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x1b\n" +
 	"\tcreate_ms\x18\x04 \x01(\x03R\bcreateMs\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x05 \x01(\tR\tclusterId\"\xe9\x01\n" +
+	"cluster_id\x18\x05 \x01(\tR\tclusterId\x12\x0e\n" +
+	"\x02id\x18\x06 \x01(\tR\x02id\x12\x1b\n" +
+	"\texpire_ms\x18\a \x01(\x03R\bexpireMs\x12\x1b\n" +
+	"\trevoke_ms\x18\b \x01(\x03R\brevokeMs\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\t \x01(\tR\tcreatedBy\"\xe9\x01\n" +
 	"\n" +
 	"ScanRecord\x120\n" +
 	"\x06target\x18\x01 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
@@ -958,34 +1007,36 @@ var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*CatalogEntry)(nil),          // 7: fleetscan.storage.v1.CatalogEntry
 	nil,                           // 8: fleetscan.storage.v1.ClusterRecord.LabelsEntry
 	nil,                           // 9: fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	(*v1.ScanTarget)(nil),         // 10: fleetscan.v1.ScanTarget
-	(*v1.ScanSpec)(nil),           // 11: fleetscan.v1.ScanSpec
-	(v1.JobState)(0),              // 12: fleetscan.v1.JobState
-	(*v1.SeverityCounts)(nil),     // 13: fleetscan.v1.SeverityCounts
-	(*v1.CheckNotAssessable)(nil), // 14: fleetscan.v1.CheckNotAssessable
-	(v1.Severity)(0),              // 15: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),      // 16: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),        // 17: fleetscan.v1.ResourceRef
+	(*v1.NamespaceGrant)(nil),     // 10: fleetscan.v1.NamespaceGrant
+	(*v1.ScanTarget)(nil),         // 11: fleetscan.v1.ScanTarget
+	(*v1.ScanSpec)(nil),           // 12: fleetscan.v1.ScanSpec
+	(v1.JobState)(0),              // 13: fleetscan.v1.JobState
+	(*v1.SeverityCounts)(nil),     // 14: fleetscan.v1.SeverityCounts
+	(*v1.CheckNotAssessable)(nil), // 15: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 16: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 17: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 18: fleetscan.v1.ResourceRef
 }
 var file_fleetscan_storage_v1_storage_proto_depIdxs = []int32{
 	8,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	10, // 1: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
-	11, // 2: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
-	12, // 3: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
-	13, // 4: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
-	14, // 5: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
-	9,  // 6: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	15, // 7: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
-	16, // 8: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	17, // 9: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
-	5,  // 10: fleetscan.storage.v1.FindingRecord.history:type_name -> fleetscan.storage.v1.Interval
-	16, // 11: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	15, // 12: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	10, // 1: fleetscan.storage.v1.ClusterRecord.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
+	11, // 2: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
+	12, // 3: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
+	13, // 4: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
+	14, // 5: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
+	15, // 6: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	9,  // 7: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	16, // 8: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
+	17, // 9: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	18, // 10: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
+	5,  // 11: fleetscan.storage.v1.FindingRecord.history:type_name -> fleetscan.storage.v1.Interval
+	17, // 12: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	16, // 13: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_storage_v1_storage_proto_init() }

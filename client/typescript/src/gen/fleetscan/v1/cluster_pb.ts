@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetscan/v1/cluster.proto.
  */
 export const file_fleetscan_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("ChpmbGVldHNjYW4vdjEvY2x1c3Rlci5wcm90bxIMZmxlZXRzY2FuLnYxIvoBCgdDbHVzdGVyEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkSMQoGbGFiZWxzGAQgAygLMiEuZmxlZXRzY2FuLnYxLkNsdXN0ZXIuTGFiZWxzRW50cnkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBndvcmtlchgGIAEoCzIaLmZsZWV0c2Nhbi52MS5Xb3JrZXJTdGF0dXMaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKJAQoMV29ya2VyU3RhdHVzEhEKCWNvbm5lY3RlZBgBIAEoCBIyCg5sYXN0X3NlZW5fdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOd29ya2VyX3ZlcnNpb24YAyABKAkSGgoSa3ViZXJuZXRlc192ZXJzaW9uGAQgASgJQj9aPWdpdGh1Yi5jb20vZmxlZXRzY2FuL2ZsZWV0c2Nhbi9wcm90by9mbGVldHNjYW4vdjE7ZmxlZXRzY2FudjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChpmbGVldHNjYW4vdjEvY2x1c3Rlci5wcm90bxIMZmxlZXRzY2FuLnYxIrICCgdDbHVzdGVyEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkSMQoGbGFiZWxzGAQgAygLMiEuZmxlZXRzY2FuLnYxLkNsdXN0ZXIuTGFiZWxzRW50cnkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBndvcmtlchgGIAEoCzIaLmZsZWV0c2Nhbi52MS5Xb3JrZXJTdGF0dXMSNgoQbmFtZXNwYWNlX2dyYW50cxgHIAMoCzIcLmZsZWV0c2Nhbi52MS5OYW1lc3BhY2VHcmFudBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjQKDk5hbWVzcGFjZUdyYW50Eg4KBnRlbmFudBgBIAEoCRISCgpuYW1lc3BhY2VzGAIgAygJIokBCgxXb3JrZXJTdGF0dXMSEQoJY29ubmVjdGVkGAEgASgIEjIKDmxhc3Rfc2Vlbl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg53b3JrZXJfdmVyc2lvbhgDIAEoCRIaChJrdWJlcm5ldGVzX3ZlcnNpb24YBCABKAlCP1o9Z2l0aHViLmNvbS9mbGVldHNjYW4vZmxlZXRzY2FuL3Byb3RvL2ZsZWV0c2Nhbi92MTtmbGVldHNjYW52MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Cluster is a Kubernetes cluster of the fleet, scanned by the one worker
@@ -37,7 +37,9 @@ export type Cluster = Message<"fleetscan.v1.Cluster"> & {
   displayName: string;
 
   /**
-   * Tenant that owns the cluster.
+   * Tenant that owns the cluster: it reads every finding of the cluster.
+   * Empty for a cluster the provider shares among tenants through
+   * namespace_grants.
    *
    * @generated from field: string tenant = 3;
    */
@@ -61,6 +63,15 @@ export type Cluster = Message<"fleetscan.v1.Cluster"> & {
    * @generated from field: fleetscan.v1.WorkerStatus worker = 6;
    */
   worker?: WorkerStatus | undefined;
+
+  /**
+   * Namespaces of this cluster that other tenants may read the findings
+   * of. Findings on cluster-scoped objects stay the operators' (and the
+   * owning tenant's). A tenant sees its own grant only.
+   *
+   * @generated from field: repeated fleetscan.v1.NamespaceGrant namespace_grants = 7;
+   */
+  namespaceGrants: NamespaceGrant[];
 };
 
 /**
@@ -69,6 +80,31 @@ export type Cluster = Message<"fleetscan.v1.Cluster"> & {
  */
 export const ClusterSchema: GenMessage<Cluster> = /*@__PURE__*/
   messageDesc(file_fleetscan_v1_cluster, 0);
+
+/**
+ * NamespaceGrant gives a tenant the findings of some namespaces of a
+ * cluster it does not own.
+ *
+ * @generated from message fleetscan.v1.NamespaceGrant
+ */
+export type NamespaceGrant = Message<"fleetscan.v1.NamespaceGrant"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: repeated string namespaces = 2;
+   */
+  namespaces: string[];
+};
+
+/**
+ * Describes the message fleetscan.v1.NamespaceGrant.
+ * Use `create(NamespaceGrantSchema)` to create a new message.
+ */
+export const NamespaceGrantSchema: GenMessage<NamespaceGrant> = /*@__PURE__*/
+  messageDesc(file_fleetscan_v1_cluster, 1);
 
 /**
  * WorkerStatus is what the server knows of a cluster's worker.
@@ -110,5 +146,5 @@ export type WorkerStatus = Message<"fleetscan.v1.WorkerStatus"> & {
  * Use `create(WorkerStatusSchema)` to create a new message.
  */
 export const WorkerStatusSchema: GenMessage<WorkerStatus> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_cluster, 1);
+  messageDesc(file_fleetscan_v1_cluster, 2);
 

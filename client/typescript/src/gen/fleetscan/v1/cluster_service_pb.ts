@@ -4,15 +4,17 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Cluster } from "./cluster_pb.js";
+import type { Cluster, NamespaceGrant } from "./cluster_pb.js";
 import { file_fleetscan_v1_cluster } from "./cluster_pb.js";
+import type { FieldMask } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fleetscan/v1/cluster_service.proto.
  */
 export const file_fleetscan_v1_cluster_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJmbGVldHNjYW4vdjEvY2x1c3Rlcl9zZXJ2aWNlLnByb3RvEgxmbGVldHNjYW4udjEiwwEKFlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDgoGdGVuYW50GAMgASgJEkAKBmxhYmVscxgEIAMoCzIwLmZsZWV0c2Nhbi52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVQoXUmVnaXN0ZXJDbHVzdGVyUmVzcG9uc2USJgoHY2x1c3RlchgBIAEoCzIVLmZsZWV0c2Nhbi52MS5DbHVzdGVyEhIKCmpvaW5fdG9rZW4YAiABKAkiPAoTTGlzdENsdXN0ZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJYChRMaXN0Q2x1c3RlcnNSZXNwb25zZRInCghjbHVzdGVycxgBIAMoCzIVLmZsZWV0c2Nhbi52MS5DbHVzdGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSInChFHZXRDbHVzdGVyUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJIjwKEkdldENsdXN0ZXJSZXNwb25zZRImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXIymAIKDkNsdXN0ZXJTZXJ2aWNlEl4KD1JlZ2lzdGVyQ2x1c3RlchIkLmZsZWV0c2Nhbi52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0GiUuZmxlZXRzY2FuLnYxLlJlZ2lzdGVyQ2x1c3RlclJlc3BvbnNlElUKDExpc3RDbHVzdGVycxIhLmZsZWV0c2Nhbi52MS5MaXN0Q2x1c3RlcnNSZXF1ZXN0GiIuZmxlZXRzY2FuLnYxLkxpc3RDbHVzdGVyc1Jlc3BvbnNlEk8KCkdldENsdXN0ZXISHy5mbGVldHNjYW4udjEuR2V0Q2x1c3RlclJlcXVlc3QaIC5mbGVldHNjYW4udjEuR2V0Q2x1c3RlclJlc3BvbnNlQj9aPWdpdGh1Yi5jb20vZmxlZXRzY2FuL2ZsZWV0c2Nhbi9wcm90by9mbGVldHNjYW4vdjE7ZmxlZXRzY2FudjFiBnByb3RvMw", [file_fleetscan_v1_cluster]);
+  fileDesc("CiJmbGVldHNjYW4vdjEvY2x1c3Rlcl9zZXJ2aWNlLnByb3RvEgxmbGVldHNjYW4udjEi+wEKFlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDgoGdGVuYW50GAMgASgJEkAKBmxhYmVscxgEIAMoCzIwLmZsZWV0c2Nhbi52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0LkxhYmVsc0VudHJ5EjYKEG5hbWVzcGFjZV9ncmFudHMYBSADKAsyHC5mbGVldHNjYW4udjEuTmFtZXNwYWNlR3JhbnQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJVChdSZWdpc3RlckNsdXN0ZXJSZXNwb25zZRImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXISEgoKam9pbl90b2tlbhgCIAEoCSI8ChNMaXN0Q2x1c3RlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlgKFExpc3RDbHVzdGVyc1Jlc3BvbnNlEicKCGNsdXN0ZXJzGAEgAygLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIicKEUdldENsdXN0ZXJSZXF1ZXN0EhIKCmNsdXN0ZXJfaWQYASABKAkiPAoSR2V0Q2x1c3RlclJlc3BvbnNlEiYKB2NsdXN0ZXIYASABKAsyFS5mbGVldHNjYW4udjEuQ2x1c3RlciJvChRVcGRhdGVDbHVzdGVyUmVxdWVzdBImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIj8KFVVwZGF0ZUNsdXN0ZXJSZXNwb25zZRImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXIy8gIKDkNsdXN0ZXJTZXJ2aWNlEl4KD1JlZ2lzdGVyQ2x1c3RlchIkLmZsZWV0c2Nhbi52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0GiUuZmxlZXRzY2FuLnYxLlJlZ2lzdGVyQ2x1c3RlclJlc3BvbnNlElUKDExpc3RDbHVzdGVycxIhLmZsZWV0c2Nhbi52MS5MaXN0Q2x1c3RlcnNSZXF1ZXN0GiIuZmxlZXRzY2FuLnYxLkxpc3RDbHVzdGVyc1Jlc3BvbnNlEk8KCkdldENsdXN0ZXISHy5mbGVldHNjYW4udjEuR2V0Q2x1c3RlclJlcXVlc3QaIC5mbGVldHNjYW4udjEuR2V0Q2x1c3RlclJlc3BvbnNlElgKDVVwZGF0ZUNsdXN0ZXISIi5mbGVldHNjYW4udjEuVXBkYXRlQ2x1c3RlclJlcXVlc3QaIy5mbGVldHNjYW4udjEuVXBkYXRlQ2x1c3RlclJlc3BvbnNlQj9aPWdpdGh1Yi5jb20vZmxlZXRzY2FuL2ZsZWV0c2Nhbi9wcm90by9mbGVldHNjYW4vdjE7ZmxlZXRzY2FudjFiBnByb3RvMw", [file_fleetscan_v1_cluster, file_google_protobuf_field_mask]);
 
 /**
  * RegisterClusterRequest describes the cluster to add.
@@ -35,7 +37,8 @@ export type RegisterClusterRequest = Message<"fleetscan.v1.RegisterClusterReques
   displayName: string;
 
   /**
-   * Tenant that owns the cluster. Required.
+   * Tenant that owns the cluster: a DNS label. Empty registers a cluster
+   * of the provider's own, shared with tenants through namespace_grants.
    *
    * @generated from field: string tenant = 3;
    */
@@ -47,6 +50,13 @@ export type RegisterClusterRequest = Message<"fleetscan.v1.RegisterClusterReques
    * @generated from field: map<string, string> labels = 4;
    */
   labels: { [key: string]: string };
+
+  /**
+   * Namespaces whose findings other tenants may read.
+   *
+   * @generated from field: repeated fleetscan.v1.NamespaceGrant namespace_grants = 5;
+   */
+  namespaceGrants: NamespaceGrant[];
 };
 
 /**
@@ -175,7 +185,55 @@ export const GetClusterResponseSchema: GenMessage<GetClusterResponse> = /*@__PUR
   messageDesc(file_fleetscan_v1_cluster_service, 5);
 
 /**
- * ClusterService manages the clusters of the fleet. Operators only.
+ * UpdateClusterRequest carries the new values of the fields in
+ * update_mask; cluster.id names the cluster.
+ *
+ * @generated from message fleetscan.v1.UpdateClusterRequest
+ */
+export type UpdateClusterRequest = Message<"fleetscan.v1.UpdateClusterRequest"> & {
+  /**
+   * @generated from field: fleetscan.v1.Cluster cluster = 1;
+   */
+  cluster?: Cluster | undefined;
+
+  /**
+   * Paths among display_name, tenant, labels, namespace_grants. Required.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message fleetscan.v1.UpdateClusterRequest.
+ * Use `create(UpdateClusterRequestSchema)` to create a new message.
+ */
+export const UpdateClusterRequestSchema: GenMessage<UpdateClusterRequest> = /*@__PURE__*/
+  messageDesc(file_fleetscan_v1_cluster_service, 6);
+
+/**
+ * UpdateClusterResponse carries the cluster as updated.
+ *
+ * @generated from message fleetscan.v1.UpdateClusterResponse
+ */
+export type UpdateClusterResponse = Message<"fleetscan.v1.UpdateClusterResponse"> & {
+  /**
+   * @generated from field: fleetscan.v1.Cluster cluster = 1;
+   */
+  cluster?: Cluster | undefined;
+};
+
+/**
+ * Describes the message fleetscan.v1.UpdateClusterResponse.
+ * Use `create(UpdateClusterResponseSchema)` to create a new message.
+ */
+export const UpdateClusterResponseSchema: GenMessage<UpdateClusterResponse> = /*@__PURE__*/
+  messageDesc(file_fleetscan_v1_cluster_service, 7);
+
+/**
+ * ClusterService manages the clusters of the fleet. Operators register and
+ * update clusters; tenants list and get the clusters they own or have a
+ * namespace grant on.
  *
  * @generated from service fleetscan.v1.ClusterService
  */
@@ -210,6 +268,17 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof GetClusterRequestSchema;
     output: typeof GetClusterResponseSchema;
+  },
+  /**
+   * UpdateCluster changes the fields of a cluster named by update_mask:
+   * display_name, tenant, labels, namespace_grants (each replaced whole).
+   *
+   * @generated from rpc fleetscan.v1.ClusterService.UpdateCluster
+   */
+  updateCluster: {
+    methodKind: "unary";
+    input: typeof UpdateClusterRequestSchema;
+    output: typeof UpdateClusterResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetscan_v1_cluster_service, 0);
