@@ -46,7 +46,7 @@ lint: $(BIN)/buf ## buf lint, go vet, gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: checkproto
-checkproto: $(PROTO_TOOLS) ## Fail when the committed generated code is stale
+checkproto: $(PROTO_TOOLS) ## Fail when the committed generated code or API reference is stale
 	@rm -rf .tmp/gen && mkdir -p .tmp/gen
 	@buf generate -o .tmp/gen
 	@diff -r --exclude='*.proto' --exclude='*.go.mod' --exclude='*.go.sum' proto .tmp/gen/proto >/dev/null || { \
@@ -55,6 +55,26 @@ checkproto: $(PROTO_TOOLS) ## Fail when the committed generated code is stale
 	@diff -r $(TS)/src/gen .tmp/gen/$(TS)/src/gen >/dev/null || { \
 	  echo "generated code in $(TS)/src/gen is stale: run 'make proto' and commit"; \
 	  diff -rq $(TS)/src/gen .tmp/gen/$(TS)/src/gen; exit 1; }
+	@mkdir -p .tmp/gen/apidoc
+	@buf build $(APIDOC_PROTOS) -o .tmp/gen/apidoc/image.binpb
+	@$(GO) run ./server/internal/apidoc -image .tmp/gen/apidoc/image.binpb -out .tmp/gen/apidoc >/dev/null
+	@for f in $(APIDOC_FILES); do \
+	  cmp -s docs/$$f .tmp/gen/apidoc/$$f || { \
+	    echo "docs/$$f is stale: run 'make apidoc' and commit"; \
+	    diff -u docs/$$f .tmp/gen/apidoc/$$f | head -40; exit 1; }; \
+	done
+
+# The API reference is generated from a buf image of the public API and the
+# worker protocol, which keeps the comments, and from the server's
+# authorization table (server/internal/apidoc).
+APIDOC_PROTOS := --path proto/fleetscan/v1 --path proto/fleetscan/worker/v1
+APIDOC_FILES  := api.md worker-protocol.md
+
+.PHONY: apidoc
+apidoc: $(BIN)/buf ## Regenerate docs/api.md and docs/worker-protocol.md from the protos
+	@mkdir -p .tmp/apidoc
+	buf build $(APIDOC_PROTOS) -o .tmp/apidoc/image.binpb
+	$(GO) run ./server/internal/apidoc -image .tmp/apidoc/image.binpb -out docs
 
 .PHONY: docs
 docs: ## Regenerate docs/checks.md from the catalog
