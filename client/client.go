@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,6 +44,7 @@ type Client struct {
 
 type options struct {
 	token     string
+	tokenFile string
 	caFile    string
 	plaintext bool
 	dialOpts  []grpc.DialOption
@@ -53,6 +55,10 @@ type Option func(*options)
 
 // WithToken authenticates every call with an API token.
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithTokenFile authenticates every call with the API token in a file
+// (surrounding whitespace ignored), read once by New.
+func WithTokenFile(path string) Option { return func(o *options) { o.tokenFile = path } }
 
 // WithCAFile verifies the server's certificate against the PEM CA in path
 // instead of the system roots.
@@ -72,6 +78,15 @@ func New(target string, opts ...Option) (*Client, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+		if o.token = strings.TrimSpace(string(b)); o.token == "" {
+			return nil, fmt.Errorf("token file %s is empty", o.tokenFile)
+		}
 	}
 	var creds credentials.TransportCredentials
 	if o.plaintext {

@@ -83,3 +83,34 @@ func TestTypedErrorsAndIterators(t *testing.T) {
 		break
 	}
 }
+
+func TestTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	empty, good := filepath.Join(dir, "empty"), filepath.Join(dir, "good")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, []byte("fsa_secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, wantErr string
+	}{
+		{filepath.Join(dir, "missing"), "token file"},
+		{empty, "is empty"},
+		{good, ""},
+	} {
+		c, err := client.New("127.0.0.1:1", client.WithTokenFile(tc.path), client.WithPlaintext())
+		if tc.wantErr == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.path, err)
+			} else {
+				c.Close()
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want an error mentioning %q", tc.path, err, tc.wantErr)
+		}
+	}
+}

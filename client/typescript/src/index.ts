@@ -24,6 +24,7 @@ import type { ListScansRequestSchema, ListSchedulesRequestSchema, Schedule } fro
 import { ScanState } from "./gen/fleetscan/v1/scan_pb.js";
 import type { Scan } from "./gen/fleetscan/v1/scan_pb.js";
 import { FindingService } from "./gen/fleetscan/v1/finding_service_pb.js";
+import { TokenService } from "./gen/fleetscan/v1/token_service_pb.js";
 import type { ListFindingsRequestSchema } from "./gen/fleetscan/v1/finding_service_pb.js";
 import type { Finding } from "./gen/fleetscan/v1/finding_pb.js";
 
@@ -33,6 +34,7 @@ export * from "./gen/fleetscan/v1/finding_pb.js";
 export * from "./gen/fleetscan/v1/finding_service_pb.js";
 export * from "./gen/fleetscan/v1/scan_pb.js";
 export * from "./gen/fleetscan/v1/scan_service_pb.js";
+export * from "./gen/fleetscan/v1/token_service_pb.js";
 export { Code, ConnectError };
 export type { CallOptions, Client, Interceptor };
 
@@ -78,6 +80,8 @@ export interface FleetscanClient {
   readonly scans: Client<typeof ScanService>;
   /** FindingService: findings, diffs, trends, summaries, the check catalog. */
   readonly findings: Client<typeof FindingService>;
+  /** TokenService: mint, list and revoke operator and tenant tokens. Operators only. */
+  readonly tokens: Client<typeof TokenService>;
 
   /** Every cluster, ordered by id, fetching pages as the loop goes. */
   listAllClusters(req?: MessageInitShape<typeof ListClustersRequestSchema>, options?: CallOptions): AsyncGenerator<Cluster>;
@@ -143,11 +147,13 @@ export function createClient(options: ClientOptions): FleetscanClient {
   const clusters = createConnectClient(ClusterService, transport);
   const scans = createConnectClient(ScanService, transport);
   const findings = createConnectClient(FindingService, transport);
+  const tokens = createConnectClient(TokenService, transport);
 
   return {
     clusters,
     scans,
     findings,
+    tokens,
     listAllClusters: (req = {}, opts) =>
       paginate(req, async (r) => {
         const res = await clusters.listClusters(r, opts);

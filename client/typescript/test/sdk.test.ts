@@ -14,6 +14,7 @@ import {
   JobState,
   ScanState,
   Severity,
+  TokenRole,
 } from "../src/index.js";
 import type { Finding, FleetscanClient, Interceptor, Scan, SeverityCounts } from "../src/index.js";
 import { Fleet, offlineScan } from "./fleet.js";
@@ -255,6 +256,26 @@ describe("fleetscan SDK against a real server", { timeout: 180_000 }, () => {
       anonymous.close();
       wrongToken.close();
       noCA.close();
+    }
+  });
+
+  it("gives a tenant token its own findings and nothing else", async () => {
+    const minted = await client.tokens.createToken({ name: "acme-sdk", role: TokenRole.TENANT, tenant: "acme" });
+    assert.ok(minted.secret.startsWith("fsa_"), "secret without its prefix");
+    const acme = createClient({ baseUrl: fleet.baseUrl, caFile: fleet.caFile, token: minted.secret });
+    try {
+      const mine = await collect(acme.listAllFindings({ pageSize: 50 }));
+      const want = fleetFindings.filter((f) => f.clusterId === "acme-dev");
+      assert.equal(mine.length, want.length);
+      assert.ok(mine.every((f) => f.clusterId === "acme-dev"), "a tenant sees another tenant's findings");
+      const clusters = await collect(acme.listAllClusters());
+      assert.deepEqual(clusters.map((c) => c.id), ["acme-dev"]);
+      await assert.rejects(acme.clusters.getCluster({ clusterId: "globex-prod" }), assertCode(Code.NotFound));
+      await assert.rejects(acme.scans.listScans({}), assertCode(Code.PermissionDenied));
+      await client.tokens.revokeToken({ tokenId: minted.token!.id });
+      await assert.rejects(acme.clusters.listClusters({}), assertCode(Code.Unauthenticated));
+    } finally {
+      acme.close();
     }
   });
 

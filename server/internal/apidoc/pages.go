@@ -39,6 +39,14 @@ never from a request field. The server writes the first operator token to
 This table is the server's own (server/internal/auth): a method it does
 not list is refused to every role with ` + "`PermissionDenied`" + `. The gRPC
 health service and server reflection need no token.
+
+A tenant token is further narrowed to its tenant's scope: the clusters the
+tenant owns, and the namespaces other clusters grant it
+(` + "`Cluster.namespace_grants`" + `). Of a granted namespace it reads the findings
+(ListFindings, GetFinding); trends, summaries, comparisons and diffs are
+per cluster and cover owned clusters only. Whatever is out of scope is
+` + "`NotFound`" + ` with the message an absent id gets, and is left out of lists and
+counts. See [security.md](security.md).
 `,
 	errs: `
 Errors are gRPC status codes with a message for people; the Go SDK maps

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -219,17 +218,6 @@ var methodRoles = map[string][]Role{
 	"/fleetscan.v1.TokenService/ListTokens":        {RoleOperator},
 	"/fleetscan.v1.TokenService/RevokeToken":       {RoleOperator},
 	"/fleetscan.worker.v1.WorkerService/Connect":   {RoleWorker},
-}
-
-// Table returns the authorization table: for each full method name, the
-// roles that may call it. Tenants' calls are further narrowed to their
-// scope by the handlers and the store (see Principal.ClusterAccess).
-func Table() map[string][]Role {
-	out := make(map[string][]Role, len(methodRoles))
-	for m, r := range methodRoles {
-		out[m] = slices.Clone(r)
-	}
-	return out
 }
 
 // Allowed reports whether p may call method.
