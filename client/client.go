@@ -40,6 +40,7 @@ type Client struct {
 	ScanService    fleetscanv1.ScanServiceClient
 	FindingService fleetscanv1.FindingServiceClient
 	TokenService   fleetscanv1.TokenServiceClient
+	AuditService   fleetscanv1.AuditServiceClient
 }
 
 type options struct {
@@ -122,6 +123,7 @@ func New(target string, opts ...Option) (*Client, error) {
 		ScanService:    fleetscanv1.NewScanServiceClient(conn),
 		FindingService: fleetscanv1.NewFindingServiceClient(conn),
 		TokenService:   fleetscanv1.NewTokenServiceClient(conn),
+		AuditService:   fleetscanv1.NewAuditServiceClient(conn),
 	}, nil
 }
 

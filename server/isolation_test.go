@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 )
 
@@ -363,5 +364,89 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	if _, err := op.TokenService.RevokeToken(ctx, &fleetscanv1.RevokeTokenRequest{TokenId: "nope"}); status.Code(err) != codes.NotFound {
 		t.Errorf("revoking an unknown token: %v", err)
+	}
+}
+
+// TestAuditLog: every call that changes something is recorded with who,
+// what and the outcome, refused ones included, and never a secret.
+func TestAuditLog(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	register(t, op, "acme-prod", "acme", nil)
+	minted, err := op.TokenService.CreateToken(ctx, &fleetscanv1.CreateTokenRequest{Name: "acme-ci", Role: fleetscanv1.TokenRole_TOKEN_ROLE_TENANT, Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := ts.client(minted.Secret)
+	if _, err := tenant.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{AllClusters: true}}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("tenant StartScan: %v", err)
+	}
+	if _, err := ts.client("").ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "sneaky"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("anonymous RegisterCluster: %v", err)
+	}
+	if _, err := op.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := op.AuditService.ListAuditEvents(ctx, &fleetscanv1.ListAuditEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range resp.Events {
+		got = append(got, e.Principal+" "+shortName(e.Method)+" "+e.Code)
+		if strings.Contains(e.Request, minted.Secret) || strings.Contains(e.Request, "fsw_") || strings.Contains(e.Request, "fsa_") {
+			t.Errorf("a secret in the audit log: %s", e.Request)
+		}
+		if e.Peer == "" || e.Time == nil {
+			t.Errorf("event without peer or time: %v", e)
+		}
+	}
+	want := []string{
+		" RegisterCluster Unauthenticated",
+		"acme-ci StartScan PermissionDenied",
+		"bootstrap operator CreateToken OK",
+		"bootstrap operator RegisterCluster OK",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit log, newest first:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(resp.Events[3].Request, `"clusterId":"acme-prod"`) {
+		t.Errorf("RegisterCluster event does not say which cluster: %s", resp.Events[3].Request)
+	}
+	only, err := op.AuditService.ListAuditEvents(ctx, &fleetscanv1.ListAuditEventsRequest{Method: "StartScan", PageSize: 1})
+	if err != nil || len(only.Events) != 1 || only.Events[0].Principal != "acme-ci" || only.NextPageToken != "" {
+		t.Errorf("filtered by method: %v %v", only.GetEvents(), err)
+	}
+	if _, err := tenant.AuditService.ListAuditEvents(ctx, &fleetscanv1.ListAuditEventsRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("tenant reading the audit log: %v", err)
+	}
+}
+
+func shortName(method string) string { return method[strings.LastIndex(method, "/")+1:] }
+
+// TestRateLimit: a token over its rate is refused with ResourceExhausted;
+// another token is not affected.
+func TestRateLimit(t *testing.T) {
+	ts := &testServer{t: t, dataDir: t.TempDir(), cfg: func(c *server.Config) { c.RateLimit, c.RateBurst = 0.5, 3 }}
+	ts.start()
+	t.Cleanup(ts.shutdown)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	minted, err := op.TokenService.CreateToken(ctx, &fleetscanv1.CreateTokenRequest{Name: "other", Role: fleetscanv1.TokenRole_TOKEN_ROLE_OPERATOR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codesSeen []codes.Code
+	for range 3 {
+		_, err := op.ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{})
+		codesSeen = append(codesSeen, status.Code(err))
+	}
+	// The CreateToken call took one of the burst of 3.
+	if !slices.Equal(codesSeen, []codes.Code{codes.OK, codes.OK, codes.ResourceExhausted}) {
+		t.Errorf("calls over the burst: %v", codesSeen)
+	}
+	if _, err := ts.client(minted.Secret).ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{}); err != nil {
+		t.Errorf("another token is limited too: %v", err)
 	}
 }

@@ -25,9 +25,11 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server/internal/api"
+	"github.com/fleetscan/fleetscan/server/internal/audit"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/devtls"
 	"github.com/fleetscan/fleetscan/server/internal/ingest"
+	"github.com/fleetscan/fleetscan/server/internal/limit"
 	"github.com/fleetscan/fleetscan/server/internal/metrics"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
@@ -75,6 +77,10 @@ type Config struct {
 	// Heartbeat is how often workers are asked to send something when idle;
 	// a worker silent for three intervals is disconnected (default 10s).
 	Heartbeat time.Duration
+	// RateLimit is the calls a second each principal may make, with bursts
+	// of RateBurst; zero is no limit.
+	RateLimit float64
+	RateBurst int
 	// MaxRunningJobs caps the jobs dispatched at once across the fleet
 	// (default 256; negative: no cap).
 	MaxRunningJobs int
@@ -195,12 +201,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	in.Metrics = s.metrics
 	s.ingest = in
 	s.health = health.NewServer()
-	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), creds)
+	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), db, limit.New(cfg.RateLimit, cfg.RateBurst), creds)
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
 	s.scans = api.NewScanServer(sched, db, db, in, s.log)
 	fleetscanv1.RegisterScanServiceServer(s.grpc, s.scans)
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
 	fleetscanv1.RegisterTokenServiceServer(s.grpc, api.NewTokenServer(db, s.log))
+	fleetscanv1.RegisterAuditServiceServer(s.grpc, api.NewAuditServer(db, s.log))
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -362,10 +369,13 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 
 // newGRPCServer assembles the interceptors (recovery, logging, auth, in
 // that order) and the server options.
-func newGRPCServer(log *slog.Logger, m *metrics.Metrics, authn *auth.Authenticator, creds credentials.TransportCredentials) *grpc.Server {
+// newGRPCServer chains the interceptors: the audit log runs before the
+// authenticator, so that refused calls are recorded too, and the rate
+// limit after it, since it counts per principal.
+func newGRPCServer(log *slog.Logger, m *metrics.Metrics, authn *auth.Authenticator, audits audit.Store, limiter *limit.Limiter, creds credentials.TransportCredentials) *grpc.Server {
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log, m), authn.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), authn.StreamInterceptor),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log, m), audit.UnaryInterceptor(audits, log), authn.UnaryInterceptor, limiter.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), authn.StreamInterceptor, limiter.StreamInterceptor),
 		grpc.MaxRecvMsgSize(8 << 20),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

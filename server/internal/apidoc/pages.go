@@ -60,10 +60,10 @@ the common ones to errors that ` + "`errors.Is`" + ` recognises
 		{codes.NotFound, "The object does not exist, or the caller may not see it: the two are indistinguishable."},
 		{codes.AlreadyExists, "An object with that id exists, e.g. a cluster registered twice."},
 		{codes.PermissionDenied, "The token's role may not call the RPC (see [Authorization](#authorization))."},
-		{codes.ResourceExhausted, "A request is larger than the server accepts (8 MiB); gRPC itself refuses it."},
+		{codes.ResourceExhausted, "The token made more calls than its rate limit allows (fleetscan-server --rate-limit, --rate-burst): slow down and retry. Or a request is larger than the server accepts (8 MiB); gRPC itself refuses it."},
 		{codes.Internal, "An unexpected server error. The message says no more; the server log has the details."},
 		{codes.Unavailable, "The server cannot check the token right now, or cannot be reached (gRPC); retry with backoff."},
-		{codes.Unauthenticated, "The token is missing, malformed, unknown or revoked."},
+		{codes.Unauthenticated, "The token is missing, malformed, unknown, expired or revoked."},
 	},
 }, {
 	file:  "worker-protocol.md",

@@ -118,6 +118,22 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
+type observerKey struct{}
+
+// Observe returns ctx with a place where the authenticator notes the
+// principal it found, even when it then refuses the call: interceptors
+// that run before it (the audit log) learn who was refused.
+func Observe(ctx context.Context) (context.Context, *Principal) {
+	p := &Principal{}
+	return context.WithValue(ctx, observerKey{}, p), p
+}
+
+func note(ctx context.Context, p Principal) {
+	if o, ok := ctx.Value(observerKey{}).(*Principal); ok {
+		*o = p
+	}
+}
+
 // FromContext returns the principal of an authenticated call.
 func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
@@ -173,6 +189,7 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 		return nil, status.Error(codes.Unauthenticated, "token expired or revoked: ask an operator for a new one")
 	}
 	p := Principal{Role: Role(rec.Role), Name: rec.Name, Tenant: rec.Tenant, ClusterID: rec.ClusterId}
+	note(ctx, p)
 	if err := Allowed(p, method); err != nil {
 		return nil, status.Error(codes.PermissionDenied, err.Error())
 	}
@@ -217,6 +234,7 @@ var methodRoles = map[string][]Role{
 	"/fleetscan.v1.TokenService/CreateToken":       {RoleOperator},
 	"/fleetscan.v1.TokenService/ListTokens":        {RoleOperator},
 	"/fleetscan.v1.TokenService/RevokeToken":       {RoleOperator},
+	"/fleetscan.v1.AuditService/ListAuditEvents":   {RoleOperator},
 	"/fleetscan.worker.v1.WorkerService/Connect":   {RoleWorker},
 }
 

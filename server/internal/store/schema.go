@@ -51,7 +51,10 @@ var (
 	// ended, so that a new scan finds the one it can join.
 	bucketActive = []byte("active")
 
+	// bucketAudit: event id (16-byte ULID, time-ordered) → AuditRecord.
+	bucketAudit = []byte("audit")
+
 	allBuckets = [][]byte{bucketCatalog, bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
 		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved,
-		bucketSchedules, bucketClusterSeqs, bucketActive}
+		bucketSchedules, bucketClusterSeqs, bucketActive, bucketAudit}
 )

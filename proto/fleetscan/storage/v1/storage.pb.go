@@ -883,6 +883,115 @@ func (x *CatalogEntry) GetSeverity() v1.Severity {
 	return v1.Severity(0)
 }
 
+// AuditRecord is one audited call, stored under its ULID.
+type AuditRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TimeMs        int64                  `protobuf:"varint,1,opt,name=time_ms,json=timeMs,proto3" json:"time_ms,omitempty"`
+	Principal     string                 `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
+	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	Tenant        string                 `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Method        string                 `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	Peer          string                 `protobuf:"bytes,6,opt,name=peer,proto3" json:"peer,omitempty"`
+	Request       string                 `protobuf:"bytes,7,opt,name=request,proto3" json:"request,omitempty"`
+	Code          string                 `protobuf:"bytes,8,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditRecord) Reset() {
+	*x = AuditRecord{}
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditRecord) ProtoMessage() {}
+
+func (x *AuditRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
+func (*AuditRecord) Descriptor() ([]byte, []int) {
+	return file_fleetscan_storage_v1_storage_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AuditRecord) GetTimeMs() int64 {
+	if x != nil {
+		return x.TimeMs
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetRequest() string {
+	if x != nil {
+		return x.Request
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_fleetscan_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
@@ -981,7 +1090,17 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12\x1a\n" +
 	"\bcategory\x18\x02 \x01(\tR\bcategory\x12K\n" +
 	"\x11responsible_party\x18\x03 \x01(\x0e2\x1e.fleetscan.v1.ResponsiblePartyR\x10responsibleParty\x122\n" +
-	"\bseverity\x18\x04 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverityBEZCgithub.com/fleetscan/fleetscan/proto/fleetscan/storage/v1;storagev1b\x06proto3"
+	"\bseverity\x18\x04 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\"\xe0\x01\n" +
+	"\vAuditRecord\x12\x17\n" +
+	"\atime_ms\x18\x01 \x01(\x03R\x06timeMs\x12\x1c\n" +
+	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06method\x18\x05 \x01(\tR\x06method\x12\x12\n" +
+	"\x04peer\x18\x06 \x01(\tR\x04peer\x12\x18\n" +
+	"\arequest\x18\a \x01(\tR\arequest\x12\x12\n" +
+	"\x04code\x18\b \x01(\tR\x04code\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05errorBEZCgithub.com/fleetscan/fleetscan/proto/fleetscan/storage/v1;storagev1b\x06proto3"
 
 var (
 	file_fleetscan_storage_v1_storage_proto_rawDescOnce sync.Once
@@ -995,7 +1114,7 @@ func file_fleetscan_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_fleetscan_storage_v1_storage_proto_rawDescData
 }
 
-var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*ClusterRecord)(nil),         // 0: fleetscan.storage.v1.ClusterRecord
 	(*TokenRecord)(nil),           // 1: fleetscan.storage.v1.TokenRecord
@@ -1005,33 +1124,34 @@ var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*Interval)(nil),              // 5: fleetscan.storage.v1.Interval
 	(*PageToken)(nil),             // 6: fleetscan.storage.v1.PageToken
 	(*CatalogEntry)(nil),          // 7: fleetscan.storage.v1.CatalogEntry
-	nil,                           // 8: fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	nil,                           // 9: fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	(*v1.NamespaceGrant)(nil),     // 10: fleetscan.v1.NamespaceGrant
-	(*v1.ScanTarget)(nil),         // 11: fleetscan.v1.ScanTarget
-	(*v1.ScanSpec)(nil),           // 12: fleetscan.v1.ScanSpec
-	(v1.JobState)(0),              // 13: fleetscan.v1.JobState
-	(*v1.SeverityCounts)(nil),     // 14: fleetscan.v1.SeverityCounts
-	(*v1.CheckNotAssessable)(nil), // 15: fleetscan.v1.CheckNotAssessable
-	(v1.Severity)(0),              // 16: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),      // 17: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),        // 18: fleetscan.v1.ResourceRef
+	(*AuditRecord)(nil),           // 8: fleetscan.storage.v1.AuditRecord
+	nil,                           // 9: fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	nil,                           // 10: fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	(*v1.NamespaceGrant)(nil),     // 11: fleetscan.v1.NamespaceGrant
+	(*v1.ScanTarget)(nil),         // 12: fleetscan.v1.ScanTarget
+	(*v1.ScanSpec)(nil),           // 13: fleetscan.v1.ScanSpec
+	(v1.JobState)(0),              // 14: fleetscan.v1.JobState
+	(*v1.SeverityCounts)(nil),     // 15: fleetscan.v1.SeverityCounts
+	(*v1.CheckNotAssessable)(nil), // 16: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 17: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 18: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 19: fleetscan.v1.ResourceRef
 }
 var file_fleetscan_storage_v1_storage_proto_depIdxs = []int32{
-	8,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	10, // 1: fleetscan.storage.v1.ClusterRecord.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
-	11, // 2: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
-	12, // 3: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
-	13, // 4: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
-	14, // 5: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
-	15, // 6: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
-	9,  // 7: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	16, // 8: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
-	17, // 9: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	18, // 10: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
+	9,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	11, // 1: fleetscan.storage.v1.ClusterRecord.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
+	12, // 2: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
+	13, // 3: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
+	14, // 4: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
+	15, // 5: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
+	16, // 6: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	10, // 7: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	17, // 8: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
+	18, // 9: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	19, // 10: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
 	5,  // 11: fleetscan.storage.v1.FindingRecord.history:type_name -> fleetscan.storage.v1.Interval
-	17, // 12: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	16, // 13: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
+	18, // 12: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	17, // 13: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
 	14, // [14:14] is the sub-list for method output_type
 	14, // [14:14] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
@@ -1050,7 +1170,7 @@ func file_fleetscan_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_storage_v1_storage_proto_rawDesc), len(file_fleetscan_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
