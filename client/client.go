@@ -47,6 +47,8 @@ type options struct {
 	token     string
 	tokenFile string
 	caFile    string
+	certFile  string
+	keyFile   string
 	plaintext bool
 	dialOpts  []grpc.DialOption
 }
@@ -64,6 +66,13 @@ func WithTokenFile(path string) Option { return func(o *options) { o.tokenFile =
 // WithCAFile verifies the server's certificate against the PEM CA in path
 // instead of the system roots.
 func WithCAFile(path string) Option { return func(o *options) { o.caFile = path } }
+
+// WithClientCert presents a client certificate (mTLS). On a server with a
+// client CA, a certificate with a fleetscan:// URI SAN identifies the
+// caller without a token.
+func WithClientCert(certFile, keyFile string) Option {
+	return func(o *options) { o.certFile, o.keyFile = certFile, keyFile }
+}
 
 // WithPlaintext turns TLS off, for a server on a loopback address.
 func WithPlaintext() Option { return func(o *options) { o.plaintext = true } }
@@ -103,6 +112,13 @@ func New(target string, opts ...Option) (*Client, error) {
 			if !tc.RootCAs.AppendCertsFromPEM(pem) {
 				return nil, fmt.Errorf("ca %s: no PEM certificate in it", o.caFile)
 			}
+		}
+		if o.certFile != "" || o.keyFile != "" {
+			cert, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
 		}
 		creds = credentials.NewTLS(tc)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,10 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile enable TLS. Without them the server
 	// listens in plaintext, which it allows on loopback addresses only.
 	TLSCertFile, TLSKeyFile string
+	// ClientCAFile, if set, verifies client certificates against it; a
+	// verified certificate with a fleetscan:// URI SAN names its principal
+	// (see auth.CertScheme).
+	ClientCAFile string
 	// DevTLS makes a local CA and a server certificate under
 	// DATA_DIR/tls for DevTLSHosts (default localhost and 127.0.0.1) and
 	// serves TLS with them; clients trust DATA_DIR/tls/ca.crt.
@@ -355,7 +360,25 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 		if err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
-		return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+		// Go's defaults pick TLS 1.3 when the client has it and only
+		// AEAD suites with forward secrecy for 1.2.
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.ClientCAFile != "" {
+			pem, err := os.ReadFile(cfg.ClientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("client ca: %w", err)
+			}
+			tc.ClientCAs = x509.NewCertPool()
+			if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("client ca %s: no PEM certificate in it", cfg.ClientCAFile)
+			}
+			// Tokens keep working: a certificate is one way in, not the only.
+			tc.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		return credentials.NewTLS(tc), nil
+	}
+	if cfg.ClientCAFile != "" {
+		return nil, errors.New("client ca: client certificates need TLS; give --tls-cert and --tls-key (or --dev-tls)")
 	}
 	host, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {

@@ -45,6 +45,10 @@ type Config struct {
 	// set, which is allowed for loopback servers only.
 	CAFile    string
 	Plaintext bool
+	// CertFile and KeyFile, if set, present a client certificate (mTLS):
+	// one with the SAN fleetscan://worker/CLUSTER_ID replaces the token
+	// on a server with a client CA.
+	CertFile, KeyFile string
 	// BatchSize caps the findings per batch (default 500).
 	BatchSize int
 	// MaxInflight caps batches awaiting the server's ack (default 8).
@@ -79,7 +83,7 @@ func New(cfg Config) (*Worker, error) {
 	switch {
 	case cfg.Server == "":
 		return nil, errors.New("server address: required")
-	case cfg.Token == "":
+	case cfg.Token == "" && cfg.CertFile == "":
 		return nil, errors.New("token: required (the join token printed by 'fleetscan cluster register')")
 	case cfg.ClusterID == "":
 		return nil, errors.New("cluster id: required")
@@ -108,11 +112,14 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]grpc.DialOption{
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithPerRPCCredentials(bearer{token: cfg.Token, secure: !cfg.Plaintext}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-	}, cfg.DialOptions...)
+	}
+	if cfg.Token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: cfg.Token, secure: !cfg.Plaintext}))
+	}
+	opts = append(opts, cfg.DialOptions...)
 	conn, err := grpc.NewClient(cfg.Server, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", cfg.Server, err)
@@ -137,6 +144,13 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("ca %s: no PEM certificate in it", cfg.CAFile)
 		}
+	}
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
 	}
 	return credentials.NewTLS(tc), nil
 }

@@ -53,6 +53,7 @@ Flags:
 	listen := fs.String("listen", "127.0.0.1:8443", "gRPC listen address; plaintext is allowed on loopback only")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
+	clientCA := fs.String("client-ca", "", "CA (PEM) of client certificates: a certificate it signed with a fleetscan:// URI SAN (fleetscan://operator/NAME, fleetscan://tenant/TENANT/NAME, fleetscan://worker/CLUSTER) authenticates without a token")
 	devTLS := fs.Bool("dev-tls", false, "make a development CA and server certificate under DATA_DIR/tls and serve TLS with them (clients use --ca DATA_DIR/tls/ca.crt)")
 	devHosts := fs.String("dev-tls-hosts", "localhost,127.0.0.1,::1", "comma-separated names and addresses the development certificate is for")
 	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, e.g. 127.0.0.1:9464 (default: off)")
@@ -86,7 +87,7 @@ Flags:
 		return err
 	}
 	srv, err := server.New(ctx, server.Config{
-		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
+		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn,
 		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,

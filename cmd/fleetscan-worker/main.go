@@ -67,6 +67,8 @@ Flags:
 	clusterID := fs.String("cluster-id", "", "id of this cluster, as registered")
 	tokenFile := fs.String("token-file", "", "file holding the join token (default: $FLEETSCAN_WORKER_TOKEN)")
 	caFile := fs.String("ca", "", "CA certificate (PEM) to verify the server with; default: system roots")
+	certFile := fs.String("cert", "", "client certificate (PEM) with the SAN fleetscan://worker/CLUSTER_ID: replaces the token on servers with a client CA")
+	keyFile := fs.String("key", "", "private key (PEM) of --cert")
 	plaintext := fs.Bool("plaintext", false, "no TLS; allowed to loopback servers only")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file; default: in-cluster config")
 	kubeContext := fs.String("context", "", "kubeconfig context; default: the current one")
@@ -100,8 +102,8 @@ Flags:
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	if token == "" {
-		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register')")
+	if token == "" && *certFile == "" {
+		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register'), or a client certificate (--cert, --key)")
 	}
 	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { log.Warn("skipped part of a manifest", "problem", p) })
 	if err != nil {
@@ -115,7 +117,7 @@ Flags:
 	}
 	w, err := worker.New(worker.Config{
 		Server: *serverAddr, Token: token, ClusterID: *clusterID, Source: source,
-		CAFile: *caFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, TrustedRegistries: splitList(*trusted), Logger: log,
+		CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, TrustedRegistries: splitList(*trusted), Logger: log,
 	})
 	if err != nil {
 		return err

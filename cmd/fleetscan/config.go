@@ -23,6 +23,8 @@ type cliContext struct {
 	Server    string `json:"server,omitempty"`
 	TokenFile string `json:"token-file,omitempty"`
 	CA        string `json:"ca,omitempty"`
+	Cert      string `json:"cert,omitempty"`
+	Key       string `json:"key,omitempty"`
 	Plaintext bool   `json:"plaintext,omitempty"`
 }
 
@@ -105,6 +107,9 @@ func (g *globals) applyContext(cmd *cobra.Command) error {
 	if ctx.CA != "" && unset("ca", "FLEETSCAN_CA") {
 		g.caFile = ctx.CA
 	}
+	if ctx.Cert != "" && unset("cert", "FLEETSCAN_CERT") {
+		g.certFile, g.keyFile = ctx.Cert, ctx.Key
+	}
 	if ctx.Plaintext && unset("plaintext", "FLEETSCAN_PLAINTEXT") {
 		g.plaintext = true
 	}
@@ -124,10 +129,10 @@ says otherwise.`,
   fleetscan config use-context prod
   fleetscan --context staging cluster list`,
 	}
-	var server, tokenFile, ca string
+	var server, tokenFile, ca, cert, key string
 	var plaintext bool
 	set := &cobra.Command{
-		Use:   "set-context NAME [--server ADDR] [--token-file F] [--ca F] [--plaintext]",
+		Use:   "set-context NAME [--server ADDR] [--token-file F] [--ca F] [--cert F --key F] [--plaintext]",
 		Short: "Create or update a context (the first one becomes current)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -156,6 +161,16 @@ says otherwise.`,
 					return err
 				}
 			}
+			if f.Changed("cert") {
+				if c.Cert, err = filepath.Abs(cert); err != nil {
+					return err
+				}
+			}
+			if f.Changed("key") {
+				if c.Key, err = filepath.Abs(key); err != nil {
+					return err
+				}
+			}
 			if f.Changed("plaintext") {
 				c.Plaintext = plaintext
 			}
@@ -172,6 +187,8 @@ says otherwise.`,
 	set.Flags().StringVar(&server, "server", "", "server address, host:port")
 	set.Flags().StringVar(&tokenFile, "token-file", "", "file holding the API token")
 	set.Flags().StringVar(&ca, "ca", "", "CA certificate (PEM) of the server")
+	set.Flags().StringVar(&cert, "cert", "", "client certificate (PEM) for mTLS")
+	set.Flags().StringVar(&key, "key", "", "private key (PEM) of the client certificate")
 	set.Flags().BoolVar(&plaintext, "plaintext", false, "no TLS (loopback servers only)")
 	use := &cobra.Command{
 		Use:   "use-context NAME",

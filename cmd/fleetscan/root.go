@@ -21,6 +21,8 @@ type globals struct {
 	token     string
 	tokenFile string
 	caFile    string
+	certFile  string
+	keyFile   string
 	plaintext bool
 	output    string
 	stdout    io.Writer
@@ -68,6 +70,8 @@ the current context of the config file ('fleetscan config --help'):
 	pf.StringVar(&g.token, "token", "", "API token [$FLEETSCAN_TOKEN]")
 	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("FLEETSCAN_TOKEN_FILE"), "file holding the API token [$FLEETSCAN_TOKEN_FILE]")
 	pf.StringVar(&g.caFile, "ca", os.Getenv("FLEETSCAN_CA"), "CA certificate (PEM) of the server [$FLEETSCAN_CA]")
+	pf.StringVar(&g.certFile, "cert", os.Getenv("FLEETSCAN_CERT"), "client certificate (PEM) for mTLS; replaces a token on servers with a client CA [$FLEETSCAN_CERT]")
+	pf.StringVar(&g.keyFile, "key", os.Getenv("FLEETSCAN_KEY"), "private key (PEM) of --cert [$FLEETSCAN_KEY]")
 	pf.BoolVar(&g.plaintext, "plaintext", os.Getenv("FLEETSCAN_PLAINTEXT") == "1", "no TLS, for a server on loopback [$FLEETSCAN_PLAINTEXT=1]")
 	pf.StringVar(&g.configFile, "config", "", "config file with named contexts [$FLEETSCAN_CONFIG] (default ~/.config/fleetscan/config.yaml)")
 	pf.StringVar(&g.context, "context", "", "context of the config file to use (default: its current context)")
@@ -105,10 +109,16 @@ func (g *globals) connect() (*client.Client, error) {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	if token == "" {
-		return nil, errors.New("no API token: give --token-file (the server writes DATA_DIR/operator.token on first start), --token, or set FLEETSCAN_TOKEN")
+	if token == "" && g.certFile == "" {
+		return nil, errors.New("no API token: give --token-file (the server writes DATA_DIR/operator.token on first start), --token, FLEETSCAN_TOKEN, or a client certificate (--cert, --key)")
 	}
-	opts := []client.Option{client.WithToken(token)}
+	var opts []client.Option
+	if token != "" {
+		opts = append(opts, client.WithToken(token))
+	}
+	if g.certFile != "" {
+		opts = append(opts, client.WithClientCert(g.certFile, g.keyFile))
+	}
 	if g.plaintext {
 		opts = append(opts, client.WithPlaintext())
 	}

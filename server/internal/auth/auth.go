@@ -162,7 +162,7 @@ func New(tokens TokenLookup, notFound error) *Authenticator {
 	}}
 }
 
-var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid token: send it as 'authorization: Bearer <token>'")
+var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid token: send it as 'authorization: Bearer <token>', or present a client certificate")
 
 // authorize authenticates the call in ctx and checks that its principal may
 // call method.
@@ -172,7 +172,16 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 	}
 	token, ok := bearer(ctx)
 	if !ok {
-		return nil, errUnauthenticated
+		// No token: a verified client certificate may name the caller.
+		p, err := fromCertificate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		note(ctx, p)
+		if err := Allowed(p, method); err != nil {
+			return nil, status.Error(codes.PermissionDenied, err.Error())
+		}
+		return WithPrincipal(ctx, p), nil
 	}
 	rec, err := a.tokens.LookupToken(ctx, Hash(token))
 	switch {
