@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +36,15 @@ type Source = session.Source
 type Config struct {
 	// Server is the server's gRPC address, host:port.
 	Server string
-	// Token is the worker token the server issued at cluster registration.
+	// Token is the cluster's join token (from registration or rotation),
+	// or the worker's own credential.
 	Token string
+	// CredentialFile keeps the worker's own credential, which the server
+	// gives in exchange for the single-use join token on first connect. If
+	// it holds a credential, that is used instead of Token; without it the
+	// credential lives in memory only, and a restarted worker needs a new
+	// join token ('fleetscan cluster rotate-token').
+	CredentialFile string
 	// ClusterID is the cluster the token was issued for.
 	ClusterID string
 	Source    Source
@@ -73,8 +81,17 @@ type Config struct {
 
 // Worker connects a cluster to the server.
 type Worker struct {
-	cfg  Config
-	conn *grpc.ClientConn
+	cfg    Config
+	conn   *grpc.ClientConn
+	bearer *bearer
+}
+
+func hasCredential(path string) bool {
+	if path == "" {
+		return false
+	}
+	b, err := os.ReadFile(path)
+	return err == nil && strings.TrimSpace(string(b)) != ""
 }
 
 // New validates the configuration and prepares the connection; nothing is
@@ -83,7 +100,7 @@ func New(cfg Config) (*Worker, error) {
 	switch {
 	case cfg.Server == "":
 		return nil, errors.New("server address: required")
-	case cfg.Token == "" && cfg.CertFile == "":
+	case cfg.Token == "" && cfg.CertFile == "" && !hasCredential(cfg.CredentialFile):
 		return nil, errors.New("token: required (the join token printed by 'fleetscan cluster register')")
 	case cfg.ClusterID == "":
 		return nil, errors.New("cluster id: required")
@@ -116,15 +133,21 @@ func New(cfg Config) (*Worker, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	}
-	if cfg.Token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: cfg.Token, secure: !cfg.Plaintext}))
+	token := cfg.Token
+	if hasCredential(cfg.CredentialFile) {
+		b, _ := os.ReadFile(cfg.CredentialFile)
+		token = strings.TrimSpace(string(b))
+	}
+	b := &bearer{token: token, secure: !cfg.Plaintext}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(b))
 	}
 	opts = append(opts, cfg.DialOptions...)
 	conn, err := grpc.NewClient(cfg.Server, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", cfg.Server, err)
 	}
-	return &Worker{cfg: cfg, conn: conn}, nil
+	return &Worker{cfg: cfg, conn: conn, bearer: b}, nil
 }
 
 func transportCredentials(cfg Config) (credentials.TransportCredentials, error) {
@@ -164,17 +187,47 @@ func loopback(addr string) bool {
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
-// bearer sends the worker token with every call.
+// bearer sends the worker's token with every call; the join token until
+// the server has exchanged it.
 type bearer struct {
+	mu     sync.Mutex
 	token  string
 	secure bool
 }
 
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+func (b *bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return map[string]string{"authorization": "Bearer " + b.token}, nil
 }
 
-func (b bearer) RequireTransportSecurity() bool { return b.secure }
+func (b *bearer) RequireTransportSecurity() bool { return b.secure }
+
+func (b *bearer) set(token string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.token = token
+}
+
+// keepCredential switches to the worker's own credential and stores it in
+// CredentialFile (atomically, mode 0600) for the next start.
+func (w *Worker) keepCredential(log *slog.Logger, token string) {
+	w.bearer.set(token)
+	if w.cfg.CredentialFile == "" {
+		log.Warn("got a worker credential in exchange for the join token, but there is no --credential-file to keep it in: after a restart this worker needs a new join token")
+		return
+	}
+	tmp := w.cfg.CredentialFile + ".tmp"
+	err := os.WriteFile(tmp, []byte(token+"\n"), 0o600)
+	if err == nil {
+		err = os.Rename(tmp, w.cfg.CredentialFile)
+	}
+	if err != nil {
+		log.Error("cannot keep the worker credential; it works until this worker stops", "file", w.cfg.CredentialFile, "err", err)
+		return
+	}
+	log.Info("join token exchanged; the worker's credential is kept", "file", w.cfg.CredentialFile)
+}
 
 // Run holds a stream to the server until ctx ends, reconnecting with
 // jittered exponential backoff whenever it breaks; jobs go on meanwhile
@@ -189,14 +242,18 @@ func (w *Worker) Run(ctx context.Context) error {
 		ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source,
 		BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies,
 		TrustedRegistries: w.cfg.TrustedRegistries, Capabilities: w.cfg.Capabilities, Log: log,
+		OnCredential: func(token string) { w.keepCredential(log, token) },
 	})
 	// Streams outlive ctx by the drain.
 	streamCtx, stopStreams := context.WithCancel(context.WithoutCancel(ctx))
+	// Jobs stop with ctx, or when Run returns early (a refused credential).
+	jobsCtx, stopJobs := context.WithCancel(ctx)
 	var bg sync.WaitGroup
 	defer bg.Wait()
 	defer stopStreams()
+	defer stopJobs()
 	bg.Add(2)
-	go func() { defer bg.Done(); runner.Start(ctx) }()
+	go func() { defer bg.Done(); runner.Start(jobsCtx) }()
 	go func() {
 		defer bg.Done()
 		select {

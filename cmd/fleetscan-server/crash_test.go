@@ -249,7 +249,7 @@ func (f *fleet) startServer(args ...string) {
 func (f *fleet) startWorker(id string) *proc {
 	return startProc(f.t, filepath.Join(f.bin, "fleetscan-worker"), "worker "+id,
 		"--server", f.addr, "--plaintext", "--cluster-id", id, "--token-file", f.tokens[id],
-		"--snapshot", f.snaps[id], "--batch-size", "20")
+		"--snapshot", f.snaps[id], "--batch-size", "20", "--credential-file", f.tokens[id]+".credential")
 }
 
 func (f *fleet) startScan() string {

@@ -67,6 +67,7 @@ Flags:
 	clusterID := fs.String("cluster-id", "", "id of this cluster, as registered")
 	tokenFile := fs.String("token-file", "", "file holding the join token (default: $FLEETSCAN_WORKER_TOKEN)")
 	caFile := fs.String("ca", "", "CA certificate (PEM) to verify the server with; default: system roots")
+	credFile := fs.String("credential-file", "", "file where the worker keeps its own credential, given by the server in exchange for the single-use join token; use a persistent path (default: in memory only, so a restarted worker needs a new join token)")
 	certFile := fs.String("cert", "", "client certificate (PEM) with the SAN fleetscan://worker/CLUSTER_ID: replaces the token on servers with a client CA")
 	keyFile := fs.String("key", "", "private key (PEM) of --cert")
 	plaintext := fs.Bool("plaintext", false, "no TLS; allowed to loopback servers only")
@@ -102,7 +103,7 @@ Flags:
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	if token == "" && *certFile == "" {
+	if token == "" && *certFile == "" && !fileHasContent(*credFile) {
 		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register'), or a client certificate (--cert, --key)")
 	}
 	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { log.Warn("skipped part of a manifest", "problem", p) })
@@ -117,7 +118,7 @@ Flags:
 	}
 	w, err := worker.New(worker.Config{
 		Server: *serverAddr, Token: token, ClusterID: *clusterID, Source: source,
-		CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, TrustedRegistries: splitList(*trusted), Logger: log,
+		CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile, CredentialFile: *credFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, TrustedRegistries: splitList(*trusted), Logger: log,
 	})
 	if err != nil {
 		return err
@@ -165,4 +166,12 @@ func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	return cfg, nil
+}
+
+func fileHasContent(path string) bool {
+	if path == "" {
+		return false
+	}
+	b, err := os.ReadFile(path)
+	return err == nil && strings.TrimSpace(string(b)) != ""
 }

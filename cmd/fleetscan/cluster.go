@@ -14,7 +14,7 @@ import (
 
 func clusterCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Register, update and inspect the clusters of the fleet"}
-	cmd.AddCommand(clusterRegisterCommand(g), clusterUpdateCommand(g), clusterListCommand(g), clusterGetCommand(g))
+	cmd.AddCommand(clusterRegisterCommand(g), clusterUpdateCommand(g), clusterRotateCommand(g), clusterListCommand(g), clusterGetCommand(g))
 	return cmd
 }
 
@@ -25,9 +25,11 @@ func clusterRegisterCommand(g *globals) *cobra.Command {
 		Use:   "register CLUSTER_ID [--tenant TENANT] [--grant TENANT=NS,...]",
 		Short: "Register a cluster and print the join token of its worker",
 		Long: `Register a cluster and print the join token its worker connects with.
-The token is shown once; the server keeps only its hash. With
---join-token-file it is written to that file (mode 0600) instead of
-being printed.
+The token is shown once (the server keeps only its hash), expires after
+a day, and works once: on first connect the worker gets a credential of
+its own in exchange and keeps it in its --credential-file. With
+--join-token-file the token is written to that file (mode 0600) instead
+of being printed.
 
 A cluster owned by a tenant (--tenant) is wholly visible to that tenant's
 tokens. A cluster of the provider's own (no --tenant) can be shared:
@@ -274,4 +276,47 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func clusterRotateCommand(g *globals) *cobra.Command {
+	var tokenFile string
+	cmd := &cobra.Command{
+		Use:   "rotate-token CLUSTER_ID",
+		Short: "Revoke a worker's credentials and print a new join token",
+		Long: `Revoke every credential of the cluster's worker, disconnect it, and
+print a new single-use join token: for a worker that lost its credential
+file, or whose credential may have leaked. Give the new token to the
+worker (its --token-file) and restart it.`,
+		Example: `  fleetscan cluster rotate-token prod-eu-1 --join-token-file prod-eu-1.token`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := c.ClusterService.RotateClusterToken(cmd.Context(), &fleetscanv1.RotateClusterTokenRequest{ClusterId: args[0]})
+			if err != nil {
+				return g.explain(err)
+			}
+			if tokenFile != "" {
+				if err := os.WriteFile(tokenFile, []byte(resp.JoinToken+"\n"), 0o600); err != nil {
+					return fmt.Errorf("credentials rotated, but writing the new join token failed (rotate again): %w", err)
+				}
+				resp.JoinToken = ""
+			}
+			if g.structured() {
+				return g.print(resp)
+			}
+			fmt.Fprintf(g.stdout, "Revoked %d credential(s) of %s; its worker is disconnected.\n", resp.Revoked, args[0])
+			if tokenFile != "" {
+				fmt.Fprintf(g.stdout, "The new join token is in %s; it expires %s.\n", tokenFile, when(resp.JoinTokenExpireTime))
+			} else {
+				fmt.Fprintf(g.stdout, "New join token (shown once, expires %s):\n%s\n", when(resp.JoinTokenExpireTime), resp.JoinToken)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tokenFile, "join-token-file", "", "write the new join token to this file instead of printing it")
+	return cmd
 }

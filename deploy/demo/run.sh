@@ -58,7 +58,7 @@ while IFS=$'\t' read -r id tenant labels; do
 	"$bin/fleetscan" cluster register "$id" --tenant "$tenant" "${args[@]}" \
 		--join-token-file "$work/$id.token"
 	"$bin/fleetscan-worker" --server "$FLEETSCAN_SERVER" --ca "$FLEETSCAN_CA" --cluster-id "$id" \
-		--token-file "$work/$id.token" --snapshot "$demo/clusters/$id" >"$work/worker-$id.log" 2>&1 &
+		--token-file "$work/$id.token" --credential-file "$work/$id.credential" --snapshot "$demo/clusters/$id" >"$work/worker-$id.log" 2>&1 &
 	pids+=($!)
 done <"$demo/fleet.tsv"
 "$bin/fleetscan" cluster list

@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -105,14 +106,16 @@ func (x *RegisterClusterRequest) GetNamespaceGrants() []*NamespaceGrant {
 	return nil
 }
 
-// RegisterClusterResponse carries the new cluster and its worker token.
+// RegisterClusterResponse carries the new cluster and its join token.
 type RegisterClusterResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Cluster *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	// The worker's credential for this cluster. Shown once.
-	JoinToken     string `protobuf:"bytes,2,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The worker's single-use join token. Shown once.
+	JoinToken string `protobuf:"bytes,2,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	// When the join token stops working if unused.
+	JoinTokenExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=join_token_expire_time,json=joinTokenExpireTime,proto3" json:"join_token_expire_time,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RegisterClusterResponse) Reset() {
@@ -159,6 +162,121 @@ func (x *RegisterClusterResponse) GetJoinToken() string {
 	return ""
 }
 
+func (x *RegisterClusterResponse) GetJoinTokenExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.JoinTokenExpireTime
+	}
+	return nil
+}
+
+// RotateClusterTokenRequest names the cluster.
+type RotateClusterTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateClusterTokenRequest) Reset() {
+	*x = RotateClusterTokenRequest{}
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateClusterTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateClusterTokenRequest) ProtoMessage() {}
+
+func (x *RotateClusterTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateClusterTokenRequest.ProtoReflect.Descriptor instead.
+func (*RotateClusterTokenRequest) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RotateClusterTokenRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+// RotateClusterTokenResponse carries the new join token.
+type RotateClusterTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Single-use, shown once.
+	JoinToken           string                 `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	JoinTokenExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=join_token_expire_time,json=joinTokenExpireTime,proto3" json:"join_token_expire_time,omitempty"`
+	// How many credentials of the cluster were revoked.
+	Revoked       int32 `protobuf:"varint,3,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateClusterTokenResponse) Reset() {
+	*x = RotateClusterTokenResponse{}
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateClusterTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateClusterTokenResponse) ProtoMessage() {}
+
+func (x *RotateClusterTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateClusterTokenResponse.ProtoReflect.Descriptor instead.
+func (*RotateClusterTokenResponse) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RotateClusterTokenResponse) GetJoinToken() string {
+	if x != nil {
+		return x.JoinToken
+	}
+	return ""
+}
+
+func (x *RotateClusterTokenResponse) GetJoinTokenExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.JoinTokenExpireTime
+	}
+	return nil
+}
+
+func (x *RotateClusterTokenResponse) GetRevoked() int32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
 // ListClustersRequest pages through clusters.
 type ListClustersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -172,7 +290,7 @@ type ListClustersRequest struct {
 
 func (x *ListClustersRequest) Reset() {
 	*x = ListClustersRequest{}
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[2]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +302,7 @@ func (x *ListClustersRequest) String() string {
 func (*ListClustersRequest) ProtoMessage() {}
 
 func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[2]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +315,7 @@ func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClustersRequest.ProtoReflect.Descriptor instead.
 func (*ListClustersRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{2}
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListClustersRequest) GetPageSize() int32 {
@@ -226,7 +344,7 @@ type ListClustersResponse struct {
 
 func (x *ListClustersResponse) Reset() {
 	*x = ListClustersResponse{}
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[3]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +356,7 @@ func (x *ListClustersResponse) String() string {
 func (*ListClustersResponse) ProtoMessage() {}
 
 func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[3]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +369,7 @@ func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClustersResponse.ProtoReflect.Descriptor instead.
 func (*ListClustersResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{3}
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListClustersResponse) GetClusters() []*Cluster {
@@ -278,7 +396,7 @@ type GetClusterRequest struct {
 
 func (x *GetClusterRequest) Reset() {
 	*x = GetClusterRequest{}
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[4]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +408,7 @@ func (x *GetClusterRequest) String() string {
 func (*GetClusterRequest) ProtoMessage() {}
 
 func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[4]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +421,7 @@ func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{4}
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetClusterRequest) GetClusterId() string {
@@ -323,7 +441,7 @@ type GetClusterResponse struct {
 
 func (x *GetClusterResponse) Reset() {
 	*x = GetClusterResponse{}
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[5]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +453,7 @@ func (x *GetClusterResponse) String() string {
 func (*GetClusterResponse) ProtoMessage() {}
 
 func (x *GetClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[5]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +466,7 @@ func (x *GetClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{5}
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetClusterResponse) GetCluster() *Cluster {
@@ -371,7 +489,7 @@ type UpdateClusterRequest struct {
 
 func (x *UpdateClusterRequest) Reset() {
 	*x = UpdateClusterRequest{}
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[6]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +501,7 @@ func (x *UpdateClusterRequest) String() string {
 func (*UpdateClusterRequest) ProtoMessage() {}
 
 func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[6]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +514,7 @@ func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{6}
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateClusterRequest) GetCluster() *Cluster {
@@ -423,7 +541,7 @@ type UpdateClusterResponse struct {
 
 func (x *UpdateClusterResponse) Reset() {
 	*x = UpdateClusterResponse{}
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[7]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +553,7 @@ func (x *UpdateClusterResponse) String() string {
 func (*UpdateClusterResponse) ProtoMessage() {}
 
 func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[7]
+	mi := &file_fleetscan_v1_cluster_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +566,7 @@ func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{7}
+	return file_fleetscan_v1_cluster_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateClusterResponse) GetCluster() *Cluster {
@@ -462,7 +580,7 @@ var File_fleetscan_v1_cluster_service_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_cluster_service_proto_rawDesc = "" +
 	"\n" +
-	"\"fleetscan/v1/cluster_service.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/cluster.proto\x1a google/protobuf/field_mask.proto\"\xc0\x02\n" +
+	"\"fleetscan/v1/cluster_service.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/cluster.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x02\n" +
 	"\x16RegisterClusterRequest\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12!\n" +
@@ -472,11 +590,20 @@ const file_fleetscan_v1_cluster_service_proto_rawDesc = "" +
 	"\x10namespace_grants\x18\x05 \x03(\v2\x1c.fleetscan.v1.NamespaceGrantR\x0fnamespaceGrants\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"i\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x01\n" +
 	"\x17RegisterClusterResponse\x12/\n" +
 	"\acluster\x18\x01 \x01(\v2\x15.fleetscan.v1.ClusterR\acluster\x12\x1d\n" +
 	"\n" +
-	"join_token\x18\x02 \x01(\tR\tjoinToken\"Q\n" +
+	"join_token\x18\x02 \x01(\tR\tjoinToken\x12O\n" +
+	"\x16join_token_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x13joinTokenExpireTime\":\n" +
+	"\x19RotateClusterTokenRequest\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\"\xa6\x01\n" +
+	"\x1aRotateClusterTokenResponse\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x01 \x01(\tR\tjoinToken\x12O\n" +
+	"\x16join_token_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x13joinTokenExpireTime\x12\x18\n" +
+	"\arevoked\x18\x03 \x01(\x05R\arevoked\"Q\n" +
 	"\x13ListClustersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -494,13 +621,14 @@ const file_fleetscan_v1_cluster_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"H\n" +
 	"\x15UpdateClusterResponse\x12/\n" +
-	"\acluster\x18\x01 \x01(\v2\x15.fleetscan.v1.ClusterR\acluster2\xf2\x02\n" +
+	"\acluster\x18\x01 \x01(\v2\x15.fleetscan.v1.ClusterR\acluster2\xdb\x03\n" +
 	"\x0eClusterService\x12^\n" +
 	"\x0fRegisterCluster\x12$.fleetscan.v1.RegisterClusterRequest\x1a%.fleetscan.v1.RegisterClusterResponse\x12U\n" +
 	"\fListClusters\x12!.fleetscan.v1.ListClustersRequest\x1a\".fleetscan.v1.ListClustersResponse\x12O\n" +
 	"\n" +
 	"GetCluster\x12\x1f.fleetscan.v1.GetClusterRequest\x1a .fleetscan.v1.GetClusterResponse\x12X\n" +
-	"\rUpdateCluster\x12\".fleetscan.v1.UpdateClusterRequest\x1a#.fleetscan.v1.UpdateClusterResponseB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
+	"\rUpdateCluster\x12\".fleetscan.v1.UpdateClusterRequest\x1a#.fleetscan.v1.UpdateClusterResponse\x12g\n" +
+	"\x12RotateClusterToken\x12'.fleetscan.v1.RotateClusterTokenRequest\x1a(.fleetscan.v1.RotateClusterTokenResponseB?Z=github.com/fleetscan/fleetscan/proto/fleetscan/v1;fleetscanv1b\x06proto3"
 
 var (
 	file_fleetscan_v1_cluster_service_proto_rawDescOnce sync.Once
@@ -514,43 +642,50 @@ func file_fleetscan_v1_cluster_service_proto_rawDescGZIP() []byte {
 	return file_fleetscan_v1_cluster_service_proto_rawDescData
 }
 
-var file_fleetscan_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_fleetscan_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_fleetscan_v1_cluster_service_proto_goTypes = []any{
-	(*RegisterClusterRequest)(nil),  // 0: fleetscan.v1.RegisterClusterRequest
-	(*RegisterClusterResponse)(nil), // 1: fleetscan.v1.RegisterClusterResponse
-	(*ListClustersRequest)(nil),     // 2: fleetscan.v1.ListClustersRequest
-	(*ListClustersResponse)(nil),    // 3: fleetscan.v1.ListClustersResponse
-	(*GetClusterRequest)(nil),       // 4: fleetscan.v1.GetClusterRequest
-	(*GetClusterResponse)(nil),      // 5: fleetscan.v1.GetClusterResponse
-	(*UpdateClusterRequest)(nil),    // 6: fleetscan.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil),   // 7: fleetscan.v1.UpdateClusterResponse
-	nil,                             // 8: fleetscan.v1.RegisterClusterRequest.LabelsEntry
-	(*NamespaceGrant)(nil),          // 9: fleetscan.v1.NamespaceGrant
-	(*Cluster)(nil),                 // 10: fleetscan.v1.Cluster
-	(*fieldmaskpb.FieldMask)(nil),   // 11: google.protobuf.FieldMask
+	(*RegisterClusterRequest)(nil),     // 0: fleetscan.v1.RegisterClusterRequest
+	(*RegisterClusterResponse)(nil),    // 1: fleetscan.v1.RegisterClusterResponse
+	(*RotateClusterTokenRequest)(nil),  // 2: fleetscan.v1.RotateClusterTokenRequest
+	(*RotateClusterTokenResponse)(nil), // 3: fleetscan.v1.RotateClusterTokenResponse
+	(*ListClustersRequest)(nil),        // 4: fleetscan.v1.ListClustersRequest
+	(*ListClustersResponse)(nil),       // 5: fleetscan.v1.ListClustersResponse
+	(*GetClusterRequest)(nil),          // 6: fleetscan.v1.GetClusterRequest
+	(*GetClusterResponse)(nil),         // 7: fleetscan.v1.GetClusterResponse
+	(*UpdateClusterRequest)(nil),       // 8: fleetscan.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil),      // 9: fleetscan.v1.UpdateClusterResponse
+	nil,                                // 10: fleetscan.v1.RegisterClusterRequest.LabelsEntry
+	(*NamespaceGrant)(nil),             // 11: fleetscan.v1.NamespaceGrant
+	(*Cluster)(nil),                    // 12: fleetscan.v1.Cluster
+	(*timestamppb.Timestamp)(nil),      // 13: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 14: google.protobuf.FieldMask
 }
 var file_fleetscan_v1_cluster_service_proto_depIdxs = []int32{
-	8,  // 0: fleetscan.v1.RegisterClusterRequest.labels:type_name -> fleetscan.v1.RegisterClusterRequest.LabelsEntry
-	9,  // 1: fleetscan.v1.RegisterClusterRequest.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
-	10, // 2: fleetscan.v1.RegisterClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
-	10, // 3: fleetscan.v1.ListClustersResponse.clusters:type_name -> fleetscan.v1.Cluster
-	10, // 4: fleetscan.v1.GetClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
-	10, // 5: fleetscan.v1.UpdateClusterRequest.cluster:type_name -> fleetscan.v1.Cluster
-	11, // 6: fleetscan.v1.UpdateClusterRequest.update_mask:type_name -> google.protobuf.FieldMask
-	10, // 7: fleetscan.v1.UpdateClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
-	0,  // 8: fleetscan.v1.ClusterService.RegisterCluster:input_type -> fleetscan.v1.RegisterClusterRequest
-	2,  // 9: fleetscan.v1.ClusterService.ListClusters:input_type -> fleetscan.v1.ListClustersRequest
-	4,  // 10: fleetscan.v1.ClusterService.GetCluster:input_type -> fleetscan.v1.GetClusterRequest
-	6,  // 11: fleetscan.v1.ClusterService.UpdateCluster:input_type -> fleetscan.v1.UpdateClusterRequest
-	1,  // 12: fleetscan.v1.ClusterService.RegisterCluster:output_type -> fleetscan.v1.RegisterClusterResponse
-	3,  // 13: fleetscan.v1.ClusterService.ListClusters:output_type -> fleetscan.v1.ListClustersResponse
-	5,  // 14: fleetscan.v1.ClusterService.GetCluster:output_type -> fleetscan.v1.GetClusterResponse
-	7,  // 15: fleetscan.v1.ClusterService.UpdateCluster:output_type -> fleetscan.v1.UpdateClusterResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 0: fleetscan.v1.RegisterClusterRequest.labels:type_name -> fleetscan.v1.RegisterClusterRequest.LabelsEntry
+	11, // 1: fleetscan.v1.RegisterClusterRequest.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
+	12, // 2: fleetscan.v1.RegisterClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
+	13, // 3: fleetscan.v1.RegisterClusterResponse.join_token_expire_time:type_name -> google.protobuf.Timestamp
+	13, // 4: fleetscan.v1.RotateClusterTokenResponse.join_token_expire_time:type_name -> google.protobuf.Timestamp
+	12, // 5: fleetscan.v1.ListClustersResponse.clusters:type_name -> fleetscan.v1.Cluster
+	12, // 6: fleetscan.v1.GetClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
+	12, // 7: fleetscan.v1.UpdateClusterRequest.cluster:type_name -> fleetscan.v1.Cluster
+	14, // 8: fleetscan.v1.UpdateClusterRequest.update_mask:type_name -> google.protobuf.FieldMask
+	12, // 9: fleetscan.v1.UpdateClusterResponse.cluster:type_name -> fleetscan.v1.Cluster
+	0,  // 10: fleetscan.v1.ClusterService.RegisterCluster:input_type -> fleetscan.v1.RegisterClusterRequest
+	4,  // 11: fleetscan.v1.ClusterService.ListClusters:input_type -> fleetscan.v1.ListClustersRequest
+	6,  // 12: fleetscan.v1.ClusterService.GetCluster:input_type -> fleetscan.v1.GetClusterRequest
+	8,  // 13: fleetscan.v1.ClusterService.UpdateCluster:input_type -> fleetscan.v1.UpdateClusterRequest
+	2,  // 14: fleetscan.v1.ClusterService.RotateClusterToken:input_type -> fleetscan.v1.RotateClusterTokenRequest
+	1,  // 15: fleetscan.v1.ClusterService.RegisterCluster:output_type -> fleetscan.v1.RegisterClusterResponse
+	5,  // 16: fleetscan.v1.ClusterService.ListClusters:output_type -> fleetscan.v1.ListClustersResponse
+	7,  // 17: fleetscan.v1.ClusterService.GetCluster:output_type -> fleetscan.v1.GetClusterResponse
+	9,  // 18: fleetscan.v1.ClusterService.UpdateCluster:output_type -> fleetscan.v1.UpdateClusterResponse
+	3,  // 19: fleetscan.v1.ClusterService.RotateClusterToken:output_type -> fleetscan.v1.RotateClusterTokenResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_cluster_service_proto_init() }
@@ -565,7 +700,7 @@ func file_fleetscan_v1_cluster_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_cluster_service_proto_rawDesc), len(file_fleetscan_v1_cluster_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

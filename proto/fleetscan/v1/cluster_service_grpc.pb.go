@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterService_RegisterCluster_FullMethodName = "/fleetscan.v1.ClusterService/RegisterCluster"
-	ClusterService_ListClusters_FullMethodName    = "/fleetscan.v1.ClusterService/ListClusters"
-	ClusterService_GetCluster_FullMethodName      = "/fleetscan.v1.ClusterService/GetCluster"
-	ClusterService_UpdateCluster_FullMethodName   = "/fleetscan.v1.ClusterService/UpdateCluster"
+	ClusterService_RegisterCluster_FullMethodName    = "/fleetscan.v1.ClusterService/RegisterCluster"
+	ClusterService_ListClusters_FullMethodName       = "/fleetscan.v1.ClusterService/ListClusters"
+	ClusterService_GetCluster_FullMethodName         = "/fleetscan.v1.ClusterService/GetCluster"
+	ClusterService_UpdateCluster_FullMethodName      = "/fleetscan.v1.ClusterService/UpdateCluster"
+	ClusterService_RotateClusterToken_FullMethodName = "/fleetscan.v1.ClusterService/RotateClusterToken"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -33,8 +34,10 @@ const (
 // update clusters; tenants list and get the clusters they own or have a
 // namespace grant on.
 type ClusterServiceClient interface {
-	// RegisterCluster adds a cluster and returns the token its worker uses to
-	// connect. The token is shown once: only its hash is stored.
+	// RegisterCluster adds a cluster and returns the join token its worker
+	// connects with the first time. The token is shown once (only its hash is
+	// stored), expires after a day, and works once: on first use the server
+	// gives the worker a credential of its own in exchange.
 	RegisterCluster(ctx context.Context, in *RegisterClusterRequest, opts ...grpc.CallOption) (*RegisterClusterResponse, error)
 	// ListClusters lists clusters ordered by id.
 	ListClusters(ctx context.Context, in *ListClustersRequest, opts ...grpc.CallOption) (*ListClustersResponse, error)
@@ -43,6 +46,10 @@ type ClusterServiceClient interface {
 	// UpdateCluster changes the fields of a cluster named by update_mask:
 	// display_name, tenant, labels, namespace_grants (each replaced whole).
 	UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error)
+	// RotateClusterToken revokes every credential of the cluster's worker,
+	// disconnects it, and returns a new join token: for a worker that lost
+	// its credential, or one that may have leaked.
+	RotateClusterToken(ctx context.Context, in *RotateClusterTokenRequest, opts ...grpc.CallOption) (*RotateClusterTokenResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -93,6 +100,16 @@ func (c *clusterServiceClient) UpdateCluster(ctx context.Context, in *UpdateClus
 	return out, nil
 }
 
+func (c *clusterServiceClient) RotateClusterToken(ctx context.Context, in *RotateClusterTokenRequest, opts ...grpc.CallOption) (*RotateClusterTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateClusterTokenResponse)
+	err := c.cc.Invoke(ctx, ClusterService_RotateClusterToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -101,8 +118,10 @@ func (c *clusterServiceClient) UpdateCluster(ctx context.Context, in *UpdateClus
 // update clusters; tenants list and get the clusters they own or have a
 // namespace grant on.
 type ClusterServiceServer interface {
-	// RegisterCluster adds a cluster and returns the token its worker uses to
-	// connect. The token is shown once: only its hash is stored.
+	// RegisterCluster adds a cluster and returns the join token its worker
+	// connects with the first time. The token is shown once (only its hash is
+	// stored), expires after a day, and works once: on first use the server
+	// gives the worker a credential of its own in exchange.
 	RegisterCluster(context.Context, *RegisterClusterRequest) (*RegisterClusterResponse, error)
 	// ListClusters lists clusters ordered by id.
 	ListClusters(context.Context, *ListClustersRequest) (*ListClustersResponse, error)
@@ -111,6 +130,10 @@ type ClusterServiceServer interface {
 	// UpdateCluster changes the fields of a cluster named by update_mask:
 	// display_name, tenant, labels, namespace_grants (each replaced whole).
 	UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error)
+	// RotateClusterToken revokes every credential of the cluster's worker,
+	// disconnects it, and returns a new join token: for a worker that lost
+	// its credential, or one that may have leaked.
+	RotateClusterToken(context.Context, *RotateClusterTokenRequest) (*RotateClusterTokenResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -132,6 +155,9 @@ func (UnimplementedClusterServiceServer) GetCluster(context.Context, *GetCluster
 }
 func (UnimplementedClusterServiceServer) UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateCluster not implemented")
+}
+func (UnimplementedClusterServiceServer) RotateClusterToken(context.Context, *RotateClusterTokenRequest) (*RotateClusterTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateClusterToken not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -226,6 +252,24 @@ func _ClusterService_UpdateCluster_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_RotateClusterToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateClusterTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).RotateClusterToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_RotateClusterToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).RotateClusterToken(ctx, req.(*RotateClusterTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +292,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateCluster",
 			Handler:    _ClusterService_UpdateCluster_Handler,
+		},
+		{
+			MethodName: "RotateClusterToken",
+			Handler:    _ClusterService_RotateClusterToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -18,12 +19,15 @@ type ClusterStore interface {
 	CreateCluster(ctx context.Context, c *storagev1.ClusterRecord, tokenHash []byte, token *storagev1.TokenRecord) error
 	GetCluster(ctx context.Context, id string) (*storagev1.ClusterRecord, error)
 	UpdateCluster(ctx context.Context, id string, change func(*storagev1.ClusterRecord) error) (*storagev1.ClusterRecord, error)
+	RotateClusterTokens(ctx context.Context, clusterID string, joinHash []byte, join *storagev1.TokenRecord) (int, error)
 	ListClusters(ctx context.Context, after string, limit int, keep func(*storagev1.ClusterRecord) bool) ([]*storagev1.ClusterRecord, bool, error)
 }
 
-// Connectivity tells whether a cluster's worker is connected now.
+// Connectivity tells whether a cluster's worker is connected now, and
+// ends its stream.
 type Connectivity interface {
 	Connected(clusterID string) bool
+	Disconnect(clusterID string)
 }
 
 // ClusterServer implements fleetscan.v1.ClusterService.
@@ -51,14 +55,43 @@ func (s *ClusterServer) RegisterCluster(ctx context.Context, req *fleetscanv1.Re
 	if err := validateCluster(rec); err != nil {
 		return nil, toStatus(s.log, "RegisterCluster", err)
 	}
-	token, hash := auth.NewToken(auth.PrefixWorker)
 	p, _ := auth.FromContext(ctx)
-	tokenRec := &storagev1.TokenRecord{Name: "worker of " + rec.Id + " (registered by " + p.Name + ")", Role: string(auth.RoleWorker), Tenant: rec.Tenant, ClusterId: rec.Id}
+	token, hash, tokenRec := s.joinToken(rec.Id, "registered by "+p.Name)
 	if err := s.store.CreateCluster(ctx, rec, hash, tokenRec); err != nil {
 		return nil, toStatus(s.log, "RegisterCluster", err)
 	}
 	s.log.Info("cluster registered", "cluster", rec.Id, "tenant", rec.Tenant, "by", p.Name)
-	return &fleetscanv1.RegisterClusterResponse{Cluster: clusterToProto(rec, false, p), JoinToken: token}, nil
+	return &fleetscanv1.RegisterClusterResponse{Cluster: clusterToProto(rec, false, p), JoinToken: token, JoinTokenExpireTime: ts(tokenRec.ExpireMs)}, nil
+}
+
+// joinTokenTTL is how long a join token works if unused.
+const joinTokenTTL = 24 * time.Hour
+
+// joinToken mints a single-use join token for a cluster's worker.
+func (s *ClusterServer) joinToken(clusterID, why string) (token string, hash []byte, rec *storagev1.TokenRecord) {
+	token, hash = auth.NewToken(auth.PrefixJoin)
+	now := time.Now()
+	return token, hash, &storagev1.TokenRecord{
+		Name: "join token of " + clusterID + " (" + why + ")", Role: string(auth.RoleJoin), ClusterId: clusterID,
+		CreateMs: now.UnixMilli(), ExpireMs: now.Add(joinTokenTTL).UnixMilli(),
+	}
+}
+
+// RotateClusterToken revokes the worker's credentials, disconnects it and
+// mints a new join token.
+func (s *ClusterServer) RotateClusterToken(ctx context.Context, req *fleetscanv1.RotateClusterTokenRequest) (*fleetscanv1.RotateClusterTokenResponse, error) {
+	if req.ClusterId == "" {
+		return nil, toStatus(s.log, "RotateClusterToken", invalid("cluster_id: required"))
+	}
+	p, _ := auth.FromContext(ctx)
+	token, hash, rec := s.joinToken(req.ClusterId, "rotated by "+p.Name)
+	n, err := s.store.RotateClusterTokens(ctx, req.ClusterId, hash, rec)
+	if err != nil {
+		return nil, toStatus(s.log, "RotateClusterToken", err)
+	}
+	s.conn.Disconnect(req.ClusterId)
+	s.log.Info("cluster token rotated", "cluster", req.ClusterId, "revoked", n, "by", p.Name)
+	return &fleetscanv1.RotateClusterTokenResponse{JoinToken: token, JoinTokenExpireTime: ts(rec.ExpireMs), Revoked: int32(n)}, nil
 }
 
 // validateCluster checks what an operator may set on a cluster.

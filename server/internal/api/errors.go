@@ -42,6 +42,8 @@ var codeTable = []struct {
 	{ingest.ErrProtocol, codes.InvalidArgument},
 	{ingest.ErrWrongCluster, codes.PermissionDenied},
 	{ingest.ErrSilent, codes.DeadlineExceeded},
+	{ingest.ErrJoinToken, codes.Unauthenticated},
+	{scheduler.ErrDisconnected, codes.Unauthenticated},
 	{scheduler.ErrReplaced, codes.Aborted},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},

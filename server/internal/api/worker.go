@@ -25,5 +25,11 @@ func NewWorkerServer(in *ingest.Ingest, log *slog.Logger) *WorkerServer {
 // Connect serves one worker's stream for the cluster its token names.
 func (s *WorkerServer) Connect(stream grpc.BidiStreamingServer[workerv1.ConnectRequest, workerv1.ConnectResponse]) error {
 	p, _ := auth.FromContext(stream.Context())
-	return toStatus(s.log, "Connect", s.ingest.Serve(stream.Context(), p.ClusterID, stream))
+	caller := ingest.Caller{ClusterID: p.ClusterID}
+	if p.Role == auth.RoleJoin {
+		caller.JoinTokenHash = p.TokenHash
+	} else {
+		caller.TokenHash = p.TokenHash
+	}
+	return toStatus(s.log, "Connect", s.ingest.Serve(stream.Context(), caller, stream))
 }

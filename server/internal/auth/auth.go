@@ -26,6 +26,9 @@ const (
 	RoleOperator Role = "operator"
 	RoleTenant   Role = "tenant"
 	RoleWorker   Role = "worker"
+	// RoleJoin is a cluster's single-use join token: it may open the
+	// worker stream once, to be exchanged for a worker credential.
+	RoleJoin Role = "join"
 )
 
 // Principal is the authenticated caller.
@@ -35,8 +38,11 @@ type Principal struct {
 	Name string
 	// Tenant of a tenant principal.
 	Tenant string
-	// ClusterID of a worker principal: the one cluster it speaks for.
+	// ClusterID of a worker or join principal: the one cluster it speaks
+	// for.
 	ClusterID string
+	// TokenHash is the hash of the token the call came with, if any.
+	TokenHash []byte
 }
 
 // IsOperator reports whether p may read and change everything.
@@ -91,6 +97,7 @@ func (p Principal) SeesAll(c *storagev1.ClusterRecord) bool {
 const (
 	PrefixAPI    = "fsa_"
 	PrefixWorker = "fsw_"
+	PrefixJoin   = "fsj_"
 )
 
 // NewToken returns a new random 256-bit token with the prefix, and the hash
@@ -197,7 +204,7 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 	if rec.RevokeMs != 0 || (rec.ExpireMs != 0 && time.Now().UnixMilli() >= rec.ExpireMs) {
 		return nil, status.Error(codes.Unauthenticated, "token expired or revoked: ask an operator for a new one")
 	}
-	p := Principal{Role: Role(rec.Role), Name: rec.Name, Tenant: rec.Tenant, ClusterID: rec.ClusterId}
+	p := Principal{Role: Role(rec.Role), Name: rec.Name, Tenant: rec.Tenant, ClusterID: rec.ClusterId, TokenHash: Hash(token)}
 	note(ctx, p)
 	if err := Allowed(p, method); err != nil {
 		return nil, status.Error(codes.PermissionDenied, err.Error())
@@ -221,30 +228,31 @@ var ErrForbidden = errors.New("forbidden")
 // methodRoles is the authorization table: who may call what. A method that
 // is not listed is refused to everybody.
 var methodRoles = map[string][]Role{
-	"/fleetscan.v1.ClusterService/RegisterCluster": {RoleOperator},
-	"/fleetscan.v1.ClusterService/UpdateCluster":   {RoleOperator},
-	"/fleetscan.v1.ClusterService/ListClusters":    {RoleOperator, RoleTenant},
-	"/fleetscan.v1.ClusterService/GetCluster":      {RoleOperator, RoleTenant},
-	"/fleetscan.v1.ScanService/StartScan":          {RoleOperator},
-	"/fleetscan.v1.ScanService/GetScan":            {RoleOperator},
-	"/fleetscan.v1.ScanService/ListScans":          {RoleOperator},
-	"/fleetscan.v1.ScanService/CancelScan":         {RoleOperator},
-	"/fleetscan.v1.ScanService/WatchScan":          {RoleOperator},
-	"/fleetscan.v1.ScanService/CreateSchedule":     {RoleOperator},
-	"/fleetscan.v1.ScanService/ListSchedules":      {RoleOperator},
-	"/fleetscan.v1.ScanService/DeleteSchedule":     {RoleOperator},
-	"/fleetscan.v1.FindingService/ListFindings":    {RoleOperator, RoleTenant},
-	"/fleetscan.v1.FindingService/GetFinding":      {RoleOperator, RoleTenant},
-	"/fleetscan.v1.FindingService/DiffScans":       {RoleOperator, RoleTenant},
-	"/fleetscan.v1.FindingService/GetTrend":        {RoleOperator, RoleTenant},
-	"/fleetscan.v1.FindingService/CompareClusters": {RoleOperator, RoleTenant},
-	"/fleetscan.v1.FindingService/GetSummary":      {RoleOperator, RoleTenant},
-	"/fleetscan.v1.FindingService/ListChecks":      {RoleOperator, RoleTenant},
-	"/fleetscan.v1.TokenService/CreateToken":       {RoleOperator},
-	"/fleetscan.v1.TokenService/ListTokens":        {RoleOperator},
-	"/fleetscan.v1.TokenService/RevokeToken":       {RoleOperator},
-	"/fleetscan.v1.AuditService/ListAuditEvents":   {RoleOperator},
-	"/fleetscan.worker.v1.WorkerService/Connect":   {RoleWorker},
+	"/fleetscan.v1.ClusterService/RegisterCluster":    {RoleOperator},
+	"/fleetscan.v1.ClusterService/UpdateCluster":      {RoleOperator},
+	"/fleetscan.v1.ClusterService/ListClusters":       {RoleOperator, RoleTenant},
+	"/fleetscan.v1.ClusterService/GetCluster":         {RoleOperator, RoleTenant},
+	"/fleetscan.v1.ScanService/StartScan":             {RoleOperator},
+	"/fleetscan.v1.ScanService/GetScan":               {RoleOperator},
+	"/fleetscan.v1.ScanService/ListScans":             {RoleOperator},
+	"/fleetscan.v1.ScanService/CancelScan":            {RoleOperator},
+	"/fleetscan.v1.ScanService/WatchScan":             {RoleOperator},
+	"/fleetscan.v1.ScanService/CreateSchedule":        {RoleOperator},
+	"/fleetscan.v1.ScanService/ListSchedules":         {RoleOperator},
+	"/fleetscan.v1.ScanService/DeleteSchedule":        {RoleOperator},
+	"/fleetscan.v1.FindingService/ListFindings":       {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/GetFinding":         {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/DiffScans":          {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/GetTrend":           {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/CompareClusters":    {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/GetSummary":         {RoleOperator, RoleTenant},
+	"/fleetscan.v1.FindingService/ListChecks":         {RoleOperator, RoleTenant},
+	"/fleetscan.v1.TokenService/CreateToken":          {RoleOperator},
+	"/fleetscan.v1.TokenService/ListTokens":           {RoleOperator},
+	"/fleetscan.v1.TokenService/RevokeToken":          {RoleOperator},
+	"/fleetscan.v1.AuditService/ListAuditEvents":      {RoleOperator},
+	"/fleetscan.v1.ClusterService/RotateClusterToken": {RoleOperator},
+	"/fleetscan.worker.v1.WorkerService/Connect":      {RoleWorker, RoleJoin},
 }
 
 // Allowed reports whether p may call method.

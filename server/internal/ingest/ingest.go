@@ -13,8 +13,10 @@ import (
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
+	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 )
 
@@ -26,6 +28,9 @@ var (
 	ErrWrongCluster = errors.New("wrong cluster")
 	// ErrSilent: a worker that promised heartbeats stopped sending them.
 	ErrSilent = errors.New("worker silent")
+	// ErrJoinToken: a join token that cannot be exchanged, or a worker
+	// credential revoked meanwhile.
+	ErrJoinToken = errors.New("credential refused")
 )
 
 // Settings negotiated in Welcome, and limits of a session.
@@ -55,6 +60,8 @@ type Store interface {
 	CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error
 	FailJob(ctx context.Context, id ulid.ULID, reason string) error
 	ResumeJob(ctx context.Context, clusterID string, id ulid.ULID) (int64, bool, error)
+	ExchangeJoinToken(ctx context.Context, joinHash []byte, clusterID string, workerHash []byte, worker *storagev1.TokenRecord) error
+	LookupToken(ctx context.Context, hash []byte) (*storagev1.TokenRecord, error)
 }
 
 // Scheduler is what a session needs of the scheduler.
@@ -115,7 +122,7 @@ func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Inge
 func (in *Ingest) Close() { in.close() }
 
 // Capabilities are the optional protocol features this server supports.
-var Capabilities = []string{CapResume, CapHeartbeat}
+var Capabilities = []string{CapResume, CapHeartbeat, CapCredential}
 
 const (
 	// CapResume: the worker resumes held jobs after a reconnect.
@@ -123,14 +130,30 @@ const (
 	// CapHeartbeat: the worker sends a message at least every heartbeat
 	// interval, so the server may end a stream that falls silent.
 	CapHeartbeat = "heartbeat"
+	// CapCredential: the worker takes a credential of its own
+	// (Welcome.worker_token) in exchange for its single-use join token.
+	CapCredential = "credential"
 )
 
 // maxHeldJobs bounds Hello.held_jobs.
 const maxHeldJobs = 64
 
+// Caller is who opened a stream.
+type Caller struct {
+	// ClusterID is the cluster the credential was issued for.
+	ClusterID string
+	// JoinTokenHash is set when the credential is the cluster's single-use
+	// join token, to be exchanged for a worker credential.
+	JoinTokenHash []byte
+	// TokenHash is the hash of a worker token, checked again once the
+	// session is attached: a rotation between the caller's authentication
+	// and its attachment would otherwise leave it connected.
+	TokenHash []byte
+}
+
 // Serve runs one worker session until the stream ends or ctx is done.
-// clusterID is the cluster the worker's credential was issued for.
-func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) error {
+func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error {
+	clusterID := caller.ClusterID
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	defer context.AfterFunc(in.closing, stop)()
@@ -154,6 +177,22 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 		}
 	}
 	log := in.log.With("cluster", clusterID, "worker_version", hello.WorkerVersion)
+	var credential string
+	if caller.JoinTokenHash != nil {
+		if !slices.Contains(caps, CapCredential) {
+			return fmt.Errorf("%w: this worker cannot take a credential in exchange for its single-use join token; upgrade it", ErrJoinToken)
+		}
+		secret, hash := auth.NewToken(auth.PrefixWorker)
+		rec := &storagev1.TokenRecord{Name: "worker of " + clusterID, Role: string(auth.RoleWorker), ClusterId: clusterID}
+		if err := in.store.ExchangeJoinToken(ctx, caller.JoinTokenHash, clusterID, hash, rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w: it was used already, or expired; get a new one with 'fleetscan cluster rotate-token %s'", ErrJoinToken, clusterID)
+			}
+			return err
+		}
+		credential = secret
+		log.Info("join token exchanged for a worker credential")
+	}
 
 	// An older session of this cluster ends, and requeues its jobs, before
 	// this one looks at them.
@@ -162,6 +201,15 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 		return err
 	}
 	defer detach()
+	if caller.TokenHash != nil {
+		rec, err := in.store.LookupToken(ctx, caller.TokenHash)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.RevokeMs != 0) {
+			return fmt.Errorf("%w: the worker's credential was revoked", ErrJoinToken)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if err := in.store.RecordWorker(ctx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); err != nil {
 		return err
 	}
@@ -171,7 +219,7 @@ func (in *Ingest) Serve(ctx context.Context, clusterID string, stream Stream) er
 
 	welcome := &workerv1.Welcome{
 		ServerVersion: in.serverVersion, MaxBatchSize: MaxBatchSize, HeartbeatInterval: durationpb.New(in.Heartbeat),
-		Capabilities: caps, MaxInflightBatches: MaxInflightBatches,
+		Capabilities: caps, MaxInflightBatches: MaxInflightBatches, WorkerToken: credential,
 	}
 	if s.confirmDone {
 		if welcome.Resume, err = s.resume(ctx, hello.HeldJobs); err != nil {

@@ -299,6 +299,18 @@ func (s *Scheduler) Wake(clusterID string) {
 	}
 }
 
+// ErrDisconnected ends a worker session on the operator's request.
+var ErrDisconnected = errors.New("disconnected: the cluster's credentials were rotated")
+
+// Disconnect ends the session of the cluster's worker, if any.
+func (s *Scheduler) Disconnect(clusterID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.sessions[clusterID]; sess != nil {
+		sess.cancel(ErrDisconnected)
+	}
+}
+
 // Connected reports whether the cluster's worker has a session.
 func (s *Scheduler) Connected(clusterID string) bool {
 	s.mu.Lock()

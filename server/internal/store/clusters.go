@@ -20,7 +20,9 @@ func (s *DB) CreateCluster(_ context.Context, c *storagev1.ClusterRecord, tokenH
 			return fmt.Errorf("cluster %q: %w", c.Id, ErrAlreadyExists)
 		}
 		if token != nil {
-			token.CreateMs = s.nowMs()
+			if token.CreateMs == 0 {
+				token.CreateMs = s.nowMs()
+			}
 			if err := putProto(tx.Bucket(bucketTokens), tokenHash, token); err != nil {
 				return err
 			}

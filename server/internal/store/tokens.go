@@ -102,3 +102,77 @@ func (s *DB) RevokeToken(_ context.Context, id string, keep func(*storagev1.Toke
 	})
 	return found, err
 }
+
+// ExchangeJoinToken spends a cluster's join token: in one transaction it
+// deletes the join token stored under joinHash and stores the worker's
+// own credential under workerHash. It fails with ErrNotFound when the join
+// token is unknown, already spent, expired, revoked or of another
+// cluster: a join token works once.
+func (s *DB) ExchangeJoinToken(_ context.Context, joinHash []byte, clusterID string, workerHash []byte, worker *storagev1.TokenRecord) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		join := &storagev1.TokenRecord{}
+		if err := getProto(b, joinHash, join); err != nil {
+			return fmt.Errorf("join token: %w", err)
+		}
+		now := s.nowMs()
+		if join.Role != "join" || join.ClusterId != clusterID || join.RevokeMs != 0 || (join.ExpireMs != 0 && now >= join.ExpireMs) {
+			return fmt.Errorf("join token: %w", ErrNotFound)
+		}
+		if err := b.Delete(joinHash); err != nil {
+			return err
+		}
+		worker.CreateMs = now
+		if worker.Id == "" {
+			worker.Id = s.NewID().String()
+		}
+		return putProto(b, workerHash, worker)
+	})
+}
+
+// RotateClusterTokens revokes every worker credential of the cluster,
+// deletes its unspent join tokens, and stores a new join token; it
+// returns how many credentials it revoked or deleted.
+func (s *DB) RotateClusterTokens(_ context.Context, clusterID string, joinHash []byte, join *storagev1.TokenRecord) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketClusters).Get([]byte(clusterID)) == nil {
+			return fmt.Errorf("cluster %q: %w", clusterID, ErrNotFound)
+		}
+		b := tx.Bucket(bucketTokens)
+		now := s.nowMs()
+		type change struct {
+			key []byte
+			rec *storagev1.TokenRecord
+		}
+		var changes []change
+		err := b.ForEach(func(k, v []byte) error {
+			t := &storagev1.TokenRecord{}
+			if err := protoUnmarshal(v, t); err != nil {
+				return err
+			}
+			if t.ClusterId == clusterID && t.RevokeMs == 0 && (t.Role == "worker" || t.Role == "join") {
+				changes = append(changes, change{slices.Clone(k), t})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if c.rec.Role == "join" {
+				err = b.Delete(c.key)
+			} else {
+				c.rec.RevokeMs = now
+				err = putProto(b, c.key, c.rec)
+			}
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		join.CreateMs = now
+		return putProto(b, joinHash, join)
+	})
+	return n, err
+}

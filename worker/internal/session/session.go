@@ -23,6 +23,9 @@ const (
 	CapResume = "resume"
 	// CapHeartbeat: the worker sends a message every heartbeat interval.
 	CapHeartbeat = "heartbeat"
+	// CapCredential: the worker takes its own credential in exchange for
+	// its single-use join token (Welcome.worker_token).
+	CapCredential = "credential"
 )
 
 // Source is where a job's objects come from.
@@ -51,6 +54,10 @@ type Config struct {
 	// Capabilities overrides what the worker announces in Hello (tests
 	// play an old worker with an empty, non-nil slice).
 	Capabilities []string
+	// OnCredential receives the worker's own credential when the server
+	// exchanges the join token for it; it must keep it for the next
+	// connections.
+	OnCredential func(token string)
 	Log          *slog.Logger
 }
 
@@ -96,7 +103,7 @@ type job struct {
 // NewRunner returns a Runner; Start runs its jobs.
 func NewRunner(cfg Config) *Runner {
 	if cfg.Capabilities == nil {
-		cfg.Capabilities = []string{CapResume, CapHeartbeat}
+		cfg.Capabilities = []string{CapResume, CapHeartbeat, CapCredential}
 	}
 	return &Runner{
 		cfg: cfg, batchSize: max(cfg.BatchSize, 1), window: max(cfg.MaxInflight, 1),
@@ -245,6 +252,9 @@ func (r *Runner) Serve(ctx context.Context, conn grpc.ClientConnInterface, welco
 	welcome := first.GetWelcome()
 	if welcome == nil {
 		return ErrNoWelcome
+	}
+	if welcome.WorkerToken != "" && r.cfg.OnCredential != nil {
+		r.cfg.OnCredential(welcome.WorkerToken)
 	}
 	resume := canResume && slices.Contains(welcome.Capabilities, CapResume)
 	resumed := r.welcome(welcome, resume)

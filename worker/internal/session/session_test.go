@@ -137,7 +137,7 @@ func ack(t *testing.T, stream grpc.BidiStreamingServer[workerv1.ConnectRequest, 
 	}
 }
 
-var resumeCaps = []string{CapResume, CapHeartbeat}
+var resumeCaps = []string{CapResume, CapHeartbeat, CapCredential}
 
 // TestResumeSendsOnlyUnackedBatches: after a stream breaks, the worker
 // names the job it holds; told that batches up to 2 are stored, it sends

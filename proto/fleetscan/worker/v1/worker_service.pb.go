@@ -263,7 +263,8 @@ type Hello struct {
 	KubernetesVersion string `protobuf:"bytes,3,opt,name=kubernetes_version,json=kubernetesVersion,proto3" json:"kubernetes_version,omitempty"`
 	// Optional protocol features the worker supports. The server ignores the
 	// ones it does not know, so old servers and new workers (and the other
-	// way round) keep working. Known: "resume" (see held_jobs).
+	// way round) keep working. Known: "resume" (see held_jobs), "heartbeat",
+	// "credential" (see Welcome.worker_token).
 	Capabilities []string `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// Jobs the worker still holds from an earlier stream: assigned, running,
 	// or ended without the server confirming its JobDone. Sent with the
@@ -355,7 +356,12 @@ type Welcome struct {
 	MaxInflightBatches int32 `protobuf:"varint,5,opt,name=max_inflight_batches,json=maxInflightBatches,proto3" json:"max_inflight_batches,omitempty"`
 	// Of Hello.held_jobs, the ones that go on, each with the last batch the
 	// server holds. The worker drops the jobs not listed here.
-	Resume        []*Resume `protobuf:"bytes,6,rep,name=resume,proto3" json:"resume,omitempty"`
+	Resume []*Resume `protobuf:"bytes,6,rep,name=resume,proto3" json:"resume,omitempty"`
+	// Set when the worker connected with its cluster's single-use join
+	// token (capability "credential"): the worker's own credential, which
+	// replaces the join token from now on. The worker keeps it (its
+	// --credential-file); the join token no longer works.
+	WorkerToken   string `protobuf:"bytes,7,opt,name=worker_token,json=workerToken,proto3" json:"worker_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -430,6 +436,13 @@ func (x *Welcome) GetResume() []*Resume {
 		return x.Resume
 	}
 	return nil
+}
+
+func (x *Welcome) GetWorkerToken() string {
+	if x != nil {
+		return x.WorkerToken
+	}
+	return ""
 }
 
 // Resume lets a held job go on after a reconnect.
@@ -980,14 +993,15 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\x0eworker_version\x18\x02 \x01(\tR\rworkerVersion\x12-\n" +
 	"\x12kubernetes_version\x18\x03 \x01(\tR\x11kubernetesVersion\x12\"\n" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12\x1b\n" +
-	"\theld_jobs\x18\x05 \x03(\tR\bheldJobs\"\xab\x02\n" +
+	"\theld_jobs\x18\x05 \x03(\tR\bheldJobs\"\xce\x02\n" +
 	"\aWelcome\x12%\n" +
 	"\x0eserver_version\x18\x01 \x01(\tR\rserverVersion\x12$\n" +
 	"\x0emax_batch_size\x18\x02 \x01(\x05R\fmaxBatchSize\x12H\n" +
 	"\x12heartbeat_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\"\n" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x120\n" +
 	"\x14max_inflight_batches\x18\x05 \x01(\x05R\x12maxInflightBatches\x123\n" +
-	"\x06resume\x18\x06 \x03(\v2\x1b.fleetscan.worker.v1.ResumeR\x06resume\"<\n" +
+	"\x06resume\x18\x06 \x03(\v2\x1b.fleetscan.worker.v1.ResumeR\x06resume\x12!\n" +
+	"\fworker_token\x18\a \x01(\tR\vworkerToken\"<\n" +
 	"\x06Resume\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tacked_seq\x18\x02 \x01(\x03R\backedSeq\"K\n" +

@@ -6,15 +6,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Cluster, NamespaceGrant } from "./cluster_pb.js";
 import { file_fleetscan_v1_cluster } from "./cluster_pb.js";
-import type { FieldMask } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fleetscan/v1/cluster_service.proto.
  */
 export const file_fleetscan_v1_cluster_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJmbGVldHNjYW4vdjEvY2x1c3Rlcl9zZXJ2aWNlLnByb3RvEgxmbGVldHNjYW4udjEi+wEKFlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDgoGdGVuYW50GAMgASgJEkAKBmxhYmVscxgEIAMoCzIwLmZsZWV0c2Nhbi52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0LkxhYmVsc0VudHJ5EjYKEG5hbWVzcGFjZV9ncmFudHMYBSADKAsyHC5mbGVldHNjYW4udjEuTmFtZXNwYWNlR3JhbnQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJVChdSZWdpc3RlckNsdXN0ZXJSZXNwb25zZRImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXISEgoKam9pbl90b2tlbhgCIAEoCSI8ChNMaXN0Q2x1c3RlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlgKFExpc3RDbHVzdGVyc1Jlc3BvbnNlEicKCGNsdXN0ZXJzGAEgAygLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIicKEUdldENsdXN0ZXJSZXF1ZXN0EhIKCmNsdXN0ZXJfaWQYASABKAkiPAoSR2V0Q2x1c3RlclJlc3BvbnNlEiYKB2NsdXN0ZXIYASABKAsyFS5mbGVldHNjYW4udjEuQ2x1c3RlciJvChRVcGRhdGVDbHVzdGVyUmVxdWVzdBImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIj8KFVVwZGF0ZUNsdXN0ZXJSZXNwb25zZRImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXIy8gIKDkNsdXN0ZXJTZXJ2aWNlEl4KD1JlZ2lzdGVyQ2x1c3RlchIkLmZsZWV0c2Nhbi52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0GiUuZmxlZXRzY2FuLnYxLlJlZ2lzdGVyQ2x1c3RlclJlc3BvbnNlElUKDExpc3RDbHVzdGVycxIhLmZsZWV0c2Nhbi52MS5MaXN0Q2x1c3RlcnNSZXF1ZXN0GiIuZmxlZXRzY2FuLnYxLkxpc3RDbHVzdGVyc1Jlc3BvbnNlEk8KCkdldENsdXN0ZXISHy5mbGVldHNjYW4udjEuR2V0Q2x1c3RlclJlcXVlc3QaIC5mbGVldHNjYW4udjEuR2V0Q2x1c3RlclJlc3BvbnNlElgKDVVwZGF0ZUNsdXN0ZXISIi5mbGVldHNjYW4udjEuVXBkYXRlQ2x1c3RlclJlcXVlc3QaIy5mbGVldHNjYW4udjEuVXBkYXRlQ2x1c3RlclJlc3BvbnNlQj9aPWdpdGh1Yi5jb20vZmxlZXRzY2FuL2ZsZWV0c2Nhbi9wcm90by9mbGVldHNjYW4vdjE7ZmxlZXRzY2FudjFiBnByb3RvMw", [file_fleetscan_v1_cluster, file_google_protobuf_field_mask]);
+  fileDesc("CiJmbGVldHNjYW4vdjEvY2x1c3Rlcl9zZXJ2aWNlLnByb3RvEgxmbGVldHNjYW4udjEi+wEKFlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDgoGdGVuYW50GAMgASgJEkAKBmxhYmVscxgEIAMoCzIwLmZsZWV0c2Nhbi52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0LkxhYmVsc0VudHJ5EjYKEG5hbWVzcGFjZV9ncmFudHMYBSADKAsyHC5mbGVldHNjYW4udjEuTmFtZXNwYWNlR3JhbnQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKRAQoXUmVnaXN0ZXJDbHVzdGVyUmVzcG9uc2USJgoHY2x1c3RlchgBIAEoCzIVLmZsZWV0c2Nhbi52MS5DbHVzdGVyEhIKCmpvaW5fdG9rZW4YAiABKAkSOgoWam9pbl90b2tlbl9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiLwoZUm90YXRlQ2x1c3RlclRva2VuUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJIn0KGlJvdGF0ZUNsdXN0ZXJUb2tlblJlc3BvbnNlEhIKCmpvaW5fdG9rZW4YASABKAkSOgoWam9pbl90b2tlbl9leHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmV2b2tlZBgDIAEoBSI8ChNMaXN0Q2x1c3RlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlgKFExpc3RDbHVzdGVyc1Jlc3BvbnNlEicKCGNsdXN0ZXJzGAEgAygLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIicKEUdldENsdXN0ZXJSZXF1ZXN0EhIKCmNsdXN0ZXJfaWQYASABKAkiPAoSR2V0Q2x1c3RlclJlc3BvbnNlEiYKB2NsdXN0ZXIYASABKAsyFS5mbGVldHNjYW4udjEuQ2x1c3RlciJvChRVcGRhdGVDbHVzdGVyUmVxdWVzdBImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIj8KFVVwZGF0ZUNsdXN0ZXJSZXNwb25zZRImCgdjbHVzdGVyGAEgASgLMhUuZmxlZXRzY2FuLnYxLkNsdXN0ZXIy2wMKDkNsdXN0ZXJTZXJ2aWNlEl4KD1JlZ2lzdGVyQ2x1c3RlchIkLmZsZWV0c2Nhbi52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0GiUuZmxlZXRzY2FuLnYxLlJlZ2lzdGVyQ2x1c3RlclJlc3BvbnNlElUKDExpc3RDbHVzdGVycxIhLmZsZWV0c2Nhbi52MS5MaXN0Q2x1c3RlcnNSZXF1ZXN0GiIuZmxlZXRzY2FuLnYxLkxpc3RDbHVzdGVyc1Jlc3BvbnNlEk8KCkdldENsdXN0ZXISHy5mbGVldHNjYW4udjEuR2V0Q2x1c3RlclJlcXVlc3QaIC5mbGVldHNjYW4udjEuR2V0Q2x1c3RlclJlc3BvbnNlElgKDVVwZGF0ZUNsdXN0ZXISIi5mbGVldHNjYW4udjEuVXBkYXRlQ2x1c3RlclJlcXVlc3QaIy5mbGVldHNjYW4udjEuVXBkYXRlQ2x1c3RlclJlc3BvbnNlEmcKElJvdGF0ZUNsdXN0ZXJUb2tlbhInLmZsZWV0c2Nhbi52MS5Sb3RhdGVDbHVzdGVyVG9rZW5SZXF1ZXN0GiguZmxlZXRzY2FuLnYxLlJvdGF0ZUNsdXN0ZXJUb2tlblJlc3BvbnNlQj9aPWdpdGh1Yi5jb20vZmxlZXRzY2FuL2ZsZWV0c2Nhbi9wcm90by9mbGVldHNjYW4vdjE7ZmxlZXRzY2FudjFiBnByb3RvMw", [file_fleetscan_v1_cluster, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * RegisterClusterRequest describes the cluster to add.
@@ -67,7 +67,7 @@ export const RegisterClusterRequestSchema: GenMessage<RegisterClusterRequest> = 
   messageDesc(file_fleetscan_v1_cluster_service, 0);
 
 /**
- * RegisterClusterResponse carries the new cluster and its worker token.
+ * RegisterClusterResponse carries the new cluster and its join token.
  *
  * @generated from message fleetscan.v1.RegisterClusterResponse
  */
@@ -78,11 +78,18 @@ export type RegisterClusterResponse = Message<"fleetscan.v1.RegisterClusterRespo
   cluster?: Cluster | undefined;
 
   /**
-   * The worker's credential for this cluster. Shown once.
+   * The worker's single-use join token. Shown once.
    *
    * @generated from field: string join_token = 2;
    */
   joinToken: string;
+
+  /**
+   * When the join token stops working if unused.
+   *
+   * @generated from field: google.protobuf.Timestamp join_token_expire_time = 3;
+   */
+  joinTokenExpireTime?: Timestamp | undefined;
 };
 
 /**
@@ -91,6 +98,58 @@ export type RegisterClusterResponse = Message<"fleetscan.v1.RegisterClusterRespo
  */
 export const RegisterClusterResponseSchema: GenMessage<RegisterClusterResponse> = /*@__PURE__*/
   messageDesc(file_fleetscan_v1_cluster_service, 1);
+
+/**
+ * RotateClusterTokenRequest names the cluster.
+ *
+ * @generated from message fleetscan.v1.RotateClusterTokenRequest
+ */
+export type RotateClusterTokenRequest = Message<"fleetscan.v1.RotateClusterTokenRequest"> & {
+  /**
+   * @generated from field: string cluster_id = 1;
+   */
+  clusterId: string;
+};
+
+/**
+ * Describes the message fleetscan.v1.RotateClusterTokenRequest.
+ * Use `create(RotateClusterTokenRequestSchema)` to create a new message.
+ */
+export const RotateClusterTokenRequestSchema: GenMessage<RotateClusterTokenRequest> = /*@__PURE__*/
+  messageDesc(file_fleetscan_v1_cluster_service, 2);
+
+/**
+ * RotateClusterTokenResponse carries the new join token.
+ *
+ * @generated from message fleetscan.v1.RotateClusterTokenResponse
+ */
+export type RotateClusterTokenResponse = Message<"fleetscan.v1.RotateClusterTokenResponse"> & {
+  /**
+   * Single-use, shown once.
+   *
+   * @generated from field: string join_token = 1;
+   */
+  joinToken: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp join_token_expire_time = 2;
+   */
+  joinTokenExpireTime?: Timestamp | undefined;
+
+  /**
+   * How many credentials of the cluster were revoked.
+   *
+   * @generated from field: int32 revoked = 3;
+   */
+  revoked: number;
+};
+
+/**
+ * Describes the message fleetscan.v1.RotateClusterTokenResponse.
+ * Use `create(RotateClusterTokenResponseSchema)` to create a new message.
+ */
+export const RotateClusterTokenResponseSchema: GenMessage<RotateClusterTokenResponse> = /*@__PURE__*/
+  messageDesc(file_fleetscan_v1_cluster_service, 3);
 
 /**
  * ListClustersRequest pages through clusters.
@@ -118,7 +177,7 @@ export type ListClustersRequest = Message<"fleetscan.v1.ListClustersRequest"> & 
  * Use `create(ListClustersRequestSchema)` to create a new message.
  */
 export const ListClustersRequestSchema: GenMessage<ListClustersRequest> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_cluster_service, 2);
+  messageDesc(file_fleetscan_v1_cluster_service, 4);
 
 /**
  * ListClustersResponse is one page of clusters.
@@ -144,7 +203,7 @@ export type ListClustersResponse = Message<"fleetscan.v1.ListClustersResponse"> 
  * Use `create(ListClustersResponseSchema)` to create a new message.
  */
 export const ListClustersResponseSchema: GenMessage<ListClustersResponse> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_cluster_service, 3);
+  messageDesc(file_fleetscan_v1_cluster_service, 5);
 
 /**
  * GetClusterRequest names a cluster.
@@ -163,7 +222,7 @@ export type GetClusterRequest = Message<"fleetscan.v1.GetClusterRequest"> & {
  * Use `create(GetClusterRequestSchema)` to create a new message.
  */
 export const GetClusterRequestSchema: GenMessage<GetClusterRequest> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_cluster_service, 4);
+  messageDesc(file_fleetscan_v1_cluster_service, 6);
 
 /**
  * GetClusterResponse carries the cluster.
@@ -182,7 +241,7 @@ export type GetClusterResponse = Message<"fleetscan.v1.GetClusterResponse"> & {
  * Use `create(GetClusterResponseSchema)` to create a new message.
  */
 export const GetClusterResponseSchema: GenMessage<GetClusterResponse> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_cluster_service, 5);
+  messageDesc(file_fleetscan_v1_cluster_service, 7);
 
 /**
  * UpdateClusterRequest carries the new values of the fields in
@@ -209,7 +268,7 @@ export type UpdateClusterRequest = Message<"fleetscan.v1.UpdateClusterRequest"> 
  * Use `create(UpdateClusterRequestSchema)` to create a new message.
  */
 export const UpdateClusterRequestSchema: GenMessage<UpdateClusterRequest> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_cluster_service, 6);
+  messageDesc(file_fleetscan_v1_cluster_service, 8);
 
 /**
  * UpdateClusterResponse carries the cluster as updated.
@@ -228,7 +287,7 @@ export type UpdateClusterResponse = Message<"fleetscan.v1.UpdateClusterResponse"
  * Use `create(UpdateClusterResponseSchema)` to create a new message.
  */
 export const UpdateClusterResponseSchema: GenMessage<UpdateClusterResponse> = /*@__PURE__*/
-  messageDesc(file_fleetscan_v1_cluster_service, 7);
+  messageDesc(file_fleetscan_v1_cluster_service, 9);
 
 /**
  * ClusterService manages the clusters of the fleet. Operators register and
@@ -239,8 +298,10 @@ export const UpdateClusterResponseSchema: GenMessage<UpdateClusterResponse> = /*
  */
 export const ClusterService: GenService<{
   /**
-   * RegisterCluster adds a cluster and returns the token its worker uses to
-   * connect. The token is shown once: only its hash is stored.
+   * RegisterCluster adds a cluster and returns the join token its worker
+   * connects with the first time. The token is shown once (only its hash is
+   * stored), expires after a day, and works once: on first use the server
+   * gives the worker a credential of its own in exchange.
    *
    * @generated from rpc fleetscan.v1.ClusterService.RegisterCluster
    */
@@ -279,6 +340,18 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof UpdateClusterRequestSchema;
     output: typeof UpdateClusterResponseSchema;
+  },
+  /**
+   * RotateClusterToken revokes every credential of the cluster's worker,
+   * disconnects it, and returns a new join token: for a worker that lost
+   * its credential, or one that may have leaked.
+   *
+   * @generated from rpc fleetscan.v1.ClusterService.RotateClusterToken
+   */
+  rotateClusterToken: {
+    methodKind: "unary";
+    input: typeof RotateClusterTokenRequestSchema;
+    output: typeof RotateClusterTokenResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetscan_v1_cluster_service, 0);
