@@ -41,6 +41,8 @@ type Client struct {
 	FindingService fleetscanv1.FindingServiceClient
 	TokenService   fleetscanv1.TokenServiceClient
 	AuditService   fleetscanv1.AuditServiceClient
+	// ExceptionService manages exceptions (accepted risks).
+	ExceptionService fleetscanv1.ExceptionServiceClient
 }
 
 type options struct {
@@ -134,12 +136,13 @@ func New(target string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("server address %q: %w", target, err)
 	}
 	return &Client{
-		conn:           conn,
-		ClusterService: fleetscanv1.NewClusterServiceClient(conn),
-		ScanService:    fleetscanv1.NewScanServiceClient(conn),
-		FindingService: fleetscanv1.NewFindingServiceClient(conn),
-		TokenService:   fleetscanv1.NewTokenServiceClient(conn),
-		AuditService:   fleetscanv1.NewAuditServiceClient(conn),
+		conn:             conn,
+		ClusterService:   fleetscanv1.NewClusterServiceClient(conn),
+		ScanService:      fleetscanv1.NewScanServiceClient(conn),
+		FindingService:   fleetscanv1.NewFindingServiceClient(conn),
+		TokenService:     fleetscanv1.NewTokenServiceClient(conn),
+		AuditService:     fleetscanv1.NewAuditServiceClient(conn),
+		ExceptionService: fleetscanv1.NewExceptionServiceClient(conn),
 	}, nil
 }
 

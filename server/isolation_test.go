@@ -298,8 +298,32 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("exceptions", func(t *testing.T) {
+		opExc, err := op.ExceptionService.CreateException(ctx, &fleetscanv1.CreateExceptionRequest{
+			Exception: &fleetscanv1.Exception{ClusterId: "globex-prod", Reason: "accepted"}, Ttl: durationpb.New(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := acme.ExceptionService.ListExceptions(ctx, &fleetscanv1.ListExceptionsRequest{ShowExpired: true})
+		if err != nil || len(list.Exceptions) != 0 {
+			t.Errorf("acme lists exceptions %v %v, want none of the operator's", list.GetExceptions(), err)
+		}
+		if _, err := acme.ExceptionService.DeleteException(ctx, &fleetscanv1.DeleteExceptionRequest{ExceptionId: opExc.Exception.Id}); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("acme deleting an exception on a server without --tenant-exceptions: %v", err)
+		}
+		_, err = acme.ExceptionService.CreateException(ctx, &fleetscanv1.CreateExceptionRequest{
+			Exception: &fleetscanv1.Exception{ClusterId: "acme-prod", Reason: "mine"}, Ttl: durationpb.New(time.Hour)})
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("acme creating an exception on a server without --tenant-exceptions: %v", err)
+		}
+		if _, err := op.ExceptionService.DeleteException(ctx, &fleetscanv1.DeleteExceptionRequest{ExceptionId: opExc.Exception.Id}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("every tenant-callable method is covered", func(t *testing.T) {
-		covered := []string{"ListFindings", "GetFinding", "DiffScans", "GetTrend", "CompareClusters", "GetSummary", "ListChecks", "ListClusters", "GetCluster"}
+		covered := []string{"ListFindings", "GetFinding", "DiffScans", "GetTrend", "CompareClusters", "GetSummary", "ListChecks", "ListClusters", "GetCluster",
+			"CreateException", "ListExceptions", "DeleteException"}
 		for _, rule := range auth.Rules() {
 			if !slices.Contains(rule.Roles, auth.RoleTenant) {
 				continue

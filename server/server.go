@@ -82,6 +82,9 @@ type Config struct {
 	// Heartbeat is how often workers are asked to send something when idle;
 	// a worker silent for three intervals is disconnected (default 10s).
 	Heartbeat time.Duration
+	// TenantExceptions lets tenants create and delete exceptions inside
+	// their scope.
+	TenantExceptions bool
 	// RateLimit is the calls a second each principal may make, with bursts
 	// of RateBurst; zero is no limit.
 	RateLimit float64
@@ -213,6 +216,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
 	fleetscanv1.RegisterTokenServiceServer(s.grpc, api.NewTokenServer(db, s.log))
 	fleetscanv1.RegisterAuditServiceServer(s.grpc, api.NewAuditServer(db, s.log))
+	exceptions := api.NewExceptionServer(db, s.log)
+	exceptions.TenantsMayCreate = cfg.TenantExceptions
+	fleetscanv1.RegisterExceptionServiceServer(s.grpc, exceptions)
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

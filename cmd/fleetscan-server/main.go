@@ -63,6 +63,7 @@ Flags:
 	jobTimeout := fs.Duration("job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
 	jobExpiry := fs.Duration("job-expiry", 24*time.Hour, "a job whose worker has not connected after this long ends as EXPIRED")
 	tick := fs.Duration("tick", 20*time.Second, "how often schedules and job deadlines are checked: the granularity of schedules, timeouts and expiry")
+	tenantExceptions := fs.Bool("tenant-exceptions", false, "let tenants create and delete exceptions (accepted risks) inside their own scope")
 	rateLimit := fs.Float64("rate-limit", 50, "API calls a second each token may make, with bursts of --rate-burst (0: no limit); more are refused with RESOURCE_EXHAUSTED")
 	rateBurst := fs.Int("rate-burst", 100, "calls a token may make at once before --rate-limit applies")
 	heartbeat := fs.Duration("heartbeat", 10*time.Second, "how often workers send something when idle; a worker silent for three intervals is disconnected")
@@ -90,7 +91,7 @@ Flags:
 		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn,
-		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,
+		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,
 	})
 	if err != nil {
 		return err

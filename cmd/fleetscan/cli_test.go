@@ -210,6 +210,13 @@ func TestCLITenantToken(t *testing.T) {
 	if got := c.must("cluster", "get", "shared"); !strings.Contains(got, "acme=storefront") {
 		t.Errorf("cluster get shows no grant:\n%s", got)
 	}
+	c.must("exception", "create", "--cluster", "acme-prod", "--check", "POD-020", "--ttl", "24h", "--reason", "AppArmor not on these nodes")
+	if got := c.must("exception", "list"); !strings.Contains(got, "check=POD-020") || !strings.Contains(got, "active") || !strings.Contains(got, "AppArmor") {
+		t.Errorf("exception list:\n%s", got)
+	}
+	if _, err := c.run("exception", "create", "--cluster", "acme-prod", "--reason", "x"); err == nil || !strings.Contains(err.Error(), "ttl") {
+		t.Errorf("exception without --ttl: %v", err)
+	}
 	if got := c.must("token", "list"); !strings.Contains(got, "acme-ci") || !strings.Contains(got, "tenant") {
 		t.Errorf("token list:\n%s", got)
 	}

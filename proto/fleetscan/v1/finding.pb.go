@@ -310,10 +310,13 @@ type Finding struct {
 	ResolvedTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=resolved_time,json=resolvedTime,proto3" json:"resolved_time,omitempty"`
 	// Scan that last saw the finding.
 	LastScanId string `protobuf:"bytes,15,opt,name=last_scan_id,json=lastScanId,proto3" json:"last_scan_id,omitempty"`
-	// Why the finding is suppressed; set when status is SUPPRESSED.
+	// Why the finding is suppressed; set when status is SUPPRESSED: the
+	// object's fleetscan.io/exempt annotation, or an exception.
 	SuppressionReason string `protobuf:"bytes,16,opt,name=suppression_reason,json=suppressionReason,proto3" json:"suppression_reason,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The exception that suppresses it, if one does.
+	ExceptionId   string `protobuf:"bytes,17,opt,name=exception_id,json=exceptionId,proto3" json:"exception_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -458,6 +461,13 @@ func (x *Finding) GetSuppressionReason() string {
 	return ""
 }
 
+func (x *Finding) GetExceptionId() string {
+	if x != nil {
+		return x.ExceptionId
+	}
+	return ""
+}
+
 // SeverityCounts counts open findings by severity; suppressed ones are
 // counted apart.
 type SeverityCounts struct {
@@ -556,7 +566,7 @@ const file_fleetscan_v1_finding_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x19\n" +
-	"\bsub_path\x18\x05 \x01(\tR\asubPath\"\xd8\x05\n" +
+	"\bsub_path\x18\x05 \x01(\tR\asubPath\"\xfb\x05\n" +
 	"\aFinding\x12 \n" +
 	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x12\x1d\n" +
 	"\n" +
@@ -576,7 +586,8 @@ const file_fleetscan_v1_finding_proto_rawDesc = "" +
 	"\rresolved_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\fresolvedTime\x12 \n" +
 	"\flast_scan_id\x18\x0f \x01(\tR\n" +
 	"lastScanId\x12-\n" +
-	"\x12suppression_reason\x18\x10 \x01(\tR\x11suppressionReason\"\x9e\x01\n" +
+	"\x12suppression_reason\x18\x10 \x01(\tR\x11suppressionReason\x12!\n" +
+	"\fexception_id\x18\x11 \x01(\tR\vexceptionId\"\x9e\x01\n" +
 	"\x0eSeverityCounts\x12\x1a\n" +
 	"\bcritical\x18\x01 \x01(\x03R\bcritical\x12\x12\n" +
 	"\x04high\x18\x02 \x01(\x03R\x04high\x12\x16\n" +

@@ -134,7 +134,7 @@ func findingToProto(v store.FindingView) *fleetscanv1.Finding {
 		f.Status = fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED
 	case r.SuppressionReason != "":
 		f.Status = fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED
-		f.SuppressionReason = r.SuppressionReason
+		f.SuppressionReason, f.ExceptionId = r.SuppressionReason, v.ExceptionID
 	}
 	// Per-check texts live in the catalog, not in every stored record.
 	if meta, ok := checks.Lookup(r.CheckId); ok {

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/ingest"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
@@ -41,6 +42,7 @@ var codeTable = []struct {
 	{store.ErrInvalidID, codes.InvalidArgument},
 	{ingest.ErrProtocol, codes.InvalidArgument},
 	{ingest.ErrWrongCluster, codes.PermissionDenied},
+	{auth.ErrForbidden, codes.PermissionDenied},
 	{ingest.ErrSilent, codes.DeadlineExceeded},
 	{ingest.ErrJoinToken, codes.Unauthenticated},
 	{scheduler.ErrDisconnected, codes.Unauthenticated},

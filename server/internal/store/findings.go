@@ -163,9 +163,13 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		if err != nil {
 			return err
 		}
+		active, err := activeExceptionsTx(tx, now)
+		if err != nil {
+			return err
+		}
 		for _, c := range carried {
 			fps = append(fps, c.fp)
-			if c.rec.SuppressionReason != "" {
+			if c.rec.SuppressionReason != "" || active.match(cluster, c.rec.CheckId, c.rec.Resource) != nil {
 				counts.Suppressed++
 			} else {
 				addCount(counts, c.rec.Severity, 1)
@@ -292,9 +296,15 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 	findings := tx.Bucket(bucketFindings)
 	prefix := u64(cluster.Seq)
 	plan.writes = make([]plannedWrite, 0, len(plan.fps))
+	active, err := activeExceptionsTx(tx, now)
+	if err != nil {
+		return nil, err
+	}
 	for _, key := range plan.fps {
 		f := plan.seen[key]
-		if f.SuppressionReason != "" {
+		// Exceptions count as of this scan; the record keeps only what the
+		// worker saw, so that an exception's expiry needs no rewrite.
+		if f.SuppressionReason != "" || active.match(cluster, f.CheckId, f.Resource) != nil {
 			plan.counts.Suppressed++
 		} else {
 			addCount(plan.counts, f.Severity, 1)
@@ -488,6 +498,8 @@ type FindingView struct {
 	// seen: the cluster's latest scan while it is open.
 	LastSeenMs int64
 	ScanID     ulid.ULID
+	// ExceptionID is the exception that suppresses the finding now, if any.
+	ExceptionID string
 
 	seq uint64
 }
@@ -541,6 +553,10 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 			clusters[rec.Seq] = rec
 			prefix = u64(rec.Seq)
 		}
+		active, err := activeExceptionsTx(tx, s.nowMs())
+		if err != nil {
+			return err
+		}
 		c := tx.Bucket(bucketFindings).Cursor()
 		var k, v []byte
 		switch {
@@ -572,12 +588,15 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 			if err := s.codec.decodeFinding(v, rec); err != nil {
 				return err
 			}
+			exception := active.apply(cluster, rec)
 			if f.matches(rec) && (namespaces == nil || slices.Contains(namespaces, rec.GetResource().GetNamespace())) {
 				if len(out) == limit {
 					next = slices.Clone(out[len(out)-1].key())
 					return nil
 				}
-				out = append(out, viewOf(k, rec, cluster))
+				view := viewOf(k, rec, cluster)
+				view.ExceptionID = exception
+				out = append(out, view)
 			}
 			k, v = c.Next()
 		}

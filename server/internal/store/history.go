@@ -40,7 +40,13 @@ func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize
 		if err := s.codec.getFinding(tx.Bucket(bucketFindings), key, rec); err != nil {
 			return fmt.Errorf("finding: %w", err)
 		}
+		active, err := activeExceptionsTx(tx, s.nowMs())
+		if err != nil {
+			return err
+		}
+		exception := active.apply(cluster, rec)
 		view = viewOf(key, rec, cluster)
+		view.ExceptionID = exception
 		intervals := append(slices.Clone(rec.History), &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: view.LastSeenMs, ResolvedMs: rec.ResolvedMs})
 		jobs := tx.Bucket(bucketJobs)
 		c := tx.Bucket(bucketSummaries).Cursor()

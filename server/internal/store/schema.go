@@ -54,7 +54,10 @@ var (
 	// bucketAudit: event id (16-byte ULID, time-ordered) → AuditRecord.
 	bucketAudit = []byte("audit")
 
+	// bucketExceptions: exception id (16-byte ULID) → fleetscan.v1.Exception.
+	bucketExceptions = []byte("exceptions")
+
 	allBuckets = [][]byte{bucketCatalog, bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
 		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved,
-		bucketSchedules, bucketClusterSeqs, bucketActive, bucketAudit}
+		bucketSchedules, bucketClusterSeqs, bucketActive, bucketAudit, bucketExceptions}
 )
