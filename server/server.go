@@ -52,6 +52,9 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile enable TLS. Without them the server
 	// listens in plaintext, which it allows on loopback addresses only.
 	TLSCertFile, TLSKeyFile string
+	// Plaintext serves without TLS; allowed on a loopback address only,
+	// and only when asked for.
+	Plaintext bool
 	// ClientCAFile, if set, verifies client certificates against it; a
 	// verified certificate with a fleetscan:// URI SAN names its principal
 	// (see auth.CertScheme).
@@ -385,6 +388,9 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 	}
 	if cfg.ClientCAFile != "" {
 		return nil, errors.New("client ca: client certificates need TLS; give --tls-cert and --tls-key (or --dev-tls)")
+	}
+	if !cfg.Plaintext {
+		return nil, errors.New("no TLS: give --tls-cert and --tls-key, or --dev-tls for a local CA; plaintext needs --plaintext and a loopback address")
 	}
 	host, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {

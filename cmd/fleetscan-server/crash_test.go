@@ -226,7 +226,7 @@ func newFleet(t *testing.T, clusters, deployments int, serverArgs ...string) *fl
 func (f *fleet) startServer(args ...string) {
 	f.t.Helper()
 	f.server = startProc(f.t, filepath.Join(f.bin, "fleetscan-server"), "fleetscan-server",
-		append([]string{"--data-dir", f.dataDir, "--listen", f.addr, "--tick", "200ms", "--rate-limit", "0"}, args...)...)
+		append([]string{"--data-dir", f.dataDir, "--listen", f.addr, "--plaintext", "--tick", "200ms", "--rate-limit", "0"}, args...)...)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		conn, err := net.DialTimeout("tcp", f.addr, 100*time.Millisecond)

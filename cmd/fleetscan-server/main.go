@@ -41,7 +41,7 @@ writes it to DATA_DIR/operator.token (mode 0600); use it with the fleetscan
 CLI to register clusters and start scans.
 
 Examples:
-  fleetscan-server --data-dir /var/lib/fleetscan --listen 127.0.0.1:8443
+  fleetscan-server --data-dir ./data --listen 127.0.0.1:8443 --plaintext
   fleetscan-server --data-dir /var/lib/fleetscan --listen 0.0.0.0:8443 --tls-cert s.crt --tls-key s.key
   fleetscan-server --data-dir ./data --listen 0.0.0.0:8443 --dev-tls --dev-tls-hosts fleetscan.lan,10.0.0.5
 
@@ -50,7 +50,8 @@ Flags:
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", "fleetscan-data", "directory of the database and the first operator token")
-	listen := fs.String("listen", "127.0.0.1:8443", "gRPC listen address; plaintext is allowed on loopback only")
+	listen := fs.String("listen", "127.0.0.1:8443", "gRPC listen address")
+	plaintext := fs.Bool("plaintext", false, "serve without TLS; allowed on a loopback --listen address only (for local trials and tests)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	clientCA := fs.String("client-ca", "", "CA (PEM) of client certificates: a certificate it signed with a fleetscan:// URI SAN (fleetscan://operator/NAME, fleetscan://tenant/TENANT/NAME, fleetscan://worker/CLUSTER) authenticates without a token")
@@ -88,7 +89,7 @@ Flags:
 		return err
 	}
 	srv, err := server.New(ctx, server.Config{
-		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA,
+		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Plaintext: *plaintext,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn,
 		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,

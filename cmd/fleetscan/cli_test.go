@@ -53,7 +53,7 @@ func startCLI(t *testing.T) *cli {
 	// Never read the developer's own config file.
 	t.Setenv("FLEETSCAN_CONFIG", filepath.Join(dir, "config.yaml"))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Plaintext: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
