@@ -234,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := h.register(ctx); err != nil {
 		return nil, err
 	}
-	h.log("registered %d clusters in %v", cfg.Clusters, time.Since(start).Round(time.Millisecond))
+	h.log("registered %d clusters (%s00000…) in %v", cfg.Clusters, h.fleet.prefix, time.Since(start).Round(time.Millisecond))
 	stopWorkers := h.startWorkers(ctx)
 	defer stopWorkers()
 	if err := h.waitConnected(ctx); err != nil {
