@@ -110,6 +110,14 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzIngestBatch$$' -fuzztime $(FUZZTIME) ./server/internal/store
 	$(GO) test -run '^$$' -fuzz '^FuzzFindingRecordRoundTrip$$' -fuzztime $(FUZZTIME) ./server/internal/store
 
+# The big configuration of issue 7, against the server binary so that its
+# peak RSS and goroutines are its own. LOAD_FLAGS adds or overrides flags,
+# e.g. LOAD_FLAGS=--faults.
+LOAD_FLAGS ?=
+.PHONY: load
+load: build ## Load harness: 1,000 simulated workers × 1,000 findings, two scans, verified exactly
+	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)
+
 .PHONY: demo
 demo: build ## Server, one worker per demo cluster, a fleet scan; no cluster needed
 	@bash deploy/demo/run.sh

@@ -32,6 +32,20 @@ var Version = "0.1.0-dev"
 // snapshot directory.
 type Source = session.Source
 
+// Producer produces the findings of one job in place of collecting the
+// cluster and running the checks. It is for simulators and load tests:
+// a worker with a Producer speaks the real protocol (batches, acks,
+// back-pressure, resume after a reconnect) about synthetic findings.
+// out.Emit takes each finding and blocks while the server is behind;
+// out.Progress reports objects read. It must stop when ctx ends.
+type Producer = session.Producer
+
+// Output is where a Producer puts a job's findings.
+type Output = session.Output
+
+// Result is what a Producer reports when a job ends.
+type Result = session.Result
+
 // Config configures a worker.
 type Config struct {
 	// Server is the server's gRPC address, host:port.
@@ -47,7 +61,12 @@ type Config struct {
 	CredentialFile string
 	// ClusterID is the cluster the token was issued for.
 	ClusterID string
-	Source    Source
+	// Source is where jobs read the cluster from. It may be nil when
+	// Producer is set.
+	Source Source
+	// Producer, if set, produces every job's findings instead of Source
+	// and the checks (simulators and load tests).
+	Producer Producer
 	// CAFile, if set, verifies the server's TLS certificate against it;
 	// otherwise the system roots are used. TLS is off only when Plaintext is
 	// set, which is allowed for loopback servers only.
@@ -104,7 +123,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, errors.New("token: required (the join token printed by 'fleetscan cluster register')")
 	case cfg.ClusterID == "":
 		return nil, errors.New("cluster id: required")
-	case cfg.Source == nil:
+	case cfg.Source == nil && cfg.Producer == nil:
 		return nil, errors.New("source: give a kubeconfig, run in a cluster, or give a snapshot directory")
 	}
 	if cfg.Logger == nil {
@@ -239,7 +258,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer w.conn.Close()
 	log := w.cfg.Logger.With("cluster", w.cfg.ClusterID, "server", w.cfg.Server)
 	runner := session.NewRunner(session.Config{
-		ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source,
+		ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source, Producer: w.cfg.Producer,
 		BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies,
 		TrustedRegistries: w.cfg.TrustedRegistries, Capabilities: w.cfg.Capabilities, Log: log,
 		OnCredential: func(token string) { w.keepCredential(log, token) },

@@ -90,17 +90,19 @@ type Completion struct {
 // finding. It returns ErrIncomplete, and changes nothing, when batches are
 // missing. Completing a job that already succeeded is a no-op, so a JobDone
 // the worker re-sends is harmless.
-func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) error {
+func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) error {
 	now := s.nowMs()
 	// The work that needs no lock (decoding the batches, fingerprinting,
-	// encoding records) is done in a read transaction, which many jobs can
+	// encoding records) is done in a read transaction, which a few jobs can
 	// run at once; the write transaction then only checks that nothing
 	// changed meanwhile and writes.
 	var plan *jobPlan
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		plan, err = s.codec.planJobTx(tx, jobID, done, now)
-		return err
+	err := s.planning(ctx, func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			plan, err = s.codec.planJobTx(tx, jobID, done, now)
+			return err
+		})
 	})
 	if err != nil || plan == nil {
 		return err
@@ -214,6 +216,22 @@ func (s *DB) CompleteJob(_ context.Context, jobID ulid.ULID, done Completion) er
 		job.StagedBatches, job.StagedFindings = 0, 0
 		return putProto(jobs, jobID[:], job)
 	})
+}
+
+// planning runs plan as one of at most GOMAXPROCS job plans at once.
+// Planning is CPU work, about half of the server's under ingest; with
+// hundreds of jobs finishing at once and all of them planning, every
+// core's run queue grew so long that API calls waited 100–200 ms for a
+// turn (docs/benchmarks.md). As many plans as cores keep the cores as
+// busy, and the write transactions, one at a time anyway, fed.
+func (s *DB) planning(ctx context.Context, plan func() error) error {
+	select {
+	case s.planSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.planSlots }()
+	return plan()
 }
 
 // checkCompletable says whether a JobDone can complete the job: it is

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ type DB struct {
 	db    *bolt.DB
 	now   func() time.Time
 	codec *codec
+	// planSlots bounds the CompleteJob plans running at once.
+	planSlots chan struct{}
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
@@ -57,7 +60,7 @@ func Open(path string, opts Options) (*DB, error) {
 	// fill a transaction: bbolt's default of 10 ms caps one stream at about
 	// 100 batches a second.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &DB{db: db, now: opts.Now, entropy: ulid.Monotonic(rand.Reader, 0)}
+	s := &DB{db: db, now: opts.Now, entropy: ulid.Monotonic(rand.Reader, 0), planSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if s.now == nil {
 		s.now = time.Now
 	}

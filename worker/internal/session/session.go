@@ -34,11 +34,70 @@ type Source interface {
 	KubernetesVersion(ctx context.Context) (string, error)
 }
 
+// Producer produces the findings of one job: it puts each in out as it
+// is found, in order, and returns what it read. Out.Emit blocks while the
+// server is behind (back-pressure) and fails once the job is stopped.
+// The default producer collects the cluster from the Source and runs the
+// checks of the job's spec; simulators and load tests plug in their own,
+// so that everything else (batching, acks, resume) is the real protocol.
+type Producer func(ctx context.Context, job *workerv1.Assign, out *Output) (Result, error)
+
+// Result is what a Producer reports at the end of a job.
+type Result struct {
+	ObjectsScanned int64
+	// NotAssessable are the checks the job could not evaluate.
+	NotAssessable []*fleetscanv1.CheckNotAssessable
+}
+
+// Output receives what a job produces and batches it for the stream.
+type Output struct {
+	r    *Runner
+	j    *job
+	done *workerv1.JobDone
+	size int
+	// batch is the batch being filled.
+	batch []*workerv1.Finding
+}
+
+// Progress reports the objects the job has read so far.
+func (o *Output) Progress(objectsScanned int64) {
+	o.r.mu.Lock()
+	o.j.progress = &workerv1.Progress{JobId: o.j.assign.JobId, ObjectsScanned: objectsScanned}
+	o.r.mu.Unlock()
+	signal(o.r.changed)
+}
+
+// Emit adds a finding; a full batch goes to the outbox, waiting while the
+// outbox is full.
+func (o *Output) Emit(f *workerv1.Finding) error {
+	o.done.Findings++
+	o.batch = append(o.batch, f)
+	if len(o.batch) >= o.size {
+		return o.flush()
+	}
+	return nil
+}
+
+func (o *Output) flush() error {
+	if len(o.batch) == 0 {
+		return nil
+	}
+	o.done.Batches++
+	b := &workerv1.FindingBatch{JobId: o.j.assign.JobId, Seq: o.done.Batches, Findings: o.batch}
+	o.batch = make([]*workerv1.Finding, 0, o.size)
+	return o.r.put(o.j, b)
+}
+
 // Config configures a Runner.
 type Config struct {
 	ClusterID     string
 	WorkerVersion string
-	Source        Source
+	// Source is read by the default Producer, and asked for the Kubernetes
+	// version sent in Hello; it may be nil when Producer is set.
+	Source Source
+	// Producer produces each job's findings; nil runs the checks on what
+	// Source collects.
+	Producer Producer
 	// BatchSize caps findings per batch; the server's Welcome may lower it.
 	BatchSize int
 	// MaxInflight caps batches sent and not yet acked; the server's Welcome
@@ -226,9 +285,12 @@ func (r *Runner) Serve(ctx context.Context, conn grpc.ClientConnInterface, welco
 	defer cancel(nil)
 	// Read before the stream opens: the server allows a Hello only a few
 	// seconds, and a slow API server must not cost the connection.
-	kubeVersion, err := r.cfg.Source.KubernetesVersion(ctx)
-	if err != nil {
-		r.cfg.Log.Warn("cannot read the Kubernetes version", "err", err)
+	var kubeVersion string
+	if r.cfg.Source != nil {
+		var err error
+		if kubeVersion, err = r.cfg.Source.KubernetesVersion(ctx); err != nil {
+			r.cfg.Log.Warn("cannot read the Kubernetes version", "err", err)
+		}
 	}
 	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
 	if err != nil {
@@ -418,21 +480,24 @@ func (r *Runner) receive(ctx context.Context, stream grpc.BidiStreamingClient[wo
 	}
 }
 
-// run collects, checks and produces the findings of one job. What it
-// produces is sent by whichever stream is up.
+// run produces the findings of one job. What it produces is sent by
+// whichever stream is up.
 func (r *Runner) run(j *job) {
 	start := time.Now()
 	log := r.cfg.Log.With("job", j.assign.JobId)
 	log.Info("job started")
 	done := &workerv1.JobDone{JobId: j.assign.JobId}
-	inv, err := r.cfg.Source.Collect(j.ctx)
+	r.mu.Lock()
+	size := r.batchSize
+	r.mu.Unlock()
+	out := &Output{r: r, j: j, done: done, size: size, batch: make([]*workerv1.Finding, 0, size)}
+	produce := r.cfg.Producer
+	if produce == nil {
+		produce = r.produce
+	}
+	res, err := produce(j.ctx, j.assign, out)
 	if err == nil {
-		done.ObjectsScanned = int64(inv.Len())
-		r.mu.Lock()
-		j.progress = &workerv1.Progress{JobId: j.assign.JobId, ObjectsScanned: done.ObjectsScanned}
-		r.mu.Unlock()
-		signal(r.changed)
-		err = r.check(j, inv, done)
+		err = out.flush()
 	}
 	if j.ctx.Err() != nil {
 		log.Info("job stopped: the server cancelled or dropped it")
@@ -442,6 +507,7 @@ func (r *Runner) run(j *job) {
 		done.Error = err.Error()
 		log.Error("job failed", "err", err)
 	} else {
+		done.ObjectsScanned, done.NotAssessable = res.ObjectsScanned, res.NotAssessable
 		log.Info("job done", "objects", done.ObjectsScanned, "findings", done.Findings, "batches", done.Batches, "duration", time.Since(start).Round(time.Millisecond))
 	}
 	r.mu.Lock()
@@ -471,8 +537,16 @@ func (r *Runner) put(j *job, b *workerv1.FindingBatch) error {
 	}
 }
 
-func (r *Runner) check(j *job, inv *checks.Inventory, done *workerv1.JobDone) error {
-	spec := j.assign.GetSpec()
+// produce is the default Producer: it collects the cluster from the
+// Source and runs the checks of the job's spec.
+func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (Result, error) {
+	inv, err := r.cfg.Source.Collect(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{ObjectsScanned: int64(inv.Len())}
+	out.Progress(res.ObjectsScanned)
+	spec := a.GetSpec()
 	sel := checks.Selection{
 		Include: spec.GetIncludeChecks(), Exclude: spec.GetExcludeChecks(), Namespaces: spec.GetNamespaces(),
 		Custom:            mergePolicies(spec.GetCustomChecks(), r.cfg.Policies),
@@ -481,34 +555,14 @@ func (r *Runner) check(j *job, inv *checks.Inventory, done *workerv1.JobDone) er
 	if len(sel.TrustedRegistries) == 0 {
 		sel.TrustedRegistries = r.cfg.TrustedRegistries
 	}
-	r.mu.Lock()
-	size := r.batchSize
-	r.mu.Unlock()
-	batch := make([]*workerv1.Finding, 0, size)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		done.Batches++
-		b := &workerv1.FindingBatch{JobId: j.assign.JobId, Seq: done.Batches, Findings: batch}
-		batch = make([]*workerv1.Finding, 0, size)
-		return r.put(j, b)
-	}
-	skipped, err := checks.Run(j.ctx, inv, sel, func(f checks.Finding) error {
-		done.Findings++
-		batch = append(batch, ToProto(f))
-		if len(batch) >= size {
-			return flush()
-		}
-		return nil
-	})
+	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error { return out.Emit(ToProto(f)) })
 	if err != nil {
-		return err
+		return Result{}, err
 	}
 	for _, na := range skipped {
-		done.NotAssessable = append(done.NotAssessable, &fleetscanv1.CheckNotAssessable{CheckId: na.CheckID, Reason: na.Reason})
+		res.NotAssessable = append(res.NotAssessable, &fleetscanv1.CheckNotAssessable{CheckId: na.CheckID, Reason: na.Reason})
 	}
-	return flush()
+	return res, nil
 }
 
 // mergePolicies adds the worker's own custom checks to the job's; where

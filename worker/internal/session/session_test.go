@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
@@ -71,6 +72,11 @@ type harness struct {
 
 func newHarness(t *testing.T, findingsPods int) *harness {
 	t.Helper()
+	return newHarnessConfig(t, Config{ClusterID: "c1", Source: podsSource{findingsPods}, BatchSize: 5, MaxInflight: 4, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+func newHarnessConfig(t *testing.T, cfg Config) *harness {
+	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	fake := &fakeServer{streams: make(chan grpc.BidiStreamingServer[workerv1.ConnectRequest, workerv1.ConnectResponse]), ended: make(chan error)}
 	srv := grpc.NewServer()
@@ -83,7 +89,7 @@ func newHarness(t *testing.T, findingsPods int) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	r := NewRunner(Config{ClusterID: "c1", Source: podsSource{findingsPods}, BatchSize: 5, MaxInflight: 4, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := NewRunner(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, fake: fake, runner: r, cancel: cancel, served: make(chan error, 16)}
 	go r.Start(ctx)
@@ -277,4 +283,66 @@ func waitHeld(t *testing.T, r *Runner, n int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestProducerReplacesCollectAndChecks: a worker with a Producer and no
+// Source runs the Producer's findings through the same protocol: batches
+// of the negotiated size in order, then a JobDone that counts them and
+// carries what the Producer reported.
+func TestProducerReplacesCollectAndChecks(t *testing.T) {
+	const n = 12
+	var gotJob string
+	produce := func(ctx context.Context, job *workerv1.Assign, out *Output) (Result, error) {
+		gotJob = job.JobId
+		out.Progress(7)
+		for i := range n {
+			if err := out.Emit(&workerv1.Finding{CheckId: "ORG-001", Message: fmt.Sprint(i)}); err != nil {
+				return Result{}, err
+			}
+		}
+		return Result{ObjectsScanned: 7, NotAssessable: []*fleetscanv1.CheckNotAssessable{{CheckId: "ORG-002", Reason: "synthetic"}}}, nil
+	}
+	h := newHarnessConfig(t, Config{ClusterID: "c1", Producer: produce, BatchSize: 5, MaxInflight: 4, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, hello := h.accept(&workerv1.Welcome{Capabilities: resumeCaps})
+	if hello.KubernetesVersion != "" {
+		t.Errorf("hello without a Source has Kubernetes version %q", hello.KubernetesVersion)
+	}
+	if err := s.Send(&workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Assign{Assign: &workerv1.Assign{JobId: "job1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	var messages []string
+	var done *workerv1.JobDone
+	for done == nil {
+		msg := next(t, s)
+		if b := msg.GetBatch(); b != nil {
+			if int(b.Seq) != len(sizes)+1 {
+				t.Fatalf("batch %d after %d batches", b.Seq, len(sizes))
+			}
+			sizes = append(sizes, len(b.Findings))
+			for _, f := range b.Findings {
+				messages = append(messages, f.Message)
+			}
+			ack(t, s, &workerv1.Ack{JobId: "job1", Seq: b.Seq})
+			continue
+		}
+		done = msg.GetJobDone()
+	}
+	if gotJob != "job1" {
+		t.Errorf("the producer got job %q", gotJob)
+	}
+	if !slices.Equal(sizes, []int{5, 5, 2}) {
+		t.Errorf("batch sizes %v, want [5 5 2]", sizes)
+	}
+	for i, m := range messages {
+		if m != fmt.Sprint(i) {
+			t.Fatalf("finding %d is %q: out of order", i, m)
+		}
+	}
+	if done.Batches != 3 || done.Findings != n || done.ObjectsScanned != 7 || len(done.NotAssessable) != 1 || done.Error != "" {
+		t.Errorf("JobDone %v", done)
+	}
+	ack(t, s, &workerv1.Ack{JobId: "job1", JobDone: true})
+	waitHeld(t, h.runner, 0)
+	h.fake.ended <- nil
 }

@@ -1,0 +1,39 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Print writes the report for people.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "fleet: %d clusters × %d findings, churn %d per round\n", r.Clusters, r.FindingsPerCluster, r.Churn)
+	for _, rd := range r.Rounds {
+		rate := float64(rd.Findings) / rd.Duration.Seconds()
+		fmt.Fprintf(w, "round %d: fleet scan of %d findings in %.2f s: %.0f findings/s", rd.N, rd.Findings, rd.Duration.Seconds(), rate)
+		if rd.Restarted {
+			fmt.Fprint(w, " (server restarted once)")
+		}
+		fmt.Fprintf(w, "; most attempts of a job: %d\n", rd.MaxAttempt)
+		q := rd.Query
+		fmt.Fprintf(w, "  ListFindings (one cluster, open, first page of 100) during the scan: %d calls, p50 %s, p99 %s, max %s", q.Calls, ms(q.P50), ms(q.P99), ms(q.Max))
+		if q.Errors > 0 {
+			fmt.Fprintf(w, ", %d failed (server restarting)", q.Errors)
+		}
+		fmt.Fprintln(w)
+		if rd.ServerCalls > 0 {
+			fmt.Fprintf(w, "  the server's own measure: %d of %d ListFindings calls took over 50 ms\n", rd.ServerSlow, rd.ServerCalls)
+		}
+		fmt.Fprintf(w, "  verified: %s\n", rd.Verified)
+	}
+	if r.PeakRSSKiB > 0 {
+		fmt.Fprintf(w, "peak RSS: %.0f MiB; peak goroutines: %d (%s)\n", float64(r.PeakRSSKiB)/1024, r.PeakGoroutines, r.MeasuredOf)
+	}
+	fmt.Fprintf(w, "database: %.1f MiB\n", float64(r.DBBytes)/(1<<20))
+	if r.Cuts > 0 || r.Restarts > 0 {
+		fmt.Fprintf(w, "faults: %d connections cut, %d server restarts\n", r.Cuts, r.Restarts)
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

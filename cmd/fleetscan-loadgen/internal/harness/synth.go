@@ -1,0 +1,89 @@
+package harness
+
+import (
+	"fmt"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// fleet is the synthetic fleet. The findings of a cluster in a round are
+// a window of its numbered findings: round 1 has findings 0..F-1, and
+// each later round moves the window by churn, so churn findings resolve
+// and churn appear. Everything is determined by (cluster, round), so the
+// harness knows exactly what must be stored.
+type fleet struct {
+	// prefix starts every cluster id: one per run, so that runs against
+	// the same server do not meet.
+	prefix                    string
+	clusters, findings, churn int
+	catalog                   []checks.Meta
+}
+
+func newFleet(prefix string, clusters, findings int, churnPct float64) *fleet {
+	return &fleet{prefix: prefix, clusters: clusters, findings: findings, churn: int(float64(findings) * churnPct / 100), catalog: checks.All()}
+}
+
+func (f *fleet) clusterID(i int) string { return fmt.Sprintf("%s%05d", f.prefix, i) }
+
+func (f *fleet) tenant(i int) string { return fmt.Sprintf("tenant-%02d", i%10) }
+
+// window returns the numbers of the findings a cluster has in round r:
+// [lo, hi).
+func (f *fleet) window(round int) (lo, hi int) {
+	lo = (round - 1) * f.churn
+	return lo, lo + f.findings
+}
+
+// finding returns finding number k of a cluster.
+func (f *fleet) finding(k int) *workerv1.Finding {
+	meta := f.catalog[k%len(f.catalog)]
+	ns, name := fmt.Sprintf("team-%02d", k%20), fmt.Sprintf("svc-%06d", k)
+	return &workerv1.Finding{
+		CheckId: meta.ID, Severity: meta.Severity, Category: meta.Category, ResponsibleParty: meta.Party,
+		Resource: &fleetscanv1.ResourceRef{ApiVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: name, SubPath: "containers[app]"},
+		Message:  fmt.Sprintf("%s: container app of Deployment %s/%s", meta.Title, ns, name),
+	}
+}
+
+// fingerprint is the stored identity of finding k of cluster i.
+func (f *fleet) fingerprint(i, k int) string {
+	x := f.finding(k)
+	r := x.Resource
+	return checks.FingerprintString(checks.Fingerprint(f.clusterID(i), x.CheckId, checks.Resource{
+		APIVersion: r.ApiVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath,
+	}))
+}
+
+// expected returns the fingerprints of the open findings of cluster i
+// after round r, each with its finding number.
+func (f *fleet) expected(i, round int) map[string]int {
+	lo, hi := f.window(round)
+	out := make(map[string]int, hi-lo)
+	for k := lo; k < hi; k++ {
+		out[f.fingerprint(i, k)] = k
+	}
+	return out
+}
+
+// counts returns the severity counts of one cluster in round r.
+func (f *fleet) counts(round int) *fleetscanv1.SeverityCounts {
+	c := &fleetscanv1.SeverityCounts{}
+	lo, hi := f.window(round)
+	for k := lo; k < hi; k++ {
+		switch f.catalog[k%len(f.catalog)].Severity {
+		case fleetscanv1.Severity_SEVERITY_CRITICAL:
+			c.Critical++
+		case fleetscanv1.Severity_SEVERITY_HIGH:
+			c.High++
+		case fleetscanv1.Severity_SEVERITY_MEDIUM:
+			c.Medium++
+		case fleetscanv1.Severity_SEVERITY_LOW:
+			c.Low++
+		default:
+			c.Info++
+		}
+	}
+	return c
+}
