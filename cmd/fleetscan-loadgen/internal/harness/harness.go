@@ -303,7 +303,7 @@ func (h *run) startServer(ctx context.Context) error {
 		h.tgt = &binary{bin: h.cfg.ServerBin, dataDir: h.dataDir, metrics: metrics, args: args}
 	} else {
 		h.tgt = &inProcess{cfg: server.Config{
-			DataDir: h.dataDir, Listen: "127.0.0.1:0", MetricsListen: metrics, Pprof: metrics != "",
+			DataDir: h.dataDir, Listen: "127.0.0.1:0", Plaintext: true, MetricsListen: metrics, Pprof: metrics != "",
 			MaxAttempts: maxAttempts, MaxRunningJobs: h.cfg.MaxRunningJobs, Logger: discardLogger(),
 		}}
 	}

@@ -129,7 +129,8 @@ func (b *binary) start(ctx context.Context) error {
 	if b.listen == "" {
 		b.listen = "127.0.0.1:0"
 	}
-	args := append([]string{"--data-dir", b.dataDir, "--listen", b.listen, "--address-file", addrFile, "--log-level", "warn"}, b.args...)
+	// The harness is one operator polling hard: no per-token rate limit.
+	args := append([]string{"--data-dir", b.dataDir, "--listen", b.listen, "--plaintext", "--rate-limit", "0", "--address-file", addrFile, "--log-level", "warn"}, b.args...)
 	if b.metrics != "" {
 		args = append(args, "--metrics-listen", b.metrics)
 	}
