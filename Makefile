@@ -107,6 +107,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzYAMLToJSON$$' -fuzztime $(FUZZTIME) ./worker/internal/collect
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFlags$$' -fuzztime $(FUZZTIME) ./worker/checks
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePageToken$$' -fuzztime $(FUZZTIME) ./server/internal/api
+	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) ./server/internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzIngestBatch$$' -fuzztime $(FUZZTIME) ./server/internal/store
 	$(GO) test -run '^$$' -fuzz '^FuzzFindingRecordRoundTrip$$' -fuzztime $(FUZZTIME) ./server/internal/store
 

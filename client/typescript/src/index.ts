@@ -35,6 +35,8 @@ export * from "./gen/fleetscan/v1/finding_service_pb.js";
 export * from "./gen/fleetscan/v1/scan_pb.js";
 export * from "./gen/fleetscan/v1/scan_service_pb.js";
 export * from "./gen/fleetscan/v1/token_service_pb.js";
+export * from "./gen/fleetscan/v1/exception_service_pb.js";
+export * from "./gen/fleetscan/v1/audit_service_pb.js";
 export { Code, ConnectError };
 export type { CallOptions, Client, Interceptor };
 
