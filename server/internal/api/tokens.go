@@ -42,9 +42,11 @@ func NewTokenServer(s TokenStore, log *slog.Logger) *TokenServer {
 	return &TokenServer{store: s, log: log, now: time.Now}
 }
 
-// apiToken selects operator and tenant tokens: worker tokens belong to
-// their clusters.
-func apiToken(t *storagev1.TokenRecord) bool { return t.Role != string(auth.RoleWorker) }
+// apiToken selects operator and tenant tokens: worker credentials and
+// join tokens belong to their clusters (cluster rotate-token).
+func apiToken(t *storagev1.TokenRecord) bool {
+	return t.Role == string(auth.RoleOperator) || t.Role == string(auth.RoleTenant)
+}
 
 // CreateToken mints an operator or tenant token.
 func (s *TokenServer) CreateToken(ctx context.Context, req *fleetscanv1.CreateTokenRequest) (*fleetscanv1.CreateTokenResponse, error) {
