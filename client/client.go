@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,7 +128,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	}
 	dial := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithChainUnaryInterceptor(convertErrors),
+		grpc.WithChainUnaryInterceptor(convertErrors, retryReads),
 	}
 	if o.token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: !o.plaintext}))
@@ -193,6 +195,37 @@ func convertErrors(ctx context.Context, method string, req, reply any, cc *grpc.
 		return err
 	}
 	return &Error{kind: codeErrors[st.Code()], Status: st}
+}
+
+// readPrefixes name the RPCs that only read, which are safe to send again.
+var readPrefixes = []string{"Get", "List", "Diff", "Compare"}
+
+// maxReadAttempts bounds how often a read is sent.
+const maxReadAttempts = 4
+
+// retryReads sends a read again when the server is unavailable (it is
+// restarting, or the connection broke), with jittered exponential backoff
+// from 100 ms, at most maxReadAttempts times in all and never past ctx.
+// Calls that change something are not retried: they may have taken
+// effect before the error.
+func retryReads(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	name := method[strings.LastIndex(method, "/")+1:]
+	if !slices.ContainsFunc(readPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if status.Code(err) != codes.Unavailable || attempt == maxReadAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		}
+		backoff *= 2
+	}
 }
 
 // paginate turns a List RPC into an iterator over its items.

@@ -9,9 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/fleetscan/fleetscan/client"
@@ -112,5 +115,73 @@ func TestTokenFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%s: %v, want an error mentioning %q", tc.path, err, tc.wantErr)
 		}
+	}
+}
+
+// flakyClusters answers Unavailable to its first `fails` calls of each
+// method, and counts the calls.
+type flakyClusters struct {
+	fleetscanv1.UnimplementedClusterServiceServer
+	mu    sync.Mutex
+	fails int
+	calls map[string]int
+}
+
+func (f *flakyClusters) called(m string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[m]++
+	if f.calls[m] <= f.fails {
+		return status.Error(codes.Unavailable, "restarting")
+	}
+	return nil
+}
+
+func (f *flakyClusters) ListClusters(context.Context, *fleetscanv1.ListClustersRequest) (*fleetscanv1.ListClustersResponse, error) {
+	if err := f.called("list"); err != nil {
+		return nil, err
+	}
+	return &fleetscanv1.ListClustersResponse{}, nil
+}
+
+func (f *flakyClusters) RegisterCluster(context.Context, *fleetscanv1.RegisterClusterRequest) (*fleetscanv1.RegisterClusterResponse, error) {
+	if err := f.called("register"); err != nil {
+		return nil, err
+	}
+	return &fleetscanv1.RegisterClusterResponse{}, nil
+}
+
+// TestRetriesReadsOnly: a read that meets Unavailable is sent again, up to
+// 4 times; a call that changes something is sent once.
+func TestRetriesReadsOnly(t *testing.T) {
+	lis := bufconn.Listen(1 << 20)
+	fake := &flakyClusters{fails: 2, calls: map[string]int{}}
+	srv := grpc.NewServer()
+	fleetscanv1.RegisterClusterServiceServer(srv, fake)
+	go srv.Serve(lis)
+	defer srv.Stop()
+	c, err := client.New("passthrough:///bufnet", client.WithPlaintext(),
+		client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{}); err != nil {
+		t.Errorf("a read after two Unavailable answers: %v", err)
+	}
+	_, err = c.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x"})
+	if !errors.Is(err, client.ErrUnavailable) {
+		t.Errorf("a write meeting Unavailable: %v, want ErrUnavailable", err)
+	}
+	fake.mu.Lock()
+	fake.fails = 10
+	fake.mu.Unlock()
+	_, err = c.ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{})
+	if !errors.Is(err, client.ErrUnavailable) {
+		t.Errorf("a read that keeps failing: %v", err)
+	}
+	if fake.calls["list"] != 3+4 || fake.calls["register"] != 1 {
+		t.Errorf("calls: %v, want list 3+4 (two retries, then the cap of 4), register 1", fake.calls)
 	}
 }
