@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server"
@@ -34,7 +35,7 @@ func TestExceptions(t *testing.T) {
 		ts.startWorker(id, register(t, op, id, tenant, nil), filepath.Join(demoClusters, id))
 	}
 	shared, err := op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "shared",
-		NamespaceGrants: []*fleetscanv1.NamespaceGrant{{Tenant: "acme", Namespaces: []string{"storefront"}}}})
+		NamespaceGrants: []*fleetscanv1.NamespaceGrant{{Tenant: "acme", Namespaces: []string{"storefront"}}, {Tenant: "globex", Namespaces: []string{"storefront"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +132,29 @@ func TestExceptions(t *testing.T) {
 			t.Errorf("tenant exception, %s: %v, want %v", name, err, tc.want)
 		}
 	}
-	sharedOpen := func(ns string) int {
-		return countFindings(t, ts, opTok, &fleetscanv1.ListFindingsRequest{ClusterId: "shared", Namespace: ns})
+	// A tenant's exception on a shared namespace is its own view only: the
+	// provider and globex, granted the same namespace, still see the
+	// findings open; and it ends with acme's grant.
+	globexTok, err := op.TokenService.CreateToken(ctx, &fleetscanv1.CreateTokenRequest{Name: "globex-sec", Role: fleetscanv1.TokenRole_TOKEN_ROLE_TENANT, Tenant: "globex"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if sharedOpen("storefront") != 0 || sharedOpen("payments") == 0 {
-		t.Errorf("acme's exception on its namespace of shared: storefront %d open (want 0), payments %d (want > 0)", sharedOpen("storefront"), sharedOpen("payments"))
+	storefront := &fleetscanv1.ListFindingsRequest{ClusterId: "shared", Namespace: "storefront"}
+	acmeOpen, opOpen, globexOpen := countFindings(t, ts, minted.Secret, storefront), countFindings(t, ts, opTok, storefront), countFindings(t, ts, globexTok.Secret, storefront)
+	if acmeOpen != 0 || opOpen == 0 || globexOpen != opOpen {
+		t.Errorf("acme's exception on shared/storefront: open for acme %d (want 0), operator %d (want > 0), globex %d (want the operator's)", acmeOpen, opOpen, globexOpen)
+	}
+	if _, err := op.ClusterService.UpdateCluster(ctx, &fleetscanv1.UpdateClusterRequest{
+		Cluster:    &fleetscanv1.Cluster{Id: "shared", NamespaceGrants: []*fleetscanv1.NamespaceGrant{{Tenant: "globex", Namespaces: []string{"storefront"}}}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"namespace_grants"}}}); err != nil {
+		t.Fatal(err)
+	}
+	scan = scanClusters(t, ts, "shared")
+	if got := scan.Jobs[0].Findings.GetSuppressed(); got != 0 {
+		t.Errorf("a tenant's exception on a shared namespace entered the cluster's counts: %d suppressed", got)
+	}
+	if got := countFindings(t, ts, globexTok.Secret, storefront); got != opOpen {
+		t.Errorf("globex's open findings in storefront after acme lost its grant: %d, want %d", got, opOpen)
 	}
 	mine, err := acme.ExceptionService.ListExceptions(ctx, &fleetscanv1.ListExceptionsRequest{ShowExpired: true})
 	if err != nil || len(mine.Exceptions) != 2 {

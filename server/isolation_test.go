@@ -428,8 +428,9 @@ func TestAuditLog(t *testing.T) {
 			t.Errorf("event without peer or time: %v", e)
 		}
 	}
+	// The anonymous attempt is only logged: anybody can make those in any
+	// number.
 	want := []string{
-		" RegisterCluster Unauthenticated",
 		"acme-ci StartScan PermissionDenied",
 		"bootstrap operator CreateToken OK",
 		"bootstrap operator RegisterCluster OK",
@@ -437,8 +438,8 @@ func TestAuditLog(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("audit log, newest first:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if !strings.Contains(resp.Events[3].Request, `"clusterId":"acme-prod"`) {
-		t.Errorf("RegisterCluster event does not say which cluster: %s", resp.Events[3].Request)
+	if !strings.Contains(resp.Events[2].Request, `"clusterId":"acme-prod"`) {
+		t.Errorf("RegisterCluster event does not say which cluster: %s", resp.Events[2].Request)
 	}
 	only, err := op.AuditService.ListAuditEvents(ctx, &fleetscanv1.ListAuditEventsRequest{Method: "StartScan", PageSize: 1})
 	if err != nil || len(only.Events) != 1 || only.Events[0].Principal != "acme-ci" || only.NextPageToken != "" {

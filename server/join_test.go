@@ -106,8 +106,21 @@ func TestJoinTokenIsSingleUse(t *testing.T) {
 	if err := refusedWithin(t, "worker after a rotation", running); status.Code(errorsUnwrap(err)) != codes.Unauthenticated {
 		t.Errorf("worker after a rotation: %v, want Unauthenticated", err)
 	}
-	fresh := filepath.Join(dir, "fresh")
-	ts.runWorker("acme-dev", rot.JoinToken, fresh)
+	// The worker restarts with the new join token and its old credential
+	// file, as a Deployment does after the Secret is updated: the refused
+	// credential gives way to the join token.
+	ts.runWorker("acme-dev", rot.JoinToken, cred)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		now, _ := os.ReadFile(cred)
+		if len(now) > 0 && string(now) != string(kept) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("after a rotation the worker did not get a new credential with the new join token")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	waitConnected(t, op, "acme-dev")
 	if _, err := op.ClusterService.RotateClusterToken(ctx, &fleetscanv1.RotateClusterTokenRequest{ClusterId: "nope"}); status.Code(err) != codes.NotFound {
 		t.Errorf("rotating an unknown cluster: %v", err)

@@ -103,6 +103,9 @@ type Worker struct {
 	cfg    Config
 	conn   *grpc.ClientConn
 	bearer *bearer
+	// triedJoin: the join token was tried after the kept credential was
+	// refused; a second refusal is final.
+	triedJoin bool
 }
 
 func hasCredential(path string) bool {
@@ -222,10 +225,39 @@ func (b *bearer) GetRequestMetadata(context.Context, ...string) (map[string]stri
 
 func (b *bearer) RequireTransportSecurity() bool { return b.secure }
 
+func (b *bearer) get() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.token
+}
+
 func (b *bearer) set(token string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.token = token
+}
+
+// joinTokenPrefix marks a join token (fleetscan cluster register or
+// rotate-token).
+const joinTokenPrefix = "fsj_"
+
+// fallBackToJoinToken handles a kept credential that the server refuses,
+// as after 'fleetscan cluster rotate-token': when the worker was also given
+// a join token, it forgets the credential and connects once with the join
+// token, which gets it a new one. It reports whether to try again.
+func (w *Worker) fallBackToJoinToken(log *slog.Logger) bool {
+	if w.triedJoin || !strings.HasPrefix(w.cfg.Token, joinTokenPrefix) || w.bearer.get() == w.cfg.Token {
+		return false
+	}
+	w.triedJoin = true
+	log.Warn("the server refused the kept credential (rotated?); connecting with the join token instead", "file", w.cfg.CredentialFile)
+	if w.cfg.CredentialFile != "" {
+		if err := os.Remove(w.cfg.CredentialFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Error("cannot remove the refused credential", "err", err)
+		}
+	}
+	w.bearer.set(w.cfg.Token)
+	return true
 }
 
 // keepCredential switches to the worker's own credential and stores it in
@@ -296,6 +328,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		switch status.Code(err) {
 		case codes.Unauthenticated, codes.PermissionDenied:
+			if w.fallBackToJoinToken(log) {
+				continue
+			}
 			return fmt.Errorf("the server refused this worker: %w", err)
 		}
 		if welcomed {

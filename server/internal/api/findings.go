@@ -60,6 +60,7 @@ func (s *FindingServer) ListFindings(ctx context.Context, req *fleetscanv1.ListF
 	}
 	p, _ := auth.FromContext(ctx)
 	bind := binding(p, "ListFindings", fmt.Sprintf("%+v", filter))
+	filter.Reader = readerOf(p)
 	filter.Visible = func(c *storagev1.ClusterRecord) (bool, []string) {
 		a, namespaces := p.ClusterAccess(c)
 		return a != auth.NoAccess, namespaces

@@ -20,7 +20,7 @@ import (
 
 // HistoryStore is what the history RPCs read.
 type HistoryStore interface {
-	GetFinding(ctx context.Context, clusterID string, fingerprint [checks.FingerprintSize]byte, limit int) (store.FindingView, []store.Sighting, int, error)
+	GetFinding(ctx context.Context, clusterID string, fingerprint [checks.FingerprintSize]byte, limit int, reader string) (store.FindingView, []store.Sighting, int, error)
 	DiffScans(ctx context.Context, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (*store.Diff, error)
 	GetCluster(ctx context.Context, id string) (*storagev1.ClusterRecord, error)
 	Histories(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, sinceMs int64) ([]store.ClusterHistory, error)
@@ -49,7 +49,7 @@ func (s *FindingServer) GetFinding(ctx context.Context, req *fleetscanv1.GetFind
 		return nil, toStatus(s.log, "GetFinding", store.NotFoundf("finding %s of cluster %q", req.Fingerprint, req.ClusterId))
 	}
 	access, namespaces := p.ClusterAccess(cluster)
-	view, sightings, total, err := s.history.GetFinding(ctx, req.ClusterId, fp, maxSightings)
+	view, sightings, total, err := s.history.GetFinding(ctx, req.ClusterId, fp, maxSightings, readerOf(p))
 	if err == nil && (access == auth.NoAccess || (access == auth.NamespaceAccess && !slices.Contains(namespaces, view.Record.GetResource().GetNamespace()))) {
 		err = store.ErrNotFound // out of scope: the same as absent
 	}
@@ -126,6 +126,14 @@ func scopeFilter(scope *fleetscanv1.Scope) (func(*storagev1.ClusterRecord) bool,
 		}
 	}
 	return nil, invalid("scope: give cluster_id, tenant or fleet")
+}
+
+// readerOf is the tenant whose view a principal reads, "" for operators.
+func readerOf(p auth.Principal) string {
+	if p.IsOperator() {
+		return ""
+	}
+	return p.Tenant
 }
 
 // both is the conjunction of two cluster predicates.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -45,9 +46,12 @@ func Audited(method string) bool {
 	return true
 }
 
-// UnaryInterceptor records audited calls after they end. It must run
-// before the authenticator, so that refused calls are recorded too. A
-// failure to record is logged, not returned: the call has happened.
+// UnaryInterceptor records audited calls after they end. It runs before
+// the authenticator, so that calls refused to a known principal
+// (PermissionDenied) are recorded too; calls without a valid credential
+// and calls over the rate limit are only logged, since anybody can make
+// them in any number. A failure to record is logged, not returned: the
+// call has happened.
 func UnaryInterceptor(s Store, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if !Audited(info.FullMethod) {
@@ -56,6 +60,14 @@ func UnaryInterceptor(s Store, log *slog.Logger) grpc.UnaryServerInterceptor {
 		ctx, who := auth.Observe(ctx)
 		start := time.Now()
 		resp, err := handler(ctx, req)
+		switch status.Code(err) {
+		case codes.Unauthenticated, codes.ResourceExhausted:
+			// Not stored: anybody can send these, as fast as they like, and
+			// the log must not be a way to fill the disk. The server log
+			// has them.
+			log.Warn("refused call", "method", info.FullMethod, "code", status.Code(err).String(), "principal", who.Name)
+			return resp, err
+		}
 		rec := &storagev1.AuditRecord{
 			TimeMs: start.UnixMilli(), Principal: who.Name, Role: string(who.Role), Tenant: who.Tenant,
 			Method: info.FullMethod, Code: status.Code(err).String(),

@@ -177,23 +177,9 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 		}
 	}
 	log := in.log.With("cluster", clusterID, "worker_version", hello.WorkerVersion)
-	var credential string
-	if caller.JoinTokenHash != nil {
-		if !slices.Contains(caps, CapCredential) {
-			return fmt.Errorf("%w: this worker cannot take a credential in exchange for its single-use join token; upgrade it", ErrJoinToken)
-		}
-		secret, hash := auth.NewToken(auth.PrefixWorker)
-		rec := &storagev1.TokenRecord{Name: "worker of " + clusterID, Role: string(auth.RoleWorker), ClusterId: clusterID}
-		if err := in.store.ExchangeJoinToken(ctx, caller.JoinTokenHash, clusterID, hash, rec); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("%w: it was used already, or expired; get a new one with 'fleetscan cluster rotate-token %s'", ErrJoinToken, clusterID)
-			}
-			return err
-		}
-		credential = secret
-		log.Info("join token exchanged for a worker credential")
+	if caller.JoinTokenHash != nil && !slices.Contains(caps, CapCredential) {
+		return fmt.Errorf("%w: this worker cannot take a credential in exchange for its single-use join token; upgrade it", ErrJoinToken)
 	}
-
 	// An older session of this cluster ends, and requeues its jobs, before
 	// this one looks at them.
 	sessCtx, wake, detach, err := in.scheduler.Attach(ctx, clusterID)
@@ -216,6 +202,23 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}, dropped: map[ulid.ULID]bool{}, assigned: map[ulid.ULID]time.Time{},
 		confirmDone: slices.Contains(caps, CapResume), heartbeats: slices.Contains(caps, CapHeartbeat)}
 	defer s.cleanup(ctx)
+
+	// The single-use join token is spent as late as possible: whatever
+	// fails before this point leaves it usable.
+	var credential string
+	if caller.JoinTokenHash != nil {
+		secret, hash := auth.NewToken(auth.PrefixWorker)
+		rec := &storagev1.TokenRecord{Name: "worker of " + clusterID, Role: string(auth.RoleWorker), ClusterId: clusterID}
+		if err := in.store.ExchangeJoinToken(ctx, caller.JoinTokenHash, clusterID, hash, rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w: it was used already, or expired; get a new one with 'fleetscan cluster rotate-token %s'", ErrJoinToken, clusterID)
+			}
+			return err
+		}
+		credential = secret
+		// The session is attached: a rotation from now on ends it.
+		log.Info("join token exchanged for a worker credential")
+	}
 
 	welcome := &workerv1.Welcome{
 		ServerVersion: in.serverVersion, MaxBatchSize: MaxBatchSize, HeartbeatInterval: durationpb.New(in.Heartbeat),

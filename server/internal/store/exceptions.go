@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -98,10 +99,45 @@ func ExceptionState(e *fleetscanv1.Exception, nowMs int64) fleetscanv1.Exception
 	return fleetscanv1.ExceptionState_EXCEPTION_STATE_ACTIVE
 }
 
+// forReader keeps the exceptions that apply for a reader: tenant, or ""
+// for the operators and for the counts of a scan. An operator's exception
+// applies for everybody. A tenant's exception on its own cluster applies
+// for that tenant and the operators; one on a namespace granted to it (a
+// shared cluster) for that tenant alone, so that no tenant's accepted risk
+// hides a finding from another tenant or from the provider.
+func (es exceptions) forReader(reader string) exceptions {
+	var out exceptions
+	for _, e := range es {
+		switch {
+		case e.OwnerTenant == "":
+		case e.OwnerTenant == reader:
+		case reader == "" && e.Tenant != "": // on the tenant's own clusters
+		default:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// granted reports whether cluster c still grants tenant the namespace.
+func granted(c *storagev1.ClusterRecord, tenant, namespace string) bool {
+	for _, g := range c.NamespaceGrants {
+		if g.Tenant == tenant && slices.Contains(g.Namespaces, namespace) {
+			return true
+		}
+	}
+	return false
+}
+
 // match returns the first exception covering a finding of check on r in
-// cluster c, or nil.
+// cluster c, or nil. A tenant's exception on a granted namespace covers it
+// only while the grant does.
 func (es exceptions) match(c *storagev1.ClusterRecord, check string, r *fleetscanv1.ResourceRef) *fleetscanv1.Exception {
 	for _, e := range es {
+		if e.OwnerTenant != "" && e.Tenant == "" && !granted(c, e.OwnerTenant, e.Namespace) {
+			continue
+		}
 		if (e.Tenant == "" || e.Tenant == c.Tenant) &&
 			(e.ClusterId == "" || e.ClusterId == c.Id) &&
 			(e.Namespace == "" || e.Namespace == r.GetNamespace()) &&

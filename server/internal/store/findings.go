@@ -169,6 +169,7 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 		if err != nil {
 			return err
 		}
+		active = active.forReader("")
 		for _, c := range carried {
 			fps = append(fps, c.fp)
 			if c.rec.SuppressionReason != "" || active.match(cluster, c.rec.CheckId, c.rec.Resource) != nil {
@@ -318,6 +319,7 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 	if err != nil {
 		return nil, err
 	}
+	active = active.forReader("")
 	for _, key := range plan.fps {
 		f := plan.seen[key]
 		// Exceptions count as of this scan; the record keeps only what the
@@ -500,6 +502,9 @@ type FindingFilter struct {
 	// Visible, if set, is the reader's scope: the store returns nothing
 	// else, so a reader cannot page its way out of it.
 	Visible Visibility
+	// Reader is the reading tenant, "" for an operator: which exceptions
+	// apply (see exceptions.forReader).
+	Reader string
 }
 
 // Visibility says which findings of a cluster a reader may see: none (ok
@@ -575,6 +580,7 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 		if err != nil {
 			return err
 		}
+		active = active.forReader(f.Reader)
 		c := tx.Bucket(bucketFindings).Cursor()
 		var k, v []byte
 		switch {

@@ -26,7 +26,8 @@ type Sighting struct {
 // GetFinding returns one finding of a cluster with the scans of the
 // cluster that ran while it was open, newest first, at most limit of them,
 // and how many there are in all.
-func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize]byte, limit int) (FindingView, []Sighting, int, error) {
+// reader is the reading tenant, "" for an operator: which exceptions apply.
+func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize]byte, limit int, reader string) (FindingView, []Sighting, int, error) {
 	var view FindingView
 	var sightings []Sighting
 	total := 0
@@ -44,7 +45,7 @@ func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize
 		if err != nil {
 			return err
 		}
-		exception := active.apply(cluster, rec)
+		exception := active.forReader(reader).apply(cluster, rec)
 		view = viewOf(key, rec, cluster)
 		view.ExceptionID = exception
 		intervals := append(slices.Clone(rec.History), &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: view.LastSeenMs, ResolvedMs: rec.ResolvedMs})
