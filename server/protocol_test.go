@@ -288,6 +288,24 @@ func TestCancelOfJoinedScan(t *testing.T) {
 		t.Errorf("the scan that cancelled: %v, want it to stay CANCELLED", got.State)
 	}
 
+	// The other way round: the scan that created the job cancels; the
+	// findings are attributed to the scan that kept it.
+	e, f := start(), start()
+	if _, err := op.ScanService.CancelScan(context.Background(), &fleetscanv1.CancelScanRequest{ScanId: e}); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitScan(t, op, f); got.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+		t.Fatalf("the joining scan that kept the job: %v", got.State)
+	}
+	for _, finding := range allFindings(t, op, &fleetscanv1.ListFindingsRequest{ClusterId: "acme-dev", PageSize: 5}) {
+		if finding.LastScanId != f {
+			t.Fatalf("finding last seen by %s, want %s (the scan that kept the job; %s cancelled it)", finding.LastScanId, f, e)
+		}
+	}
+	if _, err := op.FindingService.DiffScans(context.Background(), &fleetscanv1.DiffScansRequest{BaseScanId: f, HeadScanId: f}); err != nil {
+		t.Errorf("diff of the scan that kept the job: %v", err)
+	}
+
 	c, d := start(), start()
 	for _, id := range []string{c, d} {
 		if _, err := op.ScanService.CancelScan(context.Background(), &fleetscanv1.CancelScanRequest{ScanId: id}); err != nil {

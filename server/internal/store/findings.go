@@ -201,7 +201,11 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 		if err := dropStagingTx(tx, jobID); err != nil {
 			return err
 		}
-		cluster.LastJobId, cluster.LastJobMs, cluster.LastScanId = jobID[:], now, job.ScanId
+		scanID, err := holderScanTx(tx, jobID, job)
+		if err != nil {
+			return err
+		}
+		cluster.LastJobId, cluster.LastJobMs, cluster.LastScanId = jobID[:], now, scanID
 		if err := putProto(clusters, []byte(cluster.Id), cluster); err != nil {
 			return err
 		}
@@ -651,4 +655,20 @@ func (f FindingFilter) matches(rec *storagev1.FindingRecord) bool {
 		return resolved
 	}
 	return !resolved && !suppressed
+}
+
+// holderScanTx returns the scan a finished job's findings are attributed
+// to: the scan that created it, unless that scan cancelled it while
+// another that joined it kept it.
+func holderScanTx(tx *bolt.Tx, jobID ulid.ULID, job *storagev1.JobRecord) ([]byte, error) {
+	for _, sid := range append([][]byte{job.ScanId}, job.JoinedScanIds...) {
+		rec := &storagev1.ScanRecord{}
+		if err := getProto(tx.Bucket(bucketScans), sid, rec); err != nil {
+			return nil, fmt.Errorf("scan of job %s: %w", jobID, err)
+		}
+		if !slices.Contains(bytesList(rec.CancelledJobIds), string(jobID[:])) {
+			return sid, nil
+		}
+	}
+	return job.ScanId, nil
 }
