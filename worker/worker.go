@@ -108,7 +108,8 @@ type Worker struct {
 	triedJoin bool
 }
 
-func hasCredential(path string) bool {
+// HasCredential reports whether path holds a kept worker credential.
+func HasCredential(path string) bool {
 	if path == "" {
 		return false
 	}
@@ -122,7 +123,7 @@ func New(cfg Config) (*Worker, error) {
 	switch {
 	case cfg.Server == "":
 		return nil, errors.New("server address: required")
-	case cfg.Token == "" && cfg.CertFile == "" && !hasCredential(cfg.CredentialFile):
+	case cfg.Token == "" && cfg.CertFile == "" && !HasCredential(cfg.CredentialFile):
 		return nil, errors.New("token: required (the join token printed by 'fleetscan cluster register')")
 	case cfg.ClusterID == "":
 		return nil, errors.New("cluster id: required")
@@ -156,7 +157,7 @@ func New(cfg Config) (*Worker, error) {
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	token := cfg.Token
-	if hasCredential(cfg.CredentialFile) {
+	if HasCredential(cfg.CredentialFile) {
 		b, _ := os.ReadFile(cfg.CredentialFile)
 		token = strings.TrimSpace(string(b))
 	}

@@ -103,7 +103,7 @@ Flags:
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	if token == "" && *certFile == "" && !fileHasContent(*credFile) {
+	if token == "" && *certFile == "" && !worker.HasCredential(*credFile) {
 		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register'), or a client certificate (--cert, --key)")
 	}
 	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { log.Warn("skipped part of a manifest", "problem", p) })
@@ -166,12 +166,4 @@ func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	return cfg, nil
-}
-
-func fileHasContent(path string) bool {
-	if path == "" {
-		return false
-	}
-	b, err := os.ReadFile(path)
-	return err == nil && strings.TrimSpace(string(b)) != ""
 }
