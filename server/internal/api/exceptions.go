@@ -163,23 +163,13 @@ func (s *ExceptionServer) ListExceptions(ctx context.Context, req *fleetscanv1.L
 	if err != nil {
 		return nil, toStatus(s.log, "ListExceptions", err)
 	}
-	start := 0
-	if after != nil {
-		// Newest first: ids descend.
-		start = len(all)
-		for i, e := range all {
-			if e.Id < string(after) {
-				start = i
-				break
-			}
-		}
-	}
+	page, next := pageAfter(all, string(after), size, func(e *fleetscanv1.Exception) string { return e.Id }, true)
 	resp := &fleetscanv1.ListExceptionsResponse{}
-	for _, e := range all[start:min(start+size, len(all))] {
+	for _, e := range page {
 		resp.Exceptions = append(resp.Exceptions, s.withState(e))
 	}
-	if start+size < len(all) {
-		resp.NextPageToken = encodePageToken([]byte(all[start+size-1].Id), bind)
+	if next != "" {
+		resp.NextPageToken = encodePageToken([]byte(next), bind)
 	}
 	return resp, nil
 }

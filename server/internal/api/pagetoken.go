@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"hash/fnv"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -61,4 +62,28 @@ func decodePageToken(token string, bind uint64) ([]byte, error) {
 		return nil, invalid("page_token: issued for other filters or another caller; start again without it")
 	}
 	return pt.After, nil
+}
+
+// pageAfter pages through a list held whole in memory and sorted by id
+// (ascending, or descending when desc): the page after the id `after`
+// (from the start when empty), which need no longer be in the list, and
+// the id to resume after, "" on the last page.
+func pageAfter[T any](all []T, after string, size int, id func(T) string, desc bool) (page []T, next string) {
+	start := 0
+	if after != "" {
+		start = slices.IndexFunc(all, func(t T) bool {
+			if desc {
+				return id(t) < after
+			}
+			return id(t) > after
+		})
+		if start < 0 {
+			start = len(all)
+		}
+	}
+	end := min(start+size, len(all))
+	if end < len(all) {
+		next = id(all[end-1])
+	}
+	return all[start:end], next
 }

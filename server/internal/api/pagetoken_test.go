@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/fleetscan/fleetscan/server/internal/auth"
@@ -49,4 +50,29 @@ func FuzzDecodePageToken(f *testing.F) {
 			t.Fatal("a non-empty token decoded to the first page")
 		}
 	})
+}
+
+func TestPageAfter(t *testing.T) {
+	asc := []string{"a", "b", "c", "d", "e"}
+	id := func(s string) string { return s }
+	for _, tc := range []struct {
+		name  string
+		all   []string
+		after string
+		desc  bool
+		page  []string
+		next  string
+	}{
+		{"first page", asc, "", false, []string{"a", "b"}, "b"},
+		{"middle", asc, "b", false, []string{"c", "d"}, "d"},
+		{"last page", asc, "c", false, []string{"d", "e"}, ""},
+		{"resume after an id that left the list", []string{"a", "c", "d"}, "b", false, []string{"c", "d"}, ""},
+		{"past the end", asc, "z", false, nil, ""},
+		{"descending", []string{"e", "d", "c", "b", "a"}, "d", true, []string{"c", "b"}, "b"},
+	} {
+		page, next := pageAfter(tc.all, tc.after, 2, id, tc.desc)
+		if len(page) != len(tc.page) || (len(page) > 0 && !slices.Equal(page, tc.page)) || next != tc.next {
+			t.Errorf("%s: got %v next %q, want %v next %q", tc.name, page, next, tc.page, tc.next)
+		}
+	}
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -107,16 +106,13 @@ func (s *TokenServer) ListTokens(ctx context.Context, req *fleetscanv1.ListToken
 	if err != nil {
 		return nil, toStatus(s.log, "ListTokens", err)
 	}
-	start, _ := slices.BinarySearchFunc(all, string(after), func(t *storagev1.TokenRecord, id string) int { return strings.Compare(t.Id, id) })
-	if len(after) > 0 && start < len(all) && all[start].Id == string(after) {
-		start++
-	}
+	page, next := pageAfter(all, string(after), size, func(t *storagev1.TokenRecord) string { return t.Id }, false)
 	resp := &fleetscanv1.ListTokensResponse{}
-	for _, t := range all[start:min(start+size, len(all))] {
+	for _, t := range page {
 		resp.Tokens = append(resp.Tokens, tokenToProto(t))
 	}
-	if start+size < len(all) {
-		resp.NextPageToken = encodePageToken([]byte(all[start+size-1].Id), bind)
+	if next != "" {
+		resp.NextPageToken = encodePageToken([]byte(next), bind)
 	}
 	return resp, nil
 }
