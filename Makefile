@@ -43,6 +43,7 @@ proto: $(PROTO_TOOLS) ## Regenerate Go and TypeScript code from proto/ (committe
 lint: $(BIN)/buf ## buf lint, go vet, gofmt
 	buf lint
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./deploy/e2e
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: checkproto
@@ -118,6 +119,13 @@ LOAD_FLAGS ?=
 .PHONY: load
 load: build ## Load harness: 1,000 simulated workers × 1,000 findings, two scans, verified exactly
 	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)
+
+.PHONY: e2e
+# Two real Kubernetes control planes (etcd, kube-apiserver), built from their
+# Go modules on first use into ~/.cache/fleetscan-e2e, scanned by the real
+# binaries. E2E_FLAGS=-update rewrites the golden files.
+e2e: build ## End-to-end tests on two real kube-apiservers (builds them on first use)
+	FLEETSCAN_BIN=$(BIN) $(GO) test -tags e2e -count=1 -timeout 45m -v ./deploy/e2e $(E2E_FLAGS)
 
 .PHONY: demo
 demo: build ## Server, one worker per demo cluster, a fleet scan; no cluster needed

@@ -1,0 +1,418 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fleetscan/fleetscan/client"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker"
+	"github.com/fleetscan/fleetscan/worker/checks"
+)
+
+// fleet is a fleetscan-server process with one worker per cluster, each
+// reading its API server with the worker's ServiceAccount token.
+type fleet struct {
+	t      *testing.T
+	addr   string
+	op     *client.Client
+	procs  []*process
+	server *process
+}
+
+func startFleet(t *testing.T) *fleet {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fleet{t: t, addr: l.Addr().String()}
+	l.Close()
+	f.server = f.start("fleetscan-server", filepath.Join(dir, "server.log"), filepath.Join(env.fleetscan, "fleetscan-server"),
+		"--data-dir", filepath.Join(dir, "data"), "--listen", f.addr, "--plaintext", "--tick", "200ms")
+	deadline := time.Now().Add(30 * time.Second)
+	var tok []byte
+	for {
+		if conn, err := net.Dial("tcp", f.addr); err == nil {
+			conn.Close()
+			if tok, err = os.ReadFile(filepath.Join(dir, "data", "operator.token")); err == nil {
+				break
+			}
+		}
+		if f.server.exited() || time.Now().After(deadline) {
+			t.Fatalf("fleetscan-server did not start:\n%s", f.server.tail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if f.op, err = client.New(f.addr, client.WithPlaintext(), client.WithToken(strings.TrimSpace(string(tok)))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.op.Close() })
+	ctx := context.Background()
+	for _, c := range env.clusters {
+		resp, err := f.op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: c.id, Tenant: c.tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokFile := filepath.Join(dir, c.id+".token")
+		if err := os.WriteFile(tokFile, []byte(resp.JoinToken), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.start("worker "+c.id, filepath.Join(dir, c.id+".log"), filepath.Join(env.fleetscan, "fleetscan-worker"),
+			"--server", f.addr, "--plaintext", "--cluster-id", c.id, "--token-file", tokFile,
+			"--credential-file", tokFile+".credential", "--kubeconfig", c.workerConf)
+	}
+	return f
+}
+
+func (f *fleet) start(name, log, bin string, args ...string) *process {
+	f.t.Helper()
+	p, err := startProcess(name, log, bin, args...)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() {
+		p.stop(10 * time.Second)
+		if f.t.Failed() {
+			f.t.Logf("--- %s:\n%s", p.name, p.tail(25))
+		}
+	})
+	return p
+}
+
+// scan runs a scan of the given clusters (all when none) to its end.
+func (f *fleet) scan(clusterIDs ...string) *fleetscanv1.Scan {
+	f.t.Helper()
+	target := &fleetscanv1.ScanTarget{AllClusters: len(clusterIDs) == 0, ClusterIds: clusterIDs}
+	resp, err := f.op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: target})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, err := f.op.WaitScan(ctx, resp.Scan.Id, 200*time.Millisecond, nil)
+	if err != nil {
+		f.t.Fatalf("scan %s: %v", resp.Scan.Id, err)
+	}
+	if s.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+		f.t.Fatalf("scan %s ended %v: %v", s.Id, s.State, s.Jobs)
+	}
+	return s
+}
+
+// stored is every finding of the cluster's latest scan, as lines.
+func (f *fleet) stored(clusterID string) []string {
+	f.t.Helper()
+	var out []string
+	for _, st := range []fleetscanv1.FindingStatus{fleetscanv1.FindingStatus_FINDING_STATUS_OPEN, fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED} {
+		for fd, err := range f.op.Findings(context.Background(), &fleetscanv1.ListFindingsRequest{ClusterId: clusterID, Status: st, PageSize: 1000}) {
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			r := fd.Resource
+			out = append(out, findingLine(fd.CheckId, fd.Severity, r.Kind, r.Namespace, r.Name, r.SubPath, fd.Message, fd.SuppressionReason))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// findingLine is one finding as the golden files hold it.
+func findingLine(check string, sev fleetscanv1.Severity, kind, ns, name, sub, msg, suppressed string) string {
+	obj := kind + " " + ns + "/" + name
+	if ns == "" {
+		obj = kind + " " + name
+	}
+	if sub != "" {
+		obj += " " + sub
+	}
+	line := fmt.Sprintf("%s %s %s: %s", check, strings.TrimPrefix(sev.String(), "SEVERITY_"), obj, msg)
+	if suppressed != "" {
+		line += " [suppressed: " + suppressed + "]"
+	}
+	return line
+}
+
+// expected runs the checks in process on an admin listing of the whole
+// cluster in one page per kind: what the worker, paging with its own
+// least-privilege token, must have reported.
+func expected(t *testing.T, c *cluster) (lines []string, objects int) {
+	t.Helper()
+	ctx := context.Background()
+	inv, err := worker.KubeSource(c.client, 1_000_000).Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = checks.Run(ctx, inv, checks.Selection{}, func(fd checks.Finding) error {
+		r := fd.Resource
+		lines = append(lines, findingLine(fd.CheckID, fd.Severity, r.Kind, r.Namespace, r.Name, r.SubPath, fd.Message, fd.Suppressed))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lines)
+	return lines, inv.Len()
+}
+
+// golden compares lines with testdata/golden/NAME, or rewrites it with -update.
+func golden(t *testing.T, name string, lines []string) {
+	t.Helper()
+	path := filepath.Join("testdata/golden", name)
+	got := strings.Join(lines, "\n") + "\n"
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run 'make e2e E2E_FLAGS=-update' to write it)", err)
+	}
+	if want := string(b); got != want {
+		t.Errorf("findings differ from %s (-missing +unexpected):\n%s", path, lineDiff(strings.Split(strings.TrimSuffix(want, "\n"), "\n"), lines))
+	}
+}
+
+// lineDiff lists the lines only in want (-) and only in got (+).
+func lineDiff(want, got []string) string {
+	var b strings.Builder
+	count := func(ls []string) map[string]int {
+		m := map[string]int{}
+		for _, l := range ls {
+			m[l]++
+		}
+		return m
+	}
+	w, g := count(want), count(got)
+	for _, l := range want {
+		if g[l] < w[l] {
+			fmt.Fprintf(&b, "- %s\n", l)
+			w[l]--
+		}
+	}
+	for _, l := range got {
+		if w[l] < g[l] {
+			fmt.Fprintf(&b, "+ %s\n", l)
+			g[l]--
+		}
+	}
+	return b.String()
+}
+
+func jobOf(t *testing.T, s *fleetscanv1.Scan, clusterID string) *fleetscanv1.Job {
+	t.Helper()
+	for _, j := range s.Jobs {
+		if j.ClusterId == clusterID {
+			return j
+		}
+	}
+	t.Fatalf("scan %s has no job for %s", s.Id, clusterID)
+	return nil
+}
+
+func total(c *fleetscanv1.SeverityCounts) int64 {
+	return c.GetCritical() + c.GetHigh() + c.GetMedium() + c.GetLow() + c.GetInfo() + c.GetSuppressed()
+}
+
+// TestFleetScan scans both clusters through a real fleetscan-server and
+// two real workers, compares the findings with the golden files and with
+// the checks run on an admin listing, then changes one cluster and checks
+// the diff and the trend of the rescan.
+func TestFleetScan(t *testing.T) {
+	f := startFleet(t)
+	start := time.Now()
+	first := f.scan()
+	t.Logf("fleet scan of %d clusters: %s", len(env.clusters), time.Since(start).Round(time.Millisecond))
+
+	for _, c := range env.clusters {
+		t.Run("findings/"+c.id, func(t *testing.T) {
+			job := jobOf(t, first, c.id)
+			got := f.stored(c.id)
+			want, objects := expected(t, c)
+			if d := lineDiff(want, got); d != "" {
+				t.Errorf("stored findings differ from the checks on an admin listing (-missing +unexpected):\n%s", d)
+			}
+			// Every object listed once: a page read twice or skipped would
+			// change the count, and findings sent twice would outnumber
+			// the stored ones.
+			if job.ObjectsScanned != int64(objects) {
+				t.Errorf("objects scanned: %d, the cluster holds %d", job.ObjectsScanned, objects)
+			}
+			if total(job.Findings) != int64(len(got)) {
+				t.Errorf("the job counts %d findings, %d are stored", total(job.Findings), len(got))
+			}
+			var documented []string
+			for _, l := range got {
+				if !strings.Contains(l, " "+bulkNamespace+"/") {
+					documented = append(documented, l)
+				}
+			}
+			var na []string
+			for _, n := range job.NotAssessable {
+				na = append(na, "not assessable: "+n.CheckId+": "+n.Reason)
+			}
+			golden(t, c.id+".txt", append(documented, na...))
+			t.Logf("%s: %d objects, %d findings (%d outside %q), %d checks not assessable",
+				c.id, objects, len(got), len(documented), bulkNamespace, len(na))
+		})
+	}
+
+	t.Run("pagination", func(t *testing.T) {
+		// Every bulk pod, listed over four pages, has the same findings,
+		// once each: a page skipped would miss pods, a page read twice
+		// would have shown in the object count above.
+		c := env.clusters[1]
+		perPod := map[string][]string{}
+		for _, l := range f.stored(c.id) {
+			check, rest, _ := strings.Cut(l, " ")
+			if _, obj, ok := strings.Cut(rest, " Pod "+bulkNamespace+"/"); ok {
+				name := strings.TrimSuffix(strings.Fields(obj)[0], ":")
+				perPod[name] = append(perPod[name], check)
+			}
+		}
+		if len(perPod) != bulkPods {
+			t.Fatalf("findings on %d bulk pods, want %d", len(perPod), bulkPods)
+		}
+		want := perPod["batch-0000"]
+		for name, got := range perPod {
+			if !slices.Equal(got, want) {
+				t.Errorf("%s has findings %v, batch-0000 has %v", name, got, want)
+			}
+		}
+		t.Logf("%d bulk pods with %d findings each (%v); %d objects scanned in pages of %d", len(perPod), len(want), want, jobOf(t, first, c.id).ObjectsScanned, worker.DefaultPageSize)
+	})
+
+	// Fix two problems in alpha and introduce one, then rescan.
+	alpha := env.clusters[0]
+	before, _ := expected(t, alpha)
+	changeAlpha(t, alpha)
+	after, _ := expected(t, alpha)
+	second := f.scan(alpha.id)
+
+	t.Run("diff", func(t *testing.T) {
+		resp, err := f.op.FindingService.DiffScans(context.Background(), &fleetscanv1.DiffScansRequest{BaseScanId: first.Id, HeadScanId: second.Id, ClusterId: alpha.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := func(fs []*fleetscanv1.Finding) []string {
+			var out []string
+			for _, fd := range fs {
+				r := fd.Resource
+				out = append(out, findingLine(fd.CheckId, fd.Severity, r.Kind, r.Namespace, r.Name, r.SubPath, fd.Message, fd.SuppressionReason))
+			}
+			slices.Sort(out)
+			return out
+		}
+		gotNew, gotResolved := lines(resp.New), lines(resp.Resolved)
+		wantNew, wantResolved := setMinus(after, before), setMinus(before, after)
+		if d := lineDiff(wantNew, gotNew); d != "" {
+			t.Errorf("new findings (-missing +unexpected):\n%s", d)
+		}
+		if d := lineDiff(wantResolved, gotResolved); d != "" {
+			t.Errorf("resolved findings (-missing +unexpected):\n%s", d)
+		}
+		if resp.NewCount != int64(len(wantNew)) || resp.ResolvedCount != int64(len(wantResolved)) {
+			t.Errorf("counts: %d new, %d resolved; want %d, %d", resp.NewCount, resp.ResolvedCount, len(wantNew), len(wantResolved))
+		}
+		var diff []string
+		for _, l := range gotNew {
+			diff = append(diff, "new: "+l)
+		}
+		for _, l := range gotResolved {
+			diff = append(diff, "resolved: "+l)
+		}
+		golden(t, "alpha-diff.txt", diff)
+	})
+
+	t.Run("trend", func(t *testing.T) {
+		resp, err := f.op.FindingService.GetTrend(context.Background(), &fleetscanv1.GetTrendRequest{Scope: &fleetscanv1.Scope{Scope: &fleetscanv1.Scope_ClusterId{ClusterId: alpha.id}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Points) == 0 {
+			t.Fatal("no trend points")
+		}
+		last := resp.Points[len(resp.Points)-1]
+		want := jobOf(t, second, alpha.id).Findings
+		if total(last.Counts) != total(want) || last.Counts.GetCritical() != want.GetCritical() || last.Counts.GetHigh() != want.GetHigh() {
+			t.Errorf("latest trend point %v, the rescan counted %v", last.Counts, want)
+		}
+		if firstTotal := total(jobOf(t, first, alpha.id).Findings); total(last.Counts) != firstTotal+int64(len(setMinus(after, before))-len(setMinus(before, after))) {
+			t.Errorf("trend total %d, want first scan's %d plus new minus resolved", total(last.Counts), firstTotal)
+		}
+	})
+}
+
+func setMinus(a, b []string) []string {
+	in := map[string]bool{}
+	for _, l := range b {
+		in[l] = true
+	}
+	var out []string
+	for _, l := range a {
+		if !in[l] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// changeAlpha fixes two problems in e2e-alpha and introduces one:
+//   - fixed: the privileged debug pod in sandbox is deleted;
+//   - fixed: namespace ci gets a default-deny NetworkPolicy;
+//   - new: a group of contractors is bound to cluster-admin.
+func changeAlpha(t *testing.T, c *cluster) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.client.CoreV1().Pods("sandbox").Delete(ctx, "debug-toolbox", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	np := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "default-deny", Namespace: "ci"},
+		Spec:       networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}},
+	}
+	if _, err := c.client.NetworkingV1().NetworkPolicies("ci").Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "contractors-admin"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: "contractors"}},
+	}
+	if _, err := c.client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A deleted pod without a kubelet is gone at once (grace period 0);
+	// wait until the listing no longer shows it all the same.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := c.client.CoreV1().Pods("sandbox").Get(ctx, "debug-toolbox", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("debug-toolbox still there: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
