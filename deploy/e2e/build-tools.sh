@@ -35,6 +35,13 @@ if [[ -x $bin/kube-apiserver && -x $bin/kubectl && -x $bin/etcd ]]; then
 	exit 0
 fi
 mkdir -p "$bin"
+# Two suites starting at once on one machine build once: the second waits.
+exec 9>"$cache/build.lock"
+flock 9
+if [[ -x $bin/kube-apiserver && -x $bin/kubectl && -x $bin/etcd ]]; then
+	echo "$bin"
+	exit 0
+fi
 
 cd "$tools/kubernetes"
 version=$($GO list -mod=readonly -m -f '{{.Version}}' k8s.io/kubernetes)
