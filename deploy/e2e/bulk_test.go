@@ -16,8 +16,9 @@ import (
 )
 
 // Bulk objects: more of each kind than one List page holds, so that the
-// worker must follow continue tokens (its page size is 500).
+// worker, which runs with pages of pageSize, must follow continue tokens.
 const (
+	pageSize       = 500
 	bulkNamespace  = "bulk"
 	bulkConfigMaps = 3000
 	bulkPods       = 2000

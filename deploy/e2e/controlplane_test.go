@@ -130,7 +130,18 @@ type controlPlane struct {
 	admin      *rest.Config
 	client     kubernetes.Interface
 	startup    time.Duration
+	auditLog   string // JSON lines, one per List request
 }
+
+// auditPolicyYAML records the metadata of every List, and nothing else.
+const auditPolicyYAML = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [list]
+  - level: None
+`
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -191,6 +202,13 @@ func startControlPlane(ctx context.Context, bin, name, serviceCIDR, dir string) 
 		cp.stop()
 		return nil, err
 	}
+	// Every List is audited, so that a test can see how the worker paged.
+	auditPolicy := filepath.Join(dir, "audit-policy.yaml")
+	if err := os.WriteFile(auditPolicy, []byte(auditPolicyYAML), 0o600); err != nil {
+		cp.stop()
+		return nil, err
+	}
+	cp.auditLog = filepath.Join(dir, "audit.log")
 	tokens := filepath.Join(dir, "tokens.csv")
 	if err := os.WriteFile(tokens, []byte(cp.adminToken+`,e2e-admin,e2e-admin,"system:masters"`+"\n"), 0o600); err != nil {
 		cp.stop()
@@ -214,6 +232,10 @@ func startControlPlane(ctx context.Context, bin, name, serviceCIDR, dir string) 
 		// The endpoint reconciler refuses a loopback advertise address.
 		"--endpoint-reconciler-type", "none",
 		"--profiling=false",
+		"--audit-policy-file", auditPolicy,
+		"--audit-log-path", cp.auditLog,
+		// blocking: an event is on disk before its response is sent.
+		"--audit-log-mode", "blocking",
 	)
 	if err != nil {
 		cp.stop()

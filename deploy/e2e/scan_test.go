@@ -4,8 +4,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -75,7 +78,8 @@ func startFleet(t *testing.T) *fleet {
 		}
 		f.start("worker "+c.id, filepath.Join(dir, c.id+".log"), filepath.Join(env.fleetscan, "fleetscan-worker"),
 			"--server", f.addr, "--plaintext", "--cluster-id", c.id, "--token-file", tokFile,
-			"--credential-file", tokFile+".credential", "--kubeconfig", c.workerConf)
+			"--credential-file", tokFile+".credential", "--kubeconfig", c.workerConf,
+			"--page-size", fmt.Sprint(pageSize))
 	}
 	return f
 }
@@ -299,7 +303,27 @@ func TestFleetScan(t *testing.T) {
 				t.Errorf("%s has findings %v, batch-0000 has %v", name, got, want)
 			}
 		}
-		t.Logf("%d bulk pods with %d findings each (%v); %d objects scanned in pages of %d", len(perPod), len(want), want, jobOf(t, first, c.id).ObjectsScanned, worker.DefaultPageSize)
+		// The worker really paged: its List calls, in beta's audit log,
+		// asked for pages of pageSize and followed continue tokens.
+		for _, res := range []string{"pods", "configmaps"} {
+			n := adminCount(t, c, res)
+			want := (n + pageSize - 1) / pageSize
+			if want < 4 {
+				t.Fatalf("%s: %d objects fit in %d pages of %d: the bulk seed no longer tests paging", res, n, want, pageSize)
+			}
+			calls := workerLists(t, c, res)
+			if int64(len(calls)) != want {
+				t.Errorf("%s: the worker made %d List calls for %d objects, want %d pages of %d:\n%s", res, len(calls), n, want, pageSize, strings.Join(calls, "\n"))
+				continue
+			}
+			for i, uri := range calls {
+				q, err := url.ParseQuery(uri[strings.IndexByte(uri, '?')+1:])
+				if err != nil || q.Get("limit") != fmt.Sprint(pageSize) || (i > 0) != (q.Get("continue") != "") {
+					t.Errorf("%s: List call %d is %s: want limit=%d and, after the first, a continue token", res, i, uri, pageSize)
+				}
+			}
+		}
+		t.Logf("%d bulk pods with %d findings each (%v); %d objects scanned in pages of %d", len(perPod), len(want), want, jobOf(t, first, c.id).ObjectsScanned, pageSize)
 	})
 
 	// Fix two problems in alpha and introduce one, then rescan.
@@ -361,6 +385,59 @@ func TestFleetScan(t *testing.T) {
 			t.Errorf("trend total %d, want first scan's %d plus new minus resolved", total(last.Counts), firstTotal)
 		}
 	})
+}
+
+// adminCount counts the objects of a core resource in the whole cluster.
+func adminCount(t *testing.T, c *cluster, resource string) int64 {
+	t.Helper()
+	var n int
+	var err error
+	switch resource {
+	case "pods":
+		var l *corev1.PodList
+		l, err = c.client.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+		if err == nil {
+			n = len(l.Items)
+		}
+	case "configmaps":
+		var l *corev1.ConfigMapList
+		l, err = c.client.CoreV1().ConfigMaps("").List(context.Background(), metav1.ListOptions{})
+		if err == nil {
+			n = len(l.Items)
+		}
+	default:
+		t.Fatalf("adminCount: %s", resource)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(n)
+}
+
+// workerLists returns the request URIs of the cluster-wide List calls the
+// fleetscan-worker binary made for resource, in order, from the API
+// server's audit log.
+func workerLists(t *testing.T, c *cluster, resource string) []string {
+	t.Helper()
+	b, err := os.ReadFile(c.auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var ev struct {
+			Stage, Verb, RequestURI, UserAgent string
+			ObjectRef                          struct{ Resource, Namespace string }
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("audit log: %v", err)
+		}
+		if ev.Stage == "ResponseComplete" && ev.Verb == "list" && ev.ObjectRef.Resource == resource &&
+			ev.ObjectRef.Namespace == "" && strings.HasPrefix(ev.UserAgent, "fleetscan-worker/") {
+			out = append(out, ev.RequestURI)
+		}
+	}
+	return out
 }
 
 func setMinus(a, b []string) []string {
