@@ -25,12 +25,14 @@ cache=${FLEETSCAN_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fleetscan-e2e}
 key=$(cat "$0" "$tools"/kubernetes/go.mod "$tools"/kubernetes/go.sum "$tools"/etcd/go.mod "$tools"/etcd/go.sum "$tools"/etcd/main.go | sha256sum | cut -c1-16)
 bin=$cache/bin/$key
 
-# Binaries of other versions or recipes are 300 MB each and never used again.
-prune() { find "$cache/bin" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf {} +; }
+# Binaries of other versions or recipes are 300 MB each. Another checkout
+# on this machine may be building or running them right now, so only those
+# unused for a week go, and only under the lock: a run touches its own.
+prune() { find "$cache/bin" -mindepth 1 -maxdepth 1 ! -name "$key" -mtime +7 -exec rm -rf {} +; }
 log() { echo "build-tools: $*" >&2; }
 
 if [[ -x $bin/kube-apiserver && -x $bin/kubectl && -x $bin/etcd ]]; then
-	prune
+	touch "$bin"
 	echo "$bin"
 	exit 0
 fi
