@@ -124,8 +124,11 @@ load: build ## Load harness: 1,000 simulated workers × 1,000 findings, two scan
 # Two real Kubernetes control planes (etcd, kube-apiserver), built from their
 # Go modules on first use into ~/.cache/fleetscan-e2e, scanned by the real
 # binaries. E2E_FLAGS=-update rewrites the golden files.
+# The control plane is built here, not inside the test binary: go test's
+# -timeout does not cover TestMain's setup.
 e2e: build ## End-to-end tests on two real kube-apiservers (builds them on first use)
-	FLEETSCAN_BIN=$(BIN) $(GO) test -tags e2e -count=1 -timeout 45m -v ./deploy/e2e $(E2E_FLAGS)
+	@tools=$$(bash deploy/e2e/build-tools.sh) && \
+	  FLEETSCAN_BIN=$(BIN) FLEETSCAN_E2E_TOOLS=$$tools $(GO) test -tags e2e -count=1 -timeout 20m -v ./deploy/e2e $(E2E_FLAGS)
 
 .PHONY: demo
 demo: build ## Server, one worker per demo cluster, a fleet scan; no cluster needed

@@ -18,11 +18,22 @@
 # `go mod tidy` there; likewise for etcd in tools/etcd.
 set -euo pipefail
 
+# RECIPE changes when the way the binaries are built changes (flags,
+# ldflags), so that binaries built the old way are not reused. The key
+# also covers the pinned modules and the toolchain, not this file's text:
+# a comment edit must not cost a rebuild.
+RECIPE=3
 GO=${GO:-go}
+# The caller's GOFLAGS (-race, -tags, -mod=mod) are not for these builds.
+export GOFLAGS=
 here=$(cd "$(dirname "$0")" && pwd)
 tools=$here/tools
 cache=${FLEETSCAN_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fleetscan-e2e}
-key=$(cat "$0" "$tools"/kubernetes/go.mod "$tools"/kubernetes/go.sum "$tools"/etcd/go.mod "$tools"/etcd/go.sum "$tools"/etcd/main.go | sha256sum | cut -c1-16)
+key=$({
+	echo "recipe $RECIPE"
+	$GO env GOVERSION GOOS GOARCH CGO_ENABLED
+	cat "$tools"/kubernetes/go.mod "$tools"/kubernetes/go.sum "$tools"/etcd/go.mod "$tools"/etcd/go.sum "$tools"/etcd/main.go
+} | sha256sum | cut -c1-16)
 bin=$cache/bin/$key
 
 # Binaries of other versions or recipes are 300 MB each. Another checkout

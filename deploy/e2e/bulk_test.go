@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,7 +73,7 @@ func seedBulk(ctx context.Context, c *cluster) error {
 	if err := failed.Load(); err != nil {
 		return fmt.Errorf("bulk objects in %s: %w", c.id, *err)
 	}
-	fmt.Printf("e2e: %s: %d ConfigMaps and %d Pods created in %s\n", c.id, bulkConfigMaps, bulkPods, time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(os.Stderr, "e2e: %s: %d ConfigMaps and %d Pods created in %s\n", c.id, bulkConfigMaps, bulkPods, time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -128,6 +129,7 @@ type controlPlane struct {
 	caFile     string
 	adminToken string
 	admin      *rest.Config
+	adminConf  string // kubeconfig with the admin token, for kubectl
 	client     kubernetes.Interface
 	startup    time.Duration
 	auditLog   string // JSON lines, one per List request
@@ -256,8 +258,22 @@ func startControlPlane(ctx context.Context, bin, name, serviceCIDR, dir string) 
 		cp.stop()
 		return nil, err
 	}
+	cp.adminConf = filepath.Join(dir, "admin.kubeconfig")
+	if err := cp.kubeconfig(cp.adminConf, "e2e-admin", cp.adminToken); err != nil {
+		cp.stop()
+		return nil, err
+	}
 	cp.startup = time.Since(start)
 	return cp, nil
+}
+
+// kubectl runs the built kubectl as the cluster's admin.
+func (cp *controlPlane) kubectl(tools string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(tools, "kubectl"), append([]string{"--kubeconfig", cp.adminConf}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
 }
 
 func (cp *controlPlane) stop() {
@@ -355,7 +371,7 @@ func startAll(ctx context.Context, bin, root string, specs ...planeSpec) ([]*con
 	var wg sync.WaitGroup
 	for i, sp := range specs {
 		wg.Go(func() {
-			out[i], errs[i] = startControlPlane(ctx, bin, sp.name, sp.serviceCIDR, filepath.Join(root, sp.name))
+			out[i], errs[i] = startRetrying(ctx, bin, sp.name, sp.serviceCIDR, filepath.Join(root, sp.name))
 		})
 	}
 	wg.Wait()
@@ -368,4 +384,18 @@ func startAll(ctx context.Context, bin, root string, specs ...planeSpec) ([]*con
 		return nil, err
 	}
 	return out, nil
+}
+
+// startRetrying starts a control plane, again when a port it was given was
+// taken before etcd or the API server bound it (the ports are picked free,
+// then bound by another process).
+func startRetrying(ctx context.Context, bin, name, serviceCIDR, dir string) (*controlPlane, error) {
+	for attempt := 1; ; attempt++ {
+		d := fmt.Sprintf("%s-%d", dir, attempt)
+		cp, err := startControlPlane(ctx, bin, name, serviceCIDR, d)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return cp, err
+		}
+		os.RemoveAll(d)
+	}
 }

@@ -3,14 +3,14 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,27 +59,26 @@ func setup(m *testing.M) int {
 	if env.repo, err = filepath.Abs("../.."); err != nil {
 		return fail("%v", err)
 	}
-	start := time.Now()
-	// The build is loud on purpose: a missing control plane fails the
-	// suite, it never skips it.
-	cmd := exec.Command("bash", filepath.Join(env.repo, "deploy/e2e/build-tools.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fail("building the Kubernetes control plane failed: %v", err)
+	// make e2e builds the control plane first (deploy/e2e/build-tools.sh):
+	// without it the suite fails, it never skips.
+	if env.tools = os.Getenv("FLEETSCAN_E2E_TOOLS"); env.tools == "" {
+		return fail("FLEETSCAN_E2E_TOOLS is not set: run the suite with 'make e2e'")
 	}
-	env.tools = strings.TrimSpace(string(out))
-	fmt.Fprintf(os.Stderr, "e2e: control-plane binaries ready in %s (%s)\n", time.Since(start).Round(100*time.Millisecond), env.tools)
-
 	if env.fleetscan = os.Getenv("FLEETSCAN_BIN"); env.fleetscan == "" {
 		return fail("FLEETSCAN_BIN is not set: run the suite with 'make e2e'")
 	}
-	for _, b := range []string{"fleetscan-server", "fleetscan-worker"} {
-		if _, err := os.Stat(filepath.Join(env.fleetscan, b)); err != nil {
-			return fail("%v (run 'make build')", err)
+	for _, b := range []string{env.tools + "/kube-apiserver", env.tools + "/kubectl", env.tools + "/etcd", env.fleetscan + "/fleetscan-server", env.fleetscan + "/fleetscan-worker"} {
+		if _, err := os.Stat(b); err != nil {
+			return fail("%v (run the suite with 'make e2e')", err)
 		}
 	}
-	if env.root, err = os.MkdirTemp("", "fleetscan-e2e-"); err != nil {
+	sweepStaleRuns()
+	if env.root, err = os.MkdirTemp("", runDirPrefix); err != nil {
+		return fail("%v", err)
+	}
+	// A run killed by go test's timeout skips the deferred RemoveAll; the
+	// pid file lets the next run remove what it left.
+	if err := os.WriteFile(filepath.Join(env.root, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return fail("%v", err)
 	}
 	defer func() {
@@ -90,7 +89,7 @@ func setup(m *testing.M) int {
 		}
 	}()
 
-	start = time.Now()
+	start := time.Now()
 	cps, err := startAll(ctx, env.tools, env.root, planeSpec{"e2e-alpha", "172.20.0.0/16"}, planeSpec{"e2e-beta", "10.96.0.0/16"})
 	if err != nil {
 		return fail("%v", err)
@@ -125,11 +124,31 @@ func setup(m *testing.M) int {
 	code := m.Run()
 	for _, c := range env.clusters {
 		rss, peak := c.apiserver.memory()
-		ersss, epeak := c.etcd.memory()
+		etcdRSS, etcdPeak := c.etcd.memory()
 		fmt.Fprintf(os.Stderr, "e2e: %s kube-apiserver RSS %d MiB (peak %d MiB), etcd RSS %d MiB (peak %d MiB)\n",
-			c.id, rss>>10, peak>>10, ersss>>10, epeak>>10)
+			c.id, rss>>10, peak>>10, etcdRSS>>10, etcdPeak>>10)
 	}
 	return code
+}
+
+// runDirPrefix names the run directories in os.TempDir: etcd data, the
+// API servers' keys and tokens, the logs.
+const runDirPrefix = "fleetscan-e2e-"
+
+// sweepStaleRuns removes the run directories of earlier runs whose process
+// is gone.
+func sweepStaleRuns() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), runDirPrefix+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "pid"))
+		if err != nil {
+			continue // not ours, or a run still writing it
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // skippedKinds are the custom resources in the demo snapshots: their CRDs
@@ -155,17 +174,17 @@ func (c *cluster) prepare(ctx context.Context) error {
 			return fmt.Errorf("the API server does not serve %s: fix the fixture or list the kind in skippedKinds", s)
 		}
 	}
-	c.adminConfig = filepath.Join(c.dir, "admin.kubeconfig")
-	if err := c.kubeconfig(c.adminConfig, "e2e-admin", c.adminToken); err != nil {
-		return err
-	}
 	// The kustomizations as an operator installs them: the worker's RBAC
 	// is what the worker below runs with, and fleetscan's own objects are
 	// scanned with the rest.
 	for _, k := range c.installs {
-		if out, err := c.kubectl("apply", "--server-side", "--field-manager", fieldManager,
-			"-k", filepath.Join(env.repo, "deploy/kubernetes", k)); err != nil {
+		out, err := c.kubectl("apply", "--server-side", "--field-manager", fieldManager,
+			"-k", filepath.Join(env.repo, "deploy/kubernetes", k))
+		if err != nil {
 			return fmt.Errorf("apply deploy/kubernetes/%s: %v\n%s", k, err, out)
+		}
+		if strings.Contains(out, "Warning:") {
+			return fmt.Errorf("the API server warned on deploy/kubernetes/%s:\n%s", k, out)
 		}
 	}
 	// Namespaces the kustomizations created get theirs too.
@@ -185,11 +204,7 @@ func (c *cluster) prepare(ctx context.Context) error {
 
 // kubectl runs the built kubectl as the cluster's admin.
 func (c *cluster) kubectl(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(env.tools, "kubectl"), append([]string{"--kubeconfig", c.adminConfig}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return c.controlPlane.kubectl(env.tools, args...)
 }
 
 // workerClient is a client with the worker's own token.

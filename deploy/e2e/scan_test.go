@@ -37,32 +37,36 @@ type fleet struct {
 	server *process
 }
 
+// startFleet starts fleetscan-server with a development CA, so that the
+// workers and the client verify it as in production, and one worker per
+// cluster.
 func startFleet(t *testing.T) *fleet {
 	t.Helper()
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fleet{t: t, addr: l.Addr().String()}
-	l.Close()
-	f.server = f.start("fleetscan-server", filepath.Join(dir, "server.log"), filepath.Join(env.fleetscan, "fleetscan-server"),
-		"--data-dir", filepath.Join(dir, "data"), "--listen", f.addr, "--plaintext", "--tick", "200ms")
-	deadline := time.Now().Add(30 * time.Second)
+	f := &fleet{t: t}
+	var dir string
 	var tok []byte
-	for {
-		if conn, err := net.Dial("tcp", f.addr); err == nil {
-			conn.Close()
-			if tok, err = os.ReadFile(filepath.Join(dir, "data", "operator.token")); err == nil {
-				break
-			}
+	// The port is chosen free, then bound by another process: on a busy
+	// machine someone may take it in between, so a collision is retried.
+	for attempt := 1; ; attempt++ {
+		dir = t.TempDir()
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if f.server.exited() || time.Now().After(deadline) {
-			t.Fatalf("fleetscan-server did not start:\n%s", f.server.tail(30))
+		f.addr = fmt.Sprintf("127.0.0.1:%d", port)
+		f.server = f.start("fleetscan-server", filepath.Join(dir, "server.log"), filepath.Join(env.fleetscan, "fleetscan-server"),
+			"--data-dir", filepath.Join(dir, "data"), "--listen", f.addr, "--dev-tls", "--tick", "200ms")
+		if tok, err = waitServer(f.server, f.addr, filepath.Join(dir, "data")); err == nil {
+			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatal(err)
+		}
+		f.server.stop(time.Second)
 	}
-	if f.op, err = client.New(f.addr, client.WithPlaintext(), client.WithToken(strings.TrimSpace(string(tok)))); err != nil {
+	ca := filepath.Join(dir, "data", "tls", "ca.crt")
+	var err error
+	if f.op, err = client.New(f.addr, client.WithCAFile(ca), client.WithToken(strings.TrimSpace(string(tok)))); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.op.Close() })
@@ -77,11 +81,29 @@ func startFleet(t *testing.T) *fleet {
 			t.Fatal(err)
 		}
 		f.start("worker "+c.id, filepath.Join(dir, c.id+".log"), filepath.Join(env.fleetscan, "fleetscan-worker"),
-			"--server", f.addr, "--plaintext", "--cluster-id", c.id, "--token-file", tokFile,
+			"--server", f.addr, "--ca", ca, "--cluster-id", c.id, "--token-file", tokFile,
 			"--credential-file", tokFile+".credential", "--kubeconfig", c.workerConf,
 			"--page-size", fmt.Sprint(pageSize))
 	}
 	return f
+}
+
+// waitServer waits until the server listens and has written its first
+// operator token, which it returns.
+func waitServer(p *process, addr, dataDir string) ([]byte, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			if tok, err := os.ReadFile(filepath.Join(dataDir, "operator.token")); err == nil {
+				return tok, nil
+			}
+		}
+		if p.exited() || time.Now().After(deadline) {
+			return nil, fmt.Errorf("fleetscan-server did not start:\n%s", p.tail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (f *fleet) start(name, log, bin string, args ...string) *process {
