@@ -150,6 +150,14 @@ func (cp *controlPlane) seed(ctx context.Context, objs []*unstructured.Unstructu
 		if _, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
 			return nil, fmt.Errorf("apply %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 		}
+		// A Node's status is what its kubelet reports, and no kubelet runs
+		// here: the fixture's status stands in for it. (Other kinds keep
+		// the status the API server gives them, as on a real cluster.)
+		if _, ok := u.Object["status"]; ok && u.GetKind() == "Node" {
+			if _, err := ri.ApplyStatus(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+				return nil, fmt.Errorf("apply the status of %s %s: %w", u.GetKind(), u.GetName(), err)
+			}
+		}
 	}
 	if !defaultSAs {
 		err = cp.defaultServiceAccounts(ctx)
