@@ -68,7 +68,9 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 for cmd in kube-apiserver kubectl; do
 	if [[ ! -x $bin/$cmd ]]; then
-		log "building $cmd $version (kube-apiserver: about 4 minutes on 2 cores with a cold Go build cache)"
+		hint=""
+		[[ $cmd == kube-apiserver ]] && hint=" (about 4 minutes on 2 cores with a cold Go build cache)"
+		log "building $cmd $version$hint"
 		start=$SECONDS
 		$GO build -mod=readonly -trimpath -ldflags "$ldflags" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
 		mv "$bin/$cmd.tmp" "$bin/$cmd"
