@@ -93,11 +93,11 @@ type Completion struct {
 func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) error {
 	now := s.nowMs()
 	// The work that needs no lock (decoding the batches, fingerprinting,
-	// encoding records) is done in a read transaction, which a few jobs can
-	// run at once; the write transaction then only checks that nothing
-	// changed meanwhile and writes.
+	// encoding records) is done in a read transaction, which on more than
+	// two cores a few jobs run at once; the write transaction then only
+	// checks that nothing changed meanwhile and writes.
 	var plan *jobPlan
-	err := s.planning(ctx, func() error {
+	err := s.completing(ctx, func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			var err error
 			plan, err = s.codec.planJobTx(tx, jobID, done, now)
@@ -107,6 +107,11 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 	if err != nil || plan == nil {
 		return err
 	}
+	return s.completing(ctx, func() error { return s.writePlanned(jobID, done, plan, now) })
+}
+
+// writePlanned is CompleteJob's write transaction.
+func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		jobs := tx.Bucket(bucketJobs)
 		job := &storagev1.JobRecord{}
@@ -223,20 +228,23 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 	})
 }
 
-// planning runs plan as one of at most GOMAXPROCS job plans at once.
-// Planning is CPU work, about half of the server's under ingest; with
-// hundreds of jobs finishing at once and all of them planning, every
-// core's run queue grew so long that API calls waited 100–200 ms for a
-// turn (docs/benchmarks.md). As many plans as cores keep the cores as
-// busy, and the write transactions, one at a time anyway, fed.
-func (s *DB) planning(ctx context.Context, plan func() error) error {
+// completing runs f, a plan or a write of CompleteJob, as one of at most
+// GOMAXPROCS-1 at once (one on two cores). Completing jobs is most of the
+// server's CPU under ingest. When as many of them ran as there are cores,
+// every core's run queue was long and an API call waited 50–120 ms for
+// its goroutines to get a turn, although its handler took a few ms; one
+// core left to the rest keeps calls prompt, for about 20% of ingest
+// throughput on two cores (docs/benchmarks.md). The plan and the write
+// take a slot each, so that another job's plan can run while this one
+// waits for the write lock.
+func (s *DB) completing(ctx context.Context, f func() error) error {
 	select {
-	case s.planSlots <- struct{}{}:
+	case s.completeSlots <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-s.planSlots }()
-	return plan()
+	defer func() { <-s.completeSlots }()
+	return f()
 }
 
 // checkCompletable says whether a JobDone can complete the job: it is
