@@ -137,8 +137,15 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 		// Keys are written in order, so pages can be packed full.
 		findings.FillPercent = 0.95
 		index := tx.Bucket(bucketResolved)
-		for _, w := range plan.writes {
-			if cur := findings.Get(w.key); !bytes.Equal(cur, w.old) {
+		// All reads before the first write: a write moves the cursor's
+		// pages.
+		stale := make([]bool, len(plan.writes))
+		read := ascending(findings)
+		for i, w := range plan.writes {
+			stale[i] = !bytes.Equal(read(w.key), w.old)
+		}
+		for i, w := range plan.writes {
+			if stale[i] {
 				// Written since it was planned: plan it again, here.
 				if err := s.codec.upsertFindingTx(tx, findings, w.key, w.finding, now); err != nil {
 					return err
@@ -332,6 +339,7 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 		return nil, err
 	}
 	active = active.forReader("")
+	read := ascending(findings)
 	for _, key := range plan.fps {
 		f := plan.seen[key]
 		// Exceptions count as of this scan; the record keeps only what the
@@ -343,7 +351,7 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 			plan.checkCounts[f.CheckId]++
 		}
 		w := plannedWrite{key: append(slices.Clone(prefix), key[:]...), finding: f}
-		if v := findings.Get(w.key); v != nil {
+		if v := read(w.key); v != nil {
 			w.old = slices.Clone(v)
 		}
 		var err error
@@ -353,6 +361,34 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 		plan.writes = append(plan.writes, w)
 	}
 	return plan, nil
+}
+
+// ascending returns a Get for keys asked in ascending order, as a job's
+// findings are: the next key is usually a step or two after the last, where
+// Get would descend from the root each time. The bucket must not change
+// while it is used.
+func ascending(b *bolt.Bucket) func(key []byte) []byte {
+	c := b.Cursor()
+	var k, v []byte
+	started := false
+	return func(key []byte) []byte {
+		steps := 0
+		for started && k != nil && bytes.Compare(k, key) < 0 {
+			if steps++; steps > 4 {
+				started = false // far ahead: seek
+				break
+			}
+			k, v = c.Next()
+		}
+		if !started {
+			k, v = c.Seek(key)
+			started = true
+		}
+		if bytes.Equal(k, key) {
+			return v
+		}
+		return nil
+	}
 }
 
 // planUpsert decides a finding's record given the stored one (nil when
