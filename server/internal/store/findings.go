@@ -213,7 +213,7 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 		if err := dropStagingTx(tx, jobID); err != nil {
 			return err
 		}
-		scanID, err := holderScanTx(tx, jobID, job)
+		scanID, err := holderScanTx(tx, jobID, job, scan)
 		if err != nil {
 			return err
 		}
@@ -703,14 +703,21 @@ func (f FindingFilter) matches(rec *storagev1.FindingRecord) bool {
 
 // holderScanTx returns the scan a finished job's findings are attributed
 // to: the scan that created it, unless that scan cancelled it while
-// another that joined it kept it.
-func holderScanTx(tx *bolt.Tx, jobID ulid.ULID, job *storagev1.JobRecord) ([]byte, error) {
-	for _, sid := range append([][]byte{job.ScanId}, job.JoinedScanIds...) {
+// another that joined it kept it. own is the creating scan's record, which
+// the caller has read already: a fleet scan's lists a thousand job ids.
+func holderScanTx(tx *bolt.Tx, jobID ulid.ULID, job *storagev1.JobRecord, own *storagev1.ScanRecord) ([]byte, error) {
+	cancelled := func(rec *storagev1.ScanRecord) bool {
+		return slices.ContainsFunc(rec.CancelledJobIds, func(id []byte) bool { return bytes.Equal(id, jobID[:]) })
+	}
+	if !cancelled(own) {
+		return job.ScanId, nil
+	}
+	for _, sid := range job.JoinedScanIds {
 		rec := &storagev1.ScanRecord{}
 		if err := getProto(tx.Bucket(bucketScans), sid, rec); err != nil {
 			return nil, fmt.Errorf("scan of job %s: %w", jobID, err)
 		}
-		if !slices.Contains(bytesList(rec.CancelledJobIds), string(jobID[:])) {
+		if !cancelled(rec) {
 			return sid, nil
 		}
 	}
