@@ -239,11 +239,13 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 // GOMAXPROCS-1 at once (one on two cores). Completing jobs is most of the
 // server's CPU under ingest. When as many of them ran as there are cores,
 // every core's run queue was long and an API call waited 50–120 ms for
-// its goroutines to get a turn, although its handler took a few ms; one
-// core left to the rest keeps calls prompt, for about 20% of ingest
-// throughput on two cores (docs/benchmarks.md). The plan and the write
-// take a slot each, so that another job's plan can run while this one
-// waits for the write lock.
+// its goroutines to get a turn, although its handler took a few ms. One
+// core left to the rest keeps calls prompt; on two cores it costs the
+// store alone a quarter of its ingest rate, and the load harness, whose
+// workers take the other core anyway, nothing measurable
+// (docs/benchmarks.md). The plan and the write take a slot each rather
+// than one for both, so that on more cores plans overlap the write
+// transactions, which bbolt runs one at a time.
 func (s *DB) completing(ctx context.Context, f func() error) error {
 	select {
 	case s.completeSlots <- struct{}{}:
@@ -704,7 +706,8 @@ func (f FindingFilter) matches(rec *storagev1.FindingRecord) bool {
 // holderScanTx returns the scan a finished job's findings are attributed
 // to: the scan that created it, unless that scan cancelled it while
 // another that joined it kept it. own is the creating scan's record, which
-// the caller has read already: a fleet scan's lists a thousand job ids.
+// the caller has read already: a fleet scan's record lists a thousand job
+// ids.
 func holderScanTx(tx *bolt.Tx, jobID ulid.ULID, job *storagev1.JobRecord, own *storagev1.ScanRecord) ([]byte, error) {
 	cancelled := func(rec *storagev1.ScanRecord) bool {
 		return slices.ContainsFunc(rec.CancelledJobIds, func(id []byte) bool { return bytes.Equal(id, jobID[:]) })
