@@ -93,11 +93,11 @@ type Completion struct {
 func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) error {
 	now := s.nowMs()
 	// The work that needs no lock (decoding the batches, fingerprinting,
-	// encoding records) is done in a read transaction, which a few jobs can
-	// run at once; the write transaction then only checks that nothing
-	// changed meanwhile and writes.
+	// encoding records) is done in a read transaction, which on more than
+	// two cores a few jobs run at once; the write transaction then only
+	// checks that nothing changed meanwhile and writes.
 	var plan *jobPlan
-	err := s.planning(ctx, func() error {
+	err := s.completing(ctx, func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			var err error
 			plan, err = s.codec.planJobTx(tx, jobID, done, now)
@@ -107,6 +107,11 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 	if err != nil || plan == nil {
 		return err
 	}
+	return s.completing(ctx, func() error { return s.writePlanned(jobID, done, plan, now) })
+}
+
+// writePlanned is CompleteJob's write transaction.
+func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		jobs := tx.Bucket(bucketJobs)
 		job := &storagev1.JobRecord{}
@@ -132,8 +137,15 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 		// Keys are written in order, so pages can be packed full.
 		findings.FillPercent = 0.95
 		index := tx.Bucket(bucketResolved)
-		for _, w := range plan.writes {
-			if cur := findings.Get(w.key); !bytes.Equal(cur, w.old) {
+		// All reads before the first write: a write moves the cursor's
+		// pages.
+		stale := make([]bool, len(plan.writes))
+		read := ascending(findings)
+		for i, w := range plan.writes {
+			stale[i] = !bytes.Equal(read(w.key), w.old)
+		}
+		for i, w := range plan.writes {
+			if stale[i] {
 				// Written since it was planned: plan it again, here.
 				if err := s.codec.upsertFindingTx(tx, findings, w.key, w.finding, now); err != nil {
 					return err
@@ -201,7 +213,7 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 		if err := dropStagingTx(tx, jobID); err != nil {
 			return err
 		}
-		scanID, err := holderScanTx(tx, jobID, job)
+		scanID, err := holderScanTx(tx, jobID, job, scan)
 		if err != nil {
 			return err
 		}
@@ -223,20 +235,25 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 	})
 }
 
-// planning runs plan as one of at most GOMAXPROCS job plans at once.
-// Planning is CPU work, about half of the server's under ingest; with
-// hundreds of jobs finishing at once and all of them planning, every
-// core's run queue grew so long that API calls waited 100–200 ms for a
-// turn (docs/benchmarks.md). As many plans as cores keep the cores as
-// busy, and the write transactions, one at a time anyway, fed.
-func (s *DB) planning(ctx context.Context, plan func() error) error {
+// completing runs f, a plan or a write of CompleteJob, as one of at most
+// GOMAXPROCS-1 at once (one on two cores). Completing jobs is most of the
+// server's CPU under ingest. When as many of them ran as there are cores,
+// every core's run queue was long and an API call waited 50–120 ms for
+// its goroutines to get a turn, although its handler took a few ms. One
+// core left to the rest keeps calls prompt; on two cores it costs the
+// store alone a quarter of its ingest rate, and the load harness, whose
+// workers take the other core anyway, nothing measurable
+// (docs/benchmarks.md). The plan and the write take a slot each rather
+// than one for both, so that on more cores plans overlap the write
+// transactions, which bbolt runs one at a time.
+func (s *DB) completing(ctx context.Context, f func() error) error {
 	select {
-	case s.planSlots <- struct{}{}:
+	case s.completeSlots <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-s.planSlots }()
-	return plan()
+	defer func() { <-s.completeSlots }()
+	return f()
 }
 
 // checkCompletable says whether a JobDone can complete the job: it is
@@ -324,6 +341,7 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 		return nil, err
 	}
 	active = active.forReader("")
+	read := ascending(findings)
 	for _, key := range plan.fps {
 		f := plan.seen[key]
 		// Exceptions count as of this scan; the record keeps only what the
@@ -335,7 +353,7 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 			plan.checkCounts[f.CheckId]++
 		}
 		w := plannedWrite{key: append(slices.Clone(prefix), key[:]...), finding: f}
-		if v := findings.Get(w.key); v != nil {
+		if v := read(w.key); v != nil {
 			w.old = slices.Clone(v)
 		}
 		var err error
@@ -345,6 +363,34 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 		plan.writes = append(plan.writes, w)
 	}
 	return plan, nil
+}
+
+// ascending returns a Get for keys asked in ascending order, as a job's
+// findings are: the next key is usually a step or two after the last, where
+// Get would descend from the root each time. The bucket must not change
+// while it is used.
+func ascending(b *bolt.Bucket) func(key []byte) []byte {
+	c := b.Cursor()
+	var k, v []byte
+	started := false
+	return func(key []byte) []byte {
+		steps := 0
+		for started && k != nil && bytes.Compare(k, key) < 0 {
+			if steps++; steps > 4 {
+				started = false // far ahead: seek
+				break
+			}
+			k, v = c.Next()
+		}
+		if !started {
+			k, v = c.Seek(key)
+			started = true
+		}
+		if bytes.Equal(k, key) {
+			return v
+		}
+		return nil
+	}
 }
 
 // planUpsert decides a finding's record given the stored one (nil when
@@ -659,14 +705,22 @@ func (f FindingFilter) matches(rec *storagev1.FindingRecord) bool {
 
 // holderScanTx returns the scan a finished job's findings are attributed
 // to: the scan that created it, unless that scan cancelled it while
-// another that joined it kept it.
-func holderScanTx(tx *bolt.Tx, jobID ulid.ULID, job *storagev1.JobRecord) ([]byte, error) {
-	for _, sid := range append([][]byte{job.ScanId}, job.JoinedScanIds...) {
+// another that joined it kept it. own is the creating scan's record, which
+// the caller has read already: a fleet scan's record lists a thousand job
+// ids.
+func holderScanTx(tx *bolt.Tx, jobID ulid.ULID, job *storagev1.JobRecord, own *storagev1.ScanRecord) ([]byte, error) {
+	cancelled := func(rec *storagev1.ScanRecord) bool {
+		return slices.ContainsFunc(rec.CancelledJobIds, func(id []byte) bool { return bytes.Equal(id, jobID[:]) })
+	}
+	if !cancelled(own) {
+		return job.ScanId, nil
+	}
+	for _, sid := range job.JoinedScanIds {
 		rec := &storagev1.ScanRecord{}
 		if err := getProto(tx.Bucket(bucketScans), sid, rec); err != nil {
 			return nil, fmt.Errorf("scan of job %s: %w", jobID, err)
 		}
-		if !slices.Contains(bytesList(rec.CancelledJobIds), string(jobID[:])) {
+		if !cancelled(rec) {
 			return sid, nil
 		}
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -76,30 +77,70 @@ func (c *codec) messageFields(rec *storagev1.FindingRecord) [tokLast - 1]string 
 }
 
 // compactMessage returns the message with the fields replaced, longest
-// value first, or "" when it cannot or need not be compacted.
+// value first, or "" when it cannot or need not be compacted. It runs for
+// every new or changed finding, so it finds the spans first and builds the
+// result once, rather than a string per field.
 func (c *codec) compactMessage(rec *storagev1.FindingRecord) string {
 	msg := rec.Message
-	if strings.IndexFunc(msg, func(r rune) bool { return r > 0 && r < rune(tokLast) }) >= 0 {
-		return ""
+	for i := 0; i < len(msg); i++ {
+		if msg[i] > 0 && msg[i] < tokLast {
+			return ""
+		}
 	}
 	fields := c.messageFields(rec)
-	order := []byte{tokTitle, tokTitleLower, tokName, tokNamespace, tokKind, tokContainer}
+	order := [...]byte{tokTitle, tokTitleLower, tokName, tokNamespace, tokKind, tokContainer}
 	// Longest values first, so that a short one does not split a long one.
 	for i := 1; i < len(order); i++ {
 		for j := i; j > 0 && len(fields[order[j]-1]) > len(fields[order[j-1]-1]); j-- {
 			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
-	out := msg
+	type span struct {
+		start, end int
+		tok        byte
+	}
+	var buf [8]span
+	spans := buf[:0]
 	for _, tok := range order {
-		if v := fields[tok-1]; len(v) >= 3 && strings.Contains(out, v) {
-			out = strings.ReplaceAll(out, v, string([]byte{tok}))
+		v := fields[tok-1]
+		if len(v) < 3 {
+			continue
+		}
+		for from := 0; from+len(v) <= len(msg); {
+			i := strings.Index(msg[from:], v)
+			if i < 0 {
+				break
+			}
+			start, end := from+i, from+i+len(v)
+			free := true
+			for _, s := range spans {
+				if start < s.end && s.start < end {
+					free = false
+					break
+				}
+			}
+			if !free {
+				from = start + 1
+				continue
+			}
+			spans = append(spans, span{start, end, tok})
+			from = end
 		}
 	}
-	if out == msg {
+	if len(spans) == 0 {
 		return ""
 	}
-	return out
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	var b strings.Builder
+	b.Grow(len(msg))
+	at := 0
+	for _, s := range spans {
+		b.WriteString(msg[at:s.start])
+		b.WriteByte(s.tok)
+		at = s.end
+	}
+	b.WriteString(msg[at:])
+	return b.String()
 }
 
 func (c *codec) expandMessage(rec *storagev1.FindingRecord) {

@@ -33,8 +33,9 @@ type DB struct {
 	db    *bolt.DB
 	now   func() time.Time
 	codec *codec
-	// planSlots bounds the CompleteJob plans running at once.
-	planSlots chan struct{}
+	// completeSlots bounds the CompleteJob calls doing CPU work at once (see
+	// (*DB).completing).
+	completeSlots chan struct{}
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
@@ -60,7 +61,7 @@ func Open(path string, opts Options) (*DB, error) {
 	// fill a transaction: bbolt's default of 10 ms caps one stream at about
 	// 100 batches a second.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &DB{db: db, now: opts.Now, entropy: ulid.Monotonic(rand.Reader, 0), planSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	s := &DB{db: db, now: opts.Now, entropy: ulid.Monotonic(rand.Reader, 0), completeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
 	if s.now == nil {
 		s.now = time.Now
 	}
