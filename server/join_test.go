@@ -12,9 +12,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/fleetscan/fleetscan/client"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/worker"
 )
 
@@ -78,6 +82,7 @@ func TestJoinTokenIsSingleUse(t *testing.T) {
 	}
 	stop()
 
+	ts.waitJoinSpent("acme-dev", join)
 	thief, _ := ts.runWorker("acme-dev", join, filepath.Join(dir, "thief"))
 	if err := refusedWithin(t, "second use of the join token", thief); !strings.Contains(err.Error(), "refused") {
 		t.Errorf("second use of the join token: %v", err)
@@ -132,4 +137,108 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// connectRaw opens a worker stream with token, sends Hello, and returns
+// the server's first answer: the Welcome, or the error that refused it.
+func (ts *testServer) connectRaw(ctx context.Context, clusterID, token string, caps ...string) (workerv1.WorkerService_ConnectClient, *workerv1.Welcome, error) {
+	ts.t.Helper()
+	conn, err := grpc.NewClient("passthrough:///bufnet", ts.dial(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	ts.t.Cleanup(func() { conn.Close() })
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if caps == nil {
+		caps = []string{"resume", "heartbeat", "credential"}
+	}
+	hello := &workerv1.Hello{ClusterId: clusterID, Capabilities: caps}
+	if err := stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
+		return nil, nil, err
+	}
+	m, err := stream.Recv()
+	if err != nil {
+		return nil, nil, err
+	}
+	return stream, m.GetWelcome(), nil
+}
+
+// TestLostWelcomeKeepsJoinToken: a worker whose first Welcome, with its
+// new credential, never reached it (the connection broke, the pod was
+// killed) connects again with its join token and gets a credential; the
+// one it lost is deleted. Once the worker has answered, the join token is
+// spent. Before, the join token was spent when the Welcome was sent, and
+// such a worker was locked out until an operator rotated its token.
+func TestLostWelcomeKeepsJoinToken(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	join := register(t, op, "acme-dev", "acme", nil)
+
+	ctx, cut := context.WithCancel(context.Background())
+	_, welcome, err := ts.connectRaw(ctx, "acme-dev", join)
+	if err != nil || welcome.GetWorkerToken() == "" {
+		t.Fatalf("first connect: %v %v", welcome, err)
+	}
+	lost := welcome.WorkerToken
+	cut() // the connection breaks before the worker keeps the credential
+	waitDisconnected(t, op, "acme-dev")
+
+	cred := filepath.Join(t.TempDir(), "credential")
+	ts.runWorker("acme-dev", join, cred)
+	waitConnected(t, op, "acme-dev")
+	var kept []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for len(kept) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker got no credential with its join token after a lost Welcome")
+		}
+		time.Sleep(10 * time.Millisecond)
+		kept, _ = os.ReadFile(cred)
+	}
+	if strings.TrimSpace(string(kept)) == lost {
+		t.Fatal("the worker was given the lost credential again")
+	}
+
+	// The worker's receipt spends the join token; the lost credential is gone.
+	ts.waitJoinSpent("acme-dev", join)
+	if _, _, err := ts.connectRaw(context.Background(), "acme-dev", lost); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("the lost credential: %v, want refused", err)
+	}
+}
+
+func waitDisconnected(t *testing.T, c *client.Client, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := c.ClusterService.GetCluster(context.Background(), &fleetscanv1.GetClusterRequest{ClusterId: id})
+		if err == nil && !resp.Cluster.Worker.GetConnected() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("worker of %s did not disconnect", id)
+}
+
+// waitJoinSpent waits until the join token is refused: the worker that
+// exchanged it has sent its receipt, which comes right after the Welcome.
+// The probe leaves out the "credential" capability, so that a join token
+// still valid is refused for that ("upgrade it") instead of being
+// exchanged by the probe.
+func (ts *testServer) waitJoinSpent(clusterID, join string) {
+	ts.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, _, err := ts.connectRaw(context.Background(), clusterID, join, "heartbeat")
+		if status.Code(err) == codes.Unauthenticated && !strings.Contains(err.Error(), "upgrade") {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.t.Fatalf("join token after the worker's receipt: %v, want refused as spent", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

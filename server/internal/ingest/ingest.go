@@ -61,6 +61,7 @@ type Store interface {
 	FailJob(ctx context.Context, id ulid.ULID, reason string) error
 	ResumeJob(ctx context.Context, clusterID string, id ulid.ULID) (int64, bool, error)
 	ExchangeJoinToken(ctx context.Context, joinHash []byte, clusterID string, workerHash []byte, worker *storagev1.TokenRecord) error
+	ConfirmCredential(ctx context.Context, workerHash []byte) error
 	LookupToken(ctx context.Context, hash []byte) (*storagev1.TokenRecord, error)
 }
 
@@ -195,6 +196,14 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 		if err != nil {
 			return err
 		}
+		// A connection made with a credential still pending proves the
+		// worker kept it, though its first stream broke before it could
+		// say so: the join token is spent now.
+		if len(rec.PendingJoinHash) > 0 {
+			if err := in.store.ConfirmCredential(ctx, caller.TokenHash); err != nil {
+				return err
+			}
+		}
 	}
 	if err := in.store.RecordWorker(ctx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); err != nil {
 		return err
@@ -203,8 +212,10 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 		confirmDone: slices.Contains(caps, CapResume), heartbeats: slices.Contains(caps, CapHeartbeat)}
 	defer s.cleanup(ctx)
 
-	// The single-use join token is spent as late as possible: whatever
-	// fails before this point leaves it usable.
+	// The single-use join token is exchanged as late as possible, and spent
+	// only once the worker shows that it holds the credential (its first
+	// message on this stream, or a later connection made with it): a
+	// Welcome lost on the way leaves the join token usable.
 	var credential string
 	if caller.JoinTokenHash != nil {
 		secret, hash := auth.NewToken(auth.PrefixWorker)
@@ -215,7 +226,7 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 			}
 			return err
 		}
-		credential = secret
+		credential, s.unconfirmed = secret, hash
 		// The session is attached: a rotation from now on ends it.
 		log.Info("join token exchanged for a worker credential")
 	}
@@ -354,6 +365,10 @@ type session struct {
 	confirmDone bool
 	// heartbeats: the worker sends something every heartbeat interval.
 	heartbeats bool
+	// unconfirmed is the hash of the credential this session's Welcome
+	// carried, until the worker's first message confirms it. Only the
+	// loop touches it.
+	unconfirmed []byte
 }
 
 func (s *session) assignedAt(id ulid.ULID) time.Time {
@@ -587,6 +602,14 @@ func (s *session) dispatch(ctx context.Context) error {
 }
 
 func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) error {
+	if s.unconfirmed != nil {
+		// The worker keeps the credential before it sends anything: this
+		// message is its receipt, and the join token is spent.
+		if err := s.in.store.ConfirmCredential(ctx, s.unconfirmed); err != nil {
+			return err
+		}
+		s.unconfirmed = nil
+	}
 	switch m := msg.Msg.(type) {
 	case *workerv1.ConnectRequest_Batch:
 		if s.isDropped(m.Batch.JobId) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -103,11 +104,14 @@ func (s *DB) RevokeToken(_ context.Context, id string, keep func(*storagev1.Toke
 	return found, err
 }
 
-// ExchangeJoinToken spends a cluster's join token: in one transaction it
-// deletes the join token stored under joinHash and stores the worker's
-// own credential under workerHash. It fails with ErrNotFound when the join
-// token is unknown, already spent, expired, revoked or of another
-// cluster: a join token works once.
+// ExchangeJoinToken stores the worker's own credential under workerHash in
+// exchange for the cluster's join token stored under joinHash. The join
+// token is not spent yet: the credential is pending (PendingJoinHash) until
+// ConfirmCredential, so that a worker that never received it can exchange
+// the join token again. An earlier pending credential of the same join
+// token, which its worker evidently lost, is deleted. It fails with
+// ErrNotFound when the join token is unknown, spent, expired, revoked or
+// of another cluster.
 func (s *DB) ExchangeJoinToken(_ context.Context, joinHash []byte, clusterID string, workerHash []byte, worker *storagev1.TokenRecord) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
@@ -119,15 +123,72 @@ func (s *DB) ExchangeJoinToken(_ context.Context, joinHash []byte, clusterID str
 		if join.Role != "join" || join.ClusterId != clusterID || join.RevokeMs != 0 || (join.ExpireMs != 0 && now >= join.ExpireMs) {
 			return fmt.Errorf("join token: %w", ErrNotFound)
 		}
-		if err := b.Delete(joinHash); err != nil {
+		if err := deletePending(b, joinHash, nil); err != nil {
 			return err
 		}
 		worker.CreateMs = now
 		if worker.Id == "" {
 			worker.Id = s.NewID().String()
 		}
+		worker.PendingJoinHash = joinHash
 		return putProto(b, workerHash, worker)
 	})
+}
+
+// ConfirmCredential records that the worker holds the credential stored
+// under workerHash: the join token it was exchanged for is spent now, and
+// any other credential pending on that join token is deleted. A credential
+// that is not pending is left as it is.
+func (s *DB) ConfirmCredential(_ context.Context, workerHash []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		rec := &storagev1.TokenRecord{}
+		if err := getProto(b, workerHash, rec); err != nil {
+			return fmt.Errorf("credential: %w", err)
+		}
+		join := rec.PendingJoinHash
+		if len(join) == 0 {
+			return nil
+		}
+		rec.PendingJoinHash = nil
+		if err := putProto(b, workerHash, rec); err != nil {
+			return err
+		}
+		if err := deletePending(b, join, workerHash); err != nil {
+			return err
+		}
+		if err := b.Delete(join); err != nil {
+			return fmt.Errorf("spend join token: %w", err)
+		}
+		return nil
+	})
+}
+
+// deletePending deletes the credentials pending on joinHash, but keep.
+func deletePending(b *bolt.Bucket, joinHash, keep []byte) error {
+	var stale [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		if bytes.Equal(k, keep) {
+			return nil
+		}
+		t := &storagev1.TokenRecord{}
+		if err := protoUnmarshal(v, t); err != nil {
+			return err
+		}
+		if len(t.PendingJoinHash) > 0 && bytes.Equal(t.PendingJoinHash, joinHash) {
+			stale = append(stale, slices.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RotateClusterTokens revokes every worker credential of the cluster,

@@ -330,7 +330,11 @@ func (r *Runner) Serve(ctx context.Context, conn grpc.ClientConnInterface, welco
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); cancel(r.send(ctx, stream, resume, heartbeat)) }()
+	// A worker given a credential answers at once: the server spends the
+	// join token on this receipt, not before (the credential is kept by
+	// now: OnCredential has returned).
+	receipt := welcome.WorkerToken != ""
+	go func() { defer wg.Done(); cancel(r.send(ctx, stream, resume, heartbeat, receipt)) }()
 	err = r.receive(ctx, stream)
 	cancel(err)
 	wg.Wait()
@@ -424,9 +428,14 @@ func (r *Runner) next(resume bool) *workerv1.ConnectRequest {
 
 // send is the only goroutine that sends on the stream. A failed Send
 // usually means the server ended the stream: receive reports its status.
-func (r *Runner) send(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse], resume bool, heartbeat time.Duration) error {
+func (r *Runner) send(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse], resume bool, heartbeat time.Duration, receipt bool) error {
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
+	if receipt {
+		if err := stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Progress{Progress: &workerv1.Progress{}}}); err != nil {
+			return err
+		}
+	}
 	for {
 		if msg := r.next(resume); msg != nil {
 			if err := stream.Send(msg); err != nil {

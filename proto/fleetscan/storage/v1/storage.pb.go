@@ -181,11 +181,17 @@ type TokenRecord struct {
 	// before ids, which are listed under their hash's prefix.
 	Id string `protobuf:"bytes,6,opt,name=id,proto3" json:"id,omitempty"`
 	// Zero: never expires (the bootstrap operator token, worker tokens).
-	ExpireMs      int64  `protobuf:"varint,7,opt,name=expire_ms,json=expireMs,proto3" json:"expire_ms,omitempty"`
-	RevokeMs      int64  `protobuf:"varint,8,opt,name=revoke_ms,json=revokeMs,proto3" json:"revoke_ms,omitempty"`
-	CreatedBy     string `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ExpireMs  int64  `protobuf:"varint,7,opt,name=expire_ms,json=expireMs,proto3" json:"expire_ms,omitempty"`
+	RevokeMs  int64  `protobuf:"varint,8,opt,name=revoke_ms,json=revokeMs,proto3" json:"revoke_ms,omitempty"`
+	CreatedBy string `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// Set on a worker credential that its worker has not yet been seen to
+	// hold: the key of the join token it was exchanged for. That join token
+	// stays usable until the credential is confirmed (the worker's first
+	// message after the Welcome that carried it, or a connection made with
+	// it), so that a Welcome lost on the way costs the worker nothing.
+	PendingJoinHash []byte `protobuf:"bytes,10,opt,name=pending_join_hash,json=pendingJoinHash,proto3" json:"pending_join_hash,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *TokenRecord) Reset() {
@@ -279,6 +285,13 @@ func (x *TokenRecord) GetCreatedBy() string {
 		return x.CreatedBy
 	}
 	return ""
+}
+
+func (x *TokenRecord) GetPendingJoinHash() []byte {
+	if x != nil {
+		return x.PendingJoinHash
+	}
+	return nil
 }
 
 // ScanRecord is a scan; its jobs are stored apart.
@@ -1016,7 +1029,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x10namespace_grants\x18\x0e \x03(\v2\x1c.fleetscan.v1.NamespaceGrantR\x0fnamespaceGrants\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\a\x10\b\"\xf2\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\a\x10\b\"\x9e\x02\n" +
 	"\vTokenRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
@@ -1028,7 +1041,9 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\texpire_ms\x18\a \x01(\x03R\bexpireMs\x12\x1b\n" +
 	"\trevoke_ms\x18\b \x01(\x03R\brevokeMs\x12\x1d\n" +
 	"\n" +
-	"created_by\x18\t \x01(\tR\tcreatedBy\"\xe9\x01\n" +
+	"created_by\x18\t \x01(\tR\tcreatedBy\x12*\n" +
+	"\x11pending_join_hash\x18\n" +
+	" \x01(\fR\x0fpendingJoinHash\"\xe9\x01\n" +
 	"\n" +
 	"ScanRecord\x120\n" +
 	"\x06target\x18\x01 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +

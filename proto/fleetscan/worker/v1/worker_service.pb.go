@@ -360,7 +360,12 @@ type Welcome struct {
 	// Set when the worker connected with its cluster's single-use join
 	// token (capability "credential"): the worker's own credential, which
 	// replaces the join token from now on. The worker keeps it (its
-	// --credential-file); the join token no longer works.
+	// --credential-file) before it sends anything else, and then sends a
+	// message at once (a heartbeat will do). The server spends the join token
+	// when that first message arrives, or when the worker connects with the
+	// credential: until then, a worker that lost this Welcome can connect
+	// with the join token again, and the credential it did not get is
+	// deleted.
 	WorkerToken   string `protobuf:"bytes,7,opt,name=worker_token,json=workerToken,proto3" json:"worker_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
