@@ -131,7 +131,6 @@ type controlPlane struct {
 	admin      *rest.Config
 	adminConf  string // kubeconfig with the admin token, for kubectl
 	client     kubernetes.Interface
-	startup    time.Duration
 	auditLog   string // JSON lines, one per List request
 }
 
@@ -163,7 +162,6 @@ func randomHex(n int) string {
 // startControlPlane starts etcd and kube-apiserver from bin and waits until
 // the API server reports ready.
 func startControlPlane(ctx context.Context, bin, name, serviceCIDR, dir string) (*controlPlane, error) {
-	start := time.Now()
 	cp := &controlPlane{name: name, dir: dir, adminToken: randomHex(24)}
 	if err := os.MkdirAll(filepath.Join(dir, "certs"), 0o700); err != nil {
 		return nil, err
@@ -263,7 +261,6 @@ func startControlPlane(ctx context.Context, bin, name, serviceCIDR, dir string) 
 		cp.stop()
 		return nil, err
 	}
-	cp.startup = time.Since(start)
 	return cp, nil
 }
 
