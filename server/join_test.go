@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -154,10 +155,15 @@ func (ts *testServer) connectRaw(ctx context.Context, clusterID, token string, c
 		return nil, nil, err
 	}
 	if caps == nil {
-		caps = []string{"resume", "heartbeat", "credential"}
+		caps = []string{"resume", "heartbeat", "credential", "receipt"}
 	}
 	hello := &workerv1.Hello{ClusterId: clusterID, Capabilities: caps}
 	if err := stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The server ended the stream (refused it): its status is what
+			// Recv returns, not Send's io.EOF.
+			_, err = stream.Recv()
+		}
 		return nil, nil, err
 	}
 	m, err := stream.Recv()

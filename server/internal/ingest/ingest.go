@@ -123,7 +123,7 @@ func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Inge
 func (in *Ingest) Close() { in.close() }
 
 // Capabilities are the optional protocol features this server supports.
-var Capabilities = []string{CapResume, CapHeartbeat, CapCredential}
+var Capabilities = []string{CapResume, CapHeartbeat, CapCredential, CapReceipt}
 
 const (
 	// CapResume: the worker resumes held jobs after a reconnect.
@@ -134,6 +134,12 @@ const (
 	// CapCredential: the worker takes a credential of its own
 	// (Welcome.worker_token) in exchange for its single-use join token.
 	CapCredential = "credential"
+	// CapReceipt: the worker keeps the credential of its Welcome before it
+	// sends anything, and then sends a message at once (its receipt). Only
+	// for such a worker is the join token spent on the receipt; for an
+	// older one it is spent when the Welcome is sent, as before, so that a
+	// stolen copy is not usable for a whole heartbeat interval.
+	CapReceipt = "receipt"
 )
 
 // maxHeldJobs bounds Hello.held_jobs.
@@ -226,7 +232,12 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 			}
 			return err
 		}
-		credential, s.unconfirmed = secret, hash
+		credential = secret
+		if slices.Contains(caps, CapReceipt) {
+			s.unconfirmed = hash
+		} else if err := in.store.ConfirmCredential(ctx, hash); err != nil {
+			return err
+		}
 		// The session is attached: a rotation from now on ends it.
 		log.Info("join token exchanged for a worker credential")
 	}

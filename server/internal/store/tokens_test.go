@@ -55,3 +55,29 @@ func TestJoinTokenExchange(t *testing.T) {
 		t.Errorf("second confirmation: %v", err)
 	}
 }
+
+// TestReviewConfirmKeepsOtherClustersPending: confirming one cluster's
+// credential deletes only the credentials pending on its own join token.
+// TestJoinTokenExchange has a single join token, so a deletePending that
+// ignored joinHash would pass it.
+func TestReviewConfirmKeepsOtherClustersPending(t *testing.T) {
+	db, _, _ := openTest(t)
+	ctx := context.Background()
+	for _, c := range []string{"a", "b"} {
+		if err := db.PutToken(ctx, []byte("join-"+c), &storagev1.TokenRecord{Role: "join", ClusterId: c}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ExchangeJoinToken(ctx, []byte("join-"+c), c, []byte("cred-"+c), &storagev1.TokenRecord{Role: "worker", ClusterId: c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.ConfirmCredential(ctx, []byte("cred-a")); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := db.LookupToken(ctx, []byte("cred-b")); err != nil || string(rec.PendingJoinHash) != "join-b" {
+		t.Errorf("cluster b's pending credential after a's confirmation: %v %v, want kept and pending", rec, err)
+	}
+	if _, err := db.LookupToken(ctx, []byte("join-b")); err != nil {
+		t.Errorf("cluster b's join token after a's confirmation: %v, want kept", err)
+	}
+}

@@ -26,6 +26,9 @@ const (
 	// CapCredential: the worker takes its own credential in exchange for
 	// its single-use join token (Welcome.worker_token).
 	CapCredential = "credential"
+	// CapReceipt: the worker answers a Welcome that carries a credential at
+	// once, after keeping it; the server spends the join token on that.
+	CapReceipt = "receipt"
 )
 
 // Source is where a job's objects come from.
@@ -162,7 +165,7 @@ type job struct {
 // NewRunner returns a Runner; Start runs its jobs.
 func NewRunner(cfg Config) *Runner {
 	if cfg.Capabilities == nil {
-		cfg.Capabilities = []string{CapResume, CapHeartbeat, CapCredential}
+		cfg.Capabilities = []string{CapResume, CapHeartbeat, CapCredential, CapReceipt}
 	}
 	return &Runner{
 		cfg: cfg, batchSize: max(cfg.BatchSize, 1), window: max(cfg.MaxInflight, 1),

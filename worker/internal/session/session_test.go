@@ -143,7 +143,7 @@ func ack(t *testing.T, stream grpc.BidiStreamingServer[workerv1.ConnectRequest, 
 	}
 }
 
-var resumeCaps = []string{CapResume, CapHeartbeat, CapCredential}
+var resumeCaps = []string{CapResume, CapHeartbeat, CapCredential, CapReceipt}
 
 // TestResumeSendsOnlyUnackedBatches: after a stream breaks, the worker
 // names the job it holds; told that batches up to 2 are stored, it sends

@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
+)
+
+// TestReviewPendingCredentialConnectSpendsJoin: a worker that kept its
+// credential but whose first stream broke before its receipt connects with
+// the credential; that connection spends the join token. No existing test
+// reaches ingest.go's Serve-path ConfirmCredential.
+func TestReviewPendingCredentialConnectSpendsJoin(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	join := register(t, op, "acme-dev", "acme", nil)
+
+	ctx, cut := context.WithCancel(context.Background())
+	_, welcome, err := ts.connectRaw(ctx, "acme-dev", join)
+	if err != nil || welcome.GetWorkerToken() == "" {
+		t.Fatalf("first connect: %v %v", welcome, err)
+	}
+	cred := welcome.WorkerToken
+	cut() // no receipt
+	waitDisconnected(t, op, "acme-dev")
+
+	if _, w, err := ts.connectRaw(context.Background(), "acme-dev", cred); err != nil || w == nil {
+		t.Fatalf("connect with the pending credential: %v", err)
+	}
+	ts.waitJoinSpent("acme-dev", join)
+}
+
+// TestReviewRotationDuringPendingWindow: a rotation while a credential is
+// pending revokes it and the old join token; the new join token works.
+func TestReviewRotationDuringPendingWindow(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	join := register(t, op, "acme-dev", "acme", nil)
+
+	stream, welcome, err := ts.connectRaw(context.Background(), "acme-dev", join)
+	if err != nil || welcome.GetWorkerToken() == "" {
+		t.Fatalf("first connect: %v %v", welcome, err)
+	}
+	rot, err := op.ClusterService.RotateClusterToken(context.Background(), &fleetscanv1.RotateClusterTokenRequest{ClusterId: "acme-dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("pending session after a rotation: %v, want Unauthenticated", err)
+	}
+	if _, _, err := ts.connectRaw(context.Background(), "acme-dev", welcome.WorkerToken); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("pending credential after a rotation: %v, want refused", err)
+	}
+	if _, _, err := ts.connectRaw(context.Background(), "acme-dev", join); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("old join token after a rotation: %v, want refused", err)
+	}
+	if _, w, err := ts.connectRaw(context.Background(), "acme-dev", rot.JoinToken); err != nil || w.GetWorkerToken() == "" {
+		t.Errorf("new join token: %v %v", w, err)
+	}
+}
+
+// TestReviewOldWorkerLeavesJoinTokenUsable: a worker released before this
+// change (capability "credential", no receipt) sends its first message one
+// heartbeat interval (10 s by default) after the Welcome. Throughout that
+// interval a stolen copy of the join token is exchanged again: the thief
+// gets a credential, the connected worker is kicked off and its credential
+// deleted. Before the change the second use was refused outright; the docs
+// promise the window is "a moment".
+func TestReviewOldWorkerLeavesJoinTokenUsable(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	join := register(t, op, "acme-dev", "acme", nil)
+
+	// The old worker: Hello, Welcome, then silence until its first heartbeat.
+	worker, welcome, err := ts.connectRaw(context.Background(), "acme-dev", join, "resume", "heartbeat", "credential")
+	if err != nil || welcome.GetWorkerToken() == "" {
+		t.Fatalf("old worker: %v %v", welcome, err)
+	}
+	time.Sleep(2 * time.Second) // well inside the old worker's heartbeat interval
+
+	_, stolen, err := ts.connectRaw(context.Background(), "acme-dev", join)
+	if err == nil {
+		t.Errorf("a second use of the join token 2 s after the worker's Welcome got credential %v; want refused", stolen.GetWorkerToken() != "")
+	}
+	// The old worker's first heartbeat now fails.
+	_ = worker.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Progress{Progress: &workerv1.Progress{}}})
+	if _, err := worker.Recv(); err != nil {
+		t.Logf("old worker's stream: %v", err)
+	}
+	if _, _, err := ts.connectRaw(context.Background(), "acme-dev", welcome.WorkerToken); err != nil {
+		t.Errorf("old worker reconnecting with its credential: %v", err)
+	}
+}
