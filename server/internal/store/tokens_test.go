@@ -56,11 +56,11 @@ func TestJoinTokenExchange(t *testing.T) {
 	}
 }
 
-// TestReviewConfirmKeepsOtherClustersPending: confirming one cluster's
+// TestConfirmKeepsOtherClustersPending: confirming one cluster's
 // credential deletes only the credentials pending on its own join token.
 // TestJoinTokenExchange has a single join token, so a deletePending that
 // ignored joinHash would pass it.
-func TestReviewConfirmKeepsOtherClustersPending(t *testing.T) {
+func TestConfirmKeepsOtherClustersPending(t *testing.T) {
 	db, _, _ := openTest(t)
 	ctx := context.Background()
 	for _, c := range []string{"a", "b"} {

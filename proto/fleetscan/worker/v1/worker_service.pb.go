@@ -264,7 +264,8 @@ type Hello struct {
 	// Optional protocol features the worker supports. The server ignores the
 	// ones it does not know, so old servers and new workers (and the other
 	// way round) keep working. Known: "resume" (see held_jobs), "heartbeat",
-	// "credential" (see Welcome.worker_token).
+	// "credential" (see Welcome.worker_token), "receipt" (the worker answers
+	// a Welcome that carries a credential at once, once it has kept it).
 	Capabilities []string `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// Jobs the worker still holds from an earlier stream: assigned, running,
 	// or ended without the server confirming its JobDone. Sent with the
@@ -360,12 +361,13 @@ type Welcome struct {
 	// Set when the worker connected with its cluster's single-use join
 	// token (capability "credential"): the worker's own credential, which
 	// replaces the join token from now on. The worker keeps it (its
-	// --credential-file) before it sends anything else, and then sends a
-	// message at once (a heartbeat will do). The server spends the join token
-	// when that first message arrives, or when the worker connects with the
-	// credential: until then, a worker that lost this Welcome can connect
-	// with the join token again, and the credential it did not get is
-	// deleted.
+	// --credential-file) before it sends anything else. A worker with the
+	// capability "receipt" then sends a message at once (a heartbeat will
+	// do), and the server spends the join token when that first message
+	// arrives, or when the worker connects with the credential: until then,
+	// a worker that lost this Welcome can connect with the join token again,
+	// and the credential it did not get is deleted. For a worker without
+	// "receipt" the join token is spent when this Welcome is sent.
 	WorkerToken   string `protobuf:"bytes,7,opt,name=worker_token,json=workerToken,proto3" json:"worker_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
