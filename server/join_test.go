@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/fleetscan/fleetscan/client"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/worker"
@@ -214,19 +213,6 @@ func TestLostWelcomeKeepsJoinToken(t *testing.T) {
 	if _, _, err := ts.connectRaw(context.Background(), "acme-dev", lost); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("the lost credential: %v, want refused", err)
 	}
-}
-
-func waitDisconnected(t *testing.T, c *client.Client, id string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := c.ClusterService.GetCluster(context.Background(), &fleetscanv1.GetClusterRequest{ClusterId: id})
-		if err == nil && !resp.Cluster.Worker.GetConnected() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("worker of %s did not disconnect", id)
 }
 
 // waitJoinSpent waits until the join token is refused: the worker that

@@ -376,15 +376,26 @@ func TestScanWaitsForWorker(t *testing.T) {
 
 func waitConnected(t *testing.T, c *client.Client, id string) {
 	t.Helper()
+	waitWorker(t, c, id, true)
+}
+
+func waitDisconnected(t *testing.T, c *client.Client, id string) {
+	t.Helper()
+	waitWorker(t, c, id, false)
+}
+
+// waitWorker waits until the cluster's worker shows connected, or not.
+func waitWorker(t *testing.T, c *client.Client, id string, connected bool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := c.ClusterService.GetCluster(context.Background(), &fleetscanv1.GetClusterRequest{ClusterId: id})
-		if err == nil && resp.Cluster.Worker.Connected {
+		if err == nil && resp.Cluster.Worker.GetConnected() == connected {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("worker of %s did not connect", id)
+	t.Fatalf("worker of %s: connected is not %v after 10 s", id, connected)
 }
 
 // TestWorkerBoundToItsCluster: a worker token speaks for one cluster only;
