@@ -120,6 +120,10 @@ LOAD_FLAGS ?=
 load: build ## Load harness: 1,000 simulated workers × 1,000 findings, two scans, verified exactly
 	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)
 
+.PHONY: load-realistic
+load-realistic: build ## Load harness with findings of real sizes (long messages, some at the 4 KiB cap)
+	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --realistic --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)
+
 .PHONY: e2e
 # Two real Kubernetes control planes (etcd, kube-apiserver), built from their
 # Go modules on first use into ~/.cache/fleetscan-e2e, scanned by the real
@@ -129,6 +133,13 @@ load: build ## Load harness: 1,000 simulated workers × 1,000 findings, two scan
 e2e: build ## End-to-end tests on two real kube-apiservers (builds them on first use)
 	@tools=$$(bash deploy/e2e/build-tools.sh) && \
 	  FLEETSCAN_BIN=$(BIN) FLEETSCAN_E2E_TOOLS=$$tools $(GO) test -tags e2e -count=1 -timeout 20m -v ./deploy/e2e $(E2E_FLAGS)
+
+.PHONY: e2e-large
+# The large-cluster test alone (also part of make e2e): about 50,000
+# objects on a control plane of its own, scanned through the server.
+e2e-large: build ## End-to-end scan of a ~50,000-object cluster through the server, with its figures
+	@tools=$$(bash deploy/e2e/build-tools.sh) && \
+	  FLEETSCAN_BIN=$(BIN) FLEETSCAN_E2E_TOOLS=$$tools $(GO) test -tags e2e -count=1 -timeout 30m -v -run 'TestLargeCluster' ./deploy/e2e $(E2E_FLAGS)
 
 .PHONY: demo
 demo: build ## Server, one worker per demo cluster, a fleet scan; no cluster needed

@@ -143,6 +143,16 @@ func testLogger() *slog.Logger {
 // the server's first answer: the Welcome, or the error that refused it.
 func (ts *testServer) connectRaw(ctx context.Context, clusterID, token string, caps ...string) (workerv1.WorkerService_ConnectClient, *workerv1.Welcome, error) {
 	ts.t.Helper()
+	if caps == nil {
+		caps = []string{"resume", "heartbeat", "credential", "receipt"}
+	}
+	return ts.connectHello(ctx, token, &workerv1.Hello{ClusterId: clusterID, Capabilities: caps})
+}
+
+// connectHello opens a worker stream with token and sends hello; it
+// returns the server's Welcome or the error that refused it.
+func (ts *testServer) connectHello(ctx context.Context, token string, hello *workerv1.Hello) (workerv1.WorkerService_ConnectClient, *workerv1.Welcome, error) {
+	ts.t.Helper()
 	conn, err := grpc.NewClient("passthrough:///bufnet", ts.dial(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		ts.t.Fatal(err)
@@ -153,10 +163,6 @@ func (ts *testServer) connectRaw(ctx context.Context, clusterID, token string, c
 	if err != nil {
 		return nil, nil, err
 	}
-	if caps == nil {
-		caps = []string{"resume", "heartbeat", "credential", "receipt"}
-	}
-	hello := &workerv1.Hello{ClusterId: clusterID, Capabilities: caps}
 	if err := stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
 		if errors.Is(err, io.EOF) {
 			// The server ended the stream (refused it): its status is what

@@ -85,6 +85,11 @@ type Config struct {
 	// Heartbeat is how often workers are asked to send something when idle;
 	// a worker silent for three intervals is disconnected (default 10s).
 	Heartbeat time.Duration
+	// MaxMessageBytes is the largest message the server receives, from
+	// workers and API clients alike (default 8 MiB, at least 64 KiB). It is
+	// one setting on both ends: workers are told it in their Welcome and
+	// keep every batch under it.
+	MaxMessageBytes int
 	// TenantExceptions lets tenants create and delete exceptions inside
 	// their scope.
 	TenantExceptions bool
@@ -105,6 +110,14 @@ type Config struct {
 	Retention time.Duration
 	Logger    *slog.Logger
 }
+
+// MinMessageBytes is the smallest receive limit the server takes: room
+// for a finding at its largest (checks.MaxMessageBytes and the other
+// fields) many times over.
+const MinMessageBytes = 64 << 10
+
+// DefaultMaxMessageBytes is the receive limit when Config leaves it 0.
+const DefaultMaxMessageBytes = ingest.DefaultMaxMessageBytes
 
 // Server is a fleetscan server.
 type Server struct {
@@ -145,6 +158,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = 20 * time.Second
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = ingest.DefaultMaxMessageBytes
+	}
+	if cfg.MaxMessageBytes < MinMessageBytes {
+		return nil, fmt.Errorf("max message size %d bytes: the minimum is %d (64 KiB): a batch must hold at least one finding of the largest size", cfg.MaxMessageBytes, MinMessageBytes)
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("data dir: required")
@@ -206,13 +225,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	in := ingest.New(db, sched, s.log, Version)
 	in.MaxAttempts = cfg.MaxAttempts
+	in.MaxMessageBytes = cfg.MaxMessageBytes
 	if cfg.Heartbeat > 0 {
 		in.Heartbeat = cfg.Heartbeat
 	}
 	in.Metrics = s.metrics
 	s.ingest = in
 	s.health = health.NewServer()
-	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), db, limit.New(cfg.RateLimit, cfg.RateBurst), creds)
+	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), db, limit.New(cfg.RateLimit, cfg.RateBurst), creds, cfg.MaxMessageBytes)
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
 	s.scans = api.NewScanServer(sched, db, db, in, s.log)
 	fleetscanv1.RegisterScanServiceServer(s.grpc, s.scans)
@@ -407,11 +427,11 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 // newGRPCServer chains the interceptors: the audit log runs before the
 // authenticator, so that refused calls are recorded too, and the rate
 // limit after it, since it counts per principal.
-func newGRPCServer(log *slog.Logger, m *metrics.Metrics, authn *auth.Authenticator, audits audit.Store, limiter *limit.Limiter, creds credentials.TransportCredentials) *grpc.Server {
+func newGRPCServer(log *slog.Logger, m *metrics.Metrics, authn *auth.Authenticator, audits audit.Store, limiter *limit.Limiter, creds credentials.TransportCredentials, maxMessage int) *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log, m), audit.UnaryInterceptor(audits, log), authn.UnaryInterceptor, limiter.UnaryInterceptor),
 		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), authn.StreamInterceptor, limiter.StreamInterceptor),
-		grpc.MaxRecvMsgSize(8 << 20),
+		grpc.MaxRecvMsgSize(maxMessage),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// A dead peer is found within Time+Timeout even when nothing is sent.

@@ -201,7 +201,7 @@ func findingLine(clusterID, checkID string, r checks.Resource) string {
 // findings a fleet scan must store for that cluster, no more, no less.
 func expectedFindings(t *testing.T, clusterID, dir string) []string {
 	t.Helper()
-	inv, err := worker.SnapshotSource(dir, func(p string) { t.Errorf("snapshot problem: %s", p) }).Collect(context.Background())
+	inv, err := worker.SnapshotSource(dir, func(p string) { t.Errorf("snapshot problem: %s", p) }).Collect(context.Background(), checks.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,7 +623,7 @@ func TestCustomChecksTravelWithScan(t *testing.T) {
 		t.Fatalf("scan: %v", scan)
 	}
 	got := allFindings(t, op, &fleetscanv1.ListFindingsRequest{CheckId: "ORG-TEAM-LABEL"})
-	inv, err := worker.SnapshotSource(filepath.Join(demoClusters, "globex-prod"), nil).Collect(ctx)
+	inv, err := worker.SnapshotSource(filepath.Join(demoClusters, "globex-prod"), nil).Collect(ctx, checks.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -835,7 +835,7 @@ func TestLongQueue(t *testing.T) {
 // reports when the worker stops it.
 type blockingSource struct{ stopped chan struct{} }
 
-func (b *blockingSource) Collect(ctx context.Context) (*checks.Inventory, error) {
+func (b *blockingSource) Collect(ctx context.Context, _ checks.Selection) (*checks.Inventory, error) {
 	<-ctx.Done()
 	close(b.stopped)
 	return nil, ctx.Err()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -78,6 +79,9 @@ type Config struct {
 	CertFile, KeyFile string
 	// BatchSize caps the findings per batch (default 500).
 	BatchSize int
+	// BatchBytes caps a batch's encoded size (default 1 MiB); the server's
+	// announced message limit lowers it.
+	BatchBytes int
 	// MaxInflight caps batches awaiting the server's ack (default 8).
 	MaxInflight int
 	// Policies are local custom checks run in every job.
@@ -292,7 +296,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	log := w.cfg.Logger.With("cluster", w.cfg.ClusterID, "server", w.cfg.Server)
 	runner := session.NewRunner(session.Config{
 		ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source, Producer: w.cfg.Producer,
-		BatchSize: w.cfg.BatchSize, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies,
+		BatchSize: w.cfg.BatchSize, BatchBytes: w.cfg.BatchBytes, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies,
 		TrustedRegistries: w.cfg.TrustedRegistries, Capabilities: w.cfg.Capabilities, Log: log,
 		OnCredential: func(token string) { w.keepCredential(log, token) },
 	})
@@ -320,10 +324,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		stopStreams()
 	}()
-	backoff := w.cfg.MinBackoff
+	retry := &backoff{min: w.cfg.MinBackoff, max: w.cfg.MaxBackoff}
 	for {
-		welcomed := false
-		err := runner.Serve(streamCtx, w.conn, func() { welcomed = true })
+		var welcomedAt time.Time
+		var progressed atomic.Bool
+		err := runner.Serve(streamCtx, w.conn, session.Events{
+			Welcomed:   func() { welcomedAt = time.Now() },
+			Progressed: func() { progressed.Store(true) },
+		})
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -334,16 +342,38 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("the server refused this worker: %w", err)
 		}
-		if welcomed {
-			backoff = w.cfg.MinBackoff
+		var up time.Duration
+		if !welcomedAt.IsZero() {
+			up = time.Since(welcomedAt)
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := retry.after(progressed.Load(), up)
 		log.Warn("disconnected from the server; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond), "jobs_held", len(runner.Held()))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, w.cfg.MaxBackoff)
 	}
+}
+
+// backoff is the wait between reconnects. It doubles with every stream
+// that ends without progress, up to max, and is back at min after one
+// that made progress (the server acked or assigned something) or stayed
+// up at least max. A Welcome alone does not reset it: a server that
+// accepts the worker and then refuses what it sends (a message too
+// large, a batch it cannot store) would otherwise be hammered at the
+// shortest interval for ever.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+// after returns how long to wait after a stream that ended, jittered
+// over the upper half of the current interval.
+func (b *backoff) after(progressed bool, up time.Duration) time.Duration {
+	if b.cur == 0 || progressed || up >= b.max {
+		b.cur = b.min
+	}
+	wait := b.cur/2 + rand.N(b.cur/2+1)
+	b.cur = min(2*b.cur, b.max)
+	return wait
 }

@@ -167,7 +167,7 @@ spec:
 
 func expectedCount(t *testing.T, dir string) int64 {
 	t.Helper()
-	inv, err := worker.SnapshotSource(dir, nil).Collect(context.Background())
+	inv, err := worker.SnapshotSource(dir, nil).Collect(context.Background(), checks.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}

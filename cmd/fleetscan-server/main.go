@@ -9,12 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/fleetscan/fleetscan/cmd/internal/bytesize"
 	"github.com/fleetscan/fleetscan/cmd/internal/logging"
 	"github.com/fleetscan/fleetscan/server"
 )
@@ -71,6 +73,8 @@ Flags:
 	maxRunning := fs.Int("max-running-jobs", 256, "jobs dispatched at once across the fleet; clusters wait their turn in order (-1: no cap)")
 	maxAttempts := fs.Int("max-attempts", 3, "times a job is sent to its worker before a lost connection fails it")
 	retention := fs.Duration("retention", 90*24*time.Hour, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
+	maxMessage := &bytesize.Flag{N: server.DefaultMaxMessageBytes}
+	fs.Var(maxMessage, "max-message-size", "largest message the server receives, from workers and API clients (at least 64KiB); workers are told it and keep their batches under it")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -92,7 +96,7 @@ Flags:
 		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Plaintext: *plaintext,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn,
-		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, Logger: log,
+		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, MaxMessageBytes: int(min(maxMessage.N, math.MaxInt32)), Logger: log,
 	})
 	if err != nil {
 		return err

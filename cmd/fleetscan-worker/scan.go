@@ -94,7 +94,7 @@ Flags:
 		debug.SetMemoryLimit(64 << 20)
 	}
 	start := time.Now()
-	inv, err := source.Collect(ctx)
+	inv, err := source.Collect(ctx, sel)
 	if err != nil {
 		return err
 	}

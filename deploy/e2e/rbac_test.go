@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/fleetscan/fleetscan/worker"
+	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 // TestWorkerRBAC runs the worker's collector with a token of the worker's
@@ -26,7 +27,7 @@ func TestWorkerRBAC(t *testing.T) {
 	for _, c := range env.clusters {
 		t.Run(c.id, func(t *testing.T) {
 			wc := c.workerClient(t)
-			inv, err := worker.KubeSource(wc, worker.DefaultPageSize).Collect(ctx)
+			inv, err := worker.KubeSource(wc, worker.DefaultPageSize).Collect(ctx, checks.Selection{})
 			if err != nil {
 				t.Fatalf("the worker's role is not enough to collect: %v", err)
 			}

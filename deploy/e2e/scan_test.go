@@ -34,17 +34,24 @@ import (
 // fleet is a fleetscan-server process with one worker per cluster, each
 // reading its API server with the worker's ServiceAccount token.
 type fleet struct {
-	t      *testing.T
-	addr   string
-	op     *client.Client
-	procs  []*process
-	server *process
+	t       *testing.T
+	addr    string
+	op      *client.Client
+	procs   []*process
+	server  *process
+	workers []*process
 }
 
 // startFleet starts fleetscan-server with a development CA, so that the
 // workers and the client verify it as in production, and one worker per
 // cluster.
 func startFleet(t *testing.T) *fleet {
+	t.Helper()
+	return startFleetOf(t, env.clusters)
+}
+
+// startFleetOf starts the server and one worker for each of clusters.
+func startFleetOf(t *testing.T, clusters []*cluster) *fleet {
 	t.Helper()
 	f := &fleet{t: t}
 	var dir string
@@ -75,7 +82,7 @@ func startFleet(t *testing.T) *fleet {
 	}
 	t.Cleanup(func() { f.op.Close() })
 	ctx := context.Background()
-	for _, c := range env.clusters {
+	for _, c := range clusters {
 		resp, err := f.op.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: c.id, Tenant: c.tenant})
 		if err != nil {
 			t.Fatal(err)
@@ -84,10 +91,10 @@ func startFleet(t *testing.T) *fleet {
 		if err := os.WriteFile(tokFile, []byte(resp.JoinToken), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		f.start("worker "+c.id, filepath.Join(dir, c.id+".log"), filepath.Join(env.fleetscan, "fleetscan-worker"),
+		f.workers = append(f.workers, f.start("worker "+c.id, filepath.Join(dir, c.id+".log"), filepath.Join(env.fleetscan, "fleetscan-worker"),
 			"--server", f.addr, "--ca", ca, "--cluster-id", c.id, "--token-file", tokFile,
 			"--credential-file", tokFile+".credential", "--kubeconfig", c.workerConf,
-			"--page-size", fmt.Sprint(pageSize))
+			"--page-size", fmt.Sprint(pageSize)))
 	}
 	return f
 }
@@ -184,7 +191,7 @@ func findingLine(check string, sev fleetscanv1.Severity, kind, ns, name, sub, ms
 func expected(t *testing.T, c *cluster) (lines []string, inv *checks.Inventory) {
 	t.Helper()
 	ctx := context.Background()
-	inv, err := worker.KubeSource(c.client, 1_000_000).Collect(ctx)
+	inv, err := worker.KubeSource(c.client, 1_000_000).Collect(ctx, checks.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,12 +230,17 @@ func TestParseVersion(t *testing.T) {
 // package imports this one, so the test cannot use it).
 func decodeFixture(t *testing.T, path string) *Inventory {
 	t.Helper()
+	return decodeFixtureWith(t, path, &Inventory{})
+}
+
+// decodeFixtureWith adds a fixture's objects to inv.
+func decodeFixtureWith(t *testing.T, path string, inv *Inventory) *Inventory {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	decoder := serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
-	inv := &Inventory{}
 	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
 		js, err := yaml.YAMLToJSON(doc)
 		if err != nil {

@@ -98,6 +98,21 @@ type Selection struct {
 	TrustedRegistries []string
 }
 
+// CustomKinds returns the kinds the selection's custom checks read, which
+// a collector keeps whole (Inventory.WholeKinds); nil when there are none.
+func (s Selection) CustomKinds() map[string]bool {
+	var out map[string]bool
+	for _, c := range s.Custom {
+		for _, k := range c.GetMatch().GetKinds() {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[k] = true
+		}
+	}
+	return out
+}
+
 // Validate reports the first problem of the selection: a check id that is
 // in neither the catalog nor the custom checks, or a custom check that does
 // not compile.
@@ -270,7 +285,7 @@ func (r *reporter) reportAt(sev fleetscanv1.Severity, res Resource, subPath, for
 		Category: r.check.Category,
 		Party:    r.check.Party,
 		Resource: res,
-		Message:  fmt.Sprintf(format, args...),
+		Message:  CapMessage(fmt.Sprintf(format, args...)),
 	}
 	f.Suppressed, _ = res.exemption(r.check.ID)
 	f.Resource.annotations = nil

@@ -48,7 +48,28 @@ type Inventory struct {
 	// Locations maps "Kind/namespace/name" to where a snapshot defines the
 	// object ("file:line"), so that findings can point at source files.
 	Locations map[string]string
+
+	// Trim is how far Add reduces objects to what the checks read (see
+	// TrimMode); WholeKinds are kinds it keeps whole whatever the mode:
+	// those that custom checks read (Selection.CustomKinds).
+	Trim       TrimMode
+	WholeKinds map[string]bool
 }
+
+// TrimMode says how far Inventory.Add reduces the objects it holds.
+type TrimMode int
+
+const (
+	// TrimBookkeeping drops what the API server keeps for itself (see
+	// Trim): managedFields' field sets, last-applied copies. The default.
+	TrimBookkeeping TrimMode = iota
+	// TrimNone keeps objects as they came.
+	TrimNone
+	// TrimUnread also drops what no built-in check reads (see
+	// DropUnread): statuses, and the pod specs of what a workload
+	// controller manages.
+	TrimUnread
+)
 
 // Merge appends the objects of other to inv.
 func (inv *Inventory) Merge(other *Inventory) {
@@ -72,6 +93,12 @@ func (inv *Inventory) Location(kind, namespace, name string) string {
 // Add stores a decoded object in the inventory. It reports false for kinds
 // the checks do not read.
 func (inv *Inventory) Add(obj runtime.Object) bool {
+	if m, ok := obj.(metav1.Object); ok && inv.Trim != TrimNone {
+		Trim(m)
+		if inv.Trim == TrimUnread {
+			DropUnread(obj, inv.WholeKinds)
+		}
+	}
 	switch o := obj.(type) {
 	case *corev1.Namespace:
 		inv.Namespaces = append(inv.Namespaces, *o)

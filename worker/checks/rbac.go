@@ -768,28 +768,40 @@ var rbacChecks = []*Check{
 				if !tokenMounted(&w, saAutomount[w.Namespace+"/"+sa]) {
 					continue
 				}
-				var grants []string
-				sev := medium
+				// The message names the worst grant and counts the others:
+				// listing them all made a finding grow with the cluster's
+				// group-wide bindings (66 KB each at 100,000 objects).
+				worst, grants, clusterWide := -1, 0, false
 				for _, i := range candidates(w.Namespace, sa) {
-					b := &bindings[i]
-					s, ok := b.grantsServiceAccount(w.Namespace, sa)
-					if !ok || len(powers[i]) == 0 {
+					if _, ok := bindings[i].grantsServiceAccount(w.Namespace, sa); !ok || len(powers[i]) == 0 {
 						continue
 					}
-					through, scope := "", " cluster-wide"
-					if s.Kind == rbacv1.GroupKind {
-						through = " to group " + s.Name
+					grants++
+					if cw := bindings[i].Kind != "RoleBinding"; worst < 0 || (cw && !clusterWide) {
+						worst, clusterWide = i, cw
 					}
-					if b.Kind == "RoleBinding" {
-						scope = fmt.Sprintf(" in namespace %q", b.Namespace)
-					} else {
-						sev = high
-					}
-					grants = append(grants, fmt.Sprintf("%s %q grants %s %q%s%s (%s)", b.Kind, b.qualifiedName(), b.roleRef.Kind, b.roleRef.Name, through, scope, strings.Join(powers[i], ", ")))
 				}
-				if len(grants) > 0 {
-					r.reportAt(sev, w.Resource, "", "pods run as service account %q, to which %s", sa, strings.Join(grants, "; "))
+				if grants == 0 {
+					continue
 				}
+				b := &bindings[worst]
+				s, _ := b.grantsServiceAccount(w.Namespace, sa)
+				through, scope, sev := "", " cluster-wide", high
+				if s.Kind == rbacv1.GroupKind {
+					through = " to group " + s.Name
+				}
+				if !clusterWide {
+					scope, sev = fmt.Sprintf(" in namespace %q", b.Namespace), medium
+				}
+				more := ""
+				switch {
+				case grants == 2:
+					more = "; 1 more binding grants it such powers"
+				case grants > 2:
+					more = fmt.Sprintf("; %d more bindings grant it such powers", grants-1)
+				}
+				r.reportAt(sev, w.Resource, "", "pods run as service account %q, to which %s %q grants %s %q%s%s (%s)%s",
+					sa, b.Kind, b.qualifiedName(), b.roleRef.Kind, b.roleRef.Name, through, scope, strings.Join(powers[worst], ", "), more)
 			}
 		},
 	},

@@ -186,25 +186,33 @@ func lastApplied(r *reporter, res Resource, obj runtime.Object) {
 // embeddedSecrets calls fn for every key of every Secret manifest in an
 // applied configuration, at any depth (a List's items, a template).
 func embeddedSecrets(doc any, fn func(secret, field, key string)) {
+	secretManifests(doc, func(secret map[string]any) {
+		meta, _ := secret["metadata"].(map[string]any)
+		name, _ := meta["name"].(string)
+		for _, field := range []string{"data", "stringData"} {
+			values, _ := secret[field].(map[string]any)
+			for _, key := range slices.Sorted(maps.Keys(values)) {
+				fn(name, field, key)
+			}
+		}
+	})
+}
+
+// secretManifests calls fn with every Secret manifest in doc, at any
+// depth, in a fixed order: map keys sorted, lists in order.
+func secretManifests(doc any, fn func(secret map[string]any)) {
 	switch v := doc.(type) {
 	case map[string]any:
 		if v["kind"] == "Secret" {
-			meta, _ := v["metadata"].(map[string]any)
-			name, _ := meta["name"].(string)
-			for _, field := range []string{"data", "stringData"} {
-				values, _ := v[field].(map[string]any)
-				for _, key := range slices.Sorted(maps.Keys(values)) {
-					fn(name, field, key)
-				}
-			}
+			fn(v)
 			return
 		}
 		for _, key := range slices.Sorted(maps.Keys(v)) {
-			embeddedSecrets(v[key], fn)
+			secretManifests(v[key], fn)
 		}
 	case []any:
 		for _, item := range v {
-			embeddedSecrets(item, fn)
+			secretManifests(item, fn)
 		}
 	}
 }

@@ -41,6 +41,8 @@ var codeTable = []struct {
 	{store.ErrAmbiguous, codes.InvalidArgument},
 	{store.ErrInvalidID, codes.InvalidArgument},
 	{ingest.ErrProtocol, codes.InvalidArgument},
+	{ingest.ErrRefused, codes.InvalidArgument},
+	{ingest.ErrMessageTooLarge, codes.ResourceExhausted},
 	{ingest.ErrWrongCluster, codes.PermissionDenied},
 	{auth.ErrForbidden, codes.PermissionDenied},
 	{ingest.ErrSilent, codes.DeadlineExceeded},

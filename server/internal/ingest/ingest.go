@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -18,6 +21,7 @@ import (
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/store"
+	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 // Errors of a session, turned into gRPC codes at the edge.
@@ -31,6 +35,11 @@ var (
 	// ErrJoinToken: a join token that cannot be exchanged, or a worker
 	// credential revoked meanwhile.
 	ErrJoinToken = errors.New("credential refused")
+	// ErrRefused: a batch the server will not store (a finding over the
+	// field limits). The stream ends; the same refusal again fails the job.
+	ErrRefused = errors.New("batch refused")
+	// ErrMessageTooLarge: a message over the server's receive limit.
+	ErrMessageTooLarge = errors.New("message too large")
 )
 
 // Settings negotiated in Welcome, and limits of a session.
@@ -48,6 +57,10 @@ const (
 	// stream may hold in flight.
 	MaxInflightBatches = 16
 	helloTimeout       = 10 * time.Second
+	// DefaultMaxMessageBytes is the server's receive limit when not
+	// configured: the largest message a worker (or an API client) may
+	// send, announced to workers in Welcome.max_message_bytes.
+	DefaultMaxMessageBytes = 8 << 20
 )
 
 // Store is what a session needs of the store.
@@ -102,6 +115,14 @@ type Ingest struct {
 	// Heartbeat is how often workers send something when idle; a stream
 	// silent for three of them is ended as dead. Default 10s.
 	Heartbeat time.Duration
+	// MaxMessageBytes is the gRPC server's receive limit, announced to
+	// workers so that they keep under it. Default DefaultMaxMessageBytes.
+	MaxMessageBytes int
+
+	// refusals holds, per job (ulid.ULID), the reason its last message was
+	// refused (a string), until a batch of the job is stored: the same
+	// reason twice in a row fails the job instead of looping.
+	refusals sync.Map
 
 	// progress holds what running jobs reported: job id → objects read.
 	progress sync.Map
@@ -113,7 +134,7 @@ type Ingest struct {
 
 // New returns an Ingest.
 func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Ingest {
-	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion, MaxAttempts: 3, Heartbeat: 10 * time.Second}
+	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion, MaxAttempts: 3, Heartbeat: 10 * time.Second, MaxMessageBytes: DefaultMaxMessageBytes}
 	in.closing, in.close = context.WithCancel(context.Background())
 	return in
 }
@@ -161,6 +182,7 @@ type Caller struct {
 // Serve runs one worker session until the stream ends or ctx is done.
 func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error {
 	clusterID := caller.ClusterID
+	streamCtx := ctx
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	defer context.AfterFunc(in.closing, stop)()
@@ -245,6 +267,7 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 	welcome := &workerv1.Welcome{
 		ServerVersion: in.serverVersion, MaxBatchSize: MaxBatchSize, HeartbeatInterval: durationpb.New(in.Heartbeat),
 		Capabilities: caps, MaxInflightBatches: MaxInflightBatches, WorkerToken: credential,
+		MaxMessageBytes: int32(min(in.MaxMessageBytes, math.MaxInt32)),
 	}
 	if s.confirmDone {
 		if welcome.Resume, err = s.resume(ctx, hello.HeldJobs); err != nil {
@@ -264,10 +287,37 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 	go func() { defer sender.Done(); cancel(s.send(sessCtx, stream)) }()
 	// The receiver is not waited for: a blocked Recv returns only once this
 	// handler has returned. It touches nothing but the inbound channel.
-	go func() { cancel(s.recv(sessCtx, stream, inbound)) }()
+	recvDone := make(chan error, 1)
+	go func() {
+		err := s.recv(sessCtx, stream, inbound)
+		recvDone <- err
+		cancel(err)
+	}()
 	err = s.loop(sessCtx, wake, inbound)
 	cancel(err)
 	sender.Wait()
+	if streamCtx.Err() != nil {
+		// gRPC ended the stream. When it refused a message as too large,
+		// it did so before Recv returned the reason, which the loop may
+		// not have seen: the stream is over, so Recv has returned or
+		// returns now.
+		if rerr := <-recvDone; errors.Is(rerr, ErrMessageTooLarge) {
+			err = rerr
+		}
+	}
+	if errors.Is(err, ErrMessageTooLarge) {
+		// gRPC refused the message before it was read: it was the next
+		// one the worker sent, a batch of the job it sends first.
+		// The stream is over: a failed job leaves the session here, and
+		// the worker learns of it when it resumes.
+		if id, ok := s.oldestJob(); ok {
+			if failed, ferr := s.refuse(ctx, id, err); failed {
+				s.finish(id)
+			} else if !errors.Is(ferr, ErrMessageTooLarge) {
+				log.Error("refuse a message too large", "job", id, "err", ferr)
+			}
+		}
+	}
 	if errors.Is(err, errStreamClosed) {
 		log.Info("worker disconnected")
 		return nil
@@ -559,6 +609,9 @@ func (s *session) recv(ctx context.Context, stream Stream, inbound chan<- *worke
 		if errors.Is(err, io.EOF) {
 			return errStreamClosed
 		}
+		if status.Code(err) == codes.ResourceExhausted {
+			return fmt.Errorf("%w: %s (the server's --max-message-size is %d bytes; workers from 0.2 on keep under it)", ErrMessageTooLarge, status.Convert(err).Message(), s.in.MaxMessageBytes)
+		}
 		if err != nil {
 			return err
 		}
@@ -637,7 +690,21 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		if m.Batch.Seq < 1 || m.Batch.Seq > MaxBatchesPerJob {
 			return fmt.Errorf("%w: batch sequence number %d outside 1..%d", ErrProtocol, m.Batch.Seq, MaxBatchesPerJob)
 		}
+		if err := ValidateBatch(m.Batch); err != nil {
+			failed, err := s.refuse(ctx, jobID, fmt.Errorf("%w: batch %d: %w", ErrRefused, m.Batch.Seq, err))
+			if !failed {
+				return err
+			}
+			// The worker is told to stop the job; the stream goes on.
+			if err := s.drop(ctx, jobID, fleetscanv1.JobState_JOB_STATE_FAILED); err != nil {
+				return err
+			}
+			return s.dispatch(ctx)
+		}
 		err = s.in.store.StageBatch(ctx, jobID, m.Batch)
+		if err == nil {
+			s.in.refusals.Delete(jobID) // progress: a refusal before counts no more
+		}
 		if err == nil && s.in.Metrics != nil {
 			s.in.Metrics.FindingsStaged(len(m.Batch.Findings))
 		}
@@ -663,6 +730,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		}
 		d := m.JobDone
 		done := store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable}
+		s.in.refusals.Delete(jobID)
 		state, err := s.endJob(ctx, jobID, d, done)
 		if err != nil {
 			return fmt.Errorf("end job %s: %w", jobID, err)
@@ -695,6 +763,72 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 	default:
 		return nil // a newer worker's message: ignore it
 	}
+}
+
+// refuse handles a message of job id that the server will not take, for
+// reason. The first time, it returns reason, which ends the stream: the
+// worker sends the message again when it reconnects, and a fault on the
+// way is retried. The same reason again, with no batch of the job stored
+// in between, is no fault on the way: the job fails with the reason, and
+// refuse reports failed. So no message makes a worker reconnect for ever.
+func (s *session) refuse(ctx context.Context, id ulid.ULID, reason error) (failed bool, err error) {
+	class := reason.Error()
+	if errors.Is(reason, ErrMessageTooLarge) {
+		class = ErrMessageTooLarge.Error() // the sizes may differ between tries
+	}
+	prev, seen := s.in.refusals.Swap(id, class)
+	if !seen || prev != class {
+		s.log.Warn("message refused; the worker may send it again once", "job", id, "reason", reason)
+		return false, reason
+	}
+	s.in.refusals.Delete(id)
+	s.log.Error("job failed: the worker's message was refused twice", "job", id, "reason", reason)
+	if err := s.in.store.FailJob(ctx, id, fmt.Sprintf("refused twice with no batch stored in between: %v", reason)); err != nil {
+		return false, fmt.Errorf("fail job %s: %w", id, err)
+	}
+	if s.in.Metrics != nil {
+		s.in.Metrics.JobEnded("failed", 0)
+	}
+	return true, nil
+}
+
+// oldestJob returns the job this session was given first of those it
+// holds: the worker sends its jobs' batches in the order it got them.
+func (s *session) oldestJob() (ulid.ULID, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var oldest ulid.ULID
+	var at time.Time
+	found := false
+	for id, t := range s.assigned {
+		if !found || t.Before(at) || (t.Equal(at) && id.Compare(oldest) < 0) {
+			oldest, at, found = id, t, true
+		}
+	}
+	return oldest, found
+}
+
+// ValidateBatch checks a batch's findings against the limits a worker
+// keeps (checks.MaxMessageBytes, checks.MaxFieldBytes): the server stores
+// what it is given, and one finding must not grow a record, a page of
+// ListFindings or a SARIF report without bound.
+func ValidateBatch(b *workerv1.FindingBatch) error {
+	for i, f := range b.Findings {
+		if n := len(f.Message); n > checks.MaxMessageBytes {
+			return fmt.Errorf("finding %d (%s): message of %d bytes, the maximum is %d", i, f.CheckId, n, checks.MaxMessageBytes)
+		}
+		r := f.GetResource()
+		for _, field := range []struct{ name, v string }{
+			{"check_id", f.CheckId}, {"category", f.Category}, {"suppression_reason", f.SuppressionReason},
+			{"resource.api_version", r.GetApiVersion()}, {"resource.kind", r.GetKind()}, {"resource.namespace", r.GetNamespace()},
+			{"resource.name", r.GetName()}, {"resource.sub_path", r.GetSubPath()},
+		} {
+			if len(field.v) > checks.MaxFieldBytes {
+				return fmt.Errorf("finding %d (%s): %s of %d bytes, the maximum is %d", i, f.CheckId, field.name, len(field.v), checks.MaxFieldBytes)
+			}
+		}
+	}
+	return nil
 }
 
 // confirm tells a worker that resumes jobs that it may forget this one.

@@ -101,13 +101,17 @@ func (k *Kube) Resources() []string {
 
 // Collect lists every kind the checks read, page by page. A kind it is not
 // allowed to list fails the collection: a scan that silently skipped it
-// would report a clean bill of health it did not check.
-func (k *Kube) Collect(ctx context.Context) (*checks.Inventory, error) {
+// would report a clean bill of health it did not check. Objects are
+// reduced as each page arrives to what the checks of sel read
+// (checks.TrimUnread, with the kinds of its custom checks whole), so
+// that the inventory of a large cluster is what the checks need, not what
+// the API server keeps.
+func (k *Kube) Collect(ctx context.Context, sel checks.Selection) (*checks.Inventory, error) {
 	pageSize := k.PageSize
 	if pageSize <= 0 {
 		pageSize = DefaultPageSize
 	}
-	inv := &checks.Inventory{}
+	inv := &checks.Inventory{Trim: checks.TrimUnread, WholeKinds: sel.CustomKinds()}
 	for _, l := range k.listers() {
 		opts := metav1.ListOptions{Limit: pageSize}
 		for {
@@ -146,8 +150,9 @@ type Snapshot struct {
 }
 
 // Collect loads the snapshot; it is read again for every job, so edits to
-// the directory show in the next scan.
-func (s *Snapshot) Collect(context.Context) (*checks.Inventory, error) {
+// the directory show in the next scan. Its objects are trimmed of
+// bookkeeping only (checks.TrimBookkeeping), whatever the selection.
+func (s *Snapshot) Collect(context.Context, checks.Selection) (*checks.Inventory, error) {
 	inv, stats, err := LoadSnapshot(s.Dir)
 	if err != nil {
 		return nil, err

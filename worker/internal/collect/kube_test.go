@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 func TestKubeCollectsEveryKind(t *testing.T) {
@@ -27,7 +29,7 @@ func TestKubeCollectsEveryKind(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "shop"}},
 	)
 	k := &Kube{Client: client}
-	inv, err := k.Collect(context.Background())
+	inv, err := k.Collect(context.Background(), checks.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestKubeFollowsContinueTokens(t *testing.T) {
 		}
 		return true, list, nil
 	})
-	inv, err := (&Kube{Client: client, PageSize: 100}).Collect(context.Background())
+	inv, err := (&Kube{Client: client, PageSize: 100}).Collect(context.Background(), checks.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func TestKubeFailsOnForbiddenKind(t *testing.T) {
 	client.PrependReactor("list", "roles", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.NewForbidden(schema.GroupResource{Group: "rbac.authorization.k8s.io", Resource: "roles"}, "", fmt.Errorf("RBAC: no"))
 	})
-	_, err := (&Kube{Client: client}).Collect(context.Background())
+	_, err := (&Kube{Client: client}).Collect(context.Background(), checks.Selection{})
 	if !errors.IsForbidden(err) {
 		t.Fatalf("got %v, want a Forbidden error", err)
 	}

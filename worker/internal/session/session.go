@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
@@ -33,7 +36,9 @@ const (
 
 // Source is where a job's objects come from.
 type Source interface {
-	Collect(ctx context.Context) (*checks.Inventory, error)
+	// Collect reads the cluster's objects, reduced to what the checks of
+	// sel read.
+	Collect(ctx context.Context, sel checks.Selection) (*checks.Inventory, error)
 	KubernetesVersion(ctx context.Context) (string, error)
 }
 
@@ -52,14 +57,37 @@ type Result struct {
 	NotAssessable []*fleetscanv1.CheckNotAssessable
 }
 
+// Message sizes. A batch is closed before its encoded findings pass
+// min(Config.BatchBytes, the server's limit less batchOverhead), so no
+// message the worker sends is ever over the server's limit.
+const (
+	// DefaultBatchBytes bounds a batch when the configuration does not:
+	// large enough that the per-message cost does not matter, small enough
+	// that a full window of batches is a few MiB of memory.
+	DefaultBatchBytes = 1 << 20
+	// DefaultMaxMessageBytes is what the worker assumes a server accepts
+	// when its Welcome does not say (a server older than
+	// Welcome.max_message_bytes): gRPC's default receive limit.
+	DefaultMaxMessageBytes = 4 << 20
+	// batchOverhead is what a batch's message adds to its findings: the
+	// ConnectRequest and FindingBatch envelopes, the job id, the seq.
+	batchOverhead = 64
+)
+
+// ErrFindingTooLarge: one finding is larger than a message may be; the
+// job fails with it rather than send a message the server must refuse.
+var ErrFindingTooLarge = errors.New("finding too large")
+
 // Output receives what a job produces and batches it for the stream.
 type Output struct {
 	r    *Runner
 	j    *job
 	done *workerv1.JobDone
-	size int
-	// batch is the batch being filled.
+	// size caps the findings of a batch, maxBytes their encoded size.
+	size, maxBytes int
+	// batch is the batch being filled, bytes its findings' encoded size.
 	batch []*workerv1.Finding
+	bytes int
 }
 
 // Progress reports the objects the job has read so far.
@@ -71,14 +99,32 @@ func (o *Output) Progress(objectsScanned int64) {
 }
 
 // Emit adds a finding; a full batch goes to the outbox, waiting while the
-// outbox is full.
+// outbox is full. A batch is full at its count or before the finding that
+// would take it past its size in bytes.
 func (o *Output) Emit(f *workerv1.Finding) error {
+	n := findingBytes(f)
+	if n > o.maxBytes {
+		r := f.GetResource()
+		return fmt.Errorf("%w: the finding of %s on %s %s/%s is %d bytes encoded; a message to the server carries at most %d",
+			ErrFindingTooLarge, f.CheckId, r.GetKind(), r.GetNamespace(), r.GetName(), n, o.maxBytes)
+	}
+	if len(o.batch) > 0 && o.bytes+n > o.maxBytes {
+		if err := o.flush(); err != nil {
+			return err
+		}
+	}
 	o.done.Findings++
 	o.batch = append(o.batch, f)
+	o.bytes += n
 	if len(o.batch) >= o.size {
 		return o.flush()
 	}
 	return nil
+}
+
+// findingBytes is what f adds to an encoded FindingBatch.
+func findingBytes(f *workerv1.Finding) int {
+	return protowire.SizeTag(3) + protowire.SizeBytes(proto.Size(f))
 }
 
 func (o *Output) flush() error {
@@ -87,7 +133,7 @@ func (o *Output) flush() error {
 	}
 	o.done.Batches++
 	b := &workerv1.FindingBatch{JobId: o.j.assign.JobId, Seq: o.done.Batches, Findings: o.batch}
-	o.batch = make([]*workerv1.Finding, 0, o.size)
+	o.batch, o.bytes = make([]*workerv1.Finding, 0, min(o.size, 64)), 0
 	return o.r.put(o.j, b)
 }
 
@@ -103,6 +149,10 @@ type Config struct {
 	Producer Producer
 	// BatchSize caps findings per batch; the server's Welcome may lower it.
 	BatchSize int
+	// BatchBytes caps a batch's encoded findings (default
+	// DefaultBatchBytes); the server's Welcome.max_message_bytes may
+	// lower it.
+	BatchBytes int
 	// MaxInflight caps batches sent and not yet acked; the server's Welcome
 	// may lower it. It is also what a job may produce while the worker is
 	// disconnected before it waits.
@@ -138,9 +188,10 @@ type Runner struct {
 	// held are the jobs assigned and not yet confirmed done, in the order
 	// they came; the first not started is the next to run.
 	held []*job
-	// batchSize and window are the settings of the current stream.
-	batchSize, window int
-	stopped           bool
+	// batchSize, batchBytes and window are the settings of the current
+	// stream.
+	batchSize, batchBytes, window int
+	stopped                       bool
 	// changed wakes the stream's sender; room wakes a job waiting for acks;
 	// queued wakes the job loop.
 	changed, room, queued chan struct{}
@@ -167,8 +218,11 @@ func NewRunner(cfg Config) *Runner {
 	if cfg.Capabilities == nil {
 		cfg.Capabilities = []string{CapResume, CapHeartbeat, CapCredential, CapReceipt}
 	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultBatchBytes
+	}
 	return &Runner{
-		cfg: cfg, batchSize: max(cfg.BatchSize, 1), window: max(cfg.MaxInflight, 1),
+		cfg: cfg, batchSize: max(cfg.BatchSize, 1), batchBytes: batchBytes(cfg.BatchBytes, 0), window: max(cfg.MaxInflight, 1),
 		changed: make(chan struct{}, 1), room: make(chan struct{}, 1), queued: make(chan struct{}, 1),
 	}
 }
@@ -281,9 +335,19 @@ func (r *Runner) assign(a *workerv1.Assign) {
 	signal(r.queued)
 }
 
+// Events are what Serve tells its caller about a stream; nil funcs are
+// not called.
+type Events struct {
+	// Welcomed: the server accepted the worker.
+	Welcomed func()
+	// Progressed: the server acked a batch or a job, or assigned one. A
+	// stream that is welcomed and then ends before anything progresses is
+	// a failure to retry more slowly, not a connection that worked.
+	Progressed func()
+}
+
 // Serve opens a stream on conn and serves it until it or ctx ends.
-// welcomed is called once the server has accepted the worker.
-func (r *Runner) Serve(ctx context.Context, conn grpc.ClientConnInterface, welcomed func()) error {
+func (r *Runner) Serve(ctx context.Context, conn grpc.ClientConnInterface, ev Events) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// Read before the stream opens: the server allows a Hello only a few
@@ -323,8 +387,10 @@ func (r *Runner) Serve(ctx context.Context, conn grpc.ClientConnInterface, welco
 	}
 	resume := canResume && slices.Contains(welcome.Capabilities, CapResume)
 	resumed := r.welcome(welcome, resume)
-	welcomed()
-	r.cfg.Log.Info("connected to the server", "server_version", welcome.ServerVersion, "batch_size", r.batchSize,
+	if ev.Welcomed != nil {
+		ev.Welcomed()
+	}
+	r.cfg.Log.Info("connected to the server", "server_version", welcome.ServerVersion, "batch_size", r.batchSize, "batch_bytes", r.batchBytes,
 		"inflight", r.window, "resume", resume, "jobs_resumed", resumed)
 
 	heartbeat := 10 * time.Second
@@ -338,7 +404,7 @@ func (r *Runner) Serve(ctx context.Context, conn grpc.ClientConnInterface, welco
 	// now: OnCredential has returned).
 	receipt := welcome.WorkerToken != ""
 	go func() { defer wg.Done(); cancel(r.send(ctx, stream, resume, heartbeat, receipt)) }()
-	err = r.receive(ctx, stream)
+	err = r.receive(ctx, stream, ev.Progressed)
 	cancel(err)
 	wg.Wait()
 	return err
@@ -354,6 +420,7 @@ func (r *Runner) welcome(w *workerv1.Welcome, resume bool) int {
 	if m := int(w.MaxBatchSize); m > 0 && r.batchSize > m {
 		r.batchSize = m
 	}
+	r.batchBytes = batchBytes(r.cfg.BatchBytes, int(w.MaxMessageBytes))
 	r.window = max(r.cfg.MaxInflight, 1)
 	if m := int(w.MaxInflightBatches); m > 0 && r.window > m {
 		r.window = m
@@ -381,6 +448,15 @@ func (r *Runner) welcome(w *workerv1.Welcome, resume bool) int {
 	signal(r.room)
 	signal(r.changed)
 	return len(acked)
+}
+
+// batchBytes is the size in bytes a batch's findings may reach: the
+// worker's own cap, lowered to what fits in the server's limit.
+func batchBytes(own, serverLimit int) int {
+	if serverLimit <= 0 {
+		serverLimit = DefaultMaxMessageBytes
+	}
+	return max(min(own, serverLimit-batchOverhead), 1)
 }
 
 func (r *Runner) ackLocked(j *job, seq int64) {
@@ -460,7 +536,10 @@ func (r *Runner) send(ctx context.Context, stream grpc.BidiStreamingClient[worke
 }
 
 // receive handles the server's messages until the stream ends.
-func (r *Runner) receive(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse]) error {
+func (r *Runner) receive(ctx context.Context, stream grpc.BidiStreamingClient[workerv1.ConnectRequest, workerv1.ConnectResponse], progressed func()) error {
+	if progressed == nil {
+		progressed = func() {}
+	}
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -472,7 +551,9 @@ func (r *Runner) receive(ctx context.Context, stream grpc.BidiStreamingClient[wo
 		switch m := msg.Msg.(type) {
 		case *workerv1.ConnectResponse_Assign:
 			r.assign(m.Assign)
+			progressed()
 		case *workerv1.ConnectResponse_Ack:
+			progressed()
 			r.mu.Lock()
 			if _, j := r.find(m.Ack.JobId); j != nil {
 				if m.Ack.JobDone {
@@ -500,9 +581,9 @@ func (r *Runner) run(j *job) {
 	log.Info("job started")
 	done := &workerv1.JobDone{JobId: j.assign.JobId}
 	r.mu.Lock()
-	size := r.batchSize
+	size, maxBytes := r.batchSize, r.batchBytes
 	r.mu.Unlock()
-	out := &Output{r: r, j: j, done: done, size: size, batch: make([]*workerv1.Finding, 0, size)}
+	out := &Output{r: r, j: j, done: done, size: size, maxBytes: maxBytes, batch: make([]*workerv1.Finding, 0, min(size, 64))}
 	produce := r.cfg.Producer
 	if produce == nil {
 		produce = r.produce
@@ -552,12 +633,6 @@ func (r *Runner) put(j *job, b *workerv1.FindingBatch) error {
 // produce is the default Producer: it collects the cluster from the
 // Source and runs the checks of the job's spec.
 func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (Result, error) {
-	inv, err := r.cfg.Source.Collect(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{ObjectsScanned: int64(inv.Len())}
-	out.Progress(res.ObjectsScanned)
 	spec := a.GetSpec()
 	sel := checks.Selection{
 		Include: spec.GetIncludeChecks(), Exclude: spec.GetExcludeChecks(), Namespaces: spec.GetNamespaces(),
@@ -567,6 +642,12 @@ func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (
 	if len(sel.TrustedRegistries) == 0 {
 		sel.TrustedRegistries = r.cfg.TrustedRegistries
 	}
+	inv, err := r.cfg.Source.Collect(ctx, sel)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{ObjectsScanned: int64(inv.Len())}
+	out.Progress(res.ObjectsScanned)
 	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error { return out.Emit(ToProto(f)) })
 	if err != nil {
 		return Result{}, err

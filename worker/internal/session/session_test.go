@@ -24,7 +24,7 @@ import (
 // podsSource is a cluster of n privileged pods: many findings.
 type podsSource struct{ n int }
 
-func (s podsSource) Collect(context.Context) (*checks.Inventory, error) {
+func (s podsSource) Collect(context.Context, checks.Selection) (*checks.Inventory, error) {
 	inv := &checks.Inventory{}
 	yes := true
 	for i := range s.n {
@@ -97,7 +97,7 @@ func newHarnessConfig(t *testing.T, cfg Config) *harness {
 	// Serve streams one after the other, as Worker.Run does.
 	go func() {
 		for ctx.Err() == nil {
-			h.served <- r.Serve(context.Background(), conn, func() {})
+			h.served <- r.Serve(context.Background(), conn, Events{})
 		}
 	}()
 	return h

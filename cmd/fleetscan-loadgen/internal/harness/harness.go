@@ -41,10 +41,13 @@ type Config struct {
 	// Faults cuts connections at random points (CutProb of them, within
 	// CutBytes) and restarts the server once, half-way through the first
 	// scan.
-	Faults   bool
-	CutProb  float64
-	CutBytes int64
-	Seed     uint64
+	Faults bool
+	// Realistic gives the findings the sizes of the real checks' (long
+	// messages and sub-paths, some at the cap) instead of one short line.
+	Realistic bool
+	CutProb   float64
+	CutBytes  int64
+	Seed      uint64
 
 	// ServerBin, if set, is a fleetscan-server binary to start (and kill,
 	// for the restart) on DataDir; otherwise the server runs in process.
@@ -61,6 +64,8 @@ type Config struct {
 	MetricsAddr string
 	// MaxRunningJobs is the server's fleet-wide cap (0: its default).
 	MaxRunningJobs int
+	// MaxMessageBytes is the server's receive limit (0: its default).
+	MaxMessageBytes int
 	// QueryPause is the pause between two ListFindings calls during a
 	// scan (default 20ms).
 	QueryPause time.Duration
@@ -160,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var id [3]byte
 	rand.Read(id[:])
 	h := &run{cfg: cfg, runID: hex.EncodeToString(id[:])}
-	h.fleet = newFleet("lg-"+h.runID+"-", cfg.Clusters, cfg.Findings, cfg.ChurnPct)
+	h.fleet = newFleet("lg-"+h.runID+"-", cfg.Clusters, cfg.Findings, cfg.ChurnPct, cfg.Realistic)
 	h.log = func(format string, args ...any) {
 		fmt.Fprintf(cfg.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	}
@@ -300,11 +305,14 @@ func (h *run) startServer(ctx context.Context) error {
 		if h.cfg.MaxRunningJobs != 0 {
 			args = append(args, "--max-running-jobs", fmt.Sprint(h.cfg.MaxRunningJobs))
 		}
+		if h.cfg.MaxMessageBytes != 0 {
+			args = append(args, "--max-message-size", fmt.Sprint(h.cfg.MaxMessageBytes))
+		}
 		h.tgt = &binary{bin: h.cfg.ServerBin, dataDir: h.dataDir, metrics: metrics, args: args}
 	} else {
 		h.tgt = &inProcess{cfg: server.Config{
 			DataDir: h.dataDir, Listen: "127.0.0.1:0", Plaintext: true, MetricsListen: metrics, Pprof: metrics != "",
-			MaxAttempts: maxAttempts, MaxRunningJobs: h.cfg.MaxRunningJobs, Logger: discardLogger(),
+			MaxAttempts: maxAttempts, MaxRunningJobs: h.cfg.MaxRunningJobs, MaxMessageBytes: h.cfg.MaxMessageBytes, Logger: discardLogger(),
 		}}
 	}
 	if err := h.tgt.start(ctx); err != nil {

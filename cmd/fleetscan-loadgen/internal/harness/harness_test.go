@@ -23,15 +23,23 @@ func (w logWriter) Write(p []byte) (int, error) {
 // show the churn; nothing here depends on timing.
 func TestSmallFleet(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		faults bool
+		name      string
+		faults    bool
+		realistic bool
+		batch     int
+		limit     int
 	}{
-		{"clean", false},
-		{"faults", true},
+		{"clean", false, false, 20, 0},
+		{"faults", true, false, 20, 0},
+		// Findings of real sizes in batches of up to 1,000 (about 350 KB)
+		// to a server that takes 64 KiB: the workers must split them by
+		// size, and every finding must arrive, long ones whole.
+		{"realistic-sizes", false, true, 1000, 64 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := Run(context.Background(), Config{
-				Clusters: 50, Findings: 200, ChurnPct: 5, BatchSize: 20, Faults: tc.faults, Seed: 42,
+				Clusters: 50, Findings: 200, ChurnPct: 5, BatchSize: tc.batch, Faults: tc.faults, Seed: 42,
+				Realistic: tc.realistic, MaxMessageBytes: tc.limit,
 				DataDir: t.TempDir(), Log: logWriter{t},
 			})
 			if err != nil {

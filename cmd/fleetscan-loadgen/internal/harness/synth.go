@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"strings"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
@@ -19,10 +20,13 @@ type fleet struct {
 	prefix                    string
 	clusters, findings, churn int
 	catalog                   []checks.Meta
+	// realistic gives findings the sizes of the real checks' (see
+	// realisticFinding) instead of one short line each.
+	realistic bool
 }
 
-func newFleet(prefix string, clusters, findings int, churnPct float64) *fleet {
-	return &fleet{prefix: prefix, clusters: clusters, findings: findings, churn: int(float64(findings) * churnPct / 100), catalog: checks.All()}
+func newFleet(prefix string, clusters, findings int, churnPct float64, realistic bool) *fleet {
+	return &fleet{prefix: prefix, clusters: clusters, findings: findings, churn: int(float64(findings) * churnPct / 100), catalog: checks.All(), realistic: realistic}
 }
 
 func (f *fleet) clusterID(i int) string { return fmt.Sprintf("%s%05d", f.prefix, i) }
@@ -40,10 +44,40 @@ func (f *fleet) window(round int) (lo, hi int) {
 func (f *fleet) finding(k int) *workerv1.Finding {
 	meta := f.catalog[k%len(f.catalog)]
 	ns, name := fmt.Sprintf("team-%02d", k%20), fmt.Sprintf("svc-%06d", k)
-	return &workerv1.Finding{
+	out := &workerv1.Finding{
 		CheckId: meta.ID, Severity: meta.Severity, Category: meta.Category, ResponsibleParty: meta.Party,
 		Resource: &fleetscanv1.ResourceRef{ApiVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: name, SubPath: "containers[app]"},
 		Message:  fmt.Sprintf("%s: container app of Deployment %s/%s", meta.Title, ns, name),
+	}
+	if f.realistic {
+		realisticFinding(out, k)
+	}
+	return out
+}
+
+// realisticFinding gives finding k the size and shape of what the real
+// checks write, so that a regression in message sizes (a check that lists
+// every object it saw) shows under load too. Most findings name one thing
+// and where it is (about 200 bytes); one in ten names a path through RBAC
+// and counts the rest, as SA-005 does (about 600 bytes); one in ten points
+// into a last-applied configuration, with a long sub-path; one in a
+// hundred is as long as a message may be (checks.MaxMessageBytes: a
+// custom CEL message, or a list cut short).
+func realisticFinding(f *workerv1.Finding, k int) {
+	r := f.Resource
+	switch {
+	case k%100 == 7:
+		f.Message = checks.CapMessage(strings.Repeat(fmt.Sprintf("container app of %s %s/%s mounts hostPath /var/lib/kubelet/pods/%d; ", r.Kind, r.Namespace, r.Name, k), 100))
+	case k%10 == 3:
+		f.Message = fmt.Sprintf(`pods run as service account "app-%d", to which ClusterRoleBinding "platform-binding-%03d" grants ClusterRole "platform-role-%03d" to group system:serviceaccounts cluster-wide (reads Secrets cluster-wide, can bind roles, escalate roles, proxy to the kubelet API of nodes, create tokens of service accounts, exec into pods, every permission on webhooks); %d more bindings grant it such powers`,
+			k%7, k%40, k%40, 10+k%50)
+		f.Resource.SubPath = ""
+	case k%10 == 5:
+		f.Resource.Kind, f.Resource.ApiVersion = "ConfigMap", "v1"
+		f.Resource.SubPath = fmt.Sprintf("metadata.annotations[kubectl.kubernetes.io/last-applied-configuration].data[DATABASE_PASSWORD_%d]", k)
+		f.Message = fmt.Sprintf("the last-applied-configuration annotation of ConfigMap %q still has key \"DATABASE_PASSWORD_%d\", which looks like a password assignment; anyone who can read ConfigMaps in namespace %q can read it", r.Name, k, r.Namespace)
+	default:
+		f.Message = fmt.Sprintf("container app of Deployment %s/%s runs image registry.example.com/%s/%s:1.%d.0 as root without a read-only root filesystem; set runAsNonRoot: true and readOnlyRootFilesystem: true in its securityContext", r.Namespace, r.Name, r.Namespace, r.Name, k%9)
 	}
 }
 

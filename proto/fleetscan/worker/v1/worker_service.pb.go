@@ -368,9 +368,18 @@ type Welcome struct {
 	// a worker that lost this Welcome can connect with the join token again,
 	// and the credential it did not get is deleted. For a worker without
 	// "receipt" the join token is spent when this Welcome is sent.
-	WorkerToken   string `protobuf:"bytes,7,opt,name=worker_token,json=workerToken,proto3" json:"worker_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WorkerToken string `protobuf:"bytes,7,opt,name=worker_token,json=workerToken,proto3" json:"worker_token,omitempty"`
+	// The largest message the server accepts from the worker, in bytes: the
+	// server's --max-message-size, its gRPC receive limit. The worker keeps
+	// every message under it, closing a batch before it would grow past it
+	// (Welcome.max_batch_size bounds the count, this the bytes). 0, from a
+	// server older than this field: the worker assumes 4 MiB, gRPC's default
+	// receive limit. A message over the limit ends the stream with
+	// RESOURCE_EXHAUSTED; the same job refused twice for the same reason,
+	// with no batch stored in between, fails with that reason.
+	MaxMessageBytes int32 `protobuf:"varint,8,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -450,6 +459,13 @@ func (x *Welcome) GetWorkerToken() string {
 		return x.WorkerToken
 	}
 	return ""
+}
+
+func (x *Welcome) GetMaxMessageBytes() int32 {
+	if x != nil {
+		return x.MaxMessageBytes
+	}
+	return 0
 }
 
 // Resume lets a held job go on after a reconnect.
@@ -1000,7 +1016,7 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\x0eworker_version\x18\x02 \x01(\tR\rworkerVersion\x12-\n" +
 	"\x12kubernetes_version\x18\x03 \x01(\tR\x11kubernetesVersion\x12\"\n" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12\x1b\n" +
-	"\theld_jobs\x18\x05 \x03(\tR\bheldJobs\"\xce\x02\n" +
+	"\theld_jobs\x18\x05 \x03(\tR\bheldJobs\"\xfa\x02\n" +
 	"\aWelcome\x12%\n" +
 	"\x0eserver_version\x18\x01 \x01(\tR\rserverVersion\x12$\n" +
 	"\x0emax_batch_size\x18\x02 \x01(\x05R\fmaxBatchSize\x12H\n" +
@@ -1008,7 +1024,8 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x120\n" +
 	"\x14max_inflight_batches\x18\x05 \x01(\x05R\x12maxInflightBatches\x123\n" +
 	"\x06resume\x18\x06 \x03(\v2\x1b.fleetscan.worker.v1.ResumeR\x06resume\x12!\n" +
-	"\fworker_token\x18\a \x01(\tR\vworkerToken\"<\n" +
+	"\fworker_token\x18\a \x01(\tR\vworkerToken\x12*\n" +
+	"\x11max_message_bytes\x18\b \x01(\x05R\x0fmaxMessageBytes\"<\n" +
 	"\x06Resume\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tacked_seq\x18\x02 \x01(\x03R\backedSeq\"K\n" +

@@ -1,0 +1,95 @@
+// Package memlimit sets the Go runtime's soft memory limit from the
+// memory limit of the container a binary runs in, so that the garbage
+// collector works harder as the process nears the limit instead of the
+// kernel killing it there.
+package memlimit
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// Share is the part of the container's limit given to the Go heap: the
+// rest is for what the runtime does not count (stacks, the binary,
+// memory returned to the kernel late).
+const Share = 0.8
+
+// unlimited is what cgroup v1 reports for no limit (a page-rounded
+// MaxInt64); anything this large is no limit.
+const unlimited = 1 << 60
+
+// FromCgroup reads the memory limit of the cgroup the process runs in,
+// under root (normally "/"): cgroup v2's memory.max for the process's own
+// cgroup, or cgroup v1's memory.limit_in_bytes. It returns 0 when there is
+// no limit or no cgroup file to read.
+func FromCgroup(root string) (int64, error) {
+	var candidates []string
+	if f, err := os.Open(filepath.Join(root, "proc/self/cgroup")); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			// v2: "0::/path"; v1: "N:memory:/path" (or with other
+			// controllers listed beside memory).
+			parts := strings.SplitN(sc.Text(), ":", 3)
+			if len(parts) != 3 {
+				continue
+			}
+			if parts[0] == "0" && parts[1] == "" {
+				candidates = append(candidates, filepath.Join(root, "sys/fs/cgroup", parts[2], "memory.max"))
+			}
+			for _, c := range strings.Split(parts[1], ",") {
+				if c == "memory" {
+					candidates = append(candidates, filepath.Join(root, "sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"))
+				}
+			}
+		}
+		f.Close()
+	}
+	// Inside a container's cgroup namespace the own path is "/", but some
+	// runtimes show the host's path: the root files are the container's.
+	candidates = append(candidates, filepath.Join(root, "sys/fs/cgroup/memory.max"), filepath.Join(root, "sys/fs/cgroup/memory/memory.limit_in_bytes"))
+	for _, path := range candidates {
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "max" {
+			return 0, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q is not a number of bytes", path, v)
+		}
+		if n <= 0 || n >= unlimited {
+			return 0, nil
+		}
+		return n, nil
+	}
+	return 0, nil
+}
+
+// Apply sets the soft memory limit to Share of the container's limit,
+// unless GOMEMLIMIT is set (the operator's word wins) or there is no
+// limit. It returns the limit it set, 0 if none.
+func Apply() (int64, error) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return 0, nil
+	}
+	limit, err := FromCgroup("/")
+	if err != nil || limit == 0 {
+		return 0, err
+	}
+	soft := int64(float64(limit) * Share)
+	debug.SetMemoryLimit(soft)
+	return soft, nil
+}
