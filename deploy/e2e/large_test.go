@@ -97,6 +97,9 @@ func TestLargeCluster(t *testing.T) {
 	serverRSS, serverPeak := f.server.memory()
 	t.Logf("fleet scan through the server: %s wall, %d findings, %d objects, %d attempt(s)", wall.Round(100*time.Millisecond), total(job.Findings), job.ObjectsScanned, job.Attempts)
 	t.Logf("peak RSS: worker %d MiB (now %d), server %d MiB (now %d), standalone scan %d MiB", workerPeak>>10, workerRSS>>10, serverPeak>>10, serverRSS>>10, saRSS>>10)
+	_, apiPeak := cp.apiserver.memory()
+	_, etcdPeak := cp.etcd.memory()
+	t.Logf("peak RSS of the control plane: kube-apiserver %d MiB, etcd %d MiB", apiPeak>>10, etcdPeak>>10)
 
 	if job.Attempts != 1 {
 		t.Errorf("the job took %d attempts: the worker's stream broke", job.Attempts)
