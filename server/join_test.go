@@ -42,6 +42,23 @@ func (ts *testServer) runWorker(clusterID, token, credFile string) (done <-chan 
 	return ch, cancel
 }
 
+// waitCredential waits until the worker has kept a credential other
+// than old in path, and returns it.
+func waitCredential(t *testing.T, path, old string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if len(b) > 0 && string(b) != old {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new credential in %s", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func refusedWithin(t *testing.T, what string, done <-chan error) error {
 	t.Helper()
 	select {
@@ -72,17 +89,20 @@ func TestJoinTokenIsSingleUse(t *testing.T) {
 	cred := filepath.Join(dir, "credential")
 
 	_, stop := ts.runWorker("acme-dev", join, cred)
-	waitConnected(t, op, "acme-dev")
-	kept, err := os.ReadFile(cred)
-	if err != nil || !strings.HasPrefix(string(kept), "fsw_") {
-		t.Fatalf("credential file: %q %v", kept, err)
+	// The server shows the worker connected before its Welcome, with the
+	// credential, reaches the worker: wait for the file, not for that.
+	kept := waitCredential(t, cred, "")
+	if !strings.HasPrefix(string(kept), "fsw_") {
+		t.Fatalf("credential file: %q", kept)
 	}
 	if info, _ := os.Stat(cred); info.Mode().Perm() != 0o600 {
 		t.Errorf("credential file mode %v, want 0600", info.Mode().Perm())
 	}
+	// The worker's receipt, sent once it has kept the credential, spends
+	// the join token.
+	ts.waitJoinSpent("acme-dev", join)
 	stop()
 
-	ts.waitJoinSpent("acme-dev", join)
 	thief, _ := ts.runWorker("acme-dev", join, filepath.Join(dir, "thief"))
 	if err := refusedWithin(t, "second use of the join token", thief); !strings.Contains(err.Error(), "refused") {
 		t.Errorf("second use of the join token: %v", err)
@@ -115,17 +135,7 @@ func TestJoinTokenIsSingleUse(t *testing.T) {
 	// file, as a Deployment does after the Secret is updated: the refused
 	// credential gives way to the join token.
 	ts.runWorker("acme-dev", rot.JoinToken, cred)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		now, _ := os.ReadFile(cred)
-		if len(now) > 0 && string(now) != string(kept) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("after a rotation the worker did not get a new credential with the new join token")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCredential(t, cred, string(kept))
 	waitConnected(t, op, "acme-dev")
 	if _, err := op.ClusterService.RotateClusterToken(ctx, &fleetscanv1.RotateClusterTokenRequest{ClusterId: "nope"}); status.Code(err) != codes.NotFound {
 		t.Errorf("rotating an unknown cluster: %v", err)

@@ -28,8 +28,17 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "fleetscan-server:", err)
 		}
-		os.Exit(2)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode maps run's error to the process status: 0 for --help, 2 for
+// any error, as in every fleetscan binary.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

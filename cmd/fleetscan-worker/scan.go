@@ -144,9 +144,14 @@ func splitList(s string) []string {
 	return out
 }
 
-// exitCode maps run's error to the process status.
+// exitCode maps run's error to the process status, as in every fleetscan
+// binary: 0 for --help, 1 for findings at or above --fail-on, 2 for any
+// error.
 func exitCode(err error) int {
-	if errors.Is(err, errThreshold) {
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errThreshold):
 		return 1
 	}
 	return 2

@@ -136,6 +136,16 @@ func TestScanUsageErrors(t *testing.T) {
 	}
 }
 
+// TestHelpExitsZero: --help is not an error, for the daemon and for scan.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"scan", "--help"}} {
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if code := exitCode(err); code != 0 {
+			t.Errorf("%q: exit %d (%v), want 0", args, code, err)
+		}
+	}
+}
+
 // TestDemoReadmeCounts keeps the severity table of deploy/demo/README.md
 // true to what a scan of each demo snapshot finds.
 func TestDemoReadmeCounts(t *testing.T) {

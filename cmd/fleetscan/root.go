@@ -160,10 +160,13 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// exitCode is the process status for run's error: 1 only for findings
+// at or above --fail-on (an exitError with code 1); 2 for every error, so
+// that a pipeline never takes a failure for a finding, nor for a pass.
 func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	return 1
+	return 2
 }

@@ -120,7 +120,8 @@ func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string,
 		return err
 	}
 	if scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
-		return &exitError{code: 1, err: fmt.Errorf("scan %s %s", scan.Id, enumName(scan.State, "SCAN_STATE_"))}
+		// An incomplete scan is an error, not a finding: status 2.
+		return &exitError{code: 2, err: fmt.Errorf("scan %s %s", scan.Id, enumName(scan.State, "SCAN_STATE_"))}
 	}
 	return nil
 }

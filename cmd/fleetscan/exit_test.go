@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes: a CI pipeline reads the exit status. 0: the command ran
+// and nothing reached --fail-on; 1: findings at or above --fail-on (see
+// TestCLIEndToEnd); 2: anything else went wrong, whatever it was, so that
+// a broken pipeline never passes for a finding, nor for a clean run.
+func TestExitCodes(t *testing.T) {
+	c := startCLI(t)
+	dir := t.TempDir()
+	c.must("cluster", "register", "acme-prod", "--tenant", "acme", "--join-token-file", filepath.Join(dir, "acme-prod.token"))
+	c.must("token", "create", "--name", "acme-ci", "--tenant", "acme", "--secret-file", filepath.Join(dir, "acme.token"))
+	tenant := &cli{t: t, addr: c.addr, tok: filepath.Join(dir, "acme.token")}
+	garbage := filepath.Join(dir, "garbage.token")
+	if err := os.WriteFile(garbage, []byte("fso_not-a-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused := &cli{t: t, addr: c.addr, tok: garbage}
+	unreachable := &cli{t: t, addr: "127.0.0.1:1", tok: c.tok}
+
+	// A scan that cannot complete: no worker connects, and it is cancelled.
+	started := c.must("scan", "start", "--cluster", "acme-prod", "-o", "json")
+	scanID := jsonField(t, started, "id")
+	c.must("scan", "cancel", scanID)
+
+	tests := []struct {
+		name string
+		c    *cli
+		args []string
+		want int
+	}{
+		{"ran", c, []string{"cluster", "list"}, 0},
+		{"help", c, []string{"findings", "list", "--help"}, 0},
+		{"no findings at --fail-on", c, []string{"findings", "list", "--fail-on", "low"}, 0},
+		{"unknown flag", c, []string{"cluster", "list", "--frobnicate"}, 2},
+		{"unknown command", c, []string{"frobnicate"}, 2},
+		{"invalid argument", c, []string{"findings", "list", "--severity", "urgent"}, 2},
+		{"not found", c, []string{"cluster", "get", "nope"}, 2},
+		{"unreachable server", unreachable, []string{"cluster", "list"}, 2},
+		{"refused token", refused, []string{"cluster", "list"}, 2},
+		{"permission denied", tenant, []string{"scan", "start", "--all"}, 2},
+		{"timeout", c, []string{"scan", "start", "--cluster", "acme-prod", "--wait", "--timeout", "1s"}, 2},
+		{"incomplete scan", c, []string{"scan", "watch", scanID}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := tt.c.run(tt.args...)
+			code := 0
+			if err != nil {
+				code = exitCode(err)
+			}
+			if code != tt.want {
+				t.Errorf("fleetscan %s: exit %d (%v), want %d\n%s", strings.Join(tt.args, " "), code, err, tt.want, out)
+			}
+		})
+	}
+}
+
+// jsonField returns a top-level string field of a JSON object.
+func jsonField(t *testing.T, doc, field string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(doc), &m); err != nil {
+		t.Fatalf("%v:\n%s", err, doc)
+	}
+	s, _ := m[field].(string)
+	if s == "" {
+		t.Fatalf("no %q in:\n%s", field, doc)
+	}
+	return s
+}
