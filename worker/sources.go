@@ -10,9 +10,10 @@ import (
 const DefaultPageSize = collect.DefaultPageSize
 
 // KubeSource reads a live cluster through client, listing pageSize objects
-// per call.
-func KubeSource(client kubernetes.Interface, pageSize int64) Source {
-	return &collect.Kube{Client: client, PageSize: pageSize}
+// per call; warn, if not nil, receives what the collector had to work
+// around (a kind listed again after its continue token expired).
+func KubeSource(client kubernetes.Interface, pageSize int64, warn func(problem string)) Source {
+	return &collect.Kube{Client: client, PageSize: pageSize, Warn: warn}
 }
 
 // SnapshotSource reads a directory of manifests for every job; warn

@@ -115,7 +115,7 @@ Flags:
 	if token == "" && *certFile == "" && !worker.HasCredential(*credFile) {
 		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register'), or a client certificate (--cert, --key)")
 	}
-	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { log.Warn("skipped part of a manifest", "problem", p) })
+	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { log.Warn("while reading the cluster", "problem", p) })
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func newSource(snapshot, kubeconfig, kubeContext string, pageSize int64, warn fu
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return worker.KubeSource(client, pageSize), nil
+	return worker.KubeSource(client, pageSize, warn), nil
 }
 
 func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {

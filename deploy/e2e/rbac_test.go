@@ -27,7 +27,7 @@ func TestWorkerRBAC(t *testing.T) {
 	for _, c := range env.clusters {
 		t.Run(c.id, func(t *testing.T) {
 			wc := c.workerClient(t)
-			inv, err := worker.KubeSource(wc, worker.DefaultPageSize).Collect(ctx, checks.Selection{})
+			inv, err := worker.KubeSource(wc, worker.DefaultPageSize, nil).Collect(ctx, checks.Selection{})
 			if err != nil {
 				t.Fatalf("the worker's role is not enough to collect: %v", err)
 			}

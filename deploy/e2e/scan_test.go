@@ -191,7 +191,7 @@ func findingLine(check string, sev fleetscanv1.Severity, kind, ns, name, sub, ms
 func expected(t *testing.T, c *cluster) (lines []string, inv *checks.Inventory) {
 	t.Helper()
 	ctx := context.Background()
-	inv, err := worker.KubeSource(c.client, 1_000_000).Collect(ctx, checks.Selection{})
+	inv, err := worker.KubeSource(c.client, 1_000_000, nil).Collect(ctx, checks.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}

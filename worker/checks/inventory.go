@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"reflect"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -82,6 +83,25 @@ func (inv *Inventory) Merge(other *Inventory) {
 			inv.Locations = map[string]string{}
 		}
 		inv.Locations[k] = v
+	}
+}
+
+// Absorb moves the objects of part into inv: a kind inv does not hold yet
+// takes part's slice as it is, without a copy, so that a collector can
+// read a kind into an inventory of its own and keep it only once it is
+// complete. part must not be used afterwards.
+func (inv *Inventory) Absorb(part *Inventory) {
+	dst, src := reflect.ValueOf(inv).Elem(), reflect.ValueOf(part).Elem()
+	for i := range dst.NumField() {
+		d, s := dst.Field(i), src.Field(i)
+		if d.Kind() != reflect.Slice || d.Type().Elem().Kind() != reflect.Struct || s.Len() == 0 {
+			continue
+		}
+		if d.Len() == 0 {
+			d.Set(s)
+		} else {
+			d.Set(reflect.AppendSlice(d, s))
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -28,6 +29,9 @@ const DefaultPageSize = 500
 type Kube struct {
 	Client   kubernetes.Interface
 	PageSize int64
+	// Warn, if set, receives what the collector had to work around (a
+	// listing started again).
+	Warn func(problem string)
 }
 
 // lister lists one kind, one page at a time.
@@ -113,24 +117,55 @@ func (k *Kube) Collect(ctx context.Context, sel checks.Selection) (*checks.Inven
 	}
 	inv := &checks.Inventory{Trim: checks.TrimUnread, WholeKinds: sel.CustomKinds()}
 	for _, l := range k.listers() {
-		opts := metav1.ListOptions{Limit: pageSize}
-		for {
-			items, cont, err := l.list(ctx, opts)
-			if err != nil {
-				return nil, fmt.Errorf("list %s: %w", l.resource, err)
-			}
-			for _, obj := range items {
-				inv.Add(obj)
-			}
-			if cont == "" {
-				break
-			}
-			opts.Continue = cont
+		// Each kind is read into an inventory of its own and kept once
+		// it is complete, so that a listing started again leaves nothing
+		// of the first try behind.
+		part := &checks.Inventory{Trim: inv.Trim, WholeKinds: inv.WholeKinds}
+		pages, err := k.list(ctx, l, pageSize, part)
+		if apierrors.IsResourceExpired(err) {
+			// The API server no longer holds the snapshot the pages came
+			// from (etcd compacted it: the listing took longer than the
+			// compaction interval, 5 minutes by default). Paging again
+			// could expire again just the same; one unpaged List, which
+			// the API server serves from its cache, cannot. client-go's
+			// pager does the same.
+			k.warn(fmt.Sprintf("list %s: the continue token expired after %d page(s); listing it again in one call", l.resource, pages))
+			part = &checks.Inventory{Trim: inv.Trim, WholeKinds: inv.WholeKinds}
+			_, err = k.list(ctx, l, 0, part)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", l.resource, err)
+		}
+		inv.Absorb(part)
 	}
 	// The version checks need it; a cluster that hides it is still scanned.
 	inv.ServerVersion, _ = k.KubernetesVersion(ctx)
 	return inv, nil
+}
+
+// list reads every object of one kind into inv, in pages of pageSize (0:
+// one List call), and returns how many pages it read.
+func (k *Kube) list(ctx context.Context, l lister, pageSize int64, inv *checks.Inventory) (int, error) {
+	opts := metav1.ListOptions{Limit: pageSize}
+	for pages := 1; ; pages++ {
+		items, cont, err := l.list(ctx, opts)
+		if err != nil {
+			return pages - 1, err
+		}
+		for _, obj := range items {
+			inv.Add(obj)
+		}
+		if cont == "" {
+			return pages, nil
+		}
+		opts.Continue = cont
+	}
+}
+
+func (k *Kube) warn(problem string) {
+	if k.Warn != nil {
+		k.Warn(problem)
+	}
 }
 
 // KubernetesVersion returns the API server's gitVersion.
