@@ -21,6 +21,9 @@ import (
 // errThreshold: findings reached --fail-on; the exit code says so.
 var errThreshold = errors.New("findings at or above the --fail-on severity")
 
+// errIncomplete: part of the input could not be read; exit 2.
+var errIncomplete = errors.New("scan incomplete")
+
 // runScan is `fleetscan-worker scan`: the checks on manifests or a cluster,
 // without a server, for CI pipelines and air-gapped use.
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -118,7 +121,7 @@ Flags:
 	for _, s := range skipped {
 		na = append(na, &fleetscanv1.CheckNotAssessable{CheckId: s.CheckID, Reason: s.Reason})
 	}
-	if err := out.Close(na); err != nil {
+	if err := out.Close(na, inv.Problems); err != nil {
 		return err
 	}
 	if err := buf.Flush(); err != nil {
@@ -128,6 +131,11 @@ Flags:
 		inv.Len(), time.Since(start).Round(time.Millisecond),
 		counts[checks.SeverityCritical], counts[checks.SeverityHigh], counts[fleetscanv1.Severity_SEVERITY_MEDIUM], counts[fleetscanv1.Severity_SEVERITY_LOW],
 		suppressed, len(skipped))
+	// A scan that could not read everything is incomplete: an error,
+	// whatever it found, so that a gate never passes on less.
+	if n := len(inv.Problems); n > 0 {
+		return fmt.Errorf("%w: %d file(s) or document(s) could not be read and were not scanned (listed in the report)", errIncomplete, n)
+	}
 	if failing > 0 {
 		return fmt.Errorf("%d %w (%s)", failing, errThreshold, strings.ToLower(report.SeverityName(threshold)))
 	}

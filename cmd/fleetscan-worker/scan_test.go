@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -175,5 +176,60 @@ func TestDemoReadmeCounts(t *testing.T) {
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("deploy/demo/README.md lacks the row %s", row)
 		}
+	}
+}
+
+// TestScanIncompleteSnapshot: a snapshot part of which cannot be read (a
+// document that does not decode, a named pipe) is still scanned, its
+// findings reported, and what was not read listed in every format; the
+// scan exits 2 even with --fail-on and findings above it, since a gate
+// that saw less than everything must not pass, nor report a finding as
+// the reason it failed.
+func TestScanIncompleteSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: debug, namespace: shop}\nspec:\n  hostPID: true\n  containers:\n    - {name: app, image: nginx:1.27, securityContext: {privileged: true}}\n"
+	if err := os.WriteFile(dir+"/pods.yaml", []byte(pod+"---\napiVersion: v1\nkind: Pod\nmetadata: [not, a, map]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(dir+"/pipe.yaml", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json", "sarif"} {
+		t.Run(format, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"scan", "--snapshot", dir, "-o", format, "--fail-on", "low"}, &out, io.Discard)
+			if !errors.Is(err, errIncomplete) || exitCode(err) != 2 {
+				t.Fatalf("got %v (exit %d), want the scan incomplete, exit 2", err, exitCode(err))
+			}
+			report := out.String()
+			for _, want := range []string{"POD-001", "pods.yaml:9", "pipe.yaml: not a regular file"} {
+				if !strings.Contains(report, want) {
+					t.Errorf("the %s report lacks %q:\n%s", format, want, report)
+				}
+			}
+			switch format {
+			case "json":
+				var doc struct{ Problems []string }
+				if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Problems) != 2 {
+					t.Errorf("json problems: %v %q", err, doc.Problems)
+				}
+			case "sarif":
+				var doc struct {
+					Runs []struct {
+						Invocations []struct {
+							ExecutionSuccessful        bool
+							ToolExecutionNotifications []struct{ Level string }
+						}
+					}
+				}
+				if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+					t.Fatal(err)
+				}
+				inv := doc.Runs[0].Invocations[0]
+				if inv.ExecutionSuccessful || len(inv.ToolExecutionNotifications) != 2 || inv.ToolExecutionNotifications[0].Level != "error" {
+					t.Errorf("sarif invocation: %+v", inv)
+				}
+			}
+		})
 	}
 }

@@ -25,6 +25,18 @@ func TestExitCodes(t *testing.T) {
 	refused := &cli{t: t, addr: c.addr, tok: garbage}
 	unreachable := &cli{t: t, addr: "127.0.0.1:1", tok: c.tok}
 
+	// A cluster whose worker cannot read all of its snapshot: its job
+	// succeeds on the rest, and the scan is incomplete.
+	snap := filepath.Join(dir, "damaged")
+	if err := os.MkdirAll(snap, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(snap, "pods.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: [not, a, map]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.must("cluster", "register", "damaged", "--tenant", "acme", "--join-token-file", filepath.Join(dir, "damaged.token"))
+	c.worker("damaged", filepath.Join(dir, "damaged.token"), snap)
+
 	// A scan that cannot complete: no worker connects, and it is cancelled.
 	started := c.must("scan", "start", "--cluster", "acme-prod", "-o", "json")
 	scanID := jsonField(t, started, "id")
@@ -47,7 +59,8 @@ func TestExitCodes(t *testing.T) {
 		{"refused token", refused, []string{"cluster", "list"}, 2},
 		{"permission denied", tenant, []string{"scan", "start", "--all"}, 2},
 		{"timeout", c, []string{"scan", "start", "--cluster", "acme-prod", "--wait", "--timeout", "1s"}, 2},
-		{"incomplete scan", c, []string{"scan", "watch", scanID}, 2},
+		{"cancelled scan", c, []string{"scan", "watch", scanID}, 2},
+		{"a job that could not read everything", c, []string{"scan", "start", "--cluster", "damaged", "--wait"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

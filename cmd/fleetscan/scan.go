@@ -123,6 +123,9 @@ func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string,
 		// An incomplete scan is an error, not a finding: status 2.
 		return &exitError{code: 2, err: fmt.Errorf("scan %s %s", scan.Id, enumName(scan.State, "SCAN_STATE_"))}
 	}
+	if ids := incomplete(scan); len(ids) > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("scan %s incomplete: the workers of %s could not read all of their clusters (listed above)", scan.Id, strings.Join(ids, ", "))}
+	}
 	return nil
 }
 
@@ -197,7 +200,33 @@ func printScan(g *globals, s *fleetscanv1.Scan) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
+	printProblems(g.stdout, s.Jobs)
 	return printNotAssessable(g.stdout, s.Jobs)
+}
+
+// printProblems lists, per cluster, what its worker could not read: a
+// job with problems succeeded on the rest only.
+func printProblems(w io.Writer, jobs []*fleetscanv1.Job) {
+	for _, j := range jobs {
+		if len(j.Problems) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nNot scanned on %s (%d, the job is incomplete):\n", j.ClusterId, len(j.Problems))
+		for _, p := range j.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+}
+
+// incomplete returns the clusters whose job could not read everything.
+func incomplete(s *fleetscanv1.Scan) []string {
+	var out []string
+	for _, j := range s.Jobs {
+		if len(j.Problems) > 0 {
+			out = append(out, j.ClusterId)
+		}
+	}
+	return out
 }
 
 // printNotAssessable lists the checks some cluster could not evaluate, so

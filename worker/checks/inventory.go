@@ -50,6 +50,11 @@ type Inventory struct {
 	// object ("file:line"), so that findings can point at source files.
 	Locations map[string]string
 
+	// Problems are what the collector could not read, each with where
+	// and why (a snapshot's "file:line: reason"). A scan of an inventory
+	// with problems is incomplete, whatever it finds.
+	Problems []string
+
 	// Trim is how far Add reduces objects to what the checks read (see
 	// TrimMode); WholeKinds are kinds it keeps whole whatever the mode:
 	// those that custom checks read (Selection.CustomKinds).
@@ -78,6 +83,7 @@ func (inv *Inventory) Merge(other *Inventory) {
 	if inv.ServerVersion == "" {
 		inv.ServerVersion = other.ServerVersion
 	}
+	inv.Problems = append(inv.Problems, other.Problems...)
 	for k, v := range other.Locations {
 		if inv.Locations == nil {
 			inv.Locations = map[string]string{}

@@ -20,6 +20,27 @@ const MaxMessageBytes = 4096
 // a rule; a reason is an annotation's text.
 const MaxFieldBytes = 1024
 
+// MaxProblems bounds the problems a job reports (Inventory.Problems):
+// past it, the last says how many more there were.
+const MaxProblems = 100
+
+// CapProblems returns problems bounded by MaxProblems entries of at most
+// MaxFieldBytes each, the last saying how many were left out.
+func CapProblems(problems []string) []string {
+	if len(problems) == 0 {
+		return nil
+	}
+	out := make([]string, 0, min(len(problems), MaxProblems))
+	for i, p := range problems {
+		if i == MaxProblems-1 && len(problems) > MaxProblems {
+			out = append(out, fmt.Sprintf("… and %d more problems", len(problems)-i))
+			break
+		}
+		out = append(out, capString(p, MaxFieldBytes))
+	}
+	return out
+}
+
 // CapMessage returns msg cut to at most MaxMessageBytes, at a rune
 // boundary, saying how much was left out.
 func CapMessage(msg string) string { return capString(msg, MaxMessageBytes) }

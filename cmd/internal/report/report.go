@@ -26,8 +26,10 @@ type Writer interface {
 	// Finding writes one finding; location is where its object is defined
 	// ("file:line"), or "".
 	Finding(f *fleetscanv1.Finding, location string) error
-	// Close ends the report with the checks that could not be assessed.
-	Close(notAssessable []*fleetscanv1.CheckNotAssessable) error
+	// Close ends the report with the checks that could not be assessed
+	// and the input that could not be read ("file:line: reason"): a
+	// report with problems is of an incomplete scan.
+	Close(notAssessable []*fleetscanv1.CheckNotAssessable, problems []string) error
 }
 
 // New returns a writer of format to w. toolVersion is reported in SARIF.
@@ -97,12 +99,20 @@ func (t *tableWriter) Finding(f *fleetscanv1.Finding, location string) error {
 	return err
 }
 
-func (t *tableWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable) error {
+func (t *tableWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, problems []string) error {
 	if err := t.tw.Flush(); err != nil {
 		return err
 	}
-	if t.rows == 0 {
+	if t.rows == 0 && len(problems) == 0 {
 		fmt.Fprintln(t.w, "No findings.")
+	} else if t.rows == 0 {
+		fmt.Fprintln(t.w, "No findings in what could be read.")
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(t.w, "\nNot scanned (%d, the scan is incomplete):\n", len(problems))
+		for _, p := range problems {
+			fmt.Fprintf(t.w, "  %s\n", p)
+		}
 	}
 	if len(notAssessable) > 0 {
 		fmt.Fprintf(t.w, "\nNot assessable (%d checks, neither passed nor failed):\n", len(notAssessable))
@@ -168,7 +178,7 @@ func (j *jsonWriter) Finding(f *fleetscanv1.Finding, _ string) error {
 	return err
 }
 
-func (j *jsonWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable) error {
+func (j *jsonWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, problems []string) error {
 	if j.count == 0 {
 		fmt.Fprint(j.w, "{\"findings\": [")
 	}
@@ -183,7 +193,15 @@ func (j *jsonWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable) erro
 		}
 		fmt.Fprintf(j.w, "\n  %s", b)
 	}
-	_, err := fmt.Fprintln(j.w, "\n]}")
+	fmt.Fprint(j.w, "\n], \"problems\": ")
+	if problems == nil {
+		problems = []string{}
+	}
+	b, err := json.Marshal(problems)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(j.w, "%s}\n", b)
 	return err
 }
 

@@ -173,7 +173,7 @@ func splitLocation(loc string) (string, int, bool) {
 	return loc[:i], line, true
 }
 
-func (s *sarifWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable) error {
+func (s *sarifWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, problems []string) error {
 	s.closed = true
 	var notes []map[string]any
 	for _, na := range notAssessable {
@@ -182,13 +182,26 @@ func (s *sarifWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable) err
 			"descriptor": map[string]any{"id": na.CheckId, "index": s.ruleIndex[na.CheckId]},
 		})
 	}
-	b, err := json.Marshal(notes)
+	// Input that could not be read is a notification of the run, which
+	// did not succeed: a code-scanning gate must not take it for clean.
+	execution := []map[string]any{}
+	for _, p := range problems {
+		n := map[string]any{"level": "error", "message": sarifText{p}}
+		// "file:line: reason": the location is before the first ": ".
+		if file, line, ok := splitLocation(p[:max(strings.Index(p, ": "), 0)]); ok {
+			n["locations"] = []map[string]any{{"physicalLocation": map[string]any{
+				"artifactLocation": map[string]any{"uri": file}, "region": map[string]any{"startLine": line}}}}
+		}
+		execution = append(execution, n)
+	}
+	invocation := map[string]any{"executionSuccessful": len(problems) == 0, "toolConfigurationNotifications": notes, "toolExecutionNotifications": execution}
+	if notes == nil {
+		invocation["toolConfigurationNotifications"] = []any{}
+	}
+	b, err := json.Marshal([]any{invocation})
 	if err != nil {
 		return err
 	}
-	if notes == nil {
-		b = []byte("[]")
-	}
-	_, err = fmt.Fprintf(s.w, "\n], \"invocations\": [{\"executionSuccessful\": true, \"toolConfigurationNotifications\": %s}]}]}\n", b)
+	_, err = fmt.Fprintf(s.w, "\n], \"invocations\": %s}]}\n", b)
 	return err
 }

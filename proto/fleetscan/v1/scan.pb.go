@@ -544,8 +544,14 @@ type Job struct {
 	Attempts int32 `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// While it runs: findings stored so far (not visible until it succeeds).
 	FindingsReceived int64 `protobuf:"varint,12,opt,name=findings_received,json=findingsReceived,proto3" json:"findings_received,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What the worker could not read, each with where and why (a snapshot's
+	// "file:line: reason"): the job succeeded on the rest, and is
+	// incomplete. Findings of what it could not read are neither resolved
+	// nor reported anew: the cluster's open findings it did not see are
+	// carried over. At most 100, the last saying how many more there were.
+	Problems      []string `protobuf:"bytes,13,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -660,6 +666,13 @@ func (x *Job) GetFindingsReceived() int64 {
 		return x.FindingsReceived
 	}
 	return 0
+}
+
+func (x *Job) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
 }
 
 // CheckNotAssessable says that a check could not be evaluated on a
@@ -945,7 +958,7 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2*.fleetscan.v1.CustomCheckMatch.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa2\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbe\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -963,7 +976,8 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\x0enot_assessable\x18\n" +
 	" \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12\x1a\n" +
 	"\battempts\x18\v \x01(\x05R\battempts\x12+\n" +
-	"\x11findings_received\x18\f \x01(\x03R\x10findingsReceived\"G\n" +
+	"\x11findings_received\x18\f \x01(\x03R\x10findingsReceived\x12\x1a\n" +
+	"\bproblems\x18\r \x03(\tR\bproblems\"G\n" +
 	"\x12CheckNotAssessable\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb6\x03\n" +

@@ -69,7 +69,7 @@ func scanToProto(s *store.Scan, live LiveProgress) *fleetscanv1.Scan {
 			Id: j.ID.String(), ClusterId: r.ClusterId, State: r.State,
 			CreateTime: ts(r.CreateMs), StartTime: ts(r.StartMs), FinishTime: ts(r.FinishMs),
 			Findings: r.Findings, ObjectsScanned: r.ObjectsScanned, Error: r.Error,
-			NotAssessable: r.NotAssessable, Attempts: r.Attempts, FindingsReceived: r.StagedFindings,
+			NotAssessable: r.NotAssessable, Attempts: r.Attempts, FindingsReceived: r.StagedFindings, Problems: r.Problems,
 		}
 		if store.IsFinal(r.State) {
 			out.Progress.ClustersDone++

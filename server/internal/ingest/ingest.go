@@ -729,7 +729,8 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			return err
 		}
 		d := m.JobDone
-		done := store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable}
+		done := store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable,
+			Problems: checks.CapProblems(d.Problems)}
 		s.in.refusals.Delete(jobID)
 		state, err := s.endJob(ctx, jobID, d, done)
 		if err != nil {

@@ -78,6 +78,10 @@ type Completion struct {
 	Findings       int64
 	ObjectsScanned int64
 	NotAssessable  []*fleetscanv1.CheckNotAssessable
+	// Problems are what the worker could not read: the job is
+	// incomplete, and the open findings it did not see are carried over
+	// rather than resolved.
+	Problems []string
 }
 
 // CompleteJob makes a job's staged findings visible, in one transaction:
@@ -173,7 +177,7 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 		for _, na := range done.NotAssessable {
 			unassessed[na.CheckId] = true
 		}
-		carried, err := s.codec.resolveUnseenTx(tx, findings, prefix, plan.seen, scan.Spec, unassessed, cluster, now)
+		carried, err := s.codec.resolveUnseenTx(tx, findings, prefix, plan.seen, scan.Spec, unassessed, len(done.Problems) > 0, cluster, now)
 		if err != nil {
 			return err
 		}
@@ -230,6 +234,7 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 		job.CheckCounts = checkCounts
 		job.ObjectsScanned = done.ObjectsScanned
 		job.NotAssessable = done.NotAssessable
+		job.Problems = done.Problems
 		job.StagedBatches, job.StagedFindings = 0, 0
 		return putProto(jobs, jobID[:], job)
 	})
@@ -453,7 +458,9 @@ type carriedFinding struct {
 // finding the job could not have seen — outside the scan's checks or
 // namespaces, or of a check that was not assessable — stays open and is
 // returned as carried.
-func (c *codec) resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, unassessed map[string]bool, cluster *storagev1.ClusterRecord, now int64) ([]carriedFinding, error) {
+// With incomplete set (the worker could not read all of the cluster), no
+// finding is resolved: one it did not see may be of what it did not read.
+func (c *codec) resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, unassessed map[string]bool, incomplete bool, cluster *storagev1.ClusterRecord, now int64) ([]carriedFinding, error) {
 	type update struct {
 		key []byte
 		rec *storagev1.FindingRecord
@@ -474,7 +481,7 @@ func (c *codec) resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen
 		if rec.ResolvedMs != 0 {
 			continue
 		}
-		if !specCovers(spec, rec) || unassessed[rec.CheckId] {
+		if incomplete || !specCovers(spec, rec) || unassessed[rec.CheckId] {
 			carried = append(carried, carriedFinding{fp: key, rec: rec})
 			continue
 		}

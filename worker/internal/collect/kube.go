@@ -192,6 +192,7 @@ func (s *Snapshot) Collect(context.Context, checks.Selection) (*checks.Inventory
 	if err != nil {
 		return nil, err
 	}
+	inv.Problems = stats.Problems
 	if s.Warn != nil {
 		for _, p := range slices.Concat(stats.Problems, stats.Warnings) {
 			s.Warn(p)

@@ -23,9 +23,10 @@ import (
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
-// maxDocumentSize bounds one manifest document; larger ones are refused
-// rather than read into memory.
-const maxDocumentSize = 16 << 20
+// MaxDocumentSize bounds one manifest document; a larger one is reported
+// and skipped rather than read into memory, and the rest of its file is
+// read on.
+const MaxDocumentSize = 16 << 20
 
 // SnapshotStats says what a snapshot load read and what it skipped.
 type SnapshotStats struct {
@@ -65,20 +66,41 @@ func LoadSnapshot(dir string) (*checks.Inventory, SnapshotStats, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return err
+			if path == dir {
+				return err
+			}
+			// A directory that cannot be read is reported, not the end.
+			stats.Problems = append(stats.Problems, fmt.Sprintf("%s: cannot read: %v; skipped", path, err))
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		}
 		switch strings.ToLower(filepath.Ext(path)) {
 		case ".yaml", ".yml", ".json":
-			if !d.IsDir() {
-				files = append(files, path)
+			if d.IsDir() {
+				return nil
 			}
+			// A named pipe would block the scan for ever on open, a
+			// device would read without end: only regular files, also
+			// through a symlink, are read.
+			info, err := os.Stat(path)
+			if err != nil {
+				stats.Problems = append(stats.Problems, fmt.Sprintf("%s: cannot read: %v; skipped", path, err))
+				return nil
+			}
+			if !info.Mode().IsRegular() {
+				stats.Problems = append(stats.Problems, fmt.Sprintf("%s: not a regular file (%s); skipped", path, fileType(info.Mode())))
+				return nil
+			}
+			files = append(files, path)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, stats, fmt.Errorf("read snapshot: %w", err)
 	}
-	if len(files) == 0 {
+	if len(files) == 0 && len(stats.Problems) == 0 {
 		return nil, stats, fmt.Errorf("read snapshot: no .yaml, .yml or .json files in %s", dir)
 	}
 	slices.Sort(files)
@@ -101,7 +123,7 @@ func LoadSnapshot(dir string) (*checks.Inventory, SnapshotStats, error) {
 			r.inv = &checks.Inventory{}
 			f, err := os.Open(path)
 			if err != nil {
-				r.err = fmt.Errorf("read snapshot: %w", err)
+				r.stats.Problems = append(r.stats.Problems, fmt.Sprintf("%s: cannot read: %v; skipped", path, err))
 				return
 			}
 			defer f.Close()
@@ -145,8 +167,12 @@ func DecodeManifests(r io.Reader, name string, inv *checks.Inventory) (SnapshotS
 	return stats, err
 }
 
+// decodeManifests decodes every document of r. What it cannot read (a
+// document that does not decode, one over MaxDocumentSize, the rest of a
+// file that fails mid-way) is a problem in stats, with where and why; it
+// returns an error only for what no later document could escape.
 func decodeManifests(r io.Reader, name string, inv *checks.Inventory, stats *SnapshotStats) error {
-	return splitDocuments(r, func(doc []byte, line int) {
+	err := splitDocuments(r, func(doc []byte, line int) {
 		warnings := len(stats.Warnings)
 		if err := decodeDocument(doc, fmt.Sprintf("%s:%d", name, line), inv, stats); err != nil {
 			stats.Problems = append(stats.Problems, fmt.Sprintf("%s:%d: %v", name, line, err))
@@ -154,44 +180,123 @@ func decodeManifests(r io.Reader, name string, inv *checks.Inventory, stats *Sna
 		for i := warnings; i < len(stats.Warnings); i++ {
 			stats.Warnings[i] = fmt.Sprintf("%s:%d: %s", name, line, stats.Warnings[i])
 		}
+	}, func(line int, problem string) {
+		stats.Problems = append(stats.Problems, fmt.Sprintf("%s:%d: %s", name, line, problem))
 	})
+	if err != nil {
+		stats.Problems = append(stats.Problems, fmt.Sprintf("%s: cannot read on: %v; the rest of the file is skipped", name, err))
+	}
+	return nil
 }
 
 // splitDocuments calls fn with each YAML document of r and the line it
-// starts on. Documents are separated by lines that start with "---".
-func splitDocuments(r io.Reader, fn func(doc []byte, line int)) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxDocumentSize)
+// starts on. Documents are separated by lines that start with "---". A
+// document over MaxDocumentSize is not kept: skipped is told where it
+// starts, and reading goes on at the next separator. Lines are read in
+// pieces, so no line is too long to read past. It returns an error only
+// when r fails.
+func splitDocuments(r io.Reader, fn func(doc []byte, line int), skipped func(line int, problem string)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	var doc bytes.Buffer
 	start, line := 1, 0
+	tooLarge := false
 	flush := func() {
-		if len(bytes.TrimSpace(doc.Bytes())) > 0 {
+		switch {
+		case tooLarge:
+			skipped(start, fmt.Sprintf("document larger than %d bytes; skipped", MaxDocumentSize))
+		case len(bytes.TrimSpace(doc.Bytes())) > 0:
 			fn(slices.Clone(doc.Bytes()), start)
 		}
 		doc.Reset()
+		tooLarge = false
 	}
-	for sc.Scan() {
+	for {
+		text, err := readLine(br, func([]byte) { tooLarge = true })
+		if err != nil && len(text) == 0 && !errors.Is(err, errLongLine) {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			flush()
+			return err
+		}
 		line++
-		text := sc.Bytes()
 		if bytes.HasPrefix(text, []byte("---")) {
 			flush()
 			start = line + 1
 			continue
 		}
-		if doc.Len() == 0 && len(bytes.TrimSpace(text)) == 0 {
+		if doc.Len() == 0 && len(bytes.TrimSpace(text)) == 0 && !tooLarge {
 			start = line + 1
 		}
-		doc.Write(text)
-		doc.WriteByte('\n')
-		if doc.Len() > maxDocumentSize {
-			return fmt.Errorf("document at line %d is larger than %d bytes", start, maxDocumentSize)
+		if !tooLarge {
+			doc.Write(text)
+			doc.WriteByte('\n')
+			if doc.Len() > MaxDocumentSize {
+				tooLarge = true
+				doc.Reset()
+			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
+		if err != nil && !errors.Is(err, errLongLine) {
+			if errors.Is(err, io.EOF) {
+				break // the last line, without a newline
+			}
+			flush()
+			return err
+		}
 	}
 	flush()
 	return nil
+}
+
+// errLongLine: readLine returned the start of a line longer than its
+// buffer; the rest was read and dropped.
+var errLongLine = errors.New("line too long")
+
+// readLine returns the next line of br without its newline. A line longer
+// than MaxDocumentSize is read to its end without being kept: long is
+// called, and the line's start is returned with errLongLine. At the end
+// of br it returns the last line and io.EOF.
+func readLine(br *bufio.Reader, long func([]byte)) ([]byte, error) {
+	var out []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(out)+len(chunk) <= MaxDocumentSize {
+			out = append(out, chunk...)
+		} else if out != nil || len(chunk) > 0 {
+			long(out)
+			// Drop the rest of the line without keeping it.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, err
+			}
+			return bytes.TrimRight(out[:min(len(out), 64)], "\r\n"), errLongLine
+		}
+		switch {
+		case err == nil:
+			return bytes.TrimRight(out, "\r\n"), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return bytes.TrimRight(out, "\r\n"), err
+		}
+	}
+}
+
+// fileType names a file mode that is not a regular file's.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }
 
 // decoder is strict: a misspelled or unknown field is reported instead of

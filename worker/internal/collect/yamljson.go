@@ -28,7 +28,7 @@ func yamlToJSON(doc []byte) ([]byte, error) {
 	if n.Kind == 0 {
 		return []byte("null"), nil
 	}
-	w := jsonWriter{limit: maxDocumentSize + 2*len(doc)}
+	w := jsonWriter{limit: MaxDocumentSize + 2*len(doc)}
 	if err := w.node(&n, 0); err != nil {
 		return nil, err
 	}

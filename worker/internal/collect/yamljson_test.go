@@ -103,7 +103,7 @@ func TestYAMLToJSONMatchesSigsYAML(t *testing.T) {
 			if json.Unmarshal(want, &a) != nil || json.Unmarshal(got, &b) != nil || !reflect.DeepEqual(a, b) {
 				t.Errorf("%s:%d: differs\n sigs: %s\n ours: %s", path, line, want, got)
 			}
-		})
+		}, func(line int, problem string) { t.Errorf("%s:%d: %s", path, line, problem) })
 		f.Close()
 		if err != nil {
 			t.Fatal(err)

@@ -55,6 +55,9 @@ type Result struct {
 	ObjectsScanned int64
 	// NotAssessable are the checks the job could not evaluate.
 	NotAssessable []*fleetscanv1.CheckNotAssessable
+	// Problems are what the job could not read (checks.Inventory.Problems):
+	// it ran on the rest and is incomplete.
+	Problems []string
 }
 
 // Message sizes. A batch is closed before its encoded findings pass
@@ -600,7 +603,10 @@ func (r *Runner) run(j *job) {
 		done.Error = err.Error()
 		log.Error("job failed", "err", err)
 	} else {
-		done.ObjectsScanned, done.NotAssessable = res.ObjectsScanned, res.NotAssessable
+		done.ObjectsScanned, done.NotAssessable, done.Problems = res.ObjectsScanned, res.NotAssessable, res.Problems
+		if len(done.Problems) > 0 {
+			log.Warn("job incomplete: part of the cluster could not be read", "problems", len(done.Problems), "first", done.Problems[0])
+		}
 		log.Info("job done", "objects", done.ObjectsScanned, "findings", done.Findings, "batches", done.Batches, "duration", time.Since(start).Round(time.Millisecond))
 	}
 	r.mu.Lock()
@@ -646,7 +652,7 @@ func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{ObjectsScanned: int64(inv.Len())}
+	res := Result{ObjectsScanned: int64(inv.Len()), Problems: checks.CapProblems(inv.Problems)}
 	out.Progress(res.ObjectsScanned)
 	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error { return out.Emit(ToProto(f)) })
 	if err != nil {

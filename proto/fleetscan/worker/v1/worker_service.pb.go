@@ -821,6 +821,10 @@ type JobDone struct {
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// Checks that could not be evaluated on this cluster, with the reason.
 	NotAssessable []*v1.CheckNotAssessable `protobuf:"bytes,6,rep,name=not_assessable,json=notAssessable,proto3" json:"not_assessable,omitempty"`
+	// What the worker could not read, as "where: why" (a snapshot's
+	// "file:line: reason"); the job ran on the rest. At most 100, of at
+	// most 1,024 bytes each.
+	Problems      []string `protobuf:"bytes,7,rep,name=problems,proto3" json:"problems,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -893,6 +897,13 @@ func (x *JobDone) GetError() string {
 func (x *JobDone) GetNotAssessable() []*v1.CheckNotAssessable {
 	if x != nil {
 		return x.NotAssessable
+	}
+	return nil
+}
+
+func (x *JobDone) GetProblems() []string {
+	if x != nil {
+		return x.Problems
 	}
 	return nil
 }
@@ -1045,14 +1056,15 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\fFindingBatch\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x128\n" +
-	"\bfindings\x18\x03 \x03(\v2\x1c.fleetscan.worker.v1.FindingR\bfindings\"\xde\x01\n" +
+	"\bfindings\x18\x03 \x03(\v2\x1c.fleetscan.worker.v1.FindingR\bfindings\"\xfa\x01\n" +
 	"\aJobDone\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\abatches\x18\x02 \x01(\x03R\abatches\x12\x1a\n" +
 	"\bfindings\x18\x03 \x01(\x03R\bfindings\x12'\n" +
 	"\x0fobjects_scanned\x18\x04 \x01(\x03R\x0eobjectsScanned\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12G\n" +
-	"\x0enot_assessable\x18\x06 \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\"\xc1\x02\n" +
+	"\x0enot_assessable\x18\x06 \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12\x1a\n" +
+	"\bproblems\x18\a \x03(\tR\bproblems\"\xc1\x02\n" +
 	"\aFinding\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
