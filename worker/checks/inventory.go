@@ -50,6 +50,11 @@ type Inventory struct {
 	// object ("file:line"), so that findings can point at source files.
 	Locations map[string]string
 
+	// WrittenAs maps "Kind/namespace/name" to the removed API version a
+	// snapshot's manifest is written in, for the objects the loader read
+	// in the current version instead (NS-008 reports it).
+	WrittenAs map[string]string
+
 	// Problems are what the collector could not read, each with where
 	// and why (a snapshot's "file:line: reason"). A scan of an inventory
 	// with problems is incomplete, whatever it finds.
@@ -84,6 +89,12 @@ func (inv *Inventory) Merge(other *Inventory) {
 		inv.ServerVersion = other.ServerVersion
 	}
 	inv.Problems = append(inv.Problems, other.Problems...)
+	for k, v := range other.WrittenAs {
+		if inv.WrittenAs == nil {
+			inv.WrittenAs = map[string]string{}
+		}
+		inv.WrittenAs[k] = v
+	}
 	for k, v := range other.Locations {
 		if inv.Locations == nil {
 			inv.Locations = map[string]string{}

@@ -166,11 +166,17 @@ var namespaceChecks = []*Check{
 	{
 		Meta: Meta{
 			ID: "NS-008", Title: "Deprecated API version", Severity: low, Category: CategoryNamespaces, Party: partyWorkload,
-			Description: "The API server serves every object in whichever version a client asks for, so the version a manifest uses shows only where the manifest was recorded: in the kubectl.kubernetes.io/last-applied-configuration annotation (kubectl apply) and in managedFields entries of server-side apply. An object last applied with a version Kubernetes no longer serves cannot be applied again from the same manifest. Objects created otherwise (Helm, operators, kubectl create) cannot be told, and a snapshot's manifests in removed versions are not decoded at all.",
+			Description: "The API server serves every object in whichever version a client asks for, so the version a manifest uses shows only where the manifest was recorded: in the kubectl.kubernetes.io/last-applied-configuration annotation (kubectl apply) and in managedFields entries of server-side apply. An object last applied with a version Kubernetes no longer serves cannot be applied again from the same manifest. Objects created otherwise (Helm, operators, kubectl create) cannot be told. A snapshot's manifest in a removed version of a workload, policy or RBAC kind is checked as the current version, and reported here with the version it is written in.",
 			Remediation: "Update the manifest to the current apiVersion (apps/v1, networking.k8s.io/v1, policy/v1, batch/v1, rbac.authorization.k8s.io/v1, admissionregistration.k8s.io/v1) and apply it again.",
 		},
 		inventory: func(r *reporter, inv *Inventory) {
 			inv.eachObject(func(apiVersion, kind string, m metav1.Object, _ runtime.Object) {
+				if written := inv.WrittenAs[kind+"/"+m.GetNamespace()+"/"+m.GetName()]; written != "" {
+					if release, ok := removedAPIs[written+" "+kind]; ok {
+						r.report(resourceOf(apiVersion, kind, objectMeta(m)), "", "%s %q is written as %s, which Kubernetes no longer serves since %s", kind, m.GetName(), written, release)
+						return
+					}
+				}
 				for _, used := range appliedVersions(m) {
 					if release, ok := removedAPIs[used+" "+kind]; ok {
 						r.report(resourceOf(apiVersion, kind, objectMeta(m)), "", "%s %q was last applied as %s, which Kubernetes no longer serves since %s", kind, m.GetName(), used, release)
@@ -303,6 +309,7 @@ var removedAPIs = func() map[string]string {
 	add("1.22", "rbac.authorization.k8s.io/v1beta1", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 	add("1.22", "rbac.authorization.k8s.io/v1alpha1", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 	add("1.22", "admissionregistration.k8s.io/v1beta1", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+	add("1.21", "batch/v2alpha1", "CronJob")
 	add("1.25", "batch/v1beta1", "CronJob")
 	add("1.25", "policy/v1beta1", "PodDisruptionBudget")
 	return out

@@ -311,6 +311,59 @@ func toJSON(doc []byte) ([]byte, error) {
 
 var decoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
 
+// upgrades maps "apiVersion Kind" of the workload and policy versions that
+// Kubernetes removed to the version fleetscan reads the kind in: their
+// pod templates and the fields the checks read sit at the same paths, so
+// such a manifest is checked like a current one instead of being
+// skipped, and NS-008 reports the version it is written in.
+var upgrades = map[string]string{
+	"extensions/v1beta1 Deployment": "apps/v1", "apps/v1beta1 Deployment": "apps/v1", "apps/v1beta2 Deployment": "apps/v1",
+	"extensions/v1beta1 DaemonSet": "apps/v1", "apps/v1beta2 DaemonSet": "apps/v1",
+	"extensions/v1beta1 ReplicaSet": "apps/v1", "apps/v1beta2 ReplicaSet": "apps/v1",
+	"apps/v1beta1 StatefulSet": "apps/v1", "apps/v1beta2 StatefulSet": "apps/v1",
+	"batch/v1beta1 CronJob": "batch/v1", "batch/v2alpha1 CronJob": "batch/v1",
+	"policy/v1beta1 PodDisruptionBudget":     "policy/v1",
+	"extensions/v1beta1 NetworkPolicy":       "networking.k8s.io/v1",
+	"extensions/v1beta1 Ingress":             "networking.k8s.io/v1",
+	"networking.k8s.io/v1beta1 Ingress":      "networking.k8s.io/v1",
+	"rbac.authorization.k8s.io/v1beta1 Role": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1 ClusterRole": "rbac.authorization.k8s.io/v1",
+	"rbac.authorization.k8s.io/v1beta1 RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1 ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
+	"rbac.authorization.k8s.io/v1alpha1 Role": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1alpha1 ClusterRole": "rbac.authorization.k8s.io/v1",
+	"rbac.authorization.k8s.io/v1alpha1 RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1alpha1 ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
+	// Not admissionregistration.k8s.io/v1beta1: its webhooks default to
+	// failurePolicy Ignore where v1 defaults to Fail, so read as v1 they
+	// would be judged by the wrong default.
+}
+
+// upgrade rewrites a document in a removed version (see upgrades) to the
+// current one; it returns the version the document was written in, or ""
+// when it needed no rewrite.
+func upgrade(js []byte) ([]byte, string, error) {
+	// Every removed version is a beta or an alpha: most documents are
+	// passed on without being parsed a second time.
+	if !bytes.Contains(js, []byte("beta")) && !bytes.Contains(js, []byte("alpha")) {
+		return js, "", nil
+	}
+	var tm struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if json.Unmarshal(js, &tm) != nil {
+		return js, "", nil // the decoder says what is wrong
+	}
+	current, ok := upgrades[tm.APIVersion+" "+tm.Kind]
+	if !ok {
+		return js, "", nil
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, "", err
+	}
+	doc["apiVersion"] = current
+	out, err := json.Marshal(doc)
+	return out, tm.APIVersion, err
+}
+
 func decodeDocument(doc []byte, location string, inv *checks.Inventory, stats *SnapshotStats) error {
 	js, err := toJSON(doc)
 	if err != nil {
@@ -318,6 +371,10 @@ func decodeDocument(doc []byte, location string, inv *checks.Inventory, stats *S
 	}
 	if string(bytes.TrimSpace(js)) == "null" {
 		return nil // only comments
+	}
+	js, writtenAs, err := upgrade(js)
+	if err != nil {
+		return err
 	}
 	obj, _, err := decoder.Decode(js, nil, nil)
 	if err != nil && obj != nil && runtime.IsStrictDecodingError(err) {
@@ -348,7 +405,14 @@ func decodeDocument(doc []byte, location string, inv *checks.Inventory, stats *S
 		if inv.Locations == nil {
 			inv.Locations = map[string]string{}
 		}
-		inv.Locations[obj.GetObjectKind().GroupVersionKind().Kind+"/"+namespaceOf(obj)+"/"+nameOf(obj)] = location
+		key := obj.GetObjectKind().GroupVersionKind().Kind + "/" + namespaceOf(obj) + "/" + nameOf(obj)
+		inv.Locations[key] = location
+		if writtenAs != "" {
+			if inv.WrittenAs == nil {
+				inv.WrittenAs = map[string]string{}
+			}
+			inv.WrittenAs[key] = writtenAs
+		}
 	} else {
 		stats.Skipped++
 	}
