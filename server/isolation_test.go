@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -125,13 +127,23 @@ func TestTenantIsolation(t *testing.T) {
 		if d := diffLines(got, want); d != "" {
 			t.Errorf("acme's findings differ from its scope:\n%s", d)
 		}
+		// Another tenant's cluster is not found, alike an absent one: an
+		// empty list would tell a mistyped id that all is well.
 		for _, req := range []*fleetscanv1.ListFindingsRequest{
 			{ClusterId: "globex-prod"},
+			{Namespace: "payments", ClusterId: "globex-prod", Status: fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED},
+			{CheckId: tf.globexFinding.CheckId, ClusterId: "globex-prod"},
+		} {
+			_, err := acme.FindingService.ListFindings(ctx, req)
+			absent := proto.Clone(req).(*fleetscanv1.ListFindingsRequest)
+			absent.ClusterId = "nope"
+			_, absentErr := acme.FindingService.ListFindings(ctx, absent)
+			notFoundAlike(t, fmt.Sprintf("ListFindings(%v)", req), err, absentErr, "globex-prod", "nope")
+		}
+		for _, req := range []*fleetscanv1.ListFindingsRequest{
 			{ClusterId: "shared", Namespace: "payments"},
 			{ClusterId: "shared", Namespace: ""}, // cluster-scoped objects of shared are the provider's
-			{Namespace: "payments", ClusterId: "globex-prod", Status: fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED},
 			{Namespace: "ci"},
-			{CheckId: tf.globexFinding.CheckId, ClusterId: "globex-prod"},
 		} {
 			for _, f := range allFindings(t, acme, req) {
 				if f.ClusterId != "acme-prod" && !(f.ClusterId == "shared" && f.Resource.Namespace == "storefront") {

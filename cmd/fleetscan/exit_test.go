@@ -17,6 +17,7 @@ func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	c.must("cluster", "register", "acme-prod", "--tenant", "acme", "--join-token-file", filepath.Join(dir, "acme-prod.token"))
 	c.must("token", "create", "--name", "acme-ci", "--tenant", "acme", "--secret-file", filepath.Join(dir, "acme.token"))
+	c.must("cluster", "register", "damaged-other", "--tenant", "globex", "--join-token-file", filepath.Join(dir, "other.token"))
 	tenant := &cli{t: t, addr: c.addr, tok: filepath.Join(dir, "acme.token")}
 	garbage := filepath.Join(dir, "garbage.token")
 	if err := os.WriteFile(garbage, []byte("fso_not-a-token\n"), 0o600); err != nil {
@@ -55,6 +56,8 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", c, []string{"frobnicate"}, 2},
 		{"invalid argument", c, []string{"findings", "list", "--severity", "urgent"}, 2},
 		{"not found", c, []string{"cluster", "get", "nope"}, 2},
+		{"findings of an unknown cluster", c, []string{"findings", "list", "--cluster", "nope"}, 2},
+		{"findings of another tenant's cluster", tenant, []string{"findings", "list", "--cluster", "damaged-other"}, 2},
 		{"unreachable server", unreachable, []string{"cluster", "list"}, 2},
 		{"refused token", refused, []string{"cluster", "list"}, 2},
 		{"permission denied", tenant, []string{"scan", "start", "--all"}, 2},

@@ -76,7 +76,8 @@ func (TrendBucket) EnumDescriptor() ([]byte, []int) {
 // with AND.
 type ListFindingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only findings of this cluster.
+	// Only findings of this cluster. A cluster that does not exist, or that
+	// the caller may not see, is NOT_FOUND (alike), not an empty list.
 	ClusterId string `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// Only findings of at least this severity.
 	MinSeverity Severity `protobuf:"varint,2,opt,name=min_severity,json=minSeverity,proto3,enum=fleetscan.v1.Severity" json:"min_severity,omitempty"`

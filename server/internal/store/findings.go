@@ -624,11 +624,19 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 		var prefix []byte
 		if f.ClusterID != "" {
 			rec := &storagev1.ClusterRecord{}
+			// A cluster that is not there, or not the reader's, is an
+			// error, alike: "no findings" would tell a pipeline with a
+			// mistyped id that all is well.
 			if err := getProto(tx.Bucket(bucketClusters), []byte(f.ClusterID), rec); err != nil {
 				if errors.Is(err, ErrNotFound) {
-					return nil // no such cluster: no findings
+					return fmt.Errorf("cluster %q: %w", f.ClusterID, ErrNotFound)
 				}
 				return err
+			}
+			if f.Visible != nil {
+				if ok, _ := f.Visible(rec); !ok {
+					return fmt.Errorf("cluster %q: %w", f.ClusterID, ErrNotFound)
+				}
 			}
 			clusters[rec.Seq] = rec
 			prefix = u64(rec.Seq)

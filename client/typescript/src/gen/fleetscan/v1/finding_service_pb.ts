@@ -24,7 +24,8 @@ export const file_fleetscan_v1_finding_service: GenFile = /*@__PURE__*/
  */
 export type ListFindingsRequest = Message<"fleetscan.v1.ListFindingsRequest"> & {
   /**
-   * Only findings of this cluster.
+   * Only findings of this cluster. A cluster that does not exist, or that
+   * the caller may not see, is NOT_FOUND (alike), not an empty list.
    *
    * @generated from field: string cluster_id = 1;
    */
