@@ -17,7 +17,9 @@ func KubeSource(client kubernetes.Interface, pageSize int64, warn func(problem s
 }
 
 // SnapshotSource reads a directory of manifests for every job; warn
-// receives the documents it had to skip, as "file:line: reason".
+// receives the objects that decoded with unknown or duplicate fields, as
+// "file:line: ..."; what could not be read is in the inventory's
+// Problems, and so in the job's result.
 func SnapshotSource(dir string, warn func(problem string)) Source {
 	return &collect.Snapshot{Dir: dir, Warn: warn}
 }

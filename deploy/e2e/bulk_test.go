@@ -40,41 +40,70 @@ func seedBulk(ctx context.Context, c *cluster) error {
 	if err := c.defaultServiceAccounts(ctx); err != nil {
 		return err
 	}
-	type item func(context.Context) error
-	items := make(chan item)
-	var failed atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for it := range items {
-				if err := it(ctx); err != nil {
-					failed.CompareAndSwap(nil, &err)
-				}
-			}
-		})
-	}
+	var jobs []createJob
 	for i := range bulkConfigMaps {
-		items <- func(ctx context.Context) error {
+		jobs = append(jobs, createJob{"ConfigMap", func(ctx context.Context) error {
 			_, err := cs.CoreV1().ConfigMaps(bulkNamespace).Create(ctx, &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("settings-%04d", i), Labels: map[string]string{"app": "batch"}},
 				Data:       map[string]string{"LOG_LEVEL": "info", "SHARD": fmt.Sprint(i)},
 			}, metav1.CreateOptions{})
 			return err
-		}
+		}})
 	}
 	for i := range bulkPods {
-		items <- func(ctx context.Context) error {
+		jobs = append(jobs, createJob{"Pod", func(ctx context.Context) error {
 			_, err := cs.CoreV1().Pods(bulkNamespace).Create(ctx, bulkPod(i), metav1.CreateOptions{})
 			return err
-		}
+		}})
 	}
-	close(items)
-	wg.Wait()
-	if err := failed.Load(); err != nil {
-		return fmt.Errorf("bulk objects in %s: %w", c.id, *err)
+	if _, err := createAll(ctx, 16, jobs); err != nil {
+		return fmt.Errorf("bulk objects in %s: %w", c.id, err)
 	}
 	fmt.Fprintf(os.Stderr, "e2e: %s: %d ConfigMaps and %d Pods created in %s\n", c.id, bulkConfigMaps, bulkPods, time.Since(start).Round(100*time.Millisecond))
 	return nil
+}
+
+// createJob creates one object of kind.
+type createJob struct {
+	kind string
+	do   func(context.Context) error
+}
+
+// createAll runs jobs with writers concurrent writers and returns how many
+// objects of each kind it created; after the first error it creates no
+// more and returns that error.
+func createAll(ctx context.Context, writers int, jobs []createJob) (map[string]int, error) {
+	var mu sync.Mutex
+	created := map[string]int{}
+	ch := make(chan createJob)
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for it := range ch {
+				if failed.Load() != nil {
+					continue
+				}
+				if err := it.do(ctx); err != nil {
+					err = fmt.Errorf("create %s: %w", it.kind, err)
+					failed.CompareAndSwap(nil, &err)
+					continue
+				}
+				mu.Lock()
+				created[it.kind]++
+				mu.Unlock()
+			}
+		})
+	}
+	for _, it := range jobs {
+		ch <- it
+	}
+	close(ch)
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return created, *err
+	}
+	return created, nil
 }
 
 // bulkPod is a hardened batch pod but for its mutable image tag: the same

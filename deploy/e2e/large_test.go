@@ -13,8 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -250,51 +248,22 @@ func seedLarge(ctx context.Context, cp *controlPlane) (map[string]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
 	created := map[string]int{}
-	type item struct {
-		kind string
-		do   func(context.Context) error
-	}
-	run := func(items []item) error {
-		ch := make(chan item)
-		var failed atomic.Pointer[error]
-		var wg sync.WaitGroup
-		for range 32 {
-			wg.Go(func() {
-				for it := range ch {
-					if failed.Load() != nil {
-						continue
-					}
-					if err := it.do(ctx); err != nil {
-						err = fmt.Errorf("create %s: %w", it.kind, err)
-						failed.CompareAndSwap(nil, &err)
-						continue
-					}
-					mu.Lock()
-					created[it.kind]++
-					mu.Unlock()
-				}
-			})
+	run := func(items []createJob) error {
+		n, err := createAll(ctx, 32, items)
+		for kind, c := range n {
+			created[kind] += c
 		}
-		for _, it := range items {
-			ch <- it
-		}
-		close(ch)
-		wg.Wait()
-		if err := failed.Load(); err != nil {
-			return *err
-		}
-		return nil
+		return err
 	}
 	c, a, b, n, r, p := cs.CoreV1(), cs.AppsV1(), cs.BatchV1(), cs.NetworkingV1(), cs.RbacV1(), cs.PolicyV1()
 	opts := metav1.CreateOptions{FieldManager: "kubectl-client-side-apply"}
-	add := func(items *[]item, kind string, do func(context.Context) error) {
-		*items = append(*items, item{kind, do})
+	add := func(items *[]createJob, kind string, do func(context.Context) error) {
+		*items = append(*items, createJob{kind, do})
 	}
 
 	// Namespaces and service accounts first: pods need theirs to exist.
-	var first []item
+	var first []createJob
 	for i := range largeNamespaces {
 		ns := largeNS(i)
 		add(&first, "Namespace", func(ctx context.Context) error {
@@ -340,7 +309,7 @@ func seedLarge(ctx context.Context, cp *controlPlane) (map[string]int, error) {
 	if err := run(first); err != nil {
 		return nil, err
 	}
-	var sas []item
+	var sas []createJob
 	for i := range largeNamespaces {
 		ns := largeNS(i)
 		for _, name := range []string{"default", "app", "batch"} {
@@ -359,7 +328,7 @@ func seedLarge(ctx context.Context, cp *controlPlane) (map[string]int, error) {
 		return nil, err
 	}
 
-	var rest []item
+	var rest []createJob
 	for i := range largeNamespaces {
 		ns := largeNS(i)
 		for j := range 60 {

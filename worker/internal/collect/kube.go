@@ -3,7 +3,6 @@ package collect
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -180,7 +179,9 @@ func (k *Kube) KubernetesVersion(context.Context) (string, error) {
 // Snapshot reads a directory of manifests.
 type Snapshot struct {
 	Dir string
-	// Warn receives each document the loader skipped, as "file:line: reason".
+	// Warn receives each object that decoded with unknown or duplicate
+	// fields, as "file:line: ..."; what could not be read at all is in
+	// the inventory's Problems.
 	Warn func(problem string)
 }
 
@@ -192,9 +193,11 @@ func (s *Snapshot) Collect(context.Context, checks.Selection) (*checks.Inventory
 	if err != nil {
 		return nil, err
 	}
+	// What could not be read travels with the inventory, into the
+	// report and the job's result; Warn gets what was read with doubts.
 	inv.Problems = stats.Problems
 	if s.Warn != nil {
-		for _, p := range slices.Concat(stats.Problems, stats.Warnings) {
+		for _, p := range stats.Warnings {
 			s.Warn(p)
 		}
 	}

@@ -51,24 +51,7 @@ func TestKubeCollectsEveryKind(t *testing.T) {
 func TestKubeFollowsContinueTokens(t *testing.T) {
 	const total = 1234
 	client := fake.NewClientset()
-	var calls int
-	client.PrependReactor("list", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
-		calls++
-		opts := action.(k8stesting.ListActionImpl).GetListOptions()
-		start := 0
-		if opts.Continue != "" {
-			start, _ = strconv.Atoi(opts.Continue)
-		}
-		end := min(start+int(opts.Limit), total)
-		list := &corev1.PodList{}
-		for i := start; i < end; i++ {
-			list.Items = append(list.Items, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i), Namespace: "shop"}})
-		}
-		if end < total {
-			list.Continue = strconv.Itoa(end)
-		}
-		return true, list, nil
-	})
+	calls := servePods(client, total, nil)
 	inv, err := (&Kube{Client: client, PageSize: 100}).Collect(context.Background(), checks.Selection{})
 	if err != nil {
 		t.Fatal(err)
@@ -80,8 +63,8 @@ func TestKubeFollowsContinueTokens(t *testing.T) {
 		}
 		seen[p.Name] = true
 	}
-	if len(seen) != total || calls != 13 {
-		t.Errorf("read %d pods in %d calls, want %d in 13", len(seen), calls, total)
+	if len(seen) != total || len(*calls) != 13 {
+		t.Errorf("read %d pods in %d calls, want %d in 13", len(seen), len(*calls), total)
 	}
 }
 
@@ -109,29 +92,11 @@ func TestKubeFailsOnForbiddenKind(t *testing.T) {
 func TestKubeListsAgainWhenContinueExpires(t *testing.T) {
 	const total = 1234
 	client := fake.NewClientset()
-	var calls []string
-	client.PrependReactor("list", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
-		opts := action.(k8stesting.ListActionImpl).GetListOptions()
-		calls = append(calls, fmt.Sprintf("limit=%d continue=%q", opts.Limit, opts.Continue))
+	calls := servePods(client, total, func(opts metav1.ListOptions) error {
 		if opts.Continue == "1000" {
-			return true, nil, errors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result.")
+			return errors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result.")
 		}
-		start := 0
-		if opts.Continue != "" {
-			start, _ = strconv.Atoi(opts.Continue)
-		}
-		end := total
-		if opts.Limit > 0 {
-			end = min(start+int(opts.Limit), total)
-		}
-		list := &corev1.PodList{}
-		for i := start; i < end; i++ {
-			list.Items = append(list.Items, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i), Namespace: "shop"}})
-		}
-		if end < total {
-			list.Continue = strconv.Itoa(end)
-		}
-		return true, list, nil
+		return nil
 	})
 	var warnings []string
 	inv, err := (&Kube{Client: client, PageSize: 500, Warn: func(p string) { warnings = append(warnings, p) }}).Collect(context.Background(), checks.Selection{})
@@ -150,11 +115,49 @@ func TestKubeListsAgainWhenContinueExpires(t *testing.T) {
 	if len(seen) != total {
 		t.Errorf("held %d pods, want %d", len(seen), total)
 	}
+	var got []string
+	for _, o := range *calls {
+		got = append(got, fmt.Sprintf("limit=%d continue=%q", o.Limit, o.Continue))
+	}
 	want := []string{`limit=500 continue=""`, `limit=500 continue="500"`, `limit=500 continue="1000"`, `limit=0 continue=""`}
-	if strings.Join(calls, "; ") != strings.Join(want, "; ") {
-		t.Errorf("List calls:\n got %q\nwant %q", calls, want)
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("List calls:\n got %q\nwant %q", got, want)
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "pods") || !strings.Contains(warnings[0], "expired after 2 page(s)") {
 		t.Errorf("warnings %q, want one naming pods and the expiry", warnings)
 	}
+}
+
+// servePods answers the pod Lists of client from total pods, in pages of
+// the requested limit (all of them without one) with the next offset as
+// the continue token; fail, if not nil, may answer a call with an error
+// instead. It returns the options of every call, in order.
+func servePods(client *fake.Clientset, total int, fail func(metav1.ListOptions) error) *[]metav1.ListOptions {
+	calls := &[]metav1.ListOptions{}
+	client.PrependReactor("list", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		opts := action.(k8stesting.ListActionImpl).GetListOptions()
+		*calls = append(*calls, opts)
+		if fail != nil {
+			if err := fail(opts); err != nil {
+				return true, nil, err
+			}
+		}
+		start := 0
+		if opts.Continue != "" {
+			start, _ = strconv.Atoi(opts.Continue)
+		}
+		end := total
+		if opts.Limit > 0 {
+			end = min(start+int(opts.Limit), total)
+		}
+		list := &corev1.PodList{}
+		for i := start; i < end; i++ {
+			list.Items = append(list.Items, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i), Namespace: "shop"}})
+		}
+		if end < total {
+			list.Continue = strconv.Itoa(end)
+		}
+		return true, list, nil
+	})
+	return calls
 }
