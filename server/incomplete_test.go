@@ -80,3 +80,39 @@ func TestIncompleteJobKeepsWhatItCouldNotSee(t *testing.T) {
 		t.Errorf("counts of the incomplete job %v, want the posture carried over: %v", j.Findings, first.Jobs[0].Findings)
 	}
 }
+
+// TestJobListsWhatNoCheckReads: the documents a worker's snapshot holds
+// that no check reads reach the job's result with where, what and why;
+// the job is complete, and its workloads of kinds fleetscan reads
+// generically (a Rollout) are checked.
+func TestJobListsWhatNoCheckReads(t *testing.T) {
+	ts := startServer(t)
+	op := ts.client(ts.operatorToken())
+	ctx := context.Background()
+	dir := t.TempDir()
+	manifests := "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: canary, namespace: shop}\n" +
+		"spec: {template: {spec: {containers: [{name: app, image: nginx:1.27, securityContext: {privileged: true}}]}}}\n" +
+		"---\napiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\n"
+	if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(manifests), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts.startWorker("shop", register(t, op, "shop", "acme", nil), dir)
+	resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{
+		Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"shop"}},
+		Spec:   &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-001"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitScan(t, op, resp.Scan.Id)
+	j := s.Jobs[0]
+	if s.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED || len(j.Problems) != 0 {
+		t.Fatalf("scan %v, problems %q", s.State, j.Problems)
+	}
+	if len(j.Unchecked) != 1 || !strings.Contains(j.Unchecked[0], "shop.yaml:6: v1 Secret shop/db: no check reads this kind") {
+		t.Errorf("job unchecked %q, want the Secret with its file and line", j.Unchecked)
+	}
+	if j.Findings.GetCritical() != 1 {
+		t.Errorf("findings %v, want the Rollout's privileged container", j.Findings)
+	}
+}

@@ -121,16 +121,20 @@ Flags:
 	for _, s := range skipped {
 		na = append(na, &fleetscanv1.CheckNotAssessable{CheckId: s.CheckID, Reason: s.Reason})
 	}
-	if err := out.Close(na, inv.Problems); err != nil {
+	if err := out.Close(report.Outcome{NotAssessable: na, Problems: inv.Problems, Unchecked: inv.Unchecked}); err != nil {
 		return err
 	}
 	if err := buf.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "%d objects scanned in %v: %d critical, %d high, %d medium, %d low, %d suppressed; %d checks not assessable\n",
+	fmt.Fprintf(stderr, "%d objects scanned in %v: %d critical, %d high, %d medium, %d low, %d suppressed; %d checks not assessable",
 		inv.Len(), time.Since(start).Round(time.Millisecond),
 		counts[checks.SeverityCritical], counts[checks.SeverityHigh], counts[fleetscanv1.Severity_SEVERITY_MEDIUM], counts[fleetscanv1.Severity_SEVERITY_LOW],
 		suppressed, len(skipped))
+	if n := len(inv.Unchecked); n > 0 {
+		fmt.Fprintf(stderr, "; %d documents not checked (listed in the report)", n)
+	}
+	fmt.Fprintln(stderr)
 	// A scan that could not read everything is incomplete: an error,
 	// whatever it found, so that a gate never passes on less.
 	if n := len(inv.Problems); n > 0 {

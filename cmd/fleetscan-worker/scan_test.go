@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 const demo = "../../deploy/demo/clusters/"
@@ -214,22 +216,89 @@ func TestScanIncompleteSnapshot(t *testing.T) {
 					t.Errorf("json problems: %v %q", err, doc.Problems)
 				}
 			case "sarif":
-				var doc struct {
-					Runs []struct {
-						Invocations []struct {
-							ExecutionSuccessful        bool
-							ToolExecutionNotifications []struct{ Level string }
-						}
-					}
-				}
-				if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
-					t.Fatal(err)
-				}
-				inv := doc.Runs[0].Invocations[0]
+				inv := sarifInvocation(t, out.Bytes())
 				if inv.ExecutionSuccessful || len(inv.ToolExecutionNotifications) != 2 || inv.ToolExecutionNotifications[0].Level != "error" {
 					t.Errorf("sarif invocation: %+v", inv)
 				}
 			}
 		})
 	}
+}
+
+// TestScanListsWhatItDoesNotCheck: a privileged CronJob written in a
+// removed version, an Argo Rollout and a ReplicationController fail the
+// gate like their current kinds; the documents no check reads are listed
+// in each format, with where and why, and do not make the scan
+// incomplete. Before, the CronJob scanned as "0 objects" and --fail-on
+// high exited 0.
+func TestScanListsWhatItDoesNotCheck(t *testing.T) {
+	dir := t.TempDir()
+	privileged := "{containers: [{name: app, image: nginx:1.27, securityContext: {privileged: true}}]}"
+	manifests := "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: nightly, namespace: shop}\n" +
+		"spec: {schedule: '0 3 * * *', jobTemplate: {spec: {template: {spec: {hostPID: true, restartPolicy: Never, containers: [{name: app, image: nginx:1.27, securityContext: {privileged: true}}]}}}}}\n" +
+		"---\napiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: canary, namespace: shop}\nspec: {template: {spec: " + privileged + "}}\n" +
+		"---\napiVersion: v1\nkind: ReplicationController\nmetadata: {name: old, namespace: shop}\nspec: {template: {spec: " + privileged + "}}\n" +
+		"---\napiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\n" +
+		"---\napiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: tls, namespace: shop}\nspec: {secretName: tls}\n"
+	if err := os.WriteFile(dir+"/all.yaml", []byte(manifests), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json", "sarif"} {
+		t.Run(format, func(t *testing.T) {
+			var out, stderr bytes.Buffer
+			err := run(context.Background(), []string{"scan", "--snapshot", dir, "-o", format, "--fail-on", "high", "--checks", "POD-001,POD-003"}, &out, &stderr)
+			if !errors.Is(err, errThreshold) || exitCode(err) != 1 {
+				t.Fatalf("got %v (exit %d), want findings at high, exit 1", err, exitCode(err))
+			}
+			report := out.String()
+			for _, want := range []string{"CronJob", "nightly", "Rollout", "canary", "ReplicationController", "old", "all.yaml:16", "Secret", "all.yaml:20", "Certificate"} {
+				if !strings.Contains(report, want) {
+					t.Errorf("the %s report lacks %q:\n%s", format, want, report)
+				}
+			}
+			if !strings.Contains(stderr.String(), "2 documents not checked") {
+				t.Errorf("stderr: %s", stderr.String())
+			}
+			switch format {
+			case "table":
+				if !strings.Contains(report, "1 × v1 Secret: no check reads this kind (") {
+					t.Errorf("table does not group the unchecked:\n%s", report)
+				}
+			case "json":
+				var doc struct {
+					Findings  []struct{ CheckID string }
+					Unchecked []checks.Unchecked
+				}
+				if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Findings) != 4 || len(doc.Unchecked) != 2 {
+					t.Fatalf("json: %v, %d findings, unchecked %+v", err, len(doc.Findings), doc.Unchecked)
+				}
+				if u := doc.Unchecked[0]; u.Location != dir+"/all.yaml:16" || u.Kind != "Secret" || u.Name != "db" || u.Reason != checks.ReasonNoChecks {
+					t.Errorf("json unchecked[0] = %+v", u)
+				}
+			case "sarif":
+				inv := sarifInvocation(t, out.Bytes())
+				if !inv.ExecutionSuccessful || len(inv.ToolExecutionNotifications) != 2 || inv.ToolExecutionNotifications[0].Level != "note" {
+					t.Errorf("sarif invocation: %+v", inv)
+				}
+			}
+		})
+	}
+}
+
+// sarifInvocation returns what a SARIF report says of its run.
+func sarifInvocation(t *testing.T, report []byte) (inv struct {
+	ExecutionSuccessful        bool
+	ToolExecutionNotifications []struct{ Level string }
+}) {
+	t.Helper()
+	var doc struct {
+		Runs []struct{ Invocations []json.RawMessage }
+	}
+	if err := json.Unmarshal(report, &doc); err != nil || len(doc.Runs) != 1 || len(doc.Runs[0].Invocations) != 1 {
+		t.Fatalf("SARIF runs: %v", err)
+	}
+	if err := json.Unmarshal(doc.Runs[0].Invocations[0], &inv); err != nil {
+		t.Fatal(err)
+	}
+	return inv
 }

@@ -164,7 +164,7 @@ func printFindings(g *globals, all *fleetscanv1.ListFindingsResponse, suppressed
 				return err
 			}
 		}
-		return w.Close(nil, nil)
+		return w.Close(report.Outcome{})
 	}
 	if len(all.Findings) == 0 {
 		fmt.Fprintln(g.stdout, "No findings.")

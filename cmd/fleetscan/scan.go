@@ -201,6 +201,7 @@ func printScan(g *globals, s *fleetscanv1.Scan) error {
 		return err
 	}
 	printProblems(g.stdout, s.Jobs)
+	printUnchecked(g.stdout, s.Jobs)
 	return printNotAssessable(g.stdout, s.Jobs)
 }
 
@@ -214,6 +215,20 @@ func printProblems(w io.Writer, jobs []*fleetscanv1.Job) {
 		fmt.Fprintf(w, "\nNot scanned on %s (%d, the job is incomplete):\n", j.ClusterId, len(j.Problems))
 		for _, p := range j.Problems {
 			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+}
+
+// printUnchecked lists, per cluster, the documents its worker read that
+// no check reads: not problems, but not judged either.
+func printUnchecked(w io.Writer, jobs []*fleetscanv1.Job) {
+	for _, j := range jobs {
+		if len(j.Unchecked) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nNot checked on %s (documents that no check reads):\n", j.ClusterId)
+		for _, u := range j.Unchecked {
+			fmt.Fprintf(w, "  %s\n", u)
 		}
 	}
 }

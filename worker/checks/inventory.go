@@ -18,29 +18,40 @@ import (
 // Inventory is what the checks read of one cluster: the objects of the
 // kinds they need, typed.
 type Inventory struct {
-	Namespaces           []corev1.Namespace
-	Pods                 []corev1.Pod
-	Services             []corev1.Service
-	ServiceAccounts      []corev1.ServiceAccount
-	Deployments          []appsv1.Deployment
-	ReplicaSets          []appsv1.ReplicaSet
-	StatefulSets         []appsv1.StatefulSet
-	DaemonSets           []appsv1.DaemonSet
-	Jobs                 []batchv1.Job
-	CronJobs             []batchv1.CronJob
-	Roles                []rbacv1.Role
-	ClusterRoles         []rbacv1.ClusterRole
-	RoleBindings         []rbacv1.RoleBinding
-	ClusterRoleBindings  []rbacv1.ClusterRoleBinding
-	NetworkPolicies      []networkingv1.NetworkPolicy
-	ConfigMaps           []corev1.ConfigMap
-	Nodes                []corev1.Node
-	LimitRanges          []corev1.LimitRange
-	ResourceQuotas       []corev1.ResourceQuota
-	PodDisruptionBudgets []policyv1.PodDisruptionBudget
-	Ingresses            []networkingv1.Ingress
-	ValidatingWebhooks   []admissionregistrationv1.ValidatingWebhookConfiguration
-	MutatingWebhooks     []admissionregistrationv1.MutatingWebhookConfiguration
+	Namespaces             []corev1.Namespace
+	Pods                   []corev1.Pod
+	Services               []corev1.Service
+	ServiceAccounts        []corev1.ServiceAccount
+	Deployments            []appsv1.Deployment
+	ReplicaSets            []appsv1.ReplicaSet
+	StatefulSets           []appsv1.StatefulSet
+	DaemonSets             []appsv1.DaemonSet
+	Jobs                   []batchv1.Job
+	CronJobs               []batchv1.CronJob
+	Roles                  []rbacv1.Role
+	ClusterRoles           []rbacv1.ClusterRole
+	RoleBindings           []rbacv1.RoleBinding
+	ClusterRoleBindings    []rbacv1.ClusterRoleBinding
+	NetworkPolicies        []networkingv1.NetworkPolicy
+	ConfigMaps             []corev1.ConfigMap
+	Nodes                  []corev1.Node
+	LimitRanges            []corev1.LimitRange
+	ResourceQuotas         []corev1.ResourceQuota
+	PodDisruptionBudgets   []policyv1.PodDisruptionBudget
+	Ingresses              []networkingv1.Ingress
+	ValidatingWebhooks     []admissionregistrationv1.ValidatingWebhookConfiguration
+	MutatingWebhooks       []admissionregistrationv1.MutatingWebhookConfiguration
+	ReplicationControllers []corev1.ReplicationController
+
+	// Templated are objects of other kinds that run pods from a template
+	// (Argo Rollouts, OpenShift DeploymentConfigs, Knative Services, …),
+	// read generically: the workload checks read their templates.
+	Templated []TemplatedObject
+
+	// Unchecked are the documents of a snapshot that no check reads,
+	// each with where and why, so that a report shows them instead of a
+	// count.
+	Unchecked []Unchecked
 
 	// ServerVersion is the API server's gitVersion, e.g. "v1.37.2"; empty
 	// when unknown (a snapshot).
@@ -89,6 +100,7 @@ func (inv *Inventory) Merge(other *Inventory) {
 		inv.ServerVersion = other.ServerVersion
 	}
 	inv.Problems = append(inv.Problems, other.Problems...)
+	inv.Unchecked = append(inv.Unchecked, other.Unchecked...)
 	for k, v := range other.WrittenAs {
 		if inv.WrittenAs == nil {
 			inv.WrittenAs = map[string]string{}
@@ -183,6 +195,10 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 		inv.ValidatingWebhooks = append(inv.ValidatingWebhooks, *o)
 	case *admissionregistrationv1.MutatingWebhookConfiguration:
 		inv.MutatingWebhooks = append(inv.MutatingWebhooks, *o)
+	case *corev1.ReplicationController:
+		inv.ReplicationControllers = append(inv.ReplicationControllers, *o)
+	case *TemplatedObject:
+		inv.Templated = append(inv.Templated, *o)
 	default:
 		return false
 	}
@@ -196,7 +212,8 @@ func (inv *Inventory) Len() int {
 		len(inv.Jobs) + len(inv.CronJobs) + len(inv.Roles) + len(inv.ClusterRoles) +
 		len(inv.RoleBindings) + len(inv.ClusterRoleBindings) + len(inv.NetworkPolicies) +
 		len(inv.ConfigMaps) + len(inv.Nodes) + len(inv.LimitRanges) + len(inv.ResourceQuotas) +
-		len(inv.PodDisruptionBudgets) + len(inv.Ingresses) + len(inv.ValidatingWebhooks) + len(inv.MutatingWebhooks)
+		len(inv.PodDisruptionBudgets) + len(inv.Ingresses) + len(inv.ValidatingWebhooks) + len(inv.MutatingWebhooks) +
+		len(inv.ReplicationControllers) + len(inv.Templated)
 }
 
 // Workload is anything that runs pods: a controller's pod template or a bare
@@ -228,11 +245,18 @@ type Container struct {
 }
 
 // Workloads lists the inventory's workloads. A Pod or ReplicaSet or Job
-// owned by a controller is left out: its controller is reported instead,
-// once, rather than every replica.
+// whose controller is a workload of the inventory is left out: its
+// controller is reported instead, once, rather than every replica. One
+// whose controller is of a kind fleetscan does not read (an operator's
+// custom resource without a pod template) is reported itself: nothing
+// runs unchecked.
 func (inv *Inventory) Workloads() []Workload {
 	var out []Workload
+	reported := inv.templateOwners()
 	add := func(apiVersion, kind string, meta *metav1.ObjectMeta, tmpl *corev1.PodTemplateSpec) {
+		if controlledBy(meta, reported) {
+			return
+		}
 		out = append(out, Workload{
 			Resource:  resourceOf(apiVersion, kind, meta),
 			Meta:      meta,
@@ -255,10 +279,13 @@ func (inv *Inventory) Workloads() []Workload {
 	}
 	for i := range inv.ReplicaSets {
 		o := &inv.ReplicaSets[i]
-		if controlled(&o.ObjectMeta) {
-			continue
-		}
 		add("apps/v1", "ReplicaSet", &o.ObjectMeta, &o.Spec.Template)
+	}
+	for i := range inv.ReplicationControllers {
+		o := &inv.ReplicationControllers[i]
+		if o.Spec.Template != nil {
+			add("v1", "ReplicationController", &o.ObjectMeta, o.Spec.Template)
+		}
 	}
 	for i := range inv.CronJobs {
 		o := &inv.CronJobs[i]
@@ -266,14 +293,15 @@ func (inv *Inventory) Workloads() []Workload {
 	}
 	for i := range inv.Jobs {
 		o := &inv.Jobs[i]
-		if controlled(&o.ObjectMeta) {
-			continue
-		}
 		add("batch/v1", "Job", &o.ObjectMeta, &o.Spec.Template)
+	}
+	for i := range inv.Templated {
+		o := &inv.Templated[i]
+		add(o.APIVersion, o.Kind, &o.ObjectMeta, &o.Template)
 	}
 	for i := range inv.Pods {
 		o := &inv.Pods[i]
-		if controlled(&o.ObjectMeta) {
+		if controlledBy(&o.ObjectMeta, reported) {
 			continue
 		}
 		out = append(out, Workload{
@@ -287,13 +315,24 @@ func (inv *Inventory) Workloads() []Workload {
 	return out
 }
 
-func controlled(m *metav1.ObjectMeta) bool {
-	for _, ref := range m.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller {
-			return true
-		}
+// templateOwners returns the objects of kinds fleetscan reads generically
+// (Templated), as "Kind/namespace/name": what they control is reported
+// through them.
+func (inv *Inventory) templateOwners() map[string]bool {
+	out := map[string]bool{}
+	for i := range inv.Templated {
+		o := &inv.Templated[i]
+		out[o.Kind+"/"+o.Namespace+"/"+o.Name] = true
 	}
-	return false
+	return out
+}
+
+// controlledBy reports whether m's pods are reported through its
+// controller: one of Kubernetes' workload kinds, which a live scan always
+// reads, or one of owners (see templateOwners).
+func controlledBy(m *metav1.ObjectMeta, owners map[string]bool) bool {
+	ref := metav1.GetControllerOfNoCopy(m)
+	return ref != nil && (workloadControllers[ref.Kind] || owners[ref.Kind+"/"+m.Namespace+"/"+ref.Name])
 }
 
 // Containers lists a workload's containers: init, regular, then ephemeral.
@@ -344,6 +383,7 @@ func (inv *Inventory) walk(kindFn func(apiVersion, kind string), fn objectFunc) 
 	visit(inv.Nodes, "v1", "Node", kindFn, fn)
 	visit(inv.LimitRanges, "v1", "LimitRange", kindFn, fn)
 	visit(inv.ResourceQuotas, "v1", "ResourceQuota", kindFn, fn)
+	visit(inv.ReplicationControllers, "v1", "ReplicationController", kindFn, fn)
 	visit(inv.Deployments, "apps/v1", "Deployment", kindFn, fn)
 	visit(inv.ReplicaSets, "apps/v1", "ReplicaSet", kindFn, fn)
 	visit(inv.StatefulSets, "apps/v1", "StatefulSet", kindFn, fn)
@@ -359,6 +399,13 @@ func (inv *Inventory) walk(kindFn func(apiVersion, kind string), fn objectFunc) 
 	visit(inv.PodDisruptionBudgets, "policy/v1", "PodDisruptionBudget", kindFn, fn)
 	visit(inv.ValidatingWebhooks, "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", kindFn, fn)
 	visit(inv.MutatingWebhooks, "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", kindFn, fn)
+	// Templated objects are of many kinds, each named by the object.
+	if fn != nil {
+		for i := range inv.Templated {
+			o := &inv.Templated[i]
+			fn(o.APIVersion, o.Kind, o, o)
+		}
+	}
 }
 
 func visit[T any, PT interface {

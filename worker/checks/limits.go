@@ -27,13 +27,35 @@ const MaxProblems = 100
 // CapProblems returns problems bounded by MaxProblems entries of at most
 // MaxFieldBytes each, the last saying how many were left out.
 func CapProblems(problems []string) []string {
-	if len(problems) == 0 {
+	return capList(problems[:min(len(problems), MaxProblems)], len(problems), "problems")
+}
+
+// CapUnchecked returns the documents no check read as strings (see
+// Unchecked.String), bounded like CapProblems.
+func CapUnchecked(unchecked []Unchecked) []string {
+	items := make([]string, min(len(unchecked), MaxProblems))
+	for i := range items {
+		items[i] = unchecked[i].String()
+	}
+	return capList(items, len(unchecked), "documents not checked")
+}
+
+// CapList bounds a list of strings like CapProblems; noun names its
+// entries in the count of those left out.
+func CapList(items []string, noun string) []string {
+	return capList(items[:min(len(items), MaxProblems)], len(items), noun)
+}
+
+// capList bounds the first items of a list of total entries, the last
+// saying how many were left out.
+func capList(items []string, total int, noun string) []string {
+	if total == 0 {
 		return nil
 	}
-	out := make([]string, 0, min(len(problems), MaxProblems))
-	for i, p := range problems {
-		if i == MaxProblems-1 && len(problems) > MaxProblems {
-			out = append(out, fmt.Sprintf("… and %d more problems", len(problems)-i))
+	out := make([]string, 0, len(items))
+	for i, p := range items {
+		if i == MaxProblems-1 && total > MaxProblems {
+			out = append(out, fmt.Sprintf("… and %d more %s", total-i, noun))
 			break
 		}
 		out = append(out, capString(p, MaxFieldBytes))

@@ -44,12 +44,13 @@ var namespaceChecks = []*Check{
 			Frameworks:  []string{"CIS 5.7.4"},
 		},
 		inventory: func(r *reporter, inv *Inventory) {
+			owners := inv.templateOwners()
 			inv.eachObject(func(apiVersion, kind string, m metav1.Object, _ runtime.Object) {
 				if m.GetNamespace() != metav1.NamespaceDefault || defaultNamespaceObject(kind, m.GetName()) {
 					return
 				}
 				meta := objectMeta(m)
-				if controlled(meta) {
+				if controlledBy(meta, owners) {
 					return // reported on its controller
 				}
 				r.report(resourceOf(apiVersion, kind, meta), "", "%s %q is in the default namespace", kind, m.GetName())

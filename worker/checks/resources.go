@@ -69,8 +69,9 @@ var resourceChecks = []*Check{
 		inventory: func(r *reporter, inv *Inventory) {
 			for i := range inv.Pods {
 				p := &inv.Pods[i]
-				// A mirror pod stands for a static pod, which the kubelet manages.
-				if _, mirror := p.Annotations[corev1.MirrorPodAnnotationKey]; mirror || controlled(&p.ObjectMeta) {
+				// A mirror pod stands for a static pod, which the kubelet
+				// manages; any controller, of any kind, re-creates its pods.
+				if _, mirror := p.Annotations[corev1.MirrorPodAnnotationKey]; mirror || metav1.GetControllerOfNoCopy(&p.ObjectMeta) != nil {
 					continue
 				}
 				r.report(resourceOf("v1", "Pod", &p.ObjectMeta), "", "Pod %q is not managed by a controller", p.Name)

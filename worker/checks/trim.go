@@ -116,7 +116,10 @@ func compactLastApplied(applied string) string {
 
 // workloadControllers are the kinds whose pod template the checks report
 // on (Inventory.Workloads): what they manage is reported through them.
-var workloadControllers = map[string]bool{"ReplicaSet": true, "StatefulSet": true, "DaemonSet": true, "Job": true, "Deployment": true, "CronJob": true}
+var workloadControllers = map[string]bool{
+	"ReplicaSet": true, "StatefulSet": true, "DaemonSet": true, "Job": true, "Deployment": true, "CronJob": true,
+	"ReplicationController": true,
+}
 
 // DropUnread drops from obj what no built-in check reads, unless custom
 // checks read its kind (whole):
@@ -171,6 +174,10 @@ func DropUnread(obj runtime.Object, whole map[string]bool) {
 	case *batchv1.CronJob:
 		if !whole["CronJob"] {
 			o.Status = batchv1.CronJobStatus{}
+		}
+	case *corev1.ReplicationController:
+		if !whole["ReplicationController"] {
+			o.Status = corev1.ReplicationControllerStatus{}
 		}
 	case *corev1.Service:
 		if !whole["Service"] {

@@ -26,10 +26,21 @@ type Writer interface {
 	// Finding writes one finding; location is where its object is defined
 	// ("file:line"), or "".
 	Finding(f *fleetscanv1.Finding, location string) error
-	// Close ends the report with the checks that could not be assessed
-	// and the input that could not be read ("file:line: reason"): a
-	// report with problems is of an incomplete scan.
-	Close(notAssessable []*fleetscanv1.CheckNotAssessable, problems []string) error
+	// Close ends the report with what the scan did not judge.
+	Close(Outcome) error
+}
+
+// Outcome is what a report ends with: what the scan did not judge.
+type Outcome struct {
+	// NotAssessable are the checks that could not be evaluated.
+	NotAssessable []*fleetscanv1.CheckNotAssessable
+	// Problems are the input that could not be read ("file:line:
+	// reason"): a report with problems is of an incomplete scan.
+	Problems []string
+	// Unchecked are the documents read that no check reads. The scan is
+	// complete without them; they are listed so that none is skipped
+	// silently.
+	Unchecked []checks.Unchecked
 }
 
 // New returns a writer of format to w. toolVersion is reported in SARIF.
@@ -99,7 +110,8 @@ func (t *tableWriter) Finding(f *fleetscanv1.Finding, location string) error {
 	return err
 }
 
-func (t *tableWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, problems []string) error {
+func (t *tableWriter) Close(o Outcome) error {
+	notAssessable, problems := o.NotAssessable, o.Problems
 	if err := t.tw.Flush(); err != nil {
 		return err
 	}
@@ -112,6 +124,12 @@ func (t *tableWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, pro
 		fmt.Fprintf(t.w, "\nNot scanned (%d, the scan is incomplete):\n", len(problems))
 		for _, p := range problems {
 			fmt.Fprintf(t.w, "  %s\n", p)
+		}
+	}
+	if len(o.Unchecked) > 0 {
+		fmt.Fprintf(t.w, "\nNot checked (%d documents that no check reads):\n", len(o.Unchecked))
+		for _, g := range groupUnchecked(o.Unchecked) {
+			fmt.Fprintf(t.w, "  %s\n", g)
 		}
 	}
 	if len(notAssessable) > 0 {
@@ -178,7 +196,8 @@ func (j *jsonWriter) Finding(f *fleetscanv1.Finding, _ string) error {
 	return err
 }
 
-func (j *jsonWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, problems []string) error {
+func (j *jsonWriter) Close(o Outcome) error {
+	notAssessable, problems := o.NotAssessable, o.Problems
 	if j.count == 0 {
 		fmt.Fprint(j.w, "{\"findings\": [")
 	}
@@ -201,8 +220,48 @@ func (j *jsonWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, prob
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(j.w, "%s}\n", b)
+	unchecked := o.Unchecked
+	if unchecked == nil {
+		unchecked = []checks.Unchecked{}
+	}
+	u, err := json.Marshal(unchecked)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(j.w, "%s, \"unchecked\": %s}\n", b, u)
 	return err
+}
+
+// groupUnchecked summarises unchecked documents one line per kind and
+// reason, with where the first few are: a snapshot may hold thousands of
+// Secrets, each listed in the JSON and SARIF reports.
+func groupUnchecked(unchecked []checks.Unchecked) []string {
+	type group struct {
+		key   string
+		where []string
+	}
+	var groups []*group
+	index := map[string]*group{}
+	for _, u := range unchecked {
+		key := u.APIVersion + " " + u.Kind + ": " + u.Reason
+		g := index[key]
+		if g == nil {
+			g = &group{key: key}
+			index[key] = g
+			groups = append(groups, g)
+		}
+		g.where = append(g.where, u.Location)
+	}
+	const shown = 3
+	out := make([]string, 0, len(groups))
+	for _, g := range groups {
+		where := strings.Join(g.where[:min(len(g.where), shown)], ", ")
+		if len(g.where) > shown {
+			where += fmt.Sprintf(", and %d more", len(g.where)-shown)
+		}
+		out = append(out, fmt.Sprintf("%d × %s (%s)", len(g.where), g.key, where))
+	}
+	return out
 }
 
 // FromCheck converts an engine finding to the API form; the fingerprint is

@@ -27,7 +27,7 @@ func TestJSONMatchesProtoJSON(t *testing.T) {
 	if err := w.Finding(f, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(nil, nil); err != nil {
+	if err := w.Close(Outcome{}); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {

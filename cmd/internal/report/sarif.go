@@ -173,7 +173,8 @@ func splitLocation(loc string) (string, int, bool) {
 	return loc[:i], line, true
 }
 
-func (s *sarifWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, problems []string) error {
+func (s *sarifWriter) Close(o Outcome) error {
+	notAssessable, problems := o.NotAssessable, o.Problems
 	s.closed = true
 	var notes []map[string]any
 	for _, na := range notAssessable {
@@ -189,6 +190,16 @@ func (s *sarifWriter) Close(notAssessable []*fleetscanv1.CheckNotAssessable, pro
 		n := map[string]any{"level": "error", "message": sarifText{p}}
 		// "file:line: reason": the location is before the first ": ".
 		if file, line, ok := splitLocation(p[:max(strings.Index(p, ": "), 0)]); ok {
+			n["locations"] = []map[string]any{{"physicalLocation": map[string]any{
+				"artifactLocation": map[string]any{"uri": file}, "region": map[string]any{"startLine": line}}}}
+		}
+		execution = append(execution, n)
+	}
+	// What no check reads is a note of the run, which succeeded: a
+	// reader sees each document, and a gate does not fail on them.
+	for _, u := range o.Unchecked {
+		n := map[string]any{"level": "note", "message": sarifText{u.String()}}
+		if file, line, ok := splitLocation(u.Location); ok {
 			n["locations"] = []map[string]any{{"physicalLocation": map[string]any{
 				"artifactLocation": map[string]any{"uri": file}, "region": map[string]any{"startLine": line}}}}
 		}

@@ -549,7 +549,13 @@ type Job struct {
 	// incomplete. Findings of what it could not read are neither resolved
 	// nor reported anew: the cluster's open findings it did not see are
 	// carried over. At most 100, the last saying how many more there were.
-	Problems      []string `protobuf:"bytes,13,rep,name=problems,proto3" json:"problems,omitempty"`
+	Problems []string `protobuf:"bytes,13,rep,name=problems,proto3" json:"problems,omitempty"`
+	// Documents the worker read that no check reads, each with where, what
+	// and why ("file:line: apiVersion Kind namespace/name: why"): a
+	// snapshot's CRD definitions, Secrets, custom resources without a pod
+	// template. The job is complete without them. At most 100, the last
+	// saying how many more there were.
+	Unchecked     []string `protobuf:"bytes,14,rep,name=unchecked,proto3" json:"unchecked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -671,6 +677,13 @@ func (x *Job) GetFindingsReceived() int64 {
 func (x *Job) GetProblems() []string {
 	if x != nil {
 		return x.Problems
+	}
+	return nil
+}
+
+func (x *Job) GetUnchecked() []string {
+	if x != nil {
+		return x.Unchecked
 	}
 	return nil
 }
@@ -958,7 +971,7 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2*.fleetscan.v1.CustomCheckMatch.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbe\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdc\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -977,7 +990,8 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	" \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12\x1a\n" +
 	"\battempts\x18\v \x01(\x05R\battempts\x12+\n" +
 	"\x11findings_received\x18\f \x01(\x03R\x10findingsReceived\x12\x1a\n" +
-	"\bproblems\x18\r \x03(\tR\bproblems\"G\n" +
+	"\bproblems\x18\r \x03(\tR\bproblems\x12\x1c\n" +
+	"\tunchecked\x18\x0e \x03(\tR\tunchecked\"G\n" +
 	"\x12CheckNotAssessable\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb6\x03\n" +

@@ -70,6 +70,7 @@ func scanToProto(s *store.Scan, live LiveProgress) *fleetscanv1.Scan {
 			CreateTime: ts(r.CreateMs), StartTime: ts(r.StartMs), FinishTime: ts(r.FinishMs),
 			Findings: r.Findings, ObjectsScanned: r.ObjectsScanned, Error: r.Error,
 			NotAssessable: r.NotAssessable, Attempts: r.Attempts, FindingsReceived: r.StagedFindings, Problems: r.Problems,
+			Unchecked: r.Unchecked,
 		}
 		if store.IsFinal(r.State) {
 			out.Progress.ClustersDone++

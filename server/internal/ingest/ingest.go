@@ -730,7 +730,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		}
 		d := m.JobDone
 		done := store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable,
-			Problems: checks.CapProblems(d.Problems)}
+			Problems: checks.CapProblems(d.Problems), Unchecked: checks.CapList(d.Unchecked, "documents not checked")}
 		s.in.refusals.Delete(jobID)
 		state, err := s.endJob(ctx, jobID, d, done)
 		if err != nil {

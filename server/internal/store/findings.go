@@ -82,6 +82,9 @@ type Completion struct {
 	// incomplete, and the open findings it did not see are carried over
 	// rather than resolved.
 	Problems []string
+	// Unchecked are the documents no check reads: the job is complete
+	// without them.
+	Unchecked []string
 }
 
 // CompleteJob makes a job's staged findings visible, in one transaction:
@@ -235,6 +238,7 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 		job.ObjectsScanned = done.ObjectsScanned
 		job.NotAssessable = done.NotAssessable
 		job.Problems = done.Problems
+		job.Unchecked = done.Unchecked
 		job.StagedBatches, job.StagedFindings = 0, 0
 		return putProto(jobs, jobID[:], job)
 	})

@@ -82,6 +82,9 @@ func (k *Kube) listers() []lister {
 		listed("nodes", c.CoreV1().Nodes().List, func(l *corev1.NodeList) []corev1.Node { return l.Items }),
 		listed("limitranges", c.CoreV1().LimitRanges("").List, func(l *corev1.LimitRangeList) []corev1.LimitRange { return l.Items }),
 		listed("resourcequotas", c.CoreV1().ResourceQuotas("").List, func(l *corev1.ResourceQuotaList) []corev1.ResourceQuota { return l.Items }),
+		listed("replicationcontrollers", c.CoreV1().ReplicationControllers("").List, func(l *corev1.ReplicationControllerList) []corev1.ReplicationController {
+			return l.Items
+		}),
 		listed("poddisruptionbudgets.policy", c.PolicyV1().PodDisruptionBudgets("").List, func(l *policyv1.PodDisruptionBudgetList) []policyv1.PodDisruptionBudget { return l.Items }),
 		listed("validatingwebhookconfigurations.admissionregistration.k8s.io", c.AdmissionregistrationV1().ValidatingWebhookConfigurations().List, func(l *admissionregistrationv1.ValidatingWebhookConfigurationList) []admissionregistrationv1.ValidatingWebhookConfiguration {
 			return l.Items

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -330,9 +331,32 @@ var upgrades = map[string]string{
 	"rbac.authorization.k8s.io/v1beta1 RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1 ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
 	"rbac.authorization.k8s.io/v1alpha1 Role": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1alpha1 ClusterRole": "rbac.authorization.k8s.io/v1",
 	"rbac.authorization.k8s.io/v1alpha1 RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1alpha1 ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
-	// Not admissionregistration.k8s.io/v1beta1: its webhooks default to
-	// failurePolicy Ignore where v1 defaults to Fail, so read as v1 they
-	// would be judged by the wrong default.
+	// admissionregistration.k8s.io/v1beta1's webhooks default otherwise
+	// than v1's (failurePolicy Ignore, not Fail): v1beta1Webhooks writes
+	// its defaults out before the document is read as v1.
+	"admissionregistration.k8s.io/v1beta1 ValidatingWebhookConfiguration": "admissionregistration.k8s.io/v1",
+	"admissionregistration.k8s.io/v1beta1 MutatingWebhookConfiguration":   "admissionregistration.k8s.io/v1",
+}
+
+// v1beta1Webhooks sets, on each webhook of an admissionregistration
+// v1beta1 configuration, the v1beta1 defaults of the fields it leaves
+// out, where v1 would default them otherwise.
+func v1beta1Webhooks(doc map[string]any) {
+	webhooks, _ := doc["webhooks"].([]any)
+	for _, w := range webhooks {
+		hook, ok := w.(map[string]any)
+		if !ok {
+			continue
+		}
+		for field, def := range map[string]any{
+			"failurePolicy": "Ignore", "matchPolicy": "Exact", "sideEffects": "Unknown",
+			"timeoutSeconds": 30, "admissionReviewVersions": []any{"v1beta1"},
+		} {
+			if _, set := hook[field]; !set {
+				hook[field] = def
+			}
+		}
+	}
 }
 
 // upgrade rewrites a document in a removed version (see upgrades) to the
@@ -360,6 +384,9 @@ func upgrade(js []byte) ([]byte, string, error) {
 		return nil, "", err
 	}
 	doc["apiVersion"] = current
+	if strings.HasPrefix(tm.APIVersion, "admissionregistration.k8s.io/") {
+		v1beta1Webhooks(doc)
+	}
 	out, err := json.Marshal(doc)
 	return out, tm.APIVersion, err
 }
@@ -382,17 +409,13 @@ func decodeDocument(doc []byte, location string, inv *checks.Inventory, stats *S
 		stats.Warnings = append(stats.Warnings, fmt.Sprintf("%s %s/%s: %v", obj.GetObjectKind().GroupVersionKind().Kind, namespaceOf(obj), nameOf(obj), err))
 		err = nil
 	}
-	if err != nil {
-		if runtime.IsNotRegisteredError(err) {
-			stats.Skipped++
-			return nil
-		}
+	if err != nil && !runtime.IsNotRegisteredError(err) {
 		if runtime.IsMissingKind(err) || runtime.IsMissingVersion(err) {
 			return errors.New("not a Kubernetes object: apiVersion and kind are required")
 		}
 		return err
 	}
-	if list, ok := obj.(*corev1.List); ok {
+	if list, ok := obj.(*corev1.List); ok && err == nil {
 		for i, item := range list.Items {
 			if err := decodeDocument(item.Raw, location, inv, stats); err != nil {
 				return fmt.Errorf("items[%d]: %w", i, err)
@@ -400,21 +423,74 @@ func decodeDocument(doc []byte, location string, inv *checks.Inventory, stats *S
 		}
 		return nil
 	}
-	if inv.Add(obj) {
-		stats.Objects++
-		if inv.Locations == nil {
-			inv.Locations = map[string]string{}
+	if err == nil {
+		if m, ok := obj.(metav1.Object); ok && m.GetNamespace() == "" && checks.Namespaced(obj.GetObjectKind().GroupVersionKind().Kind) {
+			// kubectl apply puts what names no namespace in the default
+			// one: it is judged where it would land.
+			m.SetNamespace(metav1.NamespaceDefault)
 		}
-		key := obj.GetObjectKind().GroupVersionKind().Kind + "/" + namespaceOf(obj) + "/" + nameOf(obj)
-		inv.Locations[key] = location
-		if writtenAs != "" {
-			if inv.WrittenAs == nil {
-				inv.WrittenAs = map[string]string{}
-			}
-			inv.WrittenAs[key] = writtenAs
+		if inv.Add(obj) {
+			record(obj, location, writtenAs, inv, stats)
+			return nil
 		}
-	} else {
-		stats.Skipped++
 	}
+	// A kind fleetscan has no type for, or one no check reads: it is
+	// still checked as a workload when it runs pods from a template, and
+	// listed as unchecked when it does not.
+	templated, unchecked, err := generic(js, location, err != nil)
+	if err != nil {
+		return err
+	}
+	if templated == nil {
+		stats.Skipped++
+		inv.Unchecked = append(inv.Unchecked, unchecked)
+		return nil
+	}
+	if templated.Namespace == "" {
+		templated.Namespace = metav1.NamespaceDefault
+	}
+	inv.Add(templated)
+	record(templated, location, writtenAs, inv, stats)
 	return nil
+}
+
+// record notes where an object the inventory took is defined.
+func record(obj runtime.Object, location, writtenAs string, inv *checks.Inventory, stats *SnapshotStats) {
+	stats.Objects++
+	if inv.Locations == nil {
+		inv.Locations = map[string]string{}
+	}
+	key := obj.GetObjectKind().GroupVersionKind().Kind + "/" + namespaceOf(obj) + "/" + nameOf(obj)
+	inv.Locations[key] = location
+	if writtenAs != "" {
+		if inv.WrittenAs == nil {
+			inv.WrittenAs = map[string]string{}
+		}
+		inv.WrittenAs[key] = writtenAs
+	}
+}
+
+// generic reads a document of a kind the inventory does not hold as a
+// checks.TemplatedObject when it has a pod template; otherwise it returns
+// why it is not checked. unknown says the kind has no Go type here.
+func generic(js []byte, location string, unknown bool) (*checks.TemplatedObject, checks.Unchecked, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, checks.Unchecked{}, err
+	}
+	templated, ok, err := checks.Templated(doc)
+	if err != nil || ok {
+		return templated, checks.Unchecked{}, err
+	}
+	u := checks.Unchecked{Location: location, Reason: checks.ReasonNoChecks}
+	if unknown {
+		u.Reason = checks.ReasonUnknown
+	}
+	u.APIVersion, _ = doc["apiVersion"].(string)
+	u.Kind, _ = doc["kind"].(string)
+	if meta, ok := doc["metadata"].(map[string]any); ok {
+		u.Namespace, _ = meta["namespace"].(string)
+		u.Name, _ = meta["name"].(string)
+	}
+	return nil, u, nil
 }

@@ -58,6 +58,9 @@ type Result struct {
 	// Problems are what the job could not read (checks.Inventory.Problems):
 	// it ran on the rest and is incomplete.
 	Problems []string
+	// Unchecked are the documents no check reads
+	// (checks.Inventory.Unchecked), bounded by checks.CapUnchecked.
+	Unchecked []string
 }
 
 // Message sizes. A batch is closed before its encoded findings pass
@@ -604,6 +607,7 @@ func (r *Runner) run(j *job) {
 		log.Error("job failed", "err", err)
 	} else {
 		done.ObjectsScanned, done.NotAssessable, done.Problems = res.ObjectsScanned, res.NotAssessable, res.Problems
+		done.Unchecked = res.Unchecked
 		if len(done.Problems) > 0 {
 			log.Warn("job incomplete: part of the cluster could not be read", "problems", len(done.Problems), "first", done.Problems[0])
 		}
@@ -652,7 +656,7 @@ func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{ObjectsScanned: int64(inv.Len()), Problems: checks.CapProblems(inv.Problems)}
+	res := Result{ObjectsScanned: int64(inv.Len()), Problems: checks.CapProblems(inv.Problems), Unchecked: checks.CapUnchecked(inv.Unchecked)}
 	out.Progress(res.ObjectsScanned)
 	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error { return out.Emit(ToProto(f)) })
 	if err != nil {

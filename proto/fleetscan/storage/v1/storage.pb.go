@@ -408,7 +408,9 @@ type JobRecord struct {
 	// Scans that joined the job instead of queueing their own.
 	JoinedScanIds [][]byte `protobuf:"bytes,15,rep,name=joined_scan_ids,json=joinedScanIds,proto3" json:"joined_scan_ids,omitempty"`
 	// What the worker could not read; see fleetscan.v1.Job.problems.
-	Problems      []string `protobuf:"bytes,16,rep,name=problems,proto3" json:"problems,omitempty"`
+	Problems []string `protobuf:"bytes,16,rep,name=problems,proto3" json:"problems,omitempty"`
+	// What no check reads; see fleetscan.v1.Job.unchecked.
+	Unchecked     []string `protobuf:"bytes,17,rep,name=unchecked,proto3" json:"unchecked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -551,6 +553,13 @@ func (x *JobRecord) GetJoinedScanIds() [][]byte {
 func (x *JobRecord) GetProblems() []string {
 	if x != nil {
 		return x.Problems
+	}
+	return nil
+}
+
+func (x *JobRecord) GetUnchecked() []string {
+	if x != nil {
+		return x.Unchecked
 	}
 	return nil
 }
@@ -1060,7 +1069,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\tcreate_ms\x18\x03 \x01(\x03R\bcreateMs\x12\x17\n" +
 	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\x12*\n" +
 	"\x11cancelled_job_ids\x18\x05 \x03(\fR\x0fcancelledJobIds\x12\x1b\n" +
-	"\tcancel_ms\x18\x06 \x01(\x03R\bcancelMs\"\xcd\x05\n" +
+	"\tcancel_ms\x18\x06 \x01(\x03R\bcancelMs\"\xeb\x05\n" +
 	"\tJobRecord\x12\x17\n" +
 	"\ascan_id\x18\x01 \x01(\fR\x06scanId\x12\x1d\n" +
 	"\n" +
@@ -1079,7 +1088,8 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\battempts\x18\r \x01(\x05R\battempts\x12'\n" +
 	"\x0fstaged_findings\x18\x0e \x01(\x03R\x0estagedFindings\x12&\n" +
 	"\x0fjoined_scan_ids\x18\x0f \x03(\fR\rjoinedScanIds\x12\x1a\n" +
-	"\bproblems\x18\x10 \x03(\tR\bproblems\x1a>\n" +
+	"\bproblems\x18\x10 \x03(\tR\bproblems\x12\x1c\n" +
+	"\tunchecked\x18\x11 \x03(\tR\tunchecked\x1a>\n" +
 	"\x10CheckCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xcf\x04\n" +

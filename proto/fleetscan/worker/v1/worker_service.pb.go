@@ -824,7 +824,12 @@ type JobDone struct {
 	// What the worker could not read, as "where: why" (a snapshot's
 	// "file:line: reason"); the job ran on the rest. At most 100, of at
 	// most 1,024 bytes each.
-	Problems      []string `protobuf:"bytes,7,rep,name=problems,proto3" json:"problems,omitempty"`
+	Problems []string `protobuf:"bytes,7,rep,name=problems,proto3" json:"problems,omitempty"`
+	// Documents the worker read that no check reads (a snapshot's CRD
+	// definitions, Secrets, custom resources without a pod template), as
+	// "file:line: apiVersion Kind namespace/name: why". They are not
+	// problems: the job is complete. At most 100, of at most 1,024 bytes.
+	Unchecked     []string `protobuf:"bytes,8,rep,name=unchecked,proto3" json:"unchecked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -904,6 +909,13 @@ func (x *JobDone) GetNotAssessable() []*v1.CheckNotAssessable {
 func (x *JobDone) GetProblems() []string {
 	if x != nil {
 		return x.Problems
+	}
+	return nil
+}
+
+func (x *JobDone) GetUnchecked() []string {
+	if x != nil {
+		return x.Unchecked
 	}
 	return nil
 }
@@ -1056,7 +1068,7 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\fFindingBatch\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x128\n" +
-	"\bfindings\x18\x03 \x03(\v2\x1c.fleetscan.worker.v1.FindingR\bfindings\"\xfa\x01\n" +
+	"\bfindings\x18\x03 \x03(\v2\x1c.fleetscan.worker.v1.FindingR\bfindings\"\x98\x02\n" +
 	"\aJobDone\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\abatches\x18\x02 \x01(\x03R\abatches\x12\x1a\n" +
@@ -1064,7 +1076,8 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\x0fobjects_scanned\x18\x04 \x01(\x03R\x0eobjectsScanned\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12G\n" +
 	"\x0enot_assessable\x18\x06 \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12\x1a\n" +
-	"\bproblems\x18\a \x03(\tR\bproblems\"\xc1\x02\n" +
+	"\bproblems\x18\a \x03(\tR\bproblems\x12\x1c\n" +
+	"\tunchecked\x18\b \x03(\tR\tunchecked\"\xc1\x02\n" +
 	"\aFinding\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +

@@ -1,0 +1,49 @@
+package checks
+
+import (
+	"slices"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestWorkloadsOfUnreadControllers: what a controller of a kind fleetscan
+// does not read controls (an operator's custom resource, an Argo Rollout
+// on a live cluster) is checked itself; what a workload kind or a
+// templated object controls is reported through it, once.
+func TestWorkloadsOfUnreadControllers(t *testing.T) {
+	owned := func(name, kind, owner string) metav1.ObjectMeta {
+		yes := true
+		return metav1.ObjectMeta{Name: name, Namespace: "shop", OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "example.io/v1", Kind: kind, Name: owner, Controller: &yes},
+		}}
+	}
+	tmpl := corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+	inv := &Inventory{
+		Pods: []corev1.Pod{
+			{ObjectMeta: owned("pg-1", "Cluster", "pg"), Spec: tmpl.Spec},                // CloudNativePG: pods, no template
+			{ObjectMeta: owned("web-7f9-abc", "ReplicaSet", "web-7f9"), Spec: tmpl.Spec}, // reported on its ReplicaSet
+			{ObjectMeta: owned("mirror", "Node", "node-1"), Spec: tmpl.Spec},             // a static pod
+		},
+		ReplicaSets: []appsv1.ReplicaSet{
+			{ObjectMeta: owned("web-7f9", "Rollout", "web"), Spec: appsv1.ReplicaSetSpec{Template: tmpl}}, // no Rollout read
+			{ObjectMeta: owned("api-5c4", "Rollout", "api"), Spec: appsv1.ReplicaSetSpec{Template: tmpl}}, // the Rollout is read
+			{ObjectMeta: owned("db-1", "Deployment", "db"), Spec: appsv1.ReplicaSetSpec{Template: tmpl}},  // reported on the Deployment
+		},
+		Templated: []TemplatedObject{{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout"},
+			ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "shop"}, Path: "spec.template", Template: tmpl,
+		}},
+	}
+	var got []string
+	for _, w := range inv.Workloads() {
+		got = append(got, w.Kind+" "+w.Name)
+	}
+	slices.Sort(got)
+	want := []string{"Pod mirror", "Pod pg-1", "ReplicaSet web-7f9", "Rollout api"}
+	if !slices.Equal(got, want) {
+		t.Errorf("workloads %q, want %q", got, want)
+	}
+}
