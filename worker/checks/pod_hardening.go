@@ -141,17 +141,24 @@ var podHardeningChecks = []*Check{
 	},
 	{
 		Meta: Meta{
-			ID: "POD-017", Title: "Low UID", Severity: low, Category: CategoryPodSecurity, Party: partyWorkload,
-			Description: "A UID of 10000 or less is likely that of a user or service on the node: a process that escapes the container acts as that user.",
-			Remediation: "Run as a UID above 10000, e.g. runAsUser: 10001, and build the image for it.",
+			ID: "POD-017", Title: "Low UID or GID", Severity: low, Category: CategoryPodSecurity, Party: partyWorkload,
+			Description: "A UID or GID below 10000 is likely that of a user, group or service on the node: a process that escapes the container acts as that user, with that group's files.",
+			Remediation: "Run as a UID and GID of 10000 or above, e.g. runAsUser: 10001 and runAsGroup: 10001, and build the image for them.",
 			Frameworks:  []string{"CIS 5.7.3"},
 		},
 		container: func(r *reporter, w *Workload, c *Container) {
 			if windowsPod(w) {
 				return
 			}
-			if uid := effectiveUser(w, c); uid != nil && *uid <= 10000 {
-				r.report(w.Resource, c.Path, "container %q runs as UID %d, which may be a user of the node", c.Name, *uid)
+			var low []string
+			if uid := effectiveUser(w, c); uid != nil && *uid < lowIDs {
+				low = append(low, fmt.Sprintf("UID %d", *uid))
+			}
+			if gid := effectiveGroup(w, c); gid != nil && *gid < lowIDs {
+				low = append(low, fmt.Sprintf("GID %d", *gid))
+			}
+			if len(low) > 0 {
+				r.report(w.Resource, c.Path, "container %q runs as %s, which may be of the node's users and groups", c.Name, strings.Join(low, " and "))
 			}
 		},
 	},
@@ -306,7 +313,22 @@ var podHardeningChecks = []*Check{
 			if o := effectiveSELinux(w, c); o != nil && *o != (corev1.SELinuxOptions{}) {
 				return
 			}
-			if _, drop := capabilitiesOf(c); len(drop) > 0 {
+			// Drops harden only when nothing dangerous is added back: with
+			// drop [ALL] and add [ALL] or SYS_ADMIN the container has more
+			// than the runtime's defaults, not less.
+			add, drop := capabilitiesOf(c)
+			var back []string
+			for name := range add {
+				if dangerousCapabilities[name] {
+					back = append(back, name)
+				}
+			}
+			if len(drop) > 0 && len(back) == 0 {
+				return
+			}
+			if len(drop) > 0 {
+				slices.Sort(back)
+				r.report(w.Resource, c.Path, "container %q sets none of seccomp, AppArmor or SELinux, and adds %s back after its capability drops", c.Name, strings.Join(back, ", "))
 				return
 			}
 			r.report(w.Resource, c.Path, "container %q sets none of seccomp, AppArmor, SELinux or capability drops", c.Name)
@@ -633,3 +655,7 @@ func volumeType(v *corev1.Volume) string {
 func tcp(p corev1.Protocol) bool { return p == "" || p == corev1.ProtocolTCP }
 
 func sshPort(port int32) bool { return port == 22 || port == 2222 }
+
+// lowIDs: UIDs and GIDs below it are likely the node's own; distributions
+// hand out user and system ids well below it.
+const lowIDs = 10000

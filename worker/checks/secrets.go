@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -35,32 +36,49 @@ var secretChecks = []*Check{
 			Frameworks:  []string{"CIS 5.1.5"},
 		},
 		inventory: func(r *reporter, inv *Inventory) {
-			bindings := inv.bindings()
+			// Bindings to groups concern every service account, not the
+			// default one: RBAC-015 and SA-005 look at those.
+			var direct []binding
+			for _, b := range inv.bindings() {
+				b.subjects = slices.DeleteFunc(slices.Clone(b.subjects), func(s rbacv1.Subject) bool { return s.Kind == rbacv1.GroupKind })
+				direct = append(direct, b)
+			}
+			boundBy := func(ns string) []string {
+				var bound []string
+				for j := range direct {
+					if _, ok := direct[j].grantsServiceAccount(ns, "default"); ok {
+						bound = append(bound, fmt.Sprintf("%s %q", direct[j].Kind, direct[j].qualifiedName()))
+					}
+				}
+				return bound
+			}
+			seen := map[string]bool{}
 			for i := range inv.ServiceAccounts {
 				sa := &inv.ServiceAccounts[i]
 				if sa.Name != "default" {
 					continue
 				}
+				seen[sa.Namespace] = true
 				var problems []string
 				if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
 					problems = append(problems, "automounts its token")
 				}
-				var bound []string
-				for j := range bindings {
-					// Bindings to groups concern every service account, not
-					// this one: RBAC-015 and SA-005 look at those.
-					direct := bindings[j]
-					direct.subjects = slices.DeleteFunc(slices.Clone(direct.subjects), func(s rbacv1.Subject) bool { return s.Kind == rbacv1.GroupKind })
-					if _, ok := direct.grantsServiceAccount(sa.Namespace, sa.Name); ok {
-						bound = append(bound, fmt.Sprintf("%s %q", direct.Kind, direct.qualifiedName()))
-					}
-				}
-				if len(bound) > 0 {
+				if bound := boundBy(sa.Namespace); len(bound) > 0 {
 					problems = append(problems, "is bound by "+strings.Join(bound, ", "))
 				}
 				if len(problems) > 0 {
 					r.report(resourceOf("v1", "ServiceAccount", &sa.ObjectMeta), "", "the default service account of namespace %q %s", sa.Namespace, strings.Join(problems, " and "))
 				}
+			}
+			// Kubernetes creates the default service account of every
+			// namespace, so manifests seldom hold it: the bindings that
+			// name it are judged all the same.
+			for _, ns := range defaultAccountsNamed(direct) {
+				if seen[ns] {
+					continue
+				}
+				sa := metav1.ObjectMeta{Namespace: ns, Name: "default"}
+				r.report(resourceOf("v1", "ServiceAccount", &sa), "", "the default service account of namespace %q is bound by %s", ns, strings.Join(boundBy(ns), ", "))
 			}
 		},
 	},
@@ -335,4 +353,23 @@ func credentialAssignments(text string) []string {
 		}
 	}
 	return out
+}
+
+// defaultAccountsNamed returns the namespaces whose default service
+// account the bindings name, sorted.
+func defaultAccountsNamed(bindings []binding) []string {
+	set := map[string]bool{}
+	for _, b := range bindings {
+		for _, s := range b.subjects {
+			switch {
+			case s.Kind == rbacv1.ServiceAccountKind && s.Name == "default" && cmp.Or(s.Namespace, b.Namespace) != "":
+				set[cmp.Or(s.Namespace, b.Namespace)] = true
+			case s.Kind == rbacv1.UserKind && strings.HasPrefix(s.Name, "system:serviceaccount:") && strings.HasSuffix(s.Name, ":default"):
+				if ns := strings.TrimSuffix(strings.TrimPrefix(s.Name, "system:serviceaccount:"), ":default"); ns != "" && !strings.Contains(ns, ":") {
+					set[ns] = true
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }
