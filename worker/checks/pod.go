@@ -199,15 +199,19 @@ var podChecks = []*Check{
 	{
 		Meta: Meta{
 			ID: "SEC-002", Title: "Hard-coded credential in env", Severity: high, Category: CategorySecrets, Party: partyWorkload,
-			Description: "An environment variable named like a credential holds a literal value: it is readable by anyone who can read the workload.",
+			Description: "An environment variable holds a credential in its literal value: one named like a credential (password, pwd, secret, token, *_KEY, credentials, in any case), or any variable whose value is a private key, a cloud access key, a known API token, a JSON Web Token or a URL with a password. It is readable by anyone who can read the workload.",
 			Remediation: "Move the value into a Secret and reference it with valueFrom.secretKeyRef, or mount it as a file.",
 			Frameworks:  []string{"NSA", "MITRE Credential access"},
 		},
 		container: func(r *reporter, w *Workload, c *Container) {
 			for _, e := range c.Env {
-				if e.Value != "" && credentialName.MatchString(e.Name) && !credentialMetadata.MatchString(e.Name) {
-					// Name the variable, never its value.
-					r.report(w.Resource, fmt.Sprintf("%s.env[%s]", c.Path, e.Name), "container %q sets %s to a literal value", c.Name, e.Name)
+				// Name the variable, never its value.
+				sub := fmt.Sprintf("%s.env[%s]", c.Path, e.Name)
+				switch what := credentialValue(e.Value); {
+				case what != "":
+					r.report(w.Resource, sub, "container %q sets %s to a value that holds %s", c.Name, e.Name, what)
+				case envLiteral(e.Value) && credentialEnvName(e.Name):
+					r.report(w.Resource, sub, "container %q sets %s to a literal value", c.Name, e.Name)
 				}
 			}
 		},
@@ -221,7 +225,29 @@ var dangerousCapabilities = map[string]bool{
 	"NET_ADMIN": true, "BPF": true, "PERFMON": true, "DAC_READ_SEARCH": true, "SYS_BOOT": true,
 }
 
-var credentialName = regexp.MustCompile(`(?i)(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)`)
+// credentialName matches names of credentials: passwords (pwd too),
+// secrets, tokens, credentials, and keys: api keys, access keys, private
+// keys, and any name that ends in "key" as a word (STRIPE_KEY, db.key).
+var credentialName = regexp.MustCompile(`(?i)(passw(or)?d|(^|[^a-z])pwd([^a-z]|$)|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|(^|[_.-])key$)`)
+
+// nonSecretKey matches names of keys that are not secrets: public keys,
+// and the keys of caches, sorts, tables and maps.
+var nonSecretKey = regexp.MustCompile(`(?i)(public|pub|cache|sort|primary|partition|foreign|routing|hash|idempotency|lookup|index|shard|group|kms|host|object|map|label|selector|metric|feature)[_.-]?key$`)
+
+// credentialEnvName reports whether an environment variable is named like
+// a credential, not like where one is or how it behaves.
+func credentialEnvName(name string) bool {
+	return credentialName.MatchString(name) && !credentialMetadata.MatchString(name) && !nonSecretKey.MatchString(name)
+}
+
+// envLiteral reports whether an environment variable's value is a literal:
+// not empty, and not only references to other variables ("$(DB_PASS)"),
+// which the kubelet expands.
+func envLiteral(v string) bool {
+	return strings.TrimSpace(envReference.ReplaceAllString(v, "")) != ""
+}
+
+var envReference = regexp.MustCompile(`\$\([A-Za-z_][A-Za-z0-9_.-]*\)`)
 
 // credentialMetadata matches names that say where a credential is or how it
 // behaves rather than hold it: POSTGRES_PASSWORD_FILE=/run/secrets/pw,

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -160,6 +161,49 @@ var secretChecks = []*Check{
 			})
 		},
 	},
+	{
+		Meta: Meta{
+			ID: "SEC-005", Title: "Credential in an annotation", Severity: high, Category: CategorySecrets, Party: partyWorkload,
+			Description: "An annotation, on any object or on a workload's pod template, whose value holds a private key, a cloud access key, a known API token, a JSON Web Token, a URL with a password or a configuration that sets a password: annotations are readable by everyone who can read the object, and copied into tooling, logs and dashboards. Told by the value, not the annotation's name, which tools choose freely. The last-applied-configuration annotation is SEC-003's.",
+			Remediation: "Move the value into a Secret, rotate it, and have the tool that reads the annotation take a reference to the Secret instead.",
+			Frameworks:  []string{"NSA", "MITRE Credential access"},
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			owners := inv.templateOwners()
+			inv.eachObject(func(apiVersion, kind string, m metav1.Object, _ runtime.Object) {
+				meta := objectMeta(m)
+				if kind == "Pod" && controlledBy(meta, owners) {
+					return // its annotations are its template's, reported there
+				}
+				annotationCredentials(r, resourceOf(apiVersion, kind, meta), "metadata", kind+" "+strconv.Quote(meta.Name), meta.Annotations)
+			})
+			for _, w := range r.workloads(inv) {
+				if w.PodMeta != w.Meta {
+					annotationCredentials(r, w.Resource, "spec.template.metadata", "the pod template of "+w.Kind+" "+strconv.Quote(w.Name), w.PodMeta.Annotations)
+				}
+			}
+		},
+	},
+}
+
+// annotationCredentials reports the annotations whose value holds a
+// credential, at path.annotations[key]; what names the annotated object.
+func annotationCredentials(r *reporter, res Resource, path, what string, annotations map[string]string) {
+	for _, key := range slices.Sorted(maps.Keys(annotations)) {
+		if key == corev1.LastAppliedConfigAnnotation {
+			continue
+		}
+		value := annotations[key]
+		found := credentialValue(value)
+		if found == "" {
+			if names := credentialAssignments(value); len(names) > 0 {
+				found = "a configuration that sets " + strings.Join(names, ", ") + " to a literal value"
+			}
+		}
+		if found != "" {
+			r.report(res, fmt.Sprintf("%s.annotations[%s]", path, key), "annotation %q of %s holds %s", key, what, found)
+		}
+	}
 }
 
 // annotationLastApplied is where kubectl apply keeps the manifest it
@@ -247,21 +291,31 @@ func credentialIn(key, value string) string {
 	if !strings.Contains(strings.TrimSpace(value), "\n") && credentialKey(key) && literalValue(value) {
 		return "is named like a credential and holds a literal value"
 	}
-	for _, t := range credentialTokens {
-		if t.re.MatchString(value) {
-			return "holds " + t.what
-		}
+	if what := credentialValue(value); what != "" {
+		return "holds " + what
 	}
 	if credentialFile.MatchString(key) && !strings.Contains(strings.ToLower(key), "trust") && strings.TrimSpace(value) != "" {
 		return "is named like a private key or credential file"
 	}
-	for _, m := range urlPassword.FindAllStringSubmatch(value, -1) {
-		if literalValue(m[1]) {
-			return "holds a URL with a password"
-		}
-	}
 	if names := credentialAssignments(value); len(names) > 0 {
 		return "sets " + strings.Join(names, ", ") + " to a literal value"
+	}
+	return ""
+}
+
+// credentialValue says what credential a value holds, whatever its name
+// ("a private key", "a URL with a password"), or "". It never quotes the
+// value.
+func credentialValue(value string) string {
+	for _, t := range credentialTokens {
+		if t.re.MatchString(value) {
+			return t.what
+		}
+	}
+	for _, m := range urlPassword.FindAllStringSubmatch(value, -1) {
+		if literalValue(m[1]) {
+			return "a URL with a password"
+		}
 	}
 	return ""
 }
@@ -271,7 +325,7 @@ func credentialIn(key, value string) string {
 // part of a longer word (tokenizer, secretary), and not naming where a
 // credential is or how it behaves (password_file, token_url).
 func credentialKey(name string) bool {
-	if credentialKeyMetadata.MatchString(name) {
+	if credentialKeyMetadata.MatchString(name) || nonSecretKey.MatchString(name) {
 		return false
 	}
 	for _, loc := range credentialName.FindAllStringIndex(name, -1) {
