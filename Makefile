@@ -124,6 +124,26 @@ load: build ## Load harness: 1,000 simulated workers × 1,000 findings, two scan
 load-realistic: build ## Load harness with findings of real sizes (long messages, some at the 4 KiB cap)
 	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --realistic --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)
 
+# Kubernetes' bootstrap RBAC policy, written out of the release that
+# deploy/e2e builds (its module, with every feature gate on): the checks
+# embed it to tell built-in roles and bindings from look-alikes. make e2e
+# fails when the committed copy is stale, as checkproto does for protos.
+RBAC_DEFAULTS := worker/checks/rbacdefaults.json
+K8S_TOOLS     := deploy/e2e/tools/kubernetes
+rbac_defaults = cd $(K8S_TOOLS) && GOFLAGS= $(GO) run -mod=readonly -trimpath ./rbacdefaults \
+	  $$(GOFLAGS= $(GO) list -mod=readonly -m -f '{{.Version}}' k8s.io/kubernetes)
+
+.PHONY: rbac-defaults
+rbac-defaults: ## Regenerate worker/checks/rbacdefaults.json from Kubernetes' bootstrap policy
+	$(rbac_defaults) > $(CURDIR)/$(RBAC_DEFAULTS)
+
+.PHONY: checkrbacdefaults
+checkrbacdefaults:
+	@mkdir -p .tmp/gen && $(rbac_defaults) > $(CURDIR)/.tmp/gen/rbacdefaults.json
+	@cmp -s $(RBAC_DEFAULTS) .tmp/gen/rbacdefaults.json || { \
+	  echo "$(RBAC_DEFAULTS) is stale: run 'make rbac-defaults' and commit"; \
+	  diff -u $(RBAC_DEFAULTS) .tmp/gen/rbacdefaults.json | head -40; exit 1; }
+
 .PHONY: e2e
 # Two real Kubernetes control planes (etcd, kube-apiserver), built from their
 # Go modules on first use into ~/.cache/fleetscan-e2e, scanned by the real
@@ -131,7 +151,7 @@ load-realistic: build ## Load harness with findings of real sizes (long messages
 # The control plane is built here, not inside the test binary: go test's
 # -timeout does not cover TestMain's setup.
 e2e: build ## End-to-end tests on two real kube-apiservers (builds them on first use)
-	@tools=$$(bash deploy/e2e/build-tools.sh) && \
+	@tools=$$(bash deploy/e2e/build-tools.sh) && $(MAKE) --no-print-directory checkrbacdefaults && \
 	  FLEETSCAN_BIN=$(BIN) FLEETSCAN_E2E_TOOLS=$$tools $(GO) test -tags e2e -count=1 -timeout 20m -v ./deploy/e2e $(E2E_FLAGS)
 
 .PHONY: e2e-large

@@ -71,6 +71,23 @@ func (w *webhook) intercepts(group, resource string) bool {
 	})
 }
 
+// matches reports whether a webhook rule's list names want, or "*".
+func matches(list []string, want string) bool {
+	return slices.Contains(list, "*") || slices.Contains(list, want)
+}
+
+// matchesResource is matches for a webhook rule's resources, where
+// "*/sub" also names the subresource sub of every resource.
+func matchesResource(list []string, resource string) bool {
+	if matches(list, resource) {
+		return true
+	}
+	if i := strings.IndexByte(resource, '/'); i >= 0 {
+		return slices.Contains(list, "*"+resource[i:])
+	}
+	return false
+}
+
 // everything reports whether a rule matches every resource of every group.
 func (w *webhook) everything() bool {
 	return slices.ContainsFunc(w.rules, func(r admissionregistrationv1.RuleWithOperations) bool {

@@ -69,5 +69,11 @@ func catalogMarkdown() string {
 			fmt.Fprintf(&b, "*Not assessable:* %s.\n\n", m.NotAssessable)
 		}
 	}
+	// The deliberate differences from other scanners are written by hand.
+	differences, err := os.ReadFile("differences.md")
+	if err != nil {
+		panic(err)
+	}
+	b.Write(differences)
 	return b.String()
 }

@@ -256,6 +256,7 @@ type reporter struct {
 	// Per-run caches of what several checks compute alike.
 	workloadList []Workload
 	pssCache     map[*corev1.PodSpec]pssResult
+	rbacView     *rbacView
 }
 
 // workloads lists the inventory's workloads once per run.

@@ -40,7 +40,7 @@ var secretChecks = []*Check{
 			// Bindings to groups concern every service account, not the
 			// default one: RBAC-015 and SA-005 look at those.
 			var direct []binding
-			for _, b := range inv.bindings() {
+			for _, b := range r.rbac(inv).bindings {
 				b.subjects = slices.DeleteFunc(slices.Clone(b.subjects), func(s rbacv1.Subject) bool { return s.Kind == rbacv1.GroupKind })
 				direct = append(direct, b)
 			}

@@ -1,0 +1,285 @@
+package checks
+
+import (
+	"fmt"
+	"strings"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+// rbacBindingChecks judge who holds what: bindings and their subjects,
+// and the service accounts workloads run as.
+var rbacBindingChecks = []*Check{
+	{
+		Meta: Meta{
+			ID: "RBAC-001", Title: "cluster-admin bound", Severity: high, Category: CategoryRBAC, Party: partyPlatform,
+			Description: "cluster-admin grants every verb on every resource; each binding of it is an account that can take over the cluster. Judged by effect: a binding to any role that grants every verb on every resource is one too, whatever the role's name.",
+			Remediation: "Bind a role with only the permissions the subject needs; keep cluster-admin for break-glass accounts.",
+			Frameworks:  []string{"CIS 5.1.1", "MITRE Privilege escalation"},
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			view := r.rbac(inv)
+			for _, b := range view.bindings {
+				ro := view.index[b.roleKey()]
+				named := b.roleRef.Kind == "ClusterRole" && b.roleRef.Name == "cluster-admin"
+				switch {
+				case named && (ro == nil || grantsEverything(ro.rules)):
+				case ro != nil && grantsEverything(ro.rules):
+				default:
+					continue
+				}
+				var who []string
+				for _, s := range b.subjects {
+					if !componentSubject(s) {
+						who = append(who, subjectString(s))
+					}
+				}
+				if len(who) == 0 {
+					continue
+				}
+				if named {
+					r.report(b.Resource, "", "%s %q grants cluster-admin to %s", b.Kind, b.Name, strings.Join(who, ", "))
+				} else {
+					r.report(b.Resource, "", "%s %q grants %s %q, which grants every verb on every resource as cluster-admin does, to %s", b.Kind, b.Name, b.roleRef.Kind, b.roleRef.Name, strings.Join(who, ", "))
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "RBAC-014", Title: "Anonymous access bound", Severity: critical, Category: CategoryRBAC, Party: partyPlatform,
+			Description: "A binding to system:anonymous or system:unauthenticated gives its permissions to anyone who can reach the API server.",
+			Remediation: "Delete the binding, or bind the role to authenticated subjects only.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			for _, b := range r.rbac(inv).bindings {
+				// Kubernetes binds its read-only public-info role to anonymous
+				// users by default: /version, /healthz. That one is expected.
+				if b.roleRef.Kind == "ClusterRole" && b.roleRef.Name == "system:public-info-viewer" {
+					continue
+				}
+				for _, s := range b.subjects {
+					if (s.Kind == rbacv1.UserKind && s.Name == "system:anonymous") || (s.Kind == rbacv1.GroupKind && s.Name == "system:unauthenticated") {
+						r.report(b.Resource, "", "%s %q grants %s %q to %s", b.Kind, b.Name, b.roleRef.Kind, b.roleRef.Name, s.Name)
+						break
+					}
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "RBAC-015", Title: "system:authenticated elevated", Severity: critical, Category: CategoryRBAC, Party: partyPlatform,
+			Description: "Every user and every service account of the cluster is in system:authenticated; on clusters with external identity providers, often anyone with an account at the provider. Kubernetes grants that group discovery only.",
+			Remediation: "Bind the role to the groups that need it instead of system:authenticated.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			for _, b := range r.rbac(inv).bindings {
+				if b.roleRef.Kind == "ClusterRole" && discoveryRoles[b.roleRef.Name] {
+					continue
+				}
+				for i, s := range b.subjects {
+					if s.Kind == rbacv1.GroupKind && s.Name == "system:authenticated" {
+						r.report(b.Resource, fmt.Sprintf("subjects[%d]", i), "%s %q grants %s %q to every authenticated user and service account", b.Kind, b.Name, b.roleRef.Kind, b.roleRef.Name)
+						break
+					}
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "RBAC-016", Title: "system:masters binding", Severity: critical, Category: CategoryRBAC, Party: partyPlatform,
+			Description: "Members of system:masters bypass authorization altogether and cannot be revoked short of rotating the cluster CA; a binding naming the group shows it is in use beyond the default cluster-admin binding.",
+			Remediation: "Do not issue credentials in system:masters; bind people and automation to named groups, and remove the binding.",
+			Frameworks:  []string{"CIS 5.1.7"},
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			for _, b := range r.rbac(inv).bindings {
+				if b.builtin {
+					continue
+				}
+				for i, s := range b.subjects {
+					if s.Kind == rbacv1.GroupKind && s.Name == "system:masters" {
+						r.report(b.Resource, fmt.Sprintf("subjects[%d]", i), "%s %q names the group system:masters", b.Kind, b.Name)
+						break
+					}
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "RBAC-018", Title: "Dangling binding", Severity: low, Category: CategoryRBAC, Party: partyPlatform,
+			Description: "A binding to a Role or ClusterRole that does not exist grants nothing today, and whatever a role of that name will grant tomorrow, to whoever creates it.",
+			Remediation: "Delete the binding, or create the role it was meant for.",
+		},
+		assessable: func(inv *Inventory) string {
+			if len(inv.ClusterRoles) > 0 {
+				return ""
+			}
+			for _, b := range inv.bindings() {
+				if b.roleRef.Kind == "ClusterRole" && !bootstrap.knownClusterRole(b.roleRef.Name) {
+					return "bindings refer to ClusterRoles but the inventory holds none, not even the built-in ones: it was collected without them, so whether they exist cannot be told"
+				}
+			}
+			return ""
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			view := r.rbac(inv)
+			for _, b := range view.bindings {
+				if view.index[b.roleKey()] != nil || (b.roleRef.Kind == "ClusterRole" && bootstrap.knownClusterRole(b.roleRef.Name)) {
+					continue
+				}
+				where := "in the cluster"
+				if b.roleRef.Kind == "Role" {
+					where = fmt.Sprintf("in namespace %q", b.Namespace)
+				}
+				r.report(b.Resource, "roleRef", "%s %q refers to %s %q, which does not exist %s", b.Kind, b.Name, b.roleRef.Kind, b.roleRef.Name, where)
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "RBAC-019", Title: "Dashboard access", Severity: low, Category: CategoryRBAC, Party: partyPlatform,
+			Description: "The Dashboard acts with its own service account for whoever reaches it: permissions bound to that account are open to the Dashboard's users, and subjects bound to the Dashboard's roles read what it reads.",
+			Remediation: "Bind nothing beyond its own roles to the Dashboard's service accounts, let users log in with their own tokens, and bind the Dashboard's roles to the Dashboard only.",
+			Frameworks:  []string{"MITRE Discovery"},
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			for _, b := range r.rbac(inv).bindings {
+				dashboardRole := strings.HasPrefix(b.roleRef.Name, dashboardPrefix)
+				for i, s := range b.subjects {
+					dashboardSA := s.Kind == rbacv1.ServiceAccountKind && strings.HasPrefix(s.Name, dashboardPrefix)
+					switch {
+					case dashboardSA && !dashboardRole:
+						r.report(b.Resource, fmt.Sprintf("subjects[%d]", i), "%s %q grants %s %q to the Dashboard's service account %s", b.Kind, b.Name, b.roleRef.Kind, b.roleRef.Name, s.Name)
+					case dashboardRole && !dashboardSA:
+						r.report(b.Resource, fmt.Sprintf("subjects[%d]", i), "%s %q grants the Dashboard's %s %q to %s", b.Kind, b.Name, b.roleRef.Kind, b.roleRef.Name, subjectString(s))
+					default:
+						continue
+					}
+					break
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "SA-005", Title: "Workload SA is admin / can take over cluster", Severity: high, Category: CategoryServiceAccounts, Party: partyWorkload,
+			Description: "The pods' service account token, mounted in every container, carries what the account is bound to: cluster-admin or any role that grants everything, or permissions that RBAC-002, 003, 004, 005, 007, 009, 010, 011, 012 or 013 flag (wildcards, secrets, creating pods, which runs them as any service account of the namespace, exec, escalation and writing roles or bindings, PersistentVolumes, nodes/proxy, CSR approval, webhooks, tokens). Bindings of its name, of its user name and of the groups system:serviceaccounts[:namespace] and system:authenticated count, aggregated ClusterRoles included. Cluster-wide (HIGH); only in namespaces through RoleBindings (MEDIUM). Pods that do not mount the token are left out.",
+			Remediation: "Run the workload as a service account bound to only what it needs, and set automountServiceAccountToken: false when it does not call the API.",
+			Frameworks:  []string{"CIS 5.1.1", "MITRE Credential access"},
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			view := r.rbac(inv)
+			bindings, candidates := view.bindings, view.bySubject
+			powers := make([][]string, len(bindings))
+			for i := range bindings {
+				powers[i] = takeover(&bindings[i], view.index)
+			}
+			saAutomount := map[string]*bool{}
+			for i := range inv.ServiceAccounts {
+				sa := &inv.ServiceAccounts[i]
+				saAutomount[sa.Namespace+"/"+sa.Name] = sa.AutomountServiceAccountToken
+			}
+			for _, w := range r.workloads(inv) {
+				sa := serviceAccountName(w.Spec)
+				if !tokenMounted(&w, saAutomount[w.Namespace+"/"+sa]) {
+					continue
+				}
+				// The message names the worst grant and counts the others:
+				// listing them all made a finding grow with the cluster's
+				// group-wide bindings (66 KB each at 100,000 objects).
+				worst, grants, clusterWide := -1, 0, false
+				for _, i := range candidates(w.Namespace, sa) {
+					if _, ok := bindings[i].grantsServiceAccount(w.Namespace, sa); !ok || len(powers[i]) == 0 {
+						continue
+					}
+					grants++
+					if cw := bindings[i].Kind != "RoleBinding"; worst < 0 || (cw && !clusterWide) {
+						worst, clusterWide = i, cw
+					}
+				}
+				if grants == 0 {
+					continue
+				}
+				b := &bindings[worst]
+				s, _ := b.grantsServiceAccount(w.Namespace, sa)
+				through, scope, sev := "", " cluster-wide", high
+				if s.Kind == rbacv1.GroupKind {
+					through = " to group " + s.Name
+				}
+				if !clusterWide {
+					scope, sev = fmt.Sprintf(" in namespace %q", b.Namespace), medium
+				}
+				more := ""
+				switch {
+				case grants == 2:
+					more = "; 1 more binding grants it such powers"
+				case grants > 2:
+					more = fmt.Sprintf("; %d more bindings grant it such powers", grants-1)
+				}
+				r.reportAt(sev, w.Resource, "", "pods run as service account %q, to which %s %q grants %s %q%s%s (%s)%s",
+					sa, b.Kind, b.qualifiedName(), b.roleRef.Kind, b.roleRef.Name, through, scope, strings.Join(powers[worst], "; "), more)
+			}
+		},
+	},
+}
+
+// discoveryRoles are the ClusterRoles Kubernetes binds to
+// system:authenticated itself: they read API discovery, the version and
+// the caller's own permissions.
+var discoveryRoles = map[string]bool{
+	"system:discovery": true, "system:basic-user": true, "system:public-info-viewer": true,
+}
+
+// dashboardPrefix starts the names of the Kubernetes Dashboard's service
+// accounts and roles, in its manifests (v2) and Helm chart (v7).
+const dashboardPrefix = "kubernetes-dashboard"
+
+// tokenMounted reports whether the workload's pods hold a token of their
+// service account: automounted unless the pod, or else its
+// ServiceAccount (saAutomount), turns it off; or projected into a volume.
+func tokenMounted(w *Workload, saAutomount *bool) bool {
+	for _, v := range w.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if src.ServiceAccountToken != nil {
+				return true
+			}
+		}
+	}
+	mount := w.Spec.AutomountServiceAccountToken
+	if mount == nil {
+		mount = saAutomount
+	}
+	return mount == nil || *mount
+}
+
+// componentSubject reports the identities of Kubernetes' own components,
+// such as the group system:masters or the user system:kube-scheduler, which
+// are expected to hold cluster-admin. The other system: groups name whole
+// populations (system:authenticated, system:unauthenticated,
+// system:serviceaccounts[:ns]), system:anonymous is anyone, and
+// system:serviceaccount:ns:name is a workload's service account: none of
+// them is a component.
+func componentSubject(s rbacv1.Subject) bool {
+	switch s.Kind {
+	case rbacv1.GroupKind:
+		return s.Name == "system:masters"
+	case rbacv1.UserKind:
+		return strings.HasPrefix(s.Name, "system:") && s.Name != "system:anonymous" &&
+			!strings.HasPrefix(s.Name, "system:serviceaccount:")
+	}
+	return false
+}
+
+func subjectString(s rbacv1.Subject) string {
+	if s.Kind == rbacv1.ServiceAccountKind {
+		return fmt.Sprintf("ServiceAccount %s/%s", s.Namespace, s.Name)
+	}
+	return s.Kind + " " + s.Name
+}

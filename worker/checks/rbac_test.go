@@ -1,0 +1,182 @@
+package checks_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/internal/collect"
+)
+
+// clusterRole and the others write manifests for the RBAC tests.
+func clusterRole(name, labels, rules string) string {
+	return fmt.Sprintf("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: %q, labels: {%s}}\nrules: %s\n", name, labels, rules)
+}
+
+func nsRole(ns, name, rules string) string {
+	return fmt.Sprintf("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: %q, namespace: %s}\nrules: %s\n", name, ns, rules)
+}
+
+func clusterBinding(name, role, subjects string) string {
+	return fmt.Sprintf("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: %q}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %q}\nsubjects: %s\n", name, role, subjects)
+}
+
+func roleBinding(ns, name, kind, role, subjects string) string {
+	return fmt.Sprintf("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: %q, namespace: %s}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: %s, name: %q}\nsubjects: %s\n", name, ns, kind, role, subjects)
+}
+
+// bootstrapRules returns the rules of a ClusterRole of Kubernetes'
+// bootstrap policy, as a flow sequence.
+func bootstrapRules(t *testing.T, name string) string {
+	t.Helper()
+	var d struct {
+		ClusterRoles []struct {
+			Name  string
+			Rules []json.RawMessage
+		}
+	}
+	b, err := checksFS.ReadFile("rbacdefaults.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range d.ClusterRoles {
+		if r.Name == name {
+			parts := make([]string, len(r.Rules))
+			for i, rule := range r.Rules {
+				parts[i] = string(rule)
+			}
+			return "[" + strings.Join(parts, ", ") + "]"
+		}
+	}
+	t.Fatalf("no bootstrap ClusterRole %q", name)
+	return ""
+}
+
+// runChecks runs the checks of ids on manifests and returns "ID SEVERITY
+// Kind ns/name sub-path: message" per finding.
+func runChecks(t *testing.T, manifests []string, ids ...string) []string {
+	t.Helper()
+	inv := &checks.Inventory{}
+	stats, err := collect.DecodeManifests(strings.NewReader(strings.Join(manifests, "---\n")), "rbac.yaml", inv)
+	if err != nil || len(stats.Problems) > 0 {
+		t.Fatalf("decode: %v %q", err, stats.Problems)
+	}
+	var got []string
+	_, err = checks.Run(t.Context(), inv, checks.Selection{Include: ids}, func(f checks.Finding) error {
+		got = append(got, fmt.Sprintf("%s %s %s %s/%s %s: %s", f.CheckID, strings.TrimPrefix(f.Severity.String(), "SEVERITY_"), f.Resource.Kind, f.Resource.Namespace, f.Resource.Name, f.Resource.SubPath, f.Message))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestRBACSemantics: what a rule grants is what the API server's
+// authorizer grants, and a role is built-in only as the bootstrap policy
+// defines it. Each case lists the findings' prefixes it expects, in
+// order; none means no finding.
+func TestRBACSemantics(t *testing.T) {
+	everything := `[{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}]`
+	for _, tc := range []struct {
+		name      string
+		manifests []string
+		ids       []string
+		want      []string
+	}{{
+		name:      "one named secret is not every secret",
+		manifests: []string{nsRole("app", "tls-reader", `[{apiGroups: [""], resources: [secrets], verbs: [get], resourceNames: [app-tls]}]`)},
+		ids:       []string{"RBAC-003"},
+	}, {
+		name:      "list of secrets reads them all",
+		manifests: []string{nsRole("app", "lister", `[{apiGroups: [""], resources: [secrets], verbs: [list], resourceNames: [app-tls]}, {apiGroups: [""], resources: [secrets], verbs: [list]}]`)},
+		ids:       []string{"RBAC-003"},
+		want:      []string{"RBAC-003 MEDIUM Role app/lister rules[1]: "},
+	}, {
+		name:      "pods/* is not a wildcard",
+		manifests: []string{clusterRole("subs", "", `[{apiGroups: [""], resources: ["pods/*"], verbs: [create]}]`)},
+		ids:       []string{"RBAC-005"},
+	}, {
+		name:      "*/exec is every resource's exec",
+		manifests: []string{clusterRole("subs", "", `[{apiGroups: [""], resources: ["*/exec"], verbs: [create]}]`)},
+		ids:       []string{"RBAC-005"},
+		want:      []string{"RBAC-005 HIGH ClusterRole /subs rules[0]: ClusterRole \"subs\" can use pods/exec"},
+	}, {
+		name:      "exec into named pods is still exec, and says so",
+		manifests: []string{nsRole("app", "debugger", `[{apiGroups: [""], resources: [pods/exec], verbs: [create], resourceNames: [api-0]}]`)},
+		ids:       []string{"RBAC-005"},
+		want:      []string{"RBAC-005 HIGH Role app/debugger rules[0]: Role \"debugger\" can use pods/exec (named api-0)"},
+	}, {
+		name:      "a system: name is not proof",
+		manifests: []string{clusterRole("system:evil", "", everything), clusterBinding("evil", "system:evil", `[{kind: User, apiGroup: rbac.authorization.k8s.io, name: mallory}]`)},
+		ids:       []string{"RBAC-001", "RBAC-002"},
+		want: []string{
+			"RBAC-001 HIGH ClusterRoleBinding /evil : ClusterRoleBinding \"evil\" grants ClusterRole \"system:evil\", which grants every verb on every resource as cluster-admin does, to User mallory",
+			"RBAC-002 HIGH ClusterRole /system:evil rules[0]: ",
+		},
+	}, {
+		name:      "nor is the bootstrapping label",
+		manifests: []string{clusterRole("admin-ish", "kubernetes.io/bootstrapping: rbac-defaults", `[{apiGroups: [""], resources: [secrets], verbs: [get]}]`)},
+		ids:       []string{"RBAC-003"},
+		want:      []string{"RBAC-003 HIGH ClusterRole /admin-ish rules[0]: "},
+	}, {
+		name:      "the bootstrap role as Kubernetes defines it is built-in",
+		manifests: []string{clusterRole("system:kube-controller-manager", "kubernetes.io/bootstrapping: rbac-defaults", bootstrapRules(t, "system:kube-controller-manager"))},
+		ids:       []string{"RBAC-003", "RBAC-002", "RBAC-004"},
+	}, {
+		name: "a bootstrap role with a rule added is not",
+		manifests: []string{clusterRole("system:kube-scheduler", "kubernetes.io/bootstrapping: rbac-defaults",
+			strings.TrimSuffix(bootstrapRules(t, "system:kube-scheduler"), "]")+`, {apiGroups: [""], resources: [secrets], verbs: [list]}]`)},
+		ids:  []string{"RBAC-003"},
+		want: []string{"RBAC-003 HIGH ClusterRole /system:kube-scheduler rules["},
+	}, {
+		name:      "cluster-admin by effect, through a RoleBinding too",
+		manifests: []string{clusterRole("superuser", "", everything), roleBinding("app", "ops", "ClusterRole", "superuser", `[{kind: Group, apiGroup: rbac.authorization.k8s.io, name: ops}]`)},
+		ids:       []string{"RBAC-001"},
+		want:      []string{"RBAC-001 HIGH RoleBinding app/ops : RoleBinding \"ops\" grants ClusterRole \"superuser\", which grants every verb"},
+	}, {
+		name:      "writing bindings is an escalation path, bind a worse one",
+		manifests: []string{nsRole("app", "binder", `[{apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings], verbs: [create]}, {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind]}]`)},
+		ids:       []string{"RBAC-007"},
+		want: []string{
+			"RBAC-007 CRITICAL Role app/binder rules[1]: Role \"binder\" can bind clusterroles",
+			"RBAC-007 HIGH Role app/binder rules[0]: Role \"binder\" can create, update or patch rolebindings",
+		},
+	}, {
+		name: "a rule aggregated into a built-in role is judged where it comes from",
+		manifests: []string{
+			"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: admin, labels: {kubernetes.io/bootstrapping: rbac-defaults}}\naggregationRule:\n  clusterRoleSelectors: [{matchLabels: {rbac.authorization.k8s.io/aggregate-to-admin: \"true\"}}]\nrules: []\n",
+			clusterRole("vendor-admin", `rbac.authorization.k8s.io/aggregate-to-admin: "true"`, `[{apiGroups: [""], resources: [secrets], verbs: [list]}]`),
+		},
+		ids:  []string{"RBAC-003"},
+		want: []string{"RBAC-003 HIGH ClusterRole /vendor-admin rules[0]: "},
+	}, {
+		name: "creating pods hands over every service account of the namespace",
+		manifests: []string{
+			nsRole("ci", "deployer", `[{apiGroups: [apps], resources: [deployments], verbs: [create, update]}]`),
+			roleBinding("ci", "runner-deploys", "Role", "deployer", `[{kind: ServiceAccount, name: runner, namespace: ci}]`),
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: runner, namespace: ci}\nspec: {serviceAccountName: runner, containers: [{name: r, image: runner:1}]}\n",
+		},
+		ids:  []string{"SA-005"},
+		want: []string{"SA-005 MEDIUM Pod ci/runner : pods run as service account \"runner\", to which RoleBinding \"ci/runner-deploys\" grants Role \"deployer\" in namespace \"ci\" (can create deployments)"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := runChecks(t, tc.manifests, tc.ids...)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d findings, want %d:\n%s", len(got), len(tc.want), strings.Join(got, "\n"))
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.want[i]) {
+					t.Errorf("finding %d:\n got %s\nwant %s…", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
