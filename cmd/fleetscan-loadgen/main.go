@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetscan/fleetscan/client"
 	"github.com/fleetscan/fleetscan/cmd/fleetscan-loadgen/internal/harness"
+	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 )
 
 func main() {
@@ -74,8 +75,8 @@ Flags:
 	fs.StringVar(&cfg.MetricsAddr, "metrics-listen", "", "with --metrics: the address, e.g. 127.0.0.1:9464")
 	fs.IntVar(&cfg.MaxMessageBytes, "max-message-size", 0, "the server's receive limit in bytes (0: its default, 8 MiB)")
 	fs.IntVar(&cfg.MaxRunningJobs, "max-running-jobs", 0, "the server's fleet-wide cap on jobs dispatched at once (0: its default)")
-	fs.DurationVar(&cfg.QueryPause, "query-pause", 20*time.Millisecond, "pause between the ListFindings calls measured during each scan")
-	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "give up on a fleet scan after this long")
+	duration.FlagVar(fs, &cfg.QueryPause, "query-pause", 20*time.Millisecond, "pause between the ListFindings calls measured during each scan")
+	duration.FlagVar(fs, &cfg.Timeout, "timeout", 10*time.Minute, "give up on a fleet scan after this long")
 	queryInProcess := fs.Bool("query-in-process", false, "make the measured ListFindings calls from this process, which the simulated workers keep busy, rather than from a process of their own")
 	quiet := fs.Bool("quiet", false, "print only the results")
 	if err := fs.Parse(args); err != nil {
@@ -112,7 +113,7 @@ func queryLoop(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	token := fs.String("token", "", "API token")
 	prefix := fs.String("prefix", "", "cluster id prefix")
 	clusters := fs.Int("clusters", 1, "clusters")
-	pause := fs.Duration("pause", 20*time.Millisecond, "pause between calls")
+	pause := duration.Flag(fs, "pause", 20*time.Millisecond, "pause between calls")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

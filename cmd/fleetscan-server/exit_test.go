@@ -18,6 +18,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"--max-message-size", "lots"}, 2},
 		{[]string{"--data-dir", t.TempDir(), "--max-message-size", "1KiB", "--plaintext", "--listen", "127.0.0.1:0"}, 2},
 		{[]string{"unexpected"}, 2},
+		// Durations take days and weeks, as the README writes them.
+		{[]string{"--retention", "90d", "--job-expiry", "1w", "--job-timeout", "1d12h", "--version"}, 0},
+		{[]string{"--retention", "90 days", "--version"}, 2},
 	} {
 		err := run(context.Background(), tt.args, io.Discard, io.Discard)
 		if code := exitCode(err); code != tt.want {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fleetscan/fleetscan/cmd/internal/bytesize"
+	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	"github.com/fleetscan/fleetscan/cmd/internal/logging"
 	"github.com/fleetscan/fleetscan/server"
 )
@@ -71,17 +72,17 @@ Flags:
 	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, e.g. 127.0.0.1:9464 (default: off)")
 	pprofOn := fs.Bool("pprof", false, "also serve /debug/pprof/ on the metrics listener")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
-	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
-	jobTimeout := fs.Duration("job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
-	jobExpiry := fs.Duration("job-expiry", 24*time.Hour, "a job whose worker has not connected after this long ends as EXPIRED")
-	tick := fs.Duration("tick", 20*time.Second, "how often schedules and job deadlines are checked: the granularity of schedules, timeouts and expiry")
+	shutdown := duration.Flag(fs, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
+	jobTimeout := duration.Flag(fs, "job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
+	jobExpiry := duration.Flag(fs, "job-expiry", 24*time.Hour, "a job whose worker has not connected after this long ends as EXPIRED")
+	tick := duration.Flag(fs, "tick", 20*time.Second, "how often schedules and job deadlines are checked: the granularity of schedules, timeouts and expiry")
 	tenantExceptions := fs.Bool("tenant-exceptions", false, "let tenants create and delete exceptions (accepted risks) inside their own scope")
 	rateLimit := fs.Float64("rate-limit", 50, "API calls a second each token may make, with bursts of --rate-burst (0: no limit); more are refused with RESOURCE_EXHAUSTED")
 	rateBurst := fs.Int("rate-burst", 100, "calls a token may make at once before --rate-limit applies")
-	heartbeat := fs.Duration("heartbeat", 10*time.Second, "how often workers send something when idle; a worker silent for three intervals is disconnected")
+	heartbeat := duration.Flag(fs, "heartbeat", 10*time.Second, "how often workers send something when idle; a worker silent for three intervals is disconnected")
 	maxRunning := fs.Int("max-running-jobs", 256, "jobs dispatched at once across the fleet; clusters wait their turn in order (-1: no cap)")
 	maxAttempts := fs.Int("max-attempts", 3, "times a job is sent to its worker before a lost connection fails it")
-	retention := fs.Duration("retention", 90*24*time.Hour, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
+	retention := duration.Flag(fs, "retention", 90*24*time.Hour, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
 	maxMessage := &bytesize.Flag{N: server.DefaultMaxMessageBytes}
 	fs.Var(maxMessage, "max-message-size", "largest message the server receives, from workers and API clients (at least 64KiB); workers are told it and keep their batches under it")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
@@ -28,7 +29,7 @@ counted as open. Lists follow at once; counts and trends from the
 cluster's next scan. Every exception expires (--ttl, at most a year).
 Tenants may create exceptions inside their own scope when the server runs
 with --tenant-exceptions.`,
-		Example: `  fleetscan exception create --cluster prod-eu-1 --check POD-020 --ttl 720h \
+		Example: `  fleetscan exception create --cluster prod-eu-1 --check POD-020 --ttl 30d \
       --reason "AppArmor unavailable on these nodes; seccomp enforced instead (SEC-1234)"
   fleetscan exception create --cluster prod-eu-1 --namespace legacy --kind Deployment --name billing \
       --ttl 168h --reason "being replaced this sprint"`,
@@ -52,7 +53,8 @@ with --tenant-exceptions.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&e.Reason, "reason", "", "why the risk is accepted (required)")
-	f.DurationVar(&ttl, "ttl", 0, "how long the exception applies, e.g. 720h (required; at most a year)")
+	ttl = 0
+	f.Var(duration.Var(&ttl), "ttl", "how long the exception applies, e.g. 30d or 2w (required; at most a year)")
 	f.StringVar(&e.ClusterId, "cluster", "", "only findings of this cluster")
 	f.StringVar(&e.Namespace, "namespace", "", "only findings on objects of this namespace")
 	f.StringVar(&e.CheckId, "check", "", "only findings of this check")

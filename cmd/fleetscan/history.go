@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
@@ -139,18 +139,7 @@ func (s *scopeFlags) scope() (*fleetscanv1.Scope, string, error) {
 
 // parseAge reads "90d", "12w", "36h" or any Go duration.
 func parseAge(s string) (time.Duration, error) {
-	if n, unit := strings.TrimRight(s, "dw"), strings.TrimLeft(s, "0123456789"); unit == "d" || unit == "w" {
-		v, err := strconv.Atoi(n)
-		if err != nil || v <= 0 {
-			return 0, fmt.Errorf("%q: want e.g. 90d, 12w or 36h", s)
-		}
-		day := 24 * time.Hour
-		if unit == "w" {
-			return time.Duration(v) * 7 * day, nil
-		}
-		return time.Duration(v) * day, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := duration.Parse(s)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%q: want e.g. 90d, 12w or 36h", s)
 	}

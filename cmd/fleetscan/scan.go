@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetscan/fleetscan/client"
+	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
@@ -93,7 +94,8 @@ summary; the command then fails if any job failed.`,
 	f.StringArrayVar(&trusted, "trusted-registry", nil, "registry images may come from (IMG-003), e.g. registry.example.com or docker.io/library; repeatable")
 	f.StringVar(&policies, "policies", "", "custom checks in CEL to send with the scan: a CheckPolicy YAML file or directory")
 	f.BoolVar(&wait, "wait", false, "wait for the scan to end and print its summary")
-	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait, how long to wait")
+	timeout = 10 * time.Minute
+	f.Var(duration.Var(&timeout), "timeout", "with --wait, how long to wait")
 	return cmd
 }
 
@@ -151,7 +153,8 @@ on a scan someone else started.`,
 			return followScan(cmd, g, c, args[0], timeout)
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", 24*time.Hour, "how long to wait")
+	timeout = 24 * time.Hour
+	cmd.Flags().Var(duration.Var(&timeout), "timeout", "how long to wait")
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
@@ -59,7 +60,8 @@ is back (--missed run-once, the default) or is skipped (--missed skip).`,
 	f.BoolVar(&all, "all", false, "scan every cluster")
 	f.StringVar(&selector, "selector", "", "scan the clusters whose labels match")
 	f.StringVar(&tenant, "tenant", "", "scan every cluster of a tenant")
-	f.DurationVar(&jitter, "jitter", 0, "random delay of each run, at most 1h")
+	jitter = 0
+	f.Var(duration.Var(&jitter), "jitter", "random delay of each run, at most 1h")
 	f.StringVar(&missed, "missed", "run-once", "runs missed while the server was down: run-once or skip")
 
 	list := &cobra.Command{

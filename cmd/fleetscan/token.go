@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
@@ -29,7 +30,7 @@ everything. Every token expires (--ttl, default 90 days, at most 400).
 The secret is shown once: the server keeps only its hash. With
 --secret-file it is written to that file (mode 0600) instead.`,
 		Example: `  fleetscan token create --name acme-ci --tenant acme --secret-file acme-ci.token
-  fleetscan token create --name alice --role operator --ttl 720h`,
+  fleetscan token create --name alice --role operator --ttl 30d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := &fleetscanv1.CreateTokenRequest{Name: name, Tenant: tenant}
@@ -75,7 +76,8 @@ The secret is shown once: the server keeps only its hash. With
 	f.StringVar(&name, "name", "", "who or what uses the token (required)")
 	f.StringVar(&tenant, "tenant", "", "the tenant whose findings the token reads")
 	f.StringVar(&role, "role", "", "tenant (default with --tenant) or operator")
-	f.DurationVar(&ttl, "ttl", 90*24*time.Hour, "how long the token is valid")
+	ttl = 90 * 24 * time.Hour
+	f.Var(duration.Var(&ttl), "ttl", "how long the token is valid")
 	f.StringVar(&secretFile, "secret-file", "", "write the secret to this file instead of printing it")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
