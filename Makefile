@@ -85,11 +85,25 @@ docs: ## Regenerate docs/checks.md from the catalog
 build: ## Build the three binaries into .tmp/bin
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+# The SARIF 2.1.0 schema (OASIS' sarif-2.1.0-rtm.5.json) that the report
+# tests validate against, from the npm package that ships it, pinned by
+# version and checksum; npm comes with the TypeScript SDK's tools.
+SARIF_SCHEMA     := .tmp/sarif/sarif-2.1.0-rtm.5.json
+SARIF_SCHEMA_PKG := @microsoft/jest-sarif@1.0.0-beta.0
+SARIF_SCHEMA_SUM := 748e2c3d1a842e7bb258416685c7ea3a0da40005b72267b2052c2856d48ad102
+
+$(SARIF_SCHEMA): | $(TS_DEPS)
+	@rm -rf .tmp/sarif && mkdir -p .tmp/sarif
+	cd .tmp/sarif && npm pack --silent --no-update-notifier $(SARIF_SCHEMA_PKG) >/dev/null && \
+	  echo "$(SARIF_SCHEMA_SUM)  microsoft-jest-sarif-1.0.0-beta.0.tgz" | sha256sum -c --quiet && \
+	  tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json && \
+	  mv package/lib/schemas/sarif-2.1.0-rtm.5.json . && rm -rf package microsoft-jest-sarif-1.0.0-beta.0.tgz
+
 .PHONY: test
 # The crash tests run the binaries of `build` (FLEETSCAN_BIN), not a
 # -race build of their own.
-test: lint checkproto build ## Lint, check generated code, run all tests with -race, the TS SDK's tests, fuzz briefly
-	FLEETSCAN_BIN=$(BIN) $(GO) test -race -count=1 ./...
+test: lint checkproto build $(SARIF_SCHEMA) ## Lint, check generated code, run all tests with -race, the TS SDK's tests, fuzz briefly
+	FLEETSCAN_BIN=$(BIN) FLEETSCAN_SARIF_SCHEMA=$(CURDIR)/$(SARIF_SCHEMA) $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory ts-test
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3000x
 

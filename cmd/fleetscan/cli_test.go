@@ -176,6 +176,34 @@ func TestCLIEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.must("findings", "list", "--severity", "high", "-o", "sarif")), &sarif); err != nil || sarif.Version != "2.1.0" || len(sarif.Runs[0].Results) == 0 {
 		t.Errorf("-o sarif: %v %+v", err, sarif)
 	}
+	// Reports for tools are never cut at the table's default --limit of
+	// 100: globex-prod alone has more open findings than that.
+	var all struct {
+		Findings []struct {
+			Location string `json:"location"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(c.must("findings", "list", "--cluster", "globex-prod", "-o", "json")), &all); err != nil || len(all.Findings) <= 100 {
+		t.Fatalf("-o json: %v, %d findings; want every one of them, more than 100", err, len(all.Findings))
+	}
+	if err := json.Unmarshal([]byte(c.must("findings", "list", "--cluster", "globex-prod", "-o", "sarif")), &sarif); err != nil || len(sarif.Runs[0].Results) != len(all.Findings) {
+		t.Errorf("-o sarif: %v, %d results; want all %d findings", err, len(sarif.Runs[0].Results), len(all.Findings))
+	}
+	// The worker read a snapshot: findings say where each object is
+	// defined, and SARIF places them there.
+	located := 0
+	for _, f := range all.Findings {
+		if strings.Contains(f.Location, "globex-prod/") && strings.Contains(f.Location, ".yaml:") {
+			located++
+		}
+	}
+	if located < len(all.Findings)/2 {
+		t.Errorf("%d of %d findings carry the manifest location", located, len(all.Findings))
+	}
+	table, note, err := c.runBoth("findings", "list", "--cluster", "globex-prod")
+	if err != nil || !strings.Contains(note, "the worst 100 of") || strings.Count(table, "\n") > 102 {
+		t.Errorf("table: %v, note %q, %d lines", err, note, strings.Count(table, "\n"))
+	}
 	if _, err := c.run("cluster", "list", "-o", "sarif"); err == nil {
 		t.Error("-o sarif accepted for cluster list")
 	}

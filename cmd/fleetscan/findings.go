@@ -82,25 +82,26 @@ combine: --severity keeps findings of that severity or worse.`,
 			slices.SortStableFunc(all.Findings, func(a, b *fleetscanv1.Finding) int {
 				return cmp.Or(cmp.Compare(b.Severity, a.Severity), cmp.Compare(a.ClusterId, b.ClusterId), cmp.Compare(a.CheckId, b.CheckId))
 			})
-			if limit > 0 && len(all.Findings) > limit {
+			// --fail-on counts every matching finding, shown or not: a
+			// gate judges all of them.
+			failing := 0
+			for _, f := range all.Findings {
+				if threshold != 0 && f.Severity >= threshold && f.Status != fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED {
+					failing++
+				}
+			}
+			// The default --limit keeps a terminal readable; a report for
+			// tools (json, yaml, sarif) holds every finding unless --limit
+			// is given.
+			if limit > 0 && len(all.Findings) > limit && (g.output == "table" || g.output == "wide" || cmd.Flags().Changed("limit")) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "(the worst %d of %d matching findings; --limit 0 shows all)\n", limit, len(all.Findings))
 				all.Findings = all.Findings[:limit]
 			}
 			if err := printFindings(g, all, req.Status == fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED); err != nil {
 				return err
 			}
-			// Exit status 1 for CI when a listed, unsuppressed finding is at
-			// or above --fail-on.
-			if threshold != 0 {
-				n := 0
-				for _, f := range all.Findings {
-					if f.Severity >= threshold && f.Status != fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED {
-						n++
-					}
-				}
-				if n > 0 {
-					return &exitError{code: 1, err: fmt.Errorf("%d finding(s) at or above %s", n, strings.ToLower(severityName(threshold)))}
-				}
+			if failing > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d finding(s) at or above %s", failing, strings.ToLower(severityName(threshold)))}
 			}
 			return nil
 		},
@@ -115,7 +116,7 @@ combine: --severity keeps findings of that severity or worse.`,
 	f.StringVar(&category, "category", "", "only this category, e.g. rbac, pod-security, network")
 	f.StringVar(&party, "party", "", "only what this party fixes: provider, platform or workload")
 	f.StringVar(&newer, "new-since", "", "only findings first seen in this period, e.g. 7d")
-	f.IntVar(&limit, "limit", 100, "show the worst N findings (0: all)")
+	f.IntVar(&limit, "limit", 100, "show the worst N findings in a table (0: all); json, yaml and sarif hold all unless it is given")
 	return cmd
 }
 
@@ -160,7 +161,7 @@ func printFindings(g *globals, all *fleetscanv1.ListFindingsResponse, suppressed
 			return err
 		}
 		for _, f := range all.Findings {
-			if err := w.Finding(f, ""); err != nil {
+			if err := w.Finding(f, f.Location); err != nil {
 				return err
 			}
 		}

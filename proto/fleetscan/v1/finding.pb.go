@@ -314,7 +314,11 @@ type Finding struct {
 	// object's fleetscan.io/exempt annotation, or an exception.
 	SuppressionReason string `protobuf:"bytes,16,opt,name=suppression_reason,json=suppressionReason,proto3" json:"suppression_reason,omitempty"`
 	// The exception that suppresses it, if one does.
-	ExceptionId   string `protobuf:"bytes,17,opt,name=exception_id,json=exceptionId,proto3" json:"exception_id,omitempty"`
+	ExceptionId string `protobuf:"bytes,17,opt,name=exception_id,json=exceptionId,proto3" json:"exception_id,omitempty"`
+	// Where the object is defined, when its worker read it from manifests
+	// (a snapshot): "file:line", the file as the worker named it. Empty for
+	// objects read from an API server.
+	Location      string `protobuf:"bytes,18,opt,name=location,proto3" json:"location,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +472,13 @@ func (x *Finding) GetExceptionId() string {
 	return ""
 }
 
+func (x *Finding) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
 // SeverityCounts counts open findings by severity; suppressed ones are
 // counted apart.
 type SeverityCounts struct {
@@ -566,7 +577,7 @@ const file_fleetscan_v1_finding_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12\x19\n" +
-	"\bsub_path\x18\x05 \x01(\tR\asubPath\"\xfb\x05\n" +
+	"\bsub_path\x18\x05 \x01(\tR\asubPath\"\x97\x06\n" +
 	"\aFinding\x12 \n" +
 	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x12\x1d\n" +
 	"\n" +
@@ -587,7 +598,8 @@ const file_fleetscan_v1_finding_proto_rawDesc = "" +
 	"\flast_scan_id\x18\x0f \x01(\tR\n" +
 	"lastScanId\x12-\n" +
 	"\x12suppression_reason\x18\x10 \x01(\tR\x11suppressionReason\x12!\n" +
-	"\fexception_id\x18\x11 \x01(\tR\vexceptionId\"\x9e\x01\n" +
+	"\fexception_id\x18\x11 \x01(\tR\vexceptionId\x12\x1a\n" +
+	"\blocation\x18\x12 \x01(\tR\blocation\"\x9e\x01\n" +
 	"\x0eSeverityCounts\x12\x1a\n" +
 	"\bcritical\x18\x01 \x01(\x03R\bcritical\x12\x12\n" +
 	"\x04high\x18\x02 \x01(\x03R\x04high\x12\x16\n" +

@@ -128,7 +128,7 @@ func findingToProto(v store.FindingView) *fleetscanv1.Finding {
 		Resource: r.Resource, Message: r.Message,
 		Status:        fleetscanv1.FindingStatus_FINDING_STATUS_OPEN,
 		FirstSeenTime: ts(r.FirstSeenMs), LastSeenTime: ts(v.LastSeenMs), ResolvedTime: ts(r.ResolvedMs),
-		LastScanId: v.ScanID.String(),
+		LastScanId: v.ScanID.String(), Location: r.Location,
 	}
 	switch {
 	case r.ResolvedMs != 0:

@@ -820,7 +820,7 @@ func ValidateBatch(b *workerv1.FindingBatch) error {
 		}
 		r := f.GetResource()
 		for _, field := range []struct{ name, v string }{
-			{"check_id", f.CheckId}, {"category", f.Category}, {"suppression_reason", f.SuppressionReason},
+			{"check_id", f.CheckId}, {"category", f.Category}, {"suppression_reason", f.SuppressionReason}, {"location", f.Location},
 			{"resource.api_version", r.GetApiVersion()}, {"resource.kind", r.GetKind()}, {"resource.namespace", r.GetNamespace()},
 			{"resource.name", r.GetName()}, {"resource.sub_path", r.GetSubPath()},
 		} {

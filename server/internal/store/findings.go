@@ -422,7 +422,7 @@ func (c *codec) planUpsert(old []byte, f *workerv1.Finding, now int64) (value []
 		}
 	}
 	rec.CheckId, rec.Severity, rec.Category, rec.ResponsibleParty = f.CheckId, f.Severity, f.Category, f.ResponsibleParty
-	rec.Resource, rec.Message, rec.SuppressionReason = f.Resource, f.Message, f.SuppressionReason
+	rec.Resource, rec.Message, rec.SuppressionReason, rec.Location = f.Resource, f.Message, f.SuppressionReason, f.Location
 	value, err = c.encodeFinding(rec)
 	return value, reopened, err
 }
@@ -446,7 +446,7 @@ func (c *codec) upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *work
 }
 
 func sameDetails(rec *storagev1.FindingRecord, f *workerv1.Finding) bool {
-	return rec.Severity == f.Severity && rec.Message == f.Message && rec.SuppressionReason == f.SuppressionReason &&
+	return rec.Severity == f.Severity && rec.Message == f.Message && rec.SuppressionReason == f.SuppressionReason && rec.Location == f.Location &&
 		rec.Category == f.Category && rec.ResponsibleParty == f.ResponsibleParty &&
 		rec.GetResource().GetApiVersion() == f.GetResource().GetApiVersion()
 }

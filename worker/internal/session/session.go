@@ -658,7 +658,9 @@ func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (
 	}
 	res := Result{ObjectsScanned: int64(inv.Len()), Problems: checks.CapProblems(inv.Problems), Unchecked: checks.CapUnchecked(inv.Unchecked)}
 	out.Progress(res.ObjectsScanned)
-	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error { return out.Emit(ToProto(f)) })
+	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
+		return out.Emit(ToProto(f, inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name)))
+	})
 	if err != nil {
 		return Result{}, err
 	}
@@ -680,8 +682,12 @@ func mergePolicies(job, local []*fleetscanv1.CustomCheck) []*fleetscanv1.CustomC
 	return out
 }
 
-// ToProto converts a finding for the wire.
-func ToProto(f checks.Finding) *workerv1.Finding {
+// ToProto converts a finding for the wire; location is where its object
+// is defined ("file:line"), or "".
+func ToProto(f checks.Finding, location string) *workerv1.Finding {
+	if len(location) > checks.MaxFieldBytes {
+		location = "" // a path the server would refuse; the finding matters more
+	}
 	return &workerv1.Finding{
 		CheckId: f.CheckID, Severity: f.Severity, Category: f.Category, ResponsibleParty: f.Party,
 		Resource: &fleetscanv1.ResourceRef{
@@ -690,5 +696,6 @@ func ToProto(f checks.Finding) *workerv1.Finding {
 		},
 		Message:           f.Message,
 		SuppressionReason: f.Suppressed,
+		Location:          location,
 	}
 }

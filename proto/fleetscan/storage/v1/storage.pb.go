@@ -594,7 +594,9 @@ type FindingRecord struct {
 	// Which fields were left out because they were the catalog's default
 	// (bits: 1 category, 2 responsible party, 4 severity, 8 resource
 	// api_version); a zero value that is real stays zero.
-	Omitted       uint32 `protobuf:"varint,14,opt,name=omitted,proto3" json:"omitted,omitempty"`
+	Omitted uint32 `protobuf:"varint,14,opt,name=omitted,proto3" json:"omitted,omitempty"`
+	// Where the object is defined; see fleetscan.v1.Finding.location.
+	Location      string `protobuf:"bytes,15,opt,name=location,proto3" json:"location,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,6 +727,13 @@ func (x *FindingRecord) GetOmitted() uint32 {
 		return x.Omitted
 	}
 	return 0
+}
+
+func (x *FindingRecord) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
 }
 
 // Interval is a closed period during which a finding was open.
@@ -1092,7 +1101,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\tunchecked\x18\x11 \x03(\tR\tunchecked\x1a>\n" +
 	"\x10CheckCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xcf\x04\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xeb\x04\n" +
 	"\rFindingRecord\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
@@ -1111,7 +1120,8 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x12suppression_reason\x18\v \x01(\tR\x11suppressionReason\x128\n" +
 	"\ahistory\x18\f \x03(\v2\x1e.fleetscan.storage.v1.IntervalR\ahistory\x12)\n" +
 	"\x10message_template\x18\r \x01(\tR\x0fmessageTemplate\x12\x18\n" +
-	"\aomitted\x18\x0e \x01(\rR\aomitted\"q\n" +
+	"\aomitted\x18\x0e \x01(\rR\aomitted\x12\x1a\n" +
+	"\blocation\x18\x0f \x01(\tR\blocation\"q\n" +
 	"\bInterval\x12\"\n" +
 	"\rfirst_seen_ms\x18\x01 \x01(\x03R\vfirstSeenMs\x12 \n" +
 	"\flast_seen_ms\x18\x02 \x01(\x03R\n" +

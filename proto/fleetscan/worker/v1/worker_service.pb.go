@@ -933,8 +933,11 @@ type Finding struct {
 	// Set when the object is exempt from the check by its fleetscan.io/exempt
 	// annotation: why.
 	SuppressionReason string `protobuf:"bytes,7,opt,name=suppression_reason,json=suppressionReason,proto3" json:"suppression_reason,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Where the object is defined, when the worker read it from manifests
+	// (a snapshot): "file:line". Empty for objects read from an API server.
+	Location      string `protobuf:"bytes,8,opt,name=location,proto3" json:"location,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -1016,6 +1019,13 @@ func (x *Finding) GetSuppressionReason() string {
 	return ""
 }
 
+func (x *Finding) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
 var File_fleetscan_worker_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
@@ -1077,7 +1087,7 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12G\n" +
 	"\x0enot_assessable\x18\x06 \x03(\v2 .fleetscan.v1.CheckNotAssessableR\rnotAssessable\x12\x1a\n" +
 	"\bproblems\x18\a \x03(\tR\bproblems\x12\x1c\n" +
-	"\tunchecked\x18\b \x03(\tR\tunchecked\"\xc1\x02\n" +
+	"\tunchecked\x18\b \x03(\tR\tunchecked\"\xdd\x02\n" +
 	"\aFinding\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
@@ -1085,7 +1095,8 @@ const file_fleetscan_worker_v1_worker_service_proto_rawDesc = "" +
 	"\x11responsible_party\x18\x04 \x01(\x0e2\x1e.fleetscan.v1.ResponsiblePartyR\x10responsibleParty\x125\n" +
 	"\bresource\x18\x05 \x01(\v2\x19.fleetscan.v1.ResourceRefR\bresource\x12\x18\n" +
 	"\amessage\x18\x06 \x01(\tR\amessage\x12-\n" +
-	"\x12suppression_reason\x18\a \x01(\tR\x11suppressionReason2i\n" +
+	"\x12suppression_reason\x18\a \x01(\tR\x11suppressionReason\x12\x1a\n" +
+	"\blocation\x18\b \x01(\tR\blocation2i\n" +
 	"\rWorkerService\x12X\n" +
 	"\aConnect\x12#.fleetscan.worker.v1.ConnectRequest\x1a$.fleetscan.worker.v1.ConnectResponse(\x010\x01BCZAgithub.com/fleetscan/fleetscan/proto/fleetscan/worker/v1;workerv1b\x06proto3"
 
