@@ -455,6 +455,34 @@ var flagChecks = []*Check{
 	}),
 	{
 		Meta: Meta{
+			ID: "ETCD-002", Title: "etcd trusts the API server's client CA", Severity: high, Category: CategoryControlPlane, Party: partyControlPlane,
+			Description: "When etcd's --trusted-client-ca-file is the CA that signs the API server's client certificates (--client-ca-file), every client certificate of the cluster, users' and kubelets' included, is also a certificate etcd accepts: whoever holds one can read and write etcd directly, past authorization and audit.",
+			Remediation: "Give etcd a CA of its own (kubeadm's /etc/kubernetes/pki/etcd/ca.crt) and sign only the API server's etcd client certificate with it.",
+			Frameworks:  []string{"CIS 2.7"},
+		},
+		assessable: func(inv *Inventory) string {
+			if len(inv.controlPlane(etcd)) == 0 || len(inv.controlPlane(apiServer)) == 0 {
+				return "no etcd or no kube-apiserver static pod is visible in kube-system: the control plane is managed (or hidden), so their CAs cannot be compared through the API"
+			}
+			return ""
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			clientCAs := map[string]bool{}
+			for _, a := range inv.controlPlane(apiServer) {
+				if ca := a.flags.value("client-ca-file", ""); ca != "" {
+					clientCAs[ca] = true
+				}
+			}
+			for _, e := range inv.controlPlane(etcd) {
+				if ca := e.flags.value("trusted-client-ca-file", ""); clientCAs[ca] {
+					r.report(e.Resource, fmt.Sprintf("containers[%s].flags[--trusted-client-ca-file]", e.container),
+						"etcd: --trusted-client-ca-file is %s, the kube-apiserver's --client-ca-file: every client certificate of the cluster is accepted by etcd", ca)
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
 			ID: "KP-001", Title: "kube-proxy metrics exposed", Severity: low, Category: CategoryControlPlane, Party: partyControlPlane,
 			Description: "kube-proxy's metrics endpoint should listen on loopback only; on 0.0.0.0 it tells anyone on the node network about every Service.",
 			Remediation: "Set metricsBindAddress: 127.0.0.1:10249 in the kube-proxy configuration.",

@@ -329,10 +329,12 @@ func (inv *Inventory) templateOwners() map[string]bool {
 
 // controlledBy reports whether m's pods are reported through its
 // controller: one of Kubernetes' workload kinds, which a live scan always
-// reads, or one of owners (see templateOwners).
+// reads, or one of owners (see templateOwners). The mirror pods of static
+// pods, which their Node owns, are the control plane's: the control-plane
+// checks judge them by their flags, as before.
 func controlledBy(m *metav1.ObjectMeta, owners map[string]bool) bool {
 	ref := metav1.GetControllerOfNoCopy(m)
-	return ref != nil && (workloadControllers[ref.Kind] || owners[ref.Kind+"/"+m.Namespace+"/"+ref.Name])
+	return ref != nil && (workloadControllers[ref.Kind] || ref.Kind == "Node" || owners[ref.Kind+"/"+m.Namespace+"/"+ref.Name])
 }
 
 // Containers lists a workload's containers: init, regular, then ephemeral.

@@ -25,7 +25,7 @@ func TestWorkloadsOfUnreadControllers(t *testing.T) {
 		Pods: []corev1.Pod{
 			{ObjectMeta: owned("pg-1", "Cluster", "pg"), Spec: tmpl.Spec},                // CloudNativePG: pods, no template
 			{ObjectMeta: owned("web-7f9-abc", "ReplicaSet", "web-7f9"), Spec: tmpl.Spec}, // reported on its ReplicaSet
-			{ObjectMeta: owned("mirror", "Node", "node-1"), Spec: tmpl.Spec},             // a static pod
+			{ObjectMeta: owned("mirror", "Node", "node-1"), Spec: tmpl.Spec},             // a static pod: the control plane's
 		},
 		ReplicaSets: []appsv1.ReplicaSet{
 			{ObjectMeta: owned("web-7f9", "Rollout", "web"), Spec: appsv1.ReplicaSetSpec{Template: tmpl}}, // no Rollout read
@@ -42,7 +42,7 @@ func TestWorkloadsOfUnreadControllers(t *testing.T) {
 		got = append(got, w.Kind+" "+w.Name)
 	}
 	slices.Sort(got)
-	want := []string{"Pod mirror", "Pod pg-1", "ReplicaSet web-7f9", "Rollout api"}
+	want := []string{"Pod pg-1", "ReplicaSet web-7f9", "Rollout api"}
 	if !slices.Equal(got, want) {
 		t.Errorf("workloads %q, want %q", got, want)
 	}

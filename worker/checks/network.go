@@ -1,8 +1,10 @@
 package checks
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -227,6 +229,73 @@ var networkChecks = []*Check{
 					}
 					seen = append(seen, rule.Host)
 					r.report(res, fmt.Sprintf("spec.rules[%s]", rule.Host), "Ingress %q serves host %s over plain HTTP: no spec.tls entry covers it", ing.Name, rule.Host)
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "NET-010", Title: "Ingress backend missing", Severity: low, Category: CategoryNetwork, Party: partyWorkload,
+			Description: "An Ingress path, or its default backend, whose Service does not exist, or whose port the Service does not expose, answers 503: and whoever creates a Service of that name receives its traffic. Namespaces of which the inventory holds no Service are left out.",
+			Remediation: "Point the backend at an existing Service and one of its ports (by number or by name), or remove the path.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			services := map[string]*corev1.Service{}
+			seen := map[string]bool{}
+			for i := range inv.Services {
+				s := &inv.Services[i]
+				services[s.Namespace+"/"+s.Name] = s
+				seen[s.Namespace] = true
+			}
+			for i := range inv.Ingresses {
+				ing := &inv.Ingresses[i]
+				if !seen[ing.Namespace] {
+					continue
+				}
+				res := resourceOf("networking.k8s.io/v1", "Ingress", &ing.ObjectMeta)
+				check := func(path string, b *networkingv1.IngressBackend) {
+					if b == nil || b.Service == nil {
+						return // a resource backend, or none
+					}
+					s := services[ing.Namespace+"/"+b.Service.Name]
+					switch {
+					case s == nil:
+						r.report(res, path, "Ingress %q sends %s to Service %q, which does not exist in namespace %q", ing.Name, path, b.Service.Name, ing.Namespace)
+					case !servicePort(s, b.Service.Port):
+						r.report(res, path, "Ingress %q sends %s to port %s of Service %q, which exposes no such port", ing.Name, path, backendPort(b.Service.Port), s.Name)
+					}
+				}
+				check("spec.defaultBackend", ing.Spec.DefaultBackend)
+				for _, rule := range ing.Spec.Rules {
+					if rule.HTTP == nil {
+						continue
+					}
+					for _, p := range rule.HTTP.Paths {
+						check(fmt.Sprintf("spec.rules[%s].paths[%s]", cmp.Or(rule.Host, "*"), cmp.Or(p.Path, "/")), &p.Backend)
+					}
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "NET-011", Title: "Allow-all NetworkPolicy rule", Severity: medium, Category: CategoryNetwork, Party: partyWorkload,
+			Description: "An ingress rule without peers and ports admits every source, inside and outside the cluster, on every port; an egress rule without peers and ports lets the pods reach everything. A peer of every namespace (namespaceSelector: {}) or of every address (ipBlock 0.0.0.0/0 or ::/0 without exceptions) on every port is as open. Such a rule undoes the isolation the policy's pod selector promises.",
+			Remediation: "List the peers (pods, namespaces, address blocks) and ports the pods need; for DNS egress, allow kube-dns on port 53 only.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			for i := range inv.NetworkPolicies {
+				p := &inv.NetworkPolicies[i]
+				res := resourceOf("networking.k8s.io/v1", "NetworkPolicy", &p.ObjectMeta)
+				for j, rule := range p.Spec.Ingress {
+					if len(rule.Ports) == 0 && allPeers(rule.From) {
+						r.report(res, fmt.Sprintf("spec.ingress[%d]", j), "NetworkPolicy %q admits traffic from everywhere on every port", p.Name)
+					}
+				}
+				for j, rule := range p.Spec.Egress {
+					if len(rule.Ports) == 0 && allPeers(rule.To) {
+						r.report(res, fmt.Sprintf("spec.egress[%d]", j), "NetworkPolicy %q lets the pods reach everything on every port", p.Name)
+					}
 				}
 			}
 		},
@@ -475,4 +544,39 @@ func ingressHosts(ing *networkingv1.Ingress) string {
 		return "every host"
 	}
 	return strings.Join(hosts, ", ")
+}
+
+// allPeers reports whether a rule's peers are everything: none at all, or
+// one that is every namespace or every address.
+func allPeers(peers []networkingv1.NetworkPolicyPeer) bool {
+	if len(peers) == 0 {
+		return true
+	}
+	for _, peer := range peers {
+		switch {
+		case peer.NamespaceSelector != nil && emptySelector(peer.NamespaceSelector) && (peer.PodSelector == nil || emptySelector(peer.PodSelector)):
+			return true
+		case peer.IPBlock != nil && len(peer.IPBlock.Except) == 0 && (peer.IPBlock.CIDR == "0.0.0.0/0" || peer.IPBlock.CIDR == "::/0"):
+			return true
+		}
+	}
+	return false
+}
+
+// servicePort reports whether a Service exposes the port an Ingress
+// backend names, by number or by name.
+func servicePort(s *corev1.Service, port networkingv1.ServiceBackendPort) bool {
+	for _, p := range s.Spec.Ports {
+		if (port.Name != "" && p.Name == port.Name) || (port.Name == "" && p.Port == port.Number) {
+			return true
+		}
+	}
+	return false
+}
+
+func backendPort(port networkingv1.ServiceBackendPort) string {
+	if port.Name != "" {
+		return strconv.Quote(port.Name)
+	}
+	return strconv.Itoa(int(port.Number))
 }

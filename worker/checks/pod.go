@@ -463,6 +463,29 @@ var registryChecks = []*Check{
 			r.report(w.Resource, c.Path, "container %q pulls %q from %s, which is not a trusted registry", c.Name, c.Image, registryHost(ref))
 		},
 	},
+	{
+		Meta: Meta{
+			ID: "IMG-005", Title: "Image from a frozen registry", Severity: medium, Category: CategoryImages, Party: partyWorkload,
+			Description: "Registries that no longer receive images serve only what they held when frozen: no security fixes, and pulls that fail when they are switched off. k8s.gcr.io (and its old alias gcr.io/google_containers) was frozen on 3 April 2023; Kubernetes' images are at registry.k8s.io.",
+			Remediation: "Pull the image from its current registry (registry.k8s.io for Kubernetes' own images), at a supported version.",
+		},
+		container: func(r *reporter, w *Workload, c *Container) {
+			ref := imageName(c.Image)
+			for _, frozen := range frozenRegistries {
+				if strings.HasPrefix(ref, frozen.prefix+"/") {
+					r.report(w.Resource, c.Path, "container %q pulls %q from %s, frozen since %s: use %s", c.Name, c.Image, frozen.prefix, frozen.since, frozen.successor)
+					return
+				}
+			}
+		},
+	},
+}
+
+// frozenRegistries are registries that serve no new images.
+var frozenRegistries = []struct{ prefix, since, successor string }{
+	{"k8s.gcr.io", "3 April 2023", "registry.k8s.io"},
+	{"gcr.io/google_containers", "3 April 2023", "registry.k8s.io"},
+	{"gcr.io/google-containers", "3 April 2023", "registry.k8s.io"},
 }
 
 // imageName is the image reference without tag or digest, with the

@@ -1,12 +1,15 @@
 package checks
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // resourceChecks are about requests, probes and availability: what keeps a
@@ -81,32 +84,142 @@ var resourceChecks = []*Check{
 	{
 		Meta: Meta{
 			ID: "RES-008", Title: "Single point of failure", Severity: low, Category: CategoryResources, Party: partyWorkload,
-			Description: "A Deployment with a single replica is down whenever its pod is; without a PodDisruptionBudget a node drain may evict all its replicas at once.",
+			Description: "A Deployment or StatefulSet with a single replica is down whenever its pod is; without a PodDisruptionBudget a node drain may evict all its replicas at once.",
 			Remediation: "Run at least 2 replicas, spread over nodes, and add a PodDisruptionBudget that selects the pods.",
 		},
 		inventory: func(r *reporter, inv *Inventory) {
-			for i := range inv.Deployments {
-				d := &inv.Deployments[i]
-				replicas := int32(1)
-				if d.Spec.Replicas != nil {
-					replicas = *d.Spec.Replicas
-				}
-				if replicas == 0 {
+			for _, c := range inv.replicated() {
+				if c.replicas == 0 {
 					continue // scaled down: nothing runs, nothing can fail
 				}
-				covered := anyBudgetSelects(inv.PodDisruptionBudgets, d.Namespace, d.Spec.Template.Labels)
-				res := resourceOf("apps/v1", "Deployment", &d.ObjectMeta)
+				covered := anyBudgetSelects(inv.PodDisruptionBudgets, c.Namespace, c.podLabels)
 				switch {
-				case replicas < 2 && !covered:
-					r.report(res, "", "Deployment %q runs 1 replica and no PodDisruptionBudget selects its pods", d.Name)
-				case replicas < 2:
-					r.report(res, "", "Deployment %q runs 1 replica", d.Name)
+				case c.replicas < 2 && !covered:
+					r.report(c.Resource, "", "%s %q runs 1 replica and no PodDisruptionBudget selects its pods", c.Kind, c.Name)
+				case c.replicas < 2:
+					r.report(c.Resource, "", "%s %q runs 1 replica", c.Kind, c.Name)
 				case !covered:
-					r.report(res, "", "no PodDisruptionBudget selects the %d replicas of Deployment %q", replicas, d.Name)
+					r.report(c.Resource, "", "no PodDisruptionBudget selects the %d replicas of %s %q", c.replicas, c.Kind, c.Name)
 				}
 			}
 		},
 	},
+	{
+		Meta: Meta{
+			ID: "RES-009", Title: "PodDisruptionBudget allows no eviction", Severity: medium, Category: CategoryResources, Party: partyWorkload,
+			Description: "A PodDisruptionBudget with maxUnavailable 0 (or 0%), minAvailable 100%, or minAvailable at least the replicas of what it selects never lets a pod be evicted: node drains, upgrades and autoscaler scale-downs hang until someone deletes it.",
+			Remediation: "Allow at least one disruption: maxUnavailable: 1, or minAvailable below the replica count.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			controllers := inv.replicated()
+			for i := range inv.PodDisruptionBudgets {
+				b := &inv.PodDisruptionBudgets[i]
+				res := resourceOf("policy/v1", "PodDisruptionBudget", &b.ObjectMeta)
+				if why := blocksEvictions(b, controllers); why != "" {
+					r.report(res, "spec", "PodDisruptionBudget %q %s", b.Name, why)
+				}
+			}
+		},
+	},
+	{
+		Meta: Meta{
+			ID: "RES-010", Title: "PodDisruptionBudget selects no pod", Severity: low, Category: CategoryResources, Party: partyWorkload,
+			Description: "A PodDisruptionBudget whose selector matches no pod of its namespace protects nothing: the workload it was written for is evicted freely. A missing selector selects no pod. Pods of every controller count, operators' included.",
+			Remediation: "Fix the selector to match the labels of the pods it should protect, or delete the budget.",
+		},
+		inventory: func(r *reporter, inv *Inventory) {
+			pods := inv.podLabels()
+			for i := range inv.PodDisruptionBudgets {
+				b := &inv.PodDisruptionBudgets[i]
+				res := resourceOf("policy/v1", "PodDisruptionBudget", &b.ObjectMeta)
+				if b.Spec.Selector == nil {
+					r.report(res, "spec.selector", "PodDisruptionBudget %q has no selector: it selects no pod", b.Name)
+					continue
+				}
+				sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+				if err != nil {
+					r.report(res, "spec.selector", "PodDisruptionBudget %q has an invalid selector: %v", b.Name, err)
+					continue
+				}
+				if !slices.ContainsFunc(pods[b.Namespace], sel.Matches) {
+					r.report(res, "spec.selector", "PodDisruptionBudget %q selects %s, which matches no pod in namespace %q", b.Name, sel, b.Namespace)
+				}
+			}
+		},
+	},
+}
+
+// replicatedController is a Deployment or StatefulSet seen through what the
+// availability checks read.
+type replicatedController struct {
+	Resource
+	replicas  int32
+	podLabels map[string]string
+}
+
+// replicated lists the inventory's Deployments and StatefulSets, with
+// their replica counts (1 when unset, as the API server defaults it).
+func (inv *Inventory) replicated() []replicatedController {
+	var out []replicatedController
+	add := func(kind string, meta *metav1.ObjectMeta, replicas *int32, podLabels map[string]string) {
+		n := int32(1)
+		if replicas != nil {
+			n = *replicas
+		}
+		out = append(out, replicatedController{Resource: resourceOf("apps/v1", kind, meta), replicas: n, podLabels: podLabels})
+	}
+	for i := range inv.Deployments {
+		d := &inv.Deployments[i]
+		add("Deployment", &d.ObjectMeta, d.Spec.Replicas, d.Spec.Template.Labels)
+	}
+	for i := range inv.StatefulSets {
+		s := &inv.StatefulSets[i]
+		add("StatefulSet", &s.ObjectMeta, s.Spec.Replicas, s.Spec.Template.Labels)
+	}
+	return out
+}
+
+// blocksEvictions says why a budget lets no pod be evicted, or "".
+func blocksEvictions(b *policyv1.PodDisruptionBudget, controllers []replicatedController) string {
+	if mu := b.Spec.MaxUnavailable; mu != nil {
+		if (mu.Type == intstr.Int && mu.IntVal == 0) || (mu.Type == intstr.String && strings.TrimSpace(mu.StrVal) == "0%") {
+			return fmt.Sprintf("sets maxUnavailable %s: no pod may ever be evicted", mu.String())
+		}
+		return ""
+	}
+	ma := b.Spec.MinAvailable
+	if ma == nil {
+		return ""
+	}
+	if ma.Type == intstr.String {
+		if strings.TrimSpace(ma.StrVal) == "100%" {
+			return "sets minAvailable 100%: no pod may ever be evicted"
+		}
+		return ""
+	}
+	if b.Spec.Selector == nil || ma.IntVal <= 0 {
+		return ""
+	}
+	sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+	if err != nil {
+		return ""
+	}
+	// Judged against the controllers it selects: minAvailable at or above
+	// the replicas of every one of them blocks every eviction.
+	var selected []string
+	for _, c := range controllers {
+		if c.Namespace != b.Namespace || c.replicas == 0 || !sel.Matches(labels.Set(c.podLabels)) {
+			continue
+		}
+		if ma.IntVal < c.replicas {
+			return ""
+		}
+		selected = append(selected, fmt.Sprintf("%s %q (%d)", c.Kind, c.Name, c.replicas))
+	}
+	if len(selected) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("sets minAvailable %d, at least the replicas of %s: no pod may ever be evicted", ma.IntVal, strings.Join(selected, ", "))
 }
 
 // requested reports whether a container requests the resource: by its own
