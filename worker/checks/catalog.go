@@ -73,7 +73,7 @@ func (c *Check) unassessable(inv *Inventory) string {
 
 var registry = func() []*Check {
 	var all []*Check
-	for _, group := range [][]*Check{podChecks, workloadChecks, podHardeningChecks, rbacRoleChecks, rbacBindingChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks, pssChecks, registryChecks} {
+	for _, group := range [][]*Check{podChecks, workloadChecks, podHardeningChecks, rbacRoleChecks, rbacBindingChecks, autoscalingChecks, networkChecks, resourceChecks, secretChecks, namespaceChecks, clusterChecks, thirdPartyChecks, controlPlaneChecks, pssChecks, registryChecks} {
 		all = append(all, group...)
 	}
 	slices.SortFunc(all, func(a, b *Check) int { return cmp.Compare(a.ID, b.ID) })

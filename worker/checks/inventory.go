@@ -6,6 +6,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -18,30 +19,31 @@ import (
 // Inventory is what the checks read of one cluster: the objects of the
 // kinds they need, typed.
 type Inventory struct {
-	Namespaces             []corev1.Namespace
-	Pods                   []corev1.Pod
-	Services               []corev1.Service
-	ServiceAccounts        []corev1.ServiceAccount
-	Deployments            []appsv1.Deployment
-	ReplicaSets            []appsv1.ReplicaSet
-	StatefulSets           []appsv1.StatefulSet
-	DaemonSets             []appsv1.DaemonSet
-	Jobs                   []batchv1.Job
-	CronJobs               []batchv1.CronJob
-	Roles                  []rbacv1.Role
-	ClusterRoles           []rbacv1.ClusterRole
-	RoleBindings           []rbacv1.RoleBinding
-	ClusterRoleBindings    []rbacv1.ClusterRoleBinding
-	NetworkPolicies        []networkingv1.NetworkPolicy
-	ConfigMaps             []corev1.ConfigMap
-	Nodes                  []corev1.Node
-	LimitRanges            []corev1.LimitRange
-	ResourceQuotas         []corev1.ResourceQuota
-	PodDisruptionBudgets   []policyv1.PodDisruptionBudget
-	Ingresses              []networkingv1.Ingress
-	ValidatingWebhooks     []admissionregistrationv1.ValidatingWebhookConfiguration
-	MutatingWebhooks       []admissionregistrationv1.MutatingWebhookConfiguration
-	ReplicationControllers []corev1.ReplicationController
+	Namespaces               []corev1.Namespace
+	Pods                     []corev1.Pod
+	Services                 []corev1.Service
+	ServiceAccounts          []corev1.ServiceAccount
+	Deployments              []appsv1.Deployment
+	ReplicaSets              []appsv1.ReplicaSet
+	StatefulSets             []appsv1.StatefulSet
+	DaemonSets               []appsv1.DaemonSet
+	Jobs                     []batchv1.Job
+	CronJobs                 []batchv1.CronJob
+	Roles                    []rbacv1.Role
+	ClusterRoles             []rbacv1.ClusterRole
+	RoleBindings             []rbacv1.RoleBinding
+	ClusterRoleBindings      []rbacv1.ClusterRoleBinding
+	NetworkPolicies          []networkingv1.NetworkPolicy
+	ConfigMaps               []corev1.ConfigMap
+	Nodes                    []corev1.Node
+	LimitRanges              []corev1.LimitRange
+	ResourceQuotas           []corev1.ResourceQuota
+	PodDisruptionBudgets     []policyv1.PodDisruptionBudget
+	Ingresses                []networkingv1.Ingress
+	ValidatingWebhooks       []admissionregistrationv1.ValidatingWebhookConfiguration
+	MutatingWebhooks         []admissionregistrationv1.MutatingWebhookConfiguration
+	ReplicationControllers   []corev1.ReplicationController
+	HorizontalPodAutoscalers []autoscalingv2.HorizontalPodAutoscaler
 
 	// Templated are objects of other kinds that run pods from a template
 	// (Argo Rollouts, OpenShift DeploymentConfigs, Knative Services, …),
@@ -197,6 +199,8 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 		inv.MutatingWebhooks = append(inv.MutatingWebhooks, *o)
 	case *corev1.ReplicationController:
 		inv.ReplicationControllers = append(inv.ReplicationControllers, *o)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		inv.HorizontalPodAutoscalers = append(inv.HorizontalPodAutoscalers, *o)
 	case *TemplatedObject:
 		inv.Templated = append(inv.Templated, *o)
 	default:
@@ -213,7 +217,7 @@ func (inv *Inventory) Len() int {
 		len(inv.RoleBindings) + len(inv.ClusterRoleBindings) + len(inv.NetworkPolicies) +
 		len(inv.ConfigMaps) + len(inv.Nodes) + len(inv.LimitRanges) + len(inv.ResourceQuotas) +
 		len(inv.PodDisruptionBudgets) + len(inv.Ingresses) + len(inv.ValidatingWebhooks) + len(inv.MutatingWebhooks) +
-		len(inv.ReplicationControllers) + len(inv.Templated)
+		len(inv.ReplicationControllers) + len(inv.HorizontalPodAutoscalers) + len(inv.Templated)
 }
 
 // Workload is anything that runs pods: a controller's pod template or a bare
@@ -399,6 +403,7 @@ func (inv *Inventory) walk(kindFn func(apiVersion, kind string), fn objectFunc) 
 	visit(inv.NetworkPolicies, "networking.k8s.io/v1", "NetworkPolicy", kindFn, fn)
 	visit(inv.Ingresses, "networking.k8s.io/v1", "Ingress", kindFn, fn)
 	visit(inv.PodDisruptionBudgets, "policy/v1", "PodDisruptionBudget", kindFn, fn)
+	visit(inv.HorizontalPodAutoscalers, "autoscaling/v2", "HorizontalPodAutoscaler", kindFn, fn)
 	visit(inv.ValidatingWebhooks, "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", kindFn, fn)
 	visit(inv.MutatingWebhooks, "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", kindFn, fn)
 	// Templated objects are of many kinds, each named by the object.

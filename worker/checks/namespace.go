@@ -313,5 +313,7 @@ var removedAPIs = func() map[string]string {
 	add("1.21", "batch/v2alpha1", "CronJob")
 	add("1.25", "batch/v1beta1", "CronJob")
 	add("1.25", "policy/v1beta1", "PodDisruptionBudget")
+	add("1.25", "autoscaling/v2beta1", "HorizontalPodAutoscaler")
+	add("1.26", "autoscaling/v2beta2", "HorizontalPodAutoscaler")
 	return out
 }()

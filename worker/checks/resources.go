@@ -158,13 +158,18 @@ type replicatedController struct {
 }
 
 // replicated lists the inventory's Deployments and StatefulSets, with
-// their replica counts (1 when unset, as the API server defaults it).
+// their replica counts: 1 when unset, as the API server defaults it, and
+// an autoscaler's minReplicas when one scales them.
 func (inv *Inventory) replicated() []replicatedController {
 	var out []replicatedController
+	autoscaled := inv.autoscaledMinimum()
 	add := func(kind string, meta *metav1.ObjectMeta, replicas *int32, podLabels map[string]string) {
 		n := int32(1)
 		if replicas != nil {
 			n = *replicas
+		}
+		if min, ok := autoscaled[kind+"/"+meta.Namespace+"/"+meta.Name]; ok && n != 0 {
+			n = min
 		}
 		out = append(out, replicatedController{Resource: resourceOf("apps/v1", kind, meta), replicas: n, podLabels: podLabels})
 	}

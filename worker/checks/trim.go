@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -174,6 +175,10 @@ func DropUnread(obj runtime.Object, whole map[string]bool) {
 	case *batchv1.CronJob:
 		if !whole["CronJob"] {
 			o.Status = batchv1.CronJobStatus{}
+		}
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		if !whole["HorizontalPodAutoscaler"] {
+			o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
 		}
 	case *corev1.ReplicationController:
 		if !whole["ReplicationController"] {

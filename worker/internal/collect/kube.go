@@ -6,6 +6,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -83,6 +84,9 @@ func (k *Kube) listers() []lister {
 		listed("limitranges", c.CoreV1().LimitRanges("").List, func(l *corev1.LimitRangeList) []corev1.LimitRange { return l.Items }),
 		listed("resourcequotas", c.CoreV1().ResourceQuotas("").List, func(l *corev1.ResourceQuotaList) []corev1.ResourceQuota { return l.Items }),
 		listed("replicationcontrollers", c.CoreV1().ReplicationControllers("").List, func(l *corev1.ReplicationControllerList) []corev1.ReplicationController {
+			return l.Items
+		}),
+		listed("horizontalpodautoscalers.autoscaling", c.AutoscalingV2().HorizontalPodAutoscalers("").List, func(l *autoscalingv2.HorizontalPodAutoscalerList) []autoscalingv2.HorizontalPodAutoscaler {
 			return l.Items
 		}),
 		listed("poddisruptionbudgets.policy", c.PolicyV1().PodDisruptionBudgets("").List, func(l *policyv1.PodDisruptionBudgetList) []policyv1.PodDisruptionBudget { return l.Items }),

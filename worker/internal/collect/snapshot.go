@@ -323,11 +323,16 @@ var upgrades = map[string]string{
 	"extensions/v1beta1 ReplicaSet": "apps/v1", "apps/v1beta2 ReplicaSet": "apps/v1",
 	"apps/v1beta1 StatefulSet": "apps/v1", "apps/v1beta2 StatefulSet": "apps/v1",
 	"batch/v1beta1 CronJob": "batch/v1", "batch/v2alpha1 CronJob": "batch/v1",
-	"policy/v1beta1 PodDisruptionBudget":     "policy/v1",
-	"extensions/v1beta1 NetworkPolicy":       "networking.k8s.io/v1",
-	"extensions/v1beta1 Ingress":             "networking.k8s.io/v1",
-	"networking.k8s.io/v1beta1 Ingress":      "networking.k8s.io/v1",
-	"rbac.authorization.k8s.io/v1beta1 Role": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1 ClusterRole": "rbac.authorization.k8s.io/v1",
+	"policy/v1beta1 PodDisruptionBudget": "policy/v1",
+	// autoscaling/v2beta2 is v2 under another name; autoscaling/v1, still
+	// served, keeps its CPU target in a field of its own, which
+	// v1HorizontalPodAutoscaler writes as v2's metric.
+	"autoscaling/v2beta2 HorizontalPodAutoscaler": "autoscaling/v2",
+	"autoscaling/v1 HorizontalPodAutoscaler":      "autoscaling/v2",
+	"extensions/v1beta1 NetworkPolicy":            "networking.k8s.io/v1",
+	"extensions/v1beta1 Ingress":                  "networking.k8s.io/v1",
+	"networking.k8s.io/v1beta1 Ingress":           "networking.k8s.io/v1",
+	"rbac.authorization.k8s.io/v1beta1 Role":      "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1 ClusterRole": "rbac.authorization.k8s.io/v1",
 	"rbac.authorization.k8s.io/v1beta1 RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1 ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
 	"rbac.authorization.k8s.io/v1alpha1 Role": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1alpha1 ClusterRole": "rbac.authorization.k8s.io/v1",
 	"rbac.authorization.k8s.io/v1alpha1 RoleBinding": "rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1alpha1 ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
@@ -336,6 +341,20 @@ var upgrades = map[string]string{
 	// its defaults out before the document is read as v1.
 	"admissionregistration.k8s.io/v1beta1 ValidatingWebhookConfiguration": "admissionregistration.k8s.io/v1",
 	"admissionregistration.k8s.io/v1beta1 MutatingWebhookConfiguration":   "admissionregistration.k8s.io/v1",
+}
+
+// v1HorizontalPodAutoscaler moves an autoscaling/v1 HPA's
+// targetCPUUtilizationPercentage into v2's metrics.
+func v1HorizontalPodAutoscaler(doc map[string]any) {
+	spec, _ := doc["spec"].(map[string]any)
+	if spec == nil {
+		return
+	}
+	if cpu, ok := spec["targetCPUUtilizationPercentage"]; ok {
+		delete(spec, "targetCPUUtilizationPercentage")
+		spec["metrics"] = []any{map[string]any{"type": "Resource", "resource": map[string]any{
+			"name": "cpu", "target": map[string]any{"type": "Utilization", "averageUtilization": cpu}}}}
+	}
 }
 
 // v1beta1Webhooks sets, on each webhook of an admissionregistration
@@ -365,7 +384,7 @@ func v1beta1Webhooks(doc map[string]any) {
 func upgrade(js []byte) ([]byte, string, error) {
 	// Every removed version is a beta or an alpha: most documents are
 	// passed on without being parsed a second time.
-	if !bytes.Contains(js, []byte("beta")) && !bytes.Contains(js, []byte("alpha")) {
+	if !bytes.Contains(js, []byte("beta")) && !bytes.Contains(js, []byte("alpha")) && !bytes.Contains(js, []byte("autoscaling/v1")) {
 		return js, "", nil
 	}
 	var tm struct {
@@ -384,8 +403,12 @@ func upgrade(js []byte) ([]byte, string, error) {
 		return nil, "", err
 	}
 	doc["apiVersion"] = current
-	if strings.HasPrefix(tm.APIVersion, "admissionregistration.k8s.io/") {
+	switch {
+	case strings.HasPrefix(tm.APIVersion, "admissionregistration.k8s.io/"):
 		v1beta1Webhooks(doc)
+	case tm.APIVersion == "autoscaling/v1":
+		v1HorizontalPodAutoscaler(doc)
+		tm.APIVersion = "" // still served: not a removed version for NS-008
 	}
 	out, err := json.Marshal(doc)
 	return out, tm.APIVersion, err

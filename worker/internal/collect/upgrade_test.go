@@ -18,14 +18,15 @@ func oldManifest(apiVersion, kind string) string {
 	pod := "template: {metadata: {labels: {app: old}}, spec: {containers: [{name: app, image: nginx, securityContext: {privileged: true}}]}}"
 	spec := map[string]string{
 		"Deployment": "spec: {" + pod + "}", "DaemonSet": "spec: {" + pod + "}", "ReplicaSet": "spec: {" + pod + "}", "StatefulSet": "spec: {serviceName: old, " + pod + "}",
-		"CronJob":             `spec: {schedule: "* * * * *", jobTemplate: {spec: {` + pod + `}}}`,
-		"PodDisruptionBudget": "spec: {minAvailable: 1, selector: {matchLabels: {app: old}}}",
-		"NetworkPolicy":       "spec: {podSelector: {}}",
-		"Ingress":             "spec: {rules: [{host: old.example.com}]}",
-		"Role":                "rules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]",
-		"ClusterRole":         "rules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]",
-		"RoleBinding":         "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: old}\nsubjects: [{kind: ServiceAccount, name: default, namespace: shop}]",
-		"ClusterRoleBinding":  "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: old}\nsubjects: [{kind: ServiceAccount, name: default, namespace: shop}]",
+		"CronJob":                 `spec: {schedule: "* * * * *", jobTemplate: {spec: {` + pod + `}}}`,
+		"PodDisruptionBudget":     "spec: {minAvailable: 1, selector: {matchLabels: {app: old}}}",
+		"HorizontalPodAutoscaler": "spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: old}, minReplicas: 2, maxReplicas: 5, targetCPUUtilizationPercentage: 80}",
+		"NetworkPolicy":           "spec: {podSelector: {}}",
+		"Ingress":                 "spec: {rules: [{host: old.example.com}]}",
+		"Role":                    "rules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]",
+		"ClusterRole":             "rules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]",
+		"RoleBinding":             "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: old}\nsubjects: [{kind: ServiceAccount, name: default, namespace: shop}]",
+		"ClusterRoleBinding":      "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: old}\nsubjects: [{kind: ServiceAccount, name: default, namespace: shop}]",
 	}[kind]
 	return fmt.Sprintf("apiVersion: %s\nkind: %s\nmetadata: {name: old, namespace: shop}\n%s\n", apiVersion, kind, spec)
 }
@@ -52,7 +53,9 @@ func TestRemovedVersionsAreChecked(t *testing.T) {
 			if got := checks.CanonicalAPIVersion(kind); got != current {
 				t.Errorf("read as %s, the inventory holds %s in %s", current, kind, got)
 			}
-			if got := inv.WrittenAs[kind+"/shop/old"]; got != apiVersion {
+			// autoscaling/v1 is still served: read as v2, not reported.
+			stillServed := apiVersion == "autoscaling/v1"
+			if got := inv.WrittenAs[kind+"/shop/old"]; got != apiVersion && !(stillServed && got == "") {
 				t.Errorf("written as %q, want %q", got, apiVersion)
 			}
 			var specs []*corev1.PodSpec
@@ -69,9 +72,29 @@ func TestRemovedVersionsAreChecked(t *testing.T) {
 				ns8 = append(ns8, f.Message)
 				return nil
 			})
+			if stillServed {
+				if err != nil || len(ns8) != 0 {
+					t.Errorf("NS-008: %q %v, want nothing for a version still served", ns8, err)
+				}
+				return
+			}
 			if err != nil || len(ns8) != 1 || !strings.Contains(ns8[0], "written as "+apiVersion) {
 				t.Errorf("NS-008: %q %v, want the removed version reported", ns8, err)
 			}
 		})
+	}
+}
+
+// TestAutoscalingV1IsReadAsV2: an autoscaling/v1 HPA, still served, is
+// read as v2 with its CPU target as v2's metric, without a warning.
+func TestAutoscalingV1IsReadAsV2(t *testing.T) {
+	inv := &checks.Inventory{}
+	stats, err := DecodeManifests(strings.NewReader(oldManifest("autoscaling/v1", "HorizontalPodAutoscaler")), "hpa.yaml", inv)
+	if err != nil || len(stats.Problems)+len(stats.Warnings) > 0 || len(inv.HorizontalPodAutoscalers) != 1 {
+		t.Fatalf("decode: %v %q %q, %d HPAs", err, stats.Problems, stats.Warnings, len(inv.HorizontalPodAutoscalers))
+	}
+	spec := inv.HorizontalPodAutoscalers[0].Spec
+	if len(spec.Metrics) != 1 || spec.Metrics[0].Resource == nil || *spec.Metrics[0].Resource.Target.AverageUtilization != 80 || *spec.MinReplicas != 2 {
+		t.Errorf("spec %+v", spec)
 	}
 }
