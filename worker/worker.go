@@ -88,6 +88,8 @@ type Config struct {
 	Policies []*fleetscanv1.CustomCheck
 	// TrustedRegistries is the registry allow-list for jobs that bring none.
 	TrustedRegistries []string
+	// DeniedRegistries is a registry deny-list added to every job's.
+	DeniedRegistries []string
 	// MinBackoff and MaxBackoff bound the wait between reconnects.
 	MinBackoff, MaxBackoff time.Duration
 	Logger                 *slog.Logger
@@ -297,7 +299,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	runner := session.NewRunner(session.Config{
 		ClusterID: w.cfg.ClusterID, WorkerVersion: Version, Source: w.cfg.Source, Producer: w.cfg.Producer,
 		BatchSize: w.cfg.BatchSize, BatchBytes: w.cfg.BatchBytes, MaxInflight: w.cfg.MaxInflight, Policies: w.cfg.Policies,
-		TrustedRegistries: w.cfg.TrustedRegistries, Capabilities: w.cfg.Capabilities, Log: log,
+		TrustedRegistries: w.cfg.TrustedRegistries, DeniedRegistries: w.cfg.DeniedRegistries, Capabilities: w.cfg.Capabilities, Log: log,
 		OnCredential: func(token string) { w.keepCredential(log, token) },
 	})
 	// Streams outlive ctx by the drain.

@@ -80,6 +80,7 @@ Flags:
 	batchSize := fs.Int("batch-size", 500, "findings per batch sent to the server")
 	policies := fs.String("policies", "", "custom checks (CheckPolicy YAML file or directory) to run in every job")
 	trusted := fs.String("trusted-registries", "", "comma-separated registries images may come from (IMG-003), for jobs that bring none")
+	denied := fs.String("denied-registries", "", "comma-separated registries images must not come from (IMG-005), added to every job's; k8s.gcr.io is always reported")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -127,7 +128,7 @@ Flags:
 	}
 	w, err := worker.New(worker.Config{
 		Server: *serverAddr, Token: token, ClusterID: *clusterID, Source: source,
-		CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile, CredentialFile: *credFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, TrustedRegistries: splitList(*trusted), Logger: log,
+		CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile, CredentialFile: *credFile, Plaintext: *plaintext, BatchSize: *batchSize, Policies: custom, TrustedRegistries: splitList(*trusted), DeniedRegistries: splitList(*denied), Logger: log,
 	})
 	if err != nil {
 		return err

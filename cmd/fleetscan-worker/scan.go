@@ -58,6 +58,7 @@ Flags:
 	clusterID := fs.String("cluster-id", "local", "cluster id the fingerprints are computed for")
 	policies := fs.String("policies", "", "custom checks in CEL: a CheckPolicy YAML file or a directory of them")
 	trusted := fs.String("trusted-registries", "", "comma-separated registries images may come from, e.g. registry.example.com,docker.io/library (IMG-003)")
+	denied := fs.String("denied-registries", "", "comma-separated registries images must not come from, e.g. docker.io,quay.io/untrusted (IMG-005; k8s.gcr.io is always reported)")
 	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,7 +70,7 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("--fail-on: %w", err)
 	}
-	sel := checks.Selection{Include: splitList(*include), Exclude: splitList(*exclude), Namespaces: splitList(*namespaces), TrustedRegistries: splitList(*trusted)}
+	sel := checks.Selection{Include: splitList(*include), Exclude: splitList(*exclude), Namespaces: splitList(*namespaces), TrustedRegistries: splitList(*trusted), DeniedRegistries: splitList(*denied)}
 	if *policies != "" {
 		if sel.Custom, err = checks.LoadPolicies(*policies); err != nil {
 			return err

@@ -24,7 +24,7 @@ func scanCommand(g *globals) *cobra.Command {
 }
 
 func scanStartCommand(g *globals) *cobra.Command {
-	var clusters, include, exclude, namespaces, trusted []string
+	var clusters, include, exclude, namespaces, trusted, denied []string
 	var all, wait bool
 	var selector, tenant string
 	var policies string
@@ -52,7 +52,7 @@ summary; the command then fails if any job failed.`,
 			if given != 1 {
 				return errors.New("give one target: --cluster ID (repeatable), --all, --selector LABELS or --tenant TENANT")
 			}
-			spec := &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces, TrustedRegistries: trusted}
+			spec := &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces, TrustedRegistries: trusted, DeniedRegistries: denied}
 			if policies != "" {
 				var err error
 				if spec.CustomChecks, err = checks.LoadPolicies(policies); err != nil {
@@ -92,6 +92,7 @@ summary; the command then fails if any job failed.`,
 	f.StringArrayVar(&exclude, "exclude-check", nil, "skip this check id; repeatable")
 	f.StringArrayVar(&namespaces, "namespace", nil, "scan only this namespace; repeatable (cluster-scoped objects are always scanned)")
 	f.StringArrayVar(&trusted, "trusted-registry", nil, "registry images may come from (IMG-003), e.g. registry.example.com or docker.io/library; repeatable")
+	f.StringArrayVar(&denied, "denied-registry", nil, "registry images must not come from (IMG-005; k8s.gcr.io is always reported), e.g. docker.io; repeatable")
 	f.StringVar(&policies, "policies", "", "custom checks in CEL to send with the scan: a CheckPolicy YAML file or directory")
 	f.BoolVar(&wait, "wait", false, "wait for the scan to end and print its summary")
 	timeout = 10 * time.Minute

@@ -96,6 +96,9 @@ type Selection struct {
 	// TrustedRegistries are the image registries (host, or host/path
 	// prefix) workloads may pull from; IMG-003 is not assessable without.
 	TrustedRegistries []string
+	// DeniedRegistries are image registries (host, or host/path prefix)
+	// workloads must not pull from (IMG-005), next to the frozen ones.
+	DeniedRegistries []string
 }
 
 // CustomKinds returns the kinds the selection's custom checks read, which

@@ -465,12 +465,19 @@ var registryChecks = []*Check{
 	},
 	{
 		Meta: Meta{
-			ID: "IMG-005", Title: "Image from a frozen registry", Severity: medium, Category: CategoryImages, Party: partyWorkload,
-			Description: "Registries that no longer receive images serve only what they held when frozen: no security fixes, and pulls that fail when they are switched off. k8s.gcr.io (and its old alias gcr.io/google_containers) was frozen on 3 April 2023; Kubernetes' images are at registry.k8s.io.",
-			Remediation: "Pull the image from its current registry (registry.k8s.io for Kubernetes' own images), at a supported version.",
+			ID: "IMG-005", Title: "Image from a denied or frozen registry", Severity: medium, Category: CategoryImages, Party: partyWorkload,
+			Description: "Images must not come from the registries of the scan's deny-list, nor from registries that no longer receive images, which serve only what they held when frozen: no security fixes, and pulls that fail when they are switched off. k8s.gcr.io (and its old alias gcr.io/google_containers) was frozen on 3 April 2023; Kubernetes' images are at registry.k8s.io.",
+			Remediation: "Pull the image from its current registry (registry.k8s.io for Kubernetes' own images), or from one that is not denied, at a supported version.",
 		},
 		container: func(r *reporter, w *Workload, c *Container) {
 			ref := imageName(c.Image)
+			for _, denied := range r.sel.DeniedRegistries {
+				denied = strings.TrimSuffix(denied, "/")
+				if ref == denied || strings.HasPrefix(ref, denied+"/") {
+					r.report(w.Resource, c.Path, "container %q pulls %q from %s, which the scan's deny-list names", c.Name, c.Image, denied)
+					return
+				}
+			}
 			for _, frozen := range frozenRegistries {
 				if strings.HasPrefix(ref, frozen.prefix+"/") {
 					r.report(w.Resource, c.Path, "container %q pulls %q from %s, frozen since %s: use %s", c.Name, c.Image, frozen.prefix, frozen.since, frozen.successor)

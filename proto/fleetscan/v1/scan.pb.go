@@ -254,8 +254,11 @@ type ScanSpec struct {
 	// or a host and path prefix ("docker.io/library"). Without them IMG-003 is
 	// not assessable.
 	TrustedRegistries []string `protobuf:"bytes,5,rep,name=trusted_registries,json=trustedRegistries,proto3" json:"trusted_registries,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Image registries workloads must not pull from (IMG-005), in the same
+	// form, next to the frozen ones IMG-005 always reports (k8s.gcr.io).
+	DeniedRegistries []string `protobuf:"bytes,6,rep,name=denied_registries,json=deniedRegistries,proto3" json:"denied_registries,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ScanSpec) Reset() {
@@ -319,6 +322,13 @@ func (x *ScanSpec) GetCustomChecks() []*CustomCheck {
 func (x *ScanSpec) GetTrustedRegistries() []string {
 	if x != nil {
 		return x.TrustedRegistries
+	}
+	return nil
+}
+
+func (x *ScanSpec) GetDeniedRegistries() []string {
+	if x != nil {
+		return x.DeniedRegistries
 	}
 	return nil
 }
@@ -939,7 +949,7 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"clusterIds\x12!\n" +
 	"\fall_clusters\x18\x02 \x01(\bR\vallClusters\x12%\n" +
 	"\x0elabel_selector\x18\x03 \x01(\tR\rlabelSelector\x12\x16\n" +
-	"\x06tenant\x18\x04 \x01(\tR\x06tenant\"\xe7\x01\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\"\x94\x02\n" +
 	"\bScanSpec\x12%\n" +
 	"\x0einclude_checks\x18\x01 \x03(\tR\rincludeChecks\x12%\n" +
 	"\x0eexclude_checks\x18\x02 \x03(\tR\rexcludeChecks\x12\x1e\n" +
@@ -947,7 +957,8 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"namespaces\x18\x03 \x03(\tR\n" +
 	"namespaces\x12>\n" +
 	"\rcustom_checks\x18\x04 \x03(\v2\x19.fleetscan.v1.CustomCheckR\fcustomChecks\x12-\n" +
-	"\x12trusted_registries\x18\x05 \x03(\tR\x11trustedRegistries\"\x99\x03\n" +
+	"\x12trusted_registries\x18\x05 \x03(\tR\x11trustedRegistries\x12+\n" +
+	"\x11denied_registries\x18\x06 \x03(\tR\x10deniedRegistries\"\x99\x03\n" +
 	"\vCustomCheck\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +

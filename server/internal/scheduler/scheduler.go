@@ -169,7 +169,7 @@ func (s *Scheduler) StartScan(ctx context.Context, target *fleetscanv1.ScanTarge
 	if spec == nil {
 		spec = &fleetscanv1.ScanSpec{}
 	}
-	sel := checks.Selection{Include: spec.IncludeChecks, Exclude: spec.ExcludeChecks, Custom: spec.CustomChecks, TrustedRegistries: spec.TrustedRegistries}
+	sel := checks.Selection{Include: spec.IncludeChecks, Exclude: spec.ExcludeChecks, Custom: spec.CustomChecks, TrustedRegistries: spec.TrustedRegistries, DeniedRegistries: spec.DeniedRegistries}
 	if err := sel.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: spec: %w", ErrInvalid, err)
 	}

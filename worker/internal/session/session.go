@@ -169,6 +169,9 @@ type Config struct {
 	// TrustedRegistries is this worker's registry allow-list, used when a
 	// job brings none.
 	TrustedRegistries []string
+	// DeniedRegistries is this worker's registry deny-list, added to the
+	// job's.
+	DeniedRegistries []string
 	// Capabilities overrides what the worker announces in Hello (tests
 	// play an old worker with an empty, non-nil slice).
 	Capabilities []string
@@ -652,6 +655,7 @@ func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (
 	if len(sel.TrustedRegistries) == 0 {
 		sel.TrustedRegistries = r.cfg.TrustedRegistries
 	}
+	sel.DeniedRegistries = slices.Concat(spec.GetDeniedRegistries(), r.cfg.DeniedRegistries)
 	inv, err := r.cfg.Source.Collect(ctx, sel)
 	if err != nil {
 		return Result{}, err
