@@ -224,7 +224,9 @@ func clusterListCommand(g *globals) *cobra.Command {
 
 func clusterGetCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get CLUSTER_ID",
+		Use: "get CLUSTER_ID",
+		Example: `  fleetscan cluster get prod-eu-1
+  fleetscan cluster get prod-eu-1 -o yaml`,
 		Short: "Show one cluster and its worker",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

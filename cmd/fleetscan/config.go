@@ -132,7 +132,10 @@ says otherwise.`,
 	var server, tokenFile, ca, cert, key string
 	var plaintext bool
 	set := &cobra.Command{
-		Use:   "set-context NAME [--server ADDR] [--token-file F] [--ca F] [--cert F --key F] [--plaintext]",
+		Use: "set-context NAME [--server ADDR] [--token-file F] [--ca F] [--cert F --key F] [--plaintext]",
+		Example: `  fleetscan config set-context prod --server fleetscan.example.com:8443 \
+      --token-file ~/.config/fleetscan/prod.token --ca ca.crt
+  fleetscan config set-context local --server 127.0.0.1:8443 --plaintext --token-file fleetscan-data/operator.token`,
 		Short: "Create or update a context (the first one becomes current)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -191,9 +194,10 @@ says otherwise.`,
 	set.Flags().StringVar(&key, "key", "", "private key (PEM) of the client certificate")
 	set.Flags().BoolVar(&plaintext, "plaintext", false, "no TLS (loopback servers only)")
 	use := &cobra.Command{
-		Use:   "use-context NAME",
-		Short: "Make a context the current one",
-		Args:  cobra.ExactArgs(1),
+		Use:     "use-context NAME",
+		Example: `  fleetscan config use-context prod`,
+		Short:   "Make a context the current one",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := configPath(g.configFile)
 			cfg, err := loadConfig(path)
@@ -212,9 +216,10 @@ says otherwise.`,
 		},
 	}
 	get := &cobra.Command{
-		Use:   "get-contexts",
-		Short: "List the contexts",
-		Args:  cobra.NoArgs,
+		Use:     "get-contexts",
+		Example: `  fleetscan config get-contexts`,
+		Short:   "List the contexts",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configPath(g.configFile))
 			if err != nil {

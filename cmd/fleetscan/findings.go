@@ -123,7 +123,9 @@ combine: --severity keeps findings of that severity or worse.`,
 func checksCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "checks", Short: "The catalog of built-in checks"}
 	cmd.AddCommand(&cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  fleetscan checks list
+  fleetscan checks list -o json`,
 		Short: "List the built-in checks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -33,7 +33,15 @@ type globals struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	g := &globals{stdout: stdout}
+	root := rootCommand(&globals{stdout: stdout})
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+// rootCommand builds the command tree.
+func rootCommand(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "fleetscan",
 		Short: "Scan the security posture of a fleet of Kubernetes clusters",
@@ -62,9 +70,6 @@ the current context of the config file ('fleetscan config --help'):
 			return g.applyContext(cmd)
 		},
 	}
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", envOr("FLEETSCAN_SERVER", "127.0.0.1:8443"), "server address, host:port [$FLEETSCAN_SERVER]")
 	pf.StringVar(&g.token, "token", "", "API token [$FLEETSCAN_TOKEN]")
@@ -77,7 +82,7 @@ the current context of the config file ('fleetscan config --help'):
 	pf.StringVar(&g.context, "context", "", "context of the config file to use (default: its current context)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, wide, json or yaml (and sarif for findings list)")
 	root.AddCommand(clusterCommand(g), tokenCommand(g), auditCommand(g), exceptionCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g), configCommand(g))
-	return root.ExecuteContext(ctx)
+	return root
 }
 
 func envOr(key, def string) string {

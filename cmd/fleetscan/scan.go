@@ -173,7 +173,9 @@ func jobsDone(s *fleetscanv1.Scan) int {
 
 func scanGetCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get SCAN_ID",
+		Use: "get SCAN_ID",
+		Example: `  fleetscan scan get 01J9Z3R6T4W8X2Y5A7B9C1D3E5
+  fleetscan scan get 01J9Z3R6T4W8X2Y5A7B9C1D3E5 -o json`,
 		Short: "Show a scan and the state and findings of each of its jobs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -288,7 +290,9 @@ func printNotAssessable(w io.Writer, jobs []*fleetscanv1.Job) error {
 func scanListCommand(g *globals) *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  fleetscan scan list
+  fleetscan scan list -o json`,
 		Short: "List scans, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -327,10 +331,11 @@ func printScanList(w io.Writer, scans []*fleetscanv1.Scan) error {
 
 func scanCancelCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "cancel SCAN_ID",
-		Short: "Stop the jobs of a scan that have not ended",
-		Long:  "Cancel a scan: jobs not yet ended are cancelled and their workers told to stop. Findings of jobs that already succeeded stay.",
-		Args:  cobra.ExactArgs(1),
+		Use:     "cancel SCAN_ID",
+		Example: `  fleetscan scan cancel 01J9Z3R6T4W8X2Y5A7B9C1D3E5`,
+		Short:   "Stop the jobs of a scan that have not ended",
+		Long:    "Cancel a scan: jobs not yet ended are cancelled and their workers told to stop. Findings of jobs that already succeeded stay.",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.connect()
 			if err != nil {

@@ -65,7 +65,9 @@ is back (--missed run-once, the default) or is skipped (--missed skip).`,
 	f.StringVar(&missed, "missed", "run-once", "runs missed while the server was down: run-once or skip")
 
 	list := &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  fleetscan schedule list
+  fleetscan schedule list -o json`,
 		Short: "List schedules",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,9 +99,10 @@ is back (--missed run-once, the default) or is skipped (--missed skip).`,
 		},
 	}
 	del := &cobra.Command{
-		Use:   "delete SCHEDULE_ID",
-		Short: "Delete a schedule (the scans it started stay)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "delete SCHEDULE_ID",
+		Example: `  fleetscan schedule delete 01J9Z3R6T4W8X2Y5A7B9C1D3E5`,
+		Short:   "Delete a schedule (the scans it started stay)",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.connect()
 			if err != nil {
