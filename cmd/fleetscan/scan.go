@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -274,17 +275,62 @@ func printNotAssessable(w io.Writer, jobs []*fleetscanv1.Job) error {
 		return nil
 	}
 	slices.Sort(order)
-	fmt.Fprintf(w, "\nNot assessable (neither passed nor failed):\n")
-	t := newTable(w, "CHECK", "CLUSTERS", "WHY")
+	// One line per reason and set of clusters: "CP-001…CP-014, ETCD-001",
+	// not a line per check that says the same.
+	type group struct {
+		ids              []string
+		clusters, reason string
+	}
+	var groups []*group
+	index := map[string]*group{}
 	for _, id := range order {
 		e := byCheck[id]
 		clusters := strings.Join(e.clusters, ",")
 		if len(e.clusters) == len(jobs) && len(jobs) > 1 {
 			clusters = "all"
 		}
-		t.row(id, clusters, e.reason)
+		key := clusters + "\x00" + e.reason
+		if index[key] == nil {
+			index[key] = &group{clusters: clusters, reason: e.reason}
+			groups = append(groups, index[key])
+		}
+		index[key].ids = append(index[key].ids, id)
+	}
+	fmt.Fprintf(w, "\nNot assessable (%d checks, neither passed nor failed):\n", len(order))
+	t := newTable(w, "CHECKS", "CLUSTERS", "WHY")
+	for _, g := range groups {
+		t.row(idRanges(g.ids), g.clusters, g.reason)
 	}
 	return t.flush()
+}
+
+// idRanges writes sorted check ids with runs of consecutive numbers of one
+// prefix as a range: "CP-001…CP-014, ETCD-001, HOST-001, HOST-002".
+func idRanges(ids []string) string {
+	var out []string
+	split := func(id string) (string, int, bool) {
+		i := strings.LastIndexByte(id, '-')
+		n, err := strconv.Atoi(id[i+1:])
+		return id[:max(i, 0)], n, i > 0 && err == nil
+	}
+	for i := 0; i < len(ids); {
+		prefix, n, ok := split(ids[i])
+		j := i + 1
+		for ok && j < len(ids) {
+			p, m, ok2 := split(ids[j])
+			if !ok2 || p != prefix || m != n+(j-i) {
+				break
+			}
+			j++
+		}
+		if j-i >= 3 {
+			out = append(out, ids[i]+"…"+ids[j-1])
+		} else {
+			out = append(out, ids[i:j]...)
+		}
+		i = j
+	}
+	return strings.Join(out, ", ")
 }
 
 func scanListCommand(g *globals) *cobra.Command {
