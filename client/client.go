@@ -291,16 +291,21 @@ func Finished(s *fleetscanv1.Scan) bool {
 // WaitScan follows a scan until it has ended or ctx is done, calling
 // progress (if not nil) with each state it sees. It watches the scan's
 // stream (WatchScan), opening it again if the server restarts, and falls
-// back to polling every interval on servers without WatchScan.
+// back to polling every interval on servers without WatchScan. A server
+// that never answered is not waited for: after maxReadAttempts tries it
+// returns ErrUnavailable, as a read does, instead of waiting out ctx.
 func (c *Client) WaitScan(ctx context.Context, scanID string, interval time.Duration, progress func(*fleetscanv1.Scan)) (*fleetscanv1.Scan, error) {
 	var last *fleetscanv1.Scan
-	for {
+	for attempt := 1; ; attempt++ {
 		scan, err := c.watchOnce(ctx, scanID, func(s *fleetscanv1.Scan) {
 			last = s
 			if progress != nil {
 				progress(s)
 			}
 		})
+		if last == nil && attempt >= maxReadAttempts && status.Code(err) == codes.Unavailable && ctx.Err() == nil {
+			return nil, &Error{kind: ErrUnavailable, Status: status.Convert(err)}
+		}
 		switch {
 		case err == nil:
 			return scan, nil

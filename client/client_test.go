@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -183,5 +184,40 @@ func TestRetriesReadsOnly(t *testing.T) {
 	}
 	if fake.calls["list"] != 3+4 || fake.calls["register"] != 1 {
 		t.Errorf("calls: %v, want list 3+4 (two retries, then the cap of 4), register 1", fake.calls)
+	}
+}
+
+// downScans answers Unavailable to every WatchScan, as a server that is
+// not there does.
+type downScans struct {
+	fleetscanv1.UnimplementedScanServiceServer
+}
+
+func (downScans) WatchScan(*fleetscanv1.WatchScanRequest, grpc.ServerStreamingServer[fleetscanv1.WatchScanResponse]) error {
+	return status.Error(codes.Unavailable, "connection refused")
+}
+
+// TestWaitScanDoesNotWaitForAServerThatNeverAnswered: following a scan on
+// a server that never answered ends with ErrUnavailable after a few
+// tries, not at the end of a --timeout of two weeks.
+func TestWaitScanDoesNotWaitForAServerThatNeverAnswered(t *testing.T) {
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	fleetscanv1.RegisterScanServiceServer(srv, downScans{})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	c, err := client.New("passthrough:///bufnet", client.WithPlaintext(),
+		client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The deadline is far beyond what a few tries take: the test fails
+	// on it only if WaitScan waits it out.
+	ctx, cancel := context.WithTimeout(context.Background(), 14*24*time.Hour)
+	defer cancel()
+	_, err = c.WaitScan(ctx, "01J9Z3R6T4W8X2Y5A7B9C1D3E5", time.Millisecond, nil)
+	if !errors.Is(err, client.ErrUnavailable) || status.Code(err) != codes.Unavailable {
+		t.Errorf("WaitScan on a server that never answered: %v, want ErrUnavailable", err)
 	}
 }
