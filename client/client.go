@@ -55,6 +55,9 @@ type options struct {
 	keyFile   string
 	plaintext bool
 	dialOpts  []grpc.DialOption
+	// rateLimitWaits bounds how often a call the rate limit refused is
+	// sent again; -1 means maxRateLimitedWaits.
+	rateLimitWaits int
 }
 
 // Option configures New.
@@ -81,6 +84,11 @@ func WithClientCert(certFile, keyFile string) Option {
 // WithPlaintext turns TLS off, for a server on a loopback address.
 func WithPlaintext() Option { return func(o *options) { o.plaintext = true } }
 
+// WithRateLimitWaits sets how many times a call the server's rate limit
+// refused is sent again, about a second apart (default 30; 0 returns the
+// refusal at once).
+func WithRateLimitWaits(n int) Option { return func(o *options) { o.rateLimitWaits = n } }
+
 // WithDialOptions adds gRPC dial options, e.g. a bufconn dialer in tests.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
@@ -89,7 +97,7 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // New returns a client of the server at target ("host:port"). Nothing is
 // dialled until the first call.
 func New(target string, opts ...Option) (*Client, error) {
-	var o options
+	o := options{rateLimitWaits: -1}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -128,7 +136,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	}
 	dial := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithChainUnaryInterceptor(convertErrors, retryReads),
+		grpc.WithChainUnaryInterceptor(convertErrors, retry(o.rateLimitWaits)),
 	}
 	if o.token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: !o.plaintext}))
@@ -203,29 +211,59 @@ var readPrefixes = []string{"Get", "List", "Diff", "Compare"}
 // maxReadAttempts bounds how often a read is sent.
 const maxReadAttempts = 4
 
-// retryReads sends a read again when the server is unavailable (it is
+// maxRateLimitedWaits bounds how often a call the server's rate limit
+// refused is sent again, a second apart: the token's bucket refills in
+// that time, so only a client far over its rate gives up.
+const maxRateLimitedWaits = 30
+
+// retry sends a read again when the server is unavailable (it is
 // restarting, or the connection broke), with jittered exponential backoff
 // from 100 ms, at most maxReadAttempts times in all and never past ctx.
-// Calls that change something are not retried: they may have taken
-// effect before the error.
-func retryReads(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	name := method[strings.LastIndex(method, "/")+1:]
-	if !slices.ContainsFunc(readPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
-		return invoker(ctx, method, req, reply, cc, opts...)
+// Calls that change something are not retried on Unavailable: they may
+// have taken effect before the error. Any call the rate limit refused is
+// sent again after a second, read or not: the limit refuses a call before
+// it runs, so paging through 150,000 findings slows down instead of
+// failing.
+func retry(rateLimitWaits int) grpc.UnaryClientInterceptor {
+	if rateLimitWaits < 0 {
+		rateLimitWaits = maxRateLimitedWaits
 	}
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return retryCall(ctx, rateLimitWaits, method, req, reply, cc, invoker, opts...)
+	}
+}
+
+func retryCall(ctx context.Context, rateLimitWaits int, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	name := method[strings.LastIndex(method, "/")+1:]
+	read := slices.ContainsFunc(readPrefixes, func(p string) bool { return strings.HasPrefix(name, p) })
 	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	for attempt, waits := 1, 0; ; attempt++ {
 		err := invoker(ctx, method, req, reply, cc, opts...)
-		if status.Code(err) != codes.Unavailable || attempt == maxReadAttempts {
+		var wait time.Duration
+		switch {
+		case rateLimited(err) && waits < rateLimitWaits:
+			waits++
+			wait = time.Second/2 + rand.N(time.Second)
+		case read && status.Code(err) == codes.Unavailable && attempt < maxReadAttempts:
+			wait = backoff/2 + rand.N(backoff/2+1)
+			backoff *= 2
+		default:
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		case <-time.After(wait):
 		}
-		backoff *= 2
 	}
+}
+
+// rateLimited reports whether the server's rate limit refused a call
+// (ResourceExhausted is also what gRPC answers to a message too large,
+// which sending again cannot help).
+func rateLimited(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.ResourceExhausted && strings.HasPrefix(st.Message(), "rate limit")
 }
 
 // paginate turns a List RPC into an iterator over its items.

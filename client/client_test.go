@@ -221,3 +221,46 @@ func TestWaitScanDoesNotWaitForAServerThatNeverAnswered(t *testing.T) {
 		t.Errorf("WaitScan on a server that never answered: %v, want ErrUnavailable", err)
 	}
 }
+
+// limitedClusters refuses its first `refusals` calls as the server's rate
+// limit does.
+type limitedClusters struct {
+	fleetscanv1.UnimplementedClusterServiceServer
+	mu       sync.Mutex
+	refusals int
+	calls    int
+}
+
+func (l *limitedClusters) ListClusters(context.Context, *fleetscanv1.ListClustersRequest) (*fleetscanv1.ListClustersResponse, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	if l.calls <= l.refusals {
+		return nil, status.Error(codes.ResourceExhausted, "rate limit: at most 50 calls a second (bursts of 100) per token; slow down and retry")
+	}
+	return &fleetscanv1.ListClustersResponse{}, nil
+}
+
+// TestRateLimitedCallsWait: a call the server's rate limit refused is sent
+// again a moment later, so that a long listing slows down instead of
+// failing halfway.
+func TestRateLimitedCallsWait(t *testing.T) {
+	lis := bufconn.Listen(1 << 20)
+	fake := &limitedClusters{refusals: 2}
+	srv := grpc.NewServer()
+	fleetscanv1.RegisterClusterServiceServer(srv, fake)
+	go srv.Serve(lis)
+	defer srv.Stop()
+	c, err := client.New("passthrough:///bufnet", client.WithPlaintext(),
+		client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ClusterService.ListClusters(context.Background(), &fleetscanv1.ListClustersRequest{}); err != nil {
+		t.Errorf("a call refused twice by the rate limit: %v", err)
+	}
+	if fake.calls != 3 {
+		t.Errorf("%d calls, want 3", fake.calls)
+	}
+}

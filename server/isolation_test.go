@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/fleetscan/fleetscan/client"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
@@ -470,7 +471,9 @@ func TestRateLimit(t *testing.T) {
 	ts := &testServer{t: t, dataDir: t.TempDir(), cfg: func(c *server.Config) { c.RateLimit, c.RateBurst = 0.5, 3 }}
 	ts.start()
 	t.Cleanup(ts.shutdown)
-	op := ts.client(ts.operatorToken())
+	// The client would wait out the limit and send the call again: this
+	// test looks at the server's refusal itself.
+	op := ts.clientWith(ts.operatorToken(), client.WithRateLimitWaits(0))
 	ctx := context.Background()
 	minted, err := op.TokenService.CreateToken(ctx, &fleetscanv1.CreateTokenRequest{Name: "other", Role: fleetscanv1.TokenRole_TOKEN_ROLE_OPERATOR})
 	if err != nil {

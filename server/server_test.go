@@ -121,7 +121,13 @@ func (ts *testServer) operatorToken() string {
 
 func (ts *testServer) client(token string) *client.Client {
 	ts.t.Helper()
-	opts := []client.Option{client.WithPlaintext(), client.WithDialOptions(ts.dial())}
+	return ts.clientWith(token)
+}
+
+// clientWith is client with more options.
+func (ts *testServer) clientWith(token string, more ...client.Option) *client.Client {
+	ts.t.Helper()
+	opts := append([]client.Option{client.WithPlaintext(), client.WithDialOptions(ts.dial())}, more...)
 	if token != "" {
 		opts = append(opts, client.WithToken(token))
 	}
