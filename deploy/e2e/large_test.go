@@ -328,7 +328,7 @@ func seedLarge(ctx context.Context, cp *controlPlane) (map[string]int, error) {
 		return nil, err
 	}
 
-	var rest []createJob
+	var rest, after []createJob
 	for i := range largeNamespaces {
 		ns := largeNS(i)
 		for j := range 60 {
@@ -439,7 +439,10 @@ func seedLarge(ctx context.Context, cp *controlPlane) (map[string]int, error) {
 			_, err := p.PodDisruptionBudgets(ns).Create(ctx, applied(o), opts)
 			return err
 		})
-		add(&rest, "LimitRange", func(ctx context.Context) error {
+		// A LimitRange with a maximum makes the API server refuse pods
+		// without limits: it comes after every pod of its namespace, or
+		// the writers race it.
+		add(&after, "LimitRange", func(ctx context.Context) error {
 			o := &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "limits", Namespace: ns},
 				Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer, Max: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("8Gi")}}}}}
 			_, err := c.LimitRanges(ns).Create(ctx, applied(o), opts)
@@ -453,6 +456,9 @@ func seedLarge(ctx context.Context, cp *controlPlane) (map[string]int, error) {
 		})
 	}
 	if err := run(rest); err != nil {
+		return nil, err
+	}
+	if err := run(after); err != nil {
 		return nil, err
 	}
 	return created, nil
