@@ -155,23 +155,13 @@ func (f *flakyClusters) RegisterCluster(context.Context, *fleetscanv1.RegisterCl
 // TestRetriesReadsOnly: a read that meets Unavailable is sent again, up to
 // 4 times; a call that changes something is sent once.
 func TestRetriesReadsOnly(t *testing.T) {
-	lis := bufconn.Listen(1 << 20)
 	fake := &flakyClusters{fails: 2, calls: map[string]int{}}
-	srv := grpc.NewServer()
-	fleetscanv1.RegisterClusterServiceServer(srv, fake)
-	go srv.Serve(lis)
-	defer srv.Stop()
-	c, err := client.New("passthrough:///bufnet", client.WithPlaintext(),
-		client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeServer(t, func(srv *grpc.Server) { fleetscanv1.RegisterClusterServiceServer(srv, fake) })
 	ctx := context.Background()
 	if _, err := c.ClusterService.ListClusters(ctx, &fleetscanv1.ListClustersRequest{}); err != nil {
 		t.Errorf("a read after two Unavailable answers: %v", err)
 	}
-	_, err = c.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x"})
+	_, err := c.ClusterService.RegisterCluster(ctx, &fleetscanv1.RegisterClusterRequest{ClusterId: "x"})
 	if !errors.Is(err, client.ErrUnavailable) {
 		t.Errorf("a write meeting Unavailable: %v, want ErrUnavailable", err)
 	}
@@ -201,22 +191,12 @@ func (downScans) WatchScan(*fleetscanv1.WatchScanRequest, grpc.ServerStreamingSe
 // a server that never answered ends with ErrUnavailable after a few
 // tries, not at the end of a --timeout of two weeks.
 func TestWaitScanDoesNotWaitForAServerThatNeverAnswered(t *testing.T) {
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	fleetscanv1.RegisterScanServiceServer(srv, downScans{})
-	go srv.Serve(lis)
-	defer srv.Stop()
-	c, err := client.New("passthrough:///bufnet", client.WithPlaintext(),
-		client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeServer(t, func(srv *grpc.Server) { fleetscanv1.RegisterScanServiceServer(srv, downScans{}) })
 	// The deadline is far beyond what a few tries take: the test fails
 	// on it only if WaitScan waits it out.
 	ctx, cancel := context.WithTimeout(context.Background(), 14*24*time.Hour)
 	defer cancel()
-	_, err = c.WaitScan(ctx, "01J9Z3R6T4W8X2Y5A7B9C1D3E5", time.Millisecond, nil)
+	_, err := c.WaitScan(ctx, "01J9Z3R6T4W8X2Y5A7B9C1D3E5", time.Millisecond, nil)
 	if !errors.Is(err, client.ErrUnavailable) || status.Code(err) != codes.Unavailable {
 		t.Errorf("WaitScan on a server that never answered: %v, want ErrUnavailable", err)
 	}
@@ -245,22 +225,30 @@ func (l *limitedClusters) ListClusters(context.Context, *fleetscanv1.ListCluster
 // again a moment later, so that a long listing slows down instead of
 // failing halfway.
 func TestRateLimitedCallsWait(t *testing.T) {
-	lis := bufconn.Listen(1 << 20)
 	fake := &limitedClusters{refusals: 2}
-	srv := grpc.NewServer()
-	fleetscanv1.RegisterClusterServiceServer(srv, fake)
-	go srv.Serve(lis)
-	defer srv.Stop()
-	c, err := client.New("passthrough:///bufnet", client.WithPlaintext(),
-		client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := fakeServer(t, func(srv *grpc.Server) { fleetscanv1.RegisterClusterServiceServer(srv, fake) })
 	if _, err := c.ClusterService.ListClusters(context.Background(), &fleetscanv1.ListClustersRequest{}); err != nil {
 		t.Errorf("a call refused twice by the rate limit: %v", err)
 	}
 	if fake.calls != 3 {
 		t.Errorf("%d calls, want 3", fake.calls)
 	}
+}
+
+// fakeServer serves the services register adds over an in-process
+// connection, and returns a client of it.
+func fakeServer(t *testing.T, register func(*grpc.Server)) *client.Client {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	register(srv)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	c, err := client.New("passthrough:///bufnet", client.WithPlaintext(),
+		client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,25 +18,13 @@ import (
 func TestIncompleteJobKeepsWhatItCouldNotSee(t *testing.T) {
 	ts := startServer(t)
 	op := ts.client(ts.operatorToken())
-	ctx := context.Background()
 	dir := t.TempDir()
 	writeShop(t, dir, map[string]bool{"a": true, "b": true})
 	token := register(t, op, "shop", "acme", nil)
 	ts.startWorker("shop", token, dir)
 	scan := func() *fleetscanv1.Scan {
 		t.Helper()
-		resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{
-			Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"shop"}},
-			Spec:   &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-001"}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := waitScan(t, op, resp.Scan.Id)
-		if s.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
-			t.Fatalf("scan %v", s)
-		}
-		return s
+		return scanCluster(t, op, "shop", &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-001"}})
 	}
 	open := func() []string {
 		t.Helper()
@@ -88,7 +75,6 @@ func TestIncompleteJobKeepsWhatItCouldNotSee(t *testing.T) {
 func TestJobListsWhatNoCheckReads(t *testing.T) {
 	ts := startServer(t)
 	op := ts.client(ts.operatorToken())
-	ctx := context.Background()
 	dir := t.TempDir()
 	manifests := "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: canary, namespace: shop}\n" +
 		"spec: {template: {spec: {containers: [{name: app, image: nginx:1.27, securityContext: {privileged: true}}]}}}\n" +
@@ -97,17 +83,9 @@ func TestJobListsWhatNoCheckReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.startWorker("shop", register(t, op, "shop", "acme", nil), dir)
-	resp, err := op.ScanService.StartScan(ctx, &fleetscanv1.StartScanRequest{
-		Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"shop"}},
-		Spec:   &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-001"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := waitScan(t, op, resp.Scan.Id)
-	j := s.Jobs[0]
-	if s.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED || len(j.Problems) != 0 {
-		t.Fatalf("scan %v, problems %q", s.State, j.Problems)
+	j := scanCluster(t, op, "shop", &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-001"}}).Jobs[0]
+	if len(j.Problems) != 0 {
+		t.Fatalf("problems %q", j.Problems)
 	}
 	if len(j.Unchecked) != 1 || !strings.Contains(j.Unchecked[0], "shop.yaml:6: v1 Secret shop/db: no check reads this kind") {
 		t.Errorf("job unchecked %q, want the Secret with its file and line", j.Unchecked)

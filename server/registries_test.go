@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,16 +22,7 @@ func TestScanSpecDeniesRegistries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.startWorker("shop", register(t, op, "shop", "acme", nil), dir)
-	resp, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{
-		Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"shop"}},
-		Spec:   &fleetscanv1.ScanSpec{IncludeChecks: []string{"IMG-005"}, DeniedRegistries: []string{"docker.io"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := waitScan(t, op, resp.Scan.Id); s.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
-		t.Fatalf("scan %v", s)
-	}
+	scanCluster(t, op, "shop", &fleetscanv1.ScanSpec{IncludeChecks: []string{"IMG-005"}, DeniedRegistries: []string{"docker.io"}})
 	var got []string
 	for _, f := range allFindings(t, op, &fleetscanv1.ListFindingsRequest{ClusterId: "shop"}) {
 		got = append(got, f.Resource.Name)

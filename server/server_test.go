@@ -187,6 +187,23 @@ func waitScan(t *testing.T, c *client.Client, id string) *fleetscanv1.Scan {
 	return scan
 }
 
+// scanCluster scans one cluster with spec and waits for the scan to
+// succeed.
+func scanCluster(t *testing.T, c *client.Client, clusterID string, spec *fleetscanv1.ScanSpec) *fleetscanv1.Scan {
+	t.Helper()
+	resp, err := c.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{
+		Target: &fleetscanv1.ScanTarget{ClusterIds: []string{clusterID}}, Spec: spec,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitScan(t, c, resp.Scan.Id)
+	if s.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+		t.Fatalf("scan %v", s)
+	}
+	return s
+}
+
 func allFindings(t *testing.T, c *client.Client, req *fleetscanv1.ListFindingsRequest) []*fleetscanv1.Finding {
 	t.Helper()
 	var out []*fleetscanv1.Finding
