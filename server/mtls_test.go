@@ -198,3 +198,63 @@ func TestClientCertificates(t *testing.T) {
 		t.Errorf("scan through a worker with a certificate: %v", scan.State)
 	}
 }
+
+// TestCallersListenerServesTLS: a server given its listener serves TLS on
+// it when TLS is configured (a plaintext client fails, a TLS one is
+// answered), and refuses a listener without TLS unless asked for
+// plaintext, and then only on loopback.
+func TestCallersListenerServesTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "ca")
+	serverCert, serverKey := ca.issue("server", []net.IP{net.ParseIP("127.0.0.1")})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{DataDir: filepath.Join(dir, "data"), Listener: lis, TLSCertFile: serverCert, TLSKeyFile: serverKey, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	token, err := os.ReadFile(filepath.Join(dir, "data", server.OperatorTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	plain, err := client.New(lis.Addr().String(), client.WithToken(string(token[:len(token)-1])), client.WithPlaintext())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.ClusterService.ListClusters(bg, &fleetscanv1.ListClustersRequest{}); status.Code(err) != codes.Unavailable {
+		t.Errorf("plaintext client on a TLS listener: %v, want Unavailable", err)
+	}
+	secure, err := client.New(lis.Addr().String(), client.WithToken(string(token[:len(token)-1])), client.WithCAFile(filepath.Join(dir, "ca.crt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer secure.Close()
+	if _, err := secure.ClusterService.ListClusters(bg, &fleetscanv1.ListClustersRequest{}); err != nil {
+		t.Errorf("TLS client: %v", err)
+	}
+
+	wide, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wide.Close()
+	for name, cfg := range map[string]server.Config{
+		"no TLS, no plaintext":   {Listener: wide},
+		"plaintext off loopback": {Listener: wide, Plaintext: true},
+		"client CA without TLS":  {Listener: wide, Plaintext: true, ClientCAFile: filepath.Join(dir, "ca.crt")},
+	} {
+		cfg.DataDir, cfg.Logger = filepath.Join(dir, "refused"), quiet
+		if _, err := server.New(bg, cfg); err == nil {
+			t.Errorf("%s: server.New accepted it", name)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -43,10 +44,93 @@ var Version = "0.1.0-dev"
 // holds the operator token created on first start.
 const OperatorTokenFile = "operator.token"
 
+// DatabaseFile is the name of the bbolt database in the data directory.
+const DatabaseFile = "fleetscan.db"
+
+// Defaults are the settings of a server that Config leaves zero, and the
+// defaults of fleetscan-server's flags: one place for both. Retention,
+// RateLimit and RateBurst are flag defaults only, since zero means
+// something there (keep everything; no limit).
+var Defaults = Config{
+	Listen:          "127.0.0.1:8443",
+	ShutdownTimeout: 10 * time.Second,
+	JobTimeout:      time.Hour,
+	JobExpiry:       24 * time.Hour,
+	MaxAttempts:     3,
+	Heartbeat:       10 * time.Second,
+	MaxMessageBytes: ingest.DefaultMaxMessageBytes,
+	RateLimit:       50,
+	RateBurst:       100,
+	MaxRunningJobs:  256,
+	Tick:            20 * time.Second,
+	Retention:       90 * 24 * time.Hour,
+}
+
+// withDefaults fills the zero fields that have a default.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	d := Defaults
+	setDefault(&c.Listen, d.Listen)
+	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
+	setDefault(&c.JobTimeout, d.JobTimeout)
+	setDefault(&c.JobExpiry, d.JobExpiry)
+	setDefault(&c.MaxAttempts, d.MaxAttempts)
+	setDefault(&c.Heartbeat, d.Heartbeat)
+	setDefault(&c.MaxMessageBytes, d.MaxMessageBytes)
+	setDefault(&c.MaxRunningJobs, d.MaxRunningJobs)
+	setDefault(&c.Tick, d.Tick)
+	return c
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// checkDataDir refuses a data directory whose operator token says a
+// server ran there but whose database is missing or empty: starting afresh
+// would hide the loss and overwrite the token. --init (init) says that a
+// new database is what the operator wants.
+func checkDataDir(dir, dbPath string, init bool) error {
+	fi, err := os.Stat(dbPath)
+	missing := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !missing {
+		return fmt.Errorf("database: %w", err)
+	}
+	empty := err == nil && fi.Mode().IsRegular() && fi.Size() == 0
+	if init {
+		switch {
+		case empty:
+			return os.Remove(dbPath)
+		case !missing:
+			return fmt.Errorf("--init: %s already holds a database; move it away first if a new one is what you want", dbPath)
+		}
+		return nil
+	}
+	if !missing && !empty {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, OperatorTokenFile)); err != nil {
+		return nil // a first start
+	}
+	state := "missing"
+	if empty {
+		state = "empty (0 bytes)"
+	}
+	return fmt.Errorf("data dir %s holds an operator token, so a server ran here, but its database %s is %s: the history is gone or --data-dir names the wrong place. Restore a backup (fleetscan-server restore), or start a new, empty database with --init", dir, dbPath, state)
+}
+
 // Config configures a server.
 type Config struct {
 	// DataDir holds the database and the first operator token.
 	DataDir string
+	// Init allows starting a new, empty database in a data directory
+	// that holds an operator token but no database (or an empty file).
+	Init bool
 	// Listen is the gRPC address, e.g. "127.0.0.1:8443".
 	Listen string
 	// TLSCertFile and TLSKeyFile enable TLS. Without them the server
@@ -72,7 +156,9 @@ type Config struct {
 	// with port 0).
 	AddressFile string
 	// Listener, if set, is served instead of listening on Listen; tests
-	// pass an in-process bufconn listener.
+	// pass an in-process bufconn listener. TLS applies to it as configured;
+	// without TLS it needs Plaintext, and a TCP listener a loopback
+	// address.
 	Listener net.Listener
 	// ShutdownTimeout bounds the graceful drain of streams on shutdown.
 	ShutdownTimeout time.Duration
@@ -138,30 +224,7 @@ type Server struct {
 // and listens. The caller must call Serve, which closes everything when it
 // returns.
 func New(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.ShutdownTimeout == 0 {
-		cfg.ShutdownTimeout = 10 * time.Second
-	}
-	if cfg.JobTimeout == 0 {
-		cfg.JobTimeout = time.Hour
-	}
-	if cfg.JobExpiry == 0 {
-		cfg.JobExpiry = 24 * time.Hour
-	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = 3
-	}
-	if cfg.MaxRunningJobs == 0 {
-		cfg.MaxRunningJobs = 256
-	}
-	if cfg.Tick == 0 {
-		cfg.Tick = 20 * time.Second
-	}
-	if cfg.MaxMessageBytes == 0 {
-		cfg.MaxMessageBytes = ingest.DefaultMaxMessageBytes
-	}
+	cfg = cfg.withDefaults()
 	if cfg.MaxMessageBytes < MinMessageBytes {
 		return nil, fmt.Errorf("max message size %d bytes: the minimum is %d (64 KiB): a batch must hold at least one finding of the largest size", cfg.MaxMessageBytes, MinMessageBytes)
 	}
@@ -189,15 +252,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.TLSCertFile, cfg.TLSKeyFile = files.Cert, files.Key
 		cfg.Logger.Info("serving TLS with a development certificate; clients must trust its CA", "ca", files.CA, "hosts", hosts)
 	}
-	var creds credentials.TransportCredentials
-	var err error
-	if cfg.Listener == nil {
-		creds, err = transportCredentials(cfg)
-	}
+	creds, err := transportCredentials(cfg)
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(filepath.Join(cfg.DataDir, "fleetscan.db"), store.Options{})
+	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
+	if err := checkDataDir(cfg.DataDir, dbPath, cfg.Init); err != nil {
+		return nil, err
+	}
+	// The metrics exist only once the store is open; damage met while
+	// opening is logged all the same.
+	var m *metrics.Metrics
+	db, err := store.Open(dbPath, store.Options{OnDamage: func(d *store.DamageError) {
+		cfg.Logger.Error("damaged record in the database: the call failed with DATA_LOSS; run fleetscan-server check and restore a backup",
+			"file", dbPath, "bucket", d.Bucket, "key", fmt.Sprintf("%x", d.Key), "reason", d.Reason)
+		m.StoreDamage(d.Bucket)
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +285,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	sched := scheduler.New(db, scheduler.Limits{MaxRunning: cfg.MaxRunningJobs, JobTimeout: cfg.JobTimeout, JobExpiry: cfg.JobExpiry})
 	s.sched = sched
-	s.metrics = metrics.New(metrics.Gauges{
+	m = metrics.New(metrics.Gauges{
 		WorkersConnected: func() float64 { return float64(sched.Connections()) },
 		JobsRunning:      func() float64 { return float64(sched.Running()) },
 		StoreBytes: func() float64 {
@@ -223,23 +293,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return float64(n)
 		},
 	})
+	s.metrics = m
 	in := ingest.New(db, sched, s.log, Version)
 	in.MaxAttempts = cfg.MaxAttempts
 	in.MaxMessageBytes = cfg.MaxMessageBytes
-	if cfg.Heartbeat > 0 {
-		in.Heartbeat = cfg.Heartbeat
-	}
+	in.Heartbeat = cfg.Heartbeat
 	in.Metrics = s.metrics
 	s.ingest = in
 	s.health = health.NewServer()
 	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), db, limit.New(cfg.RateLimit, cfg.RateBurst), creds, cfg.MaxMessageBytes)
-	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log))
-	s.scans = api.NewScanServer(sched, db, db, in, s.log)
+	pages := api.NewPageTokens(db.PageKey())
+	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log, pages))
+	s.scans = api.NewScanServer(sched, db, db, in, s.log, pages)
 	fleetscanv1.RegisterScanServiceServer(s.grpc, s.scans)
-	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log))
-	fleetscanv1.RegisterTokenServiceServer(s.grpc, api.NewTokenServer(db, s.log))
-	fleetscanv1.RegisterAuditServiceServer(s.grpc, api.NewAuditServer(db, s.log))
-	exceptions := api.NewExceptionServer(db, s.log)
+	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log, pages))
+	fleetscanv1.RegisterTokenServiceServer(s.grpc, api.NewTokenServer(db, s.log, pages))
+	fleetscanv1.RegisterAuditServiceServer(s.grpc, api.NewAuditServer(db, s.log, pages))
+	exceptions := api.NewExceptionServer(db, s.log, pages)
 	exceptions.TenantsMayCreate = cfg.TenantExceptions
 	fleetscanv1.RegisterExceptionServiceServer(s.grpc, exceptions)
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
@@ -411,6 +481,14 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 	}
 	if !cfg.Plaintext {
 		return nil, errors.New("no TLS: give --tls-cert and --tls-key, or --dev-tls for a local CA; plaintext needs --plaintext and a loopback address")
+	}
+	if cfg.Listener != nil {
+		// An in-process listener (bufconn, a pipe) never leaves the
+		// process; a TCP one must be on loopback like Listen.
+		if a, ok := cfg.Listener.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+			return nil, fmt.Errorf("listener %s: plaintext is allowed on loopback only; configure TLS", a)
+		}
+		return nil, nil
 	}
 	host, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {

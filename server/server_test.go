@@ -68,7 +68,7 @@ func (ts *testServer) start() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg := server.Config{DataDir: ts.dataDir, Listener: lis, Logger: log, ShutdownTimeout: 2 * time.Second}
+	cfg := server.Config{DataDir: ts.dataDir, Listener: lis, Plaintext: true, Logger: log, ShutdownTimeout: 2 * time.Second}
 	if ts.cfg != nil {
 		ts.cfg(&cfg)
 	}

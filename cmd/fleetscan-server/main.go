@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/fleetscan/fleetscan/cmd/internal/bytesize"
 	"github.com/fleetscan/fleetscan/cmd/internal/duration"
@@ -33,24 +32,39 @@ func main() {
 	}
 }
 
-// exitCode maps run's error to the process status: 0 for --help, 2 for
-// any error, as in every fleetscan binary.
+// exitCode maps run's error to the process status, as in every fleetscan
+// binary: 0 for success and --help, 1 when check found problems (what it
+// is run to find), 2 for any error.
 func exitCode(err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errProblems):
+		return 1
 	}
 	return 2
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return runCheck(ctx, args[1:], stdout, stderr)
+		case "serve":
+			args = args[1:]
+		}
+	}
 	fs := flag.NewFlagSet("fleetscan-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: fleetscan-server [flags]
+		fmt.Fprint(stderr, `Usage: fleetscan-server [serve] [flags]
+       fleetscan-server check --data-dir DIR    (see fleetscan-server check --help)
 
 Runs the fleetscan server. On first start it creates an operator token and
 writes it to DATA_DIR/operator.token (mode 0600); use it with the fleetscan
-CLI to register clusters and start scans.
+CLI to register clusters and start scans. A data directory whose token says
+a server ran there but whose database is missing or empty is refused,
+unless --init says a new, empty database is wanted.
 
 Examples:
   fleetscan-server --data-dir ./data --listen 127.0.0.1:8443 --plaintext
@@ -62,7 +76,8 @@ Flags:
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", "fleetscan-data", "directory of the database and the first operator token")
-	listen := fs.String("listen", "127.0.0.1:8443", "gRPC listen address")
+	initDB := fs.Bool("init", false, "start a new, empty database in a data directory that holds an operator token but no database (after a loss you chose not to restore)")
+	listen := fs.String("listen", server.Defaults.Listen, "gRPC listen address")
 	plaintext := fs.Bool("plaintext", false, "serve without TLS; allowed on a loopback --listen address only (for local trials and tests)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
@@ -72,18 +87,18 @@ Flags:
 	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, e.g. 127.0.0.1:9464 (default: off)")
 	pprofOn := fs.Bool("pprof", false, "also serve /debug/pprof/ on the metrics listener")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
-	shutdown := duration.Flag(fs, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
-	jobTimeout := duration.Flag(fs, "job-timeout", time.Hour, "a job still running after this long ends as TIMED_OUT")
-	jobExpiry := duration.Flag(fs, "job-expiry", 24*time.Hour, "a job whose worker has not connected after this long ends as EXPIRED")
-	tick := duration.Flag(fs, "tick", 20*time.Second, "how often schedules and job deadlines are checked: the granularity of schedules, timeouts and expiry")
+	shutdown := duration.Flag(fs, "shutdown-timeout", server.Defaults.ShutdownTimeout, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
+	jobTimeout := duration.Flag(fs, "job-timeout", server.Defaults.JobTimeout, "a job still running after this long ends as TIMED_OUT")
+	jobExpiry := duration.Flag(fs, "job-expiry", server.Defaults.JobExpiry, "a job whose worker has not connected after this long ends as EXPIRED")
+	tick := duration.Flag(fs, "tick", server.Defaults.Tick, "how often schedules and job deadlines are checked: the granularity of schedules, timeouts and expiry")
 	tenantExceptions := fs.Bool("tenant-exceptions", false, "let tenants create and delete exceptions (accepted risks) inside their own scope")
-	rateLimit := fs.Float64("rate-limit", 50, "API calls a second each token may make, with bursts of --rate-burst (0: no limit); more are refused with RESOURCE_EXHAUSTED")
-	rateBurst := fs.Int("rate-burst", 100, "calls a token may make at once before --rate-limit applies")
-	heartbeat := duration.Flag(fs, "heartbeat", 10*time.Second, "how often workers send something when idle; a worker silent for three intervals is disconnected")
-	maxRunning := fs.Int("max-running-jobs", 256, "jobs dispatched at once across the fleet; clusters wait their turn in order (-1: no cap)")
-	maxAttempts := fs.Int("max-attempts", 3, "times a job is sent to its worker before a lost connection fails it")
-	retention := duration.Flag(fs, "retention", 90*24*time.Hour, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
-	maxMessage := &bytesize.Flag{N: server.DefaultMaxMessageBytes}
+	rateLimit := fs.Float64("rate-limit", server.Defaults.RateLimit, "API calls a second each token may make, with bursts of --rate-burst (0: no limit); more are refused with RESOURCE_EXHAUSTED")
+	rateBurst := fs.Int("rate-burst", server.Defaults.RateBurst, "calls a token may make at once before --rate-limit applies")
+	heartbeat := duration.Flag(fs, "heartbeat", server.Defaults.Heartbeat, "how often workers send something when idle; a worker silent for three intervals is disconnected")
+	maxRunning := fs.Int("max-running-jobs", server.Defaults.MaxRunningJobs, "jobs dispatched at once across the fleet; clusters wait their turn in order (-1: no cap)")
+	maxAttempts := fs.Int("max-attempts", server.Defaults.MaxAttempts, "times a job is sent to its worker before a lost connection fails it")
+	retention := duration.Flag(fs, "retention", server.Defaults.Retention, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
+	maxMessage := &bytesize.Flag{N: int64(server.Defaults.MaxMessageBytes)}
 	fs.Var(maxMessage, "max-message-size", "largest message the server receives, from workers and API clients (at least 64KiB); workers are told it and keep their batches under it")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -103,7 +118,7 @@ Flags:
 		return err
 	}
 	srv, err := server.New(ctx, server.Config{
-		DataDir: *dataDir, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Plaintext: *plaintext,
+		DataDir: *dataDir, Init: *initDB, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Plaintext: *plaintext,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn,
 		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, MaxMessageBytes: int(min(maxMessage.N, math.MaxInt32)), Logger: log,

@@ -23,11 +23,12 @@ type AuditServer struct {
 	fleetscanv1.UnimplementedAuditServiceServer
 	store AuditStore
 	log   *slog.Logger
+	pages *PageTokens
 }
 
 // NewAuditServer returns the AuditService handlers.
-func NewAuditServer(s AuditStore, log *slog.Logger) *AuditServer {
-	return &AuditServer{store: s, log: log}
+func NewAuditServer(s AuditStore, log *slog.Logger, pages *PageTokens) *AuditServer {
+	return &AuditServer{pages: pages, store: s, log: log}
 }
 
 // ListAuditEvents pages through the audit log, newest first.
@@ -41,7 +42,7 @@ func (s *AuditServer) ListAuditEvents(ctx context.Context, req *fleetscanv1.List
 		sinceMs = req.Since.AsTime().UnixMilli()
 	}
 	p, _ := auth.FromContext(ctx)
-	bind := binding(p, "ListAuditEvents", req.Principal, req.Method, req.GetSince().String())
+	bind := s.pages.bind(p, "ListAuditEvents", req.Principal, req.Method, req.GetSince().String())
 	after, err := decodePageToken(req.PageToken, bind)
 	if err != nil {
 		return nil, toStatus(s.log, "ListAuditEvents", err)

@@ -36,11 +36,12 @@ type ClusterServer struct {
 	store ClusterStore
 	conn  Connectivity
 	log   *slog.Logger
+	pages *PageTokens
 }
 
 // NewClusterServer returns the ClusterService handlers.
-func NewClusterServer(s ClusterStore, conn Connectivity, log *slog.Logger) *ClusterServer {
-	return &ClusterServer{store: s, conn: conn, log: log}
+func NewClusterServer(s ClusterStore, conn Connectivity, log *slog.Logger, pages *PageTokens) *ClusterServer {
+	return &ClusterServer{pages: pages, store: s, conn: conn, log: log}
 }
 
 // RegisterCluster adds a cluster and mints its worker token.
@@ -198,7 +199,7 @@ func (s *ClusterServer) ListClusters(ctx context.Context, req *fleetscanv1.ListC
 		return nil, toStatus(s.log, "ListClusters", err)
 	}
 	p, _ := auth.FromContext(ctx)
-	bind := binding(p, "ListClusters")
+	bind := s.pages.bind(p, "ListClusters")
 	after, err := decodePageToken(req.PageToken, bind)
 	if err != nil {
 		return nil, toStatus(s.log, "ListClusters", err)

@@ -34,6 +34,7 @@ var codeTable = []struct {
 	{scheduler.ErrInvalid, codes.InvalidArgument},
 	{checks.ErrUnknownCheck, codes.InvalidArgument},
 	{checks.ErrInvalidPolicy, codes.InvalidArgument},
+	{store.ErrDataLoss, codes.DataLoss},
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrAlreadyExists, codes.AlreadyExists},
 	{store.ErrConflict, codes.FailedPrecondition},

@@ -35,14 +35,15 @@ type ExceptionServer struct {
 	fleetscanv1.UnimplementedExceptionServiceServer
 	store ExceptionStore
 	log   *slog.Logger
+	pages *PageTokens
 	now   func() time.Time
 	// TenantsMayCreate lets tenants manage exceptions inside their scope.
 	TenantsMayCreate bool
 }
 
 // NewExceptionServer returns the ExceptionService handlers.
-func NewExceptionServer(s ExceptionStore, log *slog.Logger) *ExceptionServer {
-	return &ExceptionServer{store: s, log: log, now: time.Now}
+func NewExceptionServer(s ExceptionStore, log *slog.Logger, pages *PageTokens) *ExceptionServer {
+	return &ExceptionServer{pages: pages, store: s, log: log, now: time.Now}
 }
 
 // CreateException validates an exception, checks it is in the caller's
@@ -151,7 +152,7 @@ func (s *ExceptionServer) ListExceptions(ctx context.Context, req *fleetscanv1.L
 		return nil, toStatus(s.log, "ListExceptions", err)
 	}
 	p, _ := auth.FromContext(ctx)
-	bind := binding(p, "ListExceptions", boolString(req.ShowExpired))
+	bind := s.pages.bind(p, "ListExceptions", boolString(req.ShowExpired))
 	after, err := decodePageToken(req.PageToken, bind)
 	if err != nil {
 		return nil, toStatus(s.log, "ListExceptions", err)

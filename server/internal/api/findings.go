@@ -23,11 +23,12 @@ type FindingServer struct {
 	store   FindingStore
 	history HistoryStore
 	log     *slog.Logger
+	pages   *PageTokens
 }
 
 // NewFindingServer returns the FindingService handlers.
-func NewFindingServer(s FindingStore, h HistoryStore, log *slog.Logger) *FindingServer {
-	return &FindingServer{store: s, history: h, log: log}
+func NewFindingServer(s FindingStore, h HistoryStore, log *slog.Logger, pages *PageTokens) *FindingServer {
+	return &FindingServer{pages: pages, store: s, history: h, log: log}
 }
 
 // ListFindings pages through findings matching the filters.
@@ -59,7 +60,7 @@ func (s *FindingServer) ListFindings(ctx context.Context, req *fleetscanv1.ListF
 		filter.FirstSeenBeforeMs = req.FirstSeenBefore.AsTime().UnixMilli()
 	}
 	p, _ := auth.FromContext(ctx)
-	bind := binding(p, "ListFindings", fmt.Sprintf("%+v", filter))
+	bind := s.pages.bind(p, "ListFindings", fmt.Sprintf("%+v", filter))
 	filter.Reader = readerOf(p)
 	filter.Visible = func(c *storagev1.ClusterRecord) (bool, []string) {
 		a, namespaces := p.ClusterAccess(c)

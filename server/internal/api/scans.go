@@ -39,6 +39,7 @@ type ScanServer struct {
 	schedules ScheduleStore
 	live      LiveProgress
 	log       *slog.Logger
+	pages     *PageTokens
 
 	// WatchInterval is how often WatchScan looks for changes.
 	WatchInterval time.Duration
@@ -53,8 +54,8 @@ type ScanServer struct {
 func (s *ScanServer) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // NewScanServer returns the ScanService handlers; live may be nil.
-func NewScanServer(starter ScanStarter, s ScanStore, schedules ScheduleStore, live LiveProgress, log *slog.Logger) *ScanServer {
-	return &ScanServer{starter: starter, store: s, schedules: schedules, live: live, log: log, WatchInterval: 250 * time.Millisecond, closing: make(chan struct{})}
+func NewScanServer(starter ScanStarter, s ScanStore, schedules ScheduleStore, live LiveProgress, log *slog.Logger, pages *PageTokens) *ScanServer {
+	return &ScanServer{pages: pages, starter: starter, store: s, schedules: schedules, live: live, log: log, WatchInterval: 250 * time.Millisecond, closing: make(chan struct{})}
 }
 
 // StartScan creates a scan of the target.
@@ -140,7 +141,7 @@ func (s *ScanServer) ListScans(ctx context.Context, req *fleetscanv1.ListScansRe
 		return nil, toStatus(s.log, "ListScans", err)
 	}
 	p, _ := auth.FromContext(ctx)
-	bind := binding(p, "ListScans")
+	bind := s.pages.bind(p, "ListScans")
 	after, err := decodePageToken(req.PageToken, bind)
 	if err != nil {
 		return nil, toStatus(s.log, "ListScans", err)

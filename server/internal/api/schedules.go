@@ -40,7 +40,7 @@ func (s *ScanServer) ListSchedules(ctx context.Context, req *fleetscanv1.ListSch
 		return nil, toStatus(s.log, "ListSchedules", err)
 	}
 	p, _ := auth.FromContext(ctx)
-	bind := binding(p, "ListSchedules")
+	bind := s.pages.bind(p, "ListSchedules")
 	after, err := decodePageToken(req.PageToken, bind)
 	if err != nil {
 		return nil, toStatus(s.log, "ListSchedules", err)

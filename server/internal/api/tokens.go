@@ -33,12 +33,13 @@ type TokenServer struct {
 	fleetscanv1.UnimplementedTokenServiceServer
 	store TokenStore
 	log   *slog.Logger
+	pages *PageTokens
 	now   func() time.Time
 }
 
 // NewTokenServer returns the TokenService handlers.
-func NewTokenServer(s TokenStore, log *slog.Logger) *TokenServer {
-	return &TokenServer{store: s, log: log, now: time.Now}
+func NewTokenServer(s TokenStore, log *slog.Logger, pages *PageTokens) *TokenServer {
+	return &TokenServer{pages: pages, store: s, log: log, now: time.Now}
 }
 
 // apiToken selects operator and tenant tokens: worker credentials and
@@ -93,7 +94,7 @@ func (s *TokenServer) ListTokens(ctx context.Context, req *fleetscanv1.ListToken
 		return nil, toStatus(s.log, "ListTokens", err)
 	}
 	p, _ := auth.FromContext(ctx)
-	bind := binding(p, "ListTokens", boolString(req.ShowAll))
+	bind := s.pages.bind(p, "ListTokens", boolString(req.ShowAll))
 	after, err := decodePageToken(req.PageToken, bind)
 	if err != nil {
 		return nil, toStatus(s.log, "ListTokens", err)

@@ -58,13 +58,14 @@ func FuzzRequests(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sched := scheduler.New(db, scheduler.Limits{})
-	clusters := NewClusterServer(db, noConn{}, log)
-	scans := NewScanServer(sched, db, db, nil, log)
-	findings := NewFindingServer(db, db, log)
-	tokens := NewTokenServer(db, log)
-	exceptions := NewExceptionServer(db, log)
+	pages := NewPageTokens(db.PageKey())
+	clusters := NewClusterServer(db, noConn{}, log, pages)
+	scans := NewScanServer(sched, db, db, nil, log, pages)
+	findings := NewFindingServer(db, db, log, pages)
+	tokens := NewTokenServer(db, log, pages)
+	exceptions := NewExceptionServer(db, log, pages)
 	exceptions.TenantsMayCreate = true
-	audits := NewAuditServer(db, log)
+	audits := NewAuditServer(db, log, pages)
 
 	type call struct {
 		req    func() proto.Message

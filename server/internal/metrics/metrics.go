@@ -25,6 +25,7 @@ type Metrics struct {
 	jobsEnded        *prometheus.CounterVec
 	jobDuration      prometheus.Histogram
 	rpcDuration      *prometheus.HistogramVec
+	storeDamage      *prometheus.CounterVec
 }
 
 // Gauges are read when Prometheus scrapes.
@@ -55,8 +56,11 @@ func New(g Gauges) *Metrics {
 			Name: "fleetscan_rpc_duration_seconds", Help: "Duration of unary API calls, by method and status code.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "code"}),
+		storeDamage: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetscan_store_damage_total", Help: "Reads that met a damaged record or page, by bucket; each failed with DATA_LOSS. Run fleetscan-server check.",
+		}, []string{"bucket"}),
 	}
-	m.reg.MustRegister(m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.rpcDuration,
+	m.reg.MustRegister(m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.rpcDuration, m.storeDamage,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for name, f := range map[string]struct {
 		help string
@@ -88,6 +92,13 @@ func (m *Metrics) JobEnded(state string, d time.Duration) {
 		if d > 0 {
 			m.jobDuration.Observe(d.Seconds())
 		}
+	}
+}
+
+// StoreDamage counts a read that met damage in bucket.
+func (m *Metrics) StoreDamage(bucket string) {
+	if m != nil {
+		m.storeDamage.WithLabelValues(bucket).Inc()
 	}
 }
 

@@ -3,8 +3,6 @@ package store
 import (
 	"bytes"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestAscending: reading keys in ascending order through one cursor
@@ -13,11 +11,11 @@ import (
 func TestAscending(t *testing.T) {
 	db, _, _ := openTest(t)
 	stored := map[uint64]bool{}
-	err := db.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("test-ascending"))
-		if err != nil {
+	err := db.update(func(tx *txn) error {
+		if _, err := tx.tx.CreateBucket([]byte("test-ascending")); err != nil {
 			return err
 		}
+		b := tx.bucket([]byte("test-ascending"))
 		// Every third key of 0..2999, so that asked keys fall on, between
 		// and past the stored ones, over many pages.
 		for i := uint64(0); i < 3000; i += 3 {
@@ -44,8 +42,8 @@ func TestAscending(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := db.db.View(func(tx *bolt.Tx) error {
-				b := tx.Bucket([]byte("test-ascending"))
+			err := db.view(func(tx *txn) error {
+				b := tx.bucket([]byte("test-ascending"))
 				read := ascending(b)
 				for _, k := range tt.keys {
 					got, want := read(u64(k)), b.Get(u64(k))

@@ -5,7 +5,6 @@ import (
 	"context"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 )
@@ -23,7 +22,7 @@ func (s *DB) AppendAudit(_ context.Context, r *storagev1.AuditRecord) error {
 	if r.TimeMs == 0 {
 		r.TimeMs = s.nowMs()
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error { return putProto(tx.Bucket(bucketAudit), id[:], r) })
+	return s.batch(func(tx *txn) error { return putProto(tx.bucket(bucketAudit), id[:], r) })
 }
 
 // ListAudit returns up to limit events older than `before` (the newest
@@ -32,8 +31,8 @@ func (s *DB) AppendAudit(_ context.Context, r *storagev1.AuditRecord) error {
 func (s *DB) ListAudit(_ context.Context, before ulid.ULID, sinceMs int64, limit int, keep func(*storagev1.AuditRecord) bool) ([]AuditEvent, bool, error) {
 	var out []AuditEvent
 	more := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
+	err := s.view(func(tx *txn) error {
+		c := tx.bucket(bucketAudit).Cursor()
 		var k, v []byte
 		if before == (ulid.ULID{}) {
 			k, v = c.Last()

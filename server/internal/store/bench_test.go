@@ -548,8 +548,8 @@ func buildFleet(b *testing.B) (*benchFleet, error) {
 	}
 
 	// The key half-way through the findings bucket, for the deep page.
-	err = f.db.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFindings).Cursor()
+	err = f.db.view(func(tx *txn) error {
+		c := tx.bucket(bucketFindings).Cursor()
 		i := 0
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if i == f.lifecycles/2 {
@@ -570,11 +570,11 @@ func buildFleet(b *testing.B) (*benchFleet, error) {
 // measure records where the bytes of the database went.
 func (f *benchFleet) measure() error {
 	f.buckets = map[string]bolt.BucketStats{}
-	err := f.db.db.View(func(tx *bolt.Tx) error {
+	err := f.db.view(func(tx *txn) error {
 		for _, name := range allBuckets {
-			f.buckets[string(name)] = tx.Bucket(name).Stats()
+			f.buckets[string(name)] = tx.bucket(name).Stats()
 		}
-		return tx.Bucket(bucketFindings).ForEach(func(_, v []byte) error {
+		return tx.bucket(bucketFindings).ForEach(func(_, v []byte) error {
 			f.findingValues += int64(len(v))
 			return nil
 		})
@@ -588,10 +588,10 @@ func (f *benchFleet) measure() error {
 // the day before end, straight into bucketSummaries.
 func (f *benchFleet) writeHistory(end time.Time) (int, error) {
 	var seqs []uint64
-	err := f.db.db.View(func(tx *bolt.Tx) error {
+	err := f.db.view(func(tx *txn) error {
 		for _, id := range f.clusterIDs {
 			rec := &storagev1.ClusterRecord{}
-			if err := getProto(tx.Bucket(bucketClusters), []byte(id), rec); err != nil {
+			if err := getProto(tx.bucket(bucketClusters), []byte(id), rec); err != nil {
 				return err
 			}
 			seqs = append(seqs, rec.Seq)
@@ -603,8 +603,8 @@ func (f *benchFleet) writeHistory(end time.Time) (int, error) {
 	}
 	entropy := ulid.Monotonic(zeroReader{}, 0)
 	written := 0
-	err = f.db.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSummaries)
+	err = f.db.update(func(tx *txn) error {
+		b := tx.bucket(bucketSummaries)
 		for ci, seq := range seqs {
 			for d := benchHistoryDays; d >= 1; d-- {
 				at := end.Add(-time.Duration(d)*day + time.Duration(ci)*time.Second)

@@ -6,16 +6,14 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 )
 
 // CreateCluster stores a new cluster, assigning its create time and seq,
 // and with it the worker token stored under tokenHash, if any.
 func (s *DB) CreateCluster(_ context.Context, c *storagev1.ClusterRecord, tokenHash []byte, token *storagev1.TokenRecord) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketClusters)
+	return s.update(func(tx *txn) error {
+		b := tx.bucket(bucketClusters)
 		if b.Get([]byte(c.Id)) != nil {
 			return fmt.Errorf("cluster %q: %w", c.Id, ErrAlreadyExists)
 		}
@@ -23,7 +21,7 @@ func (s *DB) CreateCluster(_ context.Context, c *storagev1.ClusterRecord, tokenH
 			if token.CreateMs == 0 {
 				token.CreateMs = s.nowMs()
 			}
-			if err := putProto(tx.Bucket(bucketTokens), tokenHash, token); err != nil {
+			if err := putProto(tx.bucket(bucketTokens), tokenHash, token); err != nil {
 				return err
 			}
 		}
@@ -33,7 +31,7 @@ func (s *DB) CreateCluster(_ context.Context, c *storagev1.ClusterRecord, tokenH
 		}
 		c.Seq = seq
 		c.CreateMs = s.nowMs()
-		if err := tx.Bucket(bucketClusterSeqs).Put(u64(seq), []byte(c.Id)); err != nil {
+		if err := tx.bucket(bucketClusterSeqs).Put(u64(seq), []byte(c.Id)); err != nil {
 			return err
 		}
 		return putProto(b, []byte(c.Id), c)
@@ -43,8 +41,8 @@ func (s *DB) CreateCluster(_ context.Context, c *storagev1.ClusterRecord, tokenH
 // GetCluster returns a cluster by id.
 func (s *DB) GetCluster(_ context.Context, id string) (*storagev1.ClusterRecord, error) {
 	c := &storagev1.ClusterRecord{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return getProto(tx.Bucket(bucketClusters), []byte(id), c)
+	err := s.view(func(tx *txn) error {
+		return getProto(tx.bucket(bucketClusters), []byte(id), c)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", id, err)
@@ -58,8 +56,8 @@ func (s *DB) GetCluster(_ context.Context, id string) (*storagev1.ClusterRecord,
 func (s *DB) ListClusters(_ context.Context, after string, limit int, keep func(*storagev1.ClusterRecord) bool) ([]*storagev1.ClusterRecord, bool, error) {
 	var out []*storagev1.ClusterRecord
 	more := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketClusters).Cursor()
+	err := s.view(func(tx *txn) error {
+		c := tx.bucket(bucketClusters).Cursor()
 		k, v := c.First()
 		if after != "" {
 			k, v = c.Seek([]byte(after))
@@ -89,8 +87,8 @@ func (s *DB) ListClusters(_ context.Context, after string, limit int, keep func(
 // RecordWorker notes that the cluster's worker was seen, with these
 // versions; an empty version keeps the one stored.
 func (s *DB) RecordWorker(_ context.Context, id, workerVersion, kubeVersion string, at time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketClusters)
+	return s.update(func(tx *txn) error {
+		b := tx.bucket(bucketClusters)
 		c := &storagev1.ClusterRecord{}
 		if err := getProto(b, []byte(id), c); err != nil {
 			return fmt.Errorf("cluster %q: %w", id, err)
@@ -110,8 +108,8 @@ func (s *DB) RecordWorker(_ context.Context, id, workerVersion, kubeVersion stri
 // returns the cluster as stored.
 func (s *DB) UpdateCluster(_ context.Context, id string, change func(*storagev1.ClusterRecord) error) (*storagev1.ClusterRecord, error) {
 	c := &storagev1.ClusterRecord{}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketClusters)
+	err := s.update(func(tx *txn) error {
+		b := tx.bucket(bucketClusters)
 		if err := getProto(b, []byte(id), c); err != nil {
 			return fmt.Errorf("cluster %q: %w", id, err)
 		}

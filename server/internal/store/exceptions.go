@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -19,8 +18,8 @@ import (
 func (s *DB) CreateException(_ context.Context, e *fleetscanv1.Exception) (*fleetscanv1.Exception, error) {
 	id := s.NewID()
 	e.Id = id.String()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return putProto(tx.Bucket(bucketExceptions), id[:], e)
+	err := s.update(func(tx *txn) error {
+		return putProto(tx.bucket(bucketExceptions), id[:], e)
 	})
 	return e, err
 }
@@ -28,8 +27,8 @@ func (s *DB) CreateException(_ context.Context, e *fleetscanv1.Exception) (*flee
 // ListExceptions returns the exceptions keep selects, newest first.
 func (s *DB) ListExceptions(_ context.Context, keep func(*fleetscanv1.Exception) bool) ([]*fleetscanv1.Exception, error) {
 	var out []*fleetscanv1.Exception
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketExceptions).Cursor()
+	err := s.view(func(tx *txn) error {
+		c := tx.bucket(bucketExceptions).Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			e := &fleetscanv1.Exception{}
 			if err := protoUnmarshal(v, e); err != nil {
@@ -52,8 +51,8 @@ func (s *DB) DeleteException(_ context.Context, id string, keep func(*fleetscanv
 		return nil, fmt.Errorf("exception %q: %w", id, ErrNotFound)
 	}
 	e := &fleetscanv1.Exception{}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketExceptions)
+	err = s.update(func(tx *txn) error {
+		b := tx.bucket(bucketExceptions)
 		if err := getProto(b, parsed[:], e); err != nil || !keep(e) {
 			return fmt.Errorf("exception %q: %w", id, ErrNotFound)
 		}
@@ -73,9 +72,9 @@ type exceptions []*fleetscanv1.Exception
 
 // activeExceptionsTx loads the exceptions that apply at nowMs. There are
 // few (tens, hundreds): they are read whole per call.
-func activeExceptionsTx(tx *bolt.Tx, nowMs int64) (exceptions, error) {
+func activeExceptionsTx(tx *txn, nowMs int64) (exceptions, error) {
 	var out exceptions
-	err := tx.Bucket(bucketExceptions).ForEach(func(_, v []byte) error {
+	err := tx.bucket(bucketExceptions).ForEach(func(_, v []byte) error {
 		e := &fleetscanv1.Exception{}
 		if err := protoUnmarshal(v, e); err != nil {
 			return err

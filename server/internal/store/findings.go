@@ -9,7 +9,6 @@ import (
 	"slices"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -29,8 +28,8 @@ func (s *DB) StageBatch(_ context.Context, jobID ulid.ULID, batch *workerv1.Find
 		return err
 	}
 	key := stagingKey(jobID, uint64(batch.Seq))
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		jobs := tx.Bucket(bucketJobs)
+	return s.batch(func(tx *txn) error {
+		jobs := tx.bucket(bucketJobs)
 		job := &storagev1.JobRecord{}
 		if err := getProto(jobs, jobID[:], job); err != nil {
 			return fmt.Errorf("job %s: %w", jobID, err)
@@ -40,7 +39,7 @@ func (s *DB) StageBatch(_ context.Context, jobID ulid.ULID, batch *workerv1.Find
 		default:
 			return fmt.Errorf("job %s is %s: %w", jobID, job.State, ErrConflict)
 		}
-		staging := tx.Bucket(bucketStaging)
+		staging := tx.bucket(bucketStaging)
 		if staging.Get(key) == nil {
 			job.StagedBatches++
 			job.StagedFindings += int64(len(batch.Findings))
@@ -57,8 +56,8 @@ func stagingKey(jobID ulid.ULID, seq uint64) []byte {
 	return append(slices.Clone(jobID[:]), u64(seq)...)
 }
 
-func dropStagingTx(tx *bolt.Tx, jobID ulid.ULID) error {
-	staging := tx.Bucket(bucketStaging)
+func dropStagingTx(tx *txn, jobID ulid.ULID) error {
+	staging := tx.bucket(bucketStaging)
 	var keys [][]byte
 	c := staging.Cursor()
 	for k, _ := c.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, _ = c.Next() {
@@ -105,7 +104,7 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 	// checks that nothing changed meanwhile and writes.
 	var plan *jobPlan
 	err := s.completing(ctx, func() error {
-		return s.db.View(func(tx *bolt.Tx) error {
+		return s.view(func(tx *txn) error {
 			var err error
 			plan, err = s.codec.planJobTx(tx, jobID, done, now)
 			return err
@@ -119,8 +118,8 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 
 // writePlanned is CompleteJob's write transaction.
 func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		jobs := tx.Bucket(bucketJobs)
+	return s.update(func(tx *txn) error {
+		jobs := tx.bucket(bucketJobs)
 		job := &storagev1.JobRecord{}
 		if err := getProto(jobs, jobID[:], job); err != nil {
 			return fmt.Errorf("job %s: %w", jobID, err)
@@ -131,19 +130,19 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 		if job.StagedBatches != plan.staged {
 			return fmt.Errorf("job %s changed while it was being completed: %w", jobID, ErrConflict)
 		}
-		clusters := tx.Bucket(bucketClusters)
+		clusters := tx.bucket(bucketClusters)
 		cluster := &storagev1.ClusterRecord{}
 		if err := getProto(clusters, []byte(job.ClusterId), cluster); err != nil {
 			return fmt.Errorf("cluster %q: %w", job.ClusterId, err)
 		}
 		scan := &storagev1.ScanRecord{}
-		if err := getProto(tx.Bucket(bucketScans), job.ScanId, scan); err != nil {
+		if err := getProto(tx.bucket(bucketScans), job.ScanId, scan); err != nil {
 			return fmt.Errorf("scan of job %s: %w", jobID, err)
 		}
-		findings := tx.Bucket(bucketFindings)
+		findings := tx.bucket(bucketFindings)
 		// Keys are written in order, so pages can be packed full.
-		findings.FillPercent = 0.95
-		index := tx.Bucket(bucketResolved)
+		findings.SetFillPercent(0.95)
+		index := tx.bucket(bucketResolved)
 		// All reads before the first write: a write moves the cursor's
 		// pages.
 		stale := make([]bool, len(plan.writes))
@@ -211,10 +210,10 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 				return err
 			}
 		}
-		if err := tx.Bucket(bucketJobFingerprints).Put(jobID[:], encodeSet(fps, baseID, base, depth)); err != nil {
+		if err := tx.bucket(bucketJobFingerprints).Put(jobID[:], encodeSet(fps, baseID, base, depth)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketSummaries).Put(summaryKey(cluster.Seq, now, jobID), encodeSummary(counts, done.ObjectsScanned)); err != nil {
+		if err := tx.bucket(bucketSummaries).Put(summaryKey(cluster.Seq, now, jobID), encodeSummary(counts, done.ObjectsScanned)); err != nil {
 			return err
 		}
 		if err := dropStagingTx(tx, jobID); err != nil {
@@ -228,7 +227,7 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 		if err := putProto(clusters, []byte(cluster.Id), cluster); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketActive).Delete(pendingKey(job.ClusterId, jobID)); err != nil {
+		if err := tx.bucket(bucketActive).Delete(pendingKey(job.ClusterId, jobID)); err != nil {
 			return err
 		}
 		job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
@@ -304,23 +303,23 @@ type plannedWrite struct {
 
 // planJobTx prepares CompleteJob's writes; nil when the job already
 // succeeded.
-func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int64) (*jobPlan, error) {
+func (c *codec) planJobTx(tx *txn, jobID ulid.ULID, done Completion, now int64) (*jobPlan, error) {
 	job := &storagev1.JobRecord{}
-	if err := getProto(tx.Bucket(bucketJobs), jobID[:], job); err != nil {
+	if err := getProto(tx.bucket(bucketJobs), jobID[:], job); err != nil {
 		return nil, fmt.Errorf("job %s: %w", jobID, err)
 	}
 	if err := checkCompletable(jobID, job, done); err != nil || job.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
 		return nil, err
 	}
 	cluster := &storagev1.ClusterRecord{}
-	if err := getProto(tx.Bucket(bucketClusters), []byte(job.ClusterId), cluster); err != nil {
+	if err := getProto(tx.bucket(bucketClusters), []byte(job.ClusterId), cluster); err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", job.ClusterId, err)
 	}
 	// Gather the job's findings, deduplicated by fingerprint: the same
 	// object may be listed twice in a snapshot.
 	plan := &jobPlan{staged: job.StagedBatches, seen: map[fp]*workerv1.Finding{}, counts: &fleetscanv1.SeverityCounts{}, checkCounts: map[string]int64{}}
 	var received int64
-	cur := tx.Bucket(bucketStaging).Cursor()
+	cur := tx.bucket(bucketStaging).Cursor()
 	for k, v := cur.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, v = cur.Next() {
 		batch := &workerv1.FindingBatch{}
 		if err := protoUnmarshal(v, batch); err != nil {
@@ -342,7 +341,7 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 		plan.fps = append(plan.fps, f)
 	}
 	slices.SortFunc(plan.fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
-	findings := tx.Bucket(bucketFindings)
+	findings := tx.bucket(bucketFindings)
 	prefix := u64(cluster.Seq)
 	plan.writes = make([]plannedWrite, 0, len(plan.fps))
 	active, err := activeExceptionsTx(tx, now)
@@ -378,7 +377,7 @@ func (c *codec) planJobTx(tx *bolt.Tx, jobID ulid.ULID, done Completion, now int
 // findings are: the next key is usually a step or two after the last, where
 // Get would descend from the root each time. The bucket must not change
 // while it is used.
-func ascending(b *bolt.Bucket) func(key []byte) []byte {
+func ascending(b *table) func(key []byte) []byte {
 	c := b.Cursor()
 	var k, v []byte
 	started := false
@@ -428,7 +427,7 @@ func (c *codec) planUpsert(old []byte, f *workerv1.Finding, now int64) (value []
 }
 
 // upsertFindingTx plans and writes one finding's record in tx.
-func (c *codec) upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *workerv1.Finding, now int64) error {
+func (c *codec) upsertFindingTx(tx *txn, b *table, key []byte, f *workerv1.Finding, now int64) error {
 	var old []byte
 	if v := b.Get(key); v != nil {
 		old = slices.Clone(v)
@@ -438,7 +437,7 @@ func (c *codec) upsertFindingTx(tx *bolt.Tx, b *bolt.Bucket, key []byte, f *work
 		return err
 	}
 	if reopened != 0 {
-		if err := tx.Bucket(bucketResolved).Delete(resolvedKey(reopened, key)); err != nil {
+		if err := tx.bucket(bucketResolved).Delete(resolvedKey(reopened, key)); err != nil {
 			return err
 		}
 	}
@@ -464,7 +463,7 @@ type carriedFinding struct {
 // returned as carried.
 // With incomplete set (the worker could not read all of the cluster), no
 // finding is resolved: one it did not see may be of what it did not read.
-func (c *codec) resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, unassessed map[string]bool, incomplete bool, cluster *storagev1.ClusterRecord, now int64) ([]carriedFinding, error) {
+func (c *codec) resolveUnseenTx(tx *txn, b *table, prefix []byte, seen map[fp]*workerv1.Finding, spec *fleetscanv1.ScanSpec, unassessed map[string]bool, incomplete bool, cluster *storagev1.ClusterRecord, now int64) ([]carriedFinding, error) {
 	type update struct {
 		key []byte
 		rec *storagev1.FindingRecord
@@ -494,7 +493,7 @@ func (c *codec) resolveUnseenTx(tx *bolt.Tx, b *bolt.Bucket, prefix []byte, seen
 		updates = append(updates, update{slices.Clone(k), rec})
 	}
 	// Written after the cursor is done: bbolt cursors do not survive puts.
-	index := tx.Bucket(bucketResolved)
+	index := tx.bucket(bucketResolved)
 	for _, u := range updates {
 		if err := c.putFinding(b, u.key, u.rec); err != nil {
 			return nil, err
@@ -609,7 +608,7 @@ func binaryUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 // fingerprint) key order, starting after the key `after`; next is the key
 // to resume after, nil on the last page.
 func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limit int) (out []FindingView, next []byte, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *txn) error {
 		// Only the clusters of the findings on the page are read: a page
 		// costs the same with ten clusters or ten thousand.
 		clusters := map[uint64]*storagev1.ClusterRecord{}
@@ -618,8 +617,8 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 				return c, nil
 			}
 			rec := &storagev1.ClusterRecord{}
-			id := tx.Bucket(bucketClusterSeqs).Get(u64(seq))
-			if err := getProto(tx.Bucket(bucketClusters), id, rec); err != nil {
+			id := tx.bucket(bucketClusterSeqs).Get(u64(seq))
+			if err := getProto(tx.bucket(bucketClusters), id, rec); err != nil {
 				return nil, fmt.Errorf("cluster of seq %d: %w", seq, err)
 			}
 			clusters[seq] = rec
@@ -631,7 +630,7 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 			// A cluster that is not there, or not the reader's, is an
 			// error, alike: "no findings" would tell a pipeline with a
 			// mistyped id that all is well.
-			if err := getProto(tx.Bucket(bucketClusters), []byte(f.ClusterID), rec); err != nil {
+			if err := getProto(tx.bucket(bucketClusters), []byte(f.ClusterID), rec); err != nil {
 				if errors.Is(err, ErrNotFound) {
 					return fmt.Errorf("cluster %q: %w", f.ClusterID, ErrNotFound)
 				}
@@ -650,7 +649,7 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 			return err
 		}
 		active = active.forReader(f.Reader)
-		c := tx.Bucket(bucketFindings).Cursor()
+		c := tx.bucket(bucketFindings).Cursor()
 		var k, v []byte
 		switch {
 		case after != nil:
@@ -727,7 +726,7 @@ func (f FindingFilter) matches(rec *storagev1.FindingRecord) bool {
 // another that joined it kept it. own is the creating scan's record, which
 // the caller has read already: a fleet scan's record lists a thousand job
 // ids.
-func holderScanTx(tx *bolt.Tx, jobID ulid.ULID, job *storagev1.JobRecord, own *storagev1.ScanRecord) ([]byte, error) {
+func holderScanTx(tx *txn, jobID ulid.ULID, job *storagev1.JobRecord, own *storagev1.ScanRecord) ([]byte, error) {
 	cancelled := func(rec *storagev1.ScanRecord) bool {
 		return slices.ContainsFunc(rec.CancelledJobIds, func(id []byte) bool { return bytes.Equal(id, jobID[:]) })
 	}
@@ -736,7 +735,7 @@ func holderScanTx(tx *bolt.Tx, jobID ulid.ULID, job *storagev1.JobRecord, own *s
 	}
 	for _, sid := range job.JoinedScanIds {
 		rec := &storagev1.ScanRecord{}
-		if err := getProto(tx.Bucket(bucketScans), sid, rec); err != nil {
+		if err := getProto(tx.bucket(bucketScans), sid, rec); err != nil {
 			return nil, fmt.Errorf("scan of job %s: %w", jobID, err)
 		}
 		if !cancelled(rec) {

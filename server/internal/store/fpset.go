@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
@@ -79,15 +78,15 @@ func diffSorted(a, b []fp) (added, removed []fp) {
 }
 
 // getSetTx reads a job's fingerprint set, sorted, and its delta depth.
-func getSetTx(tx *bolt.Tx, jobID ulid.ULID) ([]fp, int, error) {
-	v := tx.Bucket(bucketJobFingerprints).Get(jobID[:])
+func getSetTx(tx *txn, jobID ulid.ULID) ([]fp, int, error) {
+	v := tx.bucket(bucketJobFingerprints).Get(jobID[:])
 	if v == nil {
 		return nil, 0, fmt.Errorf("fingerprints of job %s: %w", jobID, ErrNotFound)
 	}
 	return decodeSetTx(tx, v)
 }
 
-func decodeSetTx(tx *bolt.Tx, v []byte) ([]fp, int, error) {
+func decodeSetTx(tx *txn, v []byte) ([]fp, int, error) {
 	if len(v) == 0 {
 		return nil, 0, fmt.Errorf("empty fingerprint set")
 	}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
@@ -45,8 +43,8 @@ func TestSetEncoding(t *testing.T) {
 	set := randomSet(10000)
 	var prev [16]byte
 	depth := 0
-	err := db.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketJobFingerprints)
+	err := db.update(func(tx *txn) error {
+		b := tx.bucket(bucketJobFingerprints)
 		for i := range maxDeltaDepth + 2 {
 			id := db.NewID()
 			var base []fp

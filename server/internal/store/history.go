@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -31,14 +30,14 @@ func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize
 	var view FindingView
 	var sightings []Sighting
 	total := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *txn) error {
 		cluster := &storagev1.ClusterRecord{}
-		if err := getProto(tx.Bucket(bucketClusters), []byte(clusterID), cluster); err != nil {
+		if err := getProto(tx.bucket(bucketClusters), []byte(clusterID), cluster); err != nil {
 			return fmt.Errorf("finding: %w", err)
 		}
 		key := append(u64(cluster.Seq), fingerprint[:]...)
 		rec := &storagev1.FindingRecord{}
-		if err := s.codec.getFinding(tx.Bucket(bucketFindings), key, rec); err != nil {
+		if err := s.codec.getFinding(tx.bucket(bucketFindings), key, rec); err != nil {
 			return fmt.Errorf("finding: %w", err)
 		}
 		active, err := activeExceptionsTx(tx, s.nowMs())
@@ -49,8 +48,8 @@ func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize
 		view = viewOf(key, rec, cluster)
 		view.ExceptionID = exception
 		intervals := append(slices.Clone(rec.History), &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: view.LastSeenMs, ResolvedMs: rec.ResolvedMs})
-		jobs := tx.Bucket(bucketJobs)
-		c := tx.Bucket(bucketSummaries).Cursor()
+		jobs := tx.bucket(bucketJobs)
+		c := tx.bucket(bucketSummaries).Cursor()
 		prefix := u64(cluster.Seq)
 		// Newest first: walk the cluster's summaries backwards.
 		k, _ := c.Seek(u64(cluster.Seq + 1))
@@ -110,7 +109,7 @@ type Diff struct {
 // it did not exist.
 func (s *DB) DiffScans(_ context.Context, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (*Diff, error) {
 	d := &Diff{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *txn) error {
 		base, err := scopedScanTx(tx, baseScan, keep)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", baseScan, err)
@@ -163,10 +162,10 @@ func (s *DB) DiffScans(_ context.Context, baseScan, headScan ulid.ULID, clusterI
 		added, removed := diffSorted(bset, hset)
 		d.UnchangedCount = len(hset) - len(added)
 		cluster := &storagev1.ClusterRecord{}
-		if err := getProto(tx.Bucket(bucketClusters), []byte(clusterID), cluster); err != nil {
+		if err := getProto(tx.bucket(bucketClusters), []byte(clusterID), cluster); err != nil {
 			return fmt.Errorf("cluster %q: %w", clusterID, err)
 		}
-		findings := tx.Bucket(bucketFindings)
+		findings := tx.bucket(bucketFindings)
 		views := func(fps []fp) ([]FindingView, error) {
 			var out []FindingView
 			for _, f := range fps {
@@ -205,9 +204,9 @@ type ClusterHistory struct {
 // since sinceMs. Each cluster is one cursor seek and a short range scan.
 func (s *DB) Histories(_ context.Context, keep func(*storagev1.ClusterRecord) bool, sinceMs int64) ([]ClusterHistory, error) {
 	var out []ClusterHistory
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketSummaries).Cursor()
-		return tx.Bucket(bucketClusters).ForEach(func(_, v []byte) error {
+	err := s.view(func(tx *txn) error {
+		c := tx.bucket(bucketSummaries).Cursor()
+		return tx.bucket(bucketClusters).ForEach(func(_, v []byte) error {
 			rec := &storagev1.ClusterRecord{}
 			if err := protoUnmarshal(v, rec); err != nil {
 				return err
@@ -256,9 +255,9 @@ type Latest struct {
 // succeeded job, in cluster id order.
 func (s *DB) LatestJobs(_ context.Context, keep func(*storagev1.ClusterRecord) bool) ([]Latest, error) {
 	var out []Latest
-	err := s.db.View(func(tx *bolt.Tx) error {
-		jobs := tx.Bucket(bucketJobs)
-		return tx.Bucket(bucketClusters).ForEach(func(_, v []byte) error {
+	err := s.view(func(tx *txn) error {
+		jobs := tx.bucket(bucketJobs)
+		return tx.bucket(bucketClusters).ForEach(func(_, v []byte) error {
 			rec := &storagev1.ClusterRecord{}
 			if err := protoUnmarshal(v, rec); err != nil {
 				return err
@@ -303,8 +302,8 @@ func (s *DB) compactResolved(ctx context.Context, cutoffMs int64) (int, error) {
 	cutoff := u64(uint64(cutoffMs))
 	for {
 		n := 0
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			index, findings := tx.Bucket(bucketResolved), tx.Bucket(bucketFindings)
+		err := s.update(func(tx *txn) error {
+			index, findings := tx.bucket(bucketResolved), tx.bucket(bucketFindings)
 			var keys [][]byte
 			c := index.Cursor()
 			for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) < 0 && len(keys) < perTx; k, _ = c.Next() {
@@ -330,10 +329,10 @@ func (s *DB) compactResolved(ctx context.Context, cutoffMs int64) (int, error) {
 
 func (s *DB) compactSets(_ context.Context, cutoffMs int64) (int, error) {
 	dropped := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		sets := tx.Bucket(bucketJobFingerprints)
+	err := s.update(func(tx *txn) error {
+		sets := tx.bucket(bucketJobFingerprints)
 		var seqs []uint64
-		err := tx.Bucket(bucketClusters).ForEach(func(_, v []byte) error {
+		err := tx.bucket(bucketClusters).ForEach(func(_, v []byte) error {
 			rec := &storagev1.ClusterRecord{}
 			if err := protoUnmarshal(v, rec); err != nil {
 				return err
@@ -344,7 +343,7 @@ func (s *DB) compactSets(_ context.Context, cutoffMs int64) (int, error) {
 		if err != nil {
 			return err
 		}
-		c := tx.Bucket(bucketSummaries).Cursor()
+		c := tx.bucket(bucketSummaries).Cursor()
 		for _, seq := range seqs {
 			prefix := u64(seq)
 			cutoff := append(slices.Clone(prefix), u64(uint64(cutoffMs))...)
@@ -384,7 +383,7 @@ func (s *DB) compactSets(_ context.Context, cutoffMs int64) (int, error) {
 
 // scopedScanTx reads a scan with only the jobs of the clusters keep
 // selects; ErrNotFound when none is left.
-func scopedScanTx(tx *bolt.Tx, id ulid.ULID, keep func(*storagev1.ClusterRecord) bool) (*Scan, error) {
+func scopedScanTx(tx *txn, id ulid.ULID, keep func(*storagev1.ClusterRecord) bool) (*Scan, error) {
 	scan, err := getScanTx(tx, id)
 	if err != nil || keep == nil {
 		return scan, err
@@ -392,7 +391,7 @@ func scopedScanTx(tx *bolt.Tx, id ulid.ULID, keep func(*storagev1.ClusterRecord)
 	var jobs []Job
 	for _, j := range scan.Jobs {
 		c := &storagev1.ClusterRecord{}
-		if err := getProto(tx.Bucket(bucketClusters), []byte(j.Record.ClusterId), c); err != nil {
+		if err := getProto(tx.bucket(bucketClusters), []byte(j.Record.ClusterId), c); err != nil {
 			continue // a cluster since deleted
 		}
 		if keep(c) {

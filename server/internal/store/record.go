@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
-
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -229,7 +227,7 @@ func (c *codec) decodeFinding(v []byte, rec *storagev1.FindingRecord) error {
 	return nil
 }
 
-func (c *codec) getFinding(b *bolt.Bucket, key []byte, rec *storagev1.FindingRecord) error {
+func (c *codec) getFinding(b *table, key []byte, rec *storagev1.FindingRecord) error {
 	v := b.Get(key)
 	if v == nil {
 		return ErrNotFound
@@ -237,7 +235,7 @@ func (c *codec) getFinding(b *bolt.Bucket, key []byte, rec *storagev1.FindingRec
 	return c.decodeFinding(v, rec)
 }
 
-func (c *codec) putFinding(b *bolt.Bucket, key []byte, rec *storagev1.FindingRecord) error {
+func (c *codec) putFinding(b *table, key []byte, rec *storagev1.FindingRecord) error {
 	v, err := c.encodeFinding(rec)
 	if err != nil {
 		return err
@@ -248,8 +246,8 @@ func (c *codec) putFinding(b *bolt.Bucket, key []byte, rec *storagev1.FindingRec
 // loadCatalogTx keeps in the database the catalog entries it has not seen
 // yet and returns the codec of the database's snapshot: entries already
 // stored are never overwritten, so old records keep reading as written.
-func loadCatalogTx(tx *bolt.Tx) (*codec, error) {
-	b := tx.Bucket(bucketCatalog)
+func loadCatalogTx(tx *txn) (*codec, error) {
+	b := tx.bucket(bucketCatalog)
 	cur := currentCodec()
 	for id, e := range cur.checks {
 		key := []byte("check/" + id)
@@ -270,8 +268,13 @@ func loadCatalogTx(tx *bolt.Tx) (*codec, error) {
 			}
 		}
 	}
+	return readCatalogTx(tx)
+}
+
+// readCatalogTx returns the codec of the database's catalog snapshot.
+func readCatalogTx(tx *txn) (*codec, error) {
 	c := &codec{checks: map[string]catalogEntry{}, kinds: map[string]string{}}
-	err := b.ForEach(func(k, v []byte) error {
+	err := tx.bucket(bucketCatalog).ForEach(func(k, v []byte) error {
 		switch key := string(k); {
 		case strings.HasPrefix(key, "check/"):
 			e := &storagev1.CatalogEntry{}

@@ -3,7 +3,6 @@ package store
 import (
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -95,12 +94,12 @@ func TestCatalogSnapshot(t *testing.T) {
 	db, _, path := openTest(t)
 	old := &storagev1.CatalogEntry{Title: "An older title", Category: "pod-security",
 		ResponsibleParty: fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_WORKLOAD, Severity: fleetscanv1.Severity_SEVERITY_LOW}
-	err := db.db.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *txn) error {
 		v, err := marshal(old)
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketCatalog).Put([]byte("check/POD-001"), v)
+		return tx.bucket(bucketCatalog).Put([]byte("check/POD-001"), v)
 	})
 	if err != nil {
 		t.Fatal(err)

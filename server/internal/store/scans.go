@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -45,9 +44,9 @@ func (s *DB) CreateScan(_ context.Context, target *fleetscanv1.ScanTarget, spec 
 	slices.Sort(clusterIDs)
 	clusterIDs = slices.Compact(clusterIDs)
 	var scan *Scan
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *txn) error {
 		scan = &Scan{ID: s.NewID(), Record: &storagev1.ScanRecord{Target: target, Spec: spec, CreateMs: s.nowMs()}}
-		clusters, jobs, pending, active := tx.Bucket(bucketClusters), tx.Bucket(bucketJobs), tx.Bucket(bucketPending), tx.Bucket(bucketActive)
+		clusters, jobs, pending, active := tx.bucket(bucketClusters), tx.bucket(bucketJobs), tx.bucket(bucketPending), tx.bucket(bucketActive)
 		for _, cid := range clusterIDs {
 			if clusters.Get([]byte(cid)) == nil {
 				return fmt.Errorf("cluster %q: %w", cid, ErrNotFound)
@@ -75,7 +74,7 @@ func (s *DB) CreateScan(_ context.Context, target *fleetscanv1.ScanTarget, spec 
 			scan.Jobs = append(scan.Jobs, *j)
 			scan.Record.JobIds = append(scan.Record.JobIds, j.ID[:])
 		}
-		return putProto(tx.Bucket(bucketScans), scan.ID[:], scan.Record)
+		return putProto(tx.bucket(bucketScans), scan.ID[:], scan.Record)
 	})
 	if err != nil {
 		return nil, err
@@ -85,20 +84,20 @@ func (s *DB) CreateScan(_ context.Context, target *fleetscanv1.ScanTarget, spec 
 
 // joinableTx returns the cluster's job that has not ended and runs spec,
 // if there is one.
-func joinableTx(tx *bolt.Tx, clusterID string, spec *fleetscanv1.ScanSpec) (*Job, error) {
+func joinableTx(tx *txn, clusterID string, spec *fleetscanv1.ScanSpec) (*Job, error) {
 	prefix := append([]byte(clusterID), 0)
-	c := tx.Bucket(bucketActive).Cursor()
+	c := tx.bucket(bucketActive).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		j := &Job{Record: &storagev1.JobRecord{}}
 		copy(j.ID[:], k[len(prefix):])
-		if err := getProto(tx.Bucket(bucketJobs), j.ID[:], j.Record); err != nil {
+		if err := getProto(tx.bucket(bucketJobs), j.ID[:], j.Record); err != nil {
 			return nil, fmt.Errorf("active job %s: %w", j.ID, err)
 		}
 		if IsFinal(j.Record.State) {
 			continue
 		}
 		owner := &storagev1.ScanRecord{}
-		if err := getProto(tx.Bucket(bucketScans), j.Record.ScanId, owner); err != nil {
+		if err := getProto(tx.bucket(bucketScans), j.Record.ScanId, owner); err != nil {
 			return nil, fmt.Errorf("scan of job %s: %w", j.ID, err)
 		}
 		if slices.Contains(bytesList(owner.CancelledJobIds), string(j.ID[:])) {
@@ -133,7 +132,7 @@ func pendingKey(clusterID string, jobID ulid.ULID) []byte {
 // GetScan returns a scan and its jobs.
 func (s *DB) GetScan(_ context.Context, id ulid.ULID) (*Scan, error) {
 	var scan *Scan
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *txn) error {
 		var err error
 		scan, err = getScanTx(tx, id)
 		return err
@@ -144,13 +143,13 @@ func (s *DB) GetScan(_ context.Context, id ulid.ULID) (*Scan, error) {
 	return scan, nil
 }
 
-func getScanTx(tx *bolt.Tx, id ulid.ULID) (*Scan, error) {
+func getScanTx(tx *txn, id ulid.ULID) (*Scan, error) {
 	rec := &storagev1.ScanRecord{}
-	if err := getProto(tx.Bucket(bucketScans), id[:], rec); err != nil {
+	if err := getProto(tx.bucket(bucketScans), id[:], rec); err != nil {
 		return nil, err
 	}
 	scan := &Scan{ID: id, Record: rec}
-	jobs := tx.Bucket(bucketJobs)
+	jobs := tx.bucket(bucketJobs)
 	cancelled := bytesList(rec.CancelledJobIds)
 	for _, jid := range rec.JobIds {
 		j := Job{Record: &storagev1.JobRecord{}}
@@ -173,8 +172,8 @@ func getScanTx(tx *bolt.Tx, id ulid.ULID) (*Scan, error) {
 func (s *DB) ListScans(_ context.Context, before ulid.ULID, limit int) ([]*Scan, bool, error) {
 	var out []*Scan
 	more := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketScans).Cursor()
+	err := s.view(func(tx *txn) error {
+		c := tx.bucket(bucketScans).Cursor()
 		var k []byte
 		if before == (ulid.ULID{}) {
 			k, _ = c.Last()
@@ -208,7 +207,7 @@ func (s *DB) ListScans(_ context.Context, before ulid.ULID, limit int) ([]*Scan,
 // GetJob returns a job.
 func (s *DB) GetJob(_ context.Context, id ulid.ULID) (*Job, error) {
 	j := &Job{ID: id, Record: &storagev1.JobRecord{}}
-	err := s.db.View(func(tx *bolt.Tx) error { return getProto(tx.Bucket(bucketJobs), id[:], j.Record) })
+	err := s.view(func(tx *txn) error { return getProto(tx.bucket(bucketJobs), id[:], j.Record) })
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", id, err)
 	}
@@ -219,9 +218,9 @@ func (s *DB) GetJob(_ context.Context, id ulid.ULID) (*Job, error) {
 // pending jobs, oldest first, to DISPATCHED and returns them for sending.
 func (s *DB) DispatchPending(_ context.Context, clusterID string, limit int) ([]Assignment, error) {
 	var out []Assignment
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *txn) error {
 		out = out[:0]
-		pending, jobs, scans := tx.Bucket(bucketPending), tx.Bucket(bucketJobs), tx.Bucket(bucketScans)
+		pending, jobs, scans := tx.bucket(bucketPending), tx.bucket(bucketJobs), tx.bucket(bucketScans)
 		prefix := append([]byte(clusterID), 0)
 		var keys [][]byte
 		c := pending.Cursor()
@@ -267,7 +266,7 @@ func (s *DB) DispatchPending(_ context.Context, clusterID string, limit int) ([]
 // fails instead, so that a job that kills its stream is not retried
 // forever. Jobs that already ended are left alone.
 func (s *DB) RequeueJobs(_ context.Context, maxAttempts int, ids ...ulid.ULID) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *txn) error {
 		for _, id := range ids {
 			if err := s.requeueJobTx(tx, id, maxAttempts); err != nil {
 				return err
@@ -277,8 +276,8 @@ func (s *DB) RequeueJobs(_ context.Context, maxAttempts int, ids ...ulid.ULID) e
 	})
 }
 
-func (s *DB) requeueJobTx(tx *bolt.Tx, id ulid.ULID, maxAttempts int) error {
-	jobs := tx.Bucket(bucketJobs)
+func (s *DB) requeueJobTx(tx *txn, id ulid.ULID, maxAttempts int) error {
+	jobs := tx.bucket(bucketJobs)
 	job := &storagev1.JobRecord{}
 	if err := getProto(jobs, id[:], job); err != nil {
 		return fmt.Errorf("job %s: %w", id, err)
@@ -295,7 +294,7 @@ func (s *DB) requeueJobTx(tx *bolt.Tx, id ulid.ULID, maxAttempts int) error {
 	if err := putProto(jobs, id[:], job); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketPending).Put(pendingKey(job.ClusterId, id), nil)
+	return tx.bucket(bucketPending).Put(pendingKey(job.ClusterId, id), nil)
 }
 
 // ResumeJob takes back a job that the cluster's worker still holds after a
@@ -304,8 +303,8 @@ func (s *DB) requeueJobTx(tx *bolt.Tx, id ulid.ULID, maxAttempts int) error {
 // the cluster's or has ended; the worker then drops it. A resumed job
 // keeps its attempt count and its start time, so its timeout still holds.
 func (s *DB) ResumeJob(_ context.Context, clusterID string, id ulid.ULID) (acked int64, ok bool, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		jobs := tx.Bucket(bucketJobs)
+	err = s.update(func(tx *txn) error {
+		jobs := tx.bucket(bucketJobs)
 		job := &storagev1.JobRecord{}
 		if err := getProto(jobs, id[:], job); err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -320,11 +319,11 @@ func (s *DB) ResumeJob(_ context.Context, clusterID string, id ulid.ULID) (acked
 			if job.StartMs == 0 {
 				return nil // never dispatched: the worker cannot hold it
 			}
-			if err := tx.Bucket(bucketPending).Delete(pendingKey(job.ClusterId, id)); err != nil {
+			if err := tx.bucket(bucketPending).Delete(pendingKey(job.ClusterId, id)); err != nil {
 				return err
 			}
 		}
-		c := tx.Bucket(bucketStaging).Cursor()
+		c := tx.bucket(bucketStaging).Cursor()
 		for k, _ := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, _ = c.Next() {
 			if binary.BigEndian.Uint64(k[len(id):]) != uint64(acked+1) {
 				break
@@ -346,9 +345,9 @@ func (s *DB) ResumeJob(_ context.Context, clusterID string, id ulid.ULID) (acked
 // returns how many it handled.
 func (s *DB) RecoverJobs(_ context.Context, maxAttempts int) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *txn) error {
 		var ids []ulid.ULID
-		err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+		err := tx.bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			job := &storagev1.JobRecord{}
 			if err := protoUnmarshal(v, job); err != nil {
 				return err
@@ -376,8 +375,8 @@ func (s *DB) RecoverJobs(_ context.Context, maxAttempts int) (int, error) {
 
 // FailJob ends a job as FAILED with a reason and drops its staged batches.
 func (s *DB) FailJob(_ context.Context, id ulid.ULID, reason string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		jobs := tx.Bucket(bucketJobs)
+	return s.update(func(tx *txn) error {
+		jobs := tx.bucket(bucketJobs)
 		job := &storagev1.JobRecord{}
 		if err := getProto(jobs, id[:], job); err != nil {
 			return fmt.Errorf("job %s: %w", id, err)
@@ -401,18 +400,18 @@ func IsFinal(st fleetscanv1.JobState) bool {
 
 // endJobTx ends a job that has not ended in state with a reason, dropping
 // its staged batches and its place in the queue.
-func (s *DB) endJobTx(tx *bolt.Tx, id ulid.ULID, job *storagev1.JobRecord, state fleetscanv1.JobState, reason string) error {
+func (s *DB) endJobTx(tx *txn, id ulid.ULID, job *storagev1.JobRecord, state fleetscanv1.JobState, reason string) error {
 	if err := dropStagingTx(tx, id); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketPending).Delete(pendingKey(job.ClusterId, id)); err != nil {
+	if err := tx.bucket(bucketPending).Delete(pendingKey(job.ClusterId, id)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketActive).Delete(pendingKey(job.ClusterId, id)); err != nil {
+	if err := tx.bucket(bucketActive).Delete(pendingKey(job.ClusterId, id)); err != nil {
 		return err
 	}
 	job.State, job.Error, job.FinishMs, job.StagedBatches, job.StagedFindings = state, reason, s.nowMs(), 0, 0
-	return putProto(tx.Bucket(bucketJobs), id[:], job)
+	return putProto(tx.bucket(bucketJobs), id[:], job)
 }
 
 // CancelScan ends every job of a scan that has not ended as CANCELLED and
@@ -422,7 +421,7 @@ func (s *DB) endJobTx(tx *bolt.Tx, id ulid.ULID, job *storagev1.JobRecord, state
 func (s *DB) CancelScan(_ context.Context, id ulid.ULID) (*Scan, []string, error) {
 	var scan *Scan
 	var clusters []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *txn) error {
 		var err error
 		if scan, err = getScanTx(tx, id); err != nil {
 			return fmt.Errorf("scan %s: %w", id, err)
@@ -445,7 +444,7 @@ func (s *DB) CancelScan(_ context.Context, id ulid.ULID) (*Scan, []string, error
 			}
 			clusters = append(clusters, j.Record.ClusterId)
 		}
-		if err := putProto(tx.Bucket(bucketScans), id[:], scan.Record); err != nil {
+		if err := putProto(tx.bucket(bucketScans), id[:], scan.Record); err != nil {
 			return err
 		}
 		scan, err = getScanTx(tx, id)
@@ -456,13 +455,13 @@ func (s *DB) CancelScan(_ context.Context, id ulid.ULID) (*Scan, []string, error
 
 // heldByOthersTx reports whether a scan other than except still wants the
 // job: it owns or joined it and has not cancelled it.
-func heldByOthersTx(tx *bolt.Tx, j Job, except ulid.ULID) (bool, error) {
+func heldByOthersTx(tx *txn, j Job, except ulid.ULID) (bool, error) {
 	for _, sid := range append([][]byte{j.Record.ScanId}, j.Record.JoinedScanIds...) {
 		if bytes.Equal(sid, except[:]) {
 			continue
 		}
 		rec := &storagev1.ScanRecord{}
-		if err := getProto(tx.Bucket(bucketScans), sid, rec); err != nil {
+		if err := getProto(tx.bucket(bucketScans), sid, rec); err != nil {
 			return false, fmt.Errorf("scan of job %s: %w", j.ID, err)
 		}
 		if !slices.Contains(bytesList(rec.CancelledJobIds), string(j.ID[:])) {
@@ -480,7 +479,7 @@ func heldByOthersTx(tx *bolt.Tx, j Job, except ulid.ULID) (bool, error) {
 // jobs, an index of active jobs when fleets outgrow that.
 func (s *DB) Reap(_ context.Context, timeout, expiry time.Duration) ([]string, error) {
 	var clusters []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *txn) error {
 		now := s.nowMs()
 		type end struct {
 			id     ulid.ULID
@@ -489,7 +488,7 @@ func (s *DB) Reap(_ context.Context, timeout, expiry time.Duration) ([]string, e
 			reason string
 		}
 		var ends []end
-		err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+		err := tx.bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			job := &storagev1.JobRecord{}
 			if err := protoUnmarshal(v, job); err != nil {
 				return err

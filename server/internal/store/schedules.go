@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -16,8 +15,8 @@ func (s *DB) CreateSchedule(_ context.Context, sc *fleetscanv1.Schedule) error {
 	id := s.NewID()
 	sc.Id = id.String()
 	sc.CreateTime = timestamppb.New(s.now())
-	return s.db.Update(func(tx *bolt.Tx) error {
-		return putProto(tx.Bucket(bucketSchedules), id[:], sc)
+	return s.update(func(tx *txn) error {
+		return putProto(tx.bucket(bucketSchedules), id[:], sc)
 	})
 }
 
@@ -26,8 +25,8 @@ func (s *DB) CreateSchedule(_ context.Context, sc *fleetscanv1.Schedule) error {
 func (s *DB) ListSchedules(_ context.Context, after ulid.ULID, limit int) ([]*fleetscanv1.Schedule, bool, error) {
 	var out []*fleetscanv1.Schedule
 	more := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketSchedules).Cursor()
+	err := s.view(func(tx *txn) error {
+		c := tx.bucket(bucketSchedules).Cursor()
 		k, v := c.First()
 		if after != (ulid.ULID{}) {
 			k, v = c.Seek(after[:])
@@ -53,8 +52,8 @@ func (s *DB) ListSchedules(_ context.Context, after ulid.ULID, limit int) ([]*fl
 
 // DeleteSchedule removes a schedule.
 func (s *DB) DeleteSchedule(_ context.Context, id ulid.ULID) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSchedules)
+	return s.update(func(tx *txn) error {
+		b := tx.bucket(bucketSchedules)
 		if b.Get(id[:]) == nil {
 			return fmt.Errorf("schedule %s: %w", id, ErrNotFound)
 		}
@@ -69,8 +68,8 @@ func (s *DB) UpdateSchedule(_ context.Context, id string, change func(*fleetscan
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSchedules)
+	return s.update(func(tx *txn) error {
+		b := tx.bucket(bucketSchedules)
 		sc := &fleetscanv1.Schedule{}
 		if err := getProto(b, key[:], sc); err != nil {
 			return fmt.Errorf("schedule %s: %w", id, err)

@@ -2,12 +2,14 @@ package store
 
 // schemaVersion is written to the meta bucket; Open refuses a database of
 // another version instead of misreading it.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // Every bucket of the database. Keys are fixed-width and big-endian where a
 // range is read, so that byte order is the order we want.
 var (
-	// bucketMeta: "schema" → schemaVersion (uint64).
+	// bucketMeta: "schema" → schemaVersion (uint64). From version 4 every
+	// value of every bucket ends in a checksum (see sealed.go). "page_key" →
+	// 32 random bytes, the HMAC key of page tokens.
 	bucketMeta = []byte("meta")
 	// bucketClusters: cluster id → ClusterRecord.
 	bucketClusters = []byte("clusters")

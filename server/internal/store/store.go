@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -30,9 +33,12 @@ var (
 
 // DB is the bbolt-backed store.
 type DB struct {
-	db    *bolt.DB
-	now   func() time.Time
-	codec *codec
+	db *bolt.DB
+	// onDamage, if set, hears of every damage a transaction met.
+	onDamage func(*DamageError)
+	pageKey  []byte
+	now      func() time.Time
+	codec    *codec
 	// completeSlots bounds the CompleteJob calls doing CPU work at once (see
 	// (*DB).completing).
 	completeSlots chan struct{}
@@ -45,23 +51,40 @@ type DB struct {
 type Options struct {
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// OnDamage, if set, hears of every damage a transaction meets, to log
+	// it and count it; the transaction fails with ErrDataLoss either way.
+	OnDamage func(*DamageError)
 }
 
 // Open opens or creates the database file at path. It waits at most a few
-// seconds for another process's lock rather than hanging.
+// seconds for another process's lock rather than hanging. A file that is
+// empty, truncated or not a database is refused with an error that names
+// it: starting afresh over it would lose its history without a word.
 func Open(path string, opts Options) (*DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, fmt.Errorf("open %s: the file is empty (0 bytes), which a database never is: it was truncated or replaced. Restore a backup (fleetscan-server restore), or remove the file to start a new, empty database: %w", path, ErrDataLoss)
+	}
+	db, err := openBolt(path, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		switch {
+		case errors.Is(err, ErrDataLoss):
+			return nil, err
+		case errors.Is(err, bolt.ErrTimeout):
 			return nil, fmt.Errorf("open %s: locked by another process (is a server already running on this data dir?)", path)
+		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+			return nil, fmt.Errorf("open %s: not a readable fleetscan database (%v): restore a backup (fleetscan-server restore): %w", path, err, ErrDataLoss)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := checkSize(db); err != nil {
+		db.Close()
+		return nil, err
 	}
 	// Batch (staging from many worker streams) waits at most this long to
 	// fill a transaction: bbolt's default of 10 ms caps one stream at about
 	// 100 batches a second.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &DB{db: db, now: opts.Now, entropy: ulid.Monotonic(rand.Reader, 0), completeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
+	s := &DB{db: db, now: opts.Now, onDamage: opts.OnDamage, entropy: ulid.Monotonic(rand.Reader, 0), completeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -72,54 +95,147 @@ func Open(path string, opts Options) (*DB, error) {
 	return s, nil
 }
 
+// openBolt opens the file with bbolt, turning its panics on a damaged
+// freelist or meta page into ErrDataLoss.
+func openBolt(path string, opts *bolt.Options) (db *bolt.DB, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("open %s: the file is damaged (%v): restore a backup (fleetscan-server restore): %w", path, r, ErrDataLoss)
+		}
+	}()
+	return bolt.Open(path, 0o600, opts)
+}
+
+// checkSize compares the file's size with the pages its metadata says it
+// has: a shorter file was truncated, and reading past its end would kill
+// the process with SIGBUS.
+func checkSize(db *bolt.DB) error {
+	fi, err := os.Stat(db.Path())
+	if err != nil {
+		return fmt.Errorf("open %s: %w", db.Path(), err)
+	}
+	var want int64
+	if err := db.View(func(tx *bolt.Tx) error { want = tx.Size(); return nil }); err != nil {
+		return fmt.Errorf("open %s: %w", db.Path(), err)
+	}
+	if fi.Size() < want {
+		return fmt.Errorf("open %s: the file is truncated: %d bytes where its metadata counts %d; restore a backup (fleetscan-server restore): %w", db.Path(), fi.Size(), want, ErrDataLoss)
+	}
+	return nil
+}
+
+var schemaKey = []byte("schema")
+
 func (s *DB) init() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		backfillActive := tx.Bucket(bucketActive) == nil && tx.Bucket(bucketJobs) != nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		if backfillActive {
-			// A database from before the index: index its open jobs.
-			err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
-				job := &storagev1.JobRecord{}
-				if err := proto.Unmarshal(v, job); err != nil {
-					return err
-				}
-				if IsFinal(job.State) {
-					return nil
-				}
-				var id ulid.ULID
-				copy(id[:], k)
-				return tx.Bucket(bucketActive).Put(pendingKey(job.ClusterId, id), nil)
-			})
-			if err != nil {
+		v := tx.Bucket(bucketMeta).Get(schemaKey)
+		switch {
+		case v == nil:
+			// A new database.
+		case len(v) == 8:
+			// Schema 3 and before stored values without checksums.
+			if got := binary.BigEndian.Uint64(v); got != 3 {
+				return fmt.Errorf("database schema version %d, this server needs %d", got, schemaVersion)
+			}
+			if err := migrate3(tx); err != nil {
+				return fmt.Errorf("upgrade from schema 3: %w", err)
+			}
+		default:
+			body, d := unseal(bucketMeta, schemaKey, v)
+			if d != nil {
+				return d
+			}
+			if len(body) != 8 {
+				return &DamageError{Bucket: string(bucketMeta), Key: schemaKey, Reason: "schema version of the wrong size"}
+			}
+			if got := binary.BigEndian.Uint64(body); got != schemaVersion {
+				return fmt.Errorf("database schema version %d, this server needs %d", got, schemaVersion)
+			}
+			return nil
+		}
+		return tx.Bucket(bucketMeta).Put(schemaKey, seal(bucketMeta, schemaKey, u64(schemaVersion)))
+	})
+	if err != nil {
+		return s.reported(err)
+	}
+	return s.update(func(tx *txn) error {
+		var err error
+		if s.codec, err = loadCatalogTx(tx); err != nil {
+			return err
+		}
+		meta := tx.bucket(bucketMeta)
+		if s.pageKey = bytes.Clone(meta.Get(pageKeyKey)); s.pageKey == nil {
+			s.pageKey = make([]byte, 32)
+			if _, err := rand.Read(s.pageKey); err != nil {
 				return err
 			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		v := meta.Get([]byte("schema"))
-		if v == nil {
-			return meta.Put([]byte("schema"), u64(schemaVersion))
-		}
-		if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-			return fmt.Errorf("database schema version %d, this server needs %d", got, schemaVersion)
+			return meta.Put(pageKeyKey, s.pageKey)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		s.codec, err = loadCatalogTx(tx)
-		return err
-	})
 }
 
-// Close closes the database file.
-func (s *DB) Close() error { return s.db.Close() }
+var pageKeyKey = []byte("page_key")
+
+// PageKey is the database's secret for signing page tokens: kept with the
+// data, so tokens survive a restart and a backup restores them too.
+func (s *DB) PageKey() []byte { return s.pageKey }
+
+// migrate3 upgrades a schema 3 database in place, in the transaction that
+// records the new version: it indexes the open jobs of a database from
+// before the active index, then seals every value.
+func migrate3(tx *bolt.Tx) error {
+	active := tx.Bucket(bucketActive)
+	if k, _ := active.Cursor().First(); k == nil {
+		err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			job := &storagev1.JobRecord{}
+			if err := proto.Unmarshal(v, job); err != nil {
+				return fmt.Errorf("job %x: %w", k, err)
+			}
+			if IsFinal(job.State) {
+				return nil
+			}
+			var id ulid.ULID
+			copy(id[:], k)
+			return active.Put(pendingKey(job.ClusterId, id), nil)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, name := range allBuckets {
+		b := tx.Bucket(name)
+		// bbolt forbids writes under a live cursor, so seal a chunk of
+		// keys at a time and seek back.
+		var from []byte
+		for first := true; first || from != nil; first = false {
+			c := b.Cursor()
+			k, v := c.First()
+			if from != nil {
+				k, v = c.Seek(from)
+			}
+			var keys, values [][]byte
+			for ; k != nil && len(keys) < 4096; k, v = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+				values = append(values, seal(name, k, v))
+			}
+			from = bytes.Clone(k)
+			for i := range keys {
+				if err := b.Put(keys[i], values[i]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
 
 // Size is the size of the database file in bytes.
 func (s *DB) Size() (int64, error) {
@@ -127,6 +243,9 @@ func (s *DB) Size() (int64, error) {
 	err := s.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
 	return size, err
 }
+
+// Close closes the database file.
+func (s *DB) Close() error { return s.db.Close() }
 
 // NewID returns a new time-ordered id.
 func (s *DB) NewID() ulid.ULID {
@@ -145,7 +264,7 @@ func u64(v uint64) []byte {
 
 // getProto decodes the value at key into m. The bytes are only valid in
 // the transaction; Unmarshal copies what it keeps.
-func getProto(b *bolt.Bucket, key []byte, m proto.Message) error {
+func getProto(b *table, key []byte, m proto.Message) error {
 	v := b.Get(key)
 	if v == nil {
 		return ErrNotFound
@@ -153,7 +272,7 @@ func getProto(b *bolt.Bucket, key []byte, m proto.Message) error {
 	return proto.Unmarshal(v, m)
 }
 
-func putProto(b *bolt.Bucket, key []byte, m proto.Message) error {
+func putProto(b *table, key []byte, m proto.Message) error {
 	v, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
 		return err

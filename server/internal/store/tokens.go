@@ -8,25 +8,23 @@ import (
 	"slices"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
-
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 )
 
 // PutToken stores an API token under the hash of its secret.
 func (s *DB) PutToken(_ context.Context, hash []byte, t *storagev1.TokenRecord) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *txn) error {
 		if t.CreateMs == 0 {
 			t.CreateMs = s.nowMs()
 		}
-		return putProto(tx.Bucket(bucketTokens), hash, t)
+		return putProto(tx.bucket(bucketTokens), hash, t)
 	})
 }
 
 // LookupToken returns the token stored under hash.
 func (s *DB) LookupToken(_ context.Context, hash []byte) (*storagev1.TokenRecord, error) {
 	t := &storagev1.TokenRecord{}
-	err := s.db.View(func(tx *bolt.Tx) error { return getProto(tx.Bucket(bucketTokens), hash, t) })
+	err := s.view(func(tx *txn) error { return getProto(tx.bucket(bucketTokens), hash, t) })
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +34,7 @@ func (s *DB) LookupToken(_ context.Context, hash []byte) (*storagev1.TokenRecord
 // CountTokens returns the number of stored API tokens.
 func (s *DB) CountTokens(_ context.Context) (int, error) {
 	n := 0
-	err := s.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketTokens).Stats().KeyN; return nil })
+	err := s.view(func(tx *txn) error { n = tx.bucket(bucketTokens).Stats().KeyN; return nil })
 	return n, err
 }
 
@@ -52,8 +50,8 @@ func TokenID(hash []byte, t *storagev1.TokenRecord) string {
 // ListTokens returns every token that keep selects, ordered by id.
 func (s *DB) ListTokens(_ context.Context, keep func(*storagev1.TokenRecord) bool) ([]*storagev1.TokenRecord, error) {
 	var out []*storagev1.TokenRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+	err := s.view(func(tx *txn) error {
+		return tx.bucket(bucketTokens).ForEach(func(k, v []byte) error {
 			t := &storagev1.TokenRecord{}
 			if err := protoUnmarshal(v, t); err != nil {
 				return err
@@ -73,8 +71,8 @@ func (s *DB) ListTokens(_ context.Context, keep func(*storagev1.TokenRecord) boo
 // and returns it; keep must select it, or it is not found.
 func (s *DB) RevokeToken(_ context.Context, id string, keep func(*storagev1.TokenRecord) bool) (*storagev1.TokenRecord, error) {
 	var found *storagev1.TokenRecord
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTokens)
+	err := s.update(func(tx *txn) error {
+		b := tx.bucket(bucketTokens)
 		var key []byte
 		err := b.ForEach(func(k, v []byte) error {
 			t := &storagev1.TokenRecord{}
@@ -113,8 +111,8 @@ func (s *DB) RevokeToken(_ context.Context, id string, keep func(*storagev1.Toke
 // ErrNotFound when the join token is unknown, spent, expired, revoked or
 // of another cluster.
 func (s *DB) ExchangeJoinToken(_ context.Context, joinHash []byte, clusterID string, workerHash []byte, worker *storagev1.TokenRecord) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTokens)
+	return s.update(func(tx *txn) error {
+		b := tx.bucket(bucketTokens)
 		join := &storagev1.TokenRecord{}
 		if err := getProto(b, joinHash, join); err != nil {
 			return fmt.Errorf("join token: %w", err)
@@ -140,8 +138,8 @@ func (s *DB) ExchangeJoinToken(_ context.Context, joinHash []byte, clusterID str
 // any other credential pending on that join token is deleted. A credential
 // that is not pending is left as it is.
 func (s *DB) ConfirmCredential(_ context.Context, workerHash []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTokens)
+	return s.update(func(tx *txn) error {
+		b := tx.bucket(bucketTokens)
 		rec := &storagev1.TokenRecord{}
 		if err := getProto(b, workerHash, rec); err != nil {
 			return fmt.Errorf("credential: %w", err)
@@ -165,7 +163,7 @@ func (s *DB) ConfirmCredential(_ context.Context, workerHash []byte) error {
 }
 
 // deletePending deletes the credentials pending on joinHash, but keep.
-func deletePending(b *bolt.Bucket, joinHash, keep []byte) error {
+func deletePending(b *table, joinHash, keep []byte) error {
 	var stale [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		if bytes.Equal(k, keep) {
@@ -196,11 +194,11 @@ func deletePending(b *bolt.Bucket, joinHash, keep []byte) error {
 // returns how many credentials it revoked or deleted.
 func (s *DB) RotateClusterTokens(_ context.Context, clusterID string, joinHash []byte, join *storagev1.TokenRecord) (int, error) {
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketClusters).Get([]byte(clusterID)) == nil {
+	err := s.update(func(tx *txn) error {
+		if tx.bucket(bucketClusters).Get([]byte(clusterID)) == nil {
 			return fmt.Errorf("cluster %q: %w", clusterID, ErrNotFound)
 		}
-		b := tx.Bucket(bucketTokens)
+		b := tx.bucket(bucketTokens)
 		now := s.nowMs()
 		type change struct {
 			key []byte

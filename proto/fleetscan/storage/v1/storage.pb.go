@@ -802,9 +802,10 @@ type PageToken struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Key to resume after.
 	After []byte `protobuf:"bytes,1,opt,name=after,proto3" json:"after,omitempty"`
-	// Hash of the caller and the request's filters; a token is refused when it
-	// does not match the request it is used with.
-	Binding       uint64 `protobuf:"varint,2,opt,name=binding,proto3" json:"binding,omitempty"`
+	// HMAC-SHA256 (first 16 bytes), under the server's page key, of the
+	// caller, the request's method and filters, and after: a token is
+	// refused when it does not match the request it is used with.
+	Mac           []byte `protobuf:"bytes,3,opt,name=mac,proto3" json:"mac,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -846,11 +847,11 @@ func (x *PageToken) GetAfter() []byte {
 	return nil
 }
 
-func (x *PageToken) GetBinding() uint64 {
+func (x *PageToken) GetMac() []byte {
 	if x != nil {
-		return x.Binding
+		return x.Mac
 	}
-	return 0
+	return nil
 }
 
 // CatalogEntry is what the record codec relies on of a check, as it was
@@ -1127,10 +1128,10 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\flast_seen_ms\x18\x02 \x01(\x03R\n" +
 	"lastSeenMs\x12\x1f\n" +
 	"\vresolved_ms\x18\x03 \x01(\x03R\n" +
-	"resolvedMs\";\n" +
+	"resolvedMs\"9\n" +
 	"\tPageToken\x12\x14\n" +
-	"\x05after\x18\x01 \x01(\fR\x05after\x12\x18\n" +
-	"\abinding\x18\x02 \x01(\x04R\abinding\"\xc1\x01\n" +
+	"\x05after\x18\x01 \x01(\fR\x05after\x12\x10\n" +
+	"\x03mac\x18\x03 \x01(\fR\x03macJ\x04\b\x02\x10\x03\"\xc1\x01\n" +
 	"\fCatalogEntry\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12\x1a\n" +
 	"\bcategory\x18\x02 \x01(\tR\bcategory\x12K\n" +
