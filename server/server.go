@@ -507,8 +507,9 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 // limit after it, since it counts per principal.
 func newGRPCServer(log *slog.Logger, m *metrics.Metrics, authn *auth.Authenticator, audits audit.Store, limiter *limit.Limiter, creds credentials.TransportCredentials, maxMessage int) *grpc.Server {
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log, m), audit.UnaryInterceptor(audits, log), authn.UnaryInterceptor, limiter.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), authn.StreamInterceptor, limiter.StreamInterceptor),
+		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log, m), malformedUnary, audit.UnaryInterceptor(audits, log), authn.UnaryInterceptor, limiter.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), malformedStream, authn.StreamInterceptor, limiter.StreamInterceptor),
 		grpc.MaxRecvMsgSize(maxMessage),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

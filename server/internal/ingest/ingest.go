@@ -717,6 +717,9 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 				}
 				return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}})
 			}
+			if errors.Is(err, store.ErrOutOfOrder) {
+				return fmt.Errorf("%w: %w", ErrProtocol, err)
+			}
 			return fmt.Errorf("stage batch %d of job %s: %w", m.Batch.Seq, jobID, err)
 		}
 		return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}})

@@ -40,6 +40,12 @@ func (s *DB) StageBatch(_ context.Context, jobID ulid.ULID, batch *workerv1.Find
 			return fmt.Errorf("job %s is %s: %w", jobID, job.State, ErrConflict)
 		}
 		staging := tx.bucket(bucketStaging)
+		if batch.Seq > job.StagedBatches+1 {
+			// Batches arrive in order on one stream, and a resumed worker
+			// goes on after the last of the unbroken run: a gap is the
+			// worker's error, refused now rather than found at JobDone.
+			return fmt.Errorf("job %s: batch %d arrived after %d stored batches: %w", jobID, batch.Seq, job.StagedBatches, ErrOutOfOrder)
+		}
 		if staging.Get(key) == nil {
 			job.StagedBatches++
 			job.StagedFindings += int64(len(batch.Findings))
@@ -132,11 +138,11 @@ func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now i
 		}
 		clusters := tx.bucket(bucketClusters)
 		cluster := &storagev1.ClusterRecord{}
-		if err := getProto(clusters, []byte(job.ClusterId), cluster); err != nil {
+		if err := getRef(clusters, []byte(job.ClusterId), cluster, "a job"); err != nil {
 			return fmt.Errorf("cluster %q: %w", job.ClusterId, err)
 		}
 		scan := &storagev1.ScanRecord{}
-		if err := getProto(tx.bucket(bucketScans), job.ScanId, scan); err != nil {
+		if err := getRef(tx.bucket(bucketScans), job.ScanId, scan, "a job"); err != nil {
 			return fmt.Errorf("scan of job %s: %w", jobID, err)
 		}
 		findings := tx.bucket(bucketFindings)
@@ -312,7 +318,7 @@ func (c *codec) planJobTx(tx *txn, jobID ulid.ULID, done Completion, now int64) 
 		return nil, err
 	}
 	cluster := &storagev1.ClusterRecord{}
-	if err := getProto(tx.bucket(bucketClusters), []byte(job.ClusterId), cluster); err != nil {
+	if err := getRef(tx.bucket(bucketClusters), []byte(job.ClusterId), cluster, "a job"); err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", job.ClusterId, err)
 	}
 	// Gather the job's findings, deduplicated by fingerprint: the same
@@ -618,7 +624,10 @@ func (s *DB) ListFindings(_ context.Context, f FindingFilter, after []byte, limi
 			}
 			rec := &storagev1.ClusterRecord{}
 			id := tx.bucket(bucketClusterSeqs).Get(u64(seq))
-			if err := getProto(tx.bucket(bucketClusters), id, rec); err != nil {
+			if id == nil {
+				return nil, getRef(tx.bucket(bucketClusterSeqs), u64(seq), rec, "a finding")
+			}
+			if err := getRef(tx.bucket(bucketClusters), id, rec, "the cluster seq index"); err != nil {
 				return nil, fmt.Errorf("cluster of seq %d: %w", seq, err)
 			}
 			clusters[seq] = rec
@@ -735,7 +744,7 @@ func holderScanTx(tx *txn, jobID ulid.ULID, job *storagev1.JobRecord, own *stora
 	}
 	for _, sid := range job.JoinedScanIds {
 		rec := &storagev1.ScanRecord{}
-		if err := getProto(tx.bucket(bucketScans), sid, rec); err != nil {
+		if err := getRef(tx.bucket(bucketScans), sid, rec, "a job"); err != nil {
 			return nil, fmt.Errorf("scan of job %s: %w", jobID, err)
 		}
 		if !cancelled(rec) {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -110,6 +111,11 @@ func decodeSetTx(tx *txn, v []byte) ([]fp, int, error) {
 		}
 		added, removed := unpack(rest[:n*fpSize]), unpack(rest[n*fpSize:])
 		base, _, err := getSetTx(tx, baseID)
+		if errors.Is(err, ErrNotFound) {
+			d := &DamageError{Bucket: string(bucketJobFingerprints), Key: bytes.Clone(baseID[:]), Reason: "the base of a delta set, missing"}
+			tx.fail(d)
+			return nil, 0, d
+		}
 		if err != nil {
 			return nil, 0, err
 		}

@@ -68,7 +68,7 @@ func (s *DB) GetFinding(_ context.Context, clusterID string, fingerprint [fpSize
 				continue
 			}
 			job := &storagev1.JobRecord{}
-			if err := getProto(jobs, k[16:], job); err != nil {
+			if err := getRef(jobs, k[16:], job, "a summary"); err != nil {
 				return fmt.Errorf("job of summary %x: %w", k, err)
 			}
 			var scanID ulid.ULID
@@ -268,7 +268,7 @@ func (s *DB) LatestJobs(_ context.Context, keep func(*storagev1.ClusterRecord) b
 			l := Latest{Cluster: rec}
 			if len(rec.LastJobId) > 0 {
 				l.Job = &storagev1.JobRecord{}
-				if err := getProto(jobs, rec.LastJobId, l.Job); err != nil {
+				if err := getRef(jobs, rec.LastJobId, l.Job, "a cluster"); err != nil {
 					return fmt.Errorf("latest job of %q: %w", rec.Id, err)
 				}
 			}
@@ -391,8 +391,8 @@ func scopedScanTx(tx *txn, id ulid.ULID, keep func(*storagev1.ClusterRecord) boo
 	var jobs []Job
 	for _, j := range scan.Jobs {
 		c := &storagev1.ClusterRecord{}
-		if err := getProto(tx.bucket(bucketClusters), []byte(j.Record.ClusterId), c); err != nil {
-			continue // a cluster since deleted
+		if err := getRef(tx.bucket(bucketClusters), []byte(j.Record.ClusterId), c, "a job"); err != nil {
+			return nil, err
 		}
 		if keep(c) {
 			jobs = append(jobs, j)

@@ -90,14 +90,14 @@ func joinableTx(tx *txn, clusterID string, spec *fleetscanv1.ScanSpec) (*Job, er
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		j := &Job{Record: &storagev1.JobRecord{}}
 		copy(j.ID[:], k[len(prefix):])
-		if err := getProto(tx.bucket(bucketJobs), j.ID[:], j.Record); err != nil {
+		if err := getRef(tx.bucket(bucketJobs), j.ID[:], j.Record, "the active index"); err != nil {
 			return nil, fmt.Errorf("active job %s: %w", j.ID, err)
 		}
 		if IsFinal(j.Record.State) {
 			continue
 		}
 		owner := &storagev1.ScanRecord{}
-		if err := getProto(tx.bucket(bucketScans), j.Record.ScanId, owner); err != nil {
+		if err := getRef(tx.bucket(bucketScans), j.Record.ScanId, owner, "a job"); err != nil {
 			return nil, fmt.Errorf("scan of job %s: %w", j.ID, err)
 		}
 		if slices.Contains(bytesList(owner.CancelledJobIds), string(j.ID[:])) {
@@ -154,7 +154,7 @@ func getScanTx(tx *txn, id ulid.ULID) (*Scan, error) {
 	for _, jid := range rec.JobIds {
 		j := Job{Record: &storagev1.JobRecord{}}
 		copy(j.ID[:], jid)
-		if err := getProto(jobs, jid, j.Record); err != nil {
+		if err := getRef(jobs, jid, j.Record, "a scan"); err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
 		if slices.Contains(cancelled, string(jid)) && j.Record.State != fleetscanv1.JobState_JOB_STATE_CANCELLED {
@@ -231,11 +231,11 @@ func (s *DB) DispatchPending(_ context.Context, clusterID string, limit int) ([]
 			var jobID ulid.ULID
 			copy(jobID[:], k[len(prefix):])
 			job := &storagev1.JobRecord{}
-			if err := getProto(jobs, jobID[:], job); err != nil {
+			if err := getRef(jobs, jobID[:], job, "the pending index"); err != nil {
 				return fmt.Errorf("job %s: %w", jobID, err)
 			}
 			scan := &storagev1.ScanRecord{}
-			if err := getProto(scans, job.ScanId, scan); err != nil {
+			if err := getRef(scans, job.ScanId, scan, "a job"); err != nil {
 				return fmt.Errorf("scan of job %s: %w", jobID, err)
 			}
 			// A fresh run: what an earlier attempt staged is not its.

@@ -27,6 +27,8 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrIncomplete: a job ended with batches missing.
 	ErrIncomplete = errors.New("incomplete")
+	// ErrOutOfOrder: a batch that would leave a gap in the numbering.
+	ErrOutOfOrder = errors.New("batch out of order")
 	// ErrInvalidID: a string that is not an id.
 	ErrInvalidID = errors.New("invalid id")
 )
@@ -270,6 +272,19 @@ func getProto(b *table, key []byte, m proto.Message) error {
 		return ErrNotFound
 	}
 	return proto.Unmarshal(v, m)
+}
+
+// getRef decodes the record that another record names (a scan's jobs, a
+// job's cluster): the store deletes neither side alone, so a missing one
+// is damage, not NotFound, which would read as a smaller truth.
+func getRef(b *table, key []byte, m proto.Message, namedBy string) error {
+	err := getProto(b, key, m)
+	if errors.Is(err, ErrNotFound) {
+		d := &DamageError{Bucket: string(b.name), Key: bytes.Clone(key), Reason: "named by " + namedBy + " but missing"}
+		b.t.fail(d)
+		return d
+	}
+	return err
 }
 
 func putProto(b *table, key []byte, m proto.Message) error {
