@@ -44,6 +44,12 @@ var Version = "0.1.0-dev"
 // holds the operator token created on first start.
 const OperatorTokenFile = "operator.token"
 
+// StorageHealthService is the name, in the standard health service, of
+// the database's health: NOT_SERVING while writes fail for lack of disk
+// space (the WorkerService is NOT_SERVING then too); reads go on, and the
+// server as a whole ("") stays SERVING.
+const StorageHealthService = "fleetscan.storage"
+
 // DatabaseFile is the name of the bbolt database in the data directory.
 const DatabaseFile = "fleetscan.db"
 
@@ -52,18 +58,19 @@ const DatabaseFile = "fleetscan.db"
 // RateLimit and RateBurst are flag defaults only, since zero means
 // something there (keep everything; no limit).
 var Defaults = Config{
-	Listen:          "127.0.0.1:8443",
-	ShutdownTimeout: 10 * time.Second,
-	JobTimeout:      time.Hour,
-	JobExpiry:       24 * time.Hour,
-	MaxAttempts:     3,
-	Heartbeat:       10 * time.Second,
-	MaxMessageBytes: ingest.DefaultMaxMessageBytes,
-	RateLimit:       50,
-	RateBurst:       100,
-	MaxRunningJobs:  256,
-	Tick:            20 * time.Second,
-	Retention:       90 * 24 * time.Hour,
+	Listen:            "127.0.0.1:8443",
+	ShutdownTimeout:   10 * time.Second,
+	JobTimeout:        time.Hour,
+	JobExpiry:         24 * time.Hour,
+	MaxAttempts:       3,
+	Heartbeat:         10 * time.Second,
+	NoSpaceRetryDelay: 30 * time.Second,
+	MaxMessageBytes:   ingest.DefaultMaxMessageBytes,
+	RateLimit:         50,
+	RateBurst:         100,
+	MaxRunningJobs:    256,
+	Tick:              20 * time.Second,
+	Retention:         90 * 24 * time.Hour,
 }
 
 // withDefaults fills the zero fields that have a default.
@@ -78,6 +85,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.JobExpiry, d.JobExpiry)
 	setDefault(&c.MaxAttempts, d.MaxAttempts)
 	setDefault(&c.Heartbeat, d.Heartbeat)
+	setDefault(&c.NoSpaceRetryDelay, d.NoSpaceRetryDelay)
 	setDefault(&c.MaxMessageBytes, d.MaxMessageBytes)
 	setDefault(&c.MaxRunningJobs, d.MaxRunningJobs)
 	setDefault(&c.Tick, d.Tick)
@@ -171,6 +179,9 @@ type Config struct {
 	// Heartbeat is how often workers are asked to send something when idle;
 	// a worker silent for three intervals is disconnected (default 10s).
 	Heartbeat time.Duration
+	// NoSpaceRetryDelay is how long a worker is told to stay away when its
+	// findings cannot be stored because the disk is full (default 30s).
+	NoSpaceRetryDelay time.Duration
 	// MaxMessageBytes is the largest message the server receives, from
 	// workers and API clients alike (default 8 MiB, at least 64 KiB). It is
 	// one setting on both ends: workers are told it in their Welcome and
@@ -263,10 +274,24 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// The metrics exist only once the store is open; damage met while
 	// opening is logged all the same.
 	var m *metrics.Metrics
+	var hs *health.Server
 	db, err := store.Open(dbPath, store.Options{OnDamage: func(d *store.DamageError) {
 		cfg.Logger.Error("damaged record in the database: the call failed with DATA_LOSS; run fleetscan-server check and restore a backup",
 			"file", dbPath, "bucket", d.Bucket, "key", fmt.Sprintf("%x", d.Key), "reason", d.Reason)
 		m.StoreDamage(d.Bucket)
+	}, OnFull: func(err error) {
+		st := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+			cfg.Logger.Error("the disk of the database is full: jobs that need space fail and workers are told to retry later; reads go on. Free space: the next scan works without a restart",
+				"file", dbPath, "err", err)
+		} else {
+			cfg.Logger.Info("the database can write again: space was freed", "file", dbPath)
+		}
+		if hs != nil {
+			hs.SetServingStatus(StorageHealthService, st)
+			hs.SetServingStatus(workerv1.WorkerService_ServiceDesc.ServiceName, st)
+		}
 	}})
 	if err != nil {
 		return nil, err
@@ -288,6 +313,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	m = metrics.New(metrics.Gauges{
 		WorkersConnected: func() float64 { return float64(sched.Connections()) },
 		JobsRunning:      func() float64 { return float64(sched.Running()) },
+		StoreFull: func() float64 {
+			if db.Full() {
+				return 1
+			}
+			return 0
+		},
 		StoreBytes: func() float64 {
 			n, _ := db.Size()
 			return float64(n)
@@ -298,9 +329,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	in.MaxAttempts = cfg.MaxAttempts
 	in.MaxMessageBytes = cfg.MaxMessageBytes
 	in.Heartbeat = cfg.Heartbeat
+	in.NoSpaceRetryDelay = cfg.NoSpaceRetryDelay
 	in.Metrics = s.metrics
 	s.ingest = in
 	s.health = health.NewServer()
+	hs = s.health
+	s.health.SetServingStatus(StorageHealthService, healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(workerv1.WorkerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), db, limit.New(cfg.RateLimit, cfg.RateBurst), creds, cfg.MaxMessageBytes)
 	pages := api.NewPageTokens(db.PageKey())
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log, pages))

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -348,7 +349,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if !welcomedAt.IsZero() {
 			up = time.Since(welcomedAt)
 		}
-		wait := retry.after(progressed.Load(), up)
+		wait := max(retry.after(progressed.Load(), up), retryDelay(err))
 		log.Warn("disconnected from the server; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond), "jobs_held", len(runner.Held()))
 		select {
 		case <-ctx.Done():
@@ -356,6 +357,18 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// retryDelay is how long the server asked the worker to stay away (a
+// RetryInfo detail: its disk is full, say), zero when it did not say. It is
+// capped at ten minutes, so that a wrong value cannot park a worker.
+func retryDelay(err error) time.Duration {
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			return min(ri.GetRetryDelay().AsDuration(), 10*time.Minute)
+		}
+	}
+	return 0
 }
 
 // backoff is the wait between reconnects. It doubles with every stream

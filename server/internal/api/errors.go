@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,6 +27,10 @@ var errInvalid = errors.New("invalid argument")
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
 }
+
+// NoSpaceRetryDelay is how long a caller refused for a full disk is told
+// to wait, unless the error says otherwise (a RetryAfter method).
+const NoSpaceRetryDelay = 30 * time.Second
 
 // codeTable maps the domain's sentinel errors to gRPC codes. The first
 // match wins.
@@ -62,6 +70,17 @@ func toStatus(log *slog.Logger, method string, err error) error {
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
+	}
+	if errors.Is(err, store.ErrNoSpace) {
+		// Retrying at once cannot help: the caller (a worker above all)
+		// is told when to come back.
+		delay := NoSpaceRetryDelay
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			delay = ra.RetryAfter()
+		}
+		st, _ := status.New(codes.Unavailable, err.Error()).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)})
+		return st.Err()
 	}
 	for _, e := range codeTable {
 		if errors.Is(err, e.err) {

@@ -112,6 +112,9 @@ type Ingest struct {
 	MaxAttempts int
 	// Metrics, if set, counts what sessions do.
 	Metrics Metrics
+	// NoSpaceRetryDelay is how long a worker whose findings could not be
+	// stored for lack of disk space is told to stay away.
+	NoSpaceRetryDelay time.Duration
 	// Heartbeat is how often workers send something when idle; a stream
 	// silent for three of them is ended as dead. Default 10s.
 	Heartbeat time.Duration
@@ -134,7 +137,7 @@ type Ingest struct {
 
 // New returns an Ingest.
 func New(s Store, sched Scheduler, log *slog.Logger, serverVersion string) *Ingest {
-	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion, MaxAttempts: 3, Heartbeat: 10 * time.Second, MaxMessageBytes: DefaultMaxMessageBytes}
+	in := &Ingest{store: s, scheduler: sched, log: log, serverVersion: serverVersion, MaxAttempts: 3, Heartbeat: 10 * time.Second, MaxMessageBytes: DefaultMaxMessageBytes, NoSpaceRetryDelay: 30 * time.Second}
 	in.closing, in.close = context.WithCancel(context.Background())
 	return in
 }
@@ -530,6 +533,10 @@ func (s *session) endJob(ctx context.Context, jobID ulid.ULID, d *workerv1.JobDo
 		return s.orDropped(ctx, jobID, "failed", s.in.store.FailJob(ctx, jobID, d.Error))
 	}
 	err := s.in.store.CompleteJob(ctx, jobID, done)
+	if errors.Is(err, store.ErrNoSpace) {
+		s.failForSpace(ctx, jobID, err)
+		return "", retryAfter{err, s.in.NoSpaceRetryDelay}
+	}
 	if errors.Is(err, store.ErrConflict) && s.holds(jobID) {
 		// Not ended on the server: the job changed while it was being
 		// completed. Once more; then it fails rather than hangs.
@@ -589,6 +596,35 @@ func (s *session) reconcile(ctx context.Context) error {
 
 // drop stops a job that ended on the server: the worker is told to cancel
 // it, and what it still sends for it is acknowledged and discarded.
+// retryAfter is an error after which the worker is told to wait delay
+// before it connects again.
+type retryAfter struct {
+	error
+	delay time.Duration
+}
+
+func (e retryAfter) Unwrap() error             { return e.error }
+func (e retryAfter) RetryAfter() time.Duration { return e.delay }
+
+// failForSpace fails a job whose findings the server could not store for
+// lack of disk space, so that it ends now with the reason instead of
+// waiting out its timeout as if the worker had gone. Failing it is a small
+// write that fits in pages bbolt has free, where a batch did not; when it
+// fails too, the job is requeued as the stream ends. The caller ends the
+// stream with the error, which tells the worker when to come back.
+func (s *session) failForSpace(ctx context.Context, jobID ulid.ULID, err error) {
+	reason := fmt.Sprintf("%v; the findings received so far were not kept: free space on the server and scan again", err)
+	if ferr := s.in.store.FailJob(ctx, jobID, reason); ferr != nil {
+		s.log.Error("could not fail the job either; it is requeued", "job", jobID, "err", ferr)
+		return
+	}
+	s.log.Error("job failed: the server's disk is full", "job", jobID, "err", err)
+	if s.in.Metrics != nil {
+		s.in.Metrics.JobEnded("failed", 0)
+	}
+	s.finish(jobID)
+}
+
 func (s *session) drop(ctx context.Context, id ulid.ULID, state fleetscanv1.JobState) error {
 	s.mu.Lock()
 	s.dropped[id] = true
@@ -719,6 +755,10 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			}
 			if errors.Is(err, store.ErrOutOfOrder) {
 				return fmt.Errorf("%w: %w", ErrProtocol, err)
+			}
+			if errors.Is(err, store.ErrNoSpace) {
+				s.failForSpace(ctx, jobID, err)
+				return retryAfter{err, s.in.NoSpaceRetryDelay}
 			}
 			return fmt.Errorf("stage batch %d of job %s: %w", m.Batch.Seq, jobID, err)
 		}

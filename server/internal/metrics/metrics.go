@@ -33,6 +33,7 @@ type Gauges struct {
 	WorkersConnected func() float64
 	JobsRunning      func() float64
 	StoreBytes       func() float64
+	StoreFull        func() float64
 }
 
 // New registers the metrics.
@@ -69,6 +70,7 @@ func New(g Gauges) *Metrics {
 		"fleetscan_workers_connected": {"Workers holding a stream to this server.", g.WorkersConnected},
 		"fleetscan_jobs_running":      {"Jobs dispatched to workers and not ended.", g.JobsRunning},
 		"fleetscan_store_bytes":       {"Size of the bbolt database.", g.StoreBytes},
+		"fleetscan_store_full":        {"1 while writes to the database fail for lack of disk space (jobs fail, workers are told to retry later), else 0.", g.StoreFull},
 	} {
 		if f.fn != nil {
 			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: f.help}, f.fn))

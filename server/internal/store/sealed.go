@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"path/filepath"
 	"runtime/debug"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -299,14 +301,60 @@ func (s *DB) view(fn func(*txn) error) error {
 
 // update runs fn in a write transaction; damage rolls it back.
 func (s *DB) update(fn func(*txn) error) error {
-	return s.reported(s.db.Update(func(tx *bolt.Tx) error { return (&txn{tx: tx}).run(fn) }))
+	return s.wrote(s.reported(s.db.Update(func(tx *bolt.Tx) error { return (&txn{tx: tx}).run(fn) })))
 }
 
 // batch runs fn in a write transaction shared with concurrent callers
 // (bbolt's Batch: fn may run more than once).
 func (s *DB) batch(fn func(*txn) error) error {
-	return s.reported(s.db.Batch(func(tx *bolt.Tx) error { return (&txn{tx: tx}).run(fn) }))
+	return s.wrote(s.reported(s.db.Batch(func(tx *bolt.Tx) error { return (&txn{tx: tx}).run(fn) })))
 }
+
+// wrote follows whether writes fail for lack of space: the first such
+// failure and the first success after one are told to Options.OnFull, so
+// that health, a metric and one log line say it, not every refused write.
+// The transaction was rolled back; nothing committed before is touched.
+func (s *DB) wrote(err error) error {
+	if err != nil && !isNoSpace(err) {
+		return err
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrNoSpace, err)
+		free, _ := freeBytes(filepath.Dir(s.db.Path()))
+		s.freeWhenFull.Store(free)
+		if !s.full.Swap(true) && s.onFull != nil {
+			s.onFull(err)
+		}
+		return err
+	}
+	if !s.full.Load() {
+		return nil
+	}
+	// A small write (failing a job) fits in pages bbolt has free inside
+	// the file while batches still do not: the disk counts as full until
+	// space was freed on it.
+	if free, ok := freeBytes(filepath.Dir(s.db.Path())); ok && free < s.freeWhenFull.Load()+freedEnough && free < plentyFree {
+		return nil
+	}
+	if s.full.Swap(false) && s.onFull != nil {
+		s.onFull(nil)
+	}
+	return nil
+}
+
+// The disk counts as no longer full once this much more is free than when
+// a write failed, or this much is free at all.
+const (
+	freedEnough = 1 << 20
+	plentyFree  = 256 << 20
+)
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// Full reports whether the last write failed for lack of space.
+func (s *DB) Full() bool { return s.full.Load() }
 
 // reported tells Options.OnDamage of damage before returning err.
 func (s *DB) reported(err error) error {

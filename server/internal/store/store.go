@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -27,6 +28,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrIncomplete: a job ended with batches missing.
 	ErrIncomplete = errors.New("incomplete")
+	// ErrNoSpace: a write failed because the server's disk (or quota) is
+	// full; it was rolled back.
+	ErrNoSpace = errors.New("the server's disk is full")
 	// ErrOutOfOrder: a batch that would leave a gap in the numbering.
 	ErrOutOfOrder = errors.New("batch out of order")
 	// ErrInvalidID: a string that is not an id.
@@ -38,9 +42,14 @@ type DB struct {
 	db *bolt.DB
 	// onDamage, if set, hears of every damage a transaction met.
 	onDamage func(*DamageError)
-	pageKey  []byte
-	now      func() time.Time
-	codec    *codec
+	onFull   func(error)
+	full     atomic.Bool
+	// freeWhenFull: the bytes free on the disk when a write last failed
+	// for lack of space.
+	freeWhenFull atomic.Int64
+	pageKey      []byte
+	now          func() time.Time
+	codec        *codec
 	// completeSlots bounds the CompleteJob calls doing CPU work at once (see
 	// (*DB).completing).
 	completeSlots chan struct{}
@@ -56,6 +65,9 @@ type Options struct {
 	// OnDamage, if set, hears of every damage a transaction meets, to log
 	// it and count it; the transaction fails with ErrDataLoss either way.
 	OnDamage func(*DamageError)
+	// OnFull, if set, hears when writes start failing for lack of space
+	// (the error) and when one succeeds again (nil).
+	OnFull func(error)
 }
 
 // Open opens or creates the database file at path. It waits at most a few
@@ -86,7 +98,7 @@ func Open(path string, opts Options) (*DB, error) {
 	// fill a transaction: bbolt's default of 10 ms caps one stream at about
 	// 100 batches a second.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &DB{db: db, now: opts.Now, onDamage: opts.OnDamage, entropy: ulid.Monotonic(rand.Reader, 0), completeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
+	s := &DB{db: db, now: opts.Now, onDamage: opts.OnDamage, onFull: opts.OnFull, entropy: ulid.Monotonic(rand.Reader, 0), completeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
 	if s.now == nil {
 		s.now = time.Now
 	}
