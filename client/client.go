@@ -43,6 +43,7 @@ type Client struct {
 	FindingService fleetscanv1.FindingServiceClient
 	TokenService   fleetscanv1.TokenServiceClient
 	AuditService   fleetscanv1.AuditServiceClient
+	AdminService   fleetscanv1.AdminServiceClient
 	// ExceptionService manages exceptions (accepted risks).
 	ExceptionService fleetscanv1.ExceptionServiceClient
 }
@@ -152,6 +153,7 @@ func New(target string, opts ...Option) (*Client, error) {
 		FindingService:   fleetscanv1.NewFindingServiceClient(conn),
 		TokenService:     fleetscanv1.NewTokenServiceClient(conn),
 		AuditService:     fleetscanv1.NewAuditServiceClient(conn),
+		AdminService:     fleetscanv1.NewAdminServiceClient(conn),
 		ExceptionService: fleetscanv1.NewExceptionServiceClient(conn),
 	}, nil
 }

@@ -344,6 +344,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log, pages))
 	fleetscanv1.RegisterTokenServiceServer(s.grpc, api.NewTokenServer(db, s.log, pages))
 	fleetscanv1.RegisterAuditServiceServer(s.grpc, api.NewAuditServer(db, s.log, pages))
+	fleetscanv1.RegisterAdminServiceServer(s.grpc, api.NewAdminServer(db, s.log))
 	exceptions := api.NewExceptionServer(db, s.log, pages)
 	exceptions.TenantsMayCreate = cfg.TenantExceptions
 	fleetscanv1.RegisterExceptionServiceServer(s.grpc, exceptions)
@@ -544,7 +545,7 @@ func newGRPCServer(log *slog.Logger, m *metrics.Metrics, authn *auth.Authenticat
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(newLenientCodec()),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log, m), malformedUnary, audit.UnaryInterceptor(audits, log), authn.UnaryInterceptor, limiter.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), malformedStream, authn.StreamInterceptor, limiter.StreamInterceptor),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), malformedStream, audit.StreamInterceptor(audits, log), authn.StreamInterceptor, limiter.StreamInterceptor),
 		grpc.MaxRecvMsgSize(maxMessage),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "check":
 			return runCheck(ctx, args[1:], stdout, stderr)
+		case "restore":
+			return runRestore(ctx, args[1:], stdout, stderr)
 		case "serve":
 			args = args[1:]
 		}
@@ -59,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: fleetscan-server [serve] [flags]
        fleetscan-server check --data-dir DIR    (see fleetscan-server check --help)
+       fleetscan-server restore --data-dir DIR --from BACKUP
 
 Runs the fleetscan server. On first start it creates an operator token and
 writes it to DATA_DIR/operator.token (mode 0600); use it with the fleetscan

@@ -348,3 +348,28 @@ func TestConfigContexts(t *testing.T) {
 		t.Errorf("unknown context: %v", err)
 	}
 }
+
+// TestCLIBackup: admin backup writes a whole database file that the
+// server's check accepts, only under the name asked for; without -o it is
+// a usage error (exit 2) and writes nothing.
+func TestCLIBackup(t *testing.T) {
+	c := startCLI(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "fleetscan-backup.db")
+	out := c.must("admin", "backup", "-o", file)
+	if !strings.Contains(out, "wrote "+file) {
+		t.Errorf("admin backup said %q", out)
+	}
+	var problems []string
+	st, err := server.CheckDatabase(context.Background(), file, func(p server.Problem) { problems = append(problems, p.String()) })
+	if err != nil || len(problems) > 0 || st.Records == 0 {
+		t.Fatalf("check of the backup: %v %v (%d records)", err, problems, st.Records)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("backup left %d files in its directory, want just the backup", len(entries))
+	}
+	if _, err := c.run("admin", "backup"); exitCode(err) != 2 {
+		t.Errorf("admin backup without -o: exit %d (%v), want 2", exitCode(err), err)
+	}
+}

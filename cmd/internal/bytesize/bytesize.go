@@ -67,3 +67,17 @@ func (f *Flag) Set(s string) error {
 	f.N = n
 	return nil
 }
+
+// Human writes n for people: one decimal in the largest binary unit it
+// reaches ("223.9 MiB"), plain bytes below 1 KiB.
+func Human(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		factor int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.factor {
+			return strconv.FormatFloat(float64(n)/float64(u.factor), 'f', 1, 64) + " " + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}

@@ -42,3 +42,11 @@ func TestFormatRoundTrips(t *testing.T) {
 		t.Errorf("Format(8 MiB) = %q", got)
 	}
 }
+
+func TestHuman(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 234_881_024: "224.0 MiB", 240_000_000: "228.9 MiB", 3 << 30: "3.0 GiB"} {
+		if got := Human(n); got != want {
+			t.Errorf("Human(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -60,36 +60,73 @@ func UnaryInterceptor(s Store, log *slog.Logger) grpc.UnaryServerInterceptor {
 		ctx, who := auth.Observe(ctx)
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		switch status.Code(err) {
-		case codes.Unauthenticated, codes.ResourceExhausted:
-			// Not stored: anybody can send these, as fast as they like, and
-			// the log must not be a way to fill the disk. The server log
-			// has them.
-			log.Warn("refused call", "method", info.FullMethod, "code", status.Code(err).String(), "principal", who.Name)
-			return resp, err
-		}
-		rec := &storagev1.AuditRecord{
-			TimeMs: start.UnixMilli(), Principal: who.Name, Role: string(who.Role), Tenant: who.Tenant,
-			Method: info.FullMethod, Code: status.Code(err).String(),
-		}
-		if err != nil {
-			rec.Error = status.Convert(err).Message()
-		}
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			rec.Peer = p.Addr.String()
-		}
-		if m, ok := req.(proto.Message); ok {
-			if b, merr := protojson.Marshal(m); merr == nil {
-				if len(b) > maxRequest {
-					b = append(b[:maxRequest], "…"...)
-				}
-				rec.Request = string(b)
-			}
-		}
-		// Recorded even when the caller has gone: the call happened.
-		if aerr := s.AppendAudit(context.WithoutCancel(ctx), rec); aerr != nil {
-			log.Error("audit log write failed", "method", info.FullMethod, "principal", rec.Principal, "err", aerr)
-		}
+		record(ctx, s, log, info.FullMethod, who, start, req, err)
 		return resp, err
+	}
+}
+
+// StreamInterceptor records audited streaming calls (a backup) after they
+// end, as UnaryInterceptor does; the request is the stream's first
+// message.
+func StreamInterceptor(s Store, log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if !Audited(info.FullMethod) {
+			return handler(srv, ss)
+		}
+		ctx, who := auth.Observe(ss.Context())
+		start := time.Now()
+		rs := &recordingStream{ServerStream: ss, ctx: ctx}
+		err := handler(srv, rs)
+		record(ctx, s, log, info.FullMethod, who, start, rs.first, err)
+		return err
+	}
+}
+
+type recordingStream struct {
+	grpc.ServerStream
+	ctx   context.Context
+	first any
+}
+
+func (r *recordingStream) Context() context.Context { return r.ctx }
+
+func (r *recordingStream) RecvMsg(m any) error {
+	err := r.ServerStream.RecvMsg(m)
+	if err == nil && r.first == nil {
+		r.first = m
+	}
+	return err
+}
+
+func record(ctx context.Context, s Store, log *slog.Logger, method string, who *auth.Principal, start time.Time, req any, err error) {
+	switch status.Code(err) {
+	case codes.Unauthenticated, codes.ResourceExhausted:
+		// Not stored: anybody can send these, as fast as they like, and
+		// the log must not be a way to fill the disk. The server log has
+		// them.
+		log.Warn("refused call", "method", method, "code", status.Code(err).String(), "principal", who.Name)
+		return
+	}
+	rec := &storagev1.AuditRecord{
+		TimeMs: start.UnixMilli(), Principal: who.Name, Role: string(who.Role), Tenant: who.Tenant,
+		Method: method, Code: status.Code(err).String(),
+	}
+	if err != nil {
+		rec.Error = status.Convert(err).Message()
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		rec.Peer = p.Addr.String()
+	}
+	if m, ok := req.(proto.Message); ok {
+		if b, merr := protojson.Marshal(m); merr == nil {
+			if len(b) > maxRequest {
+				b = append(b[:maxRequest], "…"...)
+			}
+			rec.Request = string(b)
+		}
+	}
+	// Recorded even when the caller has gone: the call happened.
+	if aerr := s.AppendAudit(context.WithoutCancel(ctx), rec); aerr != nil {
+		log.Error("audit log write failed", "method", method, "principal", rec.Principal, "err", aerr)
 	}
 }

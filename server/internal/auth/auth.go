@@ -251,6 +251,7 @@ var methodRoles = map[string][]Role{
 	"/fleetscan.v1.TokenService/ListTokens":           {RoleOperator},
 	"/fleetscan.v1.TokenService/RevokeToken":          {RoleOperator},
 	"/fleetscan.v1.AuditService/ListAuditEvents":      {RoleOperator},
+	"/fleetscan.v1.AdminService/Backup":               {RoleOperator},
 	"/fleetscan.v1.ExceptionService/CreateException":  {RoleOperator, RoleTenant},
 	"/fleetscan.v1.ExceptionService/ListExceptions":   {RoleOperator, RoleTenant},
 	"/fleetscan.v1.ExceptionService/DeleteException":  {RoleOperator, RoleTenant},
