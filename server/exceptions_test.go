@@ -26,7 +26,8 @@ func countFindings(t *testing.T, ts *testServer, token string, req *fleetscanv1.
 // scan, and a deleted or expired exception stops applying. Tenants, when
 // the server lets them, make exceptions inside their scope only.
 func TestExceptions(t *testing.T) {
-	ts := &testServer{t: t, dataDir: t.TempDir(), cfg: func(c *server.Config) { c.TenantExceptions = true }}
+	clk := newClock()
+	ts := &testServer{t: t, dataDir: t.TempDir(), cfg: func(c *server.Config) { c.TenantExceptions, c.Now = true, clk.Now }}
 	ts.start()
 	t.Cleanup(ts.shutdown)
 	op := ts.client(ts.operatorToken())
@@ -82,7 +83,7 @@ func TestExceptions(t *testing.T) {
 		t.Errorf("rescan with the exception counts %d suppressed, want at least %d", got, n)
 	}
 
-	time.Sleep(2100 * time.Millisecond)
+	clk.Advance(3 * time.Second)
 	if got := countFindings(t, ts, opTok, &fleetscanv1.ListFindingsRequest{ClusterId: "acme-prod"}); got != openBefore {
 		t.Errorf("open findings after the exception expired: %d, want %d", got, openBefore)
 	}

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -79,16 +78,26 @@ func TestOldWorkerSpendsJoinTokenAtWelcome(t *testing.T) {
 	if err != nil || welcome.GetWorkerToken() == "" {
 		t.Fatalf("old worker: %v %v", welcome, err)
 	}
-	time.Sleep(200 * time.Millisecond) // well inside the old worker's heartbeat interval
-
-	_, stolen, err := ts.connectRaw(context.Background(), "acme-dev", join)
-	if err == nil {
-		t.Errorf("a second use of the join token 200 ms after the worker's Welcome got credential %v; want refused", stolen.GetWorkerToken() != "")
+	// At once, long before the old worker's first heartbeat: the token was
+	// spent when the Welcome was sent, before the worker read it.
+	if _, stolen, err := ts.connectRaw(context.Background(), "acme-dev", join); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a second use of the join token right after the worker's Welcome: %v (credential %v); want Unauthenticated", err, stolen.GetWorkerToken() != "")
 	}
-	// The old worker's stream goes on; its credential works.
-	_ = worker.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Progress{Progress: &workerv1.Progress{}}})
-	if _, err := worker.Recv(); err != nil {
-		t.Logf("old worker's stream: %v", err)
+	// The old worker's stream goes on: it is sent the next job.
+	if err := worker.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Progress{Progress: &workerv1.Progress{}}}); err != nil {
+		t.Fatalf("old worker's heartbeat: %v", err)
+	}
+	if _, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"acme-dev"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := worker.Recv()
+		if err != nil {
+			t.Fatalf("old worker's stream ended: %v", err)
+		}
+		if m.GetAssign() != nil {
+			break
+		}
 	}
 	if _, _, err := ts.connectRaw(context.Background(), "acme-dev", welcome.WorkerToken); err != nil {
 		t.Errorf("old worker reconnecting with its credential: %v", err)

@@ -78,6 +78,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	d := Defaults
 	setDefault(&c.Listen, d.Listen)
 	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
@@ -182,6 +185,9 @@ type Config struct {
 	// NoSpaceRetryDelay is how long a worker is told to stay away when its
 	// findings cannot be stored because the disk is full (default 30s).
 	NoSpaceRetryDelay time.Duration
+	// Now, if set, is the clock of token and exception expiry and of the
+	// times the store records; tests advance it instead of sleeping.
+	Now func() time.Time
 	// MaxMessageBytes is the largest message the server receives, from
 	// workers and API clients alike (default 8 MiB, at least 64 KiB). It is
 	// one setting on both ends: workers are told it in their Welcome and
@@ -275,7 +281,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// opening is logged all the same.
 	var m *metrics.Metrics
 	var hs *health.Server
-	db, err := store.Open(dbPath, store.Options{OnDamage: func(d *store.DamageError) {
+	db, err := store.Open(dbPath, store.Options{Now: cfg.Now, OnDamage: func(d *store.DamageError) {
 		cfg.Logger.Error("damaged record in the database: the call failed with DATA_LOSS; run fleetscan-server check and restore a backup",
 			"file", dbPath, "bucket", d.Bucket, "key", fmt.Sprintf("%x", d.Key), "reason", d.Reason)
 		m.StoreDamage(d.Bucket)
@@ -313,6 +319,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	m = metrics.New(metrics.Gauges{
 		WorkersConnected: func() float64 { return float64(sched.Connections()) },
 		JobsRunning:      func() float64 { return float64(sched.Running()) },
+		JobsWaiting:      func() float64 { return float64(sched.Waiting()) },
 		StoreFull: func() float64 {
 			if db.Full() {
 				return 1
@@ -336,17 +343,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	hs = s.health
 	s.health.SetServingStatus(StorageHealthService, healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(workerv1.WorkerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	s.grpc = newGRPCServer(s.log, s.metrics, auth.New(db, store.ErrNotFound), db, limit.New(cfg.RateLimit, cfg.RateBurst), creds, cfg.MaxMessageBytes)
+	authn := auth.New(db, store.ErrNotFound)
+	authn.Now = cfg.Now
+	s.grpc = newGRPCServer(s.log, s.metrics, authn, db, limit.New(cfg.RateLimit, cfg.RateBurst), creds, cfg.MaxMessageBytes)
 	pages := api.NewPageTokens(db.PageKey())
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log, pages))
 	s.scans = api.NewScanServer(sched, db, db, in, s.log, pages)
 	fleetscanv1.RegisterScanServiceServer(s.grpc, s.scans)
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log, pages))
-	fleetscanv1.RegisterTokenServiceServer(s.grpc, api.NewTokenServer(db, s.log, pages))
+	tokens := api.NewTokenServer(db, s.log, pages)
+	tokens.Now = cfg.Now
+	fleetscanv1.RegisterTokenServiceServer(s.grpc, tokens)
 	fleetscanv1.RegisterAuditServiceServer(s.grpc, api.NewAuditServer(db, s.log, pages))
 	fleetscanv1.RegisterAdminServiceServer(s.grpc, api.NewAdminServer(db, s.log))
 	exceptions := api.NewExceptionServer(db, s.log, pages)
 	exceptions.TenantsMayCreate = cfg.TenantExceptions
+	exceptions.Now = cfg.Now
 	fleetscanv1.RegisterExceptionServiceServer(s.grpc, exceptions)
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)

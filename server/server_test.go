@@ -52,6 +52,26 @@ type testServer struct {
 	done chan error
 }
 
+// clock is a clock that tests advance instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func startServer(t *testing.T) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, dataDir: t.TempDir()}
@@ -996,7 +1016,7 @@ func TestDevTLS(t *testing.T) {
 // cluster's job waits until the first ends, then runs.
 func TestFleetWideJobLimit(t *testing.T) {
 	ts := &testServer{t: t, dataDir: t.TempDir()}
-	ts.cfg = func(c *server.Config) { c.MaxRunningJobs = 1 }
+	ts.cfg = func(c *server.Config) { c.MaxRunningJobs, c.MetricsListen = 1, "127.0.0.1:0" }
 	ts.start()
 	t.Cleanup(ts.shutdown)
 	op := ts.client(ts.operatorToken())
@@ -1031,7 +1051,10 @@ func TestFleetWideJobLimit(t *testing.T) {
 	first := startScan("a")
 	waitState(first, fleetscanv1.JobState_JOB_STATE_DISPATCHED)
 	second := startScan("b")
-	time.Sleep(200 * time.Millisecond)
+	// The event: b's worker asked for the slot and was put in line.
+	for !strings.Contains(metricsOf(t, ts), "\nfleetscan_jobs_waiting 1\n") {
+		time.Sleep(10 * time.Millisecond) // polling; no time limit
+	}
 	if got := state(second); got != fleetscanv1.JobState_JOB_STATE_PENDING {
 		t.Fatalf("second cluster's job is %v while the only slot is taken, want PENDING", got)
 	}
@@ -1044,6 +1067,21 @@ func TestFleetWideJobLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStopped(t, slowB)
+}
+
+// metricsOf returns the server's /metrics page.
+func metricsOf(t *testing.T, ts *testServer) string {
+	t.Helper()
+	r, err := http.Get("http://" + ts.srv.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestMetrics: after a scan, /metrics on the separate listener counts the

@@ -36,14 +36,15 @@ type ExceptionServer struct {
 	store ExceptionStore
 	log   *slog.Logger
 	pages *PageTokens
-	now   func() time.Time
+	// Now is the clock of expiries (time.Now unless a test sets it).
+	Now func() time.Time
 	// TenantsMayCreate lets tenants manage exceptions inside their scope.
 	TenantsMayCreate bool
 }
 
 // NewExceptionServer returns the ExceptionService handlers.
 func NewExceptionServer(s ExceptionStore, log *slog.Logger, pages *PageTokens) *ExceptionServer {
-	return &ExceptionServer{pages: pages, store: s, log: log, now: time.Now}
+	return &ExceptionServer{pages: pages, store: s, log: log, Now: time.Now}
 }
 
 // CreateException validates an exception, checks it is in the caller's
@@ -71,7 +72,7 @@ func (s *ExceptionServer) CreateException(ctx context.Context, req *fleetscanv1.
 	if e.ResourceName != "" && e.ResourceKind == "" {
 		return nil, toStatus(s.log, "CreateException", invalid("exception.resource_kind: required with resource_name"))
 	}
-	now := s.now()
+	now := s.Now()
 	switch {
 	case e.ExpireTime != nil:
 	case req.Ttl != nil:
@@ -141,7 +142,7 @@ func visibleTo(p auth.Principal, e *fleetscanv1.Exception) bool {
 func errForbiddenf(msg string) error { return fmt.Errorf("%w: %s", auth.ErrForbidden, msg) }
 
 func (s *ExceptionServer) withState(e *fleetscanv1.Exception) *fleetscanv1.Exception {
-	e.State = store.ExceptionState(e, s.now().UnixMilli())
+	e.State = store.ExceptionState(e, s.Now().UnixMilli())
 	return e
 }
 
@@ -157,7 +158,7 @@ func (s *ExceptionServer) ListExceptions(ctx context.Context, req *fleetscanv1.L
 	if err != nil {
 		return nil, toStatus(s.log, "ListExceptions", err)
 	}
-	now := s.now().UnixMilli()
+	now := s.Now().UnixMilli()
 	all, err := s.store.ListExceptions(ctx, func(e *fleetscanv1.Exception) bool {
 		return visibleTo(p, e) && (req.ShowExpired || store.ExceptionState(e, now) == fleetscanv1.ExceptionState_EXCEPTION_STATE_ACTIVE)
 	})

@@ -34,12 +34,13 @@ type TokenServer struct {
 	store TokenStore
 	log   *slog.Logger
 	pages *PageTokens
-	now   func() time.Time
+	// Now is the clock of expiries (time.Now unless a test sets it).
+	Now func() time.Time
 }
 
 // NewTokenServer returns the TokenService handlers.
 func NewTokenServer(s TokenStore, log *slog.Logger, pages *PageTokens) *TokenServer {
-	return &TokenServer{pages: pages, store: s, log: log, now: time.Now}
+	return &TokenServer{pages: pages, store: s, log: log, Now: time.Now}
 }
 
 // apiToken selects operator and tenant tokens: worker credentials and
@@ -76,7 +77,7 @@ func (s *TokenServer) CreateToken(ctx context.Context, req *fleetscanv1.CreateTo
 		}
 	}
 	p, _ := auth.FromContext(ctx)
-	now := s.now()
+	now := s.Now()
 	rec.Id = s.store.NewID().String()
 	rec.CreateMs, rec.ExpireMs, rec.CreatedBy = now.UnixMilli(), now.Add(ttl).UnixMilli(), p.Name
 	secret, hash := auth.NewToken(auth.PrefixAPI)
@@ -99,7 +100,7 @@ func (s *TokenServer) ListTokens(ctx context.Context, req *fleetscanv1.ListToken
 	if err != nil {
 		return nil, toStatus(s.log, "ListTokens", err)
 	}
-	now := s.now().UnixMilli()
+	now := s.Now().UnixMilli()
 	all, err := s.store.ListTokens(ctx, func(t *storagev1.TokenRecord) bool {
 		live := t.RevokeMs == 0 && (t.ExpireMs == 0 || t.ExpireMs > now)
 		return apiToken(t) && (req.ShowAll || live)

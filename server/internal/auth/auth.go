@@ -155,6 +155,8 @@ type TokenLookup interface {
 
 // Authenticator checks bearer tokens and the authorization table.
 type Authenticator struct {
+	// Now is the clock of token expiry (time.Now unless a test sets it).
+	Now      func() time.Time
 	tokens   TokenLookup
 	notFound error
 	// public methods need no credential: health checks and reflection.
@@ -164,7 +166,7 @@ type Authenticator struct {
 // New returns an Authenticator over the stored tokens; notFound is the
 // error LookupToken wraps for an unknown token.
 func New(tokens TokenLookup, notFound error) *Authenticator {
-	return &Authenticator{tokens: tokens, notFound: notFound, public: func(method string) bool {
+	return &Authenticator{Now: time.Now, tokens: tokens, notFound: notFound, public: func(method string) bool {
 		return strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.")
 	}}
 }
@@ -201,7 +203,7 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 		// Not the caller's fault: a worker must retry, not give up.
 		return nil, status.Error(codes.Unavailable, "cannot check the token now; retry")
 	}
-	if rec.RevokeMs != 0 || (rec.ExpireMs != 0 && time.Now().UnixMilli() >= rec.ExpireMs) {
+	if rec.RevokeMs != 0 || (rec.ExpireMs != 0 && a.Now().UnixMilli() >= rec.ExpireMs) {
 		return nil, status.Error(codes.Unauthenticated, "token expired or revoked: ask an operator for a new one")
 	}
 	p := Principal{Role: Role(rec.Role), Name: rec.Name, Tenant: rec.Tenant, ClusterID: rec.ClusterId, TokenHash: Hash(token)}

@@ -32,6 +32,7 @@ type Metrics struct {
 type Gauges struct {
 	WorkersConnected func() float64
 	JobsRunning      func() float64
+	JobsWaiting      func() float64
 	StoreBytes       func() float64
 	StoreFull        func() float64
 }
@@ -69,6 +70,7 @@ func New(g Gauges) *Metrics {
 	}{
 		"fleetscan_workers_connected": {"Workers holding a stream to this server.", g.WorkersConnected},
 		"fleetscan_jobs_running":      {"Jobs dispatched to workers and not ended.", g.JobsRunning},
+		"fleetscan_jobs_waiting":      {"Clusters whose connected worker has a job waiting for a slot under --max-running-jobs.", g.JobsWaiting},
 		"fleetscan_store_bytes":       {"Size of the bbolt database.", g.StoreBytes},
 		"fleetscan_store_full":        {"1 while writes to the database fail for lack of disk space (jobs fail, workers are told to retry later), else 0.", g.StoreFull},
 	} {

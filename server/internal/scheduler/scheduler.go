@@ -145,7 +145,15 @@ func (s *Scheduler) wakeLineLocked() {
 	}
 }
 
-// Running returns the number of slots taken.
+// Waiting is the number of clusters with a job that waits for a slot
+// under MaxRunning.
+func (s *Scheduler) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.line)
+}
+
+// Running is the number of jobs holding a slot.
 func (s *Scheduler) Running() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
