@@ -40,10 +40,13 @@ proto: $(PROTO_TOOLS) ## Regenerate Go and TypeScript code from proto/ (committe
 	buf generate
 
 .PHONY: lint
-lint: $(BIN)/buf ## buf lint, go vet, gofmt
+lint: $(BIN)/buf ## buf lint, go vet, staticcheck, errorlint, gofmt
 	buf lint
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./deploy/e2e
+	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags e2e ./deploy/e2e
+	$(GO) tool go-errorlint ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: checkproto

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Restored says what Restore did.
@@ -44,7 +45,7 @@ func Restore(ctx context.Context, dataDir, from string, report func(Problem)) (R
 	// meanwhile, and tells that one is running.
 	if _, err := os.Stat(dbPath); err == nil {
 		live, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return r, fmt.Errorf("%s is in use: stop the server on %s first", dbPath, dataDir)
 		}
 		if err == nil {

@@ -39,7 +39,6 @@ type cluster struct {
 	tenant      string
 	seedDirs    []string
 	installs    []string // kustomizations of deploy/kubernetes applied to it
-	adminConfig string   // kubeconfig with the admin token
 	workerToken string   // a TokenRequest token of the worker's ServiceAccount
 	workerConf  string   // kubeconfig with workerToken
 }

@@ -37,7 +37,6 @@ type fleet struct {
 	t       *testing.T
 	addr    string
 	op      *client.Client
-	procs   []*process
 	server  *process
 	workers []*process
 }

@@ -397,6 +397,11 @@ func recvHello(ctx context.Context, stream Stream) (*workerv1.Hello, error) {
 	defer timer.Stop()
 	select {
 	case r := <-ch:
+		if errors.Is(r.err, io.EOF) {
+			// A probe, or a worker stopped as it started: the caller went
+			// away, which is no server error.
+			return nil, fmt.Errorf("the stream ended before its Hello: %w", context.Canceled)
+		}
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -529,6 +534,15 @@ func (s *session) loop(ctx context.Context, wake <-chan struct{}, inbound <-chan
 // dropped.
 func (s *session) endJob(ctx context.Context, jobID ulid.ULID, d *workerv1.JobDone, done store.Completion) (string, error) {
 	if d.Error != "" {
+		// FailJob leaves a job that ended meanwhile (cancelled, timed
+		// out) as it is and says nothing: ask first, so that such a job
+		// is dropped, not counted as failed.
+		if err := s.reconcile(ctx); err != nil {
+			return "", err
+		}
+		if !s.holds(jobID) {
+			return "", nil
+		}
 		s.log.Warn("job failed on the worker", "job", jobID, "err", d.Error)
 		return s.orDropped(ctx, jobID, "failed", s.in.store.FailJob(ctx, jobID, d.Error))
 	}
@@ -537,7 +551,15 @@ func (s *session) endJob(ctx context.Context, jobID ulid.ULID, d *workerv1.JobDo
 		s.failForSpace(ctx, jobID, err)
 		return "", retryAfter{err, s.in.NoSpaceRetryDelay}
 	}
-	if errors.Is(err, store.ErrConflict) && s.holds(jobID) {
+	if errors.Is(err, store.ErrConflict) {
+		// The session's view may be behind the store's: a job that ended
+		// on the server meanwhile is dropped, not completed again.
+		if rerr := s.reconcile(ctx); rerr != nil {
+			return "", rerr
+		}
+		if !s.holds(jobID) {
+			return "", nil
+		}
 		// Not ended on the server: the job changed while it was being
 		// completed. Once more; then it fails rather than hangs.
 		if err = s.in.store.CompleteJob(ctx, jobID, done); errors.Is(err, store.ErrConflict) {
@@ -594,8 +616,6 @@ func (s *session) reconcile(ctx context.Context) error {
 	return nil
 }
 
-// drop stops a job that ended on the server: the worker is told to cancel
-// it, and what it still sends for it is acknowledged and discarded.
 // retryAfter is an error after which the worker is told to wait delay
 // before it connects again.
 type retryAfter struct {
@@ -625,7 +645,10 @@ func (s *session) failForSpace(ctx context.Context, jobID ulid.ULID, err error) 
 	s.finish(jobID)
 }
 
+// drop stops a job that ended on the server: the worker is told to cancel
+// it, and what it still sends for it is acknowledged and discarded.
 func (s *session) drop(ctx context.Context, id ulid.ULID, state fleetscanv1.JobState) error {
+	s.in.refusals.Delete(id) // it ended: a refusal of it counts no more
 	s.mu.Lock()
 	s.dropped[id] = true
 	s.mu.Unlock()

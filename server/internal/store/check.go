@@ -11,6 +11,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/proto"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -63,7 +64,7 @@ func Check(ctx context.Context, path string, report func(Problem)) (CheckStats, 
 	}
 	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return st, fmt.Errorf("%s: in use by another process: stop the server first, or check a backup", path)
 		}
 		return st, fmt.Errorf("%s: %w", path, err)

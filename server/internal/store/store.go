@@ -15,6 +15,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/proto"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -83,9 +84,9 @@ func Open(path string, opts Options) (*DB, error) {
 		switch {
 		case errors.Is(err, ErrDataLoss):
 			return nil, err
-		case errors.Is(err, bolt.ErrTimeout):
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("open %s: locked by another process (is a server already running on this data dir?)", path)
-		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 			return nil, fmt.Errorf("open %s: not a readable fleetscan database (%v): restore a backup (fleetscan-server restore): %w", path, err, ErrDataLoss)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
