@@ -349,6 +349,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pages := api.NewPageTokens(db.PageKey())
 	fleetscanv1.RegisterClusterServiceServer(s.grpc, api.NewClusterServer(db, sched, s.log, pages))
 	s.scans = api.NewScanServer(sched, db, db, in, s.log, pages)
+	s.scans.JobTimeout = cfg.JobTimeout
 	fleetscanv1.RegisterScanServiceServer(s.grpc, s.scans)
 	fleetscanv1.RegisterFindingServiceServer(s.grpc, api.NewFindingServer(db, db, s.log, pages))
 	tokens := api.NewTokenServer(db, s.log, pages)

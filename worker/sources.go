@@ -20,6 +20,24 @@ func KubeSource(client kubernetes.Interface, pageSize int64, warn func(problem s
 // receives the objects that decoded with unknown or duplicate fields, as
 // "file:line: ..."; what could not be read is in the inventory's
 // Problems, and so in the job's result.
-func SnapshotSource(dir string, warn func(problem string)) Source {
-	return &collect.Snapshot{Dir: dir, Warn: warn}
+func SnapshotSource(dir string, warn func(problem string), opts ...SnapshotOption) Source {
+	s := &collect.Snapshot{Dir: dir, Warn: warn}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// DefaultMaxDocumentSize bounds one manifest document of a snapshot
+// unless WithMaxDocumentSize says otherwise.
+const DefaultMaxDocumentSize = collect.MaxDocumentSize
+
+// SnapshotOption tunes SnapshotSource.
+type SnapshotOption func(*collect.Snapshot)
+
+// WithMaxDocumentSize bounds one manifest document (default 16 MiB); a
+// larger one is reported with its file and line and skipped, and the
+// rest is scanned.
+func WithMaxDocumentSize(n int) SnapshotOption {
+	return func(s *collect.Snapshot) { s.MaxDocument = n }
 }

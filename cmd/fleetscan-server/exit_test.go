@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -21,10 +22,34 @@ func TestExitCodes(t *testing.T) {
 		// Durations take days and weeks, as the README writes them.
 		{[]string{"--retention", "90d", "--job-expiry", "1w", "--job-timeout", "1d12h", "--version"}, 0},
 		{[]string{"--retention", "90 days", "--version"}, 2},
+		// The single-dash spellings of earlier releases still work.
+		{[]string{"-retention", "90d", "-job-timeout=2h", "-version"}, 0},
+		{[]string{"check", "--help"}, 0},
+		{[]string{"restore", "--data-dir", t.TempDir()}, 2}, // no --from
 	} {
 		err := run(context.Background(), tt.args, io.Discard, io.Discard)
 		if code := exitCode(err); code != tt.want {
 			t.Errorf("fleetscan-server %q: exit %d (%v), want %d", tt.args, code, err, tt.want)
+		}
+	}
+}
+
+// TestEnvironment: every flag has a variable; a bad value in one is an
+// error that names it (exit 2); the command line wins.
+func TestEnvironment(t *testing.T) {
+	t.Setenv("FLEETSCAN_SERVER_RETENTION", "90 days")
+	if err := run(context.Background(), []string{"--version"}, io.Discard, io.Discard); exitCode(err) != 2 || !strings.Contains(err.Error(), "$FLEETSCAN_SERVER_RETENTION") {
+		t.Errorf("a bad $FLEETSCAN_SERVER_RETENTION: exit %d (%v), want 2 naming the variable", exitCode(err), err)
+	}
+	if err := run(context.Background(), []string{"--version"}, io.Discard, io.Discard); err == nil {
+		t.Error("the bad variable was ignored")
+	}
+	t.Setenv("FLEETSCAN_SERVER_RETENTION", "90d")
+	var help strings.Builder
+	run(context.Background(), []string{"--help"}, io.Discard, &help)
+	for _, want := range []string{"[$FLEETSCAN_SERVER_DATA_DIR]", "[$FLEETSCAN_SERVER_LISTEN]", "Examples:"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("--help lacks %q", want)
 		}
 	}
 }

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -15,8 +14,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/pflag"
+
 	"github.com/fleetscan/fleetscan/cmd/internal/bytesize"
-	"github.com/fleetscan/fleetscan/cmd/internal/duration"
+	"github.com/fleetscan/fleetscan/cmd/internal/flagset"
 	"github.com/fleetscan/fleetscan/cmd/internal/logging"
 	"github.com/fleetscan/fleetscan/server"
 )
@@ -25,7 +26,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "fleetscan-server:", err)
 		}
 		os.Exit(exitCode(err))
@@ -37,7 +38,7 @@ func main() {
 // is run to find), 2 for any error.
 func exitCode(err error) int {
 	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
+	case err == nil || errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.Is(err, errProblems):
 		return 1
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			args = args[1:]
 		}
 	}
-	fs := flag.NewFlagSet("fleetscan-server", flag.ContinueOnError)
+	fs := flagset.New("fleetscan-server", "FLEETSCAN_SERVER_")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: fleetscan-server [serve] [flags]
@@ -90,17 +91,17 @@ Flags:
 	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, e.g. 127.0.0.1:9464 (default: off)")
 	pprofOn := fs.Bool("pprof", false, "also serve /debug/pprof/ on the metrics listener")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
-	shutdown := duration.Flag(fs, "shutdown-timeout", server.Defaults.ShutdownTimeout, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
-	jobTimeout := duration.Flag(fs, "job-timeout", server.Defaults.JobTimeout, "a job still running after this long ends as TIMED_OUT")
-	jobExpiry := duration.Flag(fs, "job-expiry", server.Defaults.JobExpiry, "a job whose worker has not connected after this long ends as EXPIRED")
-	tick := duration.Flag(fs, "tick", server.Defaults.Tick, "how often schedules and job deadlines are checked: the granularity of schedules, timeouts and expiry")
+	shutdown := fs.Duration("shutdown-timeout", server.Defaults.ShutdownTimeout, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
+	jobTimeout := fs.Duration("job-timeout", server.Defaults.JobTimeout, "a job still running after this long ends as TIMED_OUT")
+	jobExpiry := fs.Duration("job-expiry", server.Defaults.JobExpiry, "a job whose worker has not connected after this long ends as EXPIRED")
+	tick := fs.Duration("tick", server.Defaults.Tick, "how often schedules and job deadlines are checked: the granularity of schedules, timeouts and expiry")
 	tenantExceptions := fs.Bool("tenant-exceptions", false, "let tenants create and delete exceptions (accepted risks) inside their own scope")
 	rateLimit := fs.Float64("rate-limit", server.Defaults.RateLimit, "API calls a second each token may make, with bursts of --rate-burst (0: no limit); more are refused with RESOURCE_EXHAUSTED")
 	rateBurst := fs.Int("rate-burst", server.Defaults.RateBurst, "calls a token may make at once before --rate-limit applies")
-	heartbeat := duration.Flag(fs, "heartbeat", server.Defaults.Heartbeat, "how often workers send something when idle; a worker silent for three intervals is disconnected")
+	heartbeat := fs.Duration("heartbeat", server.Defaults.Heartbeat, "how often workers send something when idle; a worker silent for three intervals is disconnected")
 	maxRunning := fs.Int("max-running-jobs", server.Defaults.MaxRunningJobs, "jobs dispatched at once across the fleet; clusters wait their turn in order (-1: no cap)")
 	maxAttempts := fs.Int("max-attempts", server.Defaults.MaxAttempts, "times a job is sent to its worker before a lost connection fails it")
-	retention := duration.Flag(fs, "retention", server.Defaults.Retention, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
+	retention := fs.Duration("retention", server.Defaults.Retention, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
 	maxMessage := &bytesize.Flag{N: int64(server.Defaults.MaxMessageBytes)}
 	fs.Var(maxMessage, "max-message-size", "largest message the server receives, from workers and API clients (at least 64KiB); workers are told it and keep their batches under it")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

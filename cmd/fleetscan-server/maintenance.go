@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 
 	"github.com/fleetscan/fleetscan/cmd/internal/bytesize"
+	"github.com/fleetscan/fleetscan/cmd/internal/flagset"
 	"github.com/fleetscan/fleetscan/server"
 )
 
@@ -16,7 +16,7 @@ import (
 var errProblems = errors.New("problems found")
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fleetscan-server check", flag.ContinueOnError)
+	fs := flagset.New("fleetscan-server check", "FLEETSCAN_SERVER_")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: fleetscan-server check --data-dir DIR
@@ -74,7 +74,7 @@ Flags:
 }
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fleetscan-server restore", flag.ContinueOnError)
+	fs := flagset.New("fleetscan-server restore", "FLEETSCAN_SERVER_")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: fleetscan-server restore --data-dir DIR --from BACKUP

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,11 +13,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/fleetscan/fleetscan/cmd/internal/bytesize"
+	"github.com/fleetscan/fleetscan/cmd/internal/flagset"
 	"github.com/fleetscan/fleetscan/cmd/internal/logging"
 	"github.com/fleetscan/fleetscan/cmd/internal/memlimit"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -30,7 +32,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "fleetscan-worker:", err)
 		}
 		os.Exit(exitCode(err))
@@ -41,7 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "scan" {
 		return runScan(ctx, args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("fleetscan-worker", flag.ContinueOnError)
+	fs := flagset.New("fleetscan-worker", "FLEETSCAN_WORKER_")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: fleetscan-worker --server ADDR --cluster-id ID (--token-file F | $FLEETSCAN_WORKER_TOKEN) [source] [flags]
@@ -77,6 +79,8 @@ Flags:
 	kubeContext := fs.String("context", "", "kubeconfig context; default: the current one")
 	snapshot := fs.String("snapshot", "", "scan a directory of manifests instead of a live cluster")
 	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
+	maxDocument := &bytesize.Flag{N: worker.DefaultMaxDocumentSize}
+	fs.Var(maxDocument, "max-document-size", "largest manifest document of a --snapshot; a larger one is reported with its file and line and skipped, the rest is scanned")
 	batchSize := fs.Int("batch-size", 500, "findings per batch sent to the server")
 	policies := fs.String("policies", "", "custom checks (CheckPolicy YAML file or directory) to run in every job")
 	trusted := fs.String("trusted-registries", "", "comma-separated registries images may come from (IMG-003), for jobs that bring none")
@@ -116,7 +120,7 @@ Flags:
 	if token == "" && *certFile == "" && !worker.HasCredential(*credFile) {
 		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register'), or a client certificate (--cert, --key)")
 	}
-	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { log.Warn("while reading the cluster", "problem", p) })
+	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, int(maxDocument.N), func(p string) { log.Warn("while reading the cluster", "problem", p) })
 	if err != nil {
 		return err
 	}
@@ -138,7 +142,7 @@ Flags:
 
 // newSource is the worker's source from its flags: a snapshot directory,
 // or a cluster through a kubeconfig or the in-cluster config.
-func newSource(snapshot, kubeconfig, kubeContext string, pageSize int64, warn func(string)) (worker.Source, error) {
+func newSource(snapshot, kubeconfig, kubeContext string, pageSize int64, maxDocument int, warn func(string)) (worker.Source, error) {
 	switch {
 	case snapshot != "" && kubeconfig != "":
 		return nil, errors.New("give --snapshot or --kubeconfig, not both")
@@ -146,7 +150,7 @@ func newSource(snapshot, kubeconfig, kubeContext string, pageSize int64, warn fu
 		if _, err := os.Stat(snapshot); err != nil {
 			return nil, fmt.Errorf("--snapshot: %w", err)
 		}
-		return worker.SnapshotSource(snapshot, warn), nil
+		return worker.SnapshotSource(snapshot, warn, worker.WithMaxDocumentSize(maxDocument)), nil
 	}
 	cfg, err := restConfig(kubeconfig, kubeContext)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
+	"github.com/fleetscan/fleetscan/cmd/internal/bytesize"
+	"github.com/fleetscan/fleetscan/cmd/internal/flagset"
 	"github.com/fleetscan/fleetscan/cmd/internal/report"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker"
@@ -27,7 +30,7 @@ var errIncomplete = errors.New("scan incomplete")
 // runScan is `fleetscan-worker scan`: the checks on manifests or a cluster,
 // without a server, for CI pipelines and air-gapped use.
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fleetscan-worker scan", flag.ContinueOnError)
+	fs := flagset.New("fleetscan-worker scan", "FLEETSCAN_WORKER_")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: fleetscan-worker scan (--snapshot DIR | --kubeconfig F [--context C]) [flags]
@@ -50,7 +53,7 @@ Flags:
 	snapshot := fs.String("snapshot", "", "directory of YAML/JSON manifests to scan")
 	kubeconfig := fs.String("kubeconfig", "", "scan the cluster of this kubeconfig")
 	kubeContext := fs.String("context", "", "kubeconfig context")
-	output := fs.String("o", "table", "output: "+strings.Join(report.Formats, ", "))
+	output := fs.StringP("output", "o", "table", "output: "+strings.Join(report.Formats, ", "))
 	failOn := fs.String("fail-on", "", "exit 1 when a finding has this severity or worse: info, low, medium, high, critical")
 	include := fs.String("checks", "", "comma-separated check ids to run (default: all)")
 	exclude := fs.String("exclude-checks", "", "comma-separated check ids to skip")
@@ -60,6 +63,8 @@ Flags:
 	trusted := fs.String("trusted-registries", "", "comma-separated registries images may come from, e.g. registry.example.com,docker.io/library (IMG-003)")
 	denied := fs.String("denied-registries", "", "comma-separated registries images must not come from, e.g. docker.io,quay.io/untrusted (IMG-005; k8s.gcr.io is always reported)")
 	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
+	maxDocument := &bytesize.Flag{N: worker.DefaultMaxDocumentSize}
+	fs.Var(maxDocument, "max-document-size", "largest manifest document of a --snapshot; a larger one is reported with its file and line and skipped, the rest is scanned")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,7 +92,7 @@ Flags:
 		return fmt.Errorf("-o: %w", err)
 	}
 
-	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, func(p string) { fmt.Fprintln(stderr, "warning:", p) })
+	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, int(maxDocument.N), func(p string) { fmt.Fprintln(stderr, "warning:", p) })
 	if err != nil {
 		return err
 	}
@@ -162,7 +167,7 @@ func splitList(s string) []string {
 // error.
 func exitCode(err error) int {
 	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
+	case err == nil || errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.Is(err, errThreshold):
 		return 1

@@ -305,3 +305,63 @@ func sarifInvocation(t *testing.T, report []byte) (inv struct {
 	}
 	return inv
 }
+
+// TestFlagSpellings: the scan takes GNU flags, the single-dash spellings
+// of earlier releases and environment variables alike, with the command
+// line winning.
+func TestFlagSpellings(t *testing.T) {
+	findings := func(args ...string) int {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), append([]string{"scan"}, args...), &out, io.Discard); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		var doc struct{ Findings []json.RawMessage }
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("%q: output is not JSON: %v", args, err)
+		}
+		return len(doc.Findings)
+	}
+	all := findings("--snapshot", demo+"acme-dev", "--output", "json")
+	if got := findings("-snapshot", demo+"acme-dev", "-o", "json"); got != all {
+		t.Errorf("single-dash spellings: %d findings, want %d", got, all)
+	}
+	t.Setenv("FLEETSCAN_WORKER_SNAPSHOT", demo+"acme-dev")
+	t.Setenv("FLEETSCAN_WORKER_OUTPUT", "json")
+	if got := findings(); got != all {
+		t.Errorf("from the environment: %d findings, want %d", got, all)
+	}
+	t.Setenv("FLEETSCAN_WORKER_CHECKS", "POD-001")
+	if got := findings("--checks", ""); got != all {
+		t.Errorf("--checks '' over $FLEETSCAN_WORKER_CHECKS: %d findings, want all %d", got, all)
+	}
+	if got := findings(); got >= all {
+		t.Errorf("$FLEETSCAN_WORKER_CHECKS=POD-001: %d findings, want fewer than %d", got, all)
+	}
+}
+
+// TestMaxDocumentSize: a document over --max-document-size is reported
+// with its file and line and skipped (exit 2: the scan is incomplete);
+// the documents around it are scanned.
+func TestMaxDocumentSize(t *testing.T) {
+	dir := t.TempDir()
+	small := "apiVersion: v1\nkind: Pod\nmetadata: {name: small, namespace: shop}\nspec:\n  containers:\n    - {name: app, image: nginx:1.27, securityContext: {privileged: true}}\n"
+	big := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big, namespace: shop}\ndata:\n  blob: \"" + strings.Repeat("x", 4096) + "\"\n"
+	if err := os.WriteFile(dir+"/all.yaml", []byte(big+"---\n"+small), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"scan", "--snapshot", dir, "--max-document-size", "2KiB", "-o", "json"}, &out, io.Discard)
+	if !errors.Is(err, errIncomplete) || exitCode(err) != 2 {
+		t.Fatalf("got %v (exit %d), want the scan incomplete, exit 2", err, exitCode(err))
+	}
+	for _, want := range []string{"all.yaml:1", "--max-document-size", `"name":"small"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"scan", "--snapshot", dir, "-o", "json"}, &out, io.Discard); err != nil {
+		t.Errorf("with the default limit: %v", err)
+	}
+}

@@ -10,7 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server"
 	"github.com/fleetscan/fleetscan/worker"
 )
@@ -371,5 +375,41 @@ func TestCLIBackup(t *testing.T) {
 	}
 	if _, err := c.run("admin", "backup"); exitCode(err) != 2 {
 		t.Errorf("admin backup without -o: exit %d (%v), want 2", exitCode(err), err)
+	}
+}
+
+// TestWaitNamesWhatItWaitsFor: a wait that runs out names the clusters not
+// done and why (exit 2), not "the server"; the default wait follows the
+// server's job timeout.
+func TestWaitNamesWhatItWaitsFor(t *testing.T) {
+	c := startCLI(t)
+	dir := t.TempDir()
+	c.must("cluster", "register", "acme-prod", "--tenant", "acme", "--join-token-file", filepath.Join(dir, "acme-prod.token"))
+	c.must("cluster", "register", "acme-edge", "--tenant", "acme", "--join-token-file", filepath.Join(dir, "acme-edge.token"))
+	c.worker("acme-prod", filepath.Join(dir, "acme-prod.token"), filepath.Join("..", "..", "deploy", "demo", "clusters", "acme-prod"))
+	// acme-edge's worker never connects, however long the wait: the short
+	// timeout is the expected outcome, not a race.
+	out, errOut, err := c.runBoth("scan", "start", "--cluster", "acme-prod", "--cluster", "acme-edge", "--wait", "--timeout", "1s")
+	if exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "acme-edge: pending: its worker never connected") {
+		t.Fatalf("scan start --wait with a worker that never connects: exit %d, %v\n%s%s", exitCode(err), err, out, errOut)
+	}
+	if strings.Contains(err.Error(), "the server") {
+		t.Errorf("the timeout blames the server: %v", err)
+	}
+
+	for _, tt := range []struct {
+		jobTimeout, asked, want time.Duration
+	}{
+		{2 * time.Hour, 0, 2*time.Hour + time.Minute},
+		{0, 0, time.Hour + time.Minute},
+		{2 * time.Hour, 5 * time.Minute, 5 * time.Minute},
+	} {
+		scan := &fleetscanv1.Scan{}
+		if tt.jobTimeout > 0 {
+			scan.JobTimeout = durationpb.New(tt.jobTimeout)
+		}
+		if got := waitFor(scan, tt.asked); got != tt.want {
+			t.Errorf("waitFor(job timeout %v, asked %v) = %v, want %v", tt.jobTimeout, tt.asked, got, tt.want)
+		}
 	}
 }

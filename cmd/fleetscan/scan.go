@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
 
 	"github.com/fleetscan/fleetscan/client"
 	"github.com/fleetscan/fleetscan/cmd/internal/duration"
@@ -80,8 +81,9 @@ summary; the command then fails if any job failed.`,
 				fmt.Fprintf(g.stdout, "Started scan %s of %d cluster(s).\nFollow it with: fleetscan scan get %s\n", scan.Id, len(scan.Jobs), scan.Id)
 				return nil
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Scan %s started on %d cluster(s); waiting (timeout %v)...\n", scan.Id, len(scan.Jobs), timeout)
-			return followScan(cmd, g, c, scan.Id, timeout)
+			wait := waitFor(scan, timeout)
+			fmt.Fprintf(cmd.ErrOrStderr(), "Scan %s started on %d cluster(s); waiting up to %v...\n", scan.Id, len(scan.Jobs), duration.Format(wait))
+			return followScan(cmd, g, c, scan.Id, wait)
 		},
 	}
 	f := cmd.Flags()
@@ -96,8 +98,7 @@ summary; the command then fails if any job failed.`,
 	f.StringArrayVar(&denied, "denied-registry", nil, "registry images must not come from (IMG-005; k8s.gcr.io is always reported), e.g. docker.io; repeatable")
 	f.StringVar(&policies, "policies", "", "custom checks in CEL to send with the scan: a CheckPolicy YAML file or directory")
 	f.BoolVar(&wait, "wait", false, "wait for the scan to end and print its summary")
-	timeout = 10 * time.Minute
-	f.Var(duration.Var(&timeout), "timeout", "with --wait, how long to wait")
+	f.Var(duration.Var(&timeout), "timeout", "with --wait, how long to wait (default: the server's --job-timeout and a minute, so that a running job is not given up before the server gives up on it)")
 	return cmd
 }
 
@@ -113,9 +114,11 @@ func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string,
 		bar.update(s)
 	})
 	bar.finish()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && cmd.Context().Err() == nil {
 		p := scanProgress(last)
-		return fmt.Errorf("scan %s not finished after %v (%d/%d clusters done); are all workers connected? see 'fleetscan cluster list'", scanID, timeout, p.ClustersDone, p.ClustersTotal)
+		why := notDone(cmd.Context(), c, last)
+		return &exitError{code: 2, err: fmt.Errorf("scan %s not finished after %v: %d of %d clusters not done:\n%s\n(wait longer with --timeout, or follow it with 'fleetscan scan watch %s')",
+			scanID, duration.Format(timeout), p.ClustersTotal-p.ClustersDone, p.ClustersTotal, strings.Join(why, "\n"), scanID)}
 	}
 	if err != nil {
 		return g.explain(err)
@@ -133,6 +136,72 @@ func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string,
 	return nil
 }
 
+// waitFor is how long to follow a scan: what was asked, else the
+// server's job timeout and a minute (a server from before it said: an
+// hour and a minute, its default).
+func waitFor(scan *fleetscanv1.Scan, asked time.Duration) time.Duration {
+	if asked > 0 {
+		return asked
+	}
+	jt := scan.GetJobTimeout().AsDuration()
+	if jt <= 0 {
+		jt = time.Hour
+	}
+	return jt + time.Minute
+}
+
+// notDone names the clusters of a scan whose jobs have not ended, each
+// with why, at most maxNamed of them.
+func notDone(ctx context.Context, c *client.Client, scan *fleetscanv1.Scan) []string {
+	const maxNamed = 20
+	var out []string
+	rest := 0
+	for _, j := range scan.GetJobs() {
+		if jobEnded(j.State) {
+			continue
+		}
+		if len(out) == maxNamed {
+			rest++
+			continue
+		}
+		out = append(out, "  "+j.ClusterId+": "+whyNotDone(ctx, c, j))
+	}
+	if rest > 0 {
+		out = append(out, fmt.Sprintf("  and %d more (fleetscan scan get %s lists every job)", rest, scan.GetId()))
+	}
+	return out
+}
+
+func whyNotDone(ctx context.Context, c *client.Client, j *fleetscanv1.Job) string {
+	switch j.State {
+	case fleetscanv1.JobState_JOB_STATE_RUNNING:
+		return fmt.Sprintf("running: %d objects read, %d findings received so far", j.ObjectsScanned, j.FindingsReceived)
+	case fleetscanv1.JobState_JOB_STATE_DISPATCHED:
+		return "sent to its worker, which has not started it yet"
+	}
+	resp, err := c.ClusterService.GetCluster(ctx, &fleetscanv1.GetClusterRequest{ClusterId: j.ClusterId})
+	if err != nil {
+		return "pending (its worker's state is unknown: " + status.Convert(err).Message() + ")"
+	}
+	w := resp.Cluster.GetWorker()
+	switch {
+	case w.GetConnected():
+		return "pending: its worker is connected and waits for a slot (the server runs at most --max-running-jobs jobs at once)"
+	case w.GetLastSeenTime() == nil:
+		return "pending: its worker never connected (install it: see 'fleetscan cluster get " + j.ClusterId + "')"
+	}
+	seen := w.GetLastSeenTime().AsTime()
+	return fmt.Sprintf("pending: its worker is offline, last seen %s (%v ago)", seen.Local().Format(time.DateTime), time.Since(seen).Round(time.Second))
+}
+
+func jobEnded(st fleetscanv1.JobState) bool {
+	switch st {
+	case fleetscanv1.JobState_JOB_STATE_PENDING, fleetscanv1.JobState_JOB_STATE_DISPATCHED, fleetscanv1.JobState_JOB_STATE_RUNNING, fleetscanv1.JobState_JOB_STATE_UNSPECIFIED:
+		return false
+	}
+	return true
+}
+
 func scanWatchCommand(g *globals) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -141,8 +210,11 @@ func scanWatchCommand(g *globals) *cobra.Command {
 		Long: `Follow a scan as its jobs run: on a terminal, one progress line redrawn
 in place (clusters done, objects read, findings received); otherwise a
 line each time a cluster finishes. At the end, print the scan like
-'scan get' does. Exits 1 unless the scan succeeded, so scripts can wait
-on a scan someone else started.`,
+'scan get' does. Exits 2 unless the scan succeeded, so scripts can wait
+on a scan someone else started. When the wait runs out, the clusters not
+done are named, each with why (its worker never connected, is offline
+since when, waits for a slot under the server's --max-running-jobs, or is
+still running).`,
 		Example: `  fleetscan scan watch 01JD5S0Q4C3Y8X2M7V6K1N9B0T
   fleetscan scan watch 01JD5S0Q4C3Y8X2M7V6K1N9B0T --timeout 1h -o json`,
 		Args: cobra.ExactArgs(1),
@@ -152,11 +224,14 @@ on a scan someone else started.`,
 				return err
 			}
 			defer c.Close()
-			return followScan(cmd, g, c, args[0], timeout)
+			resp, err := c.ScanService.GetScan(cmd.Context(), &fleetscanv1.GetScanRequest{ScanId: args[0]})
+			if err != nil {
+				return g.explain(err)
+			}
+			return followScan(cmd, g, c, args[0], waitFor(resp.Scan, timeout))
 		},
 	}
-	timeout = 24 * time.Hour
-	cmd.Flags().Var(duration.Var(&timeout), "timeout", "how long to wait")
+	cmd.Flags().Var(duration.Var(&timeout), "timeout", "how long to wait (default: the server's --job-timeout and a minute)")
 	return cmd
 }
 

@@ -58,6 +58,9 @@ type Flag struct{ N int64 }
 
 func (f *Flag) String() string { return Format(f.N) }
 
+// Type names the value in pflag's help.
+func (f *Flag) Type() string { return "size" }
+
 // Set parses a size.
 func (f *Flag) Set(s string) error {
 	n, err := Parse(s)

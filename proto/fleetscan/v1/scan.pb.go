@@ -9,6 +9,7 @@ package fleetscanv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -769,7 +770,11 @@ type Scan struct {
 	// Sum of the findings of the succeeded jobs.
 	Findings *SeverityCounts `protobuf:"bytes,8,opt,name=findings,proto3" json:"findings,omitempty"`
 	// How far the scan is, across its jobs.
-	Progress      *ScanProgress `protobuf:"bytes,9,opt,name=progress,proto3" json:"progress,omitempty"`
+	Progress *ScanProgress `protobuf:"bytes,9,opt,name=progress,proto3" json:"progress,omitempty"`
+	// The server's --job-timeout: a job still running this long after it
+	// started ends TIMED_OUT. `fleetscan scan start --wait` waits this long
+	// (and a minute) unless told otherwise.
+	JobTimeout    *durationpb.Duration `protobuf:"bytes,10,opt,name=job_timeout,json=jobTimeout,proto3" json:"job_timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -867,6 +872,13 @@ func (x *Scan) GetProgress() *ScanProgress {
 	return nil
 }
 
+func (x *Scan) GetJobTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.JobTimeout
+	}
+	return nil
+}
+
 // ScanProgress sums a scan's jobs. While a job runs, its objects and
 // findings are what its worker has reported and sent so far.
 type ScanProgress struct {
@@ -942,7 +954,7 @@ var File_fleetscan_v1_scan_proto protoreflect.FileDescriptor
 
 const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\n" +
-	"\x17fleetscan/v1/scan.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n" +
+	"\x17fleetscan/v1/scan.proto\x12\ffleetscan.v1\x1a\x1afleetscan/v1/finding.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n" +
 	"\n" +
 	"ScanTarget\x12\x1f\n" +
 	"\vcluster_ids\x18\x01 \x03(\tR\n" +
@@ -1005,7 +1017,7 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"\tunchecked\x18\x0e \x03(\tR\tunchecked\"G\n" +
 	"\x12CheckNotAssessable\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb6\x03\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xf2\x03\n" +
 	"\x04Scan\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
 	"\x06target\x18\x02 \x01(\v2\x18.fleetscan.v1.ScanTargetR\x06target\x12*\n" +
@@ -1017,7 +1029,10 @@ const file_fleetscan_v1_scan_proto_rawDesc = "" +
 	"finishTime\x12%\n" +
 	"\x04jobs\x18\a \x03(\v2\x11.fleetscan.v1.JobR\x04jobs\x128\n" +
 	"\bfindings\x18\b \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\bfindings\x126\n" +
-	"\bprogress\x18\t \x01(\v2\x1a.fleetscan.v1.ScanProgressR\bprogress\"\x9f\x01\n" +
+	"\bprogress\x18\t \x01(\v2\x1a.fleetscan.v1.ScanProgressR\bprogress\x12:\n" +
+	"\vjob_timeout\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"jobTimeout\"\x9f\x01\n" +
 	"\fScanProgress\x12%\n" +
 	"\x0eclusters_total\x18\x01 \x01(\x05R\rclustersTotal\x12#\n" +
 	"\rclusters_done\x18\x02 \x01(\x05R\fclustersDone\x12'\n" +
@@ -1071,6 +1086,7 @@ var file_fleetscan_v1_scan_proto_goTypes = []any{
 	(ResponsibleParty)(0),         // 12: fleetscan.v1.ResponsibleParty
 	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 	(*SeverityCounts)(nil),        // 14: fleetscan.v1.SeverityCounts
+	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
 }
 var file_fleetscan_v1_scan_proto_depIdxs = []int32{
 	4,  // 0: fleetscan.v1.ScanSpec.custom_checks:type_name -> fleetscan.v1.CustomCheck
@@ -1092,11 +1108,12 @@ var file_fleetscan_v1_scan_proto_depIdxs = []int32{
 	6,  // 16: fleetscan.v1.Scan.jobs:type_name -> fleetscan.v1.Job
 	14, // 17: fleetscan.v1.Scan.findings:type_name -> fleetscan.v1.SeverityCounts
 	9,  // 18: fleetscan.v1.Scan.progress:type_name -> fleetscan.v1.ScanProgress
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	15, // 19: fleetscan.v1.Scan.job_timeout:type_name -> google.protobuf.Duration
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_scan_proto_init() }

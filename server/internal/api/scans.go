@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/oklog/ulid/v2"
 
@@ -43,6 +44,9 @@ type ScanServer struct {
 
 	// WatchInterval is how often WatchScan looks for changes.
 	WatchInterval time.Duration
+	// JobTimeout is the server's --job-timeout, told to clients in every
+	// Scan so that they know how long waiting makes sense.
+	JobTimeout time.Duration
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -66,7 +70,7 @@ func (s *ScanServer) StartScan(ctx context.Context, req *fleetscanv1.StartScanRe
 	}
 	p, _ := auth.FromContext(ctx)
 	s.log.Info("scan started", "scan", scan.ID, "clusters", len(scan.Jobs), "by", p.Name)
-	return &fleetscanv1.StartScanResponse{Scan: scanToProto(scan, s.live)}, nil
+	return &fleetscanv1.StartScanResponse{Scan: s.scanProto(scan)}, nil
 }
 
 // GetScan returns a scan with its jobs.
@@ -82,7 +86,7 @@ func (s *ScanServer) GetScan(ctx context.Context, req *fleetscanv1.GetScanReques
 	if err != nil {
 		return nil, toStatus(s.log, "GetScan", err)
 	}
-	return &fleetscanv1.GetScanResponse{Scan: scanToProto(scan, s.live)}, nil
+	return &fleetscanv1.GetScanResponse{Scan: s.scanProto(scan)}, nil
 }
 
 // WatchScan sends the scan now and whenever it changes, until it ends.
@@ -106,7 +110,7 @@ func (s *ScanServer) WatchScan(req *fleetscanv1.WatchScanRequest, stream grpc.Se
 		if err != nil {
 			return toStatus(s.log, "WatchScan", err)
 		}
-		cur := scanToProto(scan, s.live)
+		cur := s.scanProto(scan)
 		if last == nil || !proto.Equal(cur, last) {
 			if err := stream.Send(&fleetscanv1.WatchScanResponse{Scan: cur}); err != nil {
 				return err
@@ -134,6 +138,15 @@ func isFinalScan(st fleetscanv1.ScanState) bool {
 	return false
 }
 
+// scanProto is the API form of a scan, with the server's job timeout.
+func (s *ScanServer) scanProto(scan *store.Scan) *fleetscanv1.Scan {
+	out := scanToProto(scan, s.live)
+	if s.JobTimeout > 0 {
+		out.JobTimeout = durationpb.New(s.JobTimeout)
+	}
+	return out
+}
+
 // ListScans pages through scans, newest first.
 func (s *ScanServer) ListScans(ctx context.Context, req *fleetscanv1.ListScansRequest) (*fleetscanv1.ListScansResponse, error) {
 	size, err := pageSize(req.PageSize, 50, 500)
@@ -159,7 +172,7 @@ func (s *ScanServer) ListScans(ctx context.Context, req *fleetscanv1.ListScansRe
 	}
 	resp := &fleetscanv1.ListScansResponse{}
 	for _, sc := range scans {
-		resp.Scans = append(resp.Scans, scanToProto(sc, s.live))
+		resp.Scans = append(resp.Scans, s.scanProto(sc))
 	}
 	if more {
 		last := scans[len(scans)-1].ID
@@ -183,5 +196,5 @@ func (s *ScanServer) CancelScan(ctx context.Context, req *fleetscanv1.CancelScan
 	}
 	p, _ := auth.FromContext(ctx)
 	s.log.Info("scan cancelled", "scan", id, "by", p.Name)
-	return &fleetscanv1.CancelScanResponse{Scan: scanToProto(scan, s.live)}, nil
+	return &fleetscanv1.CancelScanResponse{Scan: s.scanProto(scan)}, nil
 }

@@ -190,13 +190,15 @@ type Snapshot struct {
 	// fields, as "file:line: ..."; what could not be read at all is in
 	// the inventory's Problems.
 	Warn func(problem string)
+	// MaxDocument bounds one document in bytes (0: MaxDocumentSize).
+	MaxDocument int
 }
 
 // Collect loads the snapshot; it is read again for every job, so edits to
 // the directory show in the next scan. Its objects are trimmed of
 // bookkeeping only (checks.TrimBookkeeping), whatever the selection.
 func (s *Snapshot) Collect(context.Context, checks.Selection) (*checks.Inventory, error) {
-	inv, stats, err := LoadSnapshot(s.Dir)
+	inv, stats, err := LoadSnapshotLimit(s.Dir, s.MaxDocument)
 	if err != nil {
 		return nil, err
 	}

@@ -24,9 +24,9 @@ import (
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
-// MaxDocumentSize bounds one manifest document; a larger one is reported
-// and skipped rather than read into memory, and the rest of its file is
-// read on.
+// MaxDocumentSize is the default bound of one manifest document; a larger
+// one is reported and skipped rather than read into memory, and the rest
+// of its file is read on (fleetscan-worker --max-document-size).
 const MaxDocumentSize = 16 << 20
 
 // SnapshotStats says what a snapshot load read and what it skipped.
@@ -62,6 +62,15 @@ func nameOf(obj runtime.Object) string {
 // `kind: List` objects, as `kubectl get -A -o yaml` writes them. A document
 // that does not decode is reported in the stats and skipped.
 func LoadSnapshot(dir string) (*checks.Inventory, SnapshotStats, error) {
+	return LoadSnapshotLimit(dir, MaxDocumentSize)
+}
+
+// LoadSnapshotLimit is LoadSnapshot with documents bounded by maxDocument
+// bytes instead of MaxDocumentSize (0: the default).
+func LoadSnapshotLimit(dir string, maxDocument int) (*checks.Inventory, SnapshotStats, error) {
+	if maxDocument <= 0 {
+		maxDocument = MaxDocumentSize
+	}
 	var stats SnapshotStats
 	inv := &checks.Inventory{}
 	var files []string
@@ -128,7 +137,7 @@ func LoadSnapshot(dir string) (*checks.Inventory, SnapshotStats, error) {
 				return
 			}
 			defer f.Close()
-			r.err = decodeManifests(f, path, r.inv, &r.stats)
+			r.err = decodeManifests(f, path, r.inv, &r.stats, maxDocument)
 		}()
 	}
 	wg.Wait()
@@ -155,7 +164,7 @@ func LoadSnapshotFile(path string) (*checks.Inventory, SnapshotStats, error) {
 	}
 	defer f.Close()
 	inv := &checks.Inventory{}
-	err = decodeManifests(f, path, inv, &stats)
+	err = decodeManifests(f, path, inv, &stats, MaxDocumentSize)
 	stats.Files = 1
 	return inv, stats, err
 }
@@ -164,7 +173,7 @@ func LoadSnapshotFile(path string) (*checks.Inventory, SnapshotStats, error) {
 // is used in problem reports.
 func DecodeManifests(r io.Reader, name string, inv *checks.Inventory) (SnapshotStats, error) {
 	var stats SnapshotStats
-	err := decodeManifests(r, name, inv, &stats)
+	err := decodeManifests(r, name, inv, &stats, MaxDocumentSize)
 	return stats, err
 }
 
@@ -172,8 +181,8 @@ func DecodeManifests(r io.Reader, name string, inv *checks.Inventory) (SnapshotS
 // document that does not decode, one over MaxDocumentSize, the rest of a
 // file that fails mid-way) is a problem in stats, with where and why; it
 // returns an error only for what no later document could escape.
-func decodeManifests(r io.Reader, name string, inv *checks.Inventory, stats *SnapshotStats) error {
-	err := splitDocuments(r, func(doc []byte, line int) {
+func decodeManifests(r io.Reader, name string, inv *checks.Inventory, stats *SnapshotStats, maxDocument int) error {
+	err := splitDocuments(r, maxDocument, func(doc []byte, line int) {
 		warnings := len(stats.Warnings)
 		if err := decodeDocument(doc, fmt.Sprintf("%s:%d", name, line), inv, stats); err != nil {
 			stats.Problems = append(stats.Problems, fmt.Sprintf("%s:%d: %v", name, line, err))
@@ -196,7 +205,7 @@ func decodeManifests(r io.Reader, name string, inv *checks.Inventory, stats *Sna
 // starts, and reading goes on at the next separator. Lines are read in
 // pieces, so no line is too long to read past. It returns an error only
 // when r fails.
-func splitDocuments(r io.Reader, fn func(doc []byte, line int), skipped func(line int, problem string)) error {
+func splitDocuments(r io.Reader, maxDocument int, fn func(doc []byte, line int), skipped func(line int, problem string)) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var doc bytes.Buffer
 	start, line := 1, 0
@@ -204,7 +213,7 @@ func splitDocuments(r io.Reader, fn func(doc []byte, line int), skipped func(lin
 	flush := func() {
 		switch {
 		case tooLarge:
-			skipped(start, fmt.Sprintf("document larger than %d bytes; skipped", MaxDocumentSize))
+			skipped(start, fmt.Sprintf("document larger than %d bytes (--max-document-size); skipped", maxDocument))
 		case len(bytes.TrimSpace(doc.Bytes())) > 0:
 			fn(slices.Clone(doc.Bytes()), start)
 		}
@@ -212,7 +221,7 @@ func splitDocuments(r io.Reader, fn func(doc []byte, line int), skipped func(lin
 		tooLarge = false
 	}
 	for {
-		text, err := readLine(br, func([]byte) { tooLarge = true })
+		text, err := readLine(br, maxDocument, func([]byte) { tooLarge = true })
 		if err != nil && len(text) == 0 && !errors.Is(err, errLongLine) {
 			if errors.Is(err, io.EOF) {
 				break
@@ -232,7 +241,7 @@ func splitDocuments(r io.Reader, fn func(doc []byte, line int), skipped func(lin
 		if !tooLarge {
 			doc.Write(text)
 			doc.WriteByte('\n')
-			if doc.Len() > MaxDocumentSize {
+			if doc.Len() > maxDocument {
 				tooLarge = true
 				doc.Reset()
 			}
@@ -257,11 +266,11 @@ var errLongLine = errors.New("line too long")
 // than MaxDocumentSize is read to its end without being kept: long is
 // called, and the line's start is returned with errLongLine. At the end
 // of br it returns the last line and io.EOF.
-func readLine(br *bufio.Reader, long func([]byte)) ([]byte, error) {
+func readLine(br *bufio.Reader, maxDocument int, long func([]byte)) ([]byte, error) {
 	var out []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
-		if len(out)+len(chunk) <= MaxDocumentSize {
+		if len(out)+len(chunk) <= maxDocument {
 			out = append(out, chunk...)
 		} else if out != nil || len(chunk) > 0 {
 			long(out)

@@ -88,7 +88,7 @@ func TestYAMLToJSONMatchesSigsYAML(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = splitDocuments(f, func(doc []byte, line int) {
+		err = splitDocuments(f, MaxDocumentSize, func(doc []byte, line int) {
 			docs++
 			want, err1 := sigsyaml.YAMLToJSON(doc)
 			got, err2 := yamlToJSON(doc)
