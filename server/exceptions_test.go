@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,15 @@ func TestExceptions(t *testing.T) {
 	suppressed := allFindings(t, op, &fleetscanv1.ListFindingsRequest{ClusterId: "acme-prod", CheckId: check, Status: fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED})
 	if len(suppressed) != n || suppressed[0].ExceptionId != exc.Exception.Id || !strings.Contains(suppressed[0].SuppressionReason, "compensating control") {
 		t.Fatalf("suppressed findings: %d (want %d), first %v", len(suppressed), n, suppressed[0])
+	}
+	// Acme's team reads why, not which operator decided it.
+	acmeReader, err := op.TokenService.CreateToken(ctx, &fleetscanv1.CreateTokenRequest{Name: "acme-reader", Role: fleetscanv1.TokenRole_TOKEN_ROLE_TENANT, Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := allFindings(t, ts.client(acmeReader.Secret), &fleetscanv1.ListFindingsRequest{ClusterId: "acme-prod", CheckId: check, Status: fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED})
+	if len(seen) != n || !strings.Contains(seen[0].SuppressionReason, " by operator ") || strings.Contains(seen[0].SuppressionReason, "bootstrap operator") {
+		t.Errorf("a tenant's suppressed findings: %d (want %d), reason %q: want the approver as a role", len(seen), n, seen[0].GetSuppressionReason())
 	}
 	if got := countFindings(t, ts, opTok, &fleetscanv1.ListFindingsRequest{ClusterId: "globex-prod"}); got == 0 {
 		t.Error("the exception reached another cluster")
@@ -157,14 +167,33 @@ func TestExceptions(t *testing.T) {
 	if got := countFindings(t, ts, globexTok.Secret, storefront); got != opOpen {
 		t.Errorf("globex's open findings in storefront after acme lost its grant: %d, want %d", got, opOpen)
 	}
+	// A tenant sees its own exceptions and the operator's that reach its
+	// findings (the one on acme-prod), with the approver as a role only;
+	// it may delete its own only.
 	mine, err := acme.ExceptionService.ListExceptions(ctx, &fleetscanv1.ListExceptionsRequest{ShowExpired: true})
-	if err != nil || len(mine.Exceptions) != 2 {
-		t.Errorf("acme lists %d exceptions, want its 2: %v", len(mine.GetExceptions()), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own []string
+	var operators []*fleetscanv1.Exception
+	for _, e := range mine.Exceptions {
+		if e.OwnerTenant == "acme" {
+			own = append(own, e.Id)
+		} else {
+			operators = append(operators, e)
+		}
+	}
+	if len(own) != 2 || len(operators) != 1 || operators[0].Id != exc.Exception.Id || operators[0].Author != "operator" {
+		t.Errorf("acme lists its own %d (want 2) and the operator's %v (want %s, author shown as \"operator\")", len(own), operators, exc.Exception.Id)
+	}
+	theirs, err := ts.client(globexTok.Secret).ExceptionService.ListExceptions(ctx, &fleetscanv1.ListExceptionsRequest{ShowExpired: true})
+	if err != nil || slices.ContainsFunc(theirs.Exceptions, func(e *fleetscanv1.Exception) bool { return e.ClusterId == "acme-prod" || e.OwnerTenant == "acme" }) {
+		t.Errorf("globex lists acme's exceptions: %v %v", theirs.GetExceptions(), err)
 	}
 	if _, err := acme.ExceptionService.DeleteException(ctx, &fleetscanv1.DeleteExceptionRequest{ExceptionId: exc.Exception.Id}); status.Code(err) != codes.NotFound {
 		t.Errorf("acme deleting the operator's exception: %v, want NotFound", err)
 	}
-	if _, err := acme.ExceptionService.DeleteException(ctx, &fleetscanv1.DeleteExceptionRequest{ExceptionId: mine.Exceptions[0].Id}); err != nil {
+	if _, err := acme.ExceptionService.DeleteException(ctx, &fleetscanv1.DeleteExceptionRequest{ExceptionId: own[0]}); err != nil {
 		t.Errorf("acme deleting its own exception: %v", err)
 	}
 }

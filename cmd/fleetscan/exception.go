@@ -47,7 +47,7 @@ with --tenant-exceptions.`,
 			if g.structured() {
 				return g.print(resp.Exception)
 			}
-			fmt.Fprintf(g.stdout, "Created exception %s; it applies until %s.\n", resp.Exception.Id, when(resp.Exception.ExpireTime))
+			fmt.Fprintf(g.stdout, "Created exception %s; it applies until %s.\nFinding lists show it now; scan counts, trends and scores will at each cluster's next scan.\n", resp.Exception.Id, when(resp.Exception.ExpireTime))
 			return nil
 		},
 	}
@@ -144,7 +144,7 @@ func exceptionDeleteCommand(g *globals) *cobra.Command {
 			if g.structured() {
 				return g.print(resp.Exception)
 			}
-			fmt.Fprintf(g.stdout, "Deleted exception %s; its findings are open again.\n", resp.Exception.Id)
+			fmt.Fprintf(g.stdout, "Deleted exception %s; its findings are open again in finding lists, and in scan counts, trends and scores from each cluster's next scan.\n", resp.Exception.Id)
 			return nil
 		},
 	}

@@ -95,7 +95,8 @@ type Exception struct {
 	ResourceName string `protobuf:"bytes,7,opt,name=resource_name,json=resourceName,proto3" json:"resource_name,omitempty"`
 	// Why the risk is accepted. Required.
 	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Who created it: the caller's token name.
+	// Who created it: the caller's token name; "operator" for an operator's,
+	// when a tenant reads it (here and in a finding's suppression reason).
 	Author     string                 `protobuf:"bytes,9,opt,name=author,proto3" json:"author,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it stops applying. Required: at most a year after creation.
@@ -103,8 +104,8 @@ type Exception struct {
 	// Set when deleted before it expired.
 	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
 	State      ExceptionState         `protobuf:"varint,13,opt,name=state,proto3,enum=fleetscan.v1.ExceptionState" json:"state,omitempty"`
-	// The tenant that created it; empty for an operator's. A tenant sees
-	// and deletes its own exceptions only.
+	// The tenant that created it; empty for an operator's. A tenant deletes
+	// its own exceptions only.
 	OwnerTenant   string `protobuf:"bytes,14,opt,name=owner_tenant,json=ownerTenant,proto3" json:"owner_tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -39,7 +39,10 @@ type ExceptionServiceClient interface {
 	// CreateException adds an exception. Every exception expires.
 	CreateException(ctx context.Context, in *CreateExceptionRequest, opts ...grpc.CallOption) (*CreateExceptionResponse, error)
 	// ListExceptions lists exceptions, newest first: active ones, and with
-	// show_expired the expired and deleted ones too.
+	// show_expired the expired and deleted ones too. A tenant gets its own
+	// and the operators' that reach its findings (its clusters, its
+	// namespaces of shared ones, or fleet-wide ones), with the author of an
+	// operator's shown as "operator".
 	ListExceptions(ctx context.Context, in *ListExceptionsRequest, opts ...grpc.CallOption) (*ListExceptionsResponse, error)
 	// DeleteException ends an exception at once; it stays listed as deleted.
 	DeleteException(ctx context.Context, in *DeleteExceptionRequest, opts ...grpc.CallOption) (*DeleteExceptionResponse, error)
@@ -98,7 +101,10 @@ type ExceptionServiceServer interface {
 	// CreateException adds an exception. Every exception expires.
 	CreateException(context.Context, *CreateExceptionRequest) (*CreateExceptionResponse, error)
 	// ListExceptions lists exceptions, newest first: active ones, and with
-	// show_expired the expired and deleted ones too.
+	// show_expired the expired and deleted ones too. A tenant gets its own
+	// and the operators' that reach its findings (its clusters, its
+	// namespaces of shared ones, or fleet-wide ones), with the author of an
+	// operator's shown as "operator".
 	ListExceptions(context.Context, *ListExceptionsRequest) (*ListExceptionsResponse, error)
 	// DeleteException ends an exception at once; it stays listed as deleted.
 	DeleteException(context.Context, *DeleteExceptionRequest) (*DeleteExceptionResponse, error)

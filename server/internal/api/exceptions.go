@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -133,7 +134,54 @@ func (s *ExceptionServer) inTenantScope(ctx context.Context, p auth.Principal, e
 	return store.NotFoundf("cluster %q", e.ClusterId)
 }
 
-// visibleTo says whether p may see (and delete) an exception: operators
+// applyingTo keeps the exceptions a tenant may see: its own, and an
+// operator's whose scope reaches findings the tenant sees (its clusters,
+// its granted namespaces of shared ones, or no cluster at all). An
+// operator's name is replaced by the role: a tenant learns that its
+// findings are suppressed and why, not who at the provider decided it.
+func (s *ExceptionServer) applyingTo(ctx context.Context, p auth.Principal, all []*fleetscanv1.Exception) ([]*fleetscanv1.Exception, error) {
+	clusters := map[string]*storagev1.ClusterRecord{}
+	var out []*fleetscanv1.Exception
+	for _, e := range all {
+		if visibleTo(p, e) {
+			out = append(out, e)
+			continue
+		}
+		if e.Tenant != "" && e.Tenant != p.Tenant {
+			continue
+		}
+		if e.ClusterId != "" {
+			c, ok := clusters[e.ClusterId]
+			if !ok {
+				var err error
+				switch c, err = s.store.GetCluster(ctx, e.ClusterId); {
+				case errors.Is(err, store.ErrNotFound):
+					c = nil
+				case err != nil:
+					return nil, err
+				}
+				clusters[e.ClusterId] = c
+			}
+			if c == nil {
+				continue
+			}
+			switch access, namespaces := p.ClusterAccess(c); access {
+			case auth.NoAccess:
+				continue
+			case auth.NamespaceAccess:
+				if e.Namespace != "" && !slices.Contains(namespaces, e.Namespace) {
+					continue
+				}
+			}
+		}
+		shown := proto.CloneOf(e)
+		shown.Author = "operator"
+		out = append(out, shown)
+	}
+	return out, nil
+}
+
+// visibleTo says whether p may manage (delete) an exception: operators
 // all, a tenant its own.
 func visibleTo(p auth.Principal, e *fleetscanv1.Exception) bool {
 	return p.IsOperator() || (p.Tenant != "" && e.OwnerTenant == p.Tenant)
@@ -159,11 +207,18 @@ func (s *ExceptionServer) ListExceptions(ctx context.Context, req *fleetscanv1.L
 		return nil, toStatus(s.log, "ListExceptions", err)
 	}
 	now := s.Now().UnixMilli()
+	// An operator's exceptions may reach a tenant's findings: a tenant
+	// sees those too (not who made them), besides its own.
 	all, err := s.store.ListExceptions(ctx, func(e *fleetscanv1.Exception) bool {
-		return visibleTo(p, e) && (req.ShowExpired || store.ExceptionState(e, now) == fleetscanv1.ExceptionState_EXCEPTION_STATE_ACTIVE)
+		return (visibleTo(p, e) || e.OwnerTenant == "") && (req.ShowExpired || store.ExceptionState(e, now) == fleetscanv1.ExceptionState_EXCEPTION_STATE_ACTIVE)
 	})
 	if err != nil {
 		return nil, toStatus(s.log, "ListExceptions", err)
+	}
+	if !p.IsOperator() {
+		if all, err = s.applyingTo(ctx, p, all); err != nil {
+			return nil, toStatus(s.log, "ListExceptions", err)
+		}
 	}
 	page, next := pageAfter(all, string(after), size, func(e *fleetscanv1.Exception) string { return e.Id }, true)
 	resp := &fleetscanv1.ListExceptionsResponse{}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -103,11 +104,16 @@ func ExceptionState(e *fleetscanv1.Exception, nowMs int64) fleetscanv1.Exception
 // applies for everybody. A tenant's exception on its own cluster applies
 // for that tenant and the operators; one on a namespace granted to it (a
 // shared cluster) for that tenant alone, so that no tenant's accepted risk
-// hides a finding from another tenant or from the provider.
+// hides a finding from another tenant or from the provider. A tenant sees
+// an operator's exception with the author "operator".
 func (es exceptions) forReader(reader string) exceptions {
 	var out exceptions
 	for _, e := range es {
 		switch {
+		case e.OwnerTenant == "" && reader != "":
+			// A tenant learns why, not who at the provider decided it.
+			e = proto.CloneOf(e)
+			e.Author = "operator"
 		case e.OwnerTenant == "":
 		case e.OwnerTenant == reader:
 		case reader == "" && e.Tenant != "": // on the tenant's own clusters

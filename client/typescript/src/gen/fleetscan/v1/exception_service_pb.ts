@@ -75,7 +75,8 @@ export type Exception = Message<"fleetscan.v1.Exception"> & {
   reason: string;
 
   /**
-   * Who created it: the caller's token name.
+   * Who created it: the caller's token name; "operator" for an operator's,
+   * when a tenant reads it (here and in a finding's suppression reason).
    *
    * @generated from field: string author = 9;
    */
@@ -106,8 +107,8 @@ export type Exception = Message<"fleetscan.v1.Exception"> & {
   state: ExceptionState;
 
   /**
-   * The tenant that created it; empty for an operator's. A tenant sees
-   * and deletes its own exceptions only.
+   * The tenant that created it; empty for an operator's. A tenant deletes
+   * its own exceptions only.
    *
    * @generated from field: string owner_tenant = 14;
    */
@@ -323,7 +324,10 @@ export const ExceptionService: GenService<{
   },
   /**
    * ListExceptions lists exceptions, newest first: active ones, and with
-   * show_expired the expired and deleted ones too.
+   * show_expired the expired and deleted ones too. A tenant gets its own
+   * and the operators' that reach its findings (its clusters, its
+   * namespaces of shared ones, or fleet-wide ones), with the author of an
+   * operator's shown as "operator".
    *
    * @generated from rpc fleetscan.v1.ExceptionService.ListExceptions
    */
