@@ -120,6 +120,15 @@ func TestCLIEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.must("scan", "list", "-o", "json")), &started); err != nil || len(started.Scans) == 0 {
 		t.Fatalf("scan list -o json: %v", err)
 	}
+	// scan get says in one line what the followed scan listed in full;
+	// -o wide lists it.
+	shown := c.must("scan", "get", started.Scans[0].ID)
+	if strings.Contains(shown, "Not assessable (") || !strings.Contains(shown, "checks were not assessable") {
+		t.Errorf("scan get repeats the not-assessable table, or says nothing of it:\n%s", shown)
+	}
+	if wide := c.must("scan", "get", started.Scans[0].ID, "-o", "wide"); !strings.Contains(wide, "Not assessable (") {
+		t.Errorf("scan get -o wide lacks the not-assessable table:\n%s", wide)
+	}
 	watched, progress, err := c.runBoth("scan", "watch", started.Scans[0].ID)
 	if err != nil || !strings.Contains(watched, "succeeded") || !strings.Contains(progress, "2/2 clusters done") {
 		t.Errorf("scan watch of a finished scan: %v\n%s\n%s", err, watched, progress)

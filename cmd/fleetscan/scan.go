@@ -123,7 +123,7 @@ func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string,
 	if err != nil {
 		return g.explain(err)
 	}
-	if err := printScan(g, scan); err != nil {
+	if err := printScan(g, scan, true); err != nil {
 		return err
 	}
 	if scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
@@ -251,6 +251,7 @@ func scanGetCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "get SCAN_ID",
 		Example: `  fleetscan scan get 01J9Z3R6T4W8X2Y5A7B9C1D3E5
+  fleetscan scan get 01J9Z3R6T4W8X2Y5A7B9C1D3E5 -o wide   # with the checks not assessable, and why
   fleetscan scan get 01J9Z3R6T4W8X2Y5A7B9C1D3E5 -o json`,
 		Short: "Show a scan and the state and findings of each of its jobs",
 		Args:  cobra.ExactArgs(1),
@@ -264,12 +265,16 @@ func scanGetCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return g.explain(err)
 			}
-			return printScan(g, resp.Scan)
+			return printScan(g, resp.Scan, g.output == "wide")
 		},
 	}
 }
 
-func printScan(g *globals, s *fleetscanv1.Scan) error {
+// printScan prints a scan and its jobs. The table of checks not assessed
+// is long and the same scan after scan: it is printed in full when asked
+// (full: the end of a scan the command followed, or -o wide), and as one
+// line otherwise.
+func printScan(g *globals, s *fleetscanv1.Scan, full bool) error {
 	if g.structured() {
 		return g.print(s)
 	}
@@ -284,7 +289,24 @@ func printScan(g *globals, s *fleetscanv1.Scan) error {
 	}
 	printProblems(g.stdout, s.Jobs)
 	printUnchecked(g.stdout, s.Jobs)
+	if !full {
+		if n := countNotAssessable(s.Jobs); n > 0 {
+			fmt.Fprintf(g.stdout, "\n%d checks were not assessable (neither passed nor failed); 'fleetscan scan get %s -o wide' lists them with why.\n", n, s.Id)
+		}
+		return nil
+	}
 	return printNotAssessable(g.stdout, s.Jobs)
+}
+
+// countNotAssessable is the number of checks some job could not assess.
+func countNotAssessable(jobs []*fleetscanv1.Job) int {
+	ids := map[string]bool{}
+	for _, j := range jobs {
+		for _, na := range j.NotAssessable {
+			ids[na.CheckId] = true
+		}
+	}
+	return len(ids)
 }
 
 // printProblems lists, per cluster, what its worker could not read: a
@@ -467,7 +489,7 @@ func scanCancelCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return g.explain(err)
 			}
-			return printScan(g, resp.Scan)
+			return printScan(g, resp.Scan, false)
 		},
 	}
 }
