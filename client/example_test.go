@@ -92,6 +92,9 @@ func ExampleClient_trend() {
 		log.Fatal(err)
 	}
 	for _, p := range resp.Points {
-		fmt.Println(p.Time.AsTime().Format(time.DateOnly), p.Score, p.Counts.GetCritical())
+		if p.Score == nil {
+			continue // a gap: nothing scanned yet
+		}
+		fmt.Println(p.Time.AsTime().Format(time.DateOnly), p.GetScore(), p.Counts.GetCritical())
 	}
 }

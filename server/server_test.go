@@ -793,7 +793,7 @@ func TestHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := trend.Points[len(trend.Points)-1]
-	if len(trend.Points) < 30 || last.Counts.Critical != 1 || last.Clusters != 1 || last.Score != 37 {
+	if len(trend.Points) < 30 || last.Counts.Critical != 1 || last.Clusters != 1 || last.GetScore() != 37 {
 		t.Errorf("trend: %d points, last %v; want ≥30 and 1 critical on 1 cluster of 3 objects, score 37", len(trend.Points), last)
 	}
 

@@ -160,11 +160,11 @@ func TestCLIEndToEnd(t *testing.T) {
 		t.Errorf("trend:\n%s", out)
 	}
 	cmp := c.must("compare", "--selector", "env=prod")
-	if lines := strings.Split(cmp, "\n"); len(lines) < 3 || !strings.Contains(lines[1], "globex-prod") {
-		t.Errorf("compare should rank globex-prod (the worse) first:\n%s", cmp)
+	if lines := strings.Split(cmp, "\n"); len(lines) < 4 || !strings.Contains(lines[0], "worst first") || !strings.Contains(lines[2], "globex-prod") {
+		t.Errorf("compare should say which end is worst and rank globex-prod (the worse) first:\n%s", cmp)
 	}
-	if out := c.must("summary", "--tenant", "acme"); !strings.Contains(out, "1 of 1 clusters scanned") {
-		t.Errorf("summary:\n%s", out)
+	if out := c.must("summary", "--tenant", "acme"); !strings.Contains(out, "1 of 1 clusters scanned") || !strings.Contains(out, "TITLE") || !strings.Contains(out, "SEVERITY") {
+		t.Errorf("summary (with check titles):\n%s", out)
 	}
 	sched := c.must("schedule", "create", "0 3 * * *", "--selector", "env=prod", "--jitter", "5m")
 	if !strings.Contains(sched, "Created schedule") {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 func findingsGetCommand(g *globals) *cobra.Command {
@@ -81,7 +84,8 @@ func diffCommand(g *globals) *cobra.Command {
 				return g.print(resp)
 			}
 			w := g.stdout
-			fmt.Fprintf(w, "Cluster %s: %d new, %d resolved, %d unchanged\n", resp.ClusterId, len(resp.New), len(resp.Resolved), resp.UnchangedCount)
+			fmt.Fprintf(w, "Cluster %s: %d new%s, %d resolved%s, %d unchanged\n", resp.ClusterId,
+				len(resp.New), bySeverity(resp.New), len(resp.Resolved), bySeverity(resp.Resolved), resp.UnchangedCount)
 			for _, part := range []struct {
 				title string
 				list  []*fleetscanv1.Finding
@@ -89,7 +93,8 @@ func diffCommand(g *globals) *cobra.Command {
 				if len(part.list) == 0 {
 					continue
 				}
-				fmt.Fprintf(w, "\n%s:\n", part.title)
+				worstFirst(part.list)
+				fmt.Fprintf(w, "\n%s, worst first:\n", part.title)
 				t := newTable(w, "SEVERITY", "CHECK", "RESOURCE", "MESSAGE")
 				for _, f := range part.list {
 					t.row(severityName(f.Severity), f.CheckId, resourceString(f.Resource), f.Message)
@@ -103,6 +108,39 @@ func diffCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "", "the cluster to compare")
 	return cmd
+}
+
+// worstFirst orders findings by severity, worst first, then by check and
+// resource, so that what matters most heads the list.
+func worstFirst(fs []*fleetscanv1.Finding) {
+	slices.SortStableFunc(fs, func(a, b *fleetscanv1.Finding) int {
+		if c := cmp.Compare(b.Severity, a.Severity); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.CheckId, b.CheckId); c != 0 {
+			return c
+		}
+		return cmp.Compare(resourceString(a.Resource), resourceString(b.Resource))
+	})
+}
+
+// bySeverity counts findings per severity, worst first: " (1 critical,
+// 2 high)", "" for none.
+func bySeverity(fs []*fleetscanv1.Finding) string {
+	counts := map[fleetscanv1.Severity]int{}
+	for _, f := range fs {
+		counts[f.Severity]++
+	}
+	var parts []string
+	for sev := fleetscanv1.Severity_SEVERITY_CRITICAL; sev >= fleetscanv1.Severity_SEVERITY_INFO; sev-- {
+		if n := counts[sev]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, strings.ToLower(severityName(sev))))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // scopeFlags are the --cluster / --tenant / --fleet choice of trend and
@@ -198,33 +236,63 @@ of each day or week. A cluster counts as its latest scan found it.`,
 }
 
 func printTrend(w io.Writer, what, bucket string, points []*fleetscanv1.TrendPoint) error {
-	if len(points) == 0 {
-		fmt.Fprintln(w, "No data.")
+	var measured []*fleetscanv1.TrendPoint
+	for _, p := range points {
+		if p.Score != nil {
+			measured = append(measured, p)
+		}
+	}
+	if len(measured) == 0 {
+		fmt.Fprintf(w, "No scan of %s in this period.\n", what)
 		return nil
 	}
+	// A gap (nothing scanned yet) is drawn blank and printed as "-", never
+	// as zero findings and a perfect score.
 	open := make([]float64, len(points))
 	scores := make([]float64, len(points))
 	for i, p := range points {
-		c := p.Counts
-		open[i] = float64(c.GetCritical() + c.GetHigh() + c.GetMedium() + c.GetLow())
-		scores[i] = float64(p.Score)
-		if p.Clusters == 0 {
-			scores[i] = -1 // no data yet
+		open[i], scores[i] = -1, -1
+		if p.Score != nil {
+			c := p.Counts
+			open[i] = float64(c.GetCritical() + c.GetHigh() + c.GetMedium() + c.GetLow())
+			scores[i] = float64(p.GetScore())
 		}
 	}
+	openOf := func(p *fleetscanv1.TrendPoint) int64 {
+		c := p.Counts
+		return c.GetCritical() + c.GetHigh() + c.GetMedium() + c.GetLow()
+	}
 	first, last := points[0], points[len(points)-1]
+	firstM, lastM := measured[0], measured[len(measured)-1]
 	fmt.Fprintf(w, "Posture of %s, by %s, %s – %s\n\n", what, bucket, first.Time.AsTime().Format(time.DateOnly), last.Time.AsTime().Format(time.DateOnly))
-	fmt.Fprintf(w, "  open findings  %s  %d → %d\n", sparkline(open), int64(open[0]), int64(open[len(open)-1]))
-	fmt.Fprintf(w, "  score          %s  %d → %d\n\n", sparkline(scores), first.Score, last.Score)
-	t := newTable(w, "DATE", "CRITICAL", "HIGH", "MEDIUM", "LOW", "SCORE", "CLUSTERS")
+	fmt.Fprintf(w, "  open findings  %s  %d → %d\n", sparkline(open), openOf(firstM), openOf(lastM))
+	fmt.Fprintf(w, "  score          %s  %d → %d\n\n", sparkline(scores), firstM.GetScore(), lastM.GetScore())
+	t := newTable(w, "DATE", "CRITICAL", "HIGH", "MEDIUM", "LOW", "SCORE", "CLUSTERS", "SCANS")
 	start := max(0, len(points)-14)
+	carried := false
 	for _, p := range points[start:] {
-		t.row(append(append([]string{p.Time.AsTime().Format(time.DateOnly)}, countsString(p.Counts)...), fmt.Sprint(p.Score), fmt.Sprint(p.Clusters))...)
+		row := []string{p.Time.AsTime().Format(time.DateOnly)}
+		if p.Score == nil {
+			row = append(row, "-", "-", "-", "-", "-")
+		} else {
+			row = append(append(row, countsString(p.Counts)...), fmt.Sprint(p.GetScore()))
+		}
+		scans := fmt.Sprint(p.Scans)
+		if p.Score != nil && p.Scans == 0 {
+			scans, carried = "0*", true
+		}
+		t.row(append(row, fmt.Sprint(p.Clusters), scans)...)
+	}
+	if err := t.flush(); err != nil {
+		return err
 	}
 	if start > 0 {
 		fmt.Fprintf(w, "(the last 14 of %d points; -o json has all)\n", len(points))
 	}
-	return t.flush()
+	if carried {
+		fmt.Fprintln(w, "* no scan in that "+bucket+": each cluster as its last scan before found it")
+	}
+	return nil
 }
 
 // sparkline draws values as block characters, scaled from the smallest to
@@ -286,6 +354,7 @@ func compareCommand(g *globals) *cobra.Command {
 				fmt.Fprintln(g.stdout, "No cluster matches.")
 				return nil
 			}
+			fmt.Fprintln(g.stdout, "Clusters by posture, worst first (rank 1 has the lowest score):")
 			t := newTable(g.stdout, "RANK", "CLUSTER", "TENANT", "SCORE", "CRITICAL", "HIGH", "MEDIUM", "LOW", "OBJECTS", "SCANNED")
 			for i, p := range resp.Clusters {
 				score := fmt.Sprint(p.Score)
@@ -355,9 +424,13 @@ func summaryCommand(g *globals) *cobra.Command {
 				what, resp.Score, resp.ClustersScanned, resp.Clusters, k.GetCritical(), k.GetHigh(), k.GetMedium(), k.GetLow(), k.GetSuppressed())
 			if len(resp.TopChecks) > 0 {
 				fmt.Fprintln(g.stdout, "\nChecks failing most:")
-				t := newTable(g.stdout, "CHECK", "OPEN")
+				t := newTable(g.stdout, "CHECK", "OPEN", "SEVERITY", "TITLE")
 				for _, c := range resp.TopChecks {
-					t.row(c.CheckId, fmt.Sprint(c.Count))
+					sev, title := "-", "(a custom check)"
+					if m, ok := checks.Lookup(c.CheckId); ok {
+						sev, title = severityName(m.Severity), m.Title
+					}
+					t.row(c.CheckId, fmt.Sprint(c.Count), sev, title)
 				}
 				return t.flush()
 			}

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
 func TestParseAge(t *testing.T) {
@@ -31,5 +37,54 @@ func TestSparkline(t *testing.T) {
 		if got := sparkline(tt.in); got != tt.want {
 			t.Errorf("sparkline(%v) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestTrendShowsGaps: a bucket before any scan prints "-", never zero
+// findings and score 100; a bucket without a scan of its own is marked as
+// carried.
+func TestTrendShowsGaps(t *testing.T) {
+	day := func(d int) *timestamppb.Timestamp {
+		return timestamppb.New(time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC))
+	}
+	points := []*fleetscanv1.TrendPoint{
+		{Time: day(1)},
+		{Time: day(2), Counts: &fleetscanv1.SeverityCounts{High: 4}, Score: proto.Int32(61), Clusters: 1, Scans: 1},
+		{Time: day(3), Counts: &fleetscanv1.SeverityCounts{High: 4}, Score: proto.Int32(61), Clusters: 1},
+	}
+	var out strings.Builder
+	if err := printTrend(&out, "cluster a", "day", points); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if strings.Contains(text, "100") || !strings.Contains(text, "2026-11-01  -") || !strings.Contains(text, "0*") || !strings.Contains(text, "61 → 61") {
+		t.Errorf("trend with a gap:\n%s", text)
+	}
+	out.Reset()
+	if err := printTrend(&out, "cluster a", "day", points[:1]); err != nil || !strings.Contains(out.String(), "No scan of cluster a") {
+		t.Errorf("trend of nothing but a gap: %v\n%s", err, out.String())
+	}
+}
+
+// TestDiffWorstFirst: new and resolved findings are listed worst first
+// and counted by severity.
+func TestDiffWorstFirst(t *testing.T) {
+	f := func(sev fleetscanv1.Severity, check string) *fleetscanv1.Finding {
+		return &fleetscanv1.Finding{Severity: sev, CheckId: check, Resource: &fleetscanv1.ResourceRef{Kind: "Pod", Name: "p"}}
+	}
+	list := []*fleetscanv1.Finding{f(fleetscanv1.Severity_SEVERITY_LOW, "POD-009"), f(fleetscanv1.Severity_SEVERITY_CRITICAL, "POD-002"), f(fleetscanv1.Severity_SEVERITY_HIGH, "RBAC-001"), f(fleetscanv1.Severity_SEVERITY_HIGH, "POD-001")}
+	if got := bySeverity(list); got != " (1 critical, 2 high, 1 low)" {
+		t.Errorf("bySeverity = %q", got)
+	}
+	worstFirst(list)
+	var order []string
+	for _, x := range list {
+		order = append(order, x.CheckId)
+	}
+	if got := strings.Join(order, " "); got != "POD-002 POD-001 RBAC-001 POD-009" {
+		t.Errorf("worst first: %s", got)
+	}
+	if bySeverity(nil) != "" {
+		t.Error("no findings counted as something")
 	}
 }

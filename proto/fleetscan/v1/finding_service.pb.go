@@ -1058,12 +1058,19 @@ func (x *GetTrendResponse) GetPoints() []*TrendPoint {
 type TrendPoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Start of the bucket.
-	Time   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	Counts *SeverityCounts        `protobuf:"bytes,2,opt,name=counts,proto3" json:"counts,omitempty"`
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// Open findings at the end of the bucket, each cluster as its latest
+	// scan up to then found it. Unset when no cluster of the scope had been
+	// scanned yet (clusters is 0): a gap, not zero findings.
+	Counts *SeverityCounts `protobuf:"bytes,2,opt,name=counts,proto3" json:"counts,omitempty"`
 	// Posture score, 0 (worst) to 100 (no finding); see docs/posture-score.md.
-	Score int32 `protobuf:"varint,3,opt,name=score,proto3" json:"score,omitempty"`
+	// Unset in a gap, like counts.
+	Score *int32 `protobuf:"varint,3,opt,name=score,proto3,oneof" json:"score,omitempty"`
 	// Clusters with at least one scan up to the end of the bucket.
-	Clusters      int32 `protobuf:"varint,4,opt,name=clusters,proto3" json:"clusters,omitempty"`
+	Clusters int32 `protobuf:"varint,4,opt,name=clusters,proto3" json:"clusters,omitempty"`
+	// Scans that finished in the bucket: 0 means the point carries the
+	// clusters' earlier scans forward, measured nothing new.
+	Scans         int32 `protobuf:"varint,5,opt,name=scans,proto3" json:"scans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1113,8 +1120,8 @@ func (x *TrendPoint) GetCounts() *SeverityCounts {
 }
 
 func (x *TrendPoint) GetScore() int32 {
-	if x != nil {
-		return x.Score
+	if x != nil && x.Score != nil {
+		return *x.Score
 	}
 	return 0
 }
@@ -1122,6 +1129,13 @@ func (x *TrendPoint) GetScore() int32 {
 func (x *TrendPoint) GetClusters() int32 {
 	if x != nil {
 		return x.Clusters
+	}
+	return 0
+}
+
+func (x *TrendPoint) GetScans() int32 {
+	if x != nil {
+		return x.Scans
 	}
 	return 0
 }
@@ -1641,13 +1655,15 @@ const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x121\n" +
 	"\x06bucket\x18\x03 \x01(\x0e2\x19.fleetscan.v1.TrendBucketR\x06bucket\"D\n" +
 	"\x10GetTrendResponse\x120\n" +
-	"\x06points\x18\x01 \x03(\v2\x18.fleetscan.v1.TrendPointR\x06points\"\xa4\x01\n" +
+	"\x06points\x18\x01 \x03(\v2\x18.fleetscan.v1.TrendPointR\x06points\"\xc9\x01\n" +
 	"\n" +
 	"TrendPoint\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x124\n" +
-	"\x06counts\x18\x02 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\x12\x14\n" +
-	"\x05score\x18\x03 \x01(\x05R\x05score\x12\x1a\n" +
-	"\bclusters\x18\x04 \x01(\x05R\bclusters\"W\n" +
+	"\x06counts\x18\x02 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\x12\x19\n" +
+	"\x05score\x18\x03 \x01(\x05H\x00R\x05score\x88\x01\x01\x12\x1a\n" +
+	"\bclusters\x18\x04 \x01(\x05R\bclusters\x12\x14\n" +
+	"\x05scans\x18\x05 \x01(\x05R\x05scansB\b\n" +
+	"\x06_score\"W\n" +
 	"\x16CompareClustersRequest\x12%\n" +
 	"\x0elabel_selector\x18\x01 \x01(\tR\rlabelSelector\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"\x83\x01\n" +
@@ -1804,6 +1820,7 @@ func file_fleetscan_v1_finding_service_proto_init() {
 		(*Scope_Tenant)(nil),
 		(*Scope_Fleet)(nil),
 	}
+	file_fleetscan_v1_finding_service_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

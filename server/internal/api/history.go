@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/labels"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -173,7 +174,12 @@ func (s *FindingServer) GetTrend(ctx context.Context, req *fleetscanv1.GetTrendR
 	}
 	resp := &fleetscanv1.GetTrendResponse{}
 	for _, p := range history.Trend(histories, since, now, bucket) {
-		resp.Points = append(resp.Points, &fleetscanv1.TrendPoint{Time: ts(p.Start.UnixMilli()), Counts: p.Counts, Score: p.Score, Clusters: int32(p.Clusters)})
+		point := &fleetscanv1.TrendPoint{Time: ts(p.Start.UnixMilli()), Clusters: int32(p.Clusters), Scans: int32(p.Scans)}
+		if p.Clusters > 0 {
+			// A gap stays a gap: no invented zero findings, score 100.
+			point.Counts, point.Score = p.Counts, proto.Int32(p.Score)
+		}
+		resp.Points = append(resp.Points, point)
 	}
 	return resp, nil
 }

@@ -52,14 +52,15 @@ func TestTrendCarriesStateForward(t *testing.T) {
 	want := []struct {
 		high     int64
 		clusters int
-	}{{7, 1}, {4, 1}, {6, 2}, {3, 2}, {3, 2}} // Nov 2 … Nov 6
+		scans    int
+	}{{7, 1, 0}, {4, 1, 2}, {6, 2, 1}, {3, 2, 1}, {3, 2, 0}} // Nov 2 … Nov 6
 	if len(points) != len(want) {
 		t.Fatalf("%d points, want %d", len(points), len(want))
 	}
 	for i, w := range want {
 		p := points[i]
-		if p.Start.Day() != 2+i || p.Counts.High != w.high || p.Clusters != w.clusters {
-			t.Errorf("point %d: day %d high %d clusters %d, want day %d high %d clusters %d", i, p.Start.Day(), p.Counts.High, p.Clusters, 2+i, w.high, w.clusters)
+		if p.Start.Day() != 2+i || p.Counts.High != w.high || p.Clusters != w.clusters || p.Scans != w.scans {
+			t.Errorf("point %d: day %d high %d clusters %d scans %d, want day %d high %d clusters %d scans %d", i, p.Start.Day(), p.Counts.High, p.Clusters, p.Scans, 2+i, w.high, w.clusters, w.scans)
 		}
 	}
 	weeks := Trend(histories, since, now, 7*24*time.Hour)
@@ -92,5 +93,21 @@ func TestCompare(t *testing.T) {
 	s := Summarize(latest, 1)
 	if s.Clusters != 4 || s.ClustersScanned != 3 || s.Counts.High != 10 || len(s.TopChecks) != 1 || s.Score != Score(&fleetscanv1.SeverityCounts{High: 10}, 30) {
 		t.Errorf("summary %+v", s)
+	}
+}
+
+// TestTrendGapBeforeFirstScan: buckets before a scope's first scan hold no
+// cluster (a gap the API leaves unset), not zero findings.
+func TestTrendGapBeforeFirstScan(t *testing.T) {
+	histories := []store.ClusterHistory{{Cluster: &storagev1.ClusterRecord{Id: "late"}, Summaries: []store.Summary{summary(5, 3)}}}
+	points := Trend(histories, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 6, 1, 0, 0, 0, time.UTC), 24*time.Hour)
+	for i, p := range points {
+		gap := p.Start.Day() < 5
+		if (p.Clusters == 0) != gap {
+			t.Errorf("Nov %d: %d clusters; want a gap before Nov 5 only", p.Start.Day(), p.Clusters)
+		}
+		if i == len(points)-1 && (p.Scans != 0 || p.Counts.High != 3) {
+			t.Errorf("Nov 6: %d scans, %d high; want 0 scans, the Nov 5 scan's 3 carried", p.Scans, p.Counts.High)
+		}
 	}
 }

@@ -14,6 +14,9 @@ type Point struct {
 	Objects  int64
 	Score    int32
 	Clusters int
+	// Scans is how many scans finished in the bucket; Clusters == 0 is a
+	// gap: nothing measured yet.
+	Scans int
 }
 
 // Trend buckets the histories from since to now, bucket wide (a day or a
@@ -41,6 +44,9 @@ func Trend(histories []store.ClusterHistory, since, now time.Time, bucket time.D
 			for c.i < len(c.h.Summaries) && c.h.Summaries[c.i].FinishMs < end {
 				c.last = &c.h.Summaries[c.i]
 				c.i++
+				if c.last.FinishMs >= t.UnixMilli() {
+					p.Scans++
+				}
 			}
 			if c.last == nil {
 				continue
