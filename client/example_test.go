@@ -14,6 +14,12 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
+// These examples are compile-only: they need a running server
+// (FLEETSCAN_SERVER, FLEETSCAN_TOKEN_FILE, FLEETSCAN_CA), so they carry no
+// "Output:" comment and go test builds them without running them. The
+// tenant guide's program, which TestTenantGuideGoProgram runs against a
+// real server, is the one that is run.
+
 // connect builds a client from the environment, as the CLI does.
 func connect() *client.Client {
 	token, err := os.ReadFile(os.Getenv("FLEETSCAN_TOKEN_FILE"))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/fleetscan/fleetscan/client"
@@ -114,7 +115,12 @@ func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string,
 		bar.update(s)
 	})
 	bar.finish()
-	if ctx.Err() != nil && cmd.Context().Err() == nil {
+	// The wait ran out: ctx says so, or a call cut by its deadline said so
+	// first (gRPC's timer may fire before ctx reports it).
+	if cmd.Context().Err() == nil && (ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)) {
+		if r, gerr := c.ScanService.GetScan(cmd.Context(), &fleetscanv1.GetScanRequest{ScanId: scanID}); gerr == nil {
+			last = r.Scan // the state as the wait ended, not as last seen
+		}
 		p := scanProgress(last)
 		why := notDone(cmd.Context(), c, last)
 		return &exitError{code: 2, err: fmt.Errorf("scan %s not finished after %v: %d of %d clusters not done:\n%s\n(wait longer with --timeout, or follow it with 'fleetscan scan watch %s')",

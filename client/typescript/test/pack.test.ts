@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { createClient } from "../src/index.js";
 import { Fleet } from "./fleet.js";
 
 // dist/test/pack.test.js → the package's directory.
@@ -65,5 +66,37 @@ console.log(resp.cluster.id, ids.join(","));
       env: { ...process.env, BASE_URL: fleet.baseUrl, TOKEN: fleet.operatorToken, CA_FILE: fleet.caFile },
     });
     assert.equal(out.trim(), "from-the-package from-the-package");
+  });
+
+  it("runs the tenant guide's TypeScript program as it stands", async () => {
+    // A scanned cluster with critical findings for the program to list.
+    const op = createClient({ baseUrl: fleet.baseUrl, token: fleet.operatorToken, caFile: fleet.caFile });
+    const reg = await op.clusters.registerCluster({ clusterId: "globex-prod", tenant: "globex" });
+    fleet.startWorker("globex-prod", reg.joinToken);
+    const started = await op.scans.startScan({ target: { clusterIds: ["globex-prod"] } });
+    const scan = await op.waitForScan(started.scan!.id);
+    op.close();
+    const critical = Number(scan.findings?.critical ?? 0n);
+    assert.ok(critical > 0, "the demo cluster has no critical finding to list");
+
+    const guide = readFileSync(join(pkgDir, "..", "..", "docs", "tenant-guide.md"), "utf8");
+    const program = /```ts\n([\s\S]*?)```/.exec(guide);
+    assert.ok(program, "no TypeScript program in docs/tenant-guide.md");
+    writeFileSync(join(project, "guide.ts"), program[1]);
+    execFileSync(
+      "node",
+      [join(pkgDir, "node_modules", "typescript", "bin", "tsc"), "--module", "nodenext", "--target", "es2022", "--strict",
+        "--types", "node", "--typeRoots", join(pkgDir, "node_modules", "@types"), "guide.ts"],
+      { cwd: project, stdio: "pipe" },
+    );
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", type: "module", private: true }));
+    const out = execFileSync("node", ["guide.js"], {
+      cwd: project,
+      encoding: "utf8",
+      env: { ...process.env, FLEETSCAN_SERVER: fleet.address, FLEETSCAN_TOKEN: fleet.operatorToken, FLEETSCAN_CA: fleet.caFile },
+    });
+    const lines = out.trim().split("\n");
+    assert.equal(lines.length, critical, out);
+    assert.match(lines[0], /^globex-prod /);
   });
 });
