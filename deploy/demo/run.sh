@@ -2,7 +2,10 @@
 # make demo: a fleetscan server on loopback with a fresh database, one
 # worker per bundled demo cluster snapshot, a fleet scan, its summary and
 # the worst findings. Every process it starts is stopped on exit, Ctrl-C
-# included. Needs the binaries of `make build` in .tmp/bin.
+# included, unless KEEP=1 (make demo KEEP=1): then a demo that succeeded
+# leaves the server, its workers and its data running, and prints the
+# commands to explore them and to stop them. Needs the binaries of
+# `make build` in .tmp/bin.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -13,6 +16,9 @@ pids=()
 
 cleanup() {
 	local status=$?
+	if [ "${KEEP:-}" = 1 ] && [ "$status" -eq 0 ]; then
+		exit 0
+	fi
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 	if [ "$status" -eq 130 ]; then
@@ -72,5 +78,33 @@ step "The fleet's worst findings"
 step "Clusters ranked by posture score (docs/posture-score.md)"
 "$bin/fleetscan" compare --checks 8
 
+if [ "${KEEP:-}" = 1 ]; then
+	{
+		echo "#!/usr/bin/env bash"
+		echo "# Stops what make demo KEEP=1 left running and removes its data."
+		echo "kill ${pids[*]} 2>/dev/null; rm -rf '$work'"
+	} >"$work/stop.sh"
+	chmod +x "$work/stop.sh"
+	step "Kept running: the server (pid ${pids[0]}), its workers and the data in $work"
+	cat <<EXPLORE
+Explore it with the CLI (built in $bin):
+
+  export FLEETSCAN_SERVER=$FLEETSCAN_SERVER
+  export FLEETSCAN_TOKEN_FILE=$FLEETSCAN_TOKEN_FILE
+  export FLEETSCAN_CA=$FLEETSCAN_CA
+  $bin/fleetscan cluster list
+  $bin/fleetscan findings list --cluster acme-dev --severity high
+  $bin/fleetscan scan start --all --wait          # a second scan: then diff and trend have history
+  $bin/fleetscan summary --fleet
+  $bin/fleetscan trend --fleet --since 1d
+
+Stop it and remove its data with:
+
+  $work/stop.sh
+EXPLORE
+	exit 0
+fi
+
 step "Done: every process the demo started is stopped"
 echo "See deploy/demo/README.md for what is wrong in each cluster, and README.md to run it for real."
+echo "make demo KEEP=1 leaves the server and its data running to explore."
