@@ -182,6 +182,13 @@ e2e-large: build ## End-to-end scan of a ~50,000-object cluster through the serv
 demo: build ## Server, one worker per demo cluster, a fleet scan; no cluster needed (KEEP=1: leave them running)
 	@KEEP=$(KEEP) bash deploy/demo/run.sh
 
+.PHONY: cluster-up cluster-down
+cluster-up: ## One local control plane (etcd + kube-apiserver on loopback, built like make e2e's); prints its kubeconfig
+	@bash deploy/e2e/cluster.sh up
+
+cluster-down: ## Stop the control plane of cluster-up and remove its data
+	@bash deploy/e2e/cluster.sh down
+
 .PHONY: bench
 bench: build ## Benchmarks, each printing its figure
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -405,6 +405,10 @@ func TestWaitNamesWhatItWaitsFor(t *testing.T) {
 	if strings.Contains(err.Error(), "the server") {
 		t.Errorf("the timeout blames the server: %v", err)
 	}
+	// While it waits, the log names the cluster it waits for, and why.
+	if !strings.Contains(errOut, "waiting for acme-edge: pending: its worker never connected") {
+		t.Errorf("the wait's progress does not name acme-edge:\n%s", errOut)
+	}
 
 	for _, tt := range []struct {
 		jobTimeout, asked, want time.Duration

@@ -110,9 +110,34 @@ func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string,
 	defer cancel()
 	bar := newProgressPrinter(cmd.ErrOrStderr())
 	var last *fleetscanv1.Scan
+	named := ""
 	scan, err := c.WaitScan(ctx, scanID, 500*time.Millisecond, func(s *fleetscanv1.Scan) {
 		last = s
 		bar.update(s)
+		// In a log (not a terminal), once few clusters remain, say which
+		// and why, each time that set changes: the wait is theirs.
+		if bar.tty {
+			return
+		}
+		var waiting []*fleetscanv1.Job
+		for _, j := range s.GetJobs() {
+			if !jobEnded(j.State) {
+				waiting = append(waiting, j)
+			}
+		}
+		if len(waiting) == 0 || len(waiting) > maxNamedWhileWaiting {
+			return
+		}
+		var ids []string
+		for _, j := range waiting {
+			ids = append(ids, j.ClusterId+"/"+j.State.String())
+		}
+		if key := strings.Join(ids, ","); key != named {
+			named = key
+			for _, j := range waiting {
+				fmt.Fprintf(cmd.ErrOrStderr(), "    waiting for %s: %s\n", j.ClusterId, whyNotDone(ctx, c, j))
+			}
+		}
 	})
 	bar.finish()
 	// The wait ran out: ctx says so, or a call cut by its deadline said so
@@ -141,6 +166,10 @@ func followScan(cmd *cobra.Command, g *globals, c *client.Client, scanID string,
 	}
 	return nil
 }
+
+// maxNamedWhileWaiting: a wait names the clusters it waits for once this
+// few remain.
+const maxNamedWhileWaiting = 5
 
 // waitFor is how long to follow a scan: what was asked, else the
 // server's job timeout and a minute (a server from before it said: an
