@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/fleetscan/fleetscan/client"
@@ -124,11 +123,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("scan on a full disk: scan %v, job %v %q; want FAILED saying the disk is full", scan.State, job.State, job.Error)
 	}
 
-	conn, err := grpc.NewClient("passthrough:///bufnet", ts.dial(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.rawConn()
 	healthOf := func(service string) healthpb.HealthCheckResponse_ServingStatus {
 		resp, err := healthpb.NewHealthClient(conn).Check(bg, &healthpb.HealthCheckRequest{Service: service})
 		if err != nil {

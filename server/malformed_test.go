@@ -7,7 +7,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -44,11 +43,7 @@ func TestMalformedMessagesAreInvalidArgument(t *testing.T) {
 	t.Cleanup(ts.shutdown)
 	op := ts.client(ts.operatorToken())
 	token := register(t, op, "acme-dev", "acme", nil)
-	conn, err := grpc.NewClient("passthrough:///bufnet", ts.dial(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.rawConn()
 	opCtx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+ts.operatorToken())
 	for name, req := range map[string][]byte{
 		"cluster id not UTF-8": field1([]byte{0xff, 0xfe, 'x'}),
@@ -91,11 +86,7 @@ func TestBatchGapRefusedOnArrival(t *testing.T) {
 	t.Cleanup(ts.shutdown)
 	op := ts.client(ts.operatorToken())
 	token := register(t, op, "acme-dev", "acme", nil)
-	conn, err := grpc.NewClient("passthrough:///bufnet", ts.dial(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.rawConn()
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
 	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
 	if err != nil {

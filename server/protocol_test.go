@@ -17,7 +17,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -417,11 +416,7 @@ func TestSilentWorkerIsDisconnected(t *testing.T) {
 	t.Cleanup(ts.shutdown)
 	op := ts.client(ts.operatorToken())
 	token := register(t, op, "acme-dev", "acme", nil)
-	conn, err := grpc.NewClient("passthrough:///bufnet", ts.dial(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.rawConn()
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
 	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
 	if err != nil {

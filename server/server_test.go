@@ -52,6 +52,19 @@ type testServer struct {
 	done chan error
 }
 
+// rawConn is a gRPC connection to the test server with no client library
+// in between, for tests that send what the client never would; it is
+// closed with the test.
+func (ts *testServer) rawConn() *grpc.ClientConn {
+	ts.t.Helper()
+	conn, err := grpc.NewClient("passthrough:///bufnet", ts.dial(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	ts.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // clock is a clock that tests advance instead of sleeping.
 type clock struct {
 	mu sync.Mutex
