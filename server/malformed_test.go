@@ -86,21 +86,15 @@ func TestBatchGapRefusedOnArrival(t *testing.T) {
 	t.Cleanup(ts.shutdown)
 	op := ts.client(ts.operatorToken())
 	token := register(t, op, "acme-dev", "acme", nil)
-	conn := ts.rawConn()
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
-	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
+	stream, _, err := ts.connectRaw(context.Background(), "acme-dev", token, "credential")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("welcome: %v", err)
 	}
 	send := func(m *workerv1.ConnectRequest) {
 		t.Helper()
 		if err := stream.Send(m); err != nil {
 			t.Fatal(err)
 		}
-	}
-	send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Hello{Hello: &workerv1.Hello{ClusterId: "acme-dev", Capabilities: []string{"credential"}}}})
-	if m, err := stream.Recv(); err != nil || m.GetWelcome() == nil {
-		t.Fatalf("welcome: %v %v", m, err)
 	}
 	if _, err := op.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: []string{"acme-dev"}}}); err != nil {
 		t.Fatal(err)

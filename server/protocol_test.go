@@ -17,11 +17,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
-	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server"
 	"github.com/fleetscan/fleetscan/worker"
 )
@@ -416,18 +414,9 @@ func TestSilentWorkerIsDisconnected(t *testing.T) {
 	t.Cleanup(ts.shutdown)
 	op := ts.client(ts.operatorToken())
 	token := register(t, op, "acme-dev", "acme", nil)
-	conn := ts.rawConn()
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
-	stream, err := workerv1.NewWorkerServiceClient(conn).Connect(ctx)
+	stream, _, err := ts.connectRaw(context.Background(), "acme-dev", token, "heartbeat", "credential")
 	if err != nil {
-		t.Fatal(err)
-	}
-	err = stream.Send(&workerv1.ConnectRequest{Msg: &workerv1.ConnectRequest_Hello{Hello: &workerv1.Hello{ClusterId: "acme-dev", Capabilities: []string{"heartbeat", "credential"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, err := stream.Recv(); err != nil || m.GetWelcome() == nil {
-		t.Fatalf("welcome: %v %v", m, err)
+		t.Fatalf("welcome: %v", err)
 	}
 	// Cut off by the heartbeat rule (DEADLINE_EXCEEDED, saying why), not
 	// by gRPC's keepalive 40 s later (UNAVAILABLE): no clock needed.

@@ -219,9 +219,6 @@ type Config struct {
 // fields) many times over.
 const MinMessageBytes = 64 << 10
 
-// DefaultMaxMessageBytes is the receive limit when Config leaves it 0.
-const DefaultMaxMessageBytes = ingest.DefaultMaxMessageBytes
-
 // Server is a fleetscan server.
 type Server struct {
 	cfg     Config

@@ -95,6 +95,22 @@ func everything(ctx context.Context, db *DB) (string, error) {
 	return b.String(), nil
 }
 
+// wholeAnswer opens the database at path and returns everything it
+// answers, failing the test on any error.
+func wholeAnswer(t *testing.T, path string) string {
+	t.Helper()
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := everything(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // rawUpdate changes the file with bbolt itself, below the store's seals.
 func rawUpdate(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
 	t.Helper()
@@ -286,15 +302,7 @@ func TestOpenRefusesDamagedFiles(t *testing.T) {
 // damage leaves the online answer whole but short, check must name it.
 func TestScatteredDamage(t *testing.T) {
 	clean := fleetDB(t)
-	db, err := Open(clean, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := everything(context.Background(), db)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := wholeAnswer(t, clean)
 	orig, err := os.ReadFile(clean)
 	if err != nil {
 		t.Fatal(err)
@@ -351,15 +359,7 @@ func TestScatteredDamage(t *testing.T) {
 // sealed at open, in one transaction, and answers as before.
 func TestUpgradeFromSchema3(t *testing.T) {
 	path := fleetDB(t)
-	db, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := everything(context.Background(), db)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := wholeAnswer(t, path)
 	// Make it a schema 3 file: every value as it was before its seal.
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
@@ -387,14 +387,8 @@ func TestUpgradeFromSchema3(t *testing.T) {
 	if problems := checkProblems(t, path); len(problems) == 0 {
 		t.Fatal("check found nothing wrong with unsealed values")
 	}
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := everything(context.Background(), db)
-	db.Close()
-	if err != nil || got != want {
-		t.Fatalf("after the upgrade: error %v, %d lines for %d", err, strings.Count(got, "\n"), strings.Count(want, "\n"))
+	if got := wholeAnswer(t, path); got != want {
+		t.Fatalf("after the upgrade: %d lines for %d", strings.Count(got, "\n"), strings.Count(want, "\n"))
 	}
 	if problems := checkProblems(t, path); len(problems) > 0 {
 		t.Fatalf("after the upgrade: %v", problems)
