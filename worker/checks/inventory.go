@@ -45,6 +45,15 @@ type Inventory struct {
 	ReplicationControllers   []corev1.ReplicationController
 	HorizontalPodAutoscalers []autoscalingv2.HorizontalPodAutoscaler
 
+	// ManagedPods are the Pods that a workload controller of the
+	// inventory manages outside kube-system, kept as their metadata when
+	// the inventory drops what no check reads (TrimUnread): they are
+	// reported through their controller's template, and the checks read
+	// only their labels, annotations and owners. On a live cluster they
+	// are the most numerous kind that runs anything, and a Pod's struct
+	// alone is five times its metadata's.
+	ManagedPods []metav1.PartialObjectMetadata
+
 	// Templated are objects of other kinds that run pods from a template
 	// (Argo Rollouts, OpenShift DeploymentConfigs, Knative Services, …),
 	// read generically: the workload checks read their templates.
@@ -136,6 +145,33 @@ func (inv *Inventory) Absorb(part *Inventory) {
 	}
 }
 
+// Reserve makes room for n objects of sample's kind, so that adding them
+// does not grow the kind's slice again and again. Objects of kinds the
+// inventory does not hold are ignored.
+func (inv *Inventory) Reserve(sample runtime.Object, n int) {
+	t := reflect.TypeOf(sample)
+	if t.Kind() != reflect.Pointer || n <= 0 {
+		return
+	}
+	if _, pod := sample.(*corev1.Pod); pod && inv.compactsPods() {
+		// Most will be kept as metadata; the few others grow their slice.
+		t = reflect.TypeFor[*metav1.PartialObjectMetadata]()
+	}
+	v := reflect.ValueOf(inv).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() != reflect.Slice || f.Type().Elem() != t.Elem() {
+			continue
+		}
+		if f.Cap()-f.Len() < n {
+			grown := reflect.MakeSlice(f.Type(), f.Len(), f.Len()+n)
+			reflect.Copy(grown, f)
+			f.Set(grown)
+		}
+		return
+	}
+}
+
 // Location returns where a snapshot defines the object, or "".
 func (inv *Inventory) Location(kind, namespace, name string) string {
 	return inv.Locations[kind+"/"+namespace+"/"+name]
@@ -154,7 +190,16 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 	case *corev1.Namespace:
 		inv.Namespaces = append(inv.Namespaces, *o)
 	case *corev1.Pod:
-		inv.Pods = append(inv.Pods, *o)
+		if inv.compactsPods() && managed(&o.ObjectMeta) {
+			inv.ManagedPods = append(inv.ManagedPods, metav1.PartialObjectMetadata{TypeMeta: podType, ObjectMeta: o.ObjectMeta})
+		} else {
+			inv.Pods = append(inv.Pods, *o)
+		}
+	case *metav1.PartialObjectMetadata:
+		if o.Kind != "Pod" {
+			return false
+		}
+		inv.ManagedPods = append(inv.ManagedPods, *o)
 	case *corev1.Service:
 		inv.Services = append(inv.Services, *o)
 	case *corev1.ServiceAccount:
@@ -209,6 +254,13 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 	return true
 }
 
+var podType = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+
+// compactsPods reports whether Add keeps managed Pods as metadata.
+func (inv *Inventory) compactsPods() bool {
+	return inv.Trim == TrimUnread && !inv.WholeKinds["Pod"]
+}
+
 // Len is the number of objects in the inventory.
 func (inv *Inventory) Len() int {
 	return len(inv.Namespaces) + len(inv.Pods) + len(inv.Services) + len(inv.ServiceAccounts) +
@@ -217,7 +269,7 @@ func (inv *Inventory) Len() int {
 		len(inv.RoleBindings) + len(inv.ClusterRoleBindings) + len(inv.NetworkPolicies) +
 		len(inv.ConfigMaps) + len(inv.Nodes) + len(inv.LimitRanges) + len(inv.ResourceQuotas) +
 		len(inv.PodDisruptionBudgets) + len(inv.Ingresses) + len(inv.ValidatingWebhooks) + len(inv.MutatingWebhooks) +
-		len(inv.ReplicationControllers) + len(inv.HorizontalPodAutoscalers) + len(inv.Templated)
+		len(inv.ReplicationControllers) + len(inv.HorizontalPodAutoscalers) + len(inv.Templated) + len(inv.ManagedPods)
 }
 
 // Workload is anything that runs pods: a controller's pod template or a bare
@@ -383,6 +435,7 @@ func (inv *Inventory) eachKind(fn func(kind string)) {
 func (inv *Inventory) walk(kindFn func(apiVersion, kind string), fn objectFunc) {
 	visit(inv.Namespaces, "v1", "Namespace", kindFn, fn)
 	visit(inv.Pods, "v1", "Pod", kindFn, fn)
+	visit(inv.ManagedPods, "v1", "Pod", nil, fn)
 	visit(inv.Services, "v1", "Service", kindFn, fn)
 	visit(inv.ServiceAccounts, "v1", "ServiceAccount", kindFn, fn)
 	visit(inv.ConfigMaps, "v1", "ConfigMap", kindFn, fn)

@@ -352,6 +352,10 @@ func (inv *Inventory) podLabels() map[string][]labels.Labels {
 		p := &inv.Pods[i]
 		out[p.Namespace] = append(out[p.Namespace], labels.Set(p.Labels))
 	}
+	for i := range inv.ManagedPods {
+		p := &inv.ManagedPods[i]
+		out[p.Namespace] = append(out[p.Namespace], labels.Set(p.Labels))
+	}
 	return out
 }
 

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"encoding/json"
+	"reflect"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -127,6 +128,7 @@ var workloadControllers = map[string]bool{
 //
 //   - the status of every kind but Node (the checks read what is
 //     declared; of a Node, the kubelet's and the OS's versions);
+//
 //   - the pod spec of a Pod, ReplicaSet or Job that a workload controller
 //     manages, outside kube-system. A managed object is reported through
 //     its controller's template, once, not per replica; what the checks
@@ -135,10 +137,44 @@ var workloadControllers = map[string]bool{
 //     read the flags of components that run there under DaemonSets
 //     (kube-proxy).
 //
+//   - of a ConfigMap outside kube-system, the entries that hold no
+//     credential (SEC-003 reads those) and that no check reads by name
+//     (ingress-nginx's allow-snippet-annotations). kube-system keeps its
+//     ConfigMaps whole: the control-plane checks read kube-proxy's
+//     configuration there;
+//
+//   - of every object, the UIDs and resource versions no check reads,
+//     and a last-applied-configuration that Trim reduced to an API
+//     version still served for the kind: NS-008 has nothing to report
+//     in it and SEC-003 nothing to find.
+//
 // On a live cluster the replicas are half of the objects, and a Pod's
-// status is as large as its spec.
+// status is as large as its spec; ConfigMaps are often the most numerous
+// kind, and their values the largest strings a cluster holds.
 func DropUnread(obj runtime.Object, whole map[string]bool) {
+	if m, ok := obj.(metav1.Object); ok && !whole[kindOf(obj)] {
+		dropUnreadMeta(m, kindOf(obj))
+	}
 	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		if !whole["ConfigMap"] && o.Namespace != metav1.NamespaceSystem {
+			for k, v := range o.Data {
+				if !readValue(k, v) {
+					delete(o.Data, k)
+				}
+			}
+			for k, v := range o.BinaryData {
+				if !readValue(k, string(v)) {
+					delete(o.BinaryData, k)
+				}
+			}
+			if len(o.Data) == 0 {
+				o.Data = nil
+			}
+			if len(o.BinaryData) == 0 {
+				o.BinaryData = nil
+			}
+		}
 	case *corev1.Pod:
 		if !whole["Pod"] {
 			o.Status = corev1.PodStatus{}
@@ -206,6 +242,82 @@ func DropUnread(obj runtime.Object, whole map[string]bool) {
 		}
 	}
 }
+
+// readValue reports whether a check reads a ConfigMap entry outside
+// kube-system: SEC-003 reports what holds a credential, and compares
+// what the last-applied configuration held with the current value (an
+// entry dropped here must read as no credential there too);
+// snippetsAllowed reads allow-snippet-annotations.
+func readValue(key, value string) bool {
+	return key == "allow-snippet-annotations" || credentialIn(key, value) != "" || credentialIn(key, "") != ""
+}
+
+// dropUnreadMeta drops of an object's metadata what no check reads (see
+// DropUnread).
+func dropUnreadMeta(m metav1.Object, kind string) {
+	m.SetUID("")
+	m.SetResourceVersion("")
+	m.SetGeneration(0)
+	if refs := m.GetOwnerReferences(); len(refs) > 0 {
+		for i := range refs {
+			refs[i].UID = ""
+		}
+	}
+	ann := m.GetAnnotations()
+	applied, ok := ann[corev1.LastAppliedConfigAnnotation]
+	if !ok {
+		return
+	}
+	var doc map[string]any
+	if json.Unmarshal([]byte(applied), &doc) != nil {
+		return
+	}
+	for k := range doc {
+		if k != "apiVersion" && k != "kind" {
+			return // what SEC-003 reads: credentials, embedded Secrets
+		}
+	}
+	apiVersion, _ := doc["apiVersion"].(string)
+	if _, removed := removedAPIs[apiVersion+" "+kind]; removed {
+		return // what NS-008 reports
+	}
+	delete(ann, corev1.LastAppliedConfigAnnotation)
+	if len(ann) == 0 {
+		m.SetAnnotations(nil)
+	}
+}
+
+// kindOf names the kind of an object the inventory holds, or "" for one
+// it does not; TemplatedObjects name theirs.
+func kindOf(obj runtime.Object) string {
+	switch o := obj.(type) {
+	case *TemplatedObject:
+		return o.Kind
+	case *metav1.PartialObjectMetadata:
+		return o.Kind
+	}
+	return kindsByType[reflect.TypeOf(obj)]
+}
+
+// kindsByType maps the pointer types of the inventory's objects to their
+// kinds, as walk names them.
+var kindsByType = func() map[reflect.Type]string {
+	// One zero object of every kind, for walk to name.
+	inv := &Inventory{}
+	v := reflect.ValueOf(inv).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct {
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		}
+	}
+	out := map[reflect.Type]string{}
+	inv.walk(nil, func(_, kind string, _ metav1.Object, obj runtime.Object) {
+		if _, templated := obj.(*TemplatedObject); !templated {
+			out[reflect.TypeOf(obj)] = kind
+		}
+	})
+	return out
+}()
 
 // managed reports whether a workload controller of the inventory manages
 // the object, outside kube-system.

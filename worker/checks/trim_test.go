@@ -3,8 +3,10 @@ package checks
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,14 +120,55 @@ func TestTrimShrinksLiveObjects(t *testing.T) {
 	if len(trimmed.Deployments[0].ManagedFields) != 1 {
 		t.Errorf("kept %d managedFields entries, want the one Apply", len(trimmed.Deployments[0].ManagedFields))
 	}
+	// Managed pods outside kube-system are kept as their metadata;
+	// kube-system's keep their specs.
 	for _, p := range trimmed.Pods {
-		if kept := len(p.Spec.Containers) > 0; kept != (p.Namespace == "kube-system") {
-			t.Errorf("pod %s/%s kept its spec: %v; only kube-system's pods should", p.Namespace, p.Name, kept)
-		}
-		if len(p.Labels) == 0 || len(p.OwnerReferences) == 0 {
-			t.Errorf("pod %s/%s lost its labels or owners, which the checks read", p.Namespace, p.Name)
+		if p.Namespace != "kube-system" || len(p.Spec.Containers) == 0 {
+			t.Errorf("pod %s/%s kept as a whole Pod with %d containers; only kube-system's pods should be", p.Namespace, p.Name, len(p.Spec.Containers))
 		}
 	}
+	if len(trimmed.ManagedPods) != 1 || trimmed.ManagedPods[0].Name != "api-5d4f8c7b9-x7k2p" {
+		t.Errorf("managed pods kept as metadata: %+v, want the shop pod", trimmed.ManagedPods)
+	}
+	for _, p := range trimmed.ManagedPods {
+		if len(p.Labels) == 0 || len(p.OwnerReferences) == 0 || p.Kind != "Pod" {
+			t.Errorf("managed pod %s/%s lost its kind, labels or owners, which the checks read", p.Namespace, p.Name)
+		}
+	}
+	if whole.Len() != trimmed.Len() {
+		t.Errorf("trimmed inventory counts %d objects, the whole one %d", trimmed.Len(), whole.Len())
+	}
+	// Of ConfigMaps outside kube-system, the entries checks read.
+	for _, c := range trimmed.ConfigMaps {
+		switch c.Name {
+		case "settings":
+			if c.Data != nil {
+				t.Errorf("ConfigMap settings keeps data no check reads: %v", c.Data)
+			}
+		case "ingress-nginx-controller":
+			if got := slices.Sorted(maps.Keys(c.Data)); !slices.Equal(got, []string{"API_TOKEN", "allow-snippet-annotations"}) {
+				t.Errorf("ConfigMap ingress-nginx-controller keeps %v, want the credential and allow-snippet-annotations", got)
+			}
+		}
+	}
+	// Identities no check reads; last-applied copies that say nothing.
+	trimmed.eachObject(func(_, kind string, m metav1.Object, _ runtime.Object) {
+		if m.GetUID() != "" || m.GetResourceVersion() != "" {
+			t.Errorf("%s %s keeps its UID or resource version", kind, m.GetName())
+		}
+		for _, o := range m.GetOwnerReferences() {
+			if o.UID != "" {
+				t.Errorf("%s %s keeps its owner's UID", kind, m.GetName())
+			}
+		}
+		_, applied := m.GetAnnotations()[corev1.LastAppliedConfigAnnotation]
+		switch {
+		case kind == "Deployment" && applied:
+			t.Errorf("Deployment %s keeps a last-applied copy in a served version", m.GetName())
+		case kind == "PodDisruptionBudget" && !applied:
+			t.Errorf("PodDisruptionBudget %s lost the last-applied copy in a removed version, which NS-008 reports", m.GetName())
+		}
+	})
 	again := cm.DeepCopy()
 	Trim(again)
 	if !reflect.DeepEqual(again, cm) {
