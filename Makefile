@@ -82,7 +82,7 @@ apidoc: $(BIN)/buf ## Regenerate docs/api.md and docs/worker-protocol.md from th
 
 .PHONY: docs
 docs: ## Regenerate docs/checks.md from the catalog
-	$(GO) test ./worker/checks -run 'TestCatalogDoc' -update
+	$(GO) test ./worker/catalog -run 'TestCatalogDoc' -update
 
 .PHONY: build
 build: ## Build the three binaries into .tmp/bin

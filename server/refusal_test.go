@@ -165,7 +165,7 @@ func TestRefusedBatchTwiceFailsTheJob(t *testing.T) {
 	scanID := startScan(t, ts)
 
 	stream, _, job := assigned(t, ts, cred)
-	bad := batchOf(job, 1, 2, 5000) // messages over checks.MaxMessageBytes
+	bad := batchOf(job, 1, 2, 5000) // messages over catalog.MaxMessageBytes
 	if err := endsWith(t, stream, bad); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "message of 5000 bytes") {
 		t.Fatalf("first invalid batch: %v, want INVALID_ARGUMENT naming the field", err)
 	}

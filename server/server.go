@@ -215,7 +215,7 @@ type Config struct {
 }
 
 // MinMessageBytes is the smallest receive limit the server takes: room
-// for a finding at its largest (checks.MaxMessageBytes and the other
+// for a finding at its largest (catalog.MaxMessageBytes and the other
 // fields) many times over.
 const MinMessageBytes = 64 << 10
 

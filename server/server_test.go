@@ -30,7 +30,9 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server"
 	"github.com/fleetscan/fleetscan/worker"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -249,7 +251,7 @@ func allFindings(t *testing.T, c *client.Client, req *fleetscanv1.ListFindingsRe
 	return out
 }
 
-func findingLine(clusterID, checkID string, r checks.Resource) string {
+func findingLine(clusterID, checkID string, r catalog.Resource) string {
 	return strings.TrimSpace(fmt.Sprintf("%s %s %s/%s/%s/%s %s", clusterID, checkID, r.APIVersion, r.Kind, r.Namespace, r.Name, r.SubPath))
 }
 
@@ -257,12 +259,12 @@ func findingLine(clusterID, checkID string, r checks.Resource) string {
 // findings a fleet scan must store for that cluster, no more, no less.
 func expectedFindings(t *testing.T, clusterID, dir string) []string {
 	t.Helper()
-	inv, err := worker.SnapshotSource(dir, func(p string) { t.Errorf("snapshot problem: %s", p) }).Collect(context.Background(), checks.Selection{})
+	inv, err := worker.SnapshotSource(dir, func(p string) { t.Errorf("snapshot problem: %s", p) }).Collect(context.Background(), policy.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	_, err = checks.Run(context.Background(), inv, checks.Selection{}, func(f checks.Finding) error {
+	_, err = checks.Run(context.Background(), inv, policy.Selection{}, func(f checks.Finding) error {
 		out = append(out, findingLine(clusterID, f.CheckID, f.Resource))
 		return nil
 	})
@@ -278,7 +280,7 @@ func storedFindings(t *testing.T, c *client.Client, req *fleetscanv1.ListFinding
 	var out []string
 	for _, f := range allFindings(t, c, req) {
 		r := f.Resource
-		out = append(out, findingLine(f.ClusterId, f.CheckId, checks.Resource{APIVersion: r.ApiVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath}))
+		out = append(out, findingLine(f.ClusterId, f.CheckId, catalog.Resource{APIVersion: r.ApiVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath}))
 	}
 	slices.Sort(out)
 	return out
@@ -664,7 +666,7 @@ func TestCustomChecksTravelWithScan(t *testing.T) {
 	ctx := context.Background()
 	token := register(t, op, "globex-prod", "globex", nil)
 	ts.startWorker("globex-prod", token, filepath.Join(demoClusters, "globex-prod"))
-	policies, err := checks.LoadPolicies("../deploy/examples/policies/team-label.yaml")
+	policies, err := policy.LoadPolicies("../deploy/examples/policies/team-label.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -679,12 +681,12 @@ func TestCustomChecksTravelWithScan(t *testing.T) {
 		t.Fatalf("scan: %v", scan)
 	}
 	got := allFindings(t, op, &fleetscanv1.ListFindingsRequest{CheckId: "ORG-TEAM-LABEL"})
-	inv, err := worker.SnapshotSource(filepath.Join(demoClusters, "globex-prod"), nil).Collect(ctx, checks.Selection{})
+	inv, err := worker.SnapshotSource(filepath.Join(demoClusters, "globex-prod"), nil).Collect(ctx, policy.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := 0
-	if _, err := checks.Run(ctx, inv, checks.Selection{Include: []string{"ORG-TEAM-LABEL"}, Custom: policies}, func(checks.Finding) error { want++; return nil }); err != nil {
+	if _, err := checks.Run(ctx, inv, policy.Selection{Include: []string{"ORG-TEAM-LABEL"}, Custom: policies}, func(checks.Finding) error { want++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if want == 0 || len(got) != want {
@@ -891,7 +893,7 @@ func TestLongQueue(t *testing.T) {
 // reports when the worker stops it.
 type blockingSource struct{ stopped chan struct{} }
 
-func (b *blockingSource) Collect(ctx context.Context, _ checks.Selection) (*checks.Inventory, error) {
+func (b *blockingSource) Collect(ctx context.Context, _ policy.Selection) (*checks.Inventory, error) {
 	<-ctx.Done()
 	close(b.stopped)
 	return nil, ctx.Err()

@@ -21,6 +21,7 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 var (
@@ -167,12 +168,12 @@ spec:
 
 func expectedCount(t *testing.T, dir string) int64 {
 	t.Helper()
-	inv, err := worker.SnapshotSource(dir, nil).Collect(context.Background(), checks.Selection{})
+	inv, err := worker.SnapshotSource(dir, nil).Collect(context.Background(), policy.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n int64
-	if _, err := checks.Run(context.Background(), inv, checks.Selection{}, func(checks.Finding) error { n++; return nil }); err != nil {
+	if _, err := checks.Run(context.Background(), inv, policy.Selection{}, func(checks.Finding) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n

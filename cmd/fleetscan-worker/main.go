@@ -25,7 +25,7 @@ import (
 	"github.com/fleetscan/fleetscan/cmd/internal/memlimit"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 func main() {
@@ -126,7 +126,7 @@ Flags:
 	}
 	var custom []*fleetscanv1.CustomCheck
 	if *policies != "" {
-		if custom, err = checks.LoadPolicies(*policies); err != nil {
+		if custom, err = policy.LoadPolicies(*policies); err != nil {
 			return err
 		}
 	}

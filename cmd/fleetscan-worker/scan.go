@@ -18,7 +18,9 @@ import (
 	"github.com/fleetscan/fleetscan/cmd/internal/report"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // errThreshold: findings reached --fail-on; the exit code says so.
@@ -75,9 +77,9 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("--fail-on: %w", err)
 	}
-	sel := checks.Selection{Include: splitList(*include), Exclude: splitList(*exclude), Namespaces: splitList(*namespaces), TrustedRegistries: splitList(*trusted), DeniedRegistries: splitList(*denied)}
+	sel := policy.Selection{Include: splitList(*include), Exclude: splitList(*exclude), Namespaces: splitList(*namespaces), TrustedRegistries: splitList(*trusted), DeniedRegistries: splitList(*denied)}
 	if *policies != "" {
-		if sel.Custom, err = checks.LoadPolicies(*policies); err != nil {
+		if sel.Custom, err = policy.LoadPolicies(*policies); err != nil {
 			return err
 		}
 	}
@@ -118,7 +120,7 @@ Flags:
 				failing++
 			}
 		}
-		return out.Finding(report.FromCheck(*clusterID, f), inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name))
+		return out.Finding(apiFinding(*clusterID, f), inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name))
 	})
 	if err != nil {
 		return err
@@ -135,7 +137,7 @@ Flags:
 	}
 	fmt.Fprintf(stderr, "%d objects scanned in %v: %d critical, %d high, %d medium, %d low, %d suppressed; %d checks not assessable",
 		inv.Len(), time.Since(start).Round(time.Millisecond),
-		counts[checks.SeverityCritical], counts[checks.SeverityHigh], counts[fleetscanv1.Severity_SEVERITY_MEDIUM], counts[fleetscanv1.Severity_SEVERITY_LOW],
+		counts[catalog.SeverityCritical], counts[catalog.SeverityHigh], counts[fleetscanv1.Severity_SEVERITY_MEDIUM], counts[fleetscanv1.Severity_SEVERITY_LOW],
 		suppressed, len(skipped))
 	if n := len(inv.Unchecked); n > 0 {
 		fmt.Fprintf(stderr, "; %d documents not checked (listed in the report)", n)
@@ -173,4 +175,24 @@ func exitCode(err error) int {
 		return 1
 	}
 	return 2
+}
+
+// apiFinding converts an engine finding to the API form; the fingerprint is
+// computed for clusterID.
+func apiFinding(clusterID string, f checks.Finding) *fleetscanv1.Finding {
+	r := f.Resource
+	out := &fleetscanv1.Finding{
+		Fingerprint: catalog.FingerprintString(catalog.Fingerprint(clusterID, f.CheckID, r)),
+		ClusterId:   clusterID, CheckId: f.CheckID, Severity: f.Severity, Category: f.Category,
+		ResponsibleParty: f.Party, Message: f.Message,
+		Resource: &fleetscanv1.ResourceRef{ApiVersion: r.APIVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath},
+		Status:   fleetscanv1.FindingStatus_FINDING_STATUS_OPEN,
+	}
+	if f.Suppressed != "" {
+		out.Status, out.SuppressionReason = fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED, f.Suppressed
+	}
+	if m, ok := catalog.Lookup(f.CheckID); ok {
+		out.Title, out.Remediation = m.Title, m.Remediation
+	}
+	return out
 }

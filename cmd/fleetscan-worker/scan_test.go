@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 const demo = "../../deploy/demo/clusters/"
@@ -270,12 +270,12 @@ func TestScanListsWhatItDoesNotCheck(t *testing.T) {
 			case "json":
 				var doc struct {
 					Findings  []struct{ CheckID string }
-					Unchecked []checks.Unchecked
+					Unchecked []catalog.Unchecked
 				}
 				if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Findings) != 4 || len(doc.Unchecked) != 2 {
 					t.Fatalf("json: %v, %d findings, unchecked %+v", err, len(doc.Findings), doc.Unchecked)
 				}
-				if u := doc.Unchecked[0]; u.Location != dir+"/all.yaml:16" || u.Kind != "Secret" || u.Name != "db" || u.Reason != checks.ReasonNoChecks {
+				if u := doc.Unchecked[0]; u.Location != dir+"/all.yaml:16" || u.Kind != "Secret" || u.Name != "db" || u.Reason != catalog.ReasonNoChecks {
 					t.Errorf("json unchecked[0] = %+v", u)
 				}
 			case "sarif":

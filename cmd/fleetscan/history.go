@@ -14,7 +14,7 @@ import (
 
 	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 func findingsGetCommand(g *globals) *cobra.Command {
@@ -427,7 +427,7 @@ func summaryCommand(g *globals) *cobra.Command {
 				t := newTable(g.stdout, "CHECK", "OPEN", "SEVERITY", "TITLE")
 				for _, c := range resp.TopChecks {
 					sev, title := "-", "(a custom check)"
-					if m, ok := checks.Lookup(c.CheckId); ok {
+					if m, ok := catalog.Lookup(c.CheckId); ok {
 						sev, title = severityName(m.Severity), m.Title
 					}
 					t.row(c.CheckId, fmt.Sprint(c.Count), sev, title)

@@ -17,7 +17,7 @@ import (
 	"github.com/fleetscan/fleetscan/client"
 	"github.com/fleetscan/fleetscan/cmd/internal/duration"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 func scanCommand(g *globals) *cobra.Command {
@@ -58,7 +58,7 @@ summary; the command then fails if any job failed.`,
 			spec := &fleetscanv1.ScanSpec{IncludeChecks: include, ExcludeChecks: exclude, Namespaces: namespaces, TrustedRegistries: trusted, DeniedRegistries: denied}
 			if policies != "" {
 				var err error
-				if spec.CustomChecks, err = checks.LoadPolicies(policies); err != nil {
+				if spec.CustomChecks, err = policy.LoadPolicies(policies); err != nil {
 					return err
 				}
 			}

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/fleetscan/fleetscan/worker"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // TestWorkerRBAC runs the worker's collector with a token of the worker's
@@ -27,7 +27,7 @@ func TestWorkerRBAC(t *testing.T) {
 	for _, c := range env.clusters {
 		t.Run(c.id, func(t *testing.T) {
 			wc := c.workerClient(t)
-			inv, err := worker.KubeSource(wc, worker.DefaultPageSize, nil).Collect(ctx, checks.Selection{})
+			inv, err := worker.KubeSource(wc, worker.DefaultPageSize, nil).Collect(ctx, policy.Selection{})
 			if err != nil {
 				t.Fatalf("the worker's role is not enough to collect: %v", err)
 			}

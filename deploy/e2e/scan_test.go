@@ -29,6 +29,7 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // fleet is a fleetscan-server process with one worker per cluster, each
@@ -190,11 +191,11 @@ func findingLine(check string, sev fleetscanv1.Severity, kind, ns, name, sub, ms
 func expected(t *testing.T, c *cluster) (lines []string, inv *checks.Inventory) {
 	t.Helper()
 	ctx := context.Background()
-	inv, err := worker.KubeSource(c.client, 1_000_000, nil).Collect(ctx, checks.Selection{})
+	inv, err := worker.KubeSource(c.client, 1_000_000, nil).Collect(ctx, policy.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = checks.Run(ctx, inv, checks.Selection{}, func(fd checks.Finding) error {
+	_, err = checks.Run(ctx, inv, policy.Selection{}, func(fd checks.Finding) error {
 		r := fd.Resource
 		lines = append(lines, findingLine(fd.CheckID, fd.Severity, r.Kind, r.Namespace, r.Name, r.SubPath, fd.Message, fd.Suppressed))
 		return nil

@@ -13,11 +13,7 @@ import (
 // how far down.
 var autoscalingChecks = []*Check{
 	{
-		Meta: Meta{
-			ID: "HPA-001", Title: "Autoscaler may scale to one replica", Severity: low, Category: CategoryResources, Party: partyWorkload,
-			Description: "A HorizontalPodAutoscaler with minReplicas 1 (the default) scales its workload in to a single pod when load is low: it is then down whenever that pod is, a node drain included.",
-			Remediation: "Set minReplicas to at least 2.",
-		},
+		ID: "HPA-001",
 		inventory: func(r *reporter, inv *Inventory) {
 			for i := range inv.HorizontalPodAutoscalers {
 				h := &inv.HorizontalPodAutoscalers[i]
@@ -28,11 +24,7 @@ var autoscalingChecks = []*Check{
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "HPA-002", Title: "Autoscaler target missing", Severity: low, Category: CategoryResources, Party: partyWorkload,
-			Description: "A HorizontalPodAutoscaler whose scaleTargetRef names a Deployment, StatefulSet, ReplicaSet or ReplicationController that does not exist scales nothing: the workload it was meant for runs at a fixed size. Namespaces of which the inventory holds none of these kinds are left out, and so are targets of other kinds.",
-			Remediation: "Fix scaleTargetRef to name the workload, or delete the autoscaler.",
-		},
+		ID: "HPA-002",
 		inventory: func(r *reporter, inv *Inventory) {
 			exists, seen := map[string]bool{}, map[string]bool{}
 			for _, c := range inv.scalable() {
@@ -50,11 +42,7 @@ var autoscalingChecks = []*Check{
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "HPA-003", Title: "Autoscaler minimum blocks evictions", Severity: medium, Category: CategoryResources, Party: partyWorkload,
-			Description: "When a PodDisruptionBudget's minAvailable is at least the autoscaler's minReplicas, the workload scaled in to its minimum cannot lose a pod: node drains and upgrades hang on it.",
-			Remediation: "Raise minReplicas above the budget's minAvailable, or express the budget as maxUnavailable: 1.",
-		},
+		ID: "HPA-003",
 		inventory: func(r *reporter, inv *Inventory) {
 			targets := map[string]scalableController{}
 			for _, c := range inv.scalable() {

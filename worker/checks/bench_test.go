@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // benchObjects generates n objects of a realistic mix: per namespace one
@@ -101,7 +102,7 @@ func BenchmarkEngine(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		findings = 0
-		if _, err := checks.Run(context.Background(), inv, checks.Selection{}, func(checks.Finding) error { findings++; return nil }); err != nil {
+		if _, err := checks.Run(context.Background(), inv, policy.Selection{}, func(checks.Finding) error { findings++; return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
 	"github.com/fleetscan/fleetscan/worker/internal/collect"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // TestCatalogFixtures runs every check of the catalog on its fixtures in
@@ -19,7 +21,7 @@ import (
 // want.txt (one "Kind namespace/name sub-path" per line), pass.yaml none.
 // A check without fixtures fails the test.
 func TestCatalogFixtures(t *testing.T) {
-	for _, meta := range checks.All() {
+	for _, meta := range catalog.All() {
 		t.Run(meta.ID, func(t *testing.T) {
 			if meta.NotAssessable != "" {
 				return // TestNotAssessable covers it
@@ -29,7 +31,7 @@ func TestCatalogFixtures(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatalf("%s/want.txt lists no finding: a failing fixture must fail", dir)
 			}
-			sel := checks.Selection{Include: []string{meta.ID}}
+			sel := policy.Selection{Include: []string{meta.ID}}
 			// settings.json, when present, gives the check its settings.
 			if b, err := os.ReadFile(filepath.Join(dir, "settings.json")); err == nil {
 				if err := json.Unmarshal(b, &sel); err != nil {
@@ -46,7 +48,7 @@ func TestCatalogFixtures(t *testing.T) {
 	}
 }
 
-func runFixture(t *testing.T, sel checks.Selection, path string) []string {
+func runFixture(t *testing.T, sel policy.Selection, path string) []string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -108,25 +110,11 @@ func readWant(t *testing.T, path string) []string {
 	return out
 }
 
-func TestCatalogMetadata(t *testing.T) {
-	for _, m := range checks.All() {
-		if m.Title == "" || m.Description == "" || m.Remediation == "" || m.Severity == 0 || m.Category == "" || m.Party == 0 {
-			t.Errorf("%s: incomplete catalog entry %+v", m.ID, m)
-		}
-		if got, ok := checks.Lookup(m.ID); !ok || got.ID != m.ID {
-			t.Errorf("Lookup(%s) = %v, %v", m.ID, got.ID, ok)
-		}
-	}
-	if _, ok := checks.Lookup("NOPE-001"); ok {
-		t.Error("Lookup of an unknown id succeeded")
-	}
-}
-
 // TestNotAssessable: checks the API cannot answer are reported as not
 // assessable with a reason, on any inventory; so are control-plane checks
 // where no static pod is visible (a managed control plane).
 func TestNotAssessable(t *testing.T) {
-	skipped, err := checks.Run(context.Background(), &checks.Inventory{}, checks.Selection{}, func(f checks.Finding) error {
+	skipped, err := checks.Run(context.Background(), &checks.Inventory{}, policy.Selection{}, func(f checks.Finding) error {
 		return nil
 	})
 	if err != nil {
@@ -136,7 +124,7 @@ func TestNotAssessable(t *testing.T) {
 	for _, na := range skipped {
 		reasons[na.CheckID] = na.Reason
 	}
-	for _, m := range checks.All() {
+	for _, m := range catalog.All() {
 		_, listed := reasons[m.ID]
 		controlPlane := strings.HasPrefix(m.ID, "CP-") || strings.HasPrefix(m.ID, "ETCD-") || m.ID == "KP-001"
 		switch {

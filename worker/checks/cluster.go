@@ -10,19 +10,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-)
 
-// Kubernetes maintains the three newest minor releases; the newest is the
-// one of the k8s.io/api this package is built with. Bump both together.
-const (
-	newestMinor          = 37
-	oldestSupportedMinor = newestMinor - 2
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // apiServerResource stands for the API server in findings about what no
 // object of the API carries: its version, its admission chain.
 func apiServerResource() Resource {
-	return Resource{Kind: "APIServer", Name: "kube-apiserver"}
+	return Resource{Resource: catalog.Resource{Kind: "APIServer", Name: "kube-apiserver"}}
 }
 
 func nodeResource(n *corev1.Node) Resource {
@@ -184,11 +179,7 @@ func kubeVersion(s string) (releaseVersion, bool) {
 
 var clusterChecks = []*Check{
 	{
-		Meta: Meta{
-			ID: "ADM-001", Title: "Admission webhooks inventory", Severity: low, Category: CategoryAdmission, Party: partyPlatform,
-			Description: "An admission webhook sees, and a mutating one rewrites, every object it matches: one that matches everything or Secrets, that calls an address outside the cluster, that fails open while down, or that fails closed on every pod of the cluster deserves a review.",
-			Remediation: "Narrow the webhook's rules to the resources it needs, exclude kube-system with a namespaceSelector, point it at an in-cluster Service, and choose its failurePolicy deliberately: Fail for security policy, with a highly available endpoint.",
-		},
+		ID: "ADM-001",
 		inventory: func(r *reporter, inv *Inventory) {
 			for _, w := range inv.webhooks() {
 				if risks := w.risks(); len(risks) > 0 {
@@ -198,12 +189,7 @@ var clusterChecks = []*Check{
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "ADM-002", Title: "Image provenance admission", Severity: medium, Category: CategoryAdmission, Party: partyPlatform,
-			Description: "Without admission that verifies image signatures (the ImagePolicyWebhook plugin, the sigstore policy-controller, Connaisseur, Portieris), any image that can be pulled runs. A verifier whose namespaceSelector leaves a tenant namespace out does not protect it. Provider-side verification (GKE Binary Authorization) is invisible to the API; when Kyverno or Gatekeeper is installed the answer is in their policies, which the inventory does not hold.",
-			Remediation: "Install a signature-verifying admission controller and select every tenant namespace with it, or enable the provider's equivalent; sign images in CI.",
-			Frameworks:  []string{"CIS 5.5.1"},
-		},
+		ID: "ADM-002",
 		assessable: func(inv *Inventory) string {
 			if hooks, _ := inv.provenanceWebhooks(); len(hooks) > 0 || inv.imagePolicyWebhook() {
 				return ""
@@ -237,11 +223,7 @@ var clusterChecks = []*Check{
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "VER-001", Title: "Outdated Kubernetes", Severity: medium, Category: CategoryCluster, Party: partyProvider,
-			Description: fmt.Sprintf("Kubernetes patches only its three newest minor releases (1.%d to 1.%d): an older API server or kubelet no longer gets security fixes. Managed offerings may extend that window for a fee.", oldestSupportedMinor, newestMinor),
-			Remediation: "Upgrade the control plane, then the nodes, one minor release at a time, to a supported release.",
-		},
+		ID: "VER-001",
 		assessable: func(inv *Inventory) string {
 			if _, ok := kubeVersion(inv.ServerVersion); ok {
 				return ""
@@ -254,24 +236,20 @@ var clusterChecks = []*Check{
 			return "neither the API server's version nor any node's kubelet version is known (a snapshot without Node status)"
 		},
 		inventory: func(r *reporter, inv *Inventory) {
-			if v, ok := kubeVersion(inv.ServerVersion); ok && v.minor < oldestSupportedMinor {
-				r.report(apiServerResource(), "", "the API server runs %s, older than 1.%d, the oldest release Kubernetes still patches", inv.ServerVersion, oldestSupportedMinor)
+			if v, ok := kubeVersion(inv.ServerVersion); ok && v.minor < catalog.OldestSupportedMinor {
+				r.report(apiServerResource(), "", "the API server runs %s, older than 1.%d, the oldest release Kubernetes still patches", inv.ServerVersion, catalog.OldestSupportedMinor)
 			}
 			for i := range inv.Nodes {
 				n := &inv.Nodes[i]
 				kubelet := n.Status.NodeInfo.KubeletVersion
-				if v, ok := kubeVersion(kubelet); ok && v.minor < oldestSupportedMinor {
-					r.report(nodeResource(n), "status.nodeInfo.kubeletVersion", "node %q runs kubelet %s, older than 1.%d, the oldest release Kubernetes still patches", n.Name, kubelet, oldestSupportedMinor)
+				if v, ok := kubeVersion(kubelet); ok && v.minor < catalog.OldestSupportedMinor {
+					r.report(nodeResource(n), "status.nodeInfo.kubeletVersion", "node %q runs kubelet %s, older than 1.%d, the oldest release Kubernetes still patches", n.Name, kubelet, catalog.OldestSupportedMinor)
 				}
 			}
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "NODE-001", Title: "Node OS / runtime inventory", Severity: low, Category: CategoryCluster, Party: partyProvider,
-			Description: fmt.Sprintf("Nodes should run an operating system, kernel and container runtime that are maintained and that current Kubernetes supports: an OS past its end of life, a kernel older than 5.8 (cgroup v2, which Kubernetes requires from 1.35), containerd 1.x (supported by Kubernetes up to 1.35) or Docker Engine (out of Kubernetes since 1.24) is flagged. Kubernetes 1.%d is the newest release.", newestMinor),
-			Remediation: "Move the node pool to a maintained node image (the provider's current one, Bottlerocket, Flatcar, a supported Ubuntu or RHEL) with containerd 2 or CRI-O.",
-		},
+		ID: "NODE-001",
 		assessable: func(inv *Inventory) string {
 			for i := range inv.Nodes {
 				info := &inv.Nodes[i].Status.NodeInfo

@@ -18,13 +18,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
+
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // runCheck runs one check and returns its findings as "Kind ns/name
 // sub-path: SEVERITY", and its not-assessable reason if any.
 func runCheck(t *testing.T, inv *Inventory, id string) (got []string, unassessed string) {
 	t.Helper()
-	skipped, err := Run(context.Background(), inv, Selection{Include: []string{id}}, func(f Finding) error {
+	skipped, err := Run(context.Background(), inv, policy.Selection{Include: []string{id}}, func(f Finding) error {
 		r := f.Resource
 		line := strings.TrimSpace(fmt.Sprintf("%s %s/%s %s", r.Kind, r.Namespace, r.Name, r.SubPath))
 		got = append(got, line+": "+strings.TrimPrefix(f.Severity.String(), "SEVERITY_"))

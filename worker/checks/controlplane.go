@@ -9,16 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
-
-	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
-
-// CategoryControlPlane is the category of the control-plane flag checks.
-const CategoryControlPlane = "control-plane"
-
-// The provider runs the control plane: a managed one entirely, a
-// self-managed one by its platform team, which here is the provider too.
-const partyControlPlane = fleetscanv1.ResponsibleParty_RESPONSIBLE_PARTY_PROVIDER
 
 // Control-plane components, as kubeadm names their static pods and their
 // containers.
@@ -156,10 +147,9 @@ type flagProblem struct {
 // flagCheck builds a check of the flags of some components: inspect
 // returns the problems of one component's flags. It is not assessable when
 // none of the components is visible.
-func flagCheck(meta Meta, components []string, inspect func(name string, fs flagSet) []flagProblem) *Check {
-	meta.Category, meta.Party = CategoryControlPlane, partyControlPlane
+func flagCheck(id string, components []string, inspect func(name string, fs flagSet) []flagProblem) *Check {
 	return &Check{
-		Meta: meta,
+		ID: id,
 		assessable: func(inv *Inventory) string {
 			for _, name := range components {
 				if len(inv.controlPlane(name)) > 0 {
@@ -193,39 +183,23 @@ func problem(flag, format string, args ...any) []flagProblem {
 	return []flagProblem{{flag: flag, message: fmt.Sprintf(format, args...)}}
 }
 
-// controlPlaneChecks are the control-plane flag checks and the node-level
-// rows that the API cannot answer.
-var controlPlaneChecks = slices.Concat(flagChecks, hostChecks)
-
+// flagChecks read the flags of the control plane's static pods. The
+// node-level rows of the catalog next to them (its hostChecks) have no
+// implementation: the API cannot answer them.
 var flagChecks = []*Check{
-	flagCheck(Meta{
-		ID: "CP-001", Title: "API server allows anonymous requests", Severity: high,
-		Description: "With --anonymous-auth not false, requests without credentials reach the API server as system:anonymous; any RBAC slip toward that user is then open to the network.",
-		Remediation: "Start kube-apiserver with --anonymous-auth=false (or restrict anonymous access to health endpoints with an authentication config).",
-		Frameworks:  []string{"CIS 1.2.1", "NSA 7.0"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-001", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		if fs.bool("anonymous-auth", true) {
 			return problem("anonymous-auth", "--anonymous-auth is %s", fs.value("anonymous-auth", "true (the default)"))
 		}
 		return nil
 	}),
-	flagCheck(Meta{
-		ID: "CP-002", Title: "Static token file", Severity: high,
-		Description: "Tokens of --token-auth-file are long-lived, stored in clear on the node and cannot be revoked without restarting the API server.",
-		Remediation: "Remove --token-auth-file; use client certificates, OIDC or service account tokens.",
-		Frameworks:  []string{"CIS 1.2.2"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-002", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		if fs.set("token-auth-file") {
 			return problem("token-auth-file", "static tokens are read from %s", fs.value("token-auth-file", ""))
 		}
 		return nil
 	}),
-	flagCheck(Meta{
-		ID: "CP-003", Title: "Weak authorization mode", Severity: critical,
-		Description: "--authorization-mode must not include AlwaysAllow, and should include Node and RBAC; without them every authenticated request is allowed or kubelets are not confined to their node.",
-		Remediation: "Set --authorization-mode=Node,RBAC (or an --authorization-config with the Node and RBAC authorizers).",
-		Frameworks:  []string{"CIS 1.2.6", "CIS 1.2.7", "CIS 1.2.8", "NSA 7.1"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-003", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		if fs.set("authorization-config") {
 			return nil // structured authorization: its file needs node access
 		}
@@ -241,12 +215,7 @@ var flagChecks = []*Check{
 		}
 		return out
 	}),
-	flagCheck(Meta{
-		ID: "CP-004", Title: "API server does not verify kubelets", Severity: high,
-		Description: "Without a client certificate for the kubelet and --kubelet-certificate-authority, the API server cannot prove itself to kubelets or verify them: exec and logs traffic can be intercepted.",
-		Remediation: "Set --kubelet-client-certificate, --kubelet-client-key and --kubelet-certificate-authority.",
-		Frameworks:  []string{"CIS 1.2.4", "CIS 1.2.5"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-004", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		var out []flagProblem
 		for _, f := range []string{"kubelet-client-certificate", "kubelet-client-key", "kubelet-certificate-authority"} {
 			if !fs.set(f) {
@@ -255,12 +224,7 @@ var flagChecks = []*Check{
 		}
 		return out
 	}),
-	flagCheck(Meta{
-		ID: "CP-005", Title: "Admission plugins", Severity: medium,
-		Description: "AlwaysAdmit disables admission control; NodeRestriction, ServiceAccount and NamespaceLifecycle confine kubelets, service accounts and deleted namespaces; DenyServiceExternalIPs closes CVE-2020-8554; EventRateLimit and AlwaysPullImages harden multi-tenant clusters.",
-		Remediation: "Remove AlwaysAdmit from --enable-admission-plugins; enable NodeRestriction, DenyServiceExternalIPs (and, for multi-tenant clusters, EventRateLimit and AlwaysPullImages); do not disable ServiceAccount or NamespaceLifecycle.",
-		Frameworks:  []string{"CIS 1.2.3", "CIS 1.2.9", "CIS 1.2.10", "CIS 1.2.11", "CIS 1.2.12", "CIS 1.2.13", "CIS 1.2.14"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-005", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		enabled := slices.Concat(defaultAdmissionPlugins, fs.list("enable-admission-plugins"))
 		disabled := fs.list("disable-admission-plugins")
 		on := func(p string) bool { return slices.Contains(enabled, p) && !slices.Contains(disabled, p) }
@@ -280,12 +244,7 @@ var flagChecks = []*Check{
 		}
 		return out
 	}),
-	flagCheck(Meta{
-		ID: "CP-006", Title: "Insecure API port", Severity: critical,
-		Description: "An insecure port serves the API without authentication or authorization; --secure-port=0 turns TLS off entirely.",
-		Remediation: "Remove --insecure-port (or set it to 0) and keep --secure-port non-zero.",
-		Frameworks:  []string{"NSA 5.0"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-006", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		var out []flagProblem
 		if p := fs.value("insecure-port", "0"); p != "0" {
 			out = append(out, flagProblem{"insecure-port", "--insecure-port is " + p})
@@ -295,23 +254,13 @@ var flagChecks = []*Check{
 		}
 		return out
 	}),
-	flagCheck(Meta{
-		ID: "CP-007", Title: "Profiling enabled", Severity: low,
-		Description: "The /debug/pprof endpoints of control-plane components reveal internals and cost CPU; they are on unless --profiling=false.",
-		Remediation: "Set --profiling=false on kube-apiserver, kube-controller-manager and kube-scheduler.",
-		Frameworks:  []string{"CIS 1.2.15", "CIS 1.3.2", "CIS 1.4.1"},
-	}, []string{apiServer, controllerManager, scheduler}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-007", []string{apiServer, controllerManager, scheduler}, func(_ string, fs flagSet) []flagProblem {
 		if fs.bool("profiling", true) {
 			return problem("profiling", "--profiling is %s", fs.value("profiling", "true (the default)"))
 		}
 		return nil
 	}),
-	flagCheck(Meta{
-		ID: "CP-008", Title: "Audit logging", Severity: high,
-		Description: "Without an audit log, and one kept long enough, nobody can tell who did what to the cluster.",
-		Remediation: "Set --audit-log-path and --audit-policy-file, with --audit-log-maxage ≥ 30, --audit-log-maxbackup ≥ 10 and --audit-log-maxsize ≥ 100 (or an audit webhook).",
-		Frameworks:  []string{"CIS 1.2.16", "CIS 1.2.17", "CIS 1.2.18", "CIS 1.2.19", "CIS 3.2.1", "NSA 8.0"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-008", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		if !fs.set("audit-log-path") && !fs.set("audit-webhook-config-file") {
 			return problem("audit-log-path", "no audit log: neither --audit-log-path nor --audit-webhook-config-file is set")
 		}
@@ -331,12 +280,7 @@ var flagChecks = []*Check{
 		}
 		return out
 	}),
-	flagCheck(Meta{
-		ID: "CP-009", Title: "Service account token settings", Severity: medium,
-		Description: "--service-account-lookup=false accepts tokens of deleted service accounts; without --service-account-key-file tokens cannot be verified against a rotated key; extended token expiration keeps legacy tokens alive for a year.",
-		Remediation: "Keep --service-account-lookup=true, set --service-account-key-file, and set --service-account-extend-token-expiration=false once workloads use projected tokens.",
-		Frameworks:  []string{"CIS 1.2.21", "CIS 1.2.22", "CIS 1.2.30"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-009", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		var out []flagProblem
 		if !fs.bool("service-account-lookup", true) {
 			out = append(out, flagProblem{"service-account-lookup", "--service-account-lookup is false"})
@@ -349,12 +293,7 @@ var flagChecks = []*Check{
 		}
 		return out
 	}),
-	flagCheck(Meta{
-		ID: "CP-010", Title: "API server TLS", Severity: high,
-		Description: "The API server needs its own serving certificate, a client CA to authenticate clients, and TLS to etcd; weak cipher suites undo all of it.",
-		Remediation: "Set --tls-cert-file, --tls-private-key-file, --client-ca-file, --etcd-certfile, --etcd-keyfile and --etcd-cafile; restrict --tls-cipher-suites to ECDHE AES-GCM / ChaCha20 suites.",
-		Frameworks:  []string{"CIS 1.2.23", "CIS 1.2.24", "CIS 1.2.25", "CIS 1.2.26", "CIS 1.2.29"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-010", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		var out []flagProblem
 		for _, f := range []string{"tls-cert-file", "tls-private-key-file", "client-ca-file", "etcd-certfile", "etcd-keyfile", "etcd-cafile"} {
 			if !fs.set(f) {
@@ -368,23 +307,13 @@ var flagChecks = []*Check{
 		}
 		return out
 	}),
-	flagCheck(Meta{
-		ID: "CP-011", Title: "No encryption at rest", Severity: high,
-		Description: "Without --encryption-provider-config, Secrets are stored in etcd in clear: whoever reads etcd or its backups reads every Secret.",
-		Remediation: "Configure --encryption-provider-config with a KMS v2 (or aescbc/secretbox) provider for secrets.",
-		Frameworks:  []string{"CIS 1.2.27", "CIS 1.2.28", "NSA 6.0"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-011", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		if !fs.set("encryption-provider-config") {
 			return problem("encryption-provider-config", "--encryption-provider-config is not set: Secrets are stored unencrypted in etcd")
 		}
 		return nil
 	}),
-	flagCheck(Meta{
-		ID: "CP-012", Title: "Unreasonable request timeout", Severity: low,
-		Description: "A very long --request-timeout lets slow clients hold API server resources; a very short one breaks large lists.",
-		Remediation: "Keep --request-timeout between 1m and 5m unless there is a measured reason.",
-		Frameworks:  []string{"CIS 1.2.20"},
-	}, []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-012", []string{apiServer}, func(_ string, fs flagSet) []flagProblem {
 		v := fs.value("request-timeout", "1m0s")
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -395,12 +324,7 @@ var flagChecks = []*Check{
 		}
 		return nil
 	}),
-	flagCheck(Meta{
-		ID: "CP-013", Title: "Controller manager settings", Severity: medium,
-		Description: "The controller manager should use one credential per controller, sign service account tokens with a key, publish the root CA, rotate kubelet serving certificates, garbage-collect terminated pods and listen on loopback only.",
-		Remediation: "Set --use-service-account-credentials=true, --service-account-private-key-file, --root-ca-file, --terminated-pod-gc-threshold, --bind-address=127.0.0.1, and keep the RotateKubeletServerCertificate feature on.",
-		Frameworks:  []string{"CIS 1.3.1", "CIS 1.3.3", "CIS 1.3.4", "CIS 1.3.5", "CIS 1.3.6", "CIS 1.3.7"},
-	}, []string{controllerManager}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-013", []string{controllerManager}, func(_ string, fs flagSet) []flagProblem {
 		var out []flagProblem
 		if !fs.bool("use-service-account-credentials", false) {
 			out = append(out, flagProblem{"use-service-account-credentials", "--use-service-account-credentials is not true"})
@@ -418,23 +342,13 @@ var flagChecks = []*Check{
 		}
 		return out
 	}),
-	flagCheck(Meta{
-		ID: "CP-014", Title: "Scheduler listens beyond loopback", Severity: medium,
-		Description: "The scheduler's health and metrics endpoints need not be reachable from the network.",
-		Remediation: "Set --bind-address=127.0.0.1 on kube-scheduler.",
-		Frameworks:  []string{"CIS 1.4.2"},
-	}, []string{scheduler}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("CP-014", []string{scheduler}, func(_ string, fs flagSet) []flagProblem {
 		if addr := fs.value("bind-address", "0.0.0.0"); !loopbackAddress(addr) {
 			return problem("bind-address", "--bind-address is %s, not loopback", addr)
 		}
 		return nil
 	}),
-	flagCheck(Meta{
-		ID: "ETCD-001", Title: "etcd TLS", Severity: high,
-		Description: "etcd holds every object of the cluster: its client and peer traffic must use TLS with certificates it verifies, not self-generated ones.",
-		Remediation: "Set --cert-file, --key-file, --client-cert-auth=true, --peer-cert-file, --peer-key-file, --peer-client-cert-auth=true; remove --auto-tls and --peer-auto-tls.",
-		Frameworks:  []string{"CIS 2.1", "CIS 2.2", "CIS 2.3", "CIS 2.4", "CIS 2.5", "CIS 2.6"},
-	}, []string{etcd}, func(_ string, fs flagSet) []flagProblem {
+	flagCheck("ETCD-001", []string{etcd}, func(_ string, fs flagSet) []flagProblem {
 		var out []flagProblem
 		for _, f := range []string{"cert-file", "key-file", "peer-cert-file", "peer-key-file"} {
 			if !fs.set(f) {
@@ -454,12 +368,7 @@ var flagChecks = []*Check{
 		return out
 	}),
 	{
-		Meta: Meta{
-			ID: "ETCD-002", Title: "etcd trusts the API server's client CA", Severity: high, Category: CategoryControlPlane, Party: partyControlPlane,
-			Description: "When etcd's --trusted-client-ca-file is the CA that signs the API server's client certificates (--client-ca-file), every client certificate of the cluster, users' and kubelets' included, is also a certificate etcd accepts: whoever holds one can read and write etcd directly, past authorization and audit.",
-			Remediation: "Give etcd a CA of its own (kubeadm's /etc/kubernetes/pki/etcd/ca.crt) and sign only the API server's etcd client certificate with it.",
-			Frameworks:  []string{"CIS 2.7"},
-		},
+		ID: "ETCD-002",
 		assessable: func(inv *Inventory) string {
 			if len(inv.controlPlane(etcd)) == 0 || len(inv.controlPlane(apiServer)) == 0 {
 				return "no etcd or no kube-apiserver static pod is visible in kube-system: the control plane is managed (or hidden), so their CAs cannot be compared through the API"
@@ -482,12 +391,7 @@ var flagChecks = []*Check{
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "KP-001", Title: "kube-proxy metrics exposed", Severity: low, Category: CategoryControlPlane, Party: partyControlPlane,
-			Description: "kube-proxy's metrics endpoint should listen on loopback only; on 0.0.0.0 it tells anyone on the node network about every Service.",
-			Remediation: "Set metricsBindAddress: 127.0.0.1:10249 in the kube-proxy configuration.",
-			Frameworks:  []string{"CIS 4.3.1"},
-		},
+		ID: "KP-001",
 		assessable: func(inv *Inventory) string {
 			if kubeProxyConfig(inv) == nil {
 				return "no kube-proxy ConfigMap in kube-system: its configuration is only readable on the nodes"
@@ -538,55 +442,4 @@ func weakCipherSuite(name string) bool {
 	n := strings.ToUpper(name)
 	return strings.Contains(n, "RC4") || strings.Contains(n, "3DES") || strings.Contains(n, "CBC") ||
 		strings.HasPrefix(n, "TLS_RSA_")
-}
-
-// hostChecks need the nodes' files and processes, or a registry: the
-// Kubernetes API cannot answer them, so they are reported as not
-// assessable rather than passed.
-var hostChecks = []*Check{
-	{
-		Meta: Meta{
-			ID: "HOST-001", Title: "Control-plane file permissions", Severity: high, Category: CategoryControlPlane, Party: partyControlPlane,
-			Description: "Static pod manifests, kubeconfigs of the control plane, the PKI directory and the etcd data directory must be owned by root and not readable by others.",
-			Remediation: "chmod 600 and chown root:root the files listed by CIS 1.1.1–1.1.21 on every control-plane node.",
-			Frameworks:  []string{"CIS 1.1.1", "CIS 1.1.21"},
-		},
-		notAssessable: "needs the control-plane nodes' filesystem, which the Kubernetes API does not expose",
-	},
-	{
-		Meta: Meta{
-			ID: "HOST-002", Title: "Kubelet file permissions", Severity: high, Category: CategoryControlPlane, Party: partyControlPlane,
-			Description: "The kubelet's service file, kubeconfig, CA and configuration must be owned by root and not writable by others.",
-			Remediation: "chmod 600 and chown root:root the files listed by CIS 4.1.1–4.1.10 on every node.",
-			Frameworks:  []string{"CIS 4.1.1", "CIS 4.1.10"},
-		},
-		notAssessable: "needs every node's filesystem, which the Kubernetes API does not expose",
-	},
-	{
-		Meta: Meta{
-			ID: "KUBELET-001", Title: "Kubelet authentication and authorization", Severity: critical, Category: CategoryControlPlane, Party: partyControlPlane,
-			Description: "A kubelet that allows anonymous requests or authorizes with AlwaysAllow runs commands in any pod of its node for anyone who reaches port 10250.",
-			Remediation: "In the kubelet configuration set authentication.anonymous.enabled: false, authorization.mode: Webhook and authentication.x509.clientCAFile.",
-			Frameworks:  []string{"CIS 4.2.1", "CIS 4.2.2", "CIS 4.2.3"},
-		},
-		notAssessable: "the kubelet configuration is readable only on the node, or through nodes/proxy, which the worker is deliberately not granted",
-	},
-	{
-		Meta: Meta{
-			ID: "KUBELET-002", Title: "Kubelet hardening", Severity: medium, Category: CategoryControlPlane, Party: partyControlPlane,
-			Description: "The kubelet's read-only port, streaming timeouts, certificate rotation, cipher suites and kernel protections (CIS 4.2.4–4.2.14).",
-			Remediation: "Apply CIS 4.2.4–4.2.14 in the kubelet configuration of every node.",
-			Frameworks:  []string{"CIS 4.2.4", "CIS 4.2.14"},
-		},
-		notAssessable: "the kubelet configuration is readable only on the node, or through nodes/proxy, which the worker is deliberately not granted",
-	},
-	{
-		Meta: Meta{
-			ID: "IMG-004", Title: "Image signature not verified", Severity: medium, Category: CategoryImages, Party: partyWorkload,
-			Description: "Whether an image is signed by a trusted key can only be told by its registry (cosign, Notation).",
-			Remediation: "Verify signatures at admission (e.g. a Sigstore policy controller) and scan with a registry-aware tool.",
-			Frameworks:  []string{"CIS 5.5.1"},
-		},
-		notAssessable: "needs access to the image registries, which the worker does not have",
-	},
 }

@@ -2,7 +2,6 @@ package checks_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker/checks"
 	"github.com/fleetscan/fleetscan/worker/internal/collect"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 const examplePolicies = "../../deploy/examples/policies"
@@ -19,7 +19,7 @@ const examplePolicies = "../../deploy/examples/policies"
 // TestExamplePolicies runs every example policy on its fixtures in
 // testdata/custom/<ID>/, like the built-in checks.
 func TestExamplePolicies(t *testing.T) {
-	defs, err := checks.LoadPolicies(examplePolicies)
+	defs, err := policy.LoadPolicies(examplePolicies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestExamplePolicies(t *testing.T) {
 	for _, def := range defs {
 		t.Run(def.Id, func(t *testing.T) {
 			dir := filepath.Join("testdata", "custom", def.Id)
-			sel := checks.Selection{Custom: []*fleetscanv1.CustomCheck{def}, Include: []string{def.Id}}
+			sel := policy.Selection{Custom: []*fleetscanv1.CustomCheck{def}, Include: []string{def.Id}}
 			want := readWant(t, filepath.Join(dir, "want.txt"))
 			if got := runSelection(t, sel, filepath.Join(dir, "fail.yaml")); !slices.Equal(got, want) {
 				t.Errorf("fail.yaml findings:\n got: %q\nwant: %q", got, want)
@@ -41,7 +41,7 @@ func TestExamplePolicies(t *testing.T) {
 	}
 }
 
-func runSelection(t *testing.T, sel checks.Selection, path string) []string {
+func runSelection(t *testing.T, sel policy.Selection, path string) []string {
 	t.Helper()
 	inv := loadFixture(t, path)
 	var got []string
@@ -73,42 +73,6 @@ func loadFixture(t *testing.T, path string) *checks.Inventory {
 	return inv
 }
 
-func TestCustomCheckErrors(t *testing.T) {
-	valid := func() *fleetscanv1.CustomCheck {
-		return &fleetscanv1.CustomCheck{
-			Id: "ORG-001", Title: "t", Severity: fleetscanv1.Severity_SEVERITY_LOW,
-			Match: &fleetscanv1.CustomCheckMatch{Kinds: []string{"Deployment"}}, Expression: "true",
-		}
-	}
-	tests := []struct {
-		name   string
-		change func(*fleetscanv1.CustomCheck)
-		want   string
-	}{
-		{"lower-case id", func(c *fleetscanv1.CustomCheck) { c.Id = "org-1" }, "id must be"},
-		{"built-in id", func(c *fleetscanv1.CustomCheck) { c.Id = "POD-001" }, "built-in"},
-		{"no kinds", func(c *fleetscanv1.CustomCheck) { c.Match = nil }, "match.kinds"},
-		{"unknown kind", func(c *fleetscanv1.CustomCheck) { c.Match.Kinds = []string{"Secret"} }, `does not read "Secret"`},
-		{"syntax error with position", func(c *fleetscanv1.CustomCheck) { c.Expression = "object.metadata.name ==" }, "expression:1:24"},
-		{"undeclared variable", func(c *fleetscanv1.CustomCheck) { c.Expression = "request.name == 'x'" }, "undeclared reference to 'request'"},
-		{"not a bool", func(c *fleetscanv1.CustomCheck) { c.Expression = "'yes'" }, "must evaluate to bool"},
-		{"message not a string", func(c *fleetscanv1.CustomCheck) { c.MessageExpression = "1 + 1" }, "must evaluate to string"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			def := valid()
-			tt.change(def)
-			err := checks.Selection{Custom: []*fleetscanv1.CustomCheck{def}}.Validate()
-			if !errors.Is(err, checks.ErrInvalidPolicy) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("got %v, want ErrInvalidPolicy mentioning %q", err, tt.want)
-			}
-		})
-	}
-	if err := (checks.Selection{Custom: []*fleetscanv1.CustomCheck{valid(), valid()}}).Validate(); err == nil {
-		t.Error("two custom checks with one id accepted")
-	}
-}
-
 // TestCustomCheckCostLimit: an expression too expensive for an object is
 // stopped by the cost limit and reported as not assessable, not as a pass
 // and not as a finding; the scan goes on.
@@ -128,7 +92,7 @@ func TestCustomCheckCostLimit(t *testing.T) {
 		Expression: "object.data.all(a, object.data.all(b, a == b || a != b))",
 	}
 	findings := 0
-	skipped, err := checks.Run(context.Background(), inv, checks.Selection{Custom: []*fleetscanv1.CustomCheck{def}, Include: []string{"ORG-SLOW"}}, func(checks.Finding) error {
+	skipped, err := checks.Run(context.Background(), inv, policy.Selection{Custom: []*fleetscanv1.CustomCheck{def}, Include: []string{"ORG-SLOW"}}, func(checks.Finding) error {
 		findings++
 		return nil
 	})
@@ -137,21 +101,5 @@ func TestCustomCheckCostLimit(t *testing.T) {
 	}
 	if findings != 0 || len(skipped) != 1 || skipped[0].CheckID != "ORG-SLOW" || !strings.Contains(skipped[0].Reason, "cost limit") {
 		t.Errorf("findings %d, not assessable %v; want 0 and ORG-SLOW over the cost limit", findings, skipped)
-	}
-}
-
-func TestParsePolicies(t *testing.T) {
-	for _, tt := range []struct{ name, doc, want string }{
-		{"wrong kind", "apiVersion: fleetscan.io/v1alpha1\nkind: Policy\nspec: {}\n", "want apiVersion"},
-		{"unknown field", "apiVersion: fleetscan.io/v1alpha1\nkind: CheckPolicy\nspec: {id: ORG-1, expresion: 'true'}\n", "expresion"},
-		{"bad severity", "apiVersion: fleetscan.io/v1alpha1\nkind: CheckPolicy\nspec: {id: ORG-1, severity: URGENT}\n", "SEVERITY_URGENT"},
-		{"compile error names the file", "apiVersion: fleetscan.io/v1alpha1\nkind: CheckPolicy\nspec: {id: ORG-1, title: t, severity: low, match: {kinds: [Pod]}, expression: 'object.'}\n", "team.yaml (document 1): expression:1:"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := checks.ParsePolicies(strings.NewReader(tt.doc), "team.yaml")
-			if !errors.Is(err, checks.ErrInvalidPolicy) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("got %v, want ErrInvalidPolicy mentioning %q", err, tt.want)
-			}
-		})
 	}
 }

@@ -2,7 +2,6 @@ package checks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,19 +10,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker/catalog"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
-// ErrUnknownCheck is returned for a check id that is not in the catalog.
-var ErrUnknownCheck = errors.New("unknown check")
-
-// Resource identifies the object a finding is about; SubPath narrows it to
-// a container, a volume or a rule.
+// Resource identifies the object a finding is about, and carries what the
+// engine needs of the object besides: its annotations, for exemptions.
 type Resource struct {
-	APIVersion string
-	Kind       string
-	Namespace  string
-	Name       string
-	SubPath    string
+	catalog.Resource
 
 	// annotations of the object, for exemptions; not part of its identity.
 	annotations map[string]string
@@ -31,7 +25,7 @@ type Resource struct {
 
 // resourceOf identifies an object by its metadata.
 func resourceOf(apiVersion, kind string, m *metav1.ObjectMeta) Resource {
-	return Resource{APIVersion: apiVersion, Kind: kind, Namespace: m.Namespace, Name: m.Name, annotations: m.Annotations}
+	return Resource{Resource: catalog.Resource{APIVersion: apiVersion, Kind: kind, Namespace: m.Namespace, Name: m.Name}, annotations: m.Annotations}
 }
 
 // Annotations that exempt an object from checks. The finding is still
@@ -66,7 +60,7 @@ type Finding struct {
 	Severity fleetscanv1.Severity
 	Category string
 	Party    fleetscanv1.ResponsibleParty
-	Resource Resource
+	Resource catalog.Resource
 	Message  string
 	// Suppressed holds the reason when the object is exempt from the check;
 	// the finding is reported all the same.
@@ -81,73 +75,8 @@ type NotAssessable struct {
 	Reason  string
 }
 
-// Selection narrows a run: which checks, which namespaces. The zero value
-// runs every check on every namespace.
-type Selection struct {
-	// Include lists the check ids to run; empty means all.
-	Include []string
-	// Exclude lists check ids to skip.
-	Exclude []string
-	// Namespaces limits namespaced findings to these namespaces; empty means
-	// all. Findings on cluster-scoped objects are always kept.
-	Namespaces []string
-	// Custom checks in CEL, run next to the built-in ones.
-	Custom []*fleetscanv1.CustomCheck
-	// TrustedRegistries are the image registries (host, or host/path
-	// prefix) workloads may pull from; IMG-003 is not assessable without.
-	TrustedRegistries []string
-	// DeniedRegistries are image registries (host, or host/path prefix)
-	// workloads must not pull from (IMG-005), next to the frozen ones.
-	DeniedRegistries []string
-}
-
-// CustomKinds returns the kinds the selection's custom checks read, which
-// a collector keeps whole (Inventory.WholeKinds); nil when there are none.
-func (s Selection) CustomKinds() map[string]bool {
-	var out map[string]bool
-	for _, c := range s.Custom {
-		for _, k := range c.GetMatch().GetKinds() {
-			if out == nil {
-				out = map[string]bool{}
-			}
-			out[k] = true
-		}
-	}
-	return out
-}
-
-// Validate reports the first problem of the selection: a check id that is
-// in neither the catalog nor the custom checks, or a custom check that does
-// not compile.
-func (s Selection) Validate() error {
-	_, err := s.compile()
-	return err
-}
-
-// compile compiles the custom checks and checks every id.
-func (s Selection) compile() ([]*customCheck, error) {
-	var custom []*customCheck
-	ids := map[string]bool{}
-	for i, def := range s.Custom {
-		c, err := CompileCustom(def, fmt.Sprintf("custom check %d", i+1))
-		if err != nil {
-			return nil, err
-		}
-		if ids[def.Id] {
-			return nil, fmt.Errorf("%w %s: two custom checks have this id", ErrInvalidPolicy, def.Id)
-		}
-		ids[def.Id] = true
-		custom = append(custom, c)
-	}
-	for _, id := range slices.Concat(s.Include, s.Exclude) {
-		if _, ok := Lookup(id); !ok && !ids[id] {
-			return nil, fmt.Errorf("%w %q", ErrUnknownCheck, id)
-		}
-	}
-	return custom, nil
-}
-
-func (s Selection) checks(custom []*customCheck) []*Check {
+// selected returns the checks of sel, built-in and custom.
+func selected(sel policy.Selection, custom []*customCheck) []*Check {
 	all := registry
 	if len(custom) > 0 {
 		all = slices.Clone(registry)
@@ -157,13 +86,9 @@ func (s Selection) checks(custom []*customCheck) []*Check {
 	}
 	var out []*Check
 	for _, c := range all {
-		if len(s.Include) > 0 && !slices.Contains(s.Include, c.ID) {
-			continue
+		if sel.Selects(c.ID) {
+			out = append(out, c)
 		}
-		if slices.Contains(s.Exclude, c.ID) {
-			continue
-		}
-		out = append(out, c)
 	}
 	return out
 }
@@ -172,14 +97,18 @@ func (s Selection) checks(custom []*customCheck) []*Check {
 // to emit as it is produced, so that a caller can stream them out instead
 // of holding them. It returns the checks that could not be assessed on this
 // inventory. It stops at the first error of emit or of ctx and returns it.
-func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) error) ([]NotAssessable, error) {
-	custom, err := sel.compile()
+func Run(ctx context.Context, inv *Inventory, sel policy.Selection, emit func(Finding) error) ([]NotAssessable, error) {
+	compiled, err := sel.Compile()
 	if err != nil {
 		return nil, err
 	}
+	custom := make([]*customCheck, len(compiled))
+	for i, c := range compiled {
+		custom[i] = &customCheck{Custom: c}
+	}
 	var skipped []NotAssessable
-	var selected []*Check
-	for _, c := range sel.checks(custom) {
+	var runs []*Check
+	for _, c := range selected(sel, custom) {
 		reason := c.unassessable(inv)
 		if reason == "" && c.needs != nil {
 			reason = c.needs(sel)
@@ -188,9 +117,9 @@ func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) 
 			skipped = append(skipped, NotAssessable{CheckID: c.ID, Reason: reason})
 			continue
 		}
-		selected = append(selected, c)
+		runs = append(runs, c)
 	}
-	if err := run(ctx, inv, sel, selected, emit); err != nil {
+	if err := run(ctx, inv, sel, runs, emit); err != nil {
 		return nil, err
 	}
 	for _, c := range custom {
@@ -201,7 +130,7 @@ func Run(ctx context.Context, inv *Inventory, sel Selection, emit func(Finding) 
 	return skipped, nil
 }
 
-func run(ctx context.Context, inv *Inventory, sel Selection, selected []*Check, emit func(Finding) error) error {
+func run(ctx context.Context, inv *Inventory, sel policy.Selection, selected []*Check, emit func(Finding) error) error {
 	r := &reporter{emit: emit, sel: &sel}
 	if len(sel.Namespaces) > 0 {
 		r.namespaces = make(map[string]bool, len(sel.Namespaces))
@@ -251,7 +180,7 @@ func run(ctx context.Context, inv *Inventory, sel Selection, selected []*Check, 
 // time.
 type reporter struct {
 	check      *Check
-	sel        *Selection
+	sel        *policy.Selection
 	emit       func(Finding) error
 	namespaces map[string]bool
 	err        error
@@ -272,7 +201,7 @@ func (r *reporter) workloads(inv *Inventory) []Workload {
 
 // report emits a finding of the current check at its default severity.
 func (r *reporter) report(res Resource, subPath, format string, args ...any) {
-	r.reportAt(r.check.Severity, res, subPath, format, args...)
+	r.reportAt(r.check.meta.Severity, res, subPath, format, args...)
 }
 
 func (r *reporter) reportAt(sev fleetscanv1.Severity, res Resource, subPath, format string, args ...any) {
@@ -286,12 +215,11 @@ func (r *reporter) reportAt(sev fleetscanv1.Severity, res Resource, subPath, for
 	f := Finding{
 		CheckID:  r.check.ID,
 		Severity: sev,
-		Category: r.check.Category,
-		Party:    r.check.Party,
-		Resource: res,
-		Message:  CapMessage(fmt.Sprintf(format, args...)),
+		Category: r.check.meta.Category,
+		Party:    r.check.meta.Party,
+		Resource: res.Resource,
+		Message:  catalog.CapMessage(fmt.Sprintf(format, args...)),
 	}
 	f.Suppressed, _ = res.exemption(r.check.ID)
-	f.Resource.annotations = nil
 	r.err = r.emit(f)
 }

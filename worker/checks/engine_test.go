@@ -7,6 +7,7 @@ import (
 
 	"github.com/fleetscan/fleetscan/worker/checks"
 	"github.com/fleetscan/fleetscan/worker/internal/collect"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 const exempted = `
@@ -37,7 +38,7 @@ func TestExemptionAnnotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	_, err := checks.Run(context.Background(), inv, checks.Selection{Include: []string{"POD-003", "POD-005", "POD-007"}}, func(f checks.Finding) error {
+	_, err := checks.Run(context.Background(), inv, policy.Selection{Include: []string{"POD-003", "POD-005", "POD-007"}}, func(f checks.Finding) error {
 		got[f.CheckID] = f.Suppressed
 		return nil
 	})
@@ -65,7 +66,7 @@ func TestSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	_, err := checks.Run(context.Background(), inv, checks.Selection{Exclude: []string{"POD-003"}}, func(f checks.Finding) error {
+	_, err := checks.Run(context.Background(), inv, policy.Selection{Exclude: []string{"POD-003"}}, func(f checks.Finding) error {
 		seen[f.CheckID] = true
 		return nil
 	})
@@ -76,7 +77,7 @@ func TestSelection(t *testing.T) {
 		t.Errorf("exclude POD-003: saw %v", seen)
 	}
 	seen = map[string]bool{}
-	_, err = checks.Run(context.Background(), inv, checks.Selection{Namespaces: []string{"other"}}, func(f checks.Finding) error {
+	_, err = checks.Run(context.Background(), inv, policy.Selection{Namespaces: []string{"other"}}, func(f checks.Finding) error {
 		if f.Resource.Namespace != "" {
 			t.Errorf("finding in namespace %q outside the selection", f.Resource.Namespace)
 		}
@@ -85,7 +86,7 @@ func TestSelection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := checks.Run(context.Background(), inv, checks.Selection{Include: []string{"NOPE-1"}}, nil); err == nil {
+	if _, err := checks.Run(context.Background(), inv, policy.Selection{Include: []string{"NOPE-1"}}, nil); err == nil {
 		t.Error("unknown check id accepted")
 	}
 }

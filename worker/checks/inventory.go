@@ -14,6 +14,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // Inventory is what the checks read of one cluster: the objects of the
@@ -62,7 +64,7 @@ type Inventory struct {
 	// Unchecked are the documents of a snapshot that no check reads,
 	// each with where and why, so that a report shows them instead of a
 	// count.
-	Unchecked []Unchecked
+	Unchecked []catalog.Unchecked
 
 	// ServerVersion is the API server's gitVersion, e.g. "v1.37.2"; empty
 	// when unknown (a snapshot).
@@ -427,11 +429,9 @@ type objectFunc func(apiVersion, kind string, m metav1.Object, obj runtime.Objec
 // eachObject calls fn with every object of the inventory.
 func (inv *Inventory) eachObject(fn objectFunc) { inv.walk(nil, fn) }
 
-// eachKind calls fn with every kind the inventory can hold.
-func (inv *Inventory) eachKind(fn func(kind string)) {
-	inv.walk(func(_, kind string) { fn(kind) }, nil)
-}
-
+// walk calls kindFn with every kind the inventory can hold, and fn with
+// every object; either may be nil. TestCatalogKinds compares the kinds with
+// the catalog's.
 func (inv *Inventory) walk(kindFn func(apiVersion, kind string), fn objectFunc) {
 	visit(inv.Namespaces, "v1", "Namespace", kindFn, fn)
 	visit(inv.Pods, "v1", "Pod", kindFn, fn)
@@ -484,15 +484,3 @@ func visit[T any, PT interface {
 		fn(apiVersion, kind, p, p)
 	}
 }
-
-// canonicalAPIVersions maps each kind the inventory holds to the API
-// version fleetscan reads it in.
-var canonicalAPIVersions = func() map[string]string {
-	m := map[string]string{}
-	(&Inventory{}).walk(func(apiVersion, kind string) { m[kind] = apiVersion }, nil)
-	return m
-}()
-
-// CanonicalAPIVersion returns the API version fleetscan reads a kind in,
-// or "" for kinds it does not read.
-func CanonicalAPIVersion(kind string) string { return canonicalAPIVersions[kind] }

@@ -9,9 +9,6 @@ import (
 	psapolicy "k8s.io/pod-security-admission/policy"
 )
 
-// CategoryPSS is the category of the Pod Security Standards checks.
-const CategoryPSS = "pod-security-standards"
-
 // pssEvaluator is Kubernetes' own implementation of the Pod Security
 // Standards, the one the PodSecurity admission plugin runs: fleetscan
 // reports what admission would decide, not a re-implementation of it.
@@ -85,12 +82,7 @@ func namespaceLevel(inv *Inventory, ns string) (psaapi.Level, psaapi.Version) {
 
 var pssChecks = []*Check{
 	{
-		Meta: Meta{
-			ID: "PSS-001", Title: "Violates the baseline Pod Security Standard", Severity: high, Category: CategoryPSS, Party: partyWorkload,
-			Description: "The pods do not meet the baseline Pod Security Standard, which prevents known privilege escalations; the PodSecurity admission plugin would reject them in a namespace that enforces baseline. Evaluated with Kubernetes' own pod-security-admission library.",
-			Remediation: "Remove what the message lists (host namespaces, privileged mode, hostPath volumes, added capabilities, …), then aim for restricted.",
-			Frameworks:  []string{"PSS Baseline", "CIS 5.2.1", "NSA 1.0"},
-		},
+		ID: "PSS-001",
 		workload: func(r *reporter, w *Workload) {
 			if res := r.pss(w); res.level == psaapi.LevelPrivileged {
 				r.report(w.Resource, "", "pods meet only the privileged level; baseline forbids: %s", res.baseline)
@@ -98,12 +90,7 @@ var pssChecks = []*Check{
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "PSS-002", Title: "Meets baseline but not restricted", Severity: low, Category: CategoryPSS, Party: partyWorkload,
-			Description: "The pods meet the baseline Pod Security Standard but not restricted, the current hardening best practice. Evaluated with Kubernetes' own pod-security-admission library.",
-			Remediation: "Apply what the message lists: runAsNonRoot, allowPrivilegeEscalation: false, capabilities drop ALL, a RuntimeDefault seccomp profile, restricted volume types.",
-			Frameworks:  []string{"PSS Restricted", "CIS 5.2.1"},
-		},
+		ID: "PSS-002",
 		workload: func(r *reporter, w *Workload) {
 			if res := r.pss(w); res.level == psaapi.LevelBaseline {
 				r.report(w.Resource, "", "pods meet baseline, not restricted: %s", res.restricted)
@@ -111,12 +98,7 @@ var pssChecks = []*Check{
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "PSS-003", Title: "Namespace enforces less than its workloads meet", Severity: low, Category: CategoryPSS, Party: partyPlatform,
-			Description: "Every workload of the namespace already meets a stricter Pod Security Standard than the namespace enforces: raising pod-security.kubernetes.io/enforce costs nothing today and stops a weaker pod tomorrow.",
-			Remediation: "Label the namespace pod-security.kubernetes.io/enforce with the level the message names.",
-			Frameworks:  []string{"CIS 5.2.1", "PSS"},
-		},
+		ID: "PSS-003",
 		inventory: func(r *reporter, inv *Inventory) {
 			strictest := map[string]psaapi.Level{}
 			for _, w := range r.workloads(inv) {
@@ -139,12 +121,7 @@ var pssChecks = []*Check{
 		},
 	},
 	{
-		Meta: Meta{
-			ID: "PSS-004", Title: "Workload violates its namespace's enforced level", Severity: medium, Category: CategoryPSS, Party: partyWorkload,
-			Description: "The namespace enforces a Pod Security Standard the workload's pods do not meet: they predate the label or were admitted another way, and will be rejected the next time they are re-created (a rollout, a node drain).",
-			Remediation: "Fix the pod spec to meet the namespace's level before the next rollout.",
-			Frameworks:  []string{"CIS 5.2.1", "PSS"},
-		},
+		ID: "PSS-004",
 		inventory: func(r *reporter, inv *Inventory) {
 			for _, w := range r.workloads(inv) {
 				enforced, version := namespaceLevel(inv, w.Namespace)

@@ -11,19 +11,9 @@ import (
 // rbacRoleChecks judge what roles grant, rule by rule. Built-in roles, as
 // the bootstrap policy defines them, are left out (role.judged).
 var rbacRoleChecks = []*Check{
-	ruleCheck(Meta{
-		ID: "RBAC-002", Title: "Wildcard in RBAC rule", Severity: high,
-		Description: "A '*' in verbs, resources or apiGroups grants everything, including what is added to the API later.",
-		Remediation: "List the verbs, resources and API groups explicitly.",
-		Frameworks:  []string{"CIS 5.1.3"},
-	}, wildcardRule),
+	ruleCheck("RBAC-002", wildcardRule),
 	{
-		Meta: Meta{
-			ID: "RBAC-003", Title: "Secrets readable", Severity: high, Category: CategoryRBAC, Party: partyPlatform,
-			Description: "get, list or watch on secrets reads every secret in scope, service account tokens included. A ClusterRole grants it cluster-wide (HIGH), a Role in one namespace (MEDIUM). A rule limited to named Secrets (resourceNames) reads those only, and is not reported.",
-			Remediation: "Remove secrets from the rule; mount the one secret a workload needs instead of reading it through the API.",
-			Frameworks:  []string{"CIS 5.1.2", "MITRE Credential access"},
-		},
+		ID: "RBAC-003",
 		inventory: func(r *reporter, inv *Inventory) {
 			for _, ro := range r.rbac(inv).roles {
 				sev := high
@@ -41,35 +31,16 @@ var rbacRoleChecks = []*Check{
 			}
 		},
 	},
-	ruleCheck(Meta{
-		ID: "RBAC-004", Title: "Can create pods / workloads", Severity: medium,
-		Description: "Whoever can create pods, or the controllers that create them, can run any image with any service account of the namespace, and mount its secrets: the permissions of every service account in scope are theirs.",
-		Remediation: "Grant create on pods and workload controllers only to deployment pipelines and operators that need it; keep people on read access.",
-		Frameworks:  []string{"CIS 5.1.4"},
-	}, createsWorkloads),
-	ruleCheck(Meta{
-		ID: "RBAC-005", Title: "exec or attach into pods", Severity: high,
-		Description: "create on pods/exec or pods/attach runs commands inside any pod in scope, with that pod's identity and secrets.",
-		Remediation: "Remove pods/exec and pods/attach; grant them only to break-glass roles.",
-		Frameworks:  []string{"MITRE Execution"},
-	}, execsIntoPods),
-	ruleCheck(Meta{
-		ID: "RBAC-006", Title: "port-forward", Severity: medium,
-		Description: "pods/portforward opens a tunnel from the caller to any port of any pod in scope, past Services, Ingresses and NetworkPolicies. Over WebSockets the request is a get, so get is flagged as well as create.",
-		Remediation: "Remove pods/portforward from the role; expose what must be reached through a Service.",
-	}, func(rule rbacv1.PolicyRule) string {
+	ruleCheck("RBAC-004", createsWorkloads),
+	ruleCheck("RBAC-005", execsIntoPods),
+	ruleCheck("RBAC-006", func(rule rbacv1.PolicyRule) string {
 		if ok, names := grantsSome(rule, "", "pods/portforward", "create", "get"); ok {
 			return "can port-forward into pods" + namedOnly(names)
 		}
 		return ""
 	}),
 	{
-		Meta: Meta{
-			ID: "RBAC-007", Title: "Privilege escalation through RBAC", Severity: critical, Category: CategoryRBAC, Party: partyPlatform,
-			Description: "bind and escalate on roles, or impersonate on users, groups, service accounts or UIDs, let a subject grant itself any permission (CRITICAL). Creating, updating or patching roles and bindings hands what the writer holds to anyone it chooses, and with bind or escalate anything (HIGH).",
-			Remediation: "Remove bind, escalate and impersonate verbs from the role, and write access to roles and bindings; leave RBAC to the pipeline that owns it.",
-			Frameworks:  []string{"CIS 5.1.8", "MITRE Privilege escalation"},
-		},
+		ID: "RBAC-007",
 		inventory: func(r *reporter, inv *Inventory) {
 			for _, ro := range r.rbac(inv).roles {
 				for i, rule := range ro.rules {
@@ -89,55 +60,20 @@ var rbacRoleChecks = []*Check{
 			}
 		},
 	},
-	ruleCheck(Meta{
-		ID: "RBAC-008", Title: "Destructive rights", Severity: medium,
-		Description: "delete or deletecollection on pods and workload controllers takes applications down; on events it erases the trail of what happened.",
-		Remediation: "Keep delete and deletecollection to the pipelines and operators that manage the objects; nobody needs to delete events.",
-		Frameworks:  []string{"MITRE Impact", "MITRE Defense evasion"},
-	}, func(rule rbacv1.PolicyRule) string {
+	ruleCheck("RBAC-008", func(rule rbacv1.PolicyRule) string {
 		what := allowedOn(rule, append(slices.Clone(workloadResources), groupResource{"", "events"}, groupResource{"events.k8s.io", "events"}), "delete", "deletecollection")
 		if len(what) == 0 {
 			return ""
 		}
 		return "can delete " + strings.Join(what, ", ")
 	}),
-	clusterRuleCheck(Meta{
-		ID: "RBAC-009", Title: "Create PersistentVolumes", Severity: medium,
-		Description: "A PersistentVolume can be a hostPath of any node directory: whoever creates one and a claim to it mounts the node's filesystem, whatever the pod security policy of the namespace.",
-		Remediation: "Leave PersistentVolumes to the storage provisioner; let users create PersistentVolumeClaims of a StorageClass.",
-		Frameworks:  []string{"CIS 5.1.9"},
-	}, createsPersistentVolumes),
-	clusterRuleCheck(Meta{
-		ID: "RBAC-010", Title: "nodes/proxy", Severity: high,
-		Description: "nodes/proxy reaches the kubelet API of every node: it runs commands in any pod of the node, bypassing admission and the audit log of the API server.",
-		Remediation: "Remove nodes/proxy; read metrics through the metrics API, or give monitoring agents nodes/metrics and nodes/stats.",
-		Frameworks:  []string{"CIS 5.1.10"},
-	}, proxiesToNodes),
-	clusterRuleCheck(Meta{
-		ID: "RBAC-011", Title: "CSR approval", Severity: high,
-		Description: "update on certificatesigningrequests/approval approves certificate requests: with a signer's approve permission it issues client certificates for any user or group, system:masters included.",
-		Remediation: "Leave CSR approval to the controller manager and to the node-bootstrap approver; grant it to no person or workload.",
-		Frameworks:  []string{"CIS 5.1.11"},
-	}, approvesCSRs),
-	clusterRuleCheck(Meta{
-		ID: "RBAC-012", Title: "Webhook configuration write", Severity: critical,
-		Description: "Who writes validating or mutating webhook configurations receives every object sent to the API server, secrets included, and can rewrite or block them; deleting one switches off a security policy.",
-		Remediation: "Grant write on webhook configurations only to the operators that own them; resourceNames does not make it safe, since rewriting one's own webhook is enough.",
-		Frameworks:  []string{"CIS 5.1.12"},
-	}, writesWebhooks),
-	ruleCheck(Meta{
-		ID: "RBAC-013", Title: "Token creation", Severity: high,
-		Description: "create on serviceaccounts/token mints a token of any service account in scope: its permissions become the caller's.",
-		Remediation: "Remove serviceaccounts/token; a pod gets its own token by projection, without this permission.",
-		Frameworks:  []string{"CIS 5.1.13"},
-	}, createsTokens),
+	clusterRuleCheck("RBAC-009", createsPersistentVolumes),
+	clusterRuleCheck("RBAC-010", proxiesToNodes),
+	clusterRuleCheck("RBAC-011", approvesCSRs),
+	clusterRuleCheck("RBAC-012", writesWebhooks),
+	ruleCheck("RBAC-013", createsTokens),
 	{
-		Meta: Meta{
-			ID: "RBAC-017", Title: "Manage networking / configmaps", Severity: high, Category: CategoryRBAC, Party: partyPlatform,
-			Description: "Writing Services, Ingresses or NetworkPolicies redirects or opens traffic between workloads; writing ConfigMaps changes the configuration of what reads them. Writing kube-system's coredns or aws-auth ConfigMaps poisons the cluster's DNS or grants cluster-admin on EKS (CRITICAL).",
-			Remediation: "Keep write access to networking objects and ConfigMaps to the pipelines that deploy them, limited with resourceNames; nobody else should write kube-system's ConfigMaps.",
-			Frameworks:  []string{"MITRE Lateral movement"},
-		},
+		ID: "RBAC-017",
 		inventory: func(r *reporter, inv *Inventory) {
 			resources := []groupResource{
 				{"", "services"}, {"networking.k8s.io", "ingresses"}, {"networking.k8s.io", "networkpolicies"}, {"", "configmaps"},
@@ -180,21 +116,20 @@ func clusterConfigMaps(resourceNames []string) []string {
 
 // ruleCheck builds a check that reports every effective rule of a
 // non-built-in role for which bad returns a description.
-func ruleCheck(meta Meta, bad func(rbacv1.PolicyRule) string) *Check {
-	return ruleCheckOf(meta, false, bad)
+func ruleCheck(id string, bad func(rbacv1.PolicyRule) string) *Check {
+	return ruleCheckOf(id, false, bad)
 }
 
 // clusterRuleCheck is ruleCheck for permissions on cluster-scoped
 // resources, which only ClusterRoles can grant: a Role's rules apply to the
 // namespaced resources of its namespace.
-func clusterRuleCheck(meta Meta, bad func(rbacv1.PolicyRule) string) *Check {
-	return ruleCheckOf(meta, true, bad)
+func clusterRuleCheck(id string, bad func(rbacv1.PolicyRule) string) *Check {
+	return ruleCheckOf(id, true, bad)
 }
 
-func ruleCheckOf(meta Meta, clusterScoped bool, bad func(rbacv1.PolicyRule) string) *Check {
-	meta.Category, meta.Party = CategoryRBAC, partyPlatform
+func ruleCheckOf(id string, clusterScoped bool, bad func(rbacv1.PolicyRule) string) *Check {
 	return &Check{
-		Meta: meta,
+		ID: id,
 		inventory: func(r *reporter, inv *Inventory) {
 			for _, ro := range r.rbac(inv).roles {
 				if clusterScoped && ro.Kind == "Role" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetscan/fleetscan/worker/checks"
 	"github.com/fleetscan/fleetscan/worker/internal/collect"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // clusterRole and the others write manifests for the RBAC tests.
@@ -68,7 +69,7 @@ func runChecks(t *testing.T, manifests []string, ids ...string) []string {
 		t.Fatalf("decode: %v %q", err, stats.Problems)
 	}
 	var got []string
-	_, err = checks.Run(t.Context(), inv, checks.Selection{Include: ids}, func(f checks.Finding) error {
+	_, err = checks.Run(t.Context(), inv, policy.Selection{Include: ids}, func(f checks.Finding) error {
 		got = append(got, fmt.Sprintf("%s %s %s %s/%s %s: %s", f.CheckID, strings.TrimPrefix(f.Severity.String(), "SEVERITY_"), f.Resource.Kind, f.Resource.Namespace, f.Resource.Name, f.Resource.SubPath, f.Message))
 		return nil
 	})

@@ -101,32 +101,6 @@ func remarshal(in any, out any) error {
 	return json.Unmarshal(b, out)
 }
 
-// Unchecked is a document a snapshot holds that no check reads.
-type Unchecked struct {
-	// Location is "file:line".
-	Location   string `json:"location"`
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Namespace  string `json:"namespace,omitempty"`
-	Name       string `json:"name"`
-	Reason     string `json:"reason"`
-}
-
-// String is "file:line: apiVersion Kind namespace/name: reason".
-func (u Unchecked) String() string {
-	name := u.Name
-	if u.Namespace != "" {
-		name = u.Namespace + "/" + name
-	}
-	return fmt.Sprintf("%s: %s %s %s: %s", u.Location, u.APIVersion, u.Kind, name, u.Reason)
-}
-
-// Why a document is not checked.
-const (
-	ReasonNoChecks = "no check reads this kind"
-	ReasonUnknown  = "a kind fleetscan does not know, without a pod template at spec.template, spec.jobTemplate.spec.template or template"
-)
-
 // clusterScoped are the kinds an Inventory holds that live outside any
 // namespace.
 var clusterScoped = map[string]bool{

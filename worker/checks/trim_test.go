@@ -15,11 +15,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // allFindings runs every check of sel on inv and returns its findings and
 // the checks not assessable.
-func allFindings(t *testing.T, inv *Inventory, sel Selection) ([]Finding, []NotAssessable) {
+func allFindings(t *testing.T, inv *Inventory, sel policy.Selection) ([]Finding, []NotAssessable) {
 	t.Helper()
 	var out []Finding
 	sel.TrustedRegistries = []string{"registry.example.com"}
@@ -54,7 +55,7 @@ func TestTrimKeepsFindings(t *testing.T) {
 	}
 	for _, path := range files {
 		t.Run(path, func(t *testing.T) {
-			for _, sel := range []Selection{{}, {Custom: []*fleetscanv1.CustomCheck{podImagePolicy}}} {
+			for _, sel := range []policy.Selection{{}, {Custom: []*fleetscanv1.CustomCheck{podImagePolicy}}} {
 				wantF, wantNA := allFindings(t, decodeFixtureWith(t, path, &Inventory{Trim: TrimNone}), sel)
 				for _, mode := range []TrimMode{TrimBookkeeping, TrimUnread} {
 					gotF, gotNA := allFindings(t, decodeFixtureWith(t, path, &Inventory{Trim: mode, WholeKinds: sel.CustomKinds()}), sel)
@@ -71,7 +72,7 @@ func TestTrimKeepsFindings(t *testing.T) {
 // what TrimUnread drops when it is not told to keep them, so the
 // fixture does test the custom check's kinds being kept.
 func TestTrimUnreadNeedsWholeKinds(t *testing.T) {
-	sel := Selection{Custom: []*fleetscanv1.CustomCheck{podImagePolicy}}
+	sel := policy.Selection{Custom: []*fleetscanv1.CustomCheck{podImagePolicy}}
 	want, _ := allFindings(t, decodeFixtureWith(t, "testdata/trim/live.yaml", &Inventory{Trim: TrimNone}), sel)
 	got, _ := allFindings(t, decodeFixtureWith(t, "testdata/trim/live.yaml", &Inventory{Trim: TrimUnread}), sel)
 	if reflect.DeepEqual(got, want) {

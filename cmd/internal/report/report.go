@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // Formats lists the output formats.
@@ -40,7 +40,7 @@ type Outcome struct {
 	// Unchecked are the documents read that no check reads. The scan is
 	// complete without them; they are listed so that none is skipped
 	// silently.
-	Unchecked []checks.Unchecked
+	Unchecked []catalog.Unchecked
 }
 
 // New returns a writer of format to w. toolVersion is reported in SARIF.
@@ -222,7 +222,7 @@ func (j *jsonWriter) Close(o Outcome) error {
 	}
 	unchecked := o.Unchecked
 	if unchecked == nil {
-		unchecked = []checks.Unchecked{}
+		unchecked = []catalog.Unchecked{}
 	}
 	u, err := json.Marshal(unchecked)
 	if err != nil {
@@ -235,7 +235,7 @@ func (j *jsonWriter) Close(o Outcome) error {
 // groupUnchecked summarises unchecked documents one line per kind and
 // reason, with where the first few are: a snapshot may hold thousands of
 // Secrets, each listed in the JSON and SARIF reports.
-func groupUnchecked(unchecked []checks.Unchecked) []string {
+func groupUnchecked(unchecked []catalog.Unchecked) []string {
 	type group struct {
 		key   string
 		where []string
@@ -260,26 +260,6 @@ func groupUnchecked(unchecked []checks.Unchecked) []string {
 			where += fmt.Sprintf(", and %d more", len(g.where)-shown)
 		}
 		out = append(out, fmt.Sprintf("%d × %s (%s)", len(g.where), g.key, where))
-	}
-	return out
-}
-
-// FromCheck converts an engine finding to the API form; the fingerprint is
-// computed for clusterID.
-func FromCheck(clusterID string, f checks.Finding) *fleetscanv1.Finding {
-	r := f.Resource
-	out := &fleetscanv1.Finding{
-		Fingerprint: checks.FingerprintString(checks.Fingerprint(clusterID, f.CheckID, r)),
-		ClusterId:   clusterID, CheckId: f.CheckID, Severity: f.Severity, Category: f.Category,
-		ResponsibleParty: f.Party, Message: f.Message,
-		Resource: &fleetscanv1.ResourceRef{ApiVersion: r.APIVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath},
-		Status:   fleetscanv1.FindingStatus_FINDING_STATUS_OPEN,
-	}
-	if f.Suppressed != "" {
-		out.Status, out.SuppressionReason = fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED, f.Suppressed
-	}
-	if m, ok := checks.Lookup(f.CheckID); ok {
-		out.Title, out.Remediation = m.Title, m.Remediation
 	}
 	return out
 }

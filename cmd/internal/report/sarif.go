@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // The SARIF 2.1.0 log is built from these types with encoding/json only;
@@ -152,7 +152,7 @@ var resultsMark = []byte(`"results":[]`)
 func newSARIF(w io.Writer, version string) *sarifWriter {
 	s := &sarifWriter{w: w, ruleIndex: map[string]int{}}
 	var rules []sarifRule
-	for i, m := range checks.All() {
+	for i, m := range catalog.All() {
 		s.ruleIndex[m.ID] = i
 		rules = append(rules, sarifRule{
 			ID: m.ID, Name: ruleName(m.Title),

@@ -9,7 +9,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // TestSARIFMatchesTheSchema: a log with every kind of content (findings
@@ -75,7 +75,7 @@ func TestSARIFMatchesTheSchema(t *testing.T) {
 	err = w.Close(Outcome{
 		NotAssessable: []*fleetscanv1.CheckNotAssessable{{CheckId: "HOST-001", Reason: "needs node access"}},
 		Problems:      []string{"manifests/bad.yaml:4: not YAML", "manifests/pipe.yaml: not a regular file"},
-		Unchecked:     []checks.Unchecked{{Location: "manifests/crd.yaml:1", APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition", Name: "x", Reason: checks.ReasonUnknown}},
+		Unchecked:     []catalog.Unchecked{{Location: "manifests/crd.yaml:1", APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition", Name: "x", Reason: catalog.ReasonUnknown}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/history"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 func ts(ms int64) *timestamppb.Timestamp {
@@ -123,7 +123,7 @@ func scanToProto(s *store.Scan, live LiveProgress) *fleetscanv1.Scan {
 func findingToProto(v store.FindingView) *fleetscanv1.Finding {
 	r := v.Record
 	f := &fleetscanv1.Finding{
-		Fingerprint: checks.FingerprintString(v.Fingerprint), ClusterId: v.ClusterID,
+		Fingerprint: catalog.FingerprintString(v.Fingerprint), ClusterId: v.ClusterID,
 		CheckId: r.CheckId, Severity: r.Severity, Category: r.Category, ResponsibleParty: r.ResponsibleParty,
 		Resource: r.Resource, Message: r.Message,
 		Status:        fleetscanv1.FindingStatus_FINDING_STATUS_OPEN,
@@ -138,13 +138,13 @@ func findingToProto(v store.FindingView) *fleetscanv1.Finding {
 		f.SuppressionReason, f.ExceptionId = r.SuppressionReason, v.ExceptionID
 	}
 	// Per-check texts live in the catalog, not in every stored record.
-	if meta, ok := checks.Lookup(r.CheckId); ok {
+	if meta, ok := catalog.Lookup(r.CheckId); ok {
 		f.Title, f.Remediation = meta.Title, meta.Remediation
 	}
 	return f
 }
 
-func checkToProto(m checks.Meta) *fleetscanv1.Check {
+func checkToProto(m catalog.Meta) *fleetscanv1.Check {
 	return &fleetscanv1.Check{
 		Id: m.ID, Title: m.Title, Severity: m.Severity, Category: m.Category, ResponsibleParty: m.Party,
 		Description: m.Description, Remediation: m.Remediation, Frameworks: m.Frameworks,

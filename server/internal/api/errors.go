@@ -17,7 +17,8 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/ingest"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // errInvalid marks a request that fails validation; its message names the
@@ -40,8 +41,8 @@ var codeTable = []struct {
 }{
 	{errInvalid, codes.InvalidArgument},
 	{scheduler.ErrInvalid, codes.InvalidArgument},
-	{checks.ErrUnknownCheck, codes.InvalidArgument},
-	{checks.ErrInvalidPolicy, codes.InvalidArgument},
+	{catalog.ErrUnknownCheck, codes.InvalidArgument},
+	{policy.ErrInvalidPolicy, codes.InvalidArgument},
 	{store.ErrDataLoss, codes.DataLoss},
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrAlreadyExists, codes.AlreadyExists},

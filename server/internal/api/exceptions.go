@@ -17,7 +17,7 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // ExceptionStore is what ExceptionServer needs of the store.
@@ -67,7 +67,7 @@ func (s *ExceptionServer) CreateException(ctx context.Context, req *fleetscanv1.
 			return nil, toStatus(s.log, "CreateException", invalid("exception.%s %q: not a DNS label", field, v))
 		}
 	}
-	if e.CheckId != "" && !checks.ValidID(e.CheckId) {
+	if e.CheckId != "" && !catalog.ValidID(e.CheckId) {
 		return nil, toStatus(s.log, "CreateException", invalid("exception.check_id %q: not a check", e.CheckId))
 	}
 	if e.ResourceName != "" && e.ResourceKind == "" {

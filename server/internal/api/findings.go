@@ -9,7 +9,7 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // FindingStore is what FindingServer reads.
@@ -43,7 +43,7 @@ func (s *FindingServer) ListFindings(ctx context.Context, req *fleetscanv1.ListF
 	if _, ok := fleetscanv1.FindingStatus_name[int32(req.Status)]; !ok {
 		return nil, toStatus(s.log, "ListFindings", invalid("status: unknown value %d", req.Status))
 	}
-	if req.CheckId != "" && !checks.ValidID(req.CheckId) {
+	if req.CheckId != "" && !catalog.ValidID(req.CheckId) {
 		return nil, toStatus(s.log, "ListFindings", invalid("check_id: %q is neither a check of the catalog nor a custom check id (like ORG-001)", req.CheckId))
 	}
 	if _, ok := fleetscanv1.ResponsibleParty_name[int32(req.ResponsibleParty)]; !ok {
@@ -84,7 +84,7 @@ func (s *FindingServer) ListFindings(ctx context.Context, req *fleetscanv1.ListF
 // ListChecks returns the catalog.
 func (s *FindingServer) ListChecks(context.Context, *fleetscanv1.ListChecksRequest) (*fleetscanv1.ListChecksResponse, error) {
 	resp := &fleetscanv1.ListChecksResponse{}
-	for _, m := range checks.All() {
+	for _, m := range catalog.All() {
 		resp.Checks = append(resp.Checks, checkToProto(m))
 	}
 	return resp, nil

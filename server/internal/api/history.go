@@ -16,12 +16,12 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/history"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // HistoryStore is what the history RPCs read.
 type HistoryStore interface {
-	GetFinding(ctx context.Context, clusterID string, fingerprint [checks.FingerprintSize]byte, limit int, reader string) (store.FindingView, []store.Sighting, int, error)
+	GetFinding(ctx context.Context, clusterID string, fingerprint [catalog.FingerprintSize]byte, limit int, reader string) (store.FindingView, []store.Sighting, int, error)
 	DiffScans(ctx context.Context, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (*store.Diff, error)
 	GetCluster(ctx context.Context, id string) (*storagev1.ClusterRecord, error)
 	Histories(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, sinceMs int64) ([]store.ClusterHistory, error)
@@ -40,7 +40,7 @@ func (s *FindingServer) GetFinding(ctx context.Context, req *fleetscanv1.GetFind
 	if req.ClusterId == "" {
 		return nil, toStatus(s.log, "GetFinding", invalid("cluster_id: required"))
 	}
-	fp, ok := checks.ParseFingerprint(req.Fingerprint)
+	fp, ok := catalog.ParseFingerprint(req.Fingerprint)
 	if !ok {
 		return nil, toStatus(s.log, "GetFinding", invalid("fingerprint: want 32 hexadecimal digits, got %q", req.Fingerprint))
 	}

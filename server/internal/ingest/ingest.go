@@ -21,7 +21,7 @@ import (
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // Errors of a session, turned into gRPC codes at the edge.
@@ -796,7 +796,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		}
 		d := m.JobDone
 		done := store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable,
-			Problems: checks.CapProblems(d.Problems), Unchecked: checks.CapList(d.Unchecked, "documents not checked")}
+			Problems: catalog.CapProblems(d.Problems), Unchecked: catalog.CapList(d.Unchecked, "documents not checked")}
 		s.in.refusals.Delete(jobID)
 		state, err := s.endJob(ctx, jobID, d, done)
 		if err != nil {
@@ -876,13 +876,13 @@ func (s *session) oldestJob() (ulid.ULID, bool) {
 }
 
 // ValidateBatch checks a batch's findings against the limits a worker
-// keeps (checks.MaxMessageBytes, checks.MaxFieldBytes): the server stores
+// keeps (catalog.MaxMessageBytes, catalog.MaxFieldBytes): the server stores
 // what it is given, and one finding must not grow a record, a page of
 // ListFindings or a SARIF report without bound.
 func ValidateBatch(b *workerv1.FindingBatch) error {
 	for i, f := range b.Findings {
-		if n := len(f.Message); n > checks.MaxMessageBytes {
-			return fmt.Errorf("finding %d (%s): message of %d bytes, the maximum is %d", i, f.CheckId, n, checks.MaxMessageBytes)
+		if n := len(f.Message); n > catalog.MaxMessageBytes {
+			return fmt.Errorf("finding %d (%s): message of %d bytes, the maximum is %d", i, f.CheckId, n, catalog.MaxMessageBytes)
 		}
 		r := f.GetResource()
 		for _, field := range []struct{ name, v string }{
@@ -890,8 +890,8 @@ func ValidateBatch(b *workerv1.FindingBatch) error {
 			{"resource.api_version", r.GetApiVersion()}, {"resource.kind", r.GetKind()}, {"resource.namespace", r.GetNamespace()},
 			{"resource.name", r.GetName()}, {"resource.sub_path", r.GetSubPath()},
 		} {
-			if len(field.v) > checks.MaxFieldBytes {
-				return fmt.Errorf("finding %d (%s): %s of %d bytes, the maximum is %d", i, f.CheckId, field.name, len(field.v), checks.MaxFieldBytes)
+			if len(field.v) > catalog.MaxFieldBytes {
+				return fmt.Errorf("finding %d (%s): %s of %d bytes, the maximum is %d", i, f.CheckId, field.name, len(field.v), catalog.MaxFieldBytes)
 			}
 		}
 	}

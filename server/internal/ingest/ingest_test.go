@@ -22,7 +22,7 @@ import (
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -618,8 +618,8 @@ func TestServeNoSpace(t *testing.T) {
 }
 
 func TestServeRefusedTwice(t *testing.T) {
-	longMessage := finding("POD-001", strings.Repeat("x", checks.MaxMessageBytes+1))
-	longCheckID := finding(strings.Repeat("X", checks.MaxFieldBytes+1), "m")
+	longMessage := finding("POD-001", strings.Repeat("x", catalog.MaxMessageBytes+1))
+	longCheckID := finding(strings.Repeat("X", catalog.MaxFieldBytes+1), "m")
 	sendBatch := func(f *workerv1.Finding) func(*worker, ulid.ULID) {
 		return func(w *worker, job ulid.ULID) { w.send(batchMsg(job.String(), 1, f)) }
 	}
@@ -636,7 +636,7 @@ func TestServeRefusedTwice(t *testing.T) {
 		{
 			name:  "the same finding over the limits twice",
 			first: sendBatch(longMessage), second: sendBatch(longMessage),
-			firstErr: ErrRefused, wantReason: fmt.Sprintf("message of %d bytes", checks.MaxMessageBytes+1),
+			firstErr: ErrRefused, wantReason: fmt.Sprintf("message of %d bytes", catalog.MaxMessageBytes+1),
 		},
 		{
 			name:  "two different refusals",

@@ -14,7 +14,7 @@ import (
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // Errors of the scheduler.
@@ -177,7 +177,7 @@ func (s *Scheduler) StartScan(ctx context.Context, target *fleetscanv1.ScanTarge
 	if spec == nil {
 		spec = &fleetscanv1.ScanSpec{}
 	}
-	sel := checks.Selection{Include: spec.IncludeChecks, Exclude: spec.ExcludeChecks, Custom: spec.CustomChecks, TrustedRegistries: spec.TrustedRegistries, DeniedRegistries: spec.DeniedRegistries}
+	sel := policy.Selection{Include: spec.IncludeChecks, Exclude: spec.ExcludeChecks, Custom: spec.CustomChecks, TrustedRegistries: spec.TrustedRegistries, DeniedRegistries: spec.DeniedRegistries}
 	if err := sel.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: spec: %w", ErrInvalid, err)
 	}

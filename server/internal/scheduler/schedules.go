@@ -15,7 +15,7 @@ import (
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/store"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // MaxJitter bounds a schedule's random delay.
@@ -49,7 +49,7 @@ func NewSchedule(req *fleetscanv1.CreateScheduleRequest, now time.Time) (*fleets
 	if spec == nil {
 		spec = &fleetscanv1.ScanSpec{}
 	}
-	if err := (checks.Selection{Include: spec.IncludeChecks, Exclude: spec.ExcludeChecks, Custom: spec.CustomChecks}).Validate(); err != nil {
+	if err := (policy.Selection{Include: spec.IncludeChecks, Exclude: spec.ExcludeChecks, Custom: spec.CustomChecks}).Validate(); err != nil {
 		return nil, fmt.Errorf("%w: spec: %w", ErrInvalid, err)
 	}
 	policy := req.MissedRunPolicy

@@ -30,7 +30,7 @@ import (
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 const (
@@ -71,9 +71,9 @@ func openBench(tb testing.TB, path string) (*DB, *benchClock) {
 }
 
 // benchChecks are the catalog's checks that can produce findings.
-var benchChecks = sync.OnceValue(func() []checks.Meta {
-	var out []checks.Meta
-	for _, m := range checks.All() {
+var benchChecks = sync.OnceValue(func() []catalog.Meta {
+	var out []catalog.Meta
+	for _, m := range catalog.All() {
 		if m.NotAssessable == "" {
 			out = append(out, m)
 		}

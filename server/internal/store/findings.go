@@ -13,7 +13,7 @@ import (
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // StageBatch durably stores one batch of a running job. Storing the same
@@ -333,7 +333,7 @@ func (c *codec) planJobTx(tx *txn, jobID ulid.ULID, done Completion, now int64) 
 		}
 		for _, f := range batch.Findings {
 			received++
-			key := checks.Fingerprint(job.ClusterId, f.CheckId, resourceOf(f.Resource))
+			key := catalog.Fingerprint(job.ClusterId, f.CheckId, resourceOf(f.Resource))
 			if _, dup := plan.seen[key]; !dup {
 				plan.seen[key] = f
 			}
@@ -533,8 +533,8 @@ func specCovers(spec *fleetscanv1.ScanSpec, rec *storagev1.FindingRecord) bool {
 	return true
 }
 
-func resourceOf(r *fleetscanv1.ResourceRef) checks.Resource {
-	return checks.Resource{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName(), SubPath: r.GetSubPath()}
+func resourceOf(r *fleetscanv1.ResourceRef) catalog.Resource {
+	return catalog.Resource{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName(), SubPath: r.GetSubPath()}
 }
 
 func addCount(c *fleetscanv1.SeverityCounts, sev fleetscanv1.Severity, n int64) {
@@ -581,7 +581,7 @@ type Visibility func(c *storagev1.ClusterRecord) (ok bool, namespaces []string)
 // FindingView is a stored finding with what identifies it.
 type FindingView struct {
 	ClusterID   string
-	Fingerprint [checks.FingerprintSize]byte
+	Fingerprint [catalog.FingerprintSize]byte
 	Record      *storagev1.FindingRecord
 	// LastSeenMs and ScanID are when and by which scan the finding was last
 	// seen: the cluster's latest scan while it is open.

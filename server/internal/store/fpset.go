@@ -9,7 +9,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // A job's fingerprint set is stored in one of two forms:
@@ -25,7 +25,7 @@ const (
 	setFull       = 0x00
 	setDelta      = 0x01
 	maxDeltaDepth = 16
-	fpSize        = checks.FingerprintSize
+	fpSize        = catalog.FingerprintSize
 )
 
 type fp = [fpSize]byte

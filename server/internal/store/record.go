@@ -5,9 +5,9 @@ import (
 	"strings"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
 // A finding record is stored compact, since there are millions of them:
@@ -47,13 +47,13 @@ type catalogEntry struct {
 // snapshot is merged in.
 func currentCodec() *codec {
 	c := &codec{checks: map[string]catalogEntry{}, kinds: map[string]string{}}
-	for _, m := range checks.All() {
+	for _, m := range catalog.All() {
 		c.checks[m.ID] = catalogEntry{title: m.Title, titleLower: strings.ToLower(m.Title), category: m.Category, party: m.Party, severity: m.Severity}
 	}
 	for _, kind := range []string{"Namespace", "Pod", "Service", "ServiceAccount", "ConfigMap", "Node", "LimitRange", "ResourceQuota",
 		"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "Role", "ClusterRole", "RoleBinding",
 		"ClusterRoleBinding", "NetworkPolicy", "Ingress", "PodDisruptionBudget", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
-		if v := checks.CanonicalAPIVersion(kind); v != "" {
+		if v := catalog.CanonicalAPIVersion(kind); v != "" {
 			c.kinds[kind] = v
 		}
 	}

@@ -17,7 +17,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // deployManifests holds one kustomize base per directory.
@@ -98,7 +100,7 @@ func TestDeployManifestsPassOwnChecks(t *testing.T) {
 		t.Run(base, func(t *testing.T) {
 			inv := loadKustomization(t, filepath.Join(deployManifests, base))
 			var findings []checks.Finding
-			_, err := checks.Run(context.Background(), inv, checks.Selection{}, func(f checks.Finding) error {
+			_, err := checks.Run(context.Background(), inv, policy.Selection{}, func(f checks.Finding) error {
 				findings = append(findings, f)
 				return nil
 			})
@@ -121,7 +123,7 @@ func TestDeployManifestsPassOwnChecks(t *testing.T) {
 				if f.Suppressed != "" {
 					line += " [suppressed: " + f.Suppressed + "]"
 				}
-				if f.Severity >= checks.SeverityHigh {
+				if f.Severity >= catalog.SeverityHigh {
 					t.Error(line)
 				} else {
 					t.Log(line)

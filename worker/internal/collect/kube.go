@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // DefaultPageSize is how many objects one List call asks for.
@@ -125,7 +126,7 @@ func (k *Kube) Resources() []string {
 // (checks.TrimUnread, with the kinds of its custom checks whole), so
 // that the inventory of a large cluster is what the checks need, not what
 // the API server keeps.
-func (k *Kube) Collect(ctx context.Context, sel checks.Selection) (*checks.Inventory, error) {
+func (k *Kube) Collect(ctx context.Context, sel policy.Selection) (*checks.Inventory, error) {
 	pageSize := k.PageSize
 	if pageSize <= 0 {
 		pageSize = DefaultPageSize
@@ -212,7 +213,7 @@ type Snapshot struct {
 // Collect loads the snapshot; it is read again for every job, so edits to
 // the directory show in the next scan. Its objects are trimmed of
 // bookkeeping only (checks.TrimBookkeeping), whatever the selection.
-func (s *Snapshot) Collect(context.Context, checks.Selection) (*checks.Inventory, error) {
+func (s *Snapshot) Collect(context.Context, policy.Selection) (*checks.Inventory, error) {
 	inv, stats, err := LoadSnapshotLimit(s.Dir, s.MaxDocument)
 	if err != nil {
 		return nil, err

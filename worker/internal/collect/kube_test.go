@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 func TestKubeCollectsEveryKind(t *testing.T) {
@@ -29,7 +29,7 @@ func TestKubeCollectsEveryKind(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "shop"}},
 	)
 	k := &Kube{Client: client}
-	inv, err := k.Collect(context.Background(), checks.Selection{})
+	inv, err := k.Collect(context.Background(), policy.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestKubeFollowsContinueTokens(t *testing.T) {
 	const total = 1234
 	client := fake.NewClientset()
 	calls := servePods(client, total, nil)
-	inv, err := (&Kube{Client: client, PageSize: 100}).Collect(context.Background(), checks.Selection{})
+	inv, err := (&Kube{Client: client, PageSize: 100}).Collect(context.Background(), policy.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestKubeFailsOnForbiddenKind(t *testing.T) {
 	client.PrependReactor("list", "roles", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.NewForbidden(schema.GroupResource{Group: "rbac.authorization.k8s.io", Resource: "roles"}, "", fmt.Errorf("RBAC: no"))
 	})
-	_, err := (&Kube{Client: client}).Collect(context.Background(), checks.Selection{})
+	_, err := (&Kube{Client: client}).Collect(context.Background(), policy.Selection{})
 	if !errors.IsForbidden(err) {
 		t.Fatalf("got %v, want a Forbidden error", err)
 	}
@@ -99,7 +99,7 @@ func TestKubeListsAgainWhenContinueExpires(t *testing.T) {
 		return nil
 	})
 	var warnings []string
-	inv, err := (&Kube{Client: client, PageSize: 500, Warn: func(p string) { warnings = append(warnings, p) }}).Collect(context.Background(), checks.Selection{})
+	inv, err := (&Kube{Client: client, PageSize: 500, Warn: func(p string) { warnings = append(warnings, p) }}).Collect(context.Background(), policy.Selection{})
 	if err != nil {
 		t.Fatal(err)
 	}

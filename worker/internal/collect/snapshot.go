@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
@@ -505,18 +506,18 @@ func record(obj runtime.Object, location, writtenAs string, inv *checks.Inventor
 // generic reads a document of a kind the inventory does not hold as a
 // checks.TemplatedObject when it has a pod template; otherwise it returns
 // why it is not checked. unknown says the kind has no Go type here.
-func generic(js []byte, location string, unknown bool) (*checks.TemplatedObject, checks.Unchecked, error) {
+func generic(js []byte, location string, unknown bool) (*checks.TemplatedObject, catalog.Unchecked, error) {
 	var doc map[string]any
 	if err := json.Unmarshal(js, &doc); err != nil {
-		return nil, checks.Unchecked{}, err
+		return nil, catalog.Unchecked{}, err
 	}
 	templated, ok, err := checks.Templated(doc)
 	if err != nil || ok {
-		return templated, checks.Unchecked{}, err
+		return templated, catalog.Unchecked{}, err
 	}
-	u := checks.Unchecked{Location: location, Reason: checks.ReasonNoChecks}
+	u := catalog.Unchecked{Location: location, Reason: catalog.ReasonNoChecks}
 	if unknown {
-		u.Reason = checks.ReasonUnknown
+		u.Reason = catalog.ReasonUnknown
 	}
 	u.APIVersion, _ = doc["apiVersion"].(string)
 	u.Kind, _ = doc["kind"].(string)

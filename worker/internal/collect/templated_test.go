@@ -9,7 +9,9 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // findings runs the checks of ids on inv and returns "CHECK Kind ns/name"
@@ -17,7 +19,7 @@ import (
 func findings(t *testing.T, inv *checks.Inventory, ids ...string) []string {
 	t.Helper()
 	var got []string
-	_, err := checks.Run(t.Context(), inv, checks.Selection{Include: ids}, func(f checks.Finding) error {
+	_, err := checks.Run(t.Context(), inv, policy.Selection{Include: ids}, func(f checks.Finding) error {
 		got = append(got, f.CheckID+" "+f.Resource.APIVersion+" "+f.Resource.Kind+" "+f.Resource.Namespace+"/"+f.Resource.Name)
 		return nil
 	})
@@ -72,10 +74,10 @@ func TestUncheckedDocumentsAreListed(t *testing.T) {
 		got = append(got, u.String())
 	}
 	want := []string{
-		path + ":1: apiextensions.k8s.io/v1 CustomResourceDefinition rollouts.argoproj.io: " + checks.ReasonUnknown,
-		path + ":12: v1 Secret shop/db: " + checks.ReasonNoChecks,
-		path + ":20: cert-manager.io/v1 Certificate shop/shop-tls: " + checks.ReasonUnknown,
-		path + ":30: argoproj.io/v1alpha1 Rollout shop/by-reference: " + checks.ReasonUnknown,
+		path + ":1: apiextensions.k8s.io/v1 CustomResourceDefinition rollouts.argoproj.io: " + catalog.ReasonUnknown,
+		path + ":12: v1 Secret shop/db: " + catalog.ReasonNoChecks,
+		path + ":20: cert-manager.io/v1 Certificate shop/shop-tls: " + catalog.ReasonUnknown,
+		path + ":30: argoproj.io/v1alpha1 Rollout shop/by-reference: " + catalog.ReasonUnknown,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("unchecked:\n got %q\nwant %q", got, want)

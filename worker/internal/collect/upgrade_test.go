@@ -9,7 +9,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // oldManifest is a manifest of kind in apiVersion, with a privileged pod
@@ -50,7 +52,7 @@ func TestRemovedVersionsAreChecked(t *testing.T) {
 			if stats.Objects != 1 || stats.Skipped != 0 || len(stats.Problems) != 0 {
 				t.Fatalf("objects %d, skipped %d, problems %q; want the object read", stats.Objects, stats.Skipped, stats.Problems)
 			}
-			if got := checks.CanonicalAPIVersion(kind); got != current {
+			if got := catalog.CanonicalAPIVersion(kind); got != current {
 				t.Errorf("read as %s, the inventory holds %s in %s", current, kind, got)
 			}
 			// autoscaling/v1 is still served: read as v2, not reported.
@@ -68,7 +70,7 @@ func TestRemovedVersionsAreChecked(t *testing.T) {
 				}
 			}
 			var ns8 []string
-			_, err = checks.Run(t.Context(), inv, checks.Selection{Include: []string{"NS-008"}}, func(f checks.Finding) error {
+			_, err = checks.Run(t.Context(), inv, policy.Selection{Include: []string{"NS-008"}}, func(f checks.Finding) error {
 				ns8 = append(ns8, f.Message)
 				return nil
 			})

@@ -16,7 +16,9 @@ import (
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // Protocol capabilities the worker announces in Hello.
@@ -38,7 +40,7 @@ const (
 type Source interface {
 	// Collect reads the cluster's objects, reduced to what the checks of
 	// sel read.
-	Collect(ctx context.Context, sel checks.Selection) (*checks.Inventory, error)
+	Collect(ctx context.Context, sel policy.Selection) (*checks.Inventory, error)
 	KubernetesVersion(ctx context.Context) (string, error)
 }
 
@@ -59,7 +61,7 @@ type Result struct {
 	// it ran on the rest and is incomplete.
 	Problems []string
 	// Unchecked are the documents no check reads
-	// (checks.Inventory.Unchecked), bounded by checks.CapUnchecked.
+	// (checks.Inventory.Unchecked), bounded by catalog.CapUnchecked.
 	Unchecked []string
 }
 
@@ -647,7 +649,7 @@ func (r *Runner) put(j *job, b *workerv1.FindingBatch) error {
 // Source and runs the checks of the job's spec.
 func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (Result, error) {
 	spec := a.GetSpec()
-	sel := checks.Selection{
+	sel := policy.Selection{
 		Include: spec.GetIncludeChecks(), Exclude: spec.GetExcludeChecks(), Namespaces: spec.GetNamespaces(),
 		Custom:            mergePolicies(spec.GetCustomChecks(), r.cfg.Policies),
 		TrustedRegistries: spec.GetTrustedRegistries(),
@@ -660,7 +662,7 @@ func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{ObjectsScanned: int64(inv.Len()), Problems: checks.CapProblems(inv.Problems), Unchecked: checks.CapUnchecked(inv.Unchecked)}
+	res := Result{ObjectsScanned: int64(inv.Len()), Problems: catalog.CapProblems(inv.Problems), Unchecked: catalog.CapUnchecked(inv.Unchecked)}
 	out.Progress(res.ObjectsScanned)
 	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
 		return out.Emit(ToProto(f, inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name)))
@@ -689,7 +691,7 @@ func mergePolicies(job, local []*fleetscanv1.CustomCheck) []*fleetscanv1.CustomC
 // ToProto converts a finding for the wire; location is where its object
 // is defined ("file:line"), or "".
 func ToProto(f checks.Finding, location string) *workerv1.Finding {
-	if len(location) > checks.MaxFieldBytes {
+	if len(location) > catalog.MaxFieldBytes {
 		location = "" // a path the server would refuse; the finding matters more
 	}
 	return &workerv1.Finding{

@@ -19,12 +19,13 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 // podsSource is a cluster of n privileged pods: many findings.
 type podsSource struct{ n int }
 
-func (s podsSource) Collect(context.Context, checks.Selection) (*checks.Inventory, error) {
+func (s podsSource) Collect(context.Context, policy.Selection) (*checks.Inventory, error) {
 	inv := &checks.Inventory{}
 	yes := true
 	for i := range s.n {

@@ -6,7 +6,7 @@ import (
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
-	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // fleet is the synthetic fleet. The findings of a cluster in a round are
@@ -19,14 +19,14 @@ type fleet struct {
 	// the same server do not meet.
 	prefix                    string
 	clusters, findings, churn int
-	catalog                   []checks.Meta
+	catalog                   []catalog.Meta
 	// realistic gives findings the sizes of the real checks' (see
 	// realisticFinding) instead of one short line each.
 	realistic bool
 }
 
 func newFleet(prefix string, clusters, findings int, churnPct float64, realistic bool) *fleet {
-	return &fleet{prefix: prefix, clusters: clusters, findings: findings, churn: int(float64(findings) * churnPct / 100), catalog: checks.All(), realistic: realistic}
+	return &fleet{prefix: prefix, clusters: clusters, findings: findings, churn: int(float64(findings) * churnPct / 100), catalog: catalog.All(), realistic: realistic}
 }
 
 func (f *fleet) clusterID(i int) string { return fmt.Sprintf("%s%05d", f.prefix, i) }
@@ -61,13 +61,13 @@ func (f *fleet) finding(k int) *workerv1.Finding {
 // and where it is (about 200 bytes); one in ten names a path through RBAC
 // and counts the rest, as SA-005 does (about 600 bytes); one in ten points
 // into a last-applied configuration, with a long sub-path; one in a
-// hundred is as long as a message may be (checks.MaxMessageBytes: a
+// hundred is as long as a message may be (catalog.MaxMessageBytes: a
 // custom CEL message, or a list cut short).
 func realisticFinding(f *workerv1.Finding, k int) {
 	r := f.Resource
 	switch {
 	case k%100 == 7:
-		f.Message = checks.CapMessage(strings.Repeat(fmt.Sprintf("container app of %s %s/%s mounts hostPath /var/lib/kubelet/pods/%d; ", r.Kind, r.Namespace, r.Name, k), 100))
+		f.Message = catalog.CapMessage(strings.Repeat(fmt.Sprintf("container app of %s %s/%s mounts hostPath /var/lib/kubelet/pods/%d; ", r.Kind, r.Namespace, r.Name, k), 100))
 	case k%10 == 3:
 		f.Message = fmt.Sprintf(`pods run as service account "app-%d", to which ClusterRoleBinding "platform-binding-%03d" grants ClusterRole "platform-role-%03d" to group system:serviceaccounts cluster-wide (reads Secrets cluster-wide, can bind roles, escalate roles, proxy to the kubelet API of nodes, create tokens of service accounts, exec into pods, every permission on webhooks); %d more bindings grant it such powers`,
 			k%7, k%40, k%40, 10+k%50)
@@ -85,7 +85,7 @@ func realisticFinding(f *workerv1.Finding, k int) {
 func (f *fleet) fingerprint(i, k int) string {
 	x := f.finding(k)
 	r := x.Resource
-	return checks.FingerprintString(checks.Fingerprint(f.clusterID(i), x.CheckId, checks.Resource{
+	return catalog.FingerprintString(catalog.Fingerprint(f.clusterID(i), x.CheckId, catalog.Resource{
 		APIVersion: r.ApiVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath,
 	}))
 }

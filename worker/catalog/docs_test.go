@@ -1,4 +1,4 @@
-package checks_test
+package catalog_test
 
 import (
 	"flag"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetscan/fleetscan/worker/catalog"
 	"github.com/fleetscan/fleetscan/worker/checks"
 )
 
@@ -34,14 +35,14 @@ func TestCatalogDoc(t *testing.T) {
 
 func catalogMarkdown() string {
 	var b strings.Builder
-	all := checks.All()
+	all := catalog.All()
 	b.WriteString("# Check catalog\n\n")
-	b.WriteString("Generated from `worker/checks` by `make docs`; do not edit. `fleetscan checks list` prints the same catalog.\n\n")
+	b.WriteString("Generated from `worker/catalog` by `make docs`; do not edit. `fleetscan checks list` prints the same catalog.\n\n")
 	fmt.Fprintf(&b, "%d checks. Responsible party: PROVIDER (control plane, nodes), PLATFORM (cluster-wide RBAC, network defaults, admission), WORKLOAD (what tenants deploy). ", len(all))
 	b.WriteString("A check that the Kubernetes API cannot answer is reported as *not assessable* with its reason, never as passed. ")
 	b.WriteString("Any finding can be suppressed on its object with the annotations `" + checks.AnnotationExempt + ": \"ID,ID\"` and `" + checks.AnnotationExemptReason + "`; it is then reported as SUPPRESSED with the reason.\n\n")
 	var categories []string
-	byCategory := map[string][]checks.Meta{}
+	byCategory := map[string][]catalog.Meta{}
 	for _, m := range all {
 		if byCategory[m.Category] == nil {
 			categories = append(categories, m.Category)

@@ -1,10 +1,20 @@
-package checks
+package catalog
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 )
+
+// Resource identifies the object a finding is about; SubPath narrows it to
+// a container, a volume or a rule.
+type Resource struct {
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+	SubPath    string
+}
 
 // FingerprintSize is the length in bytes of a fingerprint.
 const FingerprintSize = 16

@@ -1,4 +1,4 @@
-package checks
+package policy
 
 import (
 	"bufio"
@@ -97,7 +97,7 @@ func ParsePolicies(r io.Reader, name string) ([]*fleetscanv1.CustomCheck, error)
 		if def == nil {
 			continue // only comments
 		}
-		if _, err := CompileCustom(def, where); err != nil {
+		if _, err := Compile(def, where); err != nil {
 			return nil, err
 		}
 		out = append(out, def)
