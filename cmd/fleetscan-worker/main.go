@@ -102,6 +102,7 @@ Flags:
 	if err != nil {
 		return err
 	}
+	memlimit.Pace()
 	// In a container, the garbage collector keeps the heap inside the
 	// container's memory limit rather than grow into an OOM kill.
 	if soft, err := memlimit.Apply(); err != nil {

@@ -89,6 +89,20 @@ type Inventory struct {
 	// those that custom checks read (Selection.CustomKinds).
 	Trim       TrimMode
 	WholeKinds map[string]bool
+
+	// intern shares equal maps between objects when Trim is TrimUnread;
+	// Part hands it on, so that a collector's parts share one.
+	intern *interner
+}
+
+// Part returns an empty inventory that adds objects as inv does (the same
+// trim, the same whole kinds, the same shared maps), for a collector to
+// fill and hand to Absorb.
+func (inv *Inventory) Part() *Inventory {
+	if inv.Trim == TrimUnread && inv.intern == nil {
+		inv.intern = newInterner()
+	}
+	return &Inventory{Trim: inv.Trim, WholeKinds: inv.WholeKinds, intern: inv.intern}
 }
 
 // TrimMode says how far Inventory.Add reduces the objects it holds.
@@ -186,6 +200,10 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 		Trim(m)
 		if inv.Trim == TrimUnread {
 			DropUnread(obj, inv.WholeKinds)
+			if inv.intern == nil {
+				inv.intern = newInterner()
+			}
+			inv.intern.object(obj)
 		}
 	}
 	switch o := obj.(type) {

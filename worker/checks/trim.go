@@ -144,6 +144,7 @@ var workloadControllers = map[string]bool{
 //     configuration there;
 //
 //   - of every object, the UIDs and resource versions no check reads,
+//     the labels of kinds whose labels no check reads (labelsUnread),
 //     and a last-applied-configuration that Trim reduced to an API
 //     version still served for the kind: NS-008 has nothing to report
 //     in it and SEC-003 nothing to find.
@@ -258,6 +259,9 @@ func dropUnreadMeta(m metav1.Object, kind string) {
 	m.SetUID("")
 	m.SetResourceVersion("")
 	m.SetGeneration(0)
+	if labelsUnread[kind] {
+		m.SetLabels(nil)
+	}
 	if refs := m.GetOwnerReferences(); len(refs) > 0 {
 		for i := range refs {
 			refs[i].UID = ""
@@ -285,6 +289,17 @@ func dropUnreadMeta(m metav1.Object, kind string) {
 	if len(ann) == 0 {
 		m.SetAnnotations(nil)
 	}
+}
+
+// labelsUnread are the kinds whose own labels no built-in check reads:
+// selectors match the labels of pods, pod templates and namespaces, and
+// aggregation those of ClusterRoles; the owner checks read workloads' and
+// namespaces'. A kind not listed keeps its labels.
+var labelsUnread = map[string]bool{
+	"ConfigMap": true, "Service": true, "ServiceAccount": true, "Role": true, "RoleBinding": true,
+	"ClusterRoleBinding": true, "NetworkPolicy": true, "Ingress": true, "PodDisruptionBudget": true,
+	"HorizontalPodAutoscaler": true, "LimitRange": true, "ResourceQuota": true,
+	"ValidatingWebhookConfiguration": true, "MutatingWebhookConfiguration": true,
 }
 
 // kindOf names the kind of an object the inventory holds, or "" for one

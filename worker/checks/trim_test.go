@@ -139,6 +139,13 @@ func TestTrimShrinksLiveObjects(t *testing.T) {
 	if whole.Len() != trimmed.Len() {
 		t.Errorf("trimmed inventory counts %d objects, the whole one %d", trimmed.Len(), whole.Len())
 	}
+	// Equal label sets are one map, shared by template, ReplicaSet and pod.
+	same := func(a, b map[string]string) bool {
+		return a != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	if d, rs, p := trimmed.Deployments[0], trimmed.ReplicaSets[0], trimmed.ManagedPods[0]; !same(d.Spec.Template.Labels, p.Labels) || !same(rs.Labels, p.Labels) || !same(d.Spec.Selector.MatchLabels, p.Labels) {
+		t.Errorf("equal label sets are not shared: template %v, ReplicaSet %v, selector %v, pod %v", d.Spec.Template.Labels, rs.Labels, d.Spec.Selector.MatchLabels, p.Labels)
+	}
 	// Of ConfigMaps outside kube-system, the entries checks read.
 	for _, c := range trimmed.ConfigMaps {
 		switch c.Name {
@@ -149,6 +156,9 @@ func TestTrimShrinksLiveObjects(t *testing.T) {
 		case "ingress-nginx-controller":
 			if got := slices.Sorted(maps.Keys(c.Data)); !slices.Equal(got, []string{"API_TOKEN", "allow-snippet-annotations"}) {
 				t.Errorf("ConfigMap ingress-nginx-controller keeps %v, want the credential and allow-snippet-annotations", got)
+			}
+			if c.Labels != nil {
+				t.Errorf("ConfigMap ingress-nginx-controller keeps its labels, which no check reads: %v", c.Labels)
 			}
 		}
 	}

@@ -1,7 +1,8 @@
-// Package memlimit sets the Go runtime's soft memory limit from the
-// memory limit of the container a binary runs in, so that the garbage
-// collector works harder as the process nears the limit instead of the
-// kernel killing it there.
+// Package memlimit paces the Go garbage collector for a process whose
+// live heap is most of its memory (the worker's inventory), and sets the
+// runtime's soft memory limit from the memory limit of the container a
+// binary runs in, so that the garbage collector works harder as the
+// process nears the limit instead of the kernel killing it there.
 package memlimit
 
 import (
@@ -76,6 +77,29 @@ func FromCgroup(root string) (int64, error) {
 		return n, nil
 	}
 	return 0, nil
+}
+
+// GCPercent is the garbage collector's target for the worker: the heap
+// may grow 25% past what is live before a collection, not Go's default
+// 100%. The worker's live heap is the inventory it scans, held until the
+// checks are done, so the default doubles its peak: on a cluster of
+// 49,039 objects (54 MiB live), peak RSS was 179 MB at 100 and 137 MB at
+// 25, with the same CPU time within the noise of the machine (8.6–10.0 s
+// user for every setting from 20 to 100). Unlike a fixed soft limit, a
+// percentage never makes the collector run back to back on a cluster
+// larger than the limit: its cost stays proportional to what is live.
+const GCPercent = 25
+
+// Pace sets the garbage collector's target to GCPercent unless GOGC is set
+// (the operator's word wins). It returns the percentage in effect.
+func Pace() int {
+	if v := os.Getenv("GOGC"); v != "" {
+		old := debug.SetGCPercent(100)
+		debug.SetGCPercent(old)
+		return old
+	}
+	debug.SetGCPercent(GCPercent)
+	return GCPercent
 }
 
 // Apply sets the soft memory limit to Share of the container's limit,

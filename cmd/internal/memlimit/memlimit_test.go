@@ -3,6 +3,7 @@ package memlimit
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 )
 
@@ -62,5 +63,29 @@ func TestFromCgroup(t *testing.T) {
 				t.Errorf("FromCgroup = %d, %v; want %d, ok %v", got, err, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+// TestPace: the worker's target unless GOGC is set, in which case the
+// runtime's setting (from GOGC) stays.
+func TestPace(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+
+	t.Setenv("GOGC", "")
+	if got := Pace(); got != GCPercent {
+		t.Errorf("Pace() = %d without GOGC, want %d", got, GCPercent)
+	}
+	if now := debug.SetGCPercent(GCPercent); now != GCPercent {
+		t.Errorf("GC percent is %d without GOGC, want %d", now, GCPercent)
+	}
+
+	t.Setenv("GOGC", "80")
+	debug.SetGCPercent(80) // what the runtime read from GOGC at start
+	if got := Pace(); got != 80 {
+		t.Errorf("Pace() = %d with GOGC=80, want 80", got)
+	}
+	if now := debug.SetGCPercent(80); now != 80 {
+		t.Errorf("GC percent is %d with GOGC=80, want the operator's 80", now)
 	}
 }

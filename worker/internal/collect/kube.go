@@ -136,7 +136,7 @@ func (k *Kube) Collect(ctx context.Context, sel policy.Selection) (*checks.Inven
 		// Each kind is read into an inventory of its own and kept once
 		// it is complete, so that a listing started again leaves nothing
 		// of the first try behind.
-		part := &checks.Inventory{Trim: inv.Trim, WholeKinds: inv.WholeKinds}
+		part := inv.Part()
 		pages, err := k.list(ctx, l, pageSize, part)
 		if apierrors.IsResourceExpired(err) {
 			// The API server no longer holds the snapshot the pages came
@@ -146,7 +146,7 @@ func (k *Kube) Collect(ctx context.Context, sel policy.Selection) (*checks.Inven
 			// the API server serves from its cache, cannot. client-go's
 			// pager does the same.
 			k.warn(fmt.Sprintf("list %s: the continue token expired after %d page(s); listing it again in one call", l.resource, pages))
-			part = &checks.Inventory{Trim: inv.Trim, WholeKinds: inv.WholeKinds}
+			part = inv.Part()
 			_, err = k.list(ctx, l, 0, part)
 		}
 		if err != nil {
