@@ -79,6 +79,7 @@ Flags:
 	kubeContext := fs.String("context", "", "kubeconfig context; default: the current one")
 	snapshot := fs.String("snapshot", "", "scan a directory of manifests instead of a live cluster")
 	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
+	kubeQPS := fs.Float32("kube-qps", DefaultKubeQPS, "List calls per second to the API server, in bursts of twice as many (the kubeconfig's own qps, if it sets one, wins)")
 	maxDocument := &bytesize.Flag{N: worker.DefaultMaxDocumentSize}
 	fs.Var(maxDocument, "max-document-size", "largest manifest document of a --snapshot; a larger one is reported with its file and line and skipped, the rest is scanned")
 	batchSize := fs.Int("batch-size", 500, "findings per batch sent to the server")
@@ -121,7 +122,7 @@ Flags:
 	if token == "" && *certFile == "" && !worker.HasCredential(*credFile) {
 		return errors.New("no token: give --token-file or set FLEETSCAN_WORKER_TOKEN (the join token from 'fleetscan cluster register'), or a client certificate (--cert, --key)")
 	}
-	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, int(maxDocument.N), func(p string) { log.Warn("while reading the cluster", "problem", p) })
+	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, *kubeQPS, int(maxDocument.N), func(p string) { log.Warn("while reading the cluster", "problem", p) })
 	if err != nil {
 		return err
 	}
@@ -143,7 +144,15 @@ Flags:
 
 // newSource is the worker's source from its flags: a snapshot directory,
 // or a cluster through a kubeconfig or the in-cluster config.
-func newSource(snapshot, kubeconfig, kubeContext string, pageSize int64, maxDocument int, warn func(string)) (worker.Source, error) {
+// DefaultKubeQPS is how many List calls a second the worker makes by
+// default. At client-go's own default, 5, a standalone scan of a cluster
+// of 49,039 objects (about 120 calls of 500 objects) spent most of its
+// time waiting for the client's rate limiter: 24.5 s, against 13.3–14.3 s
+// at 20 on the same machine and load. The API server's priority and
+// fairness still shields it from every client alike.
+const DefaultKubeQPS = 20
+
+func newSource(snapshot, kubeconfig, kubeContext string, pageSize int64, qps float32, maxDocument int, warn func(string)) (worker.Source, error) {
 	switch {
 	case snapshot != "" && kubeconfig != "":
 		return nil, errors.New("give --snapshot or --kubeconfig, not both")
@@ -157,16 +166,25 @@ func newSource(snapshot, kubeconfig, kubeContext string, pageSize int64, maxDocu
 	if err != nil {
 		return nil, err
 	}
-	// Lists come as protobuf, not JSON: a page of 500 objects decodes in a
-	// fraction of the time and garbage. Every kind the worker lists is a
-	// built-in one, which the API server serves as protobuf.
-	cfg.ContentType = runtime.ContentTypeProtobuf
-	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	listConfig(cfg, qps)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return worker.KubeSource(client, pageSize, warn), nil
+}
+
+// listConfig sets how the worker lists: as protobuf, not JSON (a page of
+// 500 objects decodes in a fraction of the time and garbage; every kind
+// the worker lists is a built-in one, which the API server serves as
+// protobuf), at qps calls a second in bursts of twice as many unless the
+// kubeconfig sets its own rate.
+func listConfig(cfg *rest.Config, qps float32) {
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	if cfg.QPS == 0 && qps > 0 {
+		cfg.QPS, cfg.Burst = qps, int(2*qps)
+	}
 }
 
 func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {

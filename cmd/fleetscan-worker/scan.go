@@ -64,6 +64,7 @@ Flags:
 	trusted := fs.String("trusted-registries", "", "comma-separated registries images may come from, e.g. registry.example.com,docker.io/library (IMG-003)")
 	denied := fs.String("denied-registries", "", "comma-separated registries images must not come from, e.g. docker.io,quay.io/untrusted (IMG-005; k8s.gcr.io is always reported)")
 	pageSize := fs.Int64("page-size", worker.DefaultPageSize, "objects per List call")
+	kubeQPS := fs.Float32("kube-qps", DefaultKubeQPS, "List calls per second to the API server, in bursts of twice as many (the kubeconfig's own qps, if it sets one, wins)")
 	maxDocument := &bytesize.Flag{N: worker.DefaultMaxDocumentSize}
 	fs.Var(maxDocument, "max-document-size", "largest manifest document of a --snapshot; a larger one is reported with its file and line and skipped, the rest is scanned")
 	if err := fs.Parse(args); err != nil {
@@ -93,7 +94,7 @@ Flags:
 		return fmt.Errorf("-o: %w", err)
 	}
 
-	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, int(maxDocument.N), func(p string) { fmt.Fprintln(stderr, "warning:", p) })
+	source, err := newSource(*snapshot, *kubeconfig, *kubeContext, *pageSize, *kubeQPS, int(maxDocument.N), func(p string) { fmt.Fprintln(stderr, "warning:", p) })
 	if err != nil {
 		return err
 	}
