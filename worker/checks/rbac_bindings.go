@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -141,7 +142,7 @@ var rbacBindingChecks = []*Check{
 		ID: "SA-005",
 		inventory: func(r *reporter, inv *Inventory) {
 			view := r.rbac(inv)
-			bindings, candidates := view.bindings, view.bySubject
+			bindings, subjects := view.bindings, view.bySubject
 			powers := make([][]string, len(bindings))
 			for i := range bindings {
 				powers[i] = takeover(&bindings[i], view.index)
@@ -151,27 +152,40 @@ var rbacBindingChecks = []*Check{
 				sa := &inv.ServiceAccounts[i]
 				saAutomount[sa.Namespace+"/"+sa.Name] = sa.AutomountServiceAccountToken
 			}
+			// The message names the worst grant and counts the others:
+			// listing them all made a finding grow with the cluster's
+			// group-wide bindings (66 KB each at 100,000 objects). The
+			// worst is the first cluster-wide grant in the bindings'
+			// order, or else the first.
+			countGrants := func(ns, sa string, candidates []int, skip []int, g *grantSummary) {
+				for _, i := range candidates {
+					if _, dup := slices.BinarySearch(skip, i); dup {
+						continue // counted among the namespace's groups
+					}
+					if _, ok := bindings[i].grantsServiceAccount(ns, sa); ok && len(powers[i]) > 0 {
+						g.add(i, bindings[i].Kind != "RoleBinding")
+					}
+				}
+			}
+			byNamespace := map[string]grantSummary{}
 			for _, w := range r.workloads(inv) {
 				sa := serviceAccountName(w.Spec)
 				if !tokenMounted(&w, saAutomount[w.Namespace+"/"+sa]) {
 					continue
 				}
-				// The message names the worst grant and counts the others:
-				// listing them all made a finding grow with the cluster's
-				// group-wide bindings (66 KB each at 100,000 objects).
-				worst, grants, clusterWide := -1, 0, false
-				for _, i := range candidates(w.Namespace, sa) {
-					if _, ok := bindings[i].grantsServiceAccount(w.Namespace, sa); !ok || len(powers[i]) == 0 {
-						continue
-					}
-					grants++
-					if cw := bindings[i].Kind != "RoleBinding"; worst < 0 || (cw && !clusterWide) {
-						worst, clusterWide = i, cw
-					}
+				groups := subjects.groupsOf(w.Namespace)
+				g, ok := byNamespace[w.Namespace]
+				if !ok {
+					// What the groups grant is the same for every service
+					// account of the namespace: resolved once.
+					countGrants(w.Namespace, sa, groups, nil, &g)
+					byNamespace[w.Namespace] = g
 				}
-				if grants == 0 {
+				countGrants(w.Namespace, sa, subjects.named(w.Namespace, sa), groups, &g)
+				if g.count == 0 {
 					continue
 				}
+				worst, clusterWide := g.worst()
 				b := &bindings[worst]
 				s, _ := b.grantsServiceAccount(w.Namespace, sa)
 				through, scope, sev := "", " cluster-wide", high
@@ -183,16 +197,43 @@ var rbacBindingChecks = []*Check{
 				}
 				more := ""
 				switch {
-				case grants == 2:
+				case g.count == 2:
 					more = "; 1 more binding grants it such powers"
-				case grants > 2:
-					more = fmt.Sprintf("; %d more bindings grant it such powers", grants-1)
+				case g.count > 2:
+					more = fmt.Sprintf("; %d more bindings grant it such powers", g.count-1)
 				}
 				r.reportAt(sev, w.Resource, "", "pods run as service account %q, to which %s %q grants %s %q%s%s (%s)%s",
 					sa, b.Kind, b.qualifiedName(), b.roleRef.Kind, b.roleRef.Name, through, scope, strings.Join(powers[worst], "; "), more)
 			}
 		},
 	},
+}
+
+// grantSummary counts the bindings that grant a service account takeover
+// powers and keeps the first of them, and the first cluster-wide one, in
+// the bindings' order.
+type grantSummary struct {
+	count                   int
+	first, firstClusterWide int
+}
+
+func (g *grantSummary) add(i int, clusterWide bool) {
+	if g.count == 0 || i < g.first {
+		g.first = i
+	}
+	if clusterWide && (g.firstClusterWide == 0 || i+1 < g.firstClusterWide) {
+		g.firstClusterWide = i + 1 // 0: none
+	}
+	g.count++
+}
+
+// worst is the grant a finding names: the first cluster-wide one, or else
+// the first.
+func (g *grantSummary) worst() (int, bool) {
+	if g.firstClusterWide > 0 {
+		return g.firstClusterWide - 1, true
+	}
+	return g.first, false
 }
 
 // discoveryRoles are the ClusterRoles Kubernetes binds to

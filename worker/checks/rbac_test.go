@@ -167,6 +167,28 @@ func TestRBACSemantics(t *testing.T) {
 		},
 		ids:  []string{"SA-005"},
 		want: []string{"SA-005 MEDIUM Pod ci/runner : pods run as service account \"runner\", to which RoleBinding \"ci/runner-deploys\" grants Role \"deployer\" in namespace \"ci\" (can create deployments)"},
+	}, {
+		// Grants through groups are the namespace's, resolved once for
+		// all its service accounts; a binding that names both the account
+		// and its group counts once; the worst named is the first
+		// cluster-wide grant, whichever way it came.
+		name: "service accounts granted through groups and by name, each binding counted once",
+		manifests: []string{
+			nsRole("ci", "deployer", `[{apiGroups: [apps], resources: [deployments], verbs: [create]}]`),
+			roleBinding("ci", "a-by-name", "Role", "deployer", `[{kind: ServiceAccount, name: runner, namespace: ci}]`),
+			roleBinding("ci", "b-both", "Role", "deployer", `[{kind: ServiceAccount, name: runner, namespace: ci}, {kind: Group, apiGroup: rbac.authorization.k8s.io, name: "system:serviceaccounts:ci"}]`),
+			clusterRole("pod-maker", "", `[{apiGroups: [""], resources: [pods], verbs: [create]}]`),
+			"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: c-every-sa}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-maker}\nsubjects: [{kind: Group, apiGroup: rbac.authorization.k8s.io, name: \"system:serviceaccounts\"}]\n",
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: runner, namespace: ci}\nspec: {serviceAccountName: runner, containers: [{name: r, image: runner:1}]}\n",
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: other, namespace: ci}\nspec: {serviceAccountName: other, containers: [{name: r, image: runner:1}]}\n",
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: elsewhere, namespace: web}\nspec: {serviceAccountName: runner, containers: [{name: r, image: runner:1}]}\n",
+		},
+		ids: []string{"SA-005"},
+		want: []string{
+			"SA-005 HIGH Pod ci/other : pods run as service account \"other\", to which ClusterRoleBinding \"c-every-sa\" grants ClusterRole \"pod-maker\" to group system:serviceaccounts cluster-wide (can create pods); 1 more binding grants it such powers",
+			"SA-005 HIGH Pod ci/runner : pods run as service account \"runner\", to which ClusterRoleBinding \"c-every-sa\" grants ClusterRole \"pod-maker\" to group system:serviceaccounts cluster-wide (can create pods); 2 more bindings grant it such powers",
+			"SA-005 HIGH Pod web/elsewhere : pods run as service account \"runner\", to which ClusterRoleBinding \"c-every-sa\" grants ClusterRole \"pod-maker\" to group system:serviceaccounts cluster-wide (can create pods)",
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := runChecks(t, tc.manifests, tc.ids...)
