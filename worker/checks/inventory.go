@@ -120,26 +120,29 @@ const (
 	TrimUnread
 )
 
-// Merge appends the objects of other to inv.
+// Merge moves the objects of other into inv, as Absorb does, with what
+// other says of them (problems, unchecked documents, locations, versions
+// written). The objects are kept as other holds them, trimmed as other's
+// Trim said when they were added. other must not be used afterwards.
 func (inv *Inventory) Merge(other *Inventory) {
-	other.walk(nil, func(_, _ string, _ metav1.Object, obj runtime.Object) { inv.Add(obj) })
+	inv.Absorb(other) // Unchecked too: it is a slice of structs
 	if inv.ServerVersion == "" {
 		inv.ServerVersion = other.ServerVersion
 	}
 	inv.Problems = append(inv.Problems, other.Problems...)
-	inv.Unchecked = append(inv.Unchecked, other.Unchecked...)
-	for k, v := range other.WrittenAs {
-		if inv.WrittenAs == nil {
-			inv.WrittenAs = map[string]string{}
-		}
-		inv.WrittenAs[k] = v
+	inv.WrittenAs = mergeMap(inv.WrittenAs, other.WrittenAs)
+	inv.Locations = mergeMap(inv.Locations, other.Locations)
+}
+
+// mergeMap adds src to dst; a nil dst takes src as it is.
+func mergeMap(dst, src map[string]string) map[string]string {
+	if dst == nil {
+		return src
 	}
-	for k, v := range other.Locations {
-		if inv.Locations == nil {
-			inv.Locations = map[string]string{}
-		}
-		inv.Locations[k] = v
+	for k, v := range src {
+		dst[k] = v
 	}
+	return dst
 }
 
 // Absorb moves the objects of part into inv: a kind inv does not hold yet

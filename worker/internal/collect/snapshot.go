@@ -13,7 +13,6 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -69,11 +68,17 @@ func LoadSnapshot(dir string) (*checks.Inventory, SnapshotStats, error) {
 // LoadSnapshotLimit is LoadSnapshot with documents bounded by maxDocument
 // bytes instead of MaxDocumentSize (0: the default).
 func LoadSnapshotLimit(dir string, maxDocument int) (*checks.Inventory, SnapshotStats, error) {
+	return loadSnapshot(dir, maxDocument, checks.TrimBookkeeping, nil)
+}
+
+// loadSnapshot is LoadSnapshotLimit with the objects reduced as trim and
+// whole say (see checks.Inventory).
+func loadSnapshot(dir string, maxDocument int, trim checks.TrimMode, whole map[string]bool) (*checks.Inventory, SnapshotStats, error) {
 	if maxDocument <= 0 {
 		maxDocument = MaxDocumentSize
 	}
 	var stats SnapshotStats
-	inv := &checks.Inventory{}
+	inv := &checks.Inventory{Trim: trim, WholeKinds: whole}
 	var files []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -116,35 +121,47 @@ func LoadSnapshotLimit(dir string, maxDocument int) (*checks.Inventory, Snapshot
 	}
 	slices.Sort(files)
 	// Files decode in parallel, each into its own inventory, and are merged
-	// in file order, so the result does not depend on scheduling.
+	// in file order as they come, so the result does not depend on
+	// scheduling. A file's slot frees when its inventory is merged, not
+	// when it is decoded: at most GOMAXPROCS files' inventories exist
+	// apart from the merged one, whatever order they finish in. (Holding
+	// every file's until the last was decoded doubled the peak heap.)
 	type result struct {
 		inv   *checks.Inventory
 		stats SnapshotStats
 		err   error
 	}
-	results := make([]result, len(files))
-	sem := make(chan struct{}, goruntime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i, path := range files {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			r := &results[i]
-			r.inv = &checks.Inventory{}
-			f, err := os.Open(path)
-			if err != nil {
-				r.stats.Problems = append(r.stats.Problems, fmt.Sprintf("%s: cannot read: %v; skipped", path, err))
-				return
-			}
-			defer f.Close()
-			r.err = decodeManifests(f, path, r.inv, &r.stats, maxDocument)
-		}()
+	results := make([]chan result, len(files))
+	for i := range results {
+		results[i] = make(chan result, 1)
 	}
-	wg.Wait()
-	for _, r := range results {
+	slots := make(chan struct{}, goruntime.GOMAXPROCS(0))
+	go func() {
+		for i, path := range files {
+			slots <- struct{}{}
+			go func() {
+				r := result{inv: &checks.Inventory{Trim: trim, WholeKinds: whole}}
+				f, err := os.Open(path)
+				if err != nil {
+					r.stats.Problems = append(r.stats.Problems, fmt.Sprintf("%s: cannot read: %v; skipped", path, err))
+				} else {
+					r.err = decodeManifests(f, path, r.inv, &r.stats, maxDocument)
+					f.Close()
+				}
+				results[i] <- r
+			}()
+		}
+	}()
+	var firstErr error
+	for i := range files {
+		r := <-results[i]
+		<-slots
+		if firstErr != nil {
+			continue // the rest is taken only to free the slots
+		}
 		if r.err != nil {
-			return nil, stats, r.err
+			firstErr = r.err
+			continue
 		}
 		inv.Merge(r.inv)
 		stats.Files++
@@ -152,6 +169,9 @@ func LoadSnapshotLimit(dir string, maxDocument int) (*checks.Inventory, Snapshot
 		stats.Skipped += r.stats.Skipped
 		stats.Problems = append(stats.Problems, r.stats.Problems...)
 		stats.Warnings = append(stats.Warnings, r.stats.Warnings...)
+	}
+	if firstErr != nil {
+		return nil, stats, firstErr
 	}
 	return inv, stats, nil
 }

@@ -1,13 +1,17 @@
 package collect
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker/checks"
+	"github.com/fleetscan/fleetscan/worker/policy"
 )
 
 func TestLoadSnapshot(t *testing.T) {
@@ -82,4 +86,65 @@ func FuzzDecodeManifests(f *testing.F) {
 		inv := &checks.Inventory{}
 		_, _ = DecodeManifests(strings.NewReader(string(data)), "fuzz.yaml", inv)
 	})
+}
+
+// TestSnapshotKeepsWhatTheChecksRead: a scan of a snapshot reduces its
+// objects as a live cluster's are, merged in file order whatever the
+// order files finish decoding in; the kinds a custom check reads stay
+// whole.
+func TestSnapshotKeepsWhatTheChecksRead(t *testing.T) {
+	dir := t.TempDir()
+	var want []string
+	for i := range 40 {
+		// Many small files, so that several decode at once.
+		name := fmt.Sprintf("app-%02d", i)
+		want = append(want, name)
+		doc := fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s-x7k2p
+  namespace: shop
+  labels: {app: %s}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: %s-5d4f8c7b9, uid: u, controller: true}]
+spec: {containers: [{name: app, image: nginx}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: %s, namespace: shop, labels: {app: %s}}
+data: {theme: dark}
+`, name, name, name, name, name)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.yaml", i)), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv, err := (&Snapshot{Dir: dir}).Collect(context.Background(), policy.Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range inv.ConfigMaps {
+		got = append(got, c.Name)
+		if c.Data != nil || c.Labels != nil {
+			t.Errorf("ConfigMap %s keeps data or labels no check reads: %v %v", c.Name, c.Data, c.Labels)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ConfigMaps in the order %v, want the files' %v", got, want)
+	}
+	if len(inv.Pods) != 0 || len(inv.ManagedPods) != 40 || inv.Len() != 80 {
+		t.Errorf("%d whole pods, %d kept as metadata, %d objects; want 0, 40, 80", len(inv.Pods), len(inv.ManagedPods), inv.Len())
+	}
+	if inv.Location("Pod", "shop", "app-07-x7k2p") != filepath.Join(dir, "07.yaml")+":1" {
+		t.Errorf("location of a managed pod: %q", inv.Location("Pod", "shop", "app-07-x7k2p"))
+	}
+
+	custom := policy.Selection{Custom: []*fleetscanv1.CustomCheck{{Id: "ORG-1", Title: "t", Severity: fleetscanv1.Severity_SEVERITY_LOW,
+		Match: &fleetscanv1.CustomCheckMatch{Kinds: []string{"Pod"}}, Expression: "true"}}}
+	inv, err = (&Snapshot{Dir: dir}).Collect(context.Background(), custom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Pods) != 40 || len(inv.Pods[0].Spec.Containers) != 1 {
+		t.Errorf("a custom check reads Pods: %d kept whole, want 40 with their specs", len(inv.Pods))
+	}
 }
