@@ -213,11 +213,21 @@ func objectCounts(inv *checks.Inventory) []string {
 	var out []string
 	v := reflect.ValueOf(inv).Elem()
 	for i := range v.NumField() {
-		if f := v.Field(i); f.Kind() == reflect.Slice && f.Len() > 0 {
-			out = append(out, fmt.Sprintf("objects: %s %d", v.Type().Field(i).Name, f.Len()))
+		name := v.Type().Field(i).Name
+		if f := v.Field(i); f.Kind() == reflect.Slice && name != "ManagedPods" && f.Len()+podsAsMetadata(inv, name) > 0 {
+			out = append(out, fmt.Sprintf("objects: %s %d", name, f.Len()+podsAsMetadata(inv, name)))
 		}
 	}
 	return out
+}
+
+// podsAsMetadata counts, with the Pods, those the inventory keeps as
+// their metadata (Inventory.ManagedPods): pods all the same.
+func podsAsMetadata(inv *checks.Inventory, field string) int {
+	if field == "Pods" {
+		return len(inv.ManagedPods)
+	}
+	return 0
 }
 
 // golden compares lines with testdata/golden/NAME, or rewrites it with -update.
