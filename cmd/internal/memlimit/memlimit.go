@@ -80,15 +80,16 @@ func FromCgroup(root string) (int64, error) {
 }
 
 // GCPercent is the garbage collector's target for the worker: the heap
-// may grow 25% past what is live before a collection, not Go's default
+// may grow 20% past what is live before a collection, not Go's default
 // 100%. The worker's live heap is the inventory it scans, held until the
 // checks are done, so the default doubles its peak: on a cluster of
-// 49,039 objects (54 MiB live), peak RSS was 179 MB at 100 and 137 MB at
-// 25, with the same CPU time within the noise of the machine (8.6–10.0 s
-// user for every setting from 20 to 100). Unlike a fixed soft limit, a
-// percentage never makes the collector run back to back on a cluster
-// larger than the limit: its cost stays proportional to what is live.
-const GCPercent = 25
+// 49,039 objects (54 MiB live), peak RSS was 175 MiB at 100, 134 MiB at
+// 25 and 129 MiB at 20, with the same CPU time within the noise of the
+// machine (8.6–10.0 s user for every setting from 20 to 100). Unlike a
+// fixed soft limit, a percentage never makes the collector run back to
+// back on a cluster larger than the limit: its cost stays proportional to
+// what is live.
+const GCPercent = 20
 
 // Pace sets the garbage collector's target to GCPercent unless GOGC is set
 // (the operator's word wins). It returns the percentage in effect.
