@@ -214,18 +214,22 @@ func objectCounts(inv *checks.Inventory) []string {
 	v := reflect.ValueOf(inv).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Name
-		if f := v.Field(i); f.Kind() == reflect.Slice && name != "ManagedPods" && f.Len()+podsAsMetadata(inv, name) > 0 {
-			out = append(out, fmt.Sprintf("objects: %s %d", name, f.Len()+podsAsMetadata(inv, name)))
+		if f := v.Field(i); f.Kind() == reflect.Slice && !strings.HasPrefix(name, "Managed") && f.Len()+asMetadata(inv, name) > 0 {
+			out = append(out, fmt.Sprintf("objects: %s %d", name, f.Len()+asMetadata(inv, name)))
 		}
 	}
 	return out
 }
 
-// podsAsMetadata counts, with the Pods, those the inventory keeps as
-// their metadata (Inventory.ManagedPods): pods all the same.
-func podsAsMetadata(inv *checks.Inventory, field string) int {
-	if field == "Pods" {
+// asMetadata counts, with the Pods and ReplicaSets, those the inventory
+// keeps as their metadata (Inventory.ManagedPods, ManagedReplicaSets):
+// pods and ReplicaSets all the same.
+func asMetadata(inv *checks.Inventory, field string) int {
+	switch field {
+	case "Pods":
 		return len(inv.ManagedPods)
+	case "ReplicaSets":
+		return len(inv.ManagedReplicaSets)
 	}
 	return 0
 }

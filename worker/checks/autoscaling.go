@@ -100,6 +100,10 @@ func (inv *Inventory) scalable() []scalableController {
 		o := &inv.ReplicaSets[i]
 		add("apps/v1", "ReplicaSet", &o.ObjectMeta, o.Spec.Template.Labels)
 	}
+	for i := range inv.ManagedReplicaSets {
+		o := &inv.ManagedReplicaSets[i]
+		add("apps/v1", "ReplicaSet", &o.ObjectMeta, o.PodLabels)
+	}
 	for i := range inv.ReplicationControllers {
 		o := &inv.ReplicationControllers[i]
 		var podLabels map[string]string

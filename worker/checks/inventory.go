@@ -55,6 +55,11 @@ type Inventory struct {
 	// are the most numerous kind that runs anything, and a Pod's struct
 	// alone is five times its metadata's.
 	ManagedPods []metav1.PartialObjectMetadata
+	// ManagedReplicaSets are, likewise, the ReplicaSets a Deployment
+	// manages outside kube-system, kept as their metadata and their pods'
+	// labels (which an autoscaler that targets one matches): a
+	// Deployment keeps up to ten old ones beside the current.
+	ManagedReplicaSets []ReplicaSetMeta
 
 	// Templated are objects of other kinds that run pods from a template
 	// (Argo Rollouts, OpenShift DeploymentConfigs, Knative Services, …),
@@ -172,9 +177,17 @@ func (inv *Inventory) Reserve(sample runtime.Object, n int) {
 	if t.Kind() != reflect.Pointer || n <= 0 {
 		return
 	}
-	if _, pod := sample.(*corev1.Pod); pod && inv.compactsPods() {
-		// Most will be kept as metadata; the few others grow their slice.
-		t = reflect.TypeFor[*metav1.PartialObjectMetadata]()
+	// Most pods and ReplicaSets are kept as metadata; the few others grow
+	// their slice.
+	switch sample.(type) {
+	case *corev1.Pod:
+		if inv.compactsManaged("Pod") {
+			t = reflect.TypeFor[*metav1.PartialObjectMetadata]()
+		}
+	case *appsv1.ReplicaSet:
+		if inv.compactsManaged("ReplicaSet") {
+			t = reflect.TypeFor[*ReplicaSetMeta]()
+		}
 	}
 	v := reflect.ValueOf(inv).Elem()
 	for i := range v.NumField() {
@@ -213,7 +226,7 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 	case *corev1.Namespace:
 		inv.Namespaces = append(inv.Namespaces, *o)
 	case *corev1.Pod:
-		if inv.compactsPods() && managed(&o.ObjectMeta) {
+		if inv.compactsManaged("Pod") && managed(&o.ObjectMeta) {
 			inv.ManagedPods = append(inv.ManagedPods, metav1.PartialObjectMetadata{TypeMeta: podType, ObjectMeta: o.ObjectMeta})
 		} else {
 			inv.Pods = append(inv.Pods, *o)
@@ -230,7 +243,16 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 	case *appsv1.Deployment:
 		inv.Deployments = append(inv.Deployments, *o)
 	case *appsv1.ReplicaSet:
-		inv.ReplicaSets = append(inv.ReplicaSets, *o)
+		if inv.compactsManaged("ReplicaSet") && managed(&o.ObjectMeta) {
+			inv.ManagedReplicaSets = append(inv.ManagedReplicaSets, ReplicaSetMeta{
+				PartialObjectMetadata: metav1.PartialObjectMetadata{TypeMeta: replicaSetType, ObjectMeta: o.ObjectMeta},
+				PodLabels:             o.Spec.Template.Labels,
+			})
+		} else {
+			inv.ReplicaSets = append(inv.ReplicaSets, *o)
+		}
+	case *ReplicaSetMeta:
+		inv.ManagedReplicaSets = append(inv.ManagedReplicaSets, *o)
 	case *appsv1.StatefulSet:
 		inv.StatefulSets = append(inv.StatefulSets, *o)
 	case *appsv1.DaemonSet:
@@ -277,11 +299,23 @@ func (inv *Inventory) Add(obj runtime.Object) bool {
 	return true
 }
 
-var podType = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+var (
+	podType        = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+	replicaSetType = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"}
+)
 
-// compactsPods reports whether Add keeps managed Pods as metadata.
-func (inv *Inventory) compactsPods() bool {
-	return inv.Trim == TrimUnread && !inv.WholeKinds["Pod"]
+// ReplicaSetMeta is a managed ReplicaSet as the inventory keeps it (see
+// Inventory.ManagedReplicaSets).
+type ReplicaSetMeta struct {
+	metav1.PartialObjectMetadata
+	// PodLabels are the labels of its pod template.
+	PodLabels map[string]string
+}
+
+// compactsManaged reports whether Add keeps the managed objects of kind
+// (Pod, ReplicaSet) as their metadata.
+func (inv *Inventory) compactsManaged(kind string) bool {
+	return inv.Trim == TrimUnread && !inv.WholeKinds[kind]
 }
 
 // Len is the number of objects in the inventory.
@@ -292,7 +326,7 @@ func (inv *Inventory) Len() int {
 		len(inv.RoleBindings) + len(inv.ClusterRoleBindings) + len(inv.NetworkPolicies) +
 		len(inv.ConfigMaps) + len(inv.Nodes) + len(inv.LimitRanges) + len(inv.ResourceQuotas) +
 		len(inv.PodDisruptionBudgets) + len(inv.Ingresses) + len(inv.ValidatingWebhooks) + len(inv.MutatingWebhooks) +
-		len(inv.ReplicationControllers) + len(inv.HorizontalPodAutoscalers) + len(inv.Templated) + len(inv.ManagedPods)
+		len(inv.ReplicationControllers) + len(inv.HorizontalPodAutoscalers) + len(inv.Templated) + len(inv.ManagedPods) + len(inv.ManagedReplicaSets)
 }
 
 // Workload is anything that runs pods: a controller's pod template or a bare
@@ -457,6 +491,7 @@ func (inv *Inventory) walk(kindFn func(apiVersion, kind string), fn objectFunc) 
 	visit(inv.Namespaces, "v1", "Namespace", kindFn, fn)
 	visit(inv.Pods, "v1", "Pod", kindFn, fn)
 	visit(inv.ManagedPods, "v1", "Pod", nil, fn)
+	visit(inv.ManagedReplicaSets, "apps/v1", "ReplicaSet", nil, fn)
 	visit(inv.Services, "v1", "Service", kindFn, fn)
 	visit(inv.ServiceAccounts, "v1", "ServiceAccount", kindFn, fn)
 	visit(inv.ConfigMaps, "v1", "ConfigMap", kindFn, fn)

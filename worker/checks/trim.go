@@ -310,6 +310,8 @@ func kindOf(obj runtime.Object) string {
 		return o.Kind
 	case *metav1.PartialObjectMetadata:
 		return o.Kind
+	case *ReplicaSetMeta:
+		return o.Kind
 	}
 	return kindsByType[reflect.TypeOf(obj)]
 }

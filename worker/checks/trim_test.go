@@ -143,8 +143,11 @@ func TestTrimShrinksLiveObjects(t *testing.T) {
 	same := func(a, b map[string]string) bool {
 		return a != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 	}
-	if d, rs, p := trimmed.Deployments[0], trimmed.ReplicaSets[0], trimmed.ManagedPods[0]; !same(d.Spec.Template.Labels, p.Labels) || !same(rs.Labels, p.Labels) || !same(d.Spec.Selector.MatchLabels, p.Labels) {
-		t.Errorf("equal label sets are not shared: template %v, ReplicaSet %v, selector %v, pod %v", d.Spec.Template.Labels, rs.Labels, d.Spec.Selector.MatchLabels, p.Labels)
+	if len(trimmed.ReplicaSets) != 0 || len(trimmed.ManagedReplicaSets) != 1 {
+		t.Fatalf("%d whole ReplicaSets, %d kept as metadata; want the Deployment's as metadata", len(trimmed.ReplicaSets), len(trimmed.ManagedReplicaSets))
+	}
+	if d, rs, p := trimmed.Deployments[0], trimmed.ManagedReplicaSets[0], trimmed.ManagedPods[0]; !same(d.Spec.Template.Labels, p.Labels) || !same(rs.Labels, p.Labels) || !same(rs.PodLabels, p.Labels) || !same(d.Spec.Selector.MatchLabels, p.Labels) {
+		t.Errorf("equal label sets are not shared: template %v, ReplicaSet %v and its pods' %v, selector %v, pod %v", d.Spec.Template.Labels, rs.Labels, rs.PodLabels, d.Spec.Selector.MatchLabels, p.Labels)
 	}
 	// Of ConfigMaps outside kube-system, the entries checks read.
 	for _, c := range trimmed.ConfigMaps {
