@@ -137,6 +137,10 @@ LOAD_FLAGS ?=
 load: build ## Load harness: 1,000 simulated workers × 1,000 findings, two scans, verified exactly
 	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)
 
+.PHONY: load-tail
+load-tail: build ## Load harness with 3 of the 1,000 clusters at 10,000 findings: completion latency of big jobs among small ones
+	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --large 3 --large-findings 10000 --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)
+
 .PHONY: load-realistic
 load-realistic: build ## Load harness with findings of real sizes (long messages, some at the 4 KiB cap)
 	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --realistic --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)

@@ -51,6 +51,7 @@ Examples:
   fleetscan-loadgen --workers 1000 --findings 1000
   fleetscan-loadgen --workers 1000 --findings 1000 --server-bin .tmp/bin/fleetscan-server --metrics
   fleetscan-loadgen --workers 50 --findings 200 --faults
+  fleetscan-loadgen --workers 1000 --findings 1000 --large 3 --server-bin .tmp/bin/fleetscan-server --metrics
 
 Flags:
 `)
@@ -59,6 +60,8 @@ Flags:
 	var cfg harness.Config
 	fs.IntVar(&cfg.Clusters, "workers", 100, "simulated clusters, one worker each")
 	fs.IntVar(&cfg.Findings, "findings", 1000, "findings per cluster per scan")
+	fs.IntVar(&cfg.Large, "large", 0, "of the clusters, this many are large: --large-findings each instead of --findings (their jobs' completion latency is reported apart)")
+	fs.IntVar(&cfg.LargeFindings, "large-findings", 10_000, "with --large: findings per large cluster per scan")
 	fs.Float64Var(&cfg.ChurnPct, "churn", 3, "percent of each cluster's findings that resolve, and as many that appear, between scans")
 	fs.IntVar(&cfg.Rounds, "rounds", 2, "fleet scans to run; rounds after the first check the churn")
 	fs.IntVar(&cfg.BatchSize, "batch", 500, "findings per batch the workers send (the server caps it at 1000)")

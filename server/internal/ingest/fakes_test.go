@@ -33,12 +33,17 @@ type fakeStore struct {
 	// completeErr, failErr and exchangeErr, when set, are returned by
 	// every CompleteJob, FailJob and ExchangeJoinToken.
 	completeErr, failErr, exchangeErr error
+	// planUntilHurried, when set, makes PlanBatch wait until the plan is
+	// hurried (or the session ends), as a plan queued for a CPU slot
+	// behind many others would.
+	planUntilHurried bool
 	// slotHeld, when set, reports whether the session holds a scheduler
 	// slot; DispatchPending without one is recorded as a violation.
 	slotHeld func() bool
 
 	dispatches int
 	staged     []stagedBatch
+	planned    []plannedBatch
 	completed  []completedJob
 	failed     []failedJob
 	requeued   []requeue
@@ -51,6 +56,13 @@ type fakeStore struct {
 type fakeJob struct {
 	state  fleetscanv1.JobState
 	staged int64 // batches staged
+}
+
+// plannedBatch is a PlanBatch call: the batch seq added to which plan.
+type plannedBatch struct {
+	job  ulid.ULID
+	plan *store.JobPlan
+	seq  int64
 }
 
 type stagedBatch struct {
@@ -191,6 +203,29 @@ func (f *fakeStore) StageBatch(_ context.Context, jobID ulid.ULID, batch *worker
 	j.staged = max(j.staged, batch.Seq)
 	f.staged = append(f.staged, stagedBatch{jobID, batch})
 	return nil
+}
+
+func (f *fakeStore) PlanBatch(ctx context.Context, jobID ulid.ULID, plan *store.JobPlan, batch *workerv1.FindingBatch) error {
+	f.mu.Lock()
+	wait := f.planUntilHurried
+	f.mu.Unlock()
+	if wait {
+		select {
+		case <-plan.Hurried():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.planned = append(f.planned, plannedBatch{jobID, plan, batch.Seq})
+	return nil
+}
+
+func (f *fakeStore) plannedBatches() []plannedBatch {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.planned)
 }
 
 func (f *fakeStore) CompleteJob(_ context.Context, jobID ulid.ULID, done store.Completion) error {
@@ -436,6 +471,8 @@ type fakeMetrics struct {
 	mu       sync.Mutex
 	findings int
 	ended    []string
+	// completions counts the JobDones committed and acknowledged.
+	completions int
 }
 
 func (m *fakeMetrics) FindingsStaged(n int) {
@@ -448,6 +485,18 @@ func (m *fakeMetrics) JobEnded(state string, _ time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ended = append(m.ended, state)
+}
+
+func (m *fakeMetrics) JobCompleted(time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.completions++
+}
+
+func (m *fakeMetrics) completed() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.completions
 }
 
 func (m *fakeMetrics) snapshot() (int, []string) {

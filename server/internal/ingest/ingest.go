@@ -70,6 +70,7 @@ type Store interface {
 	RequeueJobs(ctx context.Context, maxAttempts int, ids ...ulid.ULID) error
 	GetJob(ctx context.Context, id ulid.ULID) (*store.Job, error)
 	StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error
+	PlanBatch(ctx context.Context, jobID ulid.ULID, plan *store.JobPlan, batch *workerv1.FindingBatch) error
 	CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error
 	FailJob(ctx context.Context, id ulid.ULID, reason string) error
 	ResumeJob(ctx context.Context, clusterID string, id ulid.ULID) (int64, bool, error)
@@ -92,6 +93,9 @@ type Scheduler interface {
 type Metrics interface {
 	FindingsStaged(n int)
 	JobEnded(state string, d time.Duration)
+	// JobCompleted: a JobDone was committed and acknowledged d after it
+	// was taken from the stream.
+	JobCompleted(d time.Duration)
 }
 
 // Stream is the server side of WorkerService.Connect.
@@ -239,7 +243,7 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 	if err := in.store.RecordWorker(ctx, clusterID, hello.WorkerVersion, hello.KubernetesVersion, time.Now()); err != nil {
 		return err
 	}
-	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}, dropped: map[ulid.ULID]bool{}, assigned: map[ulid.ULID]time.Time{},
+	s := &session{in: in, clusterID: clusterID, log: log, out: make(chan *workerv1.ConnectResponse, 64), inflight: map[ulid.ULID]bool{}, dropped: map[ulid.ULID]bool{}, assigned: map[ulid.ULID]time.Time{}, plans: map[ulid.ULID]*store.JobPlan{},
 		confirmDone: slices.Contains(caps, CapResume), heartbeats: slices.Contains(caps, CapHeartbeat)}
 	defer s.cleanup(ctx)
 
@@ -284,12 +288,13 @@ func (in *Ingest) Serve(ctx context.Context, caller Caller, stream Stream) error
 
 	sessCtx, cancel := context.WithCancelCause(sessCtx)
 	defer cancel(nil)
-	inbound := make(chan *workerv1.ConnectRequest)
+	inbound := make(chan received)
 	var sender sync.WaitGroup
 	sender.Add(1)
 	go func() { defer sender.Done(); cancel(s.send(sessCtx, stream)) }()
 	// The receiver is not waited for: a blocked Recv returns only once this
-	// handler has returned. It touches nothing but the inbound channel.
+	// handler has returned. It touches nothing but the inbound channel and,
+	// to hurry them, the plans.
 	recvDone := make(chan error, 1)
 	go func() {
 		err := s.recv(sessCtx, stream, inbound)
@@ -429,6 +434,9 @@ type session struct {
 	dropped map[ulid.ULID]bool
 	// assigned is when each job in flight was sent.
 	assigned map[ulid.ULID]time.Time
+	// plans are the completions of the jobs in flight, planned as their
+	// batches are stored, so that a JobDone only commits.
+	plans map[ulid.ULID]*store.JobPlan
 	// confirmDone: the worker resumes jobs, and forgets one only once its
 	// JobDone is acked.
 	confirmDone bool
@@ -438,6 +446,33 @@ type session struct {
 	// carried, until the worker's first message confirms it. Only the
 	// loop touches it.
 	unconfirmed []byte
+}
+
+// plan returns the plan of a job in flight, new if it has none.
+func (s *session) plan(id ulid.ULID) *store.JobPlan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.plans[id]
+	if p == nil {
+		p = &store.JobPlan{}
+		s.plans[id] = p
+	}
+	return p
+}
+
+// hurry says that the worker sent the JobDone of job id (unparsed), if
+// the session plans it.
+func (s *session) hurry(id string) {
+	parsed, err := ulid.ParseStrict(id)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	p := s.plans[parsed]
+	s.mu.Unlock()
+	if p != nil {
+		p.Hurry()
+	}
 }
 
 func (s *session) assignedAt(id ulid.ULID) time.Time {
@@ -453,6 +488,7 @@ func (s *session) finish(id ulid.ULID) bool {
 	held := s.inflight[id]
 	delete(s.inflight, id)
 	delete(s.assigned, id)
+	delete(s.plans, id)
 	s.mu.Unlock()
 	s.in.progress.Delete(id)
 	if held {
@@ -497,7 +533,7 @@ func (s *session) enqueue(ctx context.Context, msg *workerv1.ConnectResponse) er
 // loop handles the worker's messages in order and dispatches jobs when
 // the scheduler wakes the session. It is the only goroutine that touches
 // the store.
-func (s *session) loop(ctx context.Context, wake <-chan struct{}, inbound <-chan *workerv1.ConnectRequest) error {
+func (s *session) loop(ctx context.Context, wake <-chan struct{}, inbound <-chan received) error {
 	// A worker that heartbeats and then goes silent is gone, even when its
 	// TCP connection looks alive (a frozen process, a half-open path).
 	var silence <-chan time.Time
@@ -518,11 +554,11 @@ func (s *session) loop(ctx context.Context, wake <-chan struct{}, inbound <-chan
 			if err := s.dispatch(ctx); err != nil {
 				return err
 			}
-		case msg := <-inbound:
+		case r := <-inbound:
 			if timer != nil {
 				timer.Reset(limit)
 			}
-			if err := s.handle(ctx, msg); err != nil {
+			if err := s.handle(ctx, r.msg, r.at); err != nil {
 				return err
 			}
 		}
@@ -659,10 +695,17 @@ func (s *session) drop(ctx context.Context, id ulid.ULID, state fleetscanv1.JobS
 	return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Cancel{Cancel: &workerv1.Cancel{JobId: id.String()}}})
 }
 
+// received is a message from the worker and when the stream gave it.
+type received struct {
+	msg *workerv1.ConnectRequest
+	at  time.Time
+}
+
 // recv is the only goroutine that receives from the stream. The inbound
 // channel is unbuffered: the next message is read only when the previous
-// one is handled, which is the back-pressure on a fast worker.
-func (s *session) recv(ctx context.Context, stream Stream, inbound chan<- *workerv1.ConnectRequest) error {
+// one is handled, which is the back-pressure on a fast worker. Besides the
+// channel it touches only the plans, to hurry them.
+func (s *session) recv(ctx context.Context, stream Stream, inbound chan<- received) error {
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -674,8 +717,13 @@ func (s *session) recv(ctx context.Context, stream Stream, inbound chan<- *worke
 		if err != nil {
 			return err
 		}
+		if d := msg.GetJobDone(); d != nil {
+			// The loop may be planning the job's last batch: the
+			// completion waits for that now.
+			s.hurry(d.JobId)
+		}
 		select {
-		case inbound <- msg:
+		case inbound <- received{msg, time.Now()}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -724,7 +772,8 @@ func (s *session) dispatch(ctx context.Context) error {
 	return nil
 }
 
-func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) error {
+// handle handles one message, received at the time given.
+func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest, at time.Time) error {
 	if s.unconfirmed != nil {
 		// The worker keeps the credential before it sends anything: this
 		// message is its receipt, and the join token is spent.
@@ -785,7 +834,17 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			}
 			return fmt.Errorf("stage batch %d of job %s: %w", m.Batch.Seq, jobID, err)
 		}
-		return s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}})
+		if err := s.enqueue(ctx, &workerv1.ConnectResponse{Msg: &workerv1.ConnectResponse_Ack{Ack: &workerv1.Ack{JobId: m.Batch.JobId, Seq: m.Batch.Seq}}}); err != nil {
+			return err
+		}
+		// Planned after the ack, which waits only for the batch to be
+		// durable; the next message is read once it is planned.
+		if err := s.in.store.PlanBatch(ctx, jobID, s.plan(jobID), m.Batch); err != nil && ctx.Err() == nil {
+			// The plan is set aside: the JobDone plans from the stored
+			// batches, and meets the cause again if it lasts.
+			s.log.Warn("plan batch", "job", jobID, "err", err)
+		}
+		return nil
 	case *workerv1.ConnectRequest_JobDone:
 		if s.isDropped(m.JobDone.JobId) {
 			return s.confirm(ctx, m.JobDone.JobId)
@@ -796,7 +855,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 		}
 		d := m.JobDone
 		done := store.Completion{Batches: d.Batches, Findings: d.Findings, ObjectsScanned: d.ObjectsScanned, NotAssessable: d.NotAssessable,
-			Problems: catalog.CapProblems(d.Problems), Unchecked: catalog.CapList(d.Unchecked, "documents not checked")}
+			Problems: catalog.CapProblems(d.Problems), Unchecked: catalog.CapList(d.Unchecked, "documents not checked"), Plan: s.plan(jobID)}
 		s.in.refusals.Delete(jobID)
 		state, err := s.endJob(ctx, jobID, d, done)
 		if err != nil {
@@ -809,6 +868,7 @@ func (s *session) handle(ctx context.Context, msg *workerv1.ConnectRequest) erro
 			return s.dispatch(ctx) // it had ended on the server and was dropped
 		}
 		if s.in.Metrics != nil {
+			s.in.Metrics.JobCompleted(time.Since(at))
 			var took time.Duration
 			if state == "succeeded" {
 				took = time.Since(s.assignedAt(jobID))

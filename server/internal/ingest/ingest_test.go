@@ -417,6 +417,12 @@ func TestServeRunsJob(t *testing.T) {
 			if d := completed[0].done; d.Batches != 1 || d.Findings != 2 || d.ObjectsScanned != 42 {
 				t.Errorf("completion %+v, want 1 batch, 2 findings, 42 objects", d)
 			}
+			// The batch was planned as it was stored, into the plan the
+			// JobDone hands over: the completion only commits.
+			planned := e.store.plannedBatches()
+			if len(planned) != 1 || planned[0].job != job || planned[0].seq != 1 || planned[0].plan == nil || completed[0].done.Plan != planned[0].plan {
+				t.Errorf("PlanBatch calls %+v and the completion's plan %p, want batch 1 of job %s planned into the plan completed", planned, completed[0].done.Plan, job)
+			}
 			if f := e.store.failedJobs(); len(f) != 0 {
 				t.Errorf("FailJob calls %v, want none", f)
 			}
@@ -434,6 +440,33 @@ func TestServeRunsJob(t *testing.T) {
 				t.Errorf("metrics: %d findings staged, jobs ended %q; want 2, [succeeded]", n, ended)
 			}
 		})
+	}
+}
+
+// TestServeHurriesPlanAtJobDone: a JobDone that arrives while the
+// session still plans the job's last batch hurries that plan: the
+// completion does not wait in line behind the plans of jobs still
+// streaming.
+func TestServeHurriesPlanAtJobDone(t *testing.T) {
+	e := newEnv(t)
+	e.store.planUntilHurried = true
+	job := e.store.addPending(nil)
+	w, _ := e.connect(helloMsg(CapResume))
+	wantMsg(t, w.next(), assignMsg(job, nil))
+	w.send(batchMsg(job.String(), 1, finding("POD-001", "m")))
+	// Acked once stored; the session then plans it, until hurried.
+	wantMsg(t, w.next(), ackMsg(job.String(), 1))
+	w.send(doneMsg(job.String(), 1, 1, 5))
+	wantMsg(t, w.next(), doneAckMsg(job))
+	if st := e.store.state(job); st != fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Errorf("job state %v, want SUCCEEDED", st)
+	}
+	if p := e.store.plannedBatches(); len(p) != 1 || p[0].seq != 1 {
+		t.Errorf("planned %+v, want batch 1", p)
+	}
+	w.stream.closeSend()
+	if err := w.wait(); err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
 	}
 }
 
@@ -496,6 +529,10 @@ func TestServeJobDone(t *testing.T) {
 			}
 			if _, ended := e.metrics.snapshot(); !slices.Equal(ended, []string{tt.wantMetric}) {
 				t.Errorf("jobs ended %q, want [%s]", ended, tt.wantMetric)
+			}
+			// Every outcome is a completion the worker waited for.
+			if n := e.metrics.completed(); n != 1 {
+				t.Errorf("%d completions timed, want 1", n)
 			}
 			w.stream.closeSend()
 			if err := w.wait(); err != nil {

@@ -24,6 +24,7 @@ type Metrics struct {
 	batchesAcked     prometheus.Counter
 	jobsEnded        *prometheus.CounterVec
 	jobDuration      prometheus.Histogram
+	jobCompletion    prometheus.Histogram
 	rpcDuration      *prometheus.HistogramVec
 	storeDamage      *prometheus.CounterVec
 }
@@ -54,6 +55,10 @@ func New(g Gauges) *Metrics {
 			Name: "fleetscan_job_duration_seconds", Help: "From assignment to a worker to JobDone, for succeeded jobs.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
 		}),
+		jobCompletion: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "fleetscan_job_completion_seconds", Help: "From a worker's JobDone reaching the server to the job committed (succeeded or failed) and its Ack(job_done) queued.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+		}),
 		rpcDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "fleetscan_rpc_duration_seconds", Help: "Duration of unary API calls, by method and status code.",
 			Buckets: prometheus.DefBuckets,
@@ -62,7 +67,7 @@ func New(g Gauges) *Metrics {
 			Name: "fleetscan_store_damage_total", Help: "Reads that met a damaged record or page, by bucket; each failed with DATA_LOSS. Run fleetscan-server check.",
 		}, []string{"bucket"}),
 	}
-	m.reg.MustRegister(m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.rpcDuration, m.storeDamage,
+	m.reg.MustRegister(m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.jobCompletion, m.rpcDuration, m.storeDamage,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for name, f := range map[string]struct {
 		help string
@@ -96,6 +101,14 @@ func (m *Metrics) JobEnded(state string, d time.Duration) {
 		if d > 0 {
 			m.jobDuration.Observe(d.Seconds())
 		}
+	}
+}
+
+// JobCompleted records how long a JobDone took to be committed and
+// acknowledged.
+func (m *Metrics) JobCompleted(d time.Duration) {
+	if m != nil {
+		m.jobCompletion.Observe(d.Seconds())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/oklog/ulid/v2"
 
@@ -90,6 +91,10 @@ type Completion struct {
 	// Unchecked are the documents no check reads: the job is complete
 	// without them.
 	Unchecked []string
+	// Plan, if set, is the job's completion planned batch by batch as the
+	// batches were staged (PlanBatch). It is used when it covers exactly
+	// the batches stored; otherwise CompleteJob plans from them.
+	Plan *JobPlan
 }
 
 // CompleteJob makes a job's staged findings visible, in one transaction:
@@ -104,6 +109,17 @@ type Completion struct {
 // the worker re-sends is harmless.
 func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) error {
 	now := s.nowMs()
+	if plan := done.Plan.covering(jobID, done); plan != nil {
+		// What the plan left to do needs the completion's time: it is
+		// done as a commit, ahead of the plans of other jobs.
+		if err := s.committing(ctx, func() error { return plan.finish(s.codec, now) }); err != nil {
+			return err
+		}
+		err := s.writePlanned(ctx, jobID, done, plan, now)
+		if !errors.Is(err, errPlanStale) {
+			return err
+		}
+	}
 	// The work that needs no lock (decoding the batches, fingerprinting,
 	// encoding records) is done in a read transaction, which on more than
 	// two cores a few jobs run at once; the write transaction then only
@@ -119,154 +135,194 @@ func (s *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done Completion) 
 	if err != nil || plan == nil {
 		return err
 	}
-	return s.completing(ctx, func() error { return s.writePlanned(jobID, done, plan, now) })
+	return s.writePlanned(ctx, jobID, done, plan, now)
 }
 
-// writePlanned is CompleteJob's write transaction.
-func (s *DB) writePlanned(jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
-	return s.update(func(tx *txn) error {
-		jobs := tx.bucket(bucketJobs)
-		job := &storagev1.JobRecord{}
-		if err := getProto(jobs, jobID[:], job); err != nil {
-			return fmt.Errorf("job %s: %w", jobID, err)
-		}
-		if err := checkCompletable(jobID, job, done); err != nil || job.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
-			return err
-		}
-		if job.StagedBatches != plan.staged {
-			return fmt.Errorf("job %s changed while it was being completed: %w", jobID, ErrConflict)
-		}
-		clusters := tx.bucket(bucketClusters)
-		cluster := &storagev1.ClusterRecord{}
-		if err := getRef(clusters, []byte(job.ClusterId), cluster, "a job"); err != nil {
-			return fmt.Errorf("cluster %q: %w", job.ClusterId, err)
-		}
-		scan := &storagev1.ScanRecord{}
-		if err := getRef(tx.bucket(bucketScans), job.ScanId, scan, "a job"); err != nil {
-			return fmt.Errorf("scan of job %s: %w", jobID, err)
-		}
-		findings := tx.bucket(bucketFindings)
-		// Keys are written in order, so pages can be packed full.
-		findings.SetFillPercent(0.95)
-		index := tx.bucket(bucketResolved)
-		// All reads before the first write: a write moves the cursor's
-		// pages.
-		stale := make([]bool, len(plan.writes))
-		read := ascending(findings)
-		for i, w := range plan.writes {
-			stale[i] = !bytes.Equal(read(w.key), w.old)
-		}
-		for i, w := range plan.writes {
-			if stale[i] {
-				// Written since it was planned: plan it again, here.
-				if err := s.codec.upsertFindingTx(tx, findings, w.key, w.finding, now); err != nil {
-					return err
-				}
-				continue
-			}
-			if w.value == nil {
-				continue // seen again unchanged: nothing to write
-			}
-			if w.reopened != 0 {
-				if err := index.Delete(resolvedKey(w.reopened, w.key)); err != nil {
-					return err
-				}
-			}
-			if err := findings.Put(w.key, w.value); err != nil {
-				return err
-			}
-		}
-		fps, counts, checkCounts := plan.fps, plan.counts, plan.checkCounts
-		prefix := u64(cluster.Seq)
-		// Open findings the job could not have seen (outside its checks or
-		// namespaces, or of a check not assessable this time) are carried
-		// over: each job's set and counts are the cluster's whole posture.
-		unassessed := map[string]bool{}
-		for _, na := range done.NotAssessable {
-			unassessed[na.CheckId] = true
-		}
-		carried, err := s.codec.resolveUnseenTx(tx, findings, prefix, plan.seen, scan.Spec, unassessed, len(done.Problems) > 0, cluster, now)
-		if err != nil {
-			return err
-		}
-		active, err := activeExceptionsTx(tx, now)
-		if err != nil {
-			return err
-		}
-		active = active.forReader("")
-		for _, c := range carried {
-			fps = append(fps, c.fp)
-			if c.rec.SuppressionReason != "" || active.match(cluster, c.rec.CheckId, c.rec.Resource) != nil {
-				counts.Suppressed++
-			} else {
-				addCount(counts, c.rec.Severity, 1)
-				checkCounts[c.rec.CheckId]++
-			}
-		}
-		slices.SortFunc(fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
+// errPlanStale: a job's plan does not cover the batches stored.
+var errPlanStale = errors.New("the plan does not cover the batches stored")
 
-		// The fingerprint set, as a delta from the cluster's previous job.
-		var base []fp
-		var baseID ulid.ULID
-		depth := 0
-		if len(cluster.LastJobId) == len(baseID) {
-			copy(baseID[:], cluster.LastJobId)
-			var err error
-			if base, depth, err = getSetTx(tx, baseID); err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-		}
-		if err := tx.bucket(bucketJobFingerprints).Put(jobID[:], encodeSet(fps, baseID, base, depth)); err != nil {
-			return err
-		}
-		if err := tx.bucket(bucketSummaries).Put(summaryKey(cluster.Seq, now, jobID), encodeSummary(counts, done.ObjectsScanned)); err != nil {
-			return err
-		}
-		if err := dropStagingTx(tx, jobID); err != nil {
-			return err
-		}
-		scanID, err := holderScanTx(tx, jobID, job, scan)
-		if err != nil {
-			return err
-		}
-		cluster.LastJobId, cluster.LastJobMs, cluster.LastScanId = jobID[:], now, scanID
-		if err := putProto(clusters, []byte(cluster.Id), cluster); err != nil {
-			return err
-		}
-		if err := tx.bucket(bucketActive).Delete(pendingKey(job.ClusterId, jobID)); err != nil {
-			return err
-		}
-		job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
-		job.FinishMs = now
-		job.Findings = counts
-		job.CheckCounts = checkCounts
-		job.ObjectsScanned = done.ObjectsScanned
-		job.NotAssessable = done.NotAssessable
-		job.Problems = done.Problems
-		job.Unchecked = done.Unchecked
-		job.StagedBatches, job.StagedFindings = 0, 0
-		return putProto(jobs, jobID[:], job)
+// writePlanned is CompleteJob's write. It shares a transaction with the
+// other completions and batches waiting (DB.batch), so that they commit,
+// and wait for the disk, once: one transaction each put every JobDone of a
+// fleet scan in a line for bbolt's single writer, each waiting for the
+// fsyncs of all before it. Its CPU work takes a slot (as a commit) once
+// the transaction has begun: waiting for the writer, or for the disk,
+// holds none. It does not change the plan: the group may run it again.
+func (s *DB) writePlanned(ctx context.Context, jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
+	return s.batch(func(tx *txn) error {
+		return s.committing(ctx, func() error { return s.writePlannedTx(tx, jobID, done, plan, now) })
 	})
 }
 
-// completing runs f, a plan or a write of CompleteJob, as one of at most
-// GOMAXPROCS-1 at once (one on two cores). Completing jobs is most of the
-// server's CPU under ingest. When as many of them ran as there are cores,
-// every core's run queue was long and an API call waited 50–120 ms for
-// its goroutines to get a turn, although its handler took a few ms. One
-// core left to the rest keeps calls prompt; on two cores it costs the
-// store alone a quarter of its ingest rate, and the load harness, whose
-// workers take the other core anyway, nothing measurable
-// (docs/benchmarks.md). The plan and the write take a slot each rather
-// than one for both, so that on more cores plans overlap the write
-// transactions, which bbolt runs one at a time.
-func (s *DB) completing(ctx context.Context, f func() error) error {
-	select {
-	case s.completeSlots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
+	jobs := tx.bucket(bucketJobs)
+	job := &storagev1.JobRecord{}
+	if err := getProto(jobs, jobID[:], job); err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
 	}
-	defer func() { <-s.completeSlots }()
+	if err := checkCompletable(jobID, job, done); err != nil || job.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
+		return err
+	}
+	if job.StagedBatches != plan.staged {
+		if plan.ahead {
+			return errPlanStale
+		}
+		return fmt.Errorf("job %s changed while it was being completed: %w", jobID, ErrConflict)
+	}
+	clusters := tx.bucket(bucketClusters)
+	cluster := &storagev1.ClusterRecord{}
+	if err := getRef(clusters, []byte(job.ClusterId), cluster, "a job"); err != nil {
+		return fmt.Errorf("cluster %q: %w", job.ClusterId, err)
+	}
+	scan := &storagev1.ScanRecord{}
+	if err := getRef(tx.bucket(bucketScans), job.ScanId, scan, "a job"); err != nil {
+		return fmt.Errorf("scan of job %s: %w", jobID, err)
+	}
+	findings := tx.bucket(bucketFindings)
+	// Keys are written in order, so pages can be packed full.
+	findings.SetFillPercent(0.95)
+	index := tx.bucket(bucketResolved)
+	// All reads before the first write: a write moves the cursor's
+	// pages.
+	stale := make([]bool, len(plan.writes))
+	read := ascending(findings)
+	for i, w := range plan.writes {
+		stale[i] = !bytes.Equal(read(w.key), w.old)
+	}
+	for i, w := range plan.writes {
+		if stale[i] {
+			// Written since it was planned: plan it again, here.
+			if err := s.codec.upsertFindingTx(tx, findings, w.key, w.finding, now); err != nil {
+				return err
+			}
+			continue
+		}
+		if w.value == nil {
+			continue // seen again unchanged: nothing to write
+		}
+		if w.reopened != 0 {
+			if err := index.Delete(resolvedKey(w.reopened, w.key)); err != nil {
+				return err
+			}
+		}
+		if err := findings.Put(w.key, w.value); err != nil {
+			return err
+		}
+	}
+	// Exceptions count as of this scan; the record keeps only what the
+	// worker saw, so that an exception's expiry needs no rewrite.
+	active, err := activeExceptionsTx(tx, now)
+	if err != nil {
+		return err
+	}
+	active = active.forReader("")
+	counts, checkCounts := &fleetscanv1.SeverityCounts{}, map[string]int64{}
+	count := func(rec interface {
+		GetCheckId() string
+		GetSeverity() fleetscanv1.Severity
+		GetSuppressionReason() string
+		GetResource() *fleetscanv1.ResourceRef
+	}) {
+		if rec.GetSuppressionReason() != "" || active.match(cluster, rec.GetCheckId(), rec.GetResource()) != nil {
+			counts.Suppressed++
+		} else {
+			addCount(counts, rec.GetSeverity(), 1)
+			checkCounts[rec.GetCheckId()]++
+		}
+	}
+	prefix := u64(cluster.Seq)
+	fps := make([]fp, 0, len(plan.writes))
+	for _, w := range plan.writes {
+		count(w.finding)
+		fps = append(fps, fp(w.key[len(prefix):]))
+	}
+	// Open findings the job could not have seen (outside its checks or
+	// namespaces, or of a check not assessable this time) are carried
+	// over: each job's set and counts are the cluster's whole posture.
+	unassessed := map[string]bool{}
+	for _, na := range done.NotAssessable {
+		unassessed[na.CheckId] = true
+	}
+	carried, err := s.codec.resolveUnseenTx(tx, findings, prefix, plan.seen, scan.Spec, unassessed, len(done.Problems) > 0, cluster, now)
+	if err != nil {
+		return err
+	}
+	for _, c := range carried {
+		fps = append(fps, c.fp)
+		count(c.rec)
+	}
+	slices.SortFunc(fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
+
+	// The fingerprint set, as a delta from the cluster's previous job.
+	var base []fp
+	var baseID ulid.ULID
+	depth := 0
+	if len(cluster.LastJobId) == len(baseID) {
+		copy(baseID[:], cluster.LastJobId)
+		var err error
+		if base, depth, err = getSetTx(tx, baseID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	if err := tx.bucket(bucketJobFingerprints).Put(jobID[:], encodeSet(fps, baseID, base, depth)); err != nil {
+		return err
+	}
+	if err := tx.bucket(bucketSummaries).Put(summaryKey(cluster.Seq, now, jobID), encodeSummary(counts, done.ObjectsScanned)); err != nil {
+		return err
+	}
+	if err := dropStagingTx(tx, jobID); err != nil {
+		return err
+	}
+	scanID, err := holderScanTx(tx, jobID, job, scan)
+	if err != nil {
+		return err
+	}
+	cluster.LastJobId, cluster.LastJobMs, cluster.LastScanId = jobID[:], now, scanID
+	if err := putProto(clusters, []byte(cluster.Id), cluster); err != nil {
+		return err
+	}
+	if err := tx.bucket(bucketActive).Delete(pendingKey(job.ClusterId, jobID)); err != nil {
+		return err
+	}
+	job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
+	job.FinishMs = now
+	job.Findings = counts
+	job.CheckCounts = checkCounts
+	job.ObjectsScanned = done.ObjectsScanned
+	job.NotAssessable = done.NotAssessable
+	job.Problems = done.Problems
+	job.Unchecked = done.Unchecked
+	job.StagedBatches, job.StagedFindings = 0, 0
+	return putProto(jobs, jobID[:], job)
+}
+
+// completing runs f, a plan of CompleteJob, in one of at most
+// GOMAXPROCS-1 CPU slots (one on two cores), shared with the commits, which
+// go first (committing). Completing jobs is most of the server's CPU under
+// ingest. When as many of them ran as there are cores, every core's run
+// queue was long and an API call waited 50–120 ms for its goroutines to
+// get a turn, although its handler took a few ms. One core left to the
+// rest keeps calls prompt; on two cores it costs the store alone a quarter
+// of its ingest rate, and the load harness, whose workers take the other
+// core anyway, nothing measurable (docs/benchmarks.md). The plan and the
+// write take a slot each rather than one for both, so that on more cores
+// plans overlap the write transactions, which bbolt runs one at a time.
+func (s *DB) completing(ctx context.Context, f func() error) error {
+	return s.slotted(ctx, prioPlan, 0, nil, f)
+}
+
+// committing runs f, the CPU work of making a finished job visible, in a
+// CPU slot before any plan waiting for one: a JobDone then waits for the
+// slice of work in the slot, not for the plans of every job queued.
+func (s *DB) committing(ctx context.Context, f func() error) error {
+	return s.slotted(ctx, prioCommit, 0, nil, f)
+}
+
+func (s *DB) slotted(ctx context.Context, prio int, ticket uint64, promote <-chan struct{}, f func() error) error {
+	if err := s.cpu.acquire(ctx, prio, ticket, promote); err != nil {
+		return err
+	}
+	defer s.cpu.release()
 	return f()
 }
 
@@ -288,14 +344,16 @@ func checkCompletable(jobID ulid.ULID, job *storagev1.JobRecord, done Completion
 }
 
 // jobPlan is what completing a job will write, prepared in a read
-// transaction.
+// transaction: at JobDone (planJobTx), or batch by batch ahead of it
+// (JobPlan).
 type jobPlan struct {
-	staged      int64
-	seen        map[fp]*workerv1.Finding
-	fps         []fp // seen, sorted
-	counts      *fleetscanv1.SeverityCounts
-	checkCounts map[string]int64
-	writes      []plannedWrite
+	staged int64
+	seen   map[fp]*workerv1.Finding
+	// writes are by key, one per finding seen.
+	writes []plannedWrite
+	// ahead: planned batch by batch; a plan that does not match the
+	// batches stored is set aside rather than failing the job.
+	ahead bool
 }
 
 // plannedWrite is one finding's record as read and as it will be written.
@@ -305,6 +363,9 @@ type plannedWrite struct {
 	value    []byte // the value to write; nil when unchanged
 	reopened int64  // the resolve time of a lifecycle it reopens
 	finding  *workerv1.Finding
+	// same: seen again unchanged, known before the completion's time
+	// (JobPlan); value is then computed at JobDone unless same.
+	same bool
 }
 
 // planJobTx prepares CompleteJob's writes; nil when the job already
@@ -323,7 +384,7 @@ func (c *codec) planJobTx(tx *txn, jobID ulid.ULID, done Completion, now int64) 
 	}
 	// Gather the job's findings, deduplicated by fingerprint: the same
 	// object may be listed twice in a snapshot.
-	plan := &jobPlan{staged: job.StagedBatches, seen: map[fp]*workerv1.Finding{}, counts: &fleetscanv1.SeverityCounts{}, checkCounts: map[string]int64{}}
+	plan := &jobPlan{staged: job.StagedBatches, seen: map[fp]*workerv1.Finding{}}
 	var received int64
 	cur := tx.bucket(bucketStaging).Cursor()
 	for k, v := cur.Seek(jobID[:]); k != nil && bytes.HasPrefix(k, jobID[:]); k, v = cur.Next() {
@@ -342,41 +403,167 @@ func (c *codec) planJobTx(tx *txn, jobID ulid.ULID, done Completion, now int64) 
 	if received != done.Findings {
 		return nil, fmt.Errorf("job %s: %d of %d findings stored: %w", jobID, received, done.Findings, ErrIncomplete)
 	}
-	plan.fps = make([]fp, 0, len(plan.seen))
-	for f := range plan.seen {
-		plan.fps = append(plan.fps, f)
-	}
-	slices.SortFunc(plan.fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
-	findings := tx.bucket(bucketFindings)
 	prefix := u64(cluster.Seq)
-	plan.writes = make([]plannedWrite, 0, len(plan.fps))
-	active, err := activeExceptionsTx(tx, now)
-	if err != nil {
-		return nil, err
+	plan.writes = make([]plannedWrite, 0, len(plan.seen))
+	for key, f := range plan.seen {
+		plan.writes = append(plan.writes, plannedWrite{key: append(slices.Clone(prefix), key[:]...), finding: f})
 	}
-	active = active.forReader("")
-	read := ascending(findings)
-	for _, key := range plan.fps {
-		f := plan.seen[key]
-		// Exceptions count as of this scan; the record keeps only what the
-		// worker saw, so that an exception's expiry needs no rewrite.
-		if f.SuppressionReason != "" || active.match(cluster, f.CheckId, f.Resource) != nil {
-			plan.counts.Suppressed++
-		} else {
-			addCount(plan.counts, f.Severity, 1)
-			plan.checkCounts[f.CheckId]++
-		}
-		w := plannedWrite{key: append(slices.Clone(prefix), key[:]...), finding: f}
+	sortWrites(plan.writes)
+	read := ascending(tx.bucket(bucketFindings))
+	for i := range plan.writes {
+		w := &plan.writes[i]
 		if v := read(w.key); v != nil {
 			w.old = slices.Clone(v)
 		}
 		var err error
-		if w.value, w.reopened, err = c.planUpsert(w.old, f, now); err != nil {
+		if w.value, w.reopened, err = c.planUpsert(w.old, w.finding, now); err != nil {
 			return nil, err
 		}
-		plan.writes = append(plan.writes, w)
 	}
 	return plan, nil
+}
+
+func sortWrites(ws []plannedWrite) {
+	slices.SortFunc(ws, func(a, b plannedWrite) int { return bytes.Compare(a.key, b.key) })
+}
+
+// JobPlan is a job's completion prepared batch by batch as its batches
+// are staged (PlanBatch), and handed to CompleteJob in Completion.Plan.
+// Planning at JobDone put the decoding, fingerprinting and reading of all
+// of a job's findings between the worker's JobDone and its
+// acknowledgement, behind the plans of every other job that finished
+// first: under a fleet scan, seconds. Planned ahead, a JobDone only
+// commits. What a plan cannot know before the completion (its time, the
+// exceptions active then, what another job wrote meanwhile) is settled at
+// JobDone. The zero value is an empty plan; it is not safe for
+// concurrent use.
+type JobPlan struct {
+	jobID     ulid.ULID
+	clusterID string
+	prefix    []byte
+	batches   int64
+	received  int64
+	// ticket orders the plan's batches among those of other jobs: the
+	// job that began streaming first is planned first.
+	ticket uint64
+	seen   map[fp]*workerv1.Finding
+	writes []plannedWrite
+	// broken: a batch came out of turn (a stream resumed on another
+	// session plans nothing), or planning one failed.
+	broken bool
+
+	hurryInit, hurryOnce sync.Once
+	hurry                chan struct{}
+}
+
+// Hurry says that the worker has sent the job's JobDone: what remains to
+// plan is what the completion waits for, and goes ahead of the plans of
+// jobs still streaming, as a commit. Safe to call from any goroutine.
+func (p *JobPlan) Hurry() {
+	p.Hurried()
+	p.hurryOnce.Do(func() { close(p.hurry) })
+}
+
+// Hurried is closed once Hurry is called.
+func (p *JobPlan) Hurried() <-chan struct{} {
+	p.hurryInit.Do(func() { p.hurry = make(chan struct{}) })
+	return p.hurry
+}
+
+// PlanBatch adds a staged batch of job jobID to its plan. Batches must
+// come in order from the first; otherwise, or if planning fails, the plan
+// is set aside and CompleteJob plans from the stored batches.
+func (s *DB) PlanBatch(ctx context.Context, jobID ulid.ULID, p *JobPlan, batch *workerv1.FindingBatch) error {
+	if p.broken {
+		return nil
+	}
+	if p.seen == nil {
+		p.jobID, p.seen, p.ticket = jobID, map[fp]*workerv1.Finding{}, s.cpu.ticket()
+	}
+	if p.jobID != jobID || batch.Seq != p.batches+1 {
+		p.setAside()
+		return nil
+	}
+	err := s.slotted(ctx, prioPlan, p.ticket, p.Hurried(), func() error {
+		return s.view(func(tx *txn) error { return p.planTx(tx, s.codec, batch) })
+	})
+	if err != nil {
+		p.setAside()
+		return fmt.Errorf("plan batch %d of job %s: %w", batch.Seq, jobID, err)
+	}
+	return nil
+}
+
+func (p *JobPlan) setAside() {
+	p.broken, p.seen, p.writes = true, nil, nil
+}
+
+func (p *JobPlan) planTx(tx *txn, c *codec, batch *workerv1.FindingBatch) error {
+	if p.prefix == nil {
+		job := &storagev1.JobRecord{}
+		if err := getProto(tx.bucket(bucketJobs), p.jobID[:], job); err != nil {
+			return fmt.Errorf("job %s: %w", p.jobID, err)
+		}
+		cluster := &storagev1.ClusterRecord{}
+		if err := getRef(tx.bucket(bucketClusters), []byte(job.ClusterId), cluster, "a job"); err != nil {
+			return fmt.Errorf("cluster %q: %w", job.ClusterId, err)
+		}
+		p.clusterID, p.prefix = job.ClusterId, u64(cluster.Seq)
+	}
+	var fresh []plannedWrite
+	for _, f := range batch.Findings {
+		key := catalog.Fingerprint(p.clusterID, f.CheckId, resourceOf(f.Resource))
+		if _, dup := p.seen[key]; dup {
+			continue
+		}
+		p.seen[key] = f
+		fresh = append(fresh, plannedWrite{key: append(slices.Clone(p.prefix), key[:]...), finding: f})
+	}
+	sortWrites(fresh)
+	read := ascending(tx.bucket(bucketFindings))
+	for i := range fresh {
+		w := &fresh[i]
+		v := read(w.key)
+		if v == nil {
+			continue
+		}
+		w.old = slices.Clone(v)
+		rec := &storagev1.FindingRecord{}
+		if err := c.decodeFinding(w.old, rec); err != nil {
+			return err
+		}
+		w.same = rec.ResolvedMs == 0 && sameDetails(rec, w.finding)
+	}
+	p.writes = append(p.writes, fresh...)
+	p.received += int64(len(batch.Findings))
+	p.batches++
+	return nil
+}
+
+// covering returns the plan as CompleteJob's when it covers the batches
+// and findings the worker reported, else nil.
+func (p *JobPlan) covering(jobID ulid.ULID, done Completion) *jobPlan {
+	if p == nil || p.broken || p.seen == nil || p.jobID != jobID || p.batches != done.Batches || p.received != done.Findings {
+		return nil
+	}
+	return &jobPlan{staged: p.batches, seen: p.seen, writes: p.writes, ahead: true}
+}
+
+// finish puts the writes in key order and encodes the records that need
+// the completion's time.
+func (p *jobPlan) finish(c *codec, now int64) error {
+	sortWrites(p.writes)
+	for i := range p.writes {
+		w := &p.writes[i]
+		if w.same {
+			continue
+		}
+		var err error
+		if w.value, w.reopened, err = c.planUpsert(w.old, w.finding, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ascending returns a Get for keys asked in ascending order, as a job's

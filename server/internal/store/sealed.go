@@ -304,12 +304,6 @@ func (s *DB) update(fn func(*txn) error) error {
 	return s.wrote(s.reported(s.db.Update(func(tx *bolt.Tx) error { return (&txn{tx: tx}).run(fn) })))
 }
 
-// batch runs fn in a write transaction shared with concurrent callers
-// (bbolt's Batch: fn may run more than once).
-func (s *DB) batch(fn func(*txn) error) error {
-	return s.wrote(s.reported(s.db.Batch(func(tx *bolt.Tx) error { return (&txn{tx: tx}).run(fn) })))
-}
-
 // wrote follows whether writes fail for lack of space: the first such
 // failure and the first success after one are told to Options.OnFull, so
 // that health, a metric and one log line say it, not every refused write.

@@ -51,9 +51,11 @@ type DB struct {
 	pageKey      []byte
 	now          func() time.Time
 	codec        *codec
-	// completeSlots bounds the CompleteJob calls doing CPU work at once (see
+	// cpu bounds the goroutines doing CompleteJob's CPU work at once (see
 	// (*DB).completing).
-	completeSlots chan struct{}
+	cpu *cpuSlots
+	// group commits the writes of many callers together (see batch).
+	group groupCommit
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
@@ -95,11 +97,7 @@ func Open(path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	// Batch (staging from many worker streams) waits at most this long to
-	// fill a transaction: bbolt's default of 10 ms caps one stream at about
-	// 100 batches a second.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &DB{db: db, now: opts.Now, onDamage: opts.OnDamage, onFull: opts.OnFull, entropy: ulid.Monotonic(rand.Reader, 0), completeSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
+	s := &DB{db: db, now: opts.Now, onDamage: opts.OnDamage, onFull: opts.OnFull, entropy: ulid.Monotonic(rand.Reader, 0), cpu: newCPUSlots(max(1, runtime.GOMAXPROCS(0)-1))}
 	if s.now == nil {
 		s.now = time.Now
 	}

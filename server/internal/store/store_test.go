@@ -39,7 +39,8 @@ func finding(check, ns, name string, sev fleetscanv1.Severity) *workerv1.Finding
 	}
 }
 
-// runJob stages the findings in batches of two and completes the job.
+// runJob stages the findings in batches of two, planning each as the
+// server does, and completes the job.
 func runJob(t *testing.T, db *DB, clusterID string, findings ...*workerv1.Finding) *Scan {
 	t.Helper()
 	ctx := context.Background()
@@ -52,14 +53,18 @@ func runJob(t *testing.T, db *DB, clusterID string, findings ...*workerv1.Findin
 	}
 	jobID := scan.Jobs[0].ID
 	var seq int64
+	plan := &JobPlan{}
 	for i := 0; i < len(findings); i += 2 {
 		seq++
 		batch := &workerv1.FindingBatch{JobId: jobID.String(), Seq: seq, Findings: findings[i:min(i+2, len(findings))]}
 		if err := db.StageBatch(ctx, jobID, batch); err != nil {
 			t.Fatal(err)
 		}
+		if err := db.PlanBatch(ctx, jobID, plan, batch); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := db.CompleteJob(ctx, jobID, Completion{Batches: seq, Findings: int64(len(findings))}); err != nil {
+	if err := db.CompleteJob(ctx, jobID, Completion{Batches: seq, Findings: int64(len(findings)), Plan: plan}); err != nil {
 		t.Fatal(err)
 	}
 	return scan

@@ -38,6 +38,10 @@ type Config struct {
 	Rounds int
 	// BatchSize is the workers' batch size (default 500).
 	BatchSize int
+	// Large of the clusters have LargeFindings findings each (default
+	// 10,000) instead of Findings: big jobs finishing while small ones
+	// ingest, whose completion latency the report shows apart.
+	Large, LargeFindings int
 	// Faults cuts connections at random points (CutProb of them, within
 	// CutBytes) and restarts the server once, half-way through the first
 	// scan.
@@ -94,11 +98,20 @@ type Round struct {
 	// handled during the scan, how many took over 50 ms by its own
 	// measure (with --metrics only).
 	ServerSlow, ServerCalls int64
+	// Completion and LargeCompletion are the jobs' completion latencies
+	// as their workers saw them, from sending JobDone to receiving its
+	// Ack(job_done): of the small jobs and of the large ones.
+	Completion, LargeCompletion Latency
+	// ServerCompletion is the server's own measure of the same
+	// (fleetscan_job_completion_seconds, with --metrics only), p50 and p99
+	// as the upper bounds of their histogram buckets.
+	ServerCompletion Latency
 }
 
 // Report is what a run measured.
 type Report struct {
 	Clusters, FindingsPerCluster, Churn int
+	Large, LargeFindings                int
 	Rounds                              []Round
 	PeakRSSKiB, PeakGoroutines          int64
 	MeasuredOf                          string
@@ -126,6 +139,8 @@ type run struct {
 	produced [][]*workerv1.Finding // by finding number
 	cut      *cutter
 	log      func(format string, args ...any)
+	// completions times every JobDone until its Ack(job_done).
+	completions *completions
 
 	// pause, when set, holds the jobs of a round at their midpoint until
 	// it is closed (see scan); halfway counts the jobs that got there.
@@ -147,6 +162,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
 	}
+	if cfg.LargeFindings <= 0 {
+		cfg.LargeFindings = 10_000
+	}
 	if cfg.QueryPause <= 0 {
 		cfg.QueryPause = 20 * time.Millisecond
 	}
@@ -166,6 +184,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rand.Read(id[:])
 	h := &run{cfg: cfg, runID: hex.EncodeToString(id[:])}
 	h.fleet = newFleet("lg-"+h.runID+"-", cfg.Clusters, cfg.Findings, cfg.ChurnPct, cfg.Realistic)
+	h.fleet.large, h.fleet.largeFindings = cfg.Large, cfg.LargeFindings
+	h.completions = newCompletions(cfg.Clusters)
 	h.log = func(format string, args ...any) {
 		fmt.Fprintf(cfg.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	}
@@ -173,8 +193,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		h.cut = newCutter(cfg.Seed, cfg.CutProb, cfg.CutBytes, int64(cfg.Clusters))
 	}
 	// Finding k is the same message in every cluster: made once.
-	_, hi := h.fleet.window(cfg.Rounds)
-	all := make([]*workerv1.Finding, hi)
+	all := make([]*workerv1.Finding, h.fleet.span(cfg.Rounds))
 	for k := range all {
 		all[k] = h.fleet.finding(k)
 	}
@@ -247,7 +266,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	h.log("%d workers connected in %v", cfg.Clusters, time.Since(start).Round(time.Millisecond))
 
-	rep := &Report{Clusters: cfg.Clusters, FindingsPerCluster: cfg.Findings, Churn: h.fleet.churn}
+	rep := &Report{Clusters: cfg.Clusters, FindingsPerCluster: cfg.Findings, Churn: h.fleet.churn, Large: min(cfg.Large, cfg.Clusters), LargeFindings: cfg.LargeFindings}
 	var prev string
 	for r := 1; r <= cfg.Rounds; r++ {
 		rd, err := h.scan(ctx, r, cfg.Faults && r == 1)
@@ -261,6 +280,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, fmt.Errorf("round %d: %w", r, err)
 		}
 		h.log("round %d verified: %s", r, rd.Verified)
+		// Taken after the verification, which is long: the last acks of
+		// the round may reach their workers after the scan is seen done.
+		rd.Completion, rd.LargeCompletion = h.completions.round(r, h.fleet.isLarge)
 		rep.Rounds = append(rep.Rounds, rd)
 		prev = rd.ScanID
 	}
@@ -348,13 +370,13 @@ func (h *run) startWorkers(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i := range h.cfg.Clusters {
-		var dial []grpc.DialOption
+		dial := []grpc.DialOption{grpc.WithStreamInterceptor(h.completions.interceptor(i, &h.round))}
 		if h.cut != nil {
 			dial = append(dial, grpc.WithContextDialer(h.cut.dial))
 		}
 		w, err := worker.New(worker.Config{
 			Server: h.tgt.addr(), Token: h.tokens[i], ClusterID: h.clusterID(i), Plaintext: true,
-			Producer: h.producer(), BatchSize: h.cfg.BatchSize,
+			Producer: h.producer(i), BatchSize: h.cfg.BatchSize,
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second, DrainTimeout: time.Second,
 			DialOptions: dial, Logger: discardLogger(),
 		})
@@ -368,15 +390,15 @@ func (h *run) startWorkers(ctx context.Context) func() {
 	return func() { once.Do(func() { cancel(); wg.Wait() }) }
 }
 
-// producer produces the findings of the current round: the cluster's
+// producer produces the findings of cluster i in the current round: its
 // window of numbered findings.
-func (h *run) producer() worker.Producer {
+func (h *run) producer(i int) worker.Producer {
 	return func(ctx context.Context, _ *workerv1.Assign, out *worker.Output) (worker.Result, error) {
-		lo, hi := h.fleet.window(int(h.round.Load()))
-		objects := int64(2 * h.fleet.findings)
+		lo, hi := h.fleet.window(i, int(h.round.Load()))
+		objects := int64(2 * (hi - lo))
 		out.Progress(objects)
 		for k, f := range h.produced[0][lo:hi] {
-			if k == h.fleet.findings/2 {
+			if k == (hi-lo)/2 {
 				h.midpoint(ctx)
 			}
 			if err := out.Emit(f); err != nil {
@@ -454,12 +476,16 @@ func (h *run) scan(ctx context.Context, round int, restart bool) (rd Round, err 
 	queried := make(chan Latency, 1)
 	go func() { queried <- h.query(qctx) }()
 	before := h.listFindingsHistogram()
+	completedBefore := h.completionHistogram()
 	defer func() {
 		stopQueries()
 		rd.Query = <-queried
 		if after := h.listFindingsHistogram(); after != nil && before != nil {
 			rd.ServerCalls = after["+Inf"] - before["+Inf"]
 			rd.ServerSlow = rd.ServerCalls - (after["0.05"] - before["0.05"])
+		}
+		if after := h.completionHistogram(); after != nil && completedBefore != nil {
+			rd.ServerCompletion = bucketLatency(completedBefore, after)
 		}
 	}()
 
@@ -537,6 +563,20 @@ func (h *run) listFindingsHistogram() map[string]int64 {
 	}
 	hist, err := histogram("http://"+addr+"/metrics", "fleetscan_rpc_duration_seconds", `method="/fleetscan.v1.FindingService/ListFindings"`, `code="OK"`)
 	if err != nil || len(hist) == 0 {
+		return map[string]int64{}
+	}
+	return hist
+}
+
+// completionHistogram returns the server's histogram of job completion
+// latency, or nil without metrics.
+func (h *run) completionHistogram() map[string]int64 {
+	addr := h.tgt.metricsAddr()
+	if addr == "" {
+		return nil
+	}
+	hist, err := histogram("http://"+addr+"/metrics", "fleetscan_job_completion_seconds")
+	if err != nil {
 		return map[string]int64{}
 	}
 	return hist

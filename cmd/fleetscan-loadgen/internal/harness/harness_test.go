@@ -15,7 +15,8 @@ func (w logWriter) Write(p []byte) (int, error) {
 }
 
 // TestSmallFleet runs the harness small enough for every make test: 50
-// workers × 200 findings, two rounds with churn, in process. Each round
+// workers × 200 findings, two rounds with churn, in process (and once with
+// two of them large). Each round
 // must store exactly what the workers produced, with and without faults
 // (connections cut at random points, one server restart with jobs
 // half-way through their streams). Run fails on any finding lost,
@@ -28,18 +29,22 @@ func TestSmallFleet(t *testing.T) {
 		realistic bool
 		batch     int
 		limit     int
+		large     int
 	}{
-		{"clean", false, false, 20, 0},
-		{"faults", true, false, 20, 0},
+		{"clean", false, false, 20, 0, 0},
+		{"faults", true, false, 20, 0, 0},
 		// Findings of real sizes in batches of up to 1,000 (about 350 KB)
 		// to a server that takes 64 KiB: the workers must split them by
 		// size, and every finding must arrive, long ones whole.
-		{"realistic-sizes", false, true, 1000, 64 << 10},
+		{"realistic-sizes", false, true, 1000, 64 << 10, 0},
+		// Two clusters of 2,000 findings among the small ones: each
+		// cluster is checked against its own size and churn.
+		{"large-jobs", false, false, 100, 0, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := Run(context.Background(), Config{
 				Clusters: 50, Findings: 200, ChurnPct: 5, BatchSize: tc.batch, Faults: tc.faults, Seed: 42,
-				Realistic: tc.realistic, MaxMessageBytes: tc.limit,
+				Realistic: tc.realistic, MaxMessageBytes: tc.limit, Large: tc.large, LargeFindings: 2000,
 				DataDir: t.TempDir(), Log: logWriter{t},
 			})
 			if err != nil {
@@ -50,6 +55,13 @@ func TestSmallFleet(t *testing.T) {
 			}
 			if tc.faults && rep.Restarts != 1 {
 				t.Errorf("%d server restarts, want 1", rep.Restarts)
+			}
+			for _, rd := range rep.Rounds {
+				// Without faults every JobDone is acked on the stream that
+				// sent it, once: each job's completion is timed.
+				if !tc.faults && (rd.Completion.Calls != 50-tc.large || rd.LargeCompletion.Calls != tc.large) {
+					t.Errorf("round %d: %d small and %d large completions timed, want %d and %d", rd.N, rd.Completion.Calls, rd.LargeCompletion.Calls, 50-tc.large, tc.large)
+				}
 			}
 			var b strings.Builder
 			rep.Print(&b)

@@ -8,7 +8,11 @@ import (
 
 // Print writes the report for people.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "fleet: %d clusters × %d findings, churn %d per round\n", r.Clusters, r.FindingsPerCluster, r.Churn)
+	fmt.Fprintf(w, "fleet: %d clusters × %d findings, churn %d per round", r.Clusters, r.FindingsPerCluster, r.Churn)
+	if r.Large > 0 {
+		fmt.Fprintf(w, "; %d of them large, × %d findings", r.Large, r.LargeFindings)
+	}
+	fmt.Fprintln(w)
 	for _, rd := range r.Rounds {
 		rate := float64(rd.Findings) / rd.Duration.Seconds()
 		fmt.Fprintf(w, "round %d: fleet scan of %d findings in %.2f s: %.0f findings/s", rd.N, rd.Findings, rd.Duration.Seconds(), rate)
@@ -24,6 +28,17 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintln(w)
 		if rd.ServerCalls > 0 {
 			fmt.Fprintf(w, "  the server's own measure: %d of %d ListFindings calls took over 50 ms\n", rd.ServerSlow, rd.ServerCalls)
+		}
+		for _, c := range []struct {
+			what string
+			l    Latency
+		}{{"small jobs", rd.Completion}, {"large jobs", rd.LargeCompletion}} {
+			if c.l.Calls > 0 {
+				fmt.Fprintf(w, "  job completion (JobDone sent → Ack(job_done) received), %s: %d jobs, p50 %s, p99 %s, max %s\n", c.what, c.l.Calls, ms(c.l.P50), ms(c.l.P99), ms(c.l.Max))
+			}
+		}
+		if c := rd.ServerCompletion; c.Calls > 0 {
+			fmt.Fprintf(w, "  the server's own measure (fleetscan_job_completion_seconds): %d jobs, p50 ≤ %s, p99 ≤ %s, max ≤ %s\n", c.Calls, ms(c.P50), ms(c.P99), ms(c.Max))
 		}
 		fmt.Fprintf(w, "  verified: %s\n", rd.Verified)
 	}

@@ -11,33 +11,71 @@ import (
 
 // fleet is the synthetic fleet. The findings of a cluster in a round are
 // a window of its numbered findings: round 1 has findings 0..F-1, and
-// each later round moves the window by churn, so churn findings resolve
-// and churn appear. Everything is determined by (cluster, round), so the
-// harness knows exactly what must be stored.
+// each later round moves the window by the cluster's churn, so that many
+// findings resolve and as many appear. Everything is determined by
+// (cluster, round), so the harness knows exactly what must be stored.
 type fleet struct {
 	// prefix starts every cluster id: one per run, so that runs against
 	// the same server do not meet.
 	prefix                    string
 	clusters, findings, churn int
-	catalog                   []catalog.Meta
+	churnPct                  float64
+	// The first large clusters have largeFindings findings each instead
+	// of findings: big jobs that finish among many small ones.
+	large, largeFindings int
+	catalog              []catalog.Meta
 	// realistic gives findings the sizes of the real checks' (see
 	// realisticFinding) instead of one short line each.
 	realistic bool
 }
 
 func newFleet(prefix string, clusters, findings int, churnPct float64, realistic bool) *fleet {
-	return &fleet{prefix: prefix, clusters: clusters, findings: findings, churn: int(float64(findings) * churnPct / 100), catalog: catalog.All(), realistic: realistic}
+	return &fleet{prefix: prefix, clusters: clusters, findings: findings, churnPct: churnPct, churn: int(float64(findings) * churnPct / 100), catalog: catalog.All(), realistic: realistic}
+}
+
+// isLarge says whether cluster i is one of the large ones.
+func (f *fleet) isLarge(i int) bool { return i < f.large }
+
+// size is how many findings cluster i has in every round.
+func (f *fleet) size(i int) int {
+	if f.isLarge(i) {
+		return f.largeFindings
+	}
+	return f.findings
+}
+
+// churnOf is how many findings of cluster i resolve, and appear, from one
+// round to the next.
+func (f *fleet) churnOf(i int) int {
+	if f.isLarge(i) {
+		return int(float64(f.largeFindings) * f.churnPct / 100)
+	}
+	return f.churn
+}
+
+// total is the findings of the whole fleet in a round.
+func (f *fleet) total() int64 {
+	return int64(f.clusters-min(f.large, f.clusters))*int64(f.findings) + int64(min(f.large, f.clusters))*int64(f.largeFindings)
+}
+
+// span is the numbers of findings any cluster has in rounds 1..r: [0, hi).
+func (f *fleet) span(rounds int) (hi int) {
+	for _, i := range []int{0, f.clusters - 1} {
+		_, h := f.window(i, rounds)
+		hi = max(hi, h)
+	}
+	return hi
 }
 
 func (f *fleet) clusterID(i int) string { return fmt.Sprintf("%s%05d", f.prefix, i) }
 
 func (f *fleet) tenant(i int) string { return fmt.Sprintf("tenant-%02d", i%10) }
 
-// window returns the numbers of the findings a cluster has in round r:
+// window returns the numbers of the findings cluster i has in round r:
 // [lo, hi).
-func (f *fleet) window(round int) (lo, hi int) {
-	lo = (round - 1) * f.churn
-	return lo, lo + f.findings
+func (f *fleet) window(i, round int) (lo, hi int) {
+	lo = (round - 1) * f.churnOf(i)
+	return lo, lo + f.size(i)
 }
 
 // finding returns finding number k of a cluster.
@@ -93,7 +131,7 @@ func (f *fleet) fingerprint(i, k int) string {
 // expected returns the fingerprints of the open findings of cluster i
 // after round r, each with its finding number.
 func (f *fleet) expected(i, round int) map[string]int {
-	lo, hi := f.window(round)
+	lo, hi := f.window(i, round)
 	out := make(map[string]int, hi-lo)
 	for k := lo; k < hi; k++ {
 		out[f.fingerprint(i, k)] = k
@@ -101,10 +139,10 @@ func (f *fleet) expected(i, round int) map[string]int {
 	return out
 }
 
-// counts returns the severity counts of one cluster in round r.
-func (f *fleet) counts(round int) *fleetscanv1.SeverityCounts {
+// counts returns the severity counts of cluster i in round r.
+func (f *fleet) counts(i, round int) *fleetscanv1.SeverityCounts {
 	c := &fleetscanv1.SeverityCounts{}
-	lo, hi := f.window(round)
+	lo, hi := f.window(i, round)
 	for k := lo; k < hi; k++ {
 		switch f.catalog[k%len(f.catalog)].Severity {
 		case fleetscanv1.Severity_SEVERITY_CRITICAL:

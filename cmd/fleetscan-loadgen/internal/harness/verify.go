@@ -29,9 +29,9 @@ func (h *run) verify(ctx context.Context, round int, prevScan string, rd *Round)
 			problems = append(problems, fmt.Sprintf(format, args...))
 		}
 	}
-	lo, _ := h.fleet.window(round)
 	err := parallel(ctx, h.cfg.Clusters, 4, func(ctx context.Context, i int) error {
 		id := h.clusterID(i)
+		lo, _ := h.fleet.window(i, round)
 		want := h.fleet.expected(i, round)
 		seen := make(map[string]int, len(want))
 		var l, d, u, c int
@@ -86,9 +86,9 @@ func (h *run) verify(ctx context.Context, round int, prevScan string, rd *Round)
 		if err != nil {
 			return fmt.Errorf("diff scans of %s: %w", id, err)
 		}
-		churn := int64(h.fleet.churn)
-		if diff.NewCount != churn || diff.ResolvedCount != churn || diff.UnchangedCount != int64(h.fleet.findings)-churn {
-			report("%s: diff new %d resolved %d unchanged %d, want %d, %d, %d", id, diff.NewCount, diff.ResolvedCount, diff.UnchangedCount, churn, churn, int64(h.fleet.findings)-churn)
+		churn, size := int64(h.fleet.churnOf(i)), int64(h.fleet.size(i))
+		if diff.NewCount != churn || diff.ResolvedCount != churn || diff.UnchangedCount != size-churn {
+			report("%s: diff new %d resolved %d unchanged %d, want %d, %d, %d", id, diff.NewCount, diff.ResolvedCount, diff.UnchangedCount, churn, churn, size-churn)
 		}
 		for _, f := range diff.New {
 			if _, ok := want[f.Fingerprint]; !ok {
@@ -100,8 +100,8 @@ func (h *run) verify(ctx context.Context, round int, prevScan string, rd *Round)
 			return fmt.Errorf("trend of %s: %w", id, err)
 		}
 		pts := trend.GetPoints()
-		if len(pts) == 0 || !proto.Equal(pts[len(pts)-1].Counts, h.fleet.counts(round)) {
-			report("%s: trend ends with %v, want %v", id, lastCounts(pts), h.fleet.counts(round))
+		if want := h.fleet.counts(i, round); len(pts) == 0 || !proto.Equal(pts[len(pts)-1].Counts, want) {
+			report("%s: trend ends with %v, want %v", id, lastCounts(pts), want)
 		}
 		return nil
 	})
@@ -112,7 +112,7 @@ func (h *run) verify(ctx context.Context, round int, prevScan string, rd *Round)
 	if round > 1 {
 		rd.Verified += fmt.Sprintf("; resolved, diffs (%d new, %d resolved per cluster) and trends as churned", h.fleet.churn, h.fleet.churn)
 	}
-	if want := int64(h.cfg.Clusters) * int64(h.cfg.Findings); rd.Findings != want {
+	if want := h.fleet.total(); rd.Findings != want {
 		problems = append(problems, fmt.Sprintf("the scan's jobs count %d findings, want %d", rd.Findings, want))
 	}
 	if len(problems) > 0 {
