@@ -145,13 +145,11 @@ var errPlanStale = errors.New("the plan does not cover the batches stored")
 // other completions and batches waiting (DB.batch), so that they commit,
 // and wait for the disk, once: one transaction each put every JobDone of a
 // fleet scan in a line for bbolt's single writer, each waiting for the
-// fsyncs of all before it. Its CPU work takes a slot (as a commit) once
-// the transaction has begun: waiting for the writer, or for the disk,
-// holds none. It does not change the plan: the group may run it again.
+// fsyncs of all before it, and held the CPU slot meanwhile. The group's
+// transaction takes a slot as a commit. It does not change the plan: the
+// group may run it again.
 func (s *DB) writePlanned(ctx context.Context, jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
-	return s.batch(func(tx *txn) error {
-		return s.committing(ctx, func() error { return s.writePlannedTx(tx, jobID, done, plan, now) })
-	})
+	return s.batch(func(tx *txn) error { return s.writePlannedTx(tx, jobID, done, plan, now) })
 }
 
 func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {

@@ -8,7 +8,8 @@ import (
 
 // Priorities of the work that takes a CPU slot (cpuSlots).
 const (
-	// prioCommit: making a finished job visible. It goes first, so that a
+	// prioCommit: making finished jobs visible, and the transaction of a
+	// group of writes (DB.batch) that does. It goes first, so that a
 	// JobDone waits for at most the slice of work that holds the slot, not
 	// for every plan queued before it.
 	prioCommit = iota
