@@ -153,8 +153,10 @@ var workloadControllers = map[string]bool{
 // status is as large as its spec; ConfigMaps are often the most numerous
 // kind, and their values the largest strings a cluster holds.
 func DropUnread(obj runtime.Object, whole map[string]bool) {
-	if m, ok := obj.(metav1.Object); ok && !whole[kindOf(obj)] {
-		dropUnreadMeta(m, kindOf(obj))
+	if m, ok := obj.(metav1.Object); ok {
+		if kind := kindOf(obj); !whole[kind] {
+			dropUnreadMeta(m, kind)
+		}
 	}
 	switch o := obj.(type) {
 	case *corev1.ConfigMap:
