@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -130,19 +131,33 @@ const (
 // written). The objects are kept as other holds them, trimmed as other's
 // Trim said when they were added. other must not be used afterwards.
 func (inv *Inventory) Merge(other *Inventory) {
-	inv.Absorb(other) // Unchecked too: it is a slice of structs
+	inv.MergeExpecting(other, 1)
+}
+
+// MergeExpecting is Merge for a collector that has merged about 1/scale
+// of what it will: a slice or map that must grow grows to scale times
+// what it holds, once, instead of by Go's 1.25 steps, each a copy of
+// every object and the old copy left to the collector (at 100,000
+// objects, 7% of a scan's CPU and a peak of two copies of the largest
+// kinds).
+func (inv *Inventory) MergeExpecting(other *Inventory, scale float64) {
+	inv.absorb(other, scale) // Unchecked too: it is a slice of structs
 	if inv.ServerVersion == "" {
 		inv.ServerVersion = other.ServerVersion
 	}
 	inv.Problems = append(inv.Problems, other.Problems...)
-	inv.WrittenAs = mergeMap(inv.WrittenAs, other.WrittenAs)
-	inv.Locations = mergeMap(inv.Locations, other.Locations)
+	inv.WrittenAs = mergeMap(inv.WrittenAs, other.WrittenAs, scale)
+	inv.Locations = mergeMap(inv.Locations, other.Locations, scale)
 }
 
-// mergeMap adds src to dst; a nil dst takes src as it is.
-func mergeMap(dst, src map[string]string) map[string]string {
+// mergeMap adds src to dst; a nil dst takes src as it is, or a copy sized
+// for scale times it.
+func mergeMap(dst, src map[string]string, scale float64) map[string]string {
 	if dst == nil {
-		return src
+		if scale <= 1 || src == nil {
+			return src
+		}
+		dst = make(map[string]string, expected(len(src), scale))
 	}
 	for k, v := range src {
 		dst[k] = v
@@ -150,22 +165,37 @@ func mergeMap(dst, src map[string]string) map[string]string {
 	return dst
 }
 
+// expected is n scaled, with 5% to spare for an uneven spread.
+func expected(n int, scale float64) int {
+	return int(math.Ceil(float64(n) * max(scale, 1) * 1.05))
+}
+
 // Absorb moves the objects of part into inv: a kind inv does not hold yet
 // takes part's slice as it is, without a copy, so that a collector can
 // read a kind into an inventory of its own and keep it only once it is
 // complete. part must not be used afterwards.
 func (inv *Inventory) Absorb(part *Inventory) {
+	inv.absorb(part, 1)
+}
+
+func (inv *Inventory) absorb(part *Inventory, scale float64) {
 	dst, src := reflect.ValueOf(inv).Elem(), reflect.ValueOf(part).Elem()
 	for i := range dst.NumField() {
 		d, s := dst.Field(i), src.Field(i)
 		if d.Kind() != reflect.Slice || d.Type().Elem().Kind() != reflect.Struct || s.Len() == 0 {
 			continue
 		}
-		if d.Len() == 0 {
+		need := d.Len() + s.Len()
+		switch {
+		case d.Len() == 0 && (scale <= 1 || d.Cap() >= need):
 			d.Set(s)
-		} else {
-			d.Set(reflect.AppendSlice(d, s))
+			continue
+		case d.Cap() < need:
+			grown := reflect.MakeSlice(d.Type(), d.Len(), max(need, expected(need, scale)))
+			reflect.Copy(grown, d)
+			d.Set(grown)
 		}
+		d.Set(reflect.AppendSlice(d, s))
 	}
 }
 

@@ -1,6 +1,8 @@
 package checks
 
 import (
+	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -45,5 +47,39 @@ func TestWorkloadsOfUnreadControllers(t *testing.T) {
 	want := []string{"Pod pg-1", "ReplicaSet web-7f9", "Rollout api"}
 	if !slices.Equal(got, want) {
 		t.Errorf("workloads %q, want %q", got, want)
+	}
+}
+
+// TestMergeExpecting: merging parts with an expected scale holds the same
+// objects in the same order as merging them one by one, and a kind's
+// slice grows once, to about what the scale says, not at every part.
+func TestMergeExpecting(t *testing.T) {
+	part := func(i int) *Inventory {
+		p := &Inventory{Locations: map[string]string{}}
+		for j := range 10 {
+			name := fmt.Sprintf("sa-%d-%d", i, j)
+			p.ServiceAccounts = append(p.ServiceAccounts, corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}})
+			p.Locations["ServiceAccount/ns/"+name] = fmt.Sprintf("f%d.yaml:%d", i, j)
+		}
+		return p
+	}
+	plain, scaled := &Inventory{}, &Inventory{}
+	grown := 0
+	for i := range 20 {
+		plain.Merge(part(i))
+		before := cap(scaled.ServiceAccounts)
+		scaled.MergeExpecting(part(i), 20/float64(i+1))
+		if cap(scaled.ServiceAccounts) != before {
+			grown++
+		}
+	}
+	if !reflect.DeepEqual(plain.ServiceAccounts, scaled.ServiceAccounts) || !reflect.DeepEqual(plain.Locations, scaled.Locations) {
+		t.Fatal("MergeExpecting holds other objects than Merge")
+	}
+	if grown > 2 {
+		t.Errorf("the slice grew %d times, want at most 2 (the first part, then once)", grown)
+	}
+	if c := cap(scaled.ServiceAccounts); c < 200 || c > 220 {
+		t.Errorf("capacity %d for 200 objects expected, want 200 to 220", c)
 	}
 }

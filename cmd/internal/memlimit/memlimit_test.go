@@ -3,8 +3,10 @@ package memlimit
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, root, path, content string) {
@@ -66,18 +68,19 @@ func TestFromCgroup(t *testing.T) {
 	}
 }
 
-// TestPace: the worker's target unless GOGC is set, in which case the
+// TestPace: the pacer's target unless GOGC is set, in which case the
 // runtime's setting (from GOGC) stays.
 func TestPace(t *testing.T) {
 	old := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(old) })
 
 	t.Setenv("GOGC", "")
-	if got := Pace(); got != GCPercent {
-		t.Errorf("Pace() = %d without GOGC, want %d", got, GCPercent)
+	got := Pace()
+	if got < GCPercent || got > maxPercent {
+		t.Errorf("Pace() = %d without GOGC, want %d to %d", got, GCPercent, maxPercent)
 	}
-	if now := debug.SetGCPercent(GCPercent); now != GCPercent {
-		t.Errorf("GC percent is %d without GOGC, want %d", now, GCPercent)
+	if now := debug.SetGCPercent(got); now != got {
+		t.Errorf("GC percent is %d without GOGC, want what Pace returned, %d", now, got)
 	}
 
 	t.Setenv("GOGC", "80")
@@ -87,5 +90,67 @@ func TestPace(t *testing.T) {
 	}
 	if now := debug.SetGCPercent(80); now != 80 {
 		t.Errorf("GC percent is %d with GOGC=80, want the operator's 80", now)
+	}
+}
+
+func TestPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, tt := range []struct {
+		live uint64
+		want int
+	}{
+		{0, maxPercent},
+		{1 * mib, maxPercent}, // 1,200% capped
+		{12 * mib, 100},
+		{20 * mib, 60}, // a scan of 10,000 objects
+		{60 * mib, GCPercent},
+		{150 * mib, GCPercent}, // 100,000 objects
+	} {
+		if got := PercentFor(tt.live); got != tt.want {
+			t.Errorf("PercentFor(%d MiB) = %d, want %d", tt.live/mib, got, tt.want)
+		}
+	}
+}
+
+// TestPacerFollowsLiveHeap: after collections the target falls to
+// GCPercent while a large heap is live and rises again once it is freed.
+func TestPacerFollowsLiveHeap(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+	t.Setenv("GOGC", "")
+	targets := make(chan int, 100)
+	hook := func(p int) {
+		select {
+		case targets <- p:
+		default:
+		}
+	}
+	adjusted.Store(&hook)
+	t.Cleanup(func() { adjusted.Store(nil) })
+	Pace()
+
+	await := func(what string, ok func(int) bool) {
+		t.Helper()
+		deadline := time.After(2 * time.Minute) // only so that a broken pacer fails instead of hanging
+		for {
+			runtime.GC()
+			select {
+			case p := <-targets:
+				if ok(p) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("the pacer never set %s", what)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	live := make([]byte, 200<<20)
+	await("GCPercent with 200 MiB live", func(p int) bool { return p == GCPercent })
+	runtime.KeepAlive(live)
+	live = nil
+	await("more with the heap freed", func(p int) bool { return p > GCPercent })
+	if now := debug.SetGCPercent(100); now <= GCPercent {
+		t.Errorf("GC percent is %d with the heap freed", now)
 	}
 }

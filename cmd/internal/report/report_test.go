@@ -44,3 +44,35 @@ func TestJSONMatchesProtoJSON(t *testing.T) {
 		t.Errorf("round trip:\n got %v\nwant %v", back, f)
 	}
 }
+
+// TestFindingJSONAsEncodingJSON: the hand-written encoder writes what
+// encoding/json writes, escapes and omitted fields included.
+func TestFindingJSONAsEncodingJSON(t *testing.T) {
+	strs := []string{"", "plain", `quote " and \ back`, "<script>&amp;</script>", "tab\tnew\nline\rret\bback\fform",
+		"\x00\x01\x1f\x7f", "é ✓ 😀", "\u2028\u2029", "bad \xff\xfe utf8", "\xe2\x82"}
+	for i, s := range strs {
+		f := jsonFinding{
+			Fingerprint: s, ClusterID: strs[(i+1)%len(strs)], CheckID: s, Title: strs[(i+2)%len(strs)],
+			Severity: "SEVERITY_HIGH", Category: s, ResponsibleParty: strs[(i+3)%len(strs)],
+			Resource: jsonResource{APIVersion: strs[(i+4)%len(strs)], Kind: s, Namespace: strs[(i+5)%len(strs)], Name: s, SubPath: strs[(i+6)%len(strs)]},
+			Message:  s, Remediation: strs[(i+7)%len(strs)], Status: s, SuppressionReason: strs[(i+8)%len(strs)],
+		}
+		want, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendFindingJSON(nil, f); !bytes.Equal(got, want) {
+			t.Errorf("%q:\n got %s\nwant %s", s, got, want)
+		}
+	}
+}
+
+func FuzzJSONString(f *testing.F) {
+	f.Add("<a href=\"x\">\u2028\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+	})
+}

@@ -80,6 +80,7 @@ func loadSnapshot(dir string, maxDocument int, trim checks.TrimMode, whole map[s
 	var stats SnapshotStats
 	inv := &checks.Inventory{Trim: trim, WholeKinds: whole}
 	var files []string
+	var sizes []int64
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == dir {
@@ -110,6 +111,7 @@ func loadSnapshot(dir string, maxDocument int, trim checks.TrimMode, whole map[s
 				return nil
 			}
 			files = append(files, path)
+			sizes = append(sizes, info.Size())
 		}
 		return nil
 	})
@@ -152,6 +154,10 @@ func loadSnapshot(dir string, maxDocument int, trim checks.TrimMode, whole map[s
 			}()
 		}
 	}()
+	var total, merged int64
+	for _, n := range sizes {
+		total += n
+	}
 	var firstErr error
 	for i := range files {
 		r := <-results[i]
@@ -163,7 +169,16 @@ func loadSnapshot(dir string, maxDocument int, trim checks.TrimMode, whole map[s
 			firstErr = r.err
 			continue
 		}
-		inv.Merge(r.inv)
+		// Once a tenth of the bytes is in, the kinds' slices grow at once
+		// to what the bytes still to come should hold, not in many small
+		// steps; an estimate from fewer files would overshoot the kinds
+		// that come first.
+		merged += sizes[i]
+		scale := 1.0
+		if merged*10 >= total && merged > 0 {
+			scale = float64(total) / float64(merged)
+		}
+		inv.MergeExpecting(r.inv, scale)
 		stats.Files++
 		stats.Objects += r.stats.Objects
 		stats.Skipped += r.stats.Skipped
@@ -332,10 +347,15 @@ func fileType(m fs.FileMode) string {
 
 // decoder is strict: a misspelled or unknown field is reported instead of
 // silently dropped, since a typo in a security setting hides a finding.
-// toJSON passes JSON documents through and converts YAML ones.
+// toJSON passes JSON documents through and converts YAML ones: in one
+// pass when they are in the block style manifests are written in, through
+// yaml.v3's node tree otherwise.
 func toJSON(doc []byte) ([]byte, error) {
 	if trimmed := bytes.TrimSpace(doc); len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) {
 		return trimmed, nil
+	}
+	if js, ok := fastYAMLToJSON(doc, make([]byte, 0, len(doc)+len(doc)/4)); ok {
+		return js, nil
 	}
 	return yamlToJSON(doc)
 }
