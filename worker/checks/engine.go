@@ -3,10 +3,12 @@ package checks
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -131,7 +133,7 @@ func Run(ctx context.Context, inv *Inventory, sel policy.Selection, emit func(Fi
 }
 
 func run(ctx context.Context, inv *Inventory, sel policy.Selection, selected []*Check, emit func(Finding) error) error {
-	r := &reporter{emit: emit, sel: &sel}
+	r := &reporter{emit: emit, sel: &sel, pssCache: &sync.Map{}}
 	if len(sel.Namespaces) > 0 {
 		r.namespaces = make(map[string]bool, len(sel.Namespaces))
 		for _, ns := range sel.Namespaces {
@@ -140,17 +142,32 @@ func run(ctx context.Context, inv *Inventory, sel policy.Selection, selected []*
 	}
 	var perWorkload []*Check
 	for _, c := range selected {
+		if c.inventory == nil {
+			perWorkload = append(perWorkload, c)
+		}
+	}
+	// The per-workload checks start on the other cores while this
+	// goroutine runs the checks that read the whole inventory.
+	pool := startWorkloadPool(ctx, r, perWorkload, r.workloads(inv))
+	defer pool.stop()
+	for _, c := range selected {
 		if c.inventory != nil {
 			r.check = c
 			c.inventory(r, inv)
 			if r.err != nil {
 				return r.err
 			}
-		} else {
-			perWorkload = append(perWorkload, c)
 		}
 	}
-	for _, w := range r.workloads(inv) {
+	if err := pool.drain(r); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// checkWorkloads runs the per-workload checks on ws.
+func (r *reporter) checkWorkloads(ctx context.Context, checks []*Check, ws []Workload) error {
+	for _, w := range ws {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -158,7 +175,7 @@ func run(ctx context.Context, inv *Inventory, sel policy.Selection, selected []*
 			continue
 		}
 		containers := w.Containers()
-		for _, c := range perWorkload {
+		for _, c := range checks {
 			r.check = c
 			if c.workload != nil {
 				c.workload(r, &w)
@@ -173,7 +190,118 @@ func run(ctx context.Context, inv *Inventory, sel policy.Selection, selected []*
 			}
 		}
 	}
-	return ctx.Err()
+	return nil
+}
+
+// chunkWorkloads is how many workloads a pool's task checks: enough to
+// make handing it over cheap, few enough that the findings it holds until
+// their turn stay small.
+const chunkWorkloads = 128
+
+// chunksAhead bounds how many checked chunks wait to be emitted.
+const chunksAhead = 8
+
+// workloadPool runs the per-workload checks on GOMAXPROCS-1 helpers, in
+// chunks of workloads claimed in order, while drain emits every chunk's
+// findings in that order: the report is the same as from one goroutine,
+// byte for byte. drain's goroutine checks itself every chunk no helper
+// has claimed, emitting straight through; a helper's chunk waits in
+// memory for its turn, and helpers stop claiming when chunksAhead of them
+// wait.
+type workloadPool struct {
+	ctx     context.Context
+	checks  []*Check
+	chunks  [][]Workload
+	results []chunkResult
+	next    atomic.Int64 // the first chunk not claimed
+	tokens  chan struct{}
+	quit    chan struct{}
+	wg      sync.WaitGroup
+}
+
+type chunkResult struct {
+	findings []Finding
+	err      error
+	done     chan struct{}
+}
+
+func startWorkloadPool(ctx context.Context, r *reporter, checks []*Check, workloads []Workload) *workloadPool {
+	p := &workloadPool{ctx: ctx, checks: checks, tokens: make(chan struct{}, chunksAhead), quit: make(chan struct{})}
+	if len(checks) == 0 {
+		return p
+	}
+	for ws := range slices.Chunk(workloads, chunkWorkloads) {
+		p.chunks = append(p.chunks, ws)
+	}
+	p.results = make([]chunkResult, len(p.chunks))
+	for i := range p.results {
+		p.results[i].done = make(chan struct{})
+	}
+	for range min(goruntime.GOMAXPROCS(0)-1, len(p.chunks)) {
+		p.wg.Add(1)
+		go p.help(r)
+	}
+	return p
+}
+
+// help claims chunks and checks them into memory until none is left or
+// the pool stops.
+func (p *workloadPool) help(r *reporter) {
+	defer p.wg.Done()
+	res := &chunkResult{}
+	hr := &reporter{sel: r.sel, namespaces: r.namespaces, workloadList: r.workloadList, pssCache: r.pssCache,
+		emit: func(f Finding) error { res.findings = append(res.findings, f); return nil }}
+	for {
+		select {
+		case p.tokens <- struct{}{}:
+		case <-p.quit:
+			return
+		}
+		i := p.next.Add(1) - 1
+		if i >= int64(len(p.chunks)) {
+			return
+		}
+		res = &p.results[i]
+		res.err = hr.checkWorkloads(p.ctx, p.checks, p.chunks[i])
+		hr.err = nil
+		close(res.done)
+	}
+}
+
+// drain emits the chunks' findings in order through r, checking the
+// chunks no helper claimed itself.
+func (p *workloadPool) drain(r *reporter) error {
+	for i := range p.chunks {
+		if p.next.CompareAndSwap(int64(i), int64(i)+1) {
+			if err := r.checkWorkloads(p.ctx, p.checks, p.chunks[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		res := &p.results[i]
+		select {
+		case <-res.done:
+		case <-p.ctx.Done():
+			return p.ctx.Err()
+		}
+		if res.err != nil {
+			return res.err
+		}
+		for _, f := range res.findings {
+			if err := r.emit(f); err != nil {
+				return err
+			}
+		}
+		res.findings = nil
+		<-p.tokens
+	}
+	return nil
+}
+
+// stop ends the helpers and waits for them.
+func (p *workloadPool) stop() {
+	close(p.quit)
+	p.wg.Wait()
 }
 
 // reporter turns a check's observations into Findings for one check at a
@@ -187,7 +315,7 @@ type reporter struct {
 
 	// Per-run caches of what several checks compute alike.
 	workloadList []Workload
-	pssCache     map[*corev1.PodSpec]pssResult
+	pssCache     *sync.Map // *corev1.PodSpec → pssResult, shared by the run's reporters
 	rbacView     *rbacView
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	psaapi "k8s.io/pod-security-admission/api"
 	psapolicy "k8s.io/pod-security-admission/policy"
 )
@@ -51,16 +50,17 @@ func evaluatePSS(w *Workload, version psaapi.Version) pssResult {
 }
 
 // pss evaluates a workload against the latest Pod Security Standards once
-// per run, however many checks ask.
+// per run, however many checks ask, on whichever goroutine (the cache is
+// the run's, shared by its reporters).
 func (r *reporter) pss(w *Workload) pssResult {
-	if res, ok := r.pssCache[w.Spec]; ok {
-		return res
-	}
 	if r.pssCache == nil {
-		r.pssCache = map[*corev1.PodSpec]pssResult{}
+		r.pssCache = &sync.Map{}
+	}
+	if res, ok := r.pssCache.Load(w.Spec); ok {
+		return res.(pssResult)
 	}
 	res := evaluatePSS(w, psaapi.LatestVersion())
-	r.pssCache[w.Spec] = res
+	r.pssCache.Store(w.Spec, res)
 	return res
 }
 
