@@ -476,7 +476,10 @@ func decodeDocument(doc []byte, location string, inv *checks.Inventory, stats *S
 	if err != nil {
 		return err
 	}
-	obj, _, err := decoder.Decode(js, nil, nil)
+	obj, ok := decodeTyped(js)
+	if !ok {
+		obj, _, err = decoder.Decode(js, nil, nil)
+	}
 	if err != nil && obj != nil && runtime.IsStrictDecodingError(err) {
 		// The object decoded; keep it, and say what was ignored.
 		stats.Warnings = append(stats.Warnings, fmt.Sprintf("%s %s/%s: %v", obj.GetObjectKind().GroupVersionKind().Kind, namespaceOf(obj), nameOf(obj), err))
