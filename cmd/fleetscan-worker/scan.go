@@ -112,6 +112,8 @@ Flags:
 		return err
 	}
 	counts := map[fleetscanv1.Severity]int{}
+	var finding fleetscanv1.Finding
+	var resource fleetscanv1.ResourceRef
 	suppressed, failing := 0, 0
 	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
 		if f.Suppressed != "" {
@@ -122,7 +124,7 @@ Flags:
 				failing++
 			}
 		}
-		return out.Finding(apiFinding(*clusterID, f), inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name))
+		return out.Finding(apiFinding(&finding, &resource, *clusterID, f), inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name))
 	})
 	if err != nil {
 		return err
@@ -179,17 +181,18 @@ func exitCode(err error) int {
 	return 2
 }
 
-// apiFinding converts an engine finding to the API form; the fingerprint is
-// computed for clusterID.
-func apiFinding(clusterID string, f checks.Finding) *fleetscanv1.Finding {
+// apiFinding converts an engine finding to the API form in out (whose
+// resource is res), reused from finding to finding since the report
+// writers keep none; the fingerprint is computed for clusterID.
+func apiFinding(out *fleetscanv1.Finding, res *fleetscanv1.ResourceRef, clusterID string, f checks.Finding) *fleetscanv1.Finding {
 	r := f.Resource
-	out := &fleetscanv1.Finding{
-		Fingerprint: catalog.FingerprintString(catalog.Fingerprint(clusterID, f.CheckID, r)),
-		ClusterId:   clusterID, CheckId: f.CheckID, Severity: f.Severity, Category: f.Category,
-		ResponsibleParty: f.Party, Message: f.Message,
-		Resource: &fleetscanv1.ResourceRef{ApiVersion: r.APIVersion, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, SubPath: r.SubPath},
-		Status:   fleetscanv1.FindingStatus_FINDING_STATUS_OPEN,
-	}
+	out.Reset()
+	res.Reset()
+	res.ApiVersion, res.Kind, res.Namespace, res.Name, res.SubPath = r.APIVersion, r.Kind, r.Namespace, r.Name, r.SubPath
+	out.Fingerprint = catalog.FingerprintString(catalog.Fingerprint(clusterID, f.CheckID, r))
+	out.ClusterId, out.CheckId, out.Severity, out.Category = clusterID, f.CheckID, f.Severity, f.Category
+	out.ResponsibleParty, out.Message, out.Resource = f.Party, f.Message, res
+	out.Status = fleetscanv1.FindingStatus_FINDING_STATUS_OPEN
 	if f.Suppressed != "" {
 		out.Status, out.SuppressionReason = fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED, f.Suppressed
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	yaml "go.yaml.in/yaml/v3"
+
 	"github.com/fleetscan/fleetscan/worker/checks/checkstest"
 )
 
@@ -149,4 +151,49 @@ func BenchmarkScanScaling(b *testing.B) {
 	b.StopTimer()
 	ratio := (float64(cpuLarge) / 100_000) / (float64(cpuSmall) / 10_000)
 	b.ReportMetric(ratio, "cpu-per-object-100k/10k")
+}
+
+// BenchmarkParseFloor is the floor the issue measured the scan against:
+// merely parsing the same generated files with go.yaml.in/yaml/v3 into
+// node trees, nothing decoded or checked, in CPU time per object, for
+// BenchmarkScan's figure to be read beside.
+func BenchmarkParseFloor(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
+			dir := corpus(b, n)
+			files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+			if err != nil || len(files) == 0 {
+				b.Fatalf("no corpus in %s: %v", dir, err)
+			}
+			var cpu time.Duration
+			docs := 0
+			b.ResetTimer()
+			for range b.N {
+				before := rusage(b)
+				for _, path := range files {
+					f, err := os.Open(path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					dec := yaml.NewDecoder(f)
+					for {
+						var node yaml.Node
+						if err := dec.Decode(&node); errors.Is(err, io.EOF) {
+							break
+						} else if err != nil {
+							b.Fatal(err)
+						}
+						docs++
+					}
+					f.Close()
+				}
+				cpu += rusage(b) - before
+			}
+			b.StopTimer()
+			if docs != n*b.N {
+				b.Fatalf("parsed %d documents, want %d", docs, n*b.N)
+			}
+			b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/object")
+		})
+	}
 }

@@ -215,6 +215,7 @@ type workloadPool struct {
 	results []chunkResult
 	next    atomic.Int64 // the first chunk not claimed
 	tokens  chan struct{}
+	free    chan []Finding // emitted chunks' buffers, for helpers to reuse
 	quit    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -226,7 +227,7 @@ type chunkResult struct {
 }
 
 func startWorkloadPool(ctx context.Context, r *reporter, checks []*Check, workloads []Workload) *workloadPool {
-	p := &workloadPool{ctx: ctx, checks: checks, tokens: make(chan struct{}, chunksAhead), quit: make(chan struct{})}
+	p := &workloadPool{ctx: ctx, checks: checks, tokens: make(chan struct{}, chunksAhead), free: make(chan []Finding, chunksAhead), quit: make(chan struct{})}
 	if len(checks) == 0 {
 		return p
 	}
@@ -262,6 +263,10 @@ func (p *workloadPool) help(r *reporter) {
 			return
 		}
 		res = &p.results[i]
+		select {
+		case res.findings = <-p.free:
+		default:
+		}
 		res.err = hr.checkWorkloads(p.ctx, p.checks, p.chunks[i])
 		hr.err = nil
 		close(res.done)
@@ -291,6 +296,11 @@ func (p *workloadPool) drain(r *reporter) error {
 			if err := r.emit(f); err != nil {
 				return err
 			}
+		}
+		clear(res.findings)
+		select {
+		case p.free <- res.findings[:0]:
+		default:
 		}
 		res.findings = nil
 		<-p.tokens

@@ -394,7 +394,8 @@ type Container struct {
 // custom resource without a pod template) is reported itself: nothing
 // runs unchecked.
 func (inv *Inventory) Workloads() []Workload {
-	var out []Workload
+	out := make([]Workload, 0, len(inv.Deployments)+len(inv.StatefulSets)+len(inv.DaemonSets)+len(inv.ReplicaSets)+
+		len(inv.ReplicationControllers)+len(inv.CronJobs)+len(inv.Jobs)+len(inv.Templated)+len(inv.Pods))
 	reported := inv.templateOwners()
 	add := func(apiVersion, kind string, meta *metav1.ObjectMeta, tmpl *corev1.PodTemplateSpec) {
 		if controlledBy(meta, reported) {

@@ -43,9 +43,39 @@ func grantsSome(rule rbacv1.PolicyRule, group, resource string, verbs ...string)
 	return false, nil
 }
 
+// covers reports whether owner grants all that servant does, as the API
+// server's escalation check (validation.Covers) decides. The checks ask
+// it of one verb on one resource, for every rule of every role, so that
+// case is decided here without breaking the rules down into new ones
+// (at 10,000 objects Covers was 15% of a scan's allocations);
+// TestCoversAsValidation holds the two equal.
 func covers(owner, servant rbacv1.PolicyRule) bool {
-	ok, _ := validation.Covers([]rbacv1.PolicyRule{owner}, []rbacv1.PolicyRule{servant})
-	return ok
+	if len(servant.Verbs) != 1 || len(servant.APIGroups) != 1 || len(servant.Resources) != 1 || len(servant.NonResourceURLs) != 0 {
+		ok, _ := validation.Covers([]rbacv1.PolicyRule{owner}, []rbacv1.PolicyRule{servant})
+		return ok
+	}
+	if !slices.Contains(owner.Verbs, rbacv1.VerbAll) && !slices.Contains(owner.Verbs, servant.Verbs[0]) ||
+		!slices.Contains(owner.APIGroups, rbacv1.APIGroupAll) && !slices.Contains(owner.APIGroups, servant.APIGroups[0]) {
+		return false
+	}
+	if r := servant.Resources[0]; !slices.Contains(owner.Resources, rbacv1.ResourceAll) && !slices.Contains(owner.Resources, r) {
+		_, sub, ok := strings.Cut(r, "/")
+		if !ok || !slices.Contains(owner.Resources, "*/"+sub) {
+			return false
+		}
+	}
+	if len(owner.ResourceNames) == 0 {
+		return true
+	}
+	if len(servant.ResourceNames) == 0 {
+		return false
+	}
+	for _, n := range servant.ResourceNames {
+		if !slices.Contains(owner.ResourceNames, n) {
+			return false
+		}
+	}
+	return true
 }
 
 // everything is what cluster-admin grants on resources.

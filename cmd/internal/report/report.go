@@ -25,7 +25,8 @@ var Formats = []string{"table", "json", "sarif"}
 // between the creation of the writer and Close.
 type Writer interface {
 	// Finding writes one finding; location is where its object is defined
-	// ("file:line"), or "".
+	// ("file:line"), or "". f is not kept after Finding returns: a caller
+	// may reuse it for the next finding.
 	Finding(f *fleetscanv1.Finding, location string) error
 	// Close ends the report with what the scan did not judge.
 	Close(Outcome) error
