@@ -301,11 +301,17 @@ var errLongLine = errors.New("line too long")
 // readLine returns the next line of br without its newline. A line longer
 // than MaxDocumentSize is read to its end without being kept: long is
 // called, and the line's start is returned with errLongLine. At the end
-// of br it returns the last line and io.EOF.
+// of br it returns the last line and io.EOF. The line is valid until the
+// next read from br.
 func readLine(br *bufio.Reader, maxDocument int, long func([]byte)) ([]byte, error) {
 	var out []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
+		if out == nil && !errors.Is(err, bufio.ErrBufferFull) && len(chunk) <= maxDocument {
+			// The line in one piece, returned without a copy: the
+			// caller is done with it before it reads on.
+			return bytes.TrimRight(chunk, "\r\n"), err
+		}
 		if len(out)+len(chunk) <= maxDocument {
 			out = append(out, chunk...)
 		} else if out != nil || len(chunk) > 0 {
