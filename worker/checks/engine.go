@@ -133,7 +133,7 @@ func Run(ctx context.Context, inv *Inventory, sel policy.Selection, emit func(Fi
 }
 
 func run(ctx context.Context, inv *Inventory, sel policy.Selection, selected []*Check, emit func(Finding) error) error {
-	r := &reporter{emit: emit, sel: &sel, pssCache: &sync.Map{}}
+	r := &reporter{emit: emit, sel: &sel, pssCache: &pssCache{}}
 	if len(sel.Namespaces) > 0 {
 		r.namespaces = make(map[string]bool, len(sel.Namespaces))
 		for _, ns := range sel.Namespaces {
@@ -199,7 +199,7 @@ func (r *reporter) checkWorkloads(ctx context.Context, checks []*Check, ws []Wor
 const chunkWorkloads = 128
 
 // chunksAhead bounds how many checked chunks wait to be emitted.
-const chunksAhead = 8
+const chunksAhead = 4
 
 // workloadPool runs the per-workload checks on GOMAXPROCS-1 helpers, in
 // chunks of workloads claimed in order, while drain emits every chunk's
@@ -325,7 +325,7 @@ type reporter struct {
 
 	// Per-run caches of what several checks compute alike.
 	workloadList []Workload
-	pssCache     *sync.Map // *corev1.PodSpec → pssResult, shared by the run's reporters
+	pssCache     *pssCache // shared by the run's reporters
 	rbacView     *rbacView
 }
 

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"sync"
 
 	psaapi "k8s.io/pod-security-admission/api"
@@ -49,18 +50,34 @@ func evaluatePSS(w *Workload, version psaapi.Version) pssResult {
 	return res
 }
 
+// pssCache holds each workload's evaluation once per run, for all the
+// run's reporters (a plain map under a lock: a sync.Map's boxed entries
+// cost several MiB on a large cluster).
+type pssCache struct {
+	mu      sync.Mutex
+	results map[*corev1.PodSpec]pssResult
+}
+
 // pss evaluates a workload against the latest Pod Security Standards once
-// per run, however many checks ask, on whichever goroutine (the cache is
-// the run's, shared by its reporters).
+// per run, however many checks ask, on whichever goroutine.
 func (r *reporter) pss(w *Workload) pssResult {
 	if r.pssCache == nil {
-		r.pssCache = &sync.Map{}
+		r.pssCache = &pssCache{}
 	}
-	if res, ok := r.pssCache.Load(w.Spec); ok {
-		return res.(pssResult)
+	c := r.pssCache
+	c.mu.Lock()
+	res, ok := c.results[w.Spec]
+	c.mu.Unlock()
+	if ok {
+		return res
 	}
-	res := evaluatePSS(w, psaapi.LatestVersion())
-	r.pssCache.Store(w.Spec, res)
+	res = evaluatePSS(w, psaapi.LatestVersion())
+	c.mu.Lock()
+	if c.results == nil {
+		c.results = map[*corev1.PodSpec]pssResult{}
+	}
+	c.results[w.Spec] = res
+	c.mu.Unlock()
 	return res
 }
 
