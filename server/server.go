@@ -340,7 +340,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	hs = s.health
 	s.health.SetServingStatus(StorageHealthService, healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(workerv1.WorkerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	authn := auth.New(db, store.ErrNotFound)
+	authn := auth.New(db, store.ErrNotFound, store.ErrDataLoss)
 	authn.Now = cfg.Now
 	s.grpc = newGRPCServer(s.log, s.metrics, authn, db, limit.New(cfg.RateLimit, cfg.RateBurst), creds, cfg.MaxMessageBytes)
 	pages := api.NewPageTokens(db.PageKey())

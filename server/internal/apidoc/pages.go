@@ -62,7 +62,7 @@ the common ones to errors that ` + "`errors.Is`" + ` recognises
 		{codes.PermissionDenied, "The token's role may not call the RPC (see [Authorization](#authorization))."},
 		{codes.ResourceExhausted, "The token made more calls than its rate limit allows (fleetscan-server --rate-limit, --rate-burst): slow down and retry. Or a request is larger than the server accepts (8 MiB); gRPC itself refuses it."},
 		{codes.Internal, "An unexpected server error. The message says no more; the server log has the details."},
-		{codes.DataLoss, "The server's database holds a damaged record where the answer would come from (its checksum does not match): the server refuses rather than answer with less. The message names the record; an operator runs `fleetscan-server check` and restores a backup."},
+		{codes.DataLoss, "The server's database holds a damaged record where the answer would come from (its checksum does not match): the server refuses rather than answer with less. The message names the record; an operator runs `fleetscan-server check` and restores a backup. A damaged token record answers this too, on any call made with that token."},
 		{codes.Unavailable, "The server cannot check the token right now, or cannot be reached (gRPC); retry with backoff."},
 		{codes.Unauthenticated, "The token is missing, malformed, unknown, expired or revoked."},
 	},

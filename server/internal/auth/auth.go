@@ -159,14 +159,16 @@ type Authenticator struct {
 	Now      func() time.Time
 	tokens   TokenLookup
 	notFound error
+	dataLoss error
 	// public methods need no credential: health checks and reflection.
 	public func(method string) bool
 }
 
 // New returns an Authenticator over the stored tokens; notFound is the
-// error LookupToken wraps for an unknown token.
-func New(tokens TokenLookup, notFound error) *Authenticator {
-	return &Authenticator{Now: time.Now, tokens: tokens, notFound: notFound, public: func(method string) bool {
+// error LookupToken wraps for an unknown token, dataLoss the one it wraps
+// for a token record it cannot read.
+func New(tokens TokenLookup, notFound, dataLoss error) *Authenticator {
+	return &Authenticator{Now: time.Now, tokens: tokens, notFound: notFound, dataLoss: dataLoss, public: func(method string) bool {
 		return strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.")
 	}}
 }
@@ -199,6 +201,10 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 		return nil, status.FromContextError(ctx.Err()).Err()
 	case errors.Is(err, a.notFound):
 		return nil, errUnauthenticated
+	case a.dataLoss != nil && errors.Is(err, a.dataLoss):
+		// Retrying will not mend it, but a worker retries anyway: the
+		// operator may restore a backup, and the worker then goes on.
+		return nil, status.Error(codes.DataLoss, "the token's record in the server's database is damaged: an operator runs fleetscan-server check and restores a backup")
 	default:
 		// Not the caller's fault: a worker must retry, not give up.
 		return nil, status.Error(codes.Unavailable, "cannot check the token now; retry")
