@@ -11,7 +11,7 @@ import (
 // record grow with the cluster, which is how a large cluster once produced
 // gRPC messages the server refused. Checks say the worst case and a count;
 // this cap is the backstop for the rest, custom CEL messages included. The
-// server refuses longer messages (see ValidateFinding).
+// server refuses longer messages (server/internal/ingest.ValidateBatch).
 const MaxMessageBytes = 4096
 
 // MaxFieldBytes bounds the other strings of a finding: check ids,
