@@ -18,10 +18,13 @@ import (
 // (FindingRecord.shared, a few bytes) in place of the strings.
 //
 // The table only grows: a record may name any id, and ids are never
-// reused. It is bounded (maxShared entries, strings of at most
-// maxSharedLen bytes), and a string is shared only the second time it is
-// met, so that one-off strings (a template with an image name in it) stay
-// in their records and do not fill the table.
+// reused. It is bounded (maxShared strings of at most maxSharedLen bytes,
+// maxSharedBytes in all, which the server keeps in memory), and a string
+// is shared only the second time it is met, so that one-off strings (a
+// template with an image name in it) stay in their records and do not
+// fill the table. Long messages are worth sharing: an RBAC path that
+// SA-005 reports for every workload of a service account, in every
+// cluster of a fleet, is the same few hundred bytes each time.
 //
 // Ids are assigned in memory, also while planning in a read transaction;
 // every write transaction that stores a record naming a new id stores the
@@ -30,9 +33,10 @@ import (
 const (
 	// sharedFields: check id, kind, namespace, sub-path, message
 	// template, message, suppression reason.
-	sharedFields = 7
-	maxShared    = 1 << 16
-	maxSharedLen = 256
+	sharedFields   = 7
+	maxShared      = 1 << 16
+	maxSharedLen   = 1024
+	maxSharedBytes = 8 << 20
 	// minSharedLen: shorter strings cost no more in place than an id.
 	minSharedLen = 3
 )
@@ -43,6 +47,7 @@ type sharedStrings struct {
 	ids  map[string]uint32
 	// stored: strs[:stored] are committed to the database.
 	stored int
+	bytes  int // of strs
 	// once holds the hashes of strings met once and not shared yet.
 	once map[uint64]struct{}
 	seed maphash.Seed
@@ -88,7 +93,7 @@ func (s *sharedStrings) idOf(v string) uint32 {
 	if id, ok := s.ids[v]; ok {
 		return id
 	}
-	if len(s.strs) >= maxShared {
+	if len(s.strs) >= maxShared || s.bytes+len(v) > maxSharedBytes {
 		return 0
 	}
 	h := maphash.String(s.seed, v)
@@ -102,6 +107,7 @@ func (s *sharedStrings) idOf(v string) uint32 {
 	delete(s.once, h)
 	v = strings.Clone(v) // not a view of a larger message
 	s.strs = append(s.strs, v)
+	s.bytes += len(v)
 	id = uint32(len(s.strs))
 	s.ids[v] = id
 	return id
@@ -181,6 +187,7 @@ func readSharedTx(tx *txn) (*sharedStrings, error) {
 		}
 		str := string(v)
 		s.strs = append(s.strs, str)
+		s.bytes += len(str)
 		s.ids[str] = uint32(len(s.strs))
 		return nil
 	})

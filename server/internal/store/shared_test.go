@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -78,13 +79,30 @@ func TestSharedStringsBounds(t *testing.T) {
 		}
 	}
 	for i := 0; len(s.strs) < maxShared; i++ {
-		v := "ns-" + strings.Repeat("y", i%7) + string(rune('a'+i%26)) + strings.Repeat("z", i/182)
+		v := fmt.Sprintf("ns-%06d", i)
 		s.idOf(v)
-		s.idOf(v)
+		if s.idOf(v) == 0 {
+			t.Fatalf("string %d not shared with %d strings shared", i, len(s.strs))
+		}
 	}
 	s.idOf("one more")
 	if s.idOf("one more") != 0 || len(s.strs) != maxShared {
 		t.Errorf("%d strings, want the table full at %d", len(s.strs), maxShared)
+	}
+
+	s = newSharedStrings()
+	long := strings.Repeat("x", maxSharedLen-4)
+	for i := 0; s.bytes+maxSharedLen <= maxSharedBytes; i++ {
+		v := fmt.Sprintf("%04d%s", i, long)
+		s.idOf(v)
+		if s.idOf(v) == 0 {
+			t.Fatalf("string %d not shared with %d bytes shared", i, s.bytes)
+		}
+	}
+	v := "last" + long
+	s.idOf(v)
+	if s.idOf(v) != 0 {
+		t.Errorf("shared beyond %d bytes", maxSharedBytes)
 	}
 }
 
