@@ -294,7 +294,8 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	if err := putProto(jobs, jobID[:], job); err != nil {
 		return err
 	}
-	// The strings the records above were the first to share.
+	// The strings that the records above, planned or written here, were
+	// the first to share.
 	return s.codec.shared.storeTx(tx)
 }
 

@@ -251,15 +251,15 @@ func (c *codec) getFinding(b *table, key []byte, rec *storagev1.FindingRecord) e
 	return c.decodeFinding(v, rec)
 }
 
+// putFinding encodes and stores rec. The write transaction must store the
+// shared strings it took before it commits (shared.storeTx), once, after
+// its last record: writePlannedTx does.
 func (c *codec) putFinding(b *table, key []byte, rec *storagev1.FindingRecord) error {
 	v, err := c.encodeFinding(rec)
 	if err != nil {
 		return err
 	}
-	if err := b.Put(key, v); err != nil {
-		return err
-	}
-	return c.shared.storeTx(b.t)
+	return b.Put(key, v)
 }
 
 // loadCatalogTx keeps in the database the catalog entries it has not seen

@@ -22,9 +22,9 @@ import (
 // maxSharedBytes in all, which the server keeps in memory), and a string
 // is shared only the second time it is met, so that one-off strings (a
 // template with an image name in it) stay in their records and do not
-// fill the table. Long messages are worth sharing: an RBAC path that
-// SA-005 reports for every workload of a service account, in every
-// cluster of a fleet, is the same few hundred bytes each time.
+// fill the table. Long messages are worth sharing too: the RBAC path
+// that SA-005 reports for each workload of a service account is the same
+// few hundred bytes each time.
 //
 // Ids are assigned in memory, also while planning in a read transaction;
 // every write transaction that stores a record naming a new id stores the
