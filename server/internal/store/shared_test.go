@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -245,4 +246,47 @@ func firstDiff(got, want string) string {
 		}
 	}
 	return ""
+}
+
+// TestSharedStringsCommitWithTheirTransaction: strings taken count as
+// stored only once a transaction that stored them commits; one rolled
+// back leaves them to the next.
+func TestSharedStringsCommitWithTheirTransaction(t *testing.T) {
+	db, _, path := openTest(t)
+	s := db.codec.shared
+	before := len(s.strs)
+	s.idOf("containers[sidecar]")
+	id := s.idOf("containers[sidecar]")
+	if id == 0 {
+		t.Fatal("not shared the second time")
+	}
+	errRollback := errors.New("roll back")
+	if err := db.update(func(tx *txn) error {
+		if err := s.storeTx(tx); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	if s.stored != before {
+		t.Fatalf("%d strings count as stored after a rollback, want %d", s.stored, before)
+	}
+	if err := db.update(func(tx *txn) error { return s.storeTx(tx) }); err != nil {
+		t.Fatal(err)
+	}
+	if s.stored != int(id) {
+		t.Fatalf("%d strings stored, want %d", s.stored, id)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.codec.shared.strs[id-1]; got != "containers[sidecar]" {
+		t.Fatalf("string %d reads %q after reopening", id, got)
+	}
 }
