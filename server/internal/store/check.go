@@ -167,8 +167,13 @@ func (c *checker) run(ctx context.Context, st *CheckStats) error {
 		c.problem(string(bucketMeta), nil, "bucket missing: this is not a fleetscan database")
 		return nil
 	}
+	var schema uint64
 	c.each(bucketMeta, st, func(k, v []byte) {
-		if bytes.Equal(k, schemaKey) && (len(v) != 8 || binaryUint64(v) != schemaVersion) {
+		if bytes.Equal(k, schemaKey) && len(v) == 8 {
+			schema = binaryUint64(v)
+		}
+		// Schema 4 reads as it is; Open upgrades it.
+		if bytes.Equal(k, schemaKey) && (len(v) != 8 || (binaryUint64(v) != schemaVersion && binaryUint64(v) != 4)) {
 			c.problem(string(bucketMeta), k, "schema version %x, this release reads %d", v, schemaVersion)
 		}
 	})
@@ -180,6 +185,9 @@ func (c *checker) run(ctx context.Context, st *CheckStats) error {
 		c.codec = currentCodec()
 	}
 	c.each(bucketCatalog, st, func([]byte, []byte) {})
+	if c.tx.tx.Bucket(bucketStrings) != nil || schema != 4 {
+		c.each(bucketStrings, st, func([]byte, []byte) {})
+	}
 
 	c.clusters, c.seqs = map[string]*storagev1.ClusterRecord{}, map[uint64]string{}
 	c.each(bucketClusters, st, func(k, v []byte) {

@@ -291,7 +291,12 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	job.Problems = done.Problems
 	job.Unchecked = done.Unchecked
 	job.StagedBatches, job.StagedFindings = 0, 0
-	return putProto(jobs, jobID[:], job)
+	if err := putProto(jobs, jobID[:], job); err != nil {
+		return err
+	}
+	// The strings that the records above, planned or written here, were
+	// the first to share.
+	return s.codec.shared.storeTx(tx)
 }
 
 // completing runs f, a plan of CompleteJob, in one of at most

@@ -14,7 +14,10 @@ import (
 // what the catalog knows (category, party, severity when they are the
 // check's defaults; the API version fleetscan reads the kind in) is left
 // out, and the message's copies of the record's own fields are replaced by
-// one-byte tokens. Decoding restores the record exactly.
+// one-byte tokens. The strings that many records repeat — check ids,
+// kinds, namespaces, sub-paths and the message templates that remain once
+// the tokens are in — are stored once, in bucketStrings, and a record
+// holds their ids (see shared.go). Decoding restores the record exactly.
 
 // Message tokens. A message that contains any of these bytes itself is
 // stored as it is.
@@ -35,6 +38,7 @@ const (
 type codec struct {
 	checks map[string]catalogEntry
 	kinds  map[string]string // kind → canonical API version
+	shared *sharedStrings
 }
 
 type catalogEntry struct {
@@ -46,7 +50,7 @@ type catalogEntry struct {
 // currentCodec is the codec of this binary's catalog, before any database
 // snapshot is merged in.
 func currentCodec() *codec {
-	c := &codec{checks: map[string]catalogEntry{}, kinds: map[string]string{}}
+	c := &codec{checks: map[string]catalogEntry{}, kinds: map[string]string{}, shared: newSharedStrings()}
 	for _, m := range catalog.All() {
 		c.checks[m.ID] = catalogEntry{title: m.Title, titleLower: strings.ToLower(m.Title), category: m.Category, party: m.Party, severity: m.Severity}
 	}
@@ -170,19 +174,21 @@ const (
 // to marshal it and restores it before returning: cloning every record
 // would cost more than the rest of the encoding.
 func (c *codec) encodeFinding(rec *storagev1.FindingRecord) ([]byte, error) {
-	category, party, severity, message := rec.Category, rec.ResponsibleParty, rec.Severity, rec.Message
-	var apiVersion string
-	if r := rec.GetResource(); r != nil {
-		apiVersion = r.ApiVersion
+	checkID, category, party, severity, message, suppression := rec.CheckId, rec.Category, rec.ResponsibleParty, rec.Severity, rec.Message, rec.SuppressionReason
+	var res fleetscanv1.ResourceRef
+	r := rec.GetResource()
+	if r != nil {
+		res.ApiVersion, res.Kind, res.Namespace, res.SubPath = r.ApiVersion, r.Kind, r.Namespace, r.SubPath
 	}
 	defer func() {
-		rec.Category, rec.ResponsibleParty, rec.Severity, rec.Message, rec.MessageTemplate = category, party, severity, message, ""
-		rec.Omitted = 0
-		if r := rec.GetResource(); r != nil {
-			r.ApiVersion = apiVersion
+		rec.CheckId, rec.Category, rec.ResponsibleParty, rec.Severity, rec.Message, rec.MessageTemplate = checkID, category, party, severity, message, ""
+		rec.SuppressionReason = suppression
+		rec.Omitted, rec.Shared = 0, nil
+		if r != nil {
+			r.ApiVersion, r.Kind, r.Namespace, r.SubPath = res.ApiVersion, res.Kind, res.Namespace, res.SubPath
 		}
 	}()
-	rec.Omitted = 0
+	rec.Omitted, rec.Shared = 0, nil
 	if t := c.compactMessage(rec); t != "" {
 		rec.MessageTemplate, rec.Message = t, ""
 	}
@@ -197,9 +203,13 @@ func (c *codec) encodeFinding(rec *storagev1.FindingRecord) ([]byte, error) {
 			rec.Severity, rec.Omitted = 0, rec.Omitted|omitSeverity
 		}
 	}
-	if r := rec.GetResource(); r != nil && r.ApiVersion != "" && r.ApiVersion == c.kinds[r.Kind] {
+	if r != nil && r.ApiVersion != "" && r.ApiVersion == c.kinds[r.Kind] {
 		r.ApiVersion, rec.Omitted = "", rec.Omitted|omitAPIVersion
 	}
+	// Last: the omissions and the template above read these fields.
+	var ids [sharedFields]uint32
+	c.shared.share(&ids, sharedFieldsOf(rec))
+	rec.Shared = trimShared(ids[:])
 	return marshal(rec)
 }
 
@@ -207,6 +217,12 @@ func (c *codec) encodeFinding(rec *storagev1.FindingRecord) ([]byte, error) {
 func (c *codec) decodeFinding(v []byte, rec *storagev1.FindingRecord) error {
 	if err := protoUnmarshal(v, rec); err != nil {
 		return err
+	}
+	if len(rec.Shared) > 0 {
+		if err := c.shared.restore(rec.Shared, sharedFieldsOf(rec)); err != nil {
+			return err
+		}
+		rec.Shared = nil
 	}
 	if m, ok := c.checks[rec.CheckId]; ok {
 		if rec.Omitted&omitCategory != 0 {
@@ -235,6 +251,9 @@ func (c *codec) getFinding(b *table, key []byte, rec *storagev1.FindingRecord) e
 	return c.decodeFinding(v, rec)
 }
 
+// putFinding encodes and stores rec. The write transaction must store the
+// shared strings it took before it commits (shared.storeTx), once, after
+// its last record: writePlannedTx does.
 func (c *codec) putFinding(b *table, key []byte, rec *storagev1.FindingRecord) error {
 	v, err := c.encodeFinding(rec)
 	if err != nil {
@@ -271,10 +290,15 @@ func loadCatalogTx(tx *txn) (*codec, error) {
 	return readCatalogTx(tx)
 }
 
-// readCatalogTx returns the codec of the database's catalog snapshot.
+// readCatalogTx returns the codec of the database's catalog snapshot and
+// shared strings.
 func readCatalogTx(tx *txn) (*codec, error) {
-	c := &codec{checks: map[string]catalogEntry{}, kinds: map[string]string{}}
-	err := tx.bucket(bucketCatalog).ForEach(func(k, v []byte) error {
+	shared, err := readSharedTx(tx)
+	if err != nil {
+		return nil, err
+	}
+	c := &codec{checks: map[string]catalogEntry{}, kinds: map[string]string{}, shared: shared}
+	err = tx.bucket(bucketCatalog).ForEach(func(k, v []byte) error {
 		switch key := string(k); {
 		case strings.HasPrefix(key, "check/"):
 			e := &storagev1.CatalogEntry{}

@@ -1,8 +1,10 @@
 package store
 
 // schemaVersion is written to the meta bucket; Open refuses a database of
-// another version instead of misreading it.
-const schemaVersion = 4
+// another version instead of misreading it, and upgrades one of an older
+// version in place (store.go). Version 5 added bucketStrings: its records
+// may name shared strings, which a release before it would misread.
+const schemaVersion = 5
 
 // Every bucket of the database. Keys are fixed-width and big-endian where a
 // range is read, so that byte order is the order we want.
@@ -59,7 +61,12 @@ var (
 	// bucketExceptions: exception id (16-byte ULID) → fleetscan.v1.Exception.
 	bucketExceptions = []byte("exceptions")
 
+	// bucketStrings: id (uint32, from 1, without gaps) → a string that
+	// finding records share (FindingRecord.shared; see record.go). Entries
+	// are only ever added.
+	bucketStrings = []byte("strings")
+
 	allBuckets = [][]byte{bucketCatalog, bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
 		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved,
-		bucketSchedules, bucketClusterSeqs, bucketActive, bucketAudit, bucketExceptions}
+		bucketSchedules, bucketClusterSeqs, bucketActive, bucketAudit, bucketExceptions, bucketStrings}
 )

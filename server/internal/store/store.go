@@ -168,10 +168,15 @@ func (s *DB) init() error {
 			if len(body) != 8 {
 				return &DamageError{Bucket: string(bucketMeta), Key: schemaKey, Reason: "schema version of the wrong size"}
 			}
-			if got := binary.BigEndian.Uint64(body); got != schemaVersion {
+			switch got := binary.BigEndian.Uint64(body); got {
+			case schemaVersion:
+				return nil
+			case 4:
+				// Schema 4 records name no shared strings and read as
+				// they are; bucketStrings was created above.
+			default:
 				return fmt.Errorf("database schema version %d, this server needs %d", got, schemaVersion)
 			}
-			return nil
 		}
 		return tx.Bucket(bucketMeta).Put(schemaKey, seal(bucketMeta, schemaKey, u64(schemaVersion)))
 	})

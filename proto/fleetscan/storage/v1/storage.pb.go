@@ -596,7 +596,13 @@ type FindingRecord struct {
 	// api_version); a zero value that is real stays zero.
 	Omitted uint32 `protobuf:"varint,14,opt,name=omitted,proto3" json:"omitted,omitempty"`
 	// Where the object is defined; see fleetscan.v1.Finding.location.
-	Location      string `protobuf:"bytes,15,opt,name=location,proto3" json:"location,omitempty"`
+	Location string `protobuf:"bytes,15,opt,name=location,proto3" json:"location,omitempty"`
+	// Shared strings (server/internal/store/shared.go): the ids, in the
+	// strings bucket, of the check id, the resource's kind, namespace and
+	// sub-path, the message template, the message and the suppression
+	// reason, in that order; 0, or an id left out at the end, where the
+	// field is stored in place. Records from before schema 5 have none.
+	Shared        []uint32 `protobuf:"varint,16,rep,packed,name=shared,proto3" json:"shared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -734,6 +740,13 @@ func (x *FindingRecord) GetLocation() string {
 		return x.Location
 	}
 	return ""
+}
+
+func (x *FindingRecord) GetShared() []uint32 {
+	if x != nil {
+		return x.Shared
+	}
+	return nil
 }
 
 // Interval is a closed period during which a finding was open.
@@ -1102,7 +1115,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\tunchecked\x18\x11 \x03(\tR\tunchecked\x1a>\n" +
 	"\x10CheckCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xeb\x04\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x83\x05\n" +
 	"\rFindingRecord\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
@@ -1122,7 +1135,8 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\ahistory\x18\f \x03(\v2\x1e.fleetscan.storage.v1.IntervalR\ahistory\x12)\n" +
 	"\x10message_template\x18\r \x01(\tR\x0fmessageTemplate\x12\x18\n" +
 	"\aomitted\x18\x0e \x01(\rR\aomitted\x12\x1a\n" +
-	"\blocation\x18\x0f \x01(\tR\blocation\"q\n" +
+	"\blocation\x18\x0f \x01(\tR\blocation\x12\x16\n" +
+	"\x06shared\x18\x10 \x03(\rR\x06shared\"q\n" +
 	"\bInterval\x12\"\n" +
 	"\rfirst_seen_ms\x18\x01 \x01(\x03R\vfirstSeenMs\x12 \n" +
 	"\flast_seen_ms\x18\x02 \x01(\x03R\n" +
