@@ -170,6 +170,36 @@ func expected(n int, scale float64) int {
 	return int(math.Ceil(float64(n) * max(scale, 1) * 1.05))
 }
 
+// Counts returns how many objects each of inv's kinds holds, in an order
+// of its own, for Expect.
+func (inv *Inventory) Counts() []int {
+	v := reflect.ValueOf(inv).Elem()
+	out := make([]int, v.NumField())
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Slice {
+			out[i] = f.Len()
+		}
+	}
+	return out
+}
+
+// Expect makes room in an empty inventory for scale times counts (from
+// Counts) objects of each kind: a collector that reads a snapshot file by
+// file sizes each file's inventory from what the files before it held,
+// instead of growing every kind's slice in steps.
+func (inv *Inventory) Expect(counts []int, scale float64) {
+	v := reflect.ValueOf(inv).Elem()
+	for i := range min(v.NumField(), len(counts)) {
+		f := v.Field(i)
+		if f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.Struct || counts[i] == 0 || f.Len() != 0 {
+			continue
+		}
+		if n := int(math.Ceil(float64(counts[i]) * scale * 1.1)); n > f.Cap() {
+			f.Set(reflect.MakeSlice(f.Type(), 0, n))
+		}
+	}
+}
+
 // Absorb moves the objects of part into inv: a kind inv does not hold yet
 // takes part's slice as it is, without a copy, so that a collector can
 // read a kind into an inventory of its own and keep it only once it is

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -81,5 +82,22 @@ func TestMergeExpecting(t *testing.T) {
 	}
 	if c := cap(scaled.ServiceAccounts); c < 200 || c > 220 {
 		t.Errorf("capacity %d for 200 objects expected, want 200 to 220", c)
+	}
+}
+
+// TestExpect: an empty inventory sized from another's counts holds room
+// for the scaled count of each kind, and nothing else changes.
+func TestExpect(t *testing.T) {
+	seen := &Inventory{ServiceAccounts: make([]corev1.ServiceAccount, 100), Roles: make([]rbacv1.Role, 10)}
+	inv := &Inventory{}
+	inv.Expect(seen.Counts(), 0.5)
+	if c := cap(inv.ServiceAccounts); c < 50 || c > 60 {
+		t.Errorf("room for %d service accounts, want 50 to 60", c)
+	}
+	if c := cap(inv.Roles); c < 5 || c > 6 {
+		t.Errorf("room for %d roles, want 5 to 6", c)
+	}
+	if inv.Len() != 0 || cap(inv.Deployments) != 0 {
+		t.Errorf("Expect added objects (%d) or room for kinds not seen (%d deployments)", inv.Len(), cap(inv.Deployments))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -138,11 +139,21 @@ func loadSnapshot(dir string, maxDocument int, trim checks.TrimMode, whole map[s
 		results[i] = make(chan result, 1)
 	}
 	slots := make(chan struct{}, goruntime.GOMAXPROCS(0))
+	// What the files merged so far held, for sizing the next ones.
+	type sofar struct {
+		counts []int
+		bytes  int64
+	}
+	var merged atomic.Pointer[sofar]
 	go func() {
 		for i, path := range files {
 			slots <- struct{}{}
+			seen := merged.Load()
 			go func() {
 				r := result{inv: &checks.Inventory{Trim: trim, WholeKinds: whole}}
+				if seen != nil && seen.bytes > 0 {
+					r.inv.Expect(seen.counts, float64(sizes[i])/float64(seen.bytes))
+				}
 				f, err := os.Open(path)
 				if err != nil {
 					r.stats.Problems = append(r.stats.Problems, fmt.Sprintf("%s: cannot read: %v; skipped", path, err))
@@ -154,7 +165,7 @@ func loadSnapshot(dir string, maxDocument int, trim checks.TrimMode, whole map[s
 			}()
 		}
 	}()
-	var total, merged int64
+	var total, done int64
 	for _, n := range sizes {
 		total += n
 	}
@@ -173,12 +184,13 @@ func loadSnapshot(dir string, maxDocument int, trim checks.TrimMode, whole map[s
 		// to what the bytes still to come should hold, not in many small
 		// steps; an estimate from fewer files would overshoot the kinds
 		// that come first.
-		merged += sizes[i]
+		done += sizes[i]
 		scale := 1.0
-		if merged*10 >= total && merged > 0 {
-			scale = float64(total) / float64(merged)
+		if done*10 >= total && done > 0 {
+			scale = float64(total) / float64(done)
 		}
 		inv.MergeExpecting(r.inv, scale)
+		merged.Store(&sofar{counts: inv.Counts(), bytes: done})
 		stats.Files++
 		stats.Objects += r.stats.Objects
 		stats.Skipped += r.stats.Skipped
