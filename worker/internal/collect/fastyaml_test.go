@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/fleetscan/fleetscan/worker/checks/checkstest"
@@ -90,9 +90,18 @@ func agrees(t *testing.T, where string, doc []byte) bool {
 
 // TestFastYAMLAgrees: on every manifest of the repository and on a
 // generated cluster, the fast path's JSON is yamlToJSON's, and it takes
-// nearly all of them: a fast path that declined everything would pass
-// every other test.
+// nearly all of them.
 func TestFastYAMLAgrees(t *testing.T) {
+	onFastPath(t, "on the fast path", 0.9, []string{".yaml", ".yml"}, agrees)
+}
+
+// onFastPath runs took over every document of the repository's manifests
+// (the files ending in exts) and of a generated cluster, and fails when
+// it took less than minRepo of the former or any less than all of the
+// latter: a fast path that declined everything would pass every other
+// test.
+func onFastPath(t *testing.T, what string, minRepo float64, exts []string, took func(t *testing.T, where string, doc []byte) bool) {
+	t.Helper()
 	generated := t.TempDir()
 	if err := checkstest.WriteSnapshot(generated, checkstest.Objects(2000), 500); err != nil {
 		t.Fatal(err)
@@ -101,13 +110,13 @@ func TestFastYAMLAgrees(t *testing.T) {
 		roots   []string
 		minFast float64
 	}{
-		{[]string{"../../../deploy", "../../checks/testdata", "testdata"}, 0.9},
+		{[]string{"../../../deploy", "../../checks/testdata", "testdata"}, minRepo},
 		{[]string{generated}, 1},
 	} {
 		docs, fast := 0, 0
 		for _, root := range c.roots {
 			filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-				if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") {
+				if err != nil || d.IsDir() || !slices.Contains(exts, filepath.Ext(path)) {
 					return nil
 				}
 				f, err := os.Open(path)
@@ -117,16 +126,15 @@ func TestFastYAMLAgrees(t *testing.T) {
 				defer f.Close()
 				return splitDocuments(f, MaxDocumentSize, func(doc []byte, line int) {
 					docs++
-					if agrees(t, path, doc) {
+					if took(t, path, doc) {
 						fast++
 					}
 				}, func(int, string) {})
 			})
 		}
-		share := float64(fast) / float64(docs)
-		t.Logf("%v: %d of %d documents on the fast path", c.roots, fast, docs)
-		if docs < 100 || share < c.minFast {
-			t.Errorf("%v: %d of %d documents on the fast path, want at least %.0f%%", c.roots, fast, docs, 100*c.minFast)
+		t.Logf("%v: %d of %d documents %s", c.roots, fast, docs, what)
+		if docs < 100 || float64(fast)/float64(docs) < c.minFast {
+			t.Errorf("%v: %d of %d documents %s, want at least %.0f%%", c.roots, fast, docs, what, 100*c.minFast)
 		}
 	}
 }

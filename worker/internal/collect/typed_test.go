@@ -1,13 +1,8 @@
 package collect
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
-
-	"github.com/fleetscan/fleetscan/worker/checks/checkstest"
 )
 
 // typedAgrees fails when decodeTyped decodes the YAML or JSON document doc
@@ -85,42 +80,7 @@ func TestDecodeTyped(t *testing.T) {
 // generated cluster, decodeTyped's objects equal the serializer's, and it
 // takes nearly all of them.
 func TestDecodeTypedAgrees(t *testing.T) {
-	generated := t.TempDir()
-	if err := checkstest.WriteSnapshot(generated, checkstest.Objects(2000), 500); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		roots   []string
-		minFast float64
-	}{
-		{[]string{"../../../deploy", "../../checks/testdata", "testdata"}, 0.8},
-		{[]string{generated}, 1},
-	} {
-		docs, fast := 0, 0
-		for _, root := range c.roots {
-			filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-				if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") && !strings.HasSuffix(path, ".json") {
-					return nil
-				}
-				f, err := os.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer f.Close()
-				return splitDocuments(f, MaxDocumentSize, func(doc []byte, line int) {
-					docs++
-					if typedAgrees(t, path, doc) {
-						fast++
-					}
-				}, func(int, string) {})
-			})
-		}
-		share := float64(fast) / float64(docs)
-		t.Logf("%v: %d of %d documents decoded in one pass", c.roots, fast, docs)
-		if docs < 100 || share < c.minFast {
-			t.Errorf("%v: %d of %d documents decoded in one pass, want at least %.0f%%", c.roots, fast, docs, 100*c.minFast)
-		}
-	}
+	onFastPath(t, "decoded in one pass", 0.8, []string{".yaml", ".yml", ".json"}, typedAgrees)
 }
 
 func FuzzDecodeTyped(f *testing.F) {
