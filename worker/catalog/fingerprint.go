@@ -25,18 +25,26 @@ const FingerprintSize = 16
 // deleted and re-created, or served under a newer version, keeps its
 // history.
 func Fingerprint(clusterID, checkID string, r Resource) [FingerprintSize]byte {
-	h := sha256.New()
+	// Hashed from one buffer on the stack: a scan takes a fingerprint of
+	// every finding, and a hash.Hash and its sum were two allocations.
+	var buf [512]byte
+	b := buf[:0]
 	for _, part := range []string{clusterID, checkID, apiGroup(r.APIVersion), r.Kind, r.Namespace, r.Name, r.SubPath} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
+		b = append(b, part...)
+		b = append(b, 0)
 	}
+	sum := sha256.Sum256(b)
 	var fp [FingerprintSize]byte
-	copy(fp[:], h.Sum(nil))
+	copy(fp[:], sum[:])
 	return fp
 }
 
 // FingerprintString is the form of a fingerprint in the API.
-func FingerprintString(fp [FingerprintSize]byte) string { return hex.EncodeToString(fp[:]) }
+func FingerprintString(fp [FingerprintSize]byte) string {
+	var b [2 * FingerprintSize]byte
+	hex.Encode(b[:], fp[:])
+	return string(b[:])
+}
 
 // ParseFingerprint reverses FingerprintString.
 func ParseFingerprint(s string) ([FingerprintSize]byte, bool) {

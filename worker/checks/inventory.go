@@ -139,7 +139,7 @@ func (inv *Inventory) Merge(other *Inventory) {
 // what it holds, once, instead of by Go's 1.25 steps, each a copy of
 // every object and the old copy left to the collector (at 100,000
 // objects, 7% of a scan's CPU and a peak of two copies of the largest
-// kinds).
+// kinds). With no estimate (scale 1) a slice doubles.
 func (inv *Inventory) MergeExpecting(other *Inventory, scale float64) {
 	inv.absorb(other, scale) // Unchecked too: it is a slice of structs
 	if inv.ServerVersion == "" {
@@ -221,7 +221,14 @@ func (inv *Inventory) absorb(part *Inventory, scale float64) {
 			d.Set(s)
 			continue
 		case d.Cap() < need:
-			grown := reflect.MakeSlice(d.Type(), d.Len(), max(need, expected(need, scale)))
+			// Without an estimate the slice doubles, as append grows a
+			// small one: growing it by a few percent for each file
+			// copied it once per file, twice the inventory's bytes.
+			size := 2 * need
+			if scale > 1 {
+				size = max(need, expected(need, scale))
+			}
+			grown := reflect.MakeSlice(d.Type(), d.Len(), size)
 			reflect.Copy(grown, d)
 			d.Set(grown)
 		}

@@ -453,13 +453,15 @@ func (p *fastYAML) number(s string) bool {
 			break
 		}
 	}
-	if i, err := strconv.ParseInt(plain, 0, 64); err == nil {
-		p.w.b = strconv.AppendInt(p.w.b, i, 10)
-		return true
-	}
-	if u, err := strconv.ParseUint(plain, 0, 64); err == nil {
-		p.w.b = strconv.AppendUint(p.w.b, u, 10)
-		return true
+	if integerShaped(plain) {
+		if i, err := strconv.ParseInt(plain, 0, 64); err == nil {
+			p.w.b = strconv.AppendInt(p.w.b, i, 10)
+			return true
+		}
+		if u, err := strconv.ParseUint(plain, 0, 64); err == nil {
+			p.w.b = strconv.AppendUint(p.w.b, u, 10)
+			return true
+		}
 	}
 	if yamlFloat(plain) {
 		if _, err := strconv.ParseFloat(plain, 64); err == nil {
@@ -468,6 +470,24 @@ func (p *fastYAML) number(s string) bool {
 		}
 	}
 	return false
+}
+
+// integerShaped reports whether s has only what strconv.ParseInt reads
+// with base 0 (a sign, digits, base prefixes): quantities such as 100m or
+// 1Gi start with digits, and a failed parse allocates its error.
+func integerShaped(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		case c == 'x', c == 'X', c == 'o', c == 'O':
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 func dropUnderscores(s string) []byte {

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/json"
 	"reflect"
@@ -71,7 +72,7 @@ func typeMeta(js []byte) (apiVersion, kind string, ok bool) {
 		if !first && (!d.consume(',') || !d.spaceThen()) {
 			return "", "", false
 		}
-		key, ok := d.str()
+		key, ok := d.key()
 		if !ok {
 			return "", "", false
 		}
@@ -81,12 +82,12 @@ func typeMeta(js []byte) (apiVersion, kind string, ok bool) {
 		}
 		d.space()
 		switch {
-		case key == "apiVersion" || key == "kind":
+		case string(key) == "apiVersion" || string(key) == "kind":
 			v, ok := d.str()
 			if !ok {
 				return "", "", false
 			}
-			if key == "kind" {
+			if string(key) == "kind" {
 				if seenKind {
 					return "", "", false
 				}
@@ -97,7 +98,7 @@ func typeMeta(js []byte) (apiVersion, kind string, ok bool) {
 				}
 				apiVersion, seenVersion = v, true
 			}
-		case strings.EqualFold(key, "apiVersion") || strings.EqualFold(key, "kind"):
+		case bytes.EqualFold(key, []byte("apiVersion")) || bytes.EqualFold(key, []byte("kind")):
 			return "", "", false
 		default:
 			if !d.skip(0) {
@@ -260,6 +261,54 @@ func (d *jsonDecoder) escapedStr(start int) (string, bool) {
 	return "", false
 }
 
+// skipStr reads past a string that str would accept, without making it:
+// a document's type is read by skipping all but two of its fields, and
+// a value that decodes itself is found by skipping it.
+func (d *jsonDecoder) skipStr() bool {
+	if !d.consume('"') {
+		return false
+	}
+	for d.i < len(d.data) {
+		c := d.data[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return true
+		case c == '\\':
+			if d.i+1 >= len(d.data) {
+				return false
+			}
+			e := d.data[d.i+1]
+			d.i += 2
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if d.i+4 > len(d.data) {
+					return false
+				}
+				v, err := strconv.ParseUint(string(d.data[d.i:d.i+4]), 16, 16)
+				if err != nil || utf16.IsSurrogate(rune(v)) {
+					return false
+				}
+				d.i += 4
+			default:
+				return false
+			}
+		case c < 0x20:
+			return false
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(d.data[d.i:])
+			if r == utf8.RuneError && size == 1 {
+				return false
+			}
+			d.i += size
+		default:
+			d.i++
+		}
+	}
+	return false
+}
+
 // number returns the literal of a JSON number.
 func (d *jsonDecoder) number() ([]byte, bool) {
 	start := d.i
@@ -307,8 +356,7 @@ func (d *jsonDecoder) skip(depth int) bool {
 	}
 	switch c := d.peek(); {
 	case c == '"':
-		_, ok := d.str()
-		return ok
+		return d.skipStr()
 	case c == '{' || c == '[':
 		end := byte('}')
 		if c == '[' {
@@ -321,7 +369,7 @@ func (d *jsonDecoder) skip(depth int) bool {
 		}
 		for {
 			if c == '{' {
-				if _, ok := d.str(); !ok {
+				if !d.skipStr() {
 					return false
 				}
 				d.space()
