@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -48,6 +49,11 @@ var autoscalingChecks = []*Check{
 			for _, c := range inv.scalable() {
 				targets[c.Kind+"/"+c.Namespace+"/"+c.Name] = c
 			}
+			budgets := map[string][]*policyv1.PodDisruptionBudget{}
+			for j := range inv.PodDisruptionBudgets {
+				b := &inv.PodDisruptionBudgets[j]
+				budgets[b.Namespace] = append(budgets[b.Namespace], b)
+			}
 			for i := range inv.HorizontalPodAutoscalers {
 				h := &inv.HorizontalPodAutoscalers[i]
 				ref := h.Spec.ScaleTargetRef
@@ -56,10 +62,9 @@ var autoscalingChecks = []*Check{
 					continue
 				}
 				min := hpaMin(h)
-				for j := range inv.PodDisruptionBudgets {
-					b := &inv.PodDisruptionBudgets[j]
+				for _, b := range budgets[h.Namespace] {
 					ma := b.Spec.MinAvailable
-					if b.Namespace != h.Namespace || b.Spec.Selector == nil || ma == nil || ma.Type != intstr.Int || ma.IntVal < min {
+					if b.Spec.Selector == nil || ma == nil || ma.Type != intstr.Int || ma.IntVal < min {
 						continue
 					}
 					sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
@@ -84,7 +89,7 @@ type scalableController struct {
 }
 
 func (inv *Inventory) scalable() []scalableController {
-	var out []scalableController
+	out := make([]scalableController, 0, len(inv.Deployments)+len(inv.StatefulSets)+len(inv.ReplicaSets)+len(inv.ManagedReplicaSets)+len(inv.ReplicationControllers))
 	add := func(apiVersion, kind string, meta *metav1.ObjectMeta, podLabels map[string]string) {
 		out = append(out, scalableController{Resource: resourceOf(apiVersion, kind, meta), podLabels: podLabels})
 	}

@@ -56,6 +56,25 @@ func evaluatePSS(w *Workload, version psaapi.Version) pssResult {
 type pssCache struct {
 	mu      sync.Mutex
 	results map[*corev1.PodSpec]pssResult
+	// details holds each distinct violation text once: workloads made
+	// from one chart share theirs, and at 100,000 objects the copies
+	// were 10 MiB of the heap the scan keeps to its end.
+	details map[string]string
+}
+
+// intern returns the held copy of s, holding s if none is; c.mu is held.
+func (c *pssCache) intern(s string) string {
+	if s == "" {
+		return s
+	}
+	if held, ok := c.details[s]; ok {
+		return held
+	}
+	if c.details == nil {
+		c.details = map[string]string{}
+	}
+	c.details[s] = s
+	return s
 }
 
 // pss evaluates a workload against the latest Pod Security Standards once
@@ -76,25 +95,42 @@ func (r *reporter) pss(w *Workload) pssResult {
 	if c.results == nil {
 		c.results = map[*corev1.PodSpec]pssResult{}
 	}
+	res.baseline, res.restricted = c.intern(res.baseline), c.intern(res.restricted)
 	c.results[w.Spec] = res
 	c.mu.Unlock()
 	return res
 }
 
-// namespaceLevel is the level a namespace enforces and its policy version,
+// enforcedLevel is the level a namespace enforces and its policy version,
 // read from its pod-security.kubernetes.io labels as the admission plugin
 // reads them: privileged when unlabelled, restricted when the label is
 // invalid (admission fails closed).
-func namespaceLevel(inv *Inventory, ns string) (psaapi.Level, psaapi.Version) {
+func enforcedLevel(n *corev1.Namespace) (psaapi.Level, psaapi.Version) {
+	policy, _ := psaapi.PolicyToEvaluate(n.Labels, psaapi.Policy{
+		Enforce: psaapi.LevelVersion{Level: psaapi.LevelPrivileged, Version: psaapi.LatestVersion()},
+	})
+	return policy.Enforce.Level, policy.Enforce.Version
+}
+
+// namespaceLevels returns the enforced level of a namespace by name
+// (privileged for one the inventory does not hold), each namespace read
+// once: finding it by scanning them all for every workload grew as
+// workloads times namespaces.
+func namespaceLevels(inv *Inventory) func(ns string) (psaapi.Level, psaapi.Version) {
+	levels := make(map[string]psaapi.LevelVersion, len(inv.Namespaces))
 	for i := range inv.Namespaces {
-		if n := &inv.Namespaces[i]; n.Name == ns {
-			policy, _ := psaapi.PolicyToEvaluate(n.Labels, psaapi.Policy{
-				Enforce: psaapi.LevelVersion{Level: psaapi.LevelPrivileged, Version: psaapi.LatestVersion()},
-			})
-			return policy.Enforce.Level, policy.Enforce.Version
+		n := &inv.Namespaces[i]
+		if _, seen := levels[n.Name]; !seen {
+			level, version := enforcedLevel(n)
+			levels[n.Name] = psaapi.LevelVersion{Level: level, Version: version}
 		}
 	}
-	return psaapi.LevelPrivileged, psaapi.LatestVersion()
+	return func(ns string) (psaapi.Level, psaapi.Version) {
+		if lv, ok := levels[ns]; ok {
+			return lv.Level, lv.Version
+		}
+		return psaapi.LevelPrivileged, psaapi.LatestVersion()
+	}
 }
 
 var pssChecks = []*Check{
@@ -118,6 +154,7 @@ var pssChecks = []*Check{
 		ID: "PSS-003",
 		inventory: func(r *reporter, inv *Inventory) {
 			strictest := map[string]psaapi.Level{}
+			levelOf := namespaceLevels(inv)
 			for _, w := range r.workloads(inv) {
 				level := r.pss(&w).level
 				if cur, ok := strictest[w.Namespace]; !ok || levelRank(level) < levelRank(cur) {
@@ -130,7 +167,7 @@ var pssChecks = []*Check{
 				if !ok || systemNamespace(ns.Name) {
 					continue
 				}
-				enforced, _ := namespaceLevel(inv, ns.Name)
+				enforced, _ := levelOf(ns.Name)
 				if levelRank(meets) > levelRank(enforced) {
 					r.report(resourceOf("v1", "Namespace", &ns.ObjectMeta), "", "namespace %q enforces %s, but all its workloads meet %s", ns.Name, enforced, meets)
 				}
@@ -140,8 +177,9 @@ var pssChecks = []*Check{
 	{
 		ID: "PSS-004",
 		inventory: func(r *reporter, inv *Inventory) {
+			levelOf := namespaceLevels(inv)
 			for _, w := range r.workloads(inv) {
-				enforced, version := namespaceLevel(inv, w.Namespace)
+				enforced, version := levelOf(w.Namespace)
 				if enforced == psaapi.LevelPrivileged {
 					continue
 				}

@@ -83,11 +83,16 @@ var resourceChecks = []*Check{
 	{
 		ID: "RES-009",
 		inventory: func(r *reporter, inv *Inventory) {
-			controllers := inv.replicated()
+			// By namespace, so that each budget is held against its own
+			// namespace's controllers, not every controller of the cluster.
+			controllers := map[string][]replicatedController{}
+			for _, c := range inv.replicated() {
+				controllers[c.Namespace] = append(controllers[c.Namespace], c)
+			}
 			for i := range inv.PodDisruptionBudgets {
 				b := &inv.PodDisruptionBudgets[i]
 				res := resourceOf("policy/v1", "PodDisruptionBudget", &b.ObjectMeta)
-				if why := blocksEvictions(b, controllers); why != "" {
+				if why := blocksEvictions(b, controllers[b.Namespace]); why != "" {
 					r.report(res, "spec", "PodDisruptionBudget %q %s", b.Name, why)
 				}
 			}
@@ -129,7 +134,7 @@ type replicatedController struct {
 // their replica counts: 1 when unset, as the API server defaults it, and
 // an autoscaler's minReplicas when one scales them.
 func (inv *Inventory) replicated() []replicatedController {
-	var out []replicatedController
+	out := make([]replicatedController, 0, len(inv.Deployments)+len(inv.StatefulSets))
 	autoscaled := inv.autoscaledMinimum()
 	add := func(kind string, meta *metav1.ObjectMeta, replicas *int32, podLabels map[string]string) {
 		n := int32(1)
@@ -152,7 +157,8 @@ func (inv *Inventory) replicated() []replicatedController {
 	return out
 }
 
-// blocksEvictions says why a budget lets no pod be evicted, or "".
+// blocksEvictions says why a budget lets no pod be evicted, or "", from
+// the controllers of its namespace.
 func blocksEvictions(b *policyv1.PodDisruptionBudget, controllers []replicatedController) string {
 	if mu := b.Spec.MaxUnavailable; mu != nil {
 		if (mu.Type == intstr.Int && mu.IntVal == 0) || (mu.Type == intstr.String && strings.TrimSpace(mu.StrVal) == "0%") {

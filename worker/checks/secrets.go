@@ -293,7 +293,7 @@ func credentialValue(value string) string {
 // part of a longer word (tokenizer, secretary), and not naming where a
 // credential is or how it behaves (password_file, token_url).
 func credentialKey(name string) bool {
-	if credentialKeyMetadata.MatchString(name) || nonSecretKey.MatchString(name) {
+	if !mayNameCredential(name) || credentialKeyMetadata.MatchString(name) || nonSecretKey.MatchString(name) {
 		return false
 	}
 	for _, loc := range credentialName.FindAllStringIndex(name, -1) {
