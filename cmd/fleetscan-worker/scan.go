@@ -115,6 +115,7 @@ Flags:
 	var finding fleetscanv1.Finding
 	var resource fleetscanv1.ResourceRef
 	suppressed, failing := 0, 0
+	locator := inv.Locator()
 	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
 		if f.Suppressed != "" {
 			suppressed++
@@ -124,7 +125,7 @@ Flags:
 				failing++
 			}
 		}
-		return out.Finding(apiFinding(&finding, &resource, *clusterID, f), inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name))
+		return out.Finding(apiFinding(&finding, &resource, *clusterID, f), locator.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name))
 	})
 	if err != nil {
 		return err

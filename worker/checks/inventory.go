@@ -276,6 +276,33 @@ func (inv *Inventory) Location(kind, namespace, name string) string {
 	return inv.Locations[kind+"/"+namespace+"/"+name]
 }
 
+// Locator answers Location for a stream of findings on one goroutine.
+// Findings come resource by resource, so it keeps its last answer, and it
+// builds the key in a buffer of its own: at 100,000 objects a scan asked
+// half a million times, each a new string and a miss in a map too large
+// for the processor's caches.
+type Locator struct {
+	inv                   *Inventory
+	kind, namespace, name string
+	location              string
+	asked                 bool
+	key                   []byte
+}
+
+// Locator returns a Locator over inv.
+func (inv *Inventory) Locator() *Locator { return &Locator{inv: inv} }
+
+// Location is Inventory.Location.
+func (l *Locator) Location(kind, namespace, name string) string {
+	if l.asked && kind == l.kind && namespace == l.namespace && name == l.name {
+		return l.location
+	}
+	l.key = append(append(append(append(append(l.key[:0], kind...), '/'), namespace...), '/'), name...)
+	l.kind, l.namespace, l.name, l.asked = kind, namespace, name, true
+	l.location = l.inv.Locations[string(l.key)]
+	return l.location
+}
+
 // Add stores a decoded object in the inventory. It reports false for kinds
 // the checks do not read.
 func (inv *Inventory) Add(obj runtime.Object) bool {

@@ -101,3 +101,25 @@ func TestExpect(t *testing.T) {
 		t.Errorf("Expect added objects (%d) or room for kinds not seen (%d deployments)", inv.Len(), cap(inv.Deployments))
 	}
 }
+
+// TestLocator: a Locator answers as Location does, for the same resource
+// asked again and for each change of kind, namespace or name.
+func TestLocator(t *testing.T) {
+	inv := &Inventory{Locations: map[string]string{
+		"Deployment/team-a/web": "apps.yaml:1",
+		"Deployment/team-b/web": "apps.yaml:20",
+		"Service/team-a/web":    "svc.yaml:3",
+		"Namespace//team-a":     "ns.yaml:1",
+	}}
+	l := inv.Locator()
+	for _, q := range [][3]string{
+		{"Deployment", "team-a", "web"}, {"Deployment", "team-a", "web"},
+		{"Deployment", "team-b", "web"}, {"Service", "team-a", "web"},
+		{"Service", "team-a", "api"}, {"Service", "team-a", "api"},
+		{"Namespace", "", "team-a"}, {"Deployment", "team-a", "web"},
+	} {
+		if got, want := l.Location(q[0], q[1], q[2]), inv.Location(q[0], q[1], q[2]); got != want {
+			t.Errorf("Locator.Location(%q) = %q, Location = %q", q, got, want)
+		}
+	}
+}

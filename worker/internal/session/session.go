@@ -664,8 +664,9 @@ func (r *Runner) produce(ctx context.Context, a *workerv1.Assign, out *Output) (
 	}
 	res := Result{ObjectsScanned: int64(inv.Len()), Problems: catalog.CapProblems(inv.Problems), Unchecked: catalog.CapUnchecked(inv.Unchecked)}
 	out.Progress(res.ObjectsScanned)
+	locator := inv.Locator()
 	skipped, err := checks.Run(ctx, inv, sel, func(f checks.Finding) error {
-		return out.Emit(ToProto(f, inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name)))
+		return out.Emit(ToProto(f, locator.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name)))
 	})
 	if err != nil {
 		return Result{}, err
