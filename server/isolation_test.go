@@ -36,7 +36,15 @@ const sharedSnapshot = "acme-dev" // the shared cluster runs the acme-dev demo o
 
 func newTenantFleet(t *testing.T) *tenantFleet {
 	t.Helper()
-	ts := startServer(t)
+	return newTenantFleetWith(t, nil)
+}
+
+// newTenantFleetWith is newTenantFleet on a server configured by cfg.
+func newTenantFleetWith(t *testing.T, cfg func(*server.Config)) *tenantFleet {
+	t.Helper()
+	ts := &testServer{t: t, dataDir: t.TempDir(), cfg: cfg}
+	ts.start()
+	t.Cleanup(ts.shutdown)
 	op := ts.client(ts.operatorToken())
 	tf := &tenantFleet{ts: ts}
 	ctx := context.Background()

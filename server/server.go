@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -35,6 +36,7 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/metrics"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
+	"github.com/fleetscan/fleetscan/server/internal/web"
 )
 
 // Version of the server, reported to workers.
@@ -166,6 +168,13 @@ type Config struct {
 	// AddressFile, if set, receives the address actually listened on (useful
 	// with port 0).
 	AddressFile string
+	// WebListen, if set, is the address of the web listener: the public
+	// API over the Connect and gRPC-Web protocols, which browsers speak,
+	// and the console. It is served with the API's TLS, or in plaintext
+	// on a loopback address under the same rules. WebListener, if set,
+	// is served instead (tests).
+	WebListen   string
+	WebListener net.Listener
 	// Listener, if set, is served instead of listening on Listen; tests
 	// pass an in-process bufconn listener. TLS applies to it as configured;
 	// without TLS it needs Plaintext, and a TCP listener a loopback
@@ -232,6 +241,9 @@ type Server struct {
 	scans   *api.ScanServer
 	metrics *metrics.Metrics
 	mlis    net.Listener
+	web     *http.Server
+	wlis    net.Listener
+	webTLS  bool
 }
 
 // New opens the store, creates the first operator token if there is none,
@@ -266,9 +278,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.TLSCertFile, cfg.TLSKeyFile = files.Cert, files.Key
 		cfg.Logger.Info("serving TLS with a development certificate; clients must trust its CA", "ca", files.CA, "hosts", hosts)
 	}
-	creds, err := transportCredentials(cfg)
+	tlsConfig, err := serverTLS(cfg)
 	if err != nil {
 		return nil, err
+	}
+	var creds credentials.TransportCredentials
+	if tlsConfig != nil {
+		creds = credentials.NewTLS(tlsConfig)
+	}
+	if tlsConfig == nil {
+		if a, ok := addrOf(cfg.WebListener).(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+			return nil, fmt.Errorf("web listener %s: plaintext is allowed on loopback only; configure TLS", a)
+		}
+		if cfg.WebListen != "" && cfg.WebListener == nil {
+			if err := loopbackOnly("web listen address", cfg.WebListen); err != nil {
+				return nil, err
+			}
+		}
 	}
 	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
 	if err := checkDataDir(cfg.DataDir, dbPath, cfg.Init); err != nil {
@@ -377,6 +403,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("metrics listen: %w", err)
 		}
 	}
+	if cfg.WebListen != "" || cfg.WebListener != nil {
+		if err := s.listenWeb(tlsConfig); err != nil {
+			if s.mlis != nil {
+				s.mlis.Close()
+			}
+			s.lis.Close()
+			db.Close()
+			return nil, err
+		}
+	}
 	if cfg.AddressFile != "" {
 		if err := os.WriteFile(cfg.AddressFile, []byte(s.lis.Addr().String()+"\n"), 0o600); err != nil {
 			s.lis.Close()
@@ -403,6 +439,23 @@ func (s *Server) Serve(ctx context.Context) error {
 	compactCtx, stopCompact := context.WithCancel(ctx)
 	go func() { defer close(compactDone); s.compactLoop(compactCtx) }()
 	go func() { defer close(schedulesDone); s.sched.Loop(compactCtx, s.store, s.cfg.Tick, s.log) }()
+	webDone := make(chan struct{})
+	go func() {
+		defer close(webDone)
+		if s.web == nil {
+			return
+		}
+		s.log.Info("serving the web API and console", "addr", s.wlis.Addr().String(), "tls", s.webTLS)
+		var err error
+		if s.webTLS {
+			err = s.web.ServeTLS(s.wlis, "", "")
+		} else {
+			err = s.web.Serve(s.wlis)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("web listener", "err", err)
+		}
+	}()
 	metricsDone := make(chan struct{})
 	go func() {
 		defer close(metricsDone)
@@ -426,6 +479,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		// in progress.
 		s.ingest.Close()
 		s.scans.Close()
+		if s.web != nil {
+			// Browsers' calls run in the gRPC server's handlers: they
+			// drain under the same timeout.
+			webCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			if err := s.web.Shutdown(webCtx); err != nil {
+				s.web.Close()
+			}
+			cancel()
+		}
 		stopped := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(stopped) }()
 		select {
@@ -437,6 +499,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		<-errc
 	}
+	if s.web != nil {
+		s.web.Close() // when the gRPC server ended by itself
+	}
+	<-webDone
 	stopCompact()
 	<-compactDone
 	<-schedulesDone
@@ -496,7 +562,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	return nil
 }
 
-func transportCredentials(cfg Config) (credentials.TransportCredentials, error) {
+// serverTLS is the TLS configuration of the API and web listeners, nil
+// for plaintext, which it allows on loopback only.
+func serverTLS(cfg Config) (*tls.Config, error) {
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return nil, errors.New("tls: give both a certificate and a key")
 	}
@@ -520,7 +588,7 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 			// Tokens keep working: a certificate is one way in, not the only.
 			tc.ClientAuth = tls.VerifyClientCertIfGiven
 		}
-		return credentials.NewTLS(tc), nil
+		return tc, nil
 	}
 	if cfg.ClientCAFile != "" {
 		return nil, errors.New("client ca: client certificates need TLS; give --tls-cert and --tls-key (or --dev-tls)")
@@ -536,14 +604,73 @@ func transportCredentials(cfg Config) (credentials.TransportCredentials, error) 
 		}
 		return nil, nil
 	}
-	host, _, err := net.SplitHostPort(cfg.Listen)
+	return nil, loopbackOnly("listen address", cfg.Listen)
+}
+
+func addrOf(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+// loopbackOnly refuses a plaintext listen address off loopback.
+func loopbackOnly(what, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+		return fmt.Errorf("%s %q: %w", what, addr, err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("listen address %q: plaintext is allowed on loopback only; give --tls-cert and --tls-key, or listen on 127.0.0.1", cfg.Listen)
+		return fmt.Errorf("%s %q: plaintext is allowed on loopback only; give --tls-cert and --tls-key, or listen on 127.0.0.1", what, addr)
 	}
-	return nil, nil
+	return nil
+}
+
+// webServices are the services the web listener serves: the public API.
+var webServices = []string{
+	fleetscanv1.ClusterService_ServiceDesc.ServiceName,
+	fleetscanv1.ScanService_ServiceDesc.ServiceName,
+	fleetscanv1.FindingService_ServiceDesc.ServiceName,
+	fleetscanv1.TokenService_ServiceDesc.ServiceName,
+	fleetscanv1.AuditService_ServiceDesc.ServiceName,
+	fleetscanv1.AdminService_ServiceDesc.ServiceName,
+	fleetscanv1.ExceptionService_ServiceDesc.ServiceName,
+}
+
+// listenWeb opens the web listener, with tc's TLS when it is not nil.
+func (s *Server) listenWeb(tc *tls.Config) error {
+	h, err := web.NewHandler(s.grpc, web.Options{Services: webServices, MaxMessageBytes: s.cfg.MaxMessageBytes})
+	if err != nil {
+		return err
+	}
+	s.wlis = s.cfg.WebListener
+	if s.wlis == nil {
+		if s.wlis, err = net.Listen("tcp", s.cfg.WebListen); err != nil {
+			return fmt.Errorf("web listen: %w", err)
+		}
+	}
+	s.web = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No write timeout: a scan's watch streams for as long as the
+		// scan runs.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if tc != nil {
+		s.web.TLSConfig = tc.Clone()
+		s.webTLS = true
+	}
+	return nil
+}
+
+// WebAddr is the address of the web listener, or nil.
+func (s *Server) WebAddr() net.Addr {
+	if s.wlis == nil {
+		return nil
+	}
+	return s.wlis.Addr()
 }
 
 // newGRPCServer assembles the interceptors (recovery, logging, auth, in
