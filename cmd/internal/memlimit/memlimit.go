@@ -84,22 +84,28 @@ func FromCgroup(root string) (int64, error) {
 }
 
 // GCPercent is the garbage collector's target for the worker on a large
-// live heap: the heap may grow 20% past what is live before a
+// live heap: the heap may grow 30% past what is live before a
 // collection, not Go's default 100%. The worker's live heap is the
 // inventory it scans, held until the checks are done, so the default
 // doubles its peak: on a cluster of 49,039 objects (54 MiB live), peak
-// RSS was 175 MiB at 100, 134 MiB at 25 and 129 MiB at 20, with the same
-// CPU time within the noise of the machine (8.6–10.0 s user for every
-// setting from 20 to 100). Unlike a fixed soft limit, a percentage never
-// makes the collector run back to back on a cluster larger than the
-// limit: its cost stays proportional to what is live.
-const GCPercent = 20
+// RSS was 175 MiB at 100, 134 MiB at 25 and 129 MiB at 20. The cost of
+// collecting is the bytes allocated over this percentage, whatever the
+// size of the heap, so a lower percentage makes a large scan dearer per
+// object than a small one, whose heap is under MinHeadroom: at 20%, a
+// standalone scan of 100,000 generated objects took 1.50–1.55 times the
+// CPU per object of one of 10,000 (BenchmarkScanScaling), 5.98 s and
+// 246 MB; at 30%, 1.25–1.28 times, 5.05–5.33 s and 259–262 MB; at 40%,
+// 5.2 s and 290 MB. The live cluster's worker peaked at 134 MiB at 30%
+// as at 20%. Unlike a fixed soft limit, a percentage never makes the
+// collector run back to back on a cluster larger than the limit: its
+// cost stays proportional to what is live.
+const GCPercent = 30
 
 // MinHeadroom is how far the heap may always grow past what is live
 // before a collection. 20% of a small live heap is a few MiB, so a scan
 // of 10,000 objects (20 MiB live) collected every 4 MiB it allocated:
 // 1.67 s of CPU against 1.15 s at Go's default, for 71 against 88 MiB
-// peak RSS. With this floor the percentage only matters from 60 MiB live
+// peak RSS. With this floor the percentage only matters from 40 MiB live
 // up, where it holds the peak.
 const MinHeadroom = 12 << 20
 
