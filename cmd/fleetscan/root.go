@@ -26,8 +26,9 @@ type globals struct {
 	plaintext bool
 	output    string
 	stdout    io.Writer
-	// sarifOK is set by the commands that can write SARIF.
-	sarifOK bool
+	// sarifOK is set by the commands that can write SARIF, htmlOK by
+	// the report.
+	sarifOK, htmlOK bool
 	// configFile and context choose the config file and a context in it.
 	configFile, context string
 }
@@ -80,8 +81,8 @@ the current context of the config file ('fleetscan config --help'):
 	pf.BoolVar(&g.plaintext, "plaintext", os.Getenv("FLEETSCAN_PLAINTEXT") == "1", "no TLS, for a server on loopback [$FLEETSCAN_PLAINTEXT=1]")
 	pf.StringVar(&g.configFile, "config", "", "config file with named contexts [$FLEETSCAN_CONFIG] (default ~/.config/fleetscan/config.yaml)")
 	pf.StringVar(&g.context, "context", "", "context of the config file to use (default: its current context)")
-	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, wide, json or yaml (and sarif for findings list)")
-	root.AddCommand(clusterCommand(g), tokenCommand(g), auditCommand(g), exceptionCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g), configCommand(g), adminCommand(g))
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, wide, json or yaml (and sarif for findings list, html for report)")
+	root.AddCommand(clusterCommand(g), tokenCommand(g), auditCommand(g), exceptionCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g), configCommand(g), adminCommand(g), reportCommand(g))
 	return root
 }
 
@@ -95,9 +96,12 @@ func envOr(key, def string) string {
 // connect returns a client with the global flags applied.
 func (g *globals) connect() (*client.Client, error) {
 	switch g.output {
-	case "table", "wide", "json", "yaml", "sarif":
+	case "table", "wide", "json", "yaml", "sarif", "html":
 	default:
-		return nil, fmt.Errorf("--output %q: use table, wide, json or yaml (sarif: findings list)", g.output)
+		return nil, fmt.Errorf("--output %q: use table, wide, json or yaml (sarif: findings list; html: report)", g.output)
+	}
+	if g.output == "html" && !g.htmlOK {
+		return nil, errNoHTML
 	}
 	if g.output == "sarif" && !g.sarifOK {
 		return nil, errors.New("--output sarif: only 'fleetscan findings list' writes SARIF")
