@@ -2,6 +2,7 @@ package checks
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 )
 
 // systemNamespace reports namespaces run by Kubernetes or the provider,
@@ -92,8 +94,8 @@ var networkChecks = []*Check{
 	{
 		ID: "NET-004",
 		inventory: func(r *reporter, inv *Inventory) {
-			pods := inv.podLabels()
-			namespaces := inv.namespaceLabels()
+			peers := newPeerJudge(inv)
+			pods := peers.pods
 			for i := range inv.NetworkPolicies {
 				p := &inv.NetworkPolicies[i]
 				res := resourceOf("networking.k8s.io/v1", "NetworkPolicy", &p.ObjectMeta)
@@ -101,7 +103,7 @@ var networkChecks = []*Check{
 					r.report(res, "spec.podSelector", "NetworkPolicy %q selects no pod: none in namespace %q has labels %s", p.Name, p.Namespace, metav1.FormatLabelSelector(&p.Spec.PodSelector))
 				}
 				checkPeer := func(path string, peer networkingv1.NetworkPolicyPeer) {
-					if why := peerMatchesNothing(p.Namespace, peer, pods, namespaces); why != "" {
+					if why := peers.matchesNothing(p.Namespace, peer); why != "" {
 						r.report(res, path, "NetworkPolicy %q names a peer that matches nothing: %s", p.Name, why)
 					}
 				}
@@ -312,8 +314,8 @@ func (inv *Inventory) podLabels() map[string][]labels.Labels {
 
 // namespaceLabels maps the inventory's namespaces to their labels, with
 // the kubernetes.io/metadata.name label the API server sets on each.
-func (inv *Inventory) namespaceLabels() map[string]labels.Labels {
-	out := make(map[string]labels.Labels, len(inv.Namespaces))
+func (inv *Inventory) namespaceLabels() map[string]labels.Set {
+	out := make(map[string]labels.Set, len(inv.Namespaces))
 	for i := range inv.Namespaces {
 		ns := &inv.Namespaces[i]
 		set := labels.Set{corev1.LabelMetadataName: ns.Name}
@@ -336,28 +338,69 @@ func anyMatches(s *metav1.LabelSelector, sets []labels.Labels) bool {
 	return err == nil && slices.ContainsFunc(sets, sel.Matches)
 }
 
-// peerMatchesNothing says why a policy peer matches no pod, or "" when it
+// peerJudge judges the peers of a scan's NetworkPolicies against its pods
+// and namespaces. The same peers recur in the policies of every namespace
+// (the ingress controller, monitoring, DNS, the gateways of a tier), and
+// matching each against every namespace and the pods of those it selects
+// grew as policies times namespaces: a peer that names a namespaceSelector
+// is judged once, and the namespaces a selector may select are found by
+// the labels it requires.
+type peerJudge struct {
+	pods       map[string][]labels.Labels
+	namespaces map[string]labels.Set
+	names      []string
+	// byLabel lists the namespaces that carry a label, by key and value.
+	byLabel map[[2]string][]string
+	// verdicts holds what matchesNothing said of a peer that names a
+	// namespaceSelector, by its selectors: the policy's namespace plays
+	// no part in it.
+	verdicts map[string]string
+}
+
+func newPeerJudge(inv *Inventory) *peerJudge {
+	j := &peerJudge{pods: inv.podLabels(), namespaces: inv.namespaceLabels(), byLabel: map[[2]string][]string{}, verdicts: map[string]string{}}
+	for name, set := range j.namespaces {
+		j.names = append(j.names, name)
+		for k, v := range set {
+			j.byLabel[[2]string{k, v}] = append(j.byLabel[[2]string{k, v}], name)
+		}
+	}
+	return j
+}
+
+// matchesNothing says why a policy peer matches no pod, or "" when it
 // matches some or cannot be judged: ipBlocks, empty selectors, and
 // namespaceSelectors when the inventory holds no Namespace.
-func peerMatchesNothing(policyNamespace string, peer networkingv1.NetworkPolicyPeer, pods map[string][]labels.Labels, namespaces map[string]labels.Labels) string {
+func (j *peerJudge) matchesNothing(policyNamespace string, peer networkingv1.NetworkPolicyPeer) string {
+	if peer.IPBlock != nil || peer.NamespaceSelector == nil {
+		return j.judge(policyNamespace, peer)
+	}
+	key, err := json.Marshal([]*metav1.LabelSelector{peer.NamespaceSelector, peer.PodSelector})
+	if err != nil {
+		return j.judge(policyNamespace, peer)
+	}
+	why, ok := j.verdicts[string(key)]
+	if !ok {
+		why = j.judge(policyNamespace, peer)
+		j.verdicts[string(key)] = why
+	}
+	return why
+}
+
+func (j *peerJudge) judge(policyNamespace string, peer networkingv1.NetworkPolicyPeer) string {
 	if peer.IPBlock != nil {
 		return ""
 	}
 	scope := []string{policyNamespace}
 	if peer.NamespaceSelector != nil {
-		if len(namespaces) == 0 {
+		if len(j.namespaces) == 0 {
 			return ""
 		}
 		sel, err := metav1.LabelSelectorAsSelector(peer.NamespaceSelector)
 		if err != nil {
 			return ""
 		}
-		scope = scope[:0]
-		for name, set := range namespaces {
-			if sel.Matches(set) {
-				scope = append(scope, name)
-			}
-		}
+		scope = j.selected(sel)
 		if len(scope) == 0 {
 			return fmt.Sprintf("no namespace has labels %s", metav1.FormatLabelSelector(peer.NamespaceSelector))
 		}
@@ -366,7 +409,7 @@ func peerMatchesNothing(policyNamespace string, peer networkingv1.NetworkPolicyP
 		return ""
 	}
 	for _, ns := range scope {
-		if anyMatches(peer.PodSelector, pods[ns]) {
+		if anyMatches(peer.PodSelector, j.pods[ns]) {
 			return ""
 		}
 	}
@@ -375,6 +418,34 @@ func peerMatchesNothing(policyNamespace string, peer networkingv1.NetworkPolicyP
 		where = "the namespaces with labels " + metav1.FormatLabelSelector(peer.NamespaceSelector)
 	}
 	return fmt.Sprintf("no pod in %s has labels %s", where, metav1.FormatLabelSelector(peer.PodSelector))
+}
+
+// selected returns the namespaces sel selects, in no order. It tries
+// only those that carry a label that one of sel's key=value or key in (…)
+// requirements names, of the requirement that names the fewest; every
+// namespace when sel has no such requirement.
+func (j *peerJudge) selected(sel labels.Selector) []string {
+	candidates := j.names
+	reqs, _ := sel.Requirements()
+	for _, r := range reqs {
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			var named []string
+			for v := range r.Values() {
+				named = append(named, j.byLabel[[2]string{r.Key(), v}]...)
+			}
+			if len(named) < len(candidates) {
+				candidates = named
+			}
+		}
+	}
+	var out []string
+	for _, name := range candidates {
+		if sel.Matches(j.namespaces[name]) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // cniPlugin recognises a network plugin by a part of its images' names.

@@ -143,9 +143,22 @@ var rbacBindingChecks = []*Check{
 		inventory: func(r *reporter, inv *Inventory) {
 			view := r.rbac(inv)
 			bindings, subjects := view.bindings, view.bySubject
+			// What a binding grants depends on its role and its kind only:
+			// worked out once for each, as every namespace binds the same
+			// few ClusterRoles (edit, admin), whose rules grow with the
+			// operators that aggregate theirs into them.
+			type grant struct{ kind, role string }
+			granted := map[grant][]string{}
 			powers := make([][]string, len(bindings))
 			for i := range bindings {
-				powers[i] = takeover(&bindings[i], view.index)
+				b := &bindings[i]
+				g := grant{b.Kind, b.roleKey()}
+				p, ok := granted[g]
+				if !ok {
+					p = takeover(b, view.index)
+					granted[g] = p
+				}
+				powers[i] = p
 			}
 			saAutomount := map[string]*bool{}
 			for i := range inv.ServiceAccounts {

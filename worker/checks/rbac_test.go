@@ -189,6 +189,45 @@ func TestRBACSemantics(t *testing.T) {
 			"SA-005 HIGH Pod ci/runner : pods run as service account \"runner\", to which ClusterRoleBinding \"c-every-sa\" grants ClusterRole \"pod-maker\" to group system:serviceaccounts cluster-wide (can create pods); 2 more bindings grant it such powers",
 			"SA-005 HIGH Pod web/elsewhere : pods run as service account \"runner\", to which ClusterRoleBinding \"c-every-sa\" grants ClusterRole \"pod-maker\" to group system:serviceaccounts cluster-wide (can create pods)",
 		},
+	}, {
+		// What a ClusterRole grants through a RoleBinding is its
+		// namespaced part only, whichever binding of it comes first.
+		name: "one ClusterRole bound in namespaces and cluster-wide",
+		manifests: []string{
+			clusterRole("pv-maker", "", `[{apiGroups: [""], resources: [pods, persistentvolumes], verbs: [create]}]`),
+			roleBinding("a", "makers", "ClusterRole", "pv-maker", `[{kind: ServiceAccount, name: x, namespace: a}]`),
+			clusterBinding("makers", "pv-maker", `[{kind: ServiceAccount, name: y, namespace: b}]`),
+			roleBinding("c", "makers", "ClusterRole", "pv-maker", `[{kind: ServiceAccount, name: z}]`),
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: a}\nspec: {serviceAccountName: x, containers: [{name: r, image: runner:1}]}\n",
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: y, namespace: b}\nspec: {serviceAccountName: y, containers: [{name: r, image: runner:1}]}\n",
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: z, namespace: c}\nspec: {serviceAccountName: z, containers: [{name: r, image: runner:1}]}\n",
+		},
+		ids: []string{"SA-005"},
+		want: []string{
+			"SA-005 HIGH Pod b/y : pods run as service account \"y\", to which ClusterRoleBinding \"makers\" grants ClusterRole \"pv-maker\" cluster-wide (can create pods; can create persistentvolumes)",
+			"SA-005 MEDIUM Pod a/x : pods run as service account \"x\", to which RoleBinding \"a/makers\" grants ClusterRole \"pv-maker\" in namespace \"a\" (can create pods)",
+			"SA-005 MEDIUM Pod c/z : pods run as service account \"z\", to which RoleBinding \"c/makers\" grants ClusterRole \"pv-maker\" in namespace \"c\" (can create pods)",
+		},
+	}, {
+		// Every binding that names a namespace's default account, by
+		// account or by user name, from any namespace, once each, in the
+		// bindings' order (cluster-wide first); the groups it is in
+		// concern every account, not it.
+		name: "the bindings of a default service account",
+		manifests: []string{
+			"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: shop}\nautomountServiceAccountToken: false\n",
+			"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: quiet}\nautomountServiceAccountToken: false\n",
+			roleBinding("shop", "a-view", "ClusterRole", "view", `[{kind: ServiceAccount, name: default}]`),
+			clusterBinding("b-user", "view", `[{kind: User, apiGroup: rbac.authorization.k8s.io, name: "system:serviceaccount:shop:default"}, {kind: ServiceAccount, name: default, namespace: shop}]`),
+			roleBinding("other", "c-from-elsewhere", "ClusterRole", "edit", `[{kind: ServiceAccount, name: default, namespace: shop}, {kind: ServiceAccount, name: default, namespace: billing}]`),
+			roleBinding("quiet", "d-groups", "ClusterRole", "view", `[{kind: Group, apiGroup: rbac.authorization.k8s.io, name: "system:serviceaccounts:quiet"}, {kind: User, apiGroup: rbac.authorization.k8s.io, name: "system:serviceaccount:quiet:default-reader"}]`),
+			clusterBinding("e-billing", "view", `[{kind: User, apiGroup: rbac.authorization.k8s.io, name: "system:serviceaccount:billing:default"}]`),
+		},
+		ids: []string{"SA-003"},
+		want: []string{
+			"SA-003 MEDIUM ServiceAccount billing/default : the default service account of namespace \"billing\" is bound by ClusterRoleBinding \"e-billing\", RoleBinding \"other/c-from-elsewhere\"",
+			"SA-003 MEDIUM ServiceAccount shop/default : the default service account of namespace \"shop\" is bound by ClusterRoleBinding \"b-user\", RoleBinding \"shop/a-view\", RoleBinding \"other/c-from-elsewhere\"",
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := runChecks(t, tc.manifests, tc.ids...)

@@ -64,11 +64,12 @@ var resourceChecks = []*Check{
 	{
 		ID: "RES-008",
 		inventory: func(r *reporter, inv *Inventory) {
+			budgets := budgetSelectors(inv.PodDisruptionBudgets)
 			for _, c := range inv.replicated() {
 				if c.replicas == 0 {
 					continue // scaled down: nothing runs, nothing can fail
 				}
-				covered := anyBudgetSelects(inv.PodDisruptionBudgets, c.Namespace, c.podLabels)
+				covered := anyBudgetSelects(budgets[c.Namespace], c.podLabels)
 				switch {
 				case c.replicas < 2 && !covered:
 					r.report(c.Resource, "", "%s %q runs 1 replica and no PodDisruptionBudget selects its pods", c.Kind, c.Name)
@@ -242,22 +243,30 @@ func longRunning(w *Workload, c *Container, spec *corev1.Container) bool {
 	return true
 }
 
-// anyBudgetSelects reports whether a PodDisruptionBudget of the namespace
-// selects pods with these labels. An empty selector selects every pod of
-// the namespace; a missing one selects none.
-func anyBudgetSelects(budgets []policyv1.PodDisruptionBudget, namespace string, podLabels map[string]string) bool {
+// budgetSelectors returns by namespace the selectors of the
+// PodDisruptionBudgets, each converted once: RES-008 holds every
+// controller against its namespace's budgets, where scanning every budget
+// of the cluster for each controller grew as controllers times budgets.
+// An empty selector selects every pod of the namespace; a missing or
+// invalid one selects none and is left out.
+func budgetSelectors(budgets []policyv1.PodDisruptionBudget) map[string][]labels.Selector {
+	out := map[string][]labels.Selector{}
 	for i := range budgets {
 		b := &budgets[i]
-		if b.Namespace != namespace || b.Spec.Selector == nil {
+		if b.Spec.Selector == nil {
 			continue
 		}
 		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
 		if err != nil {
-			continue // an invalid selector selects nothing
+			continue
 		}
-		if sel.Matches(labels.Set(podLabels)) {
-			return true
-		}
+		out[b.Namespace] = append(out[b.Namespace], sel)
 	}
-	return false
+	return out
+}
+
+// anyBudgetSelects reports whether one of the selectors matches podLabels.
+func anyBudgetSelects(selectors []labels.Selector, podLabels map[string]string) bool {
+	set := labels.Set(podLabels)
+	return slices.ContainsFunc(selectors, func(s labels.Selector) bool { return s.Matches(set) })
 }

@@ -31,12 +31,11 @@ var secretChecks = []*Check{
 				b.subjects = slices.DeleteFunc(slices.Clone(b.subjects), func(s rbacv1.Subject) bool { return s.Kind == rbacv1.GroupKind })
 				direct = append(direct, b)
 			}
+			grants := defaultAccountBindings(direct)
 			boundBy := func(ns string) []string {
 				var bound []string
-				for j := range direct {
-					if _, ok := direct[j].grantsServiceAccount(ns, "default"); ok {
-						bound = append(bound, fmt.Sprintf("%s %q", direct[j].Kind, direct[j].qualifiedName()))
-					}
+				for _, j := range grants[ns] {
+					bound = append(bound, fmt.Sprintf("%s %q", direct[j].Kind, direct[j].qualifiedName()))
 				}
 				return bound
 			}
@@ -372,6 +371,34 @@ func credentialAssignments(text string) []string {
 	for _, m := range element.FindAllStringSubmatch(text, -1) {
 		if m[1] == m[3] {
 			add(m[1], m[2])
+		}
+	}
+	return out
+}
+
+// defaultAccountBindings returns by namespace the indexes, in order, of
+// the bindings that grant its default service account, as
+// grantsServiceAccount decides for bindings that name no group: each
+// binding read once, where asking every binding about every namespace's
+// default account grew as namespaces times bindings.
+func defaultAccountBindings(bindings []binding) map[string][]int {
+	const prefix, suffix = "system:serviceaccount:", ":default"
+	out := map[string][]int{}
+	for j := range bindings {
+		b := &bindings[j]
+		for _, s := range b.subjects {
+			var ns string
+			switch {
+			case s.Kind == rbacv1.ServiceAccountKind && s.Name == "default":
+				ns = cmp.Or(s.Namespace, b.Namespace)
+			case s.Kind == rbacv1.UserKind && len(s.Name) >= len(prefix)+len(suffix) && strings.HasPrefix(s.Name, prefix) && strings.HasSuffix(s.Name, suffix):
+				ns = s.Name[len(prefix) : len(s.Name)-len(suffix)]
+			default:
+				continue
+			}
+			if list := out[ns]; len(list) == 0 || list[len(list)-1] != j {
+				out[ns] = append(list, j)
+			}
 		}
 	}
 	return out
