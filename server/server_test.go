@@ -177,9 +177,15 @@ func (ts *testServer) clientWith(token string, more ...client.Option) *client.Cl
 // startWorker runs a worker on a snapshot until the test ends.
 func (ts *testServer) startWorker(clusterID, token, snapshot string) (stop func() error) {
 	ts.t.Helper()
+	return ts.startWorkerOn(clusterID, token, worker.SnapshotSource(snapshot, nil))
+}
+
+// startWorkerOn runs a worker reading src until the test ends.
+func (ts *testServer) startWorkerOn(clusterID, token string, src worker.Source) (stop func() error) {
+	ts.t.Helper()
 	w, err := worker.New(worker.Config{
 		Server: "passthrough:///bufnet", Token: token, ClusterID: clusterID, Plaintext: true,
-		Source:      worker.SnapshotSource(snapshot, nil),
+		Source:      src,
 		BatchSize:   7, // several batches per job
 		MinBackoff:  20 * time.Millisecond,
 		MaxBackoff:  200 * time.Millisecond,
