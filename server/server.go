@@ -175,6 +175,8 @@ type Config struct {
 	// is served instead (tests).
 	WebListen   string
 	WebListener net.Listener
+	// WebAddressFile, if set, receives the web listener's address.
+	WebAddressFile string
 	// Listener, if set, is served instead of listening on Listen; tests
 	// pass an in-process bufconn listener. TLS applies to it as configured;
 	// without TLS it needs Plaintext, and a TCP listener a loopback
@@ -413,11 +415,25 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if cfg.AddressFile != "" {
-		if err := os.WriteFile(cfg.AddressFile, []byte(s.lis.Addr().String()+"\n"), 0o600); err != nil {
-			s.lis.Close()
+	for _, f := range []struct {
+		what, path string
+		addr       net.Addr
+	}{{"address file", cfg.AddressFile, s.lis.Addr()}, {"web address file", cfg.WebAddressFile, s.WebAddr()}} {
+		if f.path == "" {
+			continue
+		}
+		err := errors.New("no web listener (--web-listen)")
+		if f.addr != nil {
+			err = os.WriteFile(f.path, []byte(f.addr.String()+"\n"), 0o600)
+		}
+		if err != nil {
+			for _, l := range []net.Listener{s.lis, s.mlis, s.wlis} {
+				if l != nil {
+					l.Close()
+				}
+			}
 			db.Close()
-			return nil, fmt.Errorf("address file: %w", err)
+			return nil, fmt.Errorf("%s: %w", f.what, err)
 		}
 	}
 	return s, nil

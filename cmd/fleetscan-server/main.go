@@ -92,6 +92,7 @@ Flags:
 	webListen := fs.String("web-listen", "", "address of the web listener, e.g. 127.0.0.1:8080: the public API over the Connect and gRPC-Web protocols for browsers, with the API's TLS, tokens, rate limits and audit (default: off)")
 	pprofOn := fs.Bool("pprof", false, "also serve /debug/pprof/ on the metrics listener")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
+	webAddrFile := fs.String("web-address-file", "", "write the web listener's address to this file (for scripts using port 0)")
 	shutdown := fs.Duration("shutdown-timeout", server.Defaults.ShutdownTimeout, "how long to wait for calls in progress on shutdown (worker streams are ended at once; their jobs are requeued)")
 	jobTimeout := fs.Duration("job-timeout", server.Defaults.JobTimeout, "a job still running after this long ends as TIMED_OUT")
 	jobExpiry := fs.Duration("job-expiry", server.Defaults.JobExpiry, "a job whose worker has not connected after this long ends as EXPIRED")
@@ -126,7 +127,7 @@ Flags:
 		DataDir: *dataDir, Init: *initDB, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Plaintext: *plaintext,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn, WebListen: *webListen,
-		AddressFile: *addrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, MaxMessageBytes: int(min(maxMessage.N, math.MaxInt32)), Logger: log,
+		AddressFile: *addrFile, WebAddressFile: *webAddrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, MaxMessageBytes: int(min(maxMessage.N, math.MaxInt32)), Logger: log,
 	})
 	if err != nil {
 		return err
