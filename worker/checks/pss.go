@@ -37,7 +37,9 @@ func evaluatePSS(w *Workload, version psaapi.Version) pssResult {
 	for _, level := range pssLevels {
 		agg := psapolicy.AggregateCheckResults(pssEvaluator().EvaluatePod(psaapi.LevelVersion{Level: level, Version: version}, w.PodMeta, w.Spec))
 		if agg.Allowed {
-			continue
+			// Restricted holds every baseline control: a pod it admits,
+			// baseline admits too, and a second evaluation is waste.
+			break
 		}
 		if level == psaapi.LevelRestricted {
 			res.restricted = agg.ForbiddenDetail()
