@@ -18,6 +18,15 @@ $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc: go.mod go.sum
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
+# Node.js 20 or newer and npm, Debian's when they are missing: the
+# TypeScript SDK and the web console are built with them.
+define need_node
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "Node.js and npm not found: installing Debian's nodejs and npm"; \
+	  apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	@node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("Node.js " + process.version + " is too old: the TypeScript SDK and the console need 20 or newer"); process.exit(1) }'
+endef
+
 # The TypeScript SDK's npm packages, protoc-gen-es among them, pinned by
 # its package-lock.json. npm ci writes node_modules/.package-lock.json last,
 # so it runs again only when the lock file changed or an install broke off.
@@ -25,11 +34,32 @@ TS      := client/typescript
 TS_DEPS := $(TS)/node_modules/.package-lock.json
 
 $(TS_DEPS): $(TS)/package.json $(TS)/package-lock.json
-	@command -v node >/dev/null && command -v npm >/dev/null || { \
-	  echo "Node.js and npm not found: installing Debian's nodejs and npm"; \
-	  apt-get update -qq && apt-get install -y -qq nodejs npm; }
-	@node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("Node.js " + process.version + " is too old: the TypeScript SDK needs 20 or newer"); process.exit(1) }'
+	$(need_node)
 	npm ci --prefix $(TS) --no-audit --no-fund --no-update-notifier
+
+# The web console: TypeScript in client/console, bundled by esbuild with
+# the packages of its own package-lock.json (esbuild, uPlot, connect-web,
+# protobuf-es) into CONSOLE_DIST, which the server embeds and which is
+# committed like generated code.
+CONSOLE      := client/console
+CONSOLE_DIST := server/internal/web/console/dist
+CONSOLE_DEPS := $(CONSOLE)/node_modules/.package-lock.json
+
+$(CONSOLE_DEPS): $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	$(need_node)
+	npm ci --prefix $(CONSOLE) --no-audit --no-fund --no-update-notifier
+
+.PHONY: console
+console: $(CONSOLE_DEPS) ## Build the web console into server/internal/web/console/dist (committed)
+	node $(CONSOLE)/build.mjs $(CONSOLE_DIST)
+
+.PHONY: checkconsole
+checkconsole: $(CONSOLE_DEPS) ## Type-check the web console; fail when its committed bundle is stale
+	$(CONSOLE)/node_modules/.bin/tsc --noEmit -p $(CONSOLE)
+	@rm -rf .tmp/console && node $(CONSOLE)/build.mjs .tmp/console
+	@diff -r $(CONSOLE_DIST) .tmp/console >/dev/null || { \
+	  echo "$(CONSOLE_DIST) is stale: run make console and commit"; \
+	  diff -rq $(CONSOLE_DIST) .tmp/console; exit 1; }
 
 PROTO_TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(TS_DEPS)
 
@@ -105,7 +135,7 @@ $(SARIF_SCHEMA): | $(TS_DEPS)
 .PHONY: test
 # The crash tests run the binaries of `build` (FLEETSCAN_BIN), not a
 # -race build of their own.
-test: lint checkproto build $(SARIF_SCHEMA) ## Lint, check generated code, run all tests with -race, the TS SDK's tests, fuzz briefly
+test: lint checkproto checkconsole build $(SARIF_SCHEMA) ## Lint, check generated code and the console's bundle, run all tests with -race, the TS SDK's tests, fuzz briefly
 	FLEETSCAN_BIN=$(BIN) FLEETSCAN_SARIF_SCHEMA=$(CURDIR)/$(SARIF_SCHEMA) $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory ts-test
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3000x

@@ -37,6 +37,7 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 	"github.com/fleetscan/fleetscan/server/internal/web"
+	"github.com/fleetscan/fleetscan/server/internal/web/console"
 )
 
 // Version of the server, reported to workers.
@@ -653,9 +654,10 @@ var webServices = []string{
 	fleetscanv1.ExceptionService_ServiceDesc.ServiceName,
 }
 
-// listenWeb opens the web listener, with tc's TLS when it is not nil.
+// listenWeb opens the web listener, with tc's TLS when it is not nil: the
+// public API for browsers, and the console at "/".
 func (s *Server) listenWeb(tc *tls.Config) error {
-	h, err := web.NewHandler(s.grpc, web.Options{Services: webServices, MaxMessageBytes: s.cfg.MaxMessageBytes})
+	h, err := web.NewHandler(s.grpc, web.Options{Services: webServices, MaxMessageBytes: s.cfg.MaxMessageBytes, Console: console.Handler()})
 	if err != nil {
 		return err
 	}

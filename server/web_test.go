@@ -22,6 +22,7 @@ import (
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server"
+	"github.com/fleetscan/fleetscan/server/internal/web"
 )
 
 // webClient calls the web listener as a browser's Connect or gRPC-Web
@@ -197,7 +198,8 @@ func TestWebAPIIsTheAPI(t *testing.T) {
 }
 
 // TestWebServesOnlyThePublicAPI: the worker protocol, health and
-// reflection are not on the web listener, every response carries the
+// reflection are not on the web listener, the console is (its page at
+// "/", its two assets, nothing else), every response carries the
 // security headers, and a server stream (a scan's watch) works over
 // HTTP/1.1.
 func TestWebServesOnlyThePublicAPI(t *testing.T) {
@@ -205,24 +207,45 @@ func TestWebServesOnlyThePublicAPI(t *testing.T) {
 	transport := &http.Transport{}
 	t.Cleanup(transport.CloseIdleConnections)
 	hc := &http.Client{Transport: transport}
-	for _, path := range []string{
-		"/fleetscan.worker.v1.WorkerService/Connect",
-		"/grpc.health.v1.Health/Check",
-		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-		"/",
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		contentType  string // "" for any
+	}{
+		{"POST", "/fleetscan.worker.v1.WorkerService/Connect", http.StatusNotFound, ""},
+		{"POST", "/grpc.health.v1.Health/Check", http.StatusNotFound, ""},
+		{"POST", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", http.StatusNotFound, ""},
+		{"GET", "/grpc.health.v1.Health/Check", http.StatusNotFound, ""},
+		{"POST", "/", http.StatusMethodNotAllowed, ""},
+		{"GET", "/", http.StatusOK, "text/html; charset=utf-8"},
+		{"GET", "/console.js", http.StatusOK, "text/javascript; charset=utf-8"},
+		{"GET", "/console.css", http.StatusOK, "text/css; charset=utf-8"},
+		{"GET", "/cluster/prod-eu-1", http.StatusNotFound, ""},
+		{"GET", "/index.html", http.StatusNotFound, ""},
 	} {
-		resp, err := hc.Post(base+path, "application/json", strings.NewReader("{}"))
+		req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader("{}"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("POST %s: %s, want 404", path, resp.Status)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for h, want := range map[string]string{"Content-Security-Policy": "default-src 'self'", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"} {
-			if got := resp.Header.Get(h); !strings.Contains(got, want) {
-				t.Errorf("POST %s: %s %q, want %q in it", path, h, got, want)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: %s, want %d", tc.method, tc.path, resp.Status, tc.status)
+		}
+		if got := resp.Header.Get("Content-Type"); tc.contentType != "" && got != tc.contentType {
+			t.Errorf("%s %s: Content-Type %q, want %q", tc.method, tc.path, got, tc.contentType)
+		}
+		if tc.path == "/" && tc.method == "GET" && !strings.Contains(string(body), `<script type="module" src="/console.js">`) {
+			t.Errorf("GET /: not the console's page:\n%s", body)
+		}
+		for h, want := range map[string]string{"Content-Security-Policy": web.ContentSecurityPolicy, "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"} {
+			if got := resp.Header.Get(h); got != want {
+				t.Errorf("%s %s: %s %q, want %q", tc.method, tc.path, h, got, want)
 			}
 		}
 	}

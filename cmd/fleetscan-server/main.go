@@ -89,7 +89,7 @@ Flags:
 	devTLS := fs.Bool("dev-tls", false, "make a development CA and server certificate under DATA_DIR/tls and serve TLS with them (clients use --ca DATA_DIR/tls/ca.crt)")
 	devHosts := fs.String("dev-tls-hosts", "localhost,127.0.0.1,::1", "comma-separated names and addresses the development certificate is for")
 	metricsListen := fs.String("metrics-listen", "", "HTTP address for Prometheus /metrics, e.g. 127.0.0.1:9464 (default: off)")
-	webListen := fs.String("web-listen", "", "address of the web listener, e.g. 127.0.0.1:8080: the public API over the Connect and gRPC-Web protocols for browsers, with the API's TLS, tokens, rate limits and audit (default: off)")
+	webListen := fs.String("web-listen", "", "address of the web listener, e.g. 127.0.0.1:8080: the web console at / and the public API over the Connect and gRPC-Web protocols for browsers, with the API's TLS, tokens, rate limits and audit (default: off)")
 	pprofOn := fs.Bool("pprof", false, "also serve /debug/pprof/ on the metrics listener")
 	addrFile := fs.String("address-file", "", "write the address actually listened on to this file (for scripts using port 0)")
 	webAddrFile := fs.String("web-address-file", "", "write the web listener's address to this file (for scripts using port 0)")
