@@ -213,7 +213,7 @@ e2e-large: build ## End-to-end scan of a ~50,000-object cluster through the serv
 	  FLEETSCAN_BIN=$(BIN) FLEETSCAN_E2E_TOOLS=$$tools $(GO) test -tags e2e -count=1 -timeout 30m -v -run 'TestLargeCluster' ./deploy/e2e $(E2E_FLAGS)
 
 .PHONY: demo
-demo: build ## Server, one worker per demo cluster, a fleet scan; no cluster needed (KEEP=1: leave them running)
+demo: build ## Server, one worker per demo cluster, a fleet scan, the console; no cluster needed (KEEP=1: run until Ctrl-C)
 	@KEEP=$(KEEP) bash deploy/demo/run.sh
 
 .PHONY: cluster-up cluster-down

@@ -2,10 +2,10 @@
 # make demo: a fleetscan server on loopback with a fresh database, one
 # worker per bundled demo cluster snapshot, a fleet scan, its summary and
 # the worst findings. Every process it starts is stopped on exit, Ctrl-C
-# included, unless KEEP=1 (make demo KEEP=1): then a demo that succeeded
-# leaves the server, its workers and its data running, and prints the
-# commands to explore them and to stop them. Needs the binaries of
-# `make build` in .tmp/bin.
+# included. With KEEP=1 (make demo KEEP=1) a demo that succeeded keeps the
+# server, its workers and its data running until Ctrl-C, and prints the
+# console's address, tokens to sign in with and the commands to explore
+# it. Needs the binaries of `make build` in .tmp/bin.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -16,13 +16,10 @@ pids=()
 
 cleanup() {
 	local status=$?
-	if [ "${KEEP:-}" = 1 ] && [ "$status" -eq 0 ]; then
-		exit 0
-	fi
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 	if [ "$status" -eq 130 ]; then
-		echo "interrupted: stopped every process the demo started" >&2
+		echo "stopped every process the demo started and removed its data" >&2
 	elif [ "$status" -ne 0 ]; then
 		echo >&2
 		echo "demo failed (exit $status); last lines of the logs:" >&2
@@ -42,7 +39,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "Starting fleetscan-server on 127.0.0.1 with a development TLS certificate (data in $work/data)"
 "$bin/fleetscan-server" --data-dir "$work/data" --listen 127.0.0.1:0 --dev-tls \
-	--address-file "$work/addr" >"$work/server.log" 2>&1 &
+	--address-file "$work/addr" --web-listen 127.0.0.1:0 --web-address-file "$work/webaddr" >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
 	[ -s "$work/addr" ] && break
@@ -78,16 +75,28 @@ step "The fleet's worst findings"
 step "Clusters ranked by posture score (docs/posture-score.md)"
 "$bin/fleetscan" compare --checks 8
 
+step "The console: the same API, in a browser"
+console="https://$(cat "$work/webaddr")/"
+for tenant in acme globex; do
+	"$bin/fleetscan" token create --name "$tenant-console" --tenant "$tenant" --secret-file "$work/$tenant.token" >/dev/null
+done
 if [ "${KEEP:-}" = 1 ]; then
-	{
-		echo "#!/usr/bin/env bash"
-		echo "# Stops what make demo KEEP=1 left running and removes its data."
-		echo "kill ${pids[*]} 2>/dev/null; rm -rf '$work'"
-	} >"$work/stop.sh"
-	chmod +x "$work/stop.sh"
+	echo "Open $console"
+else
+	echo "Open $console while the demo runs (make demo KEEP=1 keeps it running until Ctrl-C)"
+fi
+cat <<CONSOLE
+(the certificate is the demo's own: let the browser proceed, or trust $FLEETSCAN_CA)
+and sign in with a token:
+  the operator, who sees the whole fleet:  $(cat "$FLEETSCAN_TOKEN_FILE")
+  tenant acme, who sees only its clusters:  $(cat "$work/acme.token")
+  tenant globex:                            $(cat "$work/globex.token")
+CONSOLE
+
+if [ "${KEEP:-}" = 1 ]; then
 	step "Kept running: the server (pid ${pids[0]}), its workers and the data in $work"
 	cat <<EXPLORE
-Explore it with the CLI (built in $bin):
+Explore it with the CLI (built in $bin) in another terminal:
 
   export FLEETSCAN_SERVER=$FLEETSCAN_SERVER
   export FLEETSCAN_TOKEN_FILE=$FLEETSCAN_TOKEN_FILE
@@ -98,13 +107,19 @@ Explore it with the CLI (built in $bin):
   $bin/fleetscan summary --fleet
   $bin/fleetscan trend --fleet --since 1d
 
-Stop it and remove its data with:
-
-  $work/stop.sh
+Press Ctrl-C here to stop it and remove its data.
 EXPLORE
-	exit 0
+	# Until Ctrl-C. A terminal's Ctrl-C reaches the server too, which then
+	# shuts down cleanly (status 0); any other end of it is a failure.
+	status=0
+	wait "${pids[0]}" || status=$?
+	if [ "$status" -ne 0 ]; then
+		echo "fleetscan-server exited with status $status" >&2
+		exit 1
+	fi
+	exit 130
 fi
 
 step "Done: every process the demo started is stopped"
 echo "See deploy/demo/README.md for what is wrong in each cluster, and README.md to run it for real."
-echo "make demo KEEP=1 leaves the server and its data running to explore."
+echo "make demo KEEP=1 keeps the server, the console and the data running until Ctrl-C, to explore."
