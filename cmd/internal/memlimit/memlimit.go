@@ -91,12 +91,12 @@ func FromCgroup(root string) (int64, error) {
 // RSS was 175 MiB at 100, 134 MiB at 25 and 129 MiB at 20. The cost of
 // collecting is the bytes allocated over this percentage, whatever the
 // size of the heap, so a lower percentage makes a large scan dearer per
-// object than a small one, whose heap is under MinHeadroom: at 20%, a
-// standalone scan of 100,000 generated objects took 1.50–1.55 times the
-// CPU per object of one of 10,000 (BenchmarkScanScaling), 5.98 s and
-// 246 MB; at 30%, 1.25–1.28 times, 5.05–5.33 s and 259–262 MB; at 40%,
-// 5.2 s and 290 MB. The live cluster's worker peaked at 134 MiB at 30%
-// as at 20%. Unlike a fixed soft limit, a percentage never makes the
+// object than a small one, whose heap is under MinHeadroom. With the
+// scan of session 9, 100,000 generated objects cost 1.29–1.35 times the
+// CPU per object of 10,000 in process (BenchmarkScanScaling) at 30%, and
+// 4.8 s for a peak RSS of 260 MB as a process; at 40%, 1.26 times for
+// 275–279 MB; at 20% (the scan of mid-session) 1.50–1.55 times. The live
+// cluster's worker peaked at 134 MiB at 30% as at 20%. Unlike a fixed soft limit, a percentage never makes the
 // collector run back to back on a cluster larger than the limit: its
 // cost stays proportional to what is live.
 const GCPercent = 30
