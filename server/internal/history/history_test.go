@@ -1,6 +1,7 @@
 package history
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -110,4 +111,47 @@ func TestTrendGapBeforeFirstScan(t *testing.T) {
 			t.Errorf("Nov 6: %d scans, %d high; want 0 scans, the Nov 5 scan's 3 carried", p.Scans, p.Counts.High)
 		}
 	}
+}
+
+// yearOfFleet is 1,000 clusters with a year of daily summaries each, and
+// their latest jobs with 40 checks' counts: the fleet the console's
+// overview is measured on (issue 19).
+func yearOfFleet() ([]store.ClusterHistory, []store.Latest, time.Time) {
+	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var hs []store.ClusterHistory
+	var latest []store.Latest
+	for c := range 1000 {
+		rec := &storagev1.ClusterRecord{Id: fmt.Sprintf("cluster-%04d", c), Tenant: fmt.Sprintf("tenant-%d", c%10)}
+		h := store.ClusterHistory{Cluster: rec}
+		for d := 365; d >= 1; d-- {
+			at := end.Add(-time.Duration(d)*24*time.Hour + time.Duration(c)*time.Second)
+			h.Summaries = append(h.Summaries, store.Summary{FinishMs: at.UnixMilli(), Objects: 2500,
+				Counts: &fleetscanv1.SeverityCounts{Critical: int64(d % 7), High: int64(40 + d%13), Medium: int64(300 + d%31), Low: int64(200 + c%17)}})
+		}
+		hs = append(hs, h)
+		job := &storagev1.JobRecord{Findings: h.Summaries[len(h.Summaries)-1].Counts, ObjectsScanned: 2500, CheckCounts: map[string]int64{}}
+		for k := range 40 {
+			job.CheckCounts[fmt.Sprintf("CHK-%03d", k)] = int64((c + k) % 23)
+		}
+		latest = append(latest, store.Latest{Cluster: rec, Job: job})
+	}
+	return hs, latest, end
+}
+
+// BenchmarkOverviewCompute: what the server computes for the console's
+// fleet overview once it has read the store (BenchmarkOverview in the
+// store package times the reads): a year's daily trend of 1,000 clusters,
+// their ranking and check by cluster matrix, and the fleet's summary.
+func BenchmarkOverviewCompute(b *testing.B) {
+	hs, latest, end := yearOfFleet()
+	since := end.AddDate(-1, 0, 0)
+	for b.Loop() {
+		points := Trend(hs, since, end, 24*time.Hour)
+		ranked, matrix := Compare(latest)
+		sum := Summarize(latest, 10)
+		if len(points) < 365 || len(ranked) != 1000 || len(matrix) != 40 || sum.ClustersScanned != 1000 {
+			b.Fatalf("%d points, %d ranked, %d rows, %d scanned", len(points), len(ranked), len(matrix), sum.ClustersScanned)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/overview")
 }

@@ -784,3 +784,50 @@ func BenchmarkHistories(b *testing.B) {
 	}
 	l.report(b)
 }
+
+// BenchmarkOverview: what the web console's fleet overview reads, over
+// 1,000 clusters with a year of daily summaries: the fleet's trend over a
+// year (GetTrend: Histories), the latest job of every cluster twice
+// (GetSummary and CompareClusters: LatestJobs), and eight days of the 12
+// lowest-scoring clusters one by one (the worst movers: Histories of one
+// cluster). The calls run one after the other here; the console sends
+// them at once. Target (issue 19): the overview under a second.
+func BenchmarkOverview(b *testing.B) {
+	f := benchFleetDB(b)
+	ctx := context.Background()
+	all := func(*storagev1.ClusterRecord) bool { return true }
+	eightDays := f.sinceMs + (benchHistoryDays-7)*day.Milliseconds()
+	var l latencies
+	call := func() error {
+		hs, err := f.db.Histories(ctx, all, f.sinceMs)
+		if err != nil {
+			return err
+		}
+		if len(hs) != benchClusters+1 {
+			return fmt.Errorf("%d histories, want %d", len(hs), benchClusters+1)
+		}
+		for range 2 {
+			latest, err := f.db.LatestJobs(ctx, all)
+			if err != nil {
+				return err
+			}
+			if len(latest) != benchClusters+1 {
+				return fmt.Errorf("%d latest jobs, want %d", len(latest), benchClusters+1)
+			}
+		}
+		for _, id := range f.clusterIDs[:12] {
+			one := func(c *storagev1.ClusterRecord) bool { return c.Id == id }
+			if hs, err := f.db.Histories(ctx, one, eightDays); err != nil || len(hs) != 1 {
+				return fmt.Errorf("history of %s: %d, %v", id, len(hs), err)
+			}
+		}
+		return nil
+	}
+	for b.Loop() {
+		l.time(b, call)
+	}
+	for len(l) < minSamples {
+		l.time(b, call)
+	}
+	l.report(b)
+}
