@@ -104,7 +104,8 @@ export function exceptionsPage(view: View, query: URLSearchParams): void {
       },
     );
   };
-  const refresh = () => show(false);
+  // After a revocation the row goes: focus moves to the list, not to the page's start.
+  const refresh = () => show(true);
   const say = (text: string, error = false) => {
     status.className = error ? "status error" : "status ok";
     status.textContent = text;
