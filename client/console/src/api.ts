@@ -7,6 +7,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 
 import { ClusterService } from "../../typescript/src/gen/fleetscan/v1/cluster_service_pb.js";
+import { ExceptionService } from "../../typescript/src/gen/fleetscan/v1/exception_service_pb.js";
 import { FindingService } from "../../typescript/src/gen/fleetscan/v1/finding_service_pb.js";
 import { ScanService } from "../../typescript/src/gen/fleetscan/v1/scan_service_pb.js";
 import { token } from "./session.js";
@@ -36,6 +37,37 @@ const transport = createConnectTransport({
 export const clusters = createClient(ClusterService, transport);
 export const findings = createClient(FindingService, transport);
 export const scans = createClient(ScanService, transport);
+export const exceptions = createClient(ExceptionService, transport);
+
+/** Role is what the signed-in token may do, as far as the console needs to know. */
+export type Role = "operator" | "tenant";
+
+let role: Promise<Role> | null = null;
+
+/**
+ * whoAmI tells an operator's token from a tenant's: the API has no call
+ * for it, so it asks for one scan (ListScans is for operators; a tenant
+ * gets PERMISSION_DENIED). The answer is kept until sign-out; an error
+ * other than that refusal is not.
+ */
+export function whoAmI(): Promise<Role> {
+  if (role === null) {
+    role = scans.listScans({ pageSize: 1 }).then(
+      (): Role => "operator",
+      (err: unknown): Role => {
+        if (code(err) === Code.PermissionDenied) return "tenant";
+        role = null;
+        throw err;
+      },
+    );
+  }
+  return role;
+}
+
+/** forgetRole drops what whoAmI learnt, at sign-out. */
+export function forgetRole(): void {
+  role = null;
+}
 
 /** isCanceled reports an error of a call that the console itself abandoned. */
 export function isCanceled(err: unknown): boolean {

@@ -108,3 +108,29 @@ export function resource(r: ResourceRef | undefined): string {
   const name = r.namespace ? `${r.namespace}/${r.name}` : r.name;
   return [r.kind, name, r.subPath].filter((s) => s !== "").join(" ");
 }
+
+/**
+ * relative says how far ts is from now, coarsely: "in 3 days", "5 hours
+ * ago", "in 2 minutes".
+ */
+export function relative(ts: Timestamp | undefined, now = Date.now()): string {
+  if (!ts) return "";
+  const ms = timestampDate(ts).getTime() - now;
+  const abs = Math.abs(ms);
+  const units: [number, string][] = [
+    [365 * 86_400_000, "year"],
+    [30 * 86_400_000, "month"],
+    [86_400_000, "day"],
+    [3_600_000, "hour"],
+    [60_000, "minute"],
+  ];
+  let text = "less than a minute";
+  for (const [size, name] of units) {
+    const n = Math.floor(abs / size);
+    if (n >= 1) {
+      text = `${n} ${name}${n === 1 ? "" : "s"}`;
+      break;
+    }
+  }
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
+}

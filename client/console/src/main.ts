@@ -1,15 +1,19 @@
 // The console's entry point: sign-in, the header, and the hash router
-// (#/, #/clusters, #/cluster/ID, #/cluster/ID/finding/FINGERPRINT), so
-// that the server serves one page at "/" and needs no fallback route.
+// (#/, #/clusters, #/cluster/ID, #/cluster/ID/finding/FINGERPRINT,
+// #/exceptions, #/scans, #/scan/ID, #/compliance), so that the server
+// serves one page at "/" and needs no fallback route.
 import { Code } from "@connectrpc/connect";
 
-import { clusters, code, describe, unauthenticated } from "./api.js";
+import { clusters, code, describe, forgetRole, unauthenticated } from "./api.js";
 import { forgetCatalog } from "./catalog.js";
 import { clusterPage } from "./cluster.js";
 import { clustersPage } from "./clusters.js";
+import { compliancePage } from "./compliance.js";
 import { h, replace } from "./dom.js";
+import { exceptionsPage } from "./exceptions.js";
 import { findingPage } from "./finding.js";
 import { overview } from "./overview.js";
+import { scanPage, scansPage } from "./scans.js";
 import * as session from "./session.js";
 
 function byId(id: string): HTMLElement {
@@ -32,6 +36,10 @@ type Route =
   | { view: "clusters" }
   | { view: "cluster"; id: string; query: URLSearchParams }
   | { view: "finding"; id: string; fingerprint: string }
+  | { view: "exceptions"; query: URLSearchParams }
+  | { view: "scans" }
+  | { view: "scan"; id: string }
+  | { view: "compliance"; query: URLSearchParams }
   | { view: "unknown" };
 
 /** parse reads a location.hash. */
@@ -48,6 +56,10 @@ function parse(hash: string): Route {
   }
   if (parts.length === 0) return { view: "overview" };
   if (parts.length === 1 && parts[0] === "clusters") return { view: "clusters" };
+  if (parts.length === 1 && parts[0] === "exceptions") return { view: "exceptions", query };
+  if (parts.length === 1 && parts[0] === "scans") return { view: "scans" };
+  if (parts[0] === "scan" && parts.length === 2) return { view: "scan", id: parts[1] };
+  if (parts.length === 1 && parts[0] === "compliance") return { view: "compliance", query };
   if (parts[0] === "cluster" && parts.length === 2) return { view: "cluster", id: parts[1], query };
   if (parts[0] === "cluster" && parts.length === 4 && parts[2] === "finding") return { view: "finding", id: parts[1], fingerprint: parts[3] };
   return { view: "unknown" };
@@ -67,6 +79,9 @@ function chrome(route: Route | null): void {
       null,
       h("li", null, link("#/", "Overview", route.view === "overview")),
       h("li", null, link("#/clusters", "Clusters", route.view === "clusters")),
+      h("li", null, link("#/exceptions", "Exceptions", route.view === "exceptions")),
+      h("li", null, link("#/scans", "Scans", route.view === "scans" || route.view === "scan")),
+      h("li", null, link("#/compliance", "Compliance", route.view === "compliance")),
     ),
   );
   replace(account, h("button", { type: "button", class: "quiet", onclick: signOut }, "Sign out"));
@@ -98,6 +113,18 @@ function render(focus: boolean): void {
       break;
     case "finding":
       findingPage(view, route.id, route.fingerprint);
+      break;
+    case "exceptions":
+      exceptionsPage(view, route.query);
+      break;
+    case "scans":
+      scansPage(view);
+      break;
+    case "scan":
+      scanPage(view, route.id);
+      break;
+    case "compliance":
+      compliancePage(view, route.query);
       break;
     default:
       document.title = "Not found · fleetscan";
@@ -155,6 +182,7 @@ function signIn(): void {
 function signOut(): void {
   session.signOut();
   forgetCatalog();
+  forgetRole();
   notice = "Signed out. The token is no longer kept in this tab.";
   render(true);
 }
@@ -163,6 +191,7 @@ window.addEventListener(unauthenticated, () => {
   if (session.token() === null) return; // an earlier call said so already
   session.signOut();
   forgetCatalog();
+  forgetRole();
   notice = "The server refused the token: it is wrong, expired or revoked. Sign in with a valid token.";
   render(true);
 });

@@ -117,7 +117,7 @@ export function findingsTable(caption: string, list: Finding[], withCluster = fa
 }
 
 /** field is a labelled form control. */
-export function field(label: string, control: HTMLInputElement | HTMLSelectElement, hint?: string): HTMLElement {
+export function field(label: string, control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, hint?: string): HTMLElement {
   const id = control.id || uid("field");
   control.id = id;
   let hintEl: HTMLElement | null = null;
@@ -133,4 +133,13 @@ export function select(options: [string, string][], value: string): HTMLSelectEl
   const el = h("select", null, options.map(([v, t]) => h("option", { value: v }, t)));
   el.value = value;
   return el;
+}
+
+/** pager is "Previous page", the page number and "Next page". */
+export function pager(page: number, next: string, previous: () => void, following: () => void): HTMLElement[] {
+  return [
+    h("button", { type: "button", disabled: page === 1, onclick: previous }, "Previous page"),
+    h("span", { class: "muted" }, ` Page ${page} `),
+    h("button", { type: "button", disabled: next === "", onclick: following }, "Next page"),
+  ];
 }
