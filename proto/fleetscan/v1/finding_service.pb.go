@@ -1260,7 +1260,11 @@ type ClusterPosture struct {
 	Counts         *SeverityCounts        `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
 	ObjectsScanned int64                  `protobuf:"varint,5,opt,name=objects_scanned,json=objectsScanned,proto3" json:"objects_scanned,omitempty"`
 	// When the latest scan ended; unset when the cluster was never scanned.
-	ScanTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=scan_time,json=scanTime,proto3" json:"scan_time,omitempty"`
+	ScanTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=scan_time,json=scanTime,proto3" json:"scan_time,omitempty"`
+	// The open findings by the party responsible for them: the provider,
+	// the platform team, the workload owners. Empty when the latest scan
+	// ended before the server recorded parties (a new scan fills it).
+	Parties       []*PartyCounts `protobuf:"bytes,7,rep,name=parties,proto3" json:"parties,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1337,6 +1341,66 @@ func (x *ClusterPosture) GetScanTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ClusterPosture) GetParties() []*PartyCounts {
+	if x != nil {
+		return x.Parties
+	}
+	return nil
+}
+
+// PartyCounts counts the open findings one party is responsible for.
+type PartyCounts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Party         ResponsibleParty       `protobuf:"varint,1,opt,name=party,proto3,enum=fleetscan.v1.ResponsibleParty" json:"party,omitempty"`
+	Counts        *SeverityCounts        `protobuf:"bytes,2,opt,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartyCounts) Reset() {
+	*x = PartyCounts{}
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartyCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartyCounts) ProtoMessage() {}
+
+func (x *PartyCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartyCounts.ProtoReflect.Descriptor instead.
+func (*PartyCounts) Descriptor() ([]byte, []int) {
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PartyCounts) GetParty() ResponsibleParty {
+	if x != nil {
+		return x.Party
+	}
+	return ResponsibleParty_RESPONSIBLE_PARTY_UNSPECIFIED
+}
+
+func (x *PartyCounts) GetCounts() *SeverityCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
 // CheckRow counts a check's open findings per cluster.
 type CheckRow struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1350,7 +1414,7 @@ type CheckRow struct {
 
 func (x *CheckRow) Reset() {
 	*x = CheckRow{}
-	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[18]
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1426,7 @@ func (x *CheckRow) String() string {
 func (*CheckRow) ProtoMessage() {}
 
 func (x *CheckRow) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[18]
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1439,7 @@ func (x *CheckRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRow.ProtoReflect.Descriptor instead.
 func (*CheckRow) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{18}
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckRow) GetCheckId() string {
@@ -1409,7 +1473,7 @@ type GetSummaryRequest struct {
 
 func (x *GetSummaryRequest) Reset() {
 	*x = GetSummaryRequest{}
-	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[19]
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1485,7 @@ func (x *GetSummaryRequest) String() string {
 func (*GetSummaryRequest) ProtoMessage() {}
 
 func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[19]
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1498,7 @@ func (x *GetSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{19}
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetSummaryRequest) GetScope() *Scope {
@@ -1453,14 +1517,19 @@ type GetSummaryResponse struct {
 	Clusters        int32 `protobuf:"varint,3,opt,name=clusters,proto3" json:"clusters,omitempty"`
 	ClustersScanned int32 `protobuf:"varint,4,opt,name=clusters_scanned,json=clustersScanned,proto3" json:"clusters_scanned,omitempty"`
 	// The checks with the most open findings, most first (at most 10).
-	TopChecks     []*CheckCount `protobuf:"bytes,5,rep,name=top_checks,json=topChecks,proto3" json:"top_checks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TopChecks []*CheckCount `protobuf:"bytes,5,rep,name=top_checks,json=topChecks,proto3" json:"top_checks,omitempty"`
+	// The open findings by the party responsible for them, over the
+	// clusters whose latest scan recorded parties (parties_clusters of
+	// clusters_scanned).
+	Parties         []*PartyCounts `protobuf:"bytes,6,rep,name=parties,proto3" json:"parties,omitempty"`
+	PartiesClusters int32          `protobuf:"varint,7,opt,name=parties_clusters,json=partiesClusters,proto3" json:"parties_clusters,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetSummaryResponse) Reset() {
 	*x = GetSummaryResponse{}
-	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[20]
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1541,7 @@ func (x *GetSummaryResponse) String() string {
 func (*GetSummaryResponse) ProtoMessage() {}
 
 func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[20]
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1554,7 @@ func (x *GetSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{20}
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetSummaryResponse) GetCounts() *SeverityCounts {
@@ -1523,6 +1592,20 @@ func (x *GetSummaryResponse) GetTopChecks() []*CheckCount {
 	return nil
 }
 
+func (x *GetSummaryResponse) GetParties() []*PartyCounts {
+	if x != nil {
+		return x.Parties
+	}
+	return nil
+}
+
+func (x *GetSummaryResponse) GetPartiesClusters() int32 {
+	if x != nil {
+		return x.PartiesClusters
+	}
+	return 0
+}
+
 // CheckCount is the number of open findings of a check.
 type CheckCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1534,7 +1617,7 @@ type CheckCount struct {
 
 func (x *CheckCount) Reset() {
 	*x = CheckCount{}
-	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[21]
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1629,7 @@ func (x *CheckCount) String() string {
 func (*CheckCount) ProtoMessage() {}
 
 func (x *CheckCount) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[21]
+	mi := &file_fleetscan_v1_finding_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1642,7 @@ func (x *CheckCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckCount.ProtoReflect.Descriptor instead.
 func (*CheckCount) Descriptor() ([]byte, []int) {
-	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{21}
+	return file_fleetscan_v1_finding_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CheckCount) GetCheckId() string {
@@ -1669,7 +1752,7 @@ const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"\x83\x01\n" +
 	"\x17CompareClustersResponse\x128\n" +
 	"\bclusters\x18\x01 \x03(\v2\x1c.fleetscan.v1.ClusterPostureR\bclusters\x12.\n" +
-	"\x06checks\x18\x02 \x03(\v2\x16.fleetscan.v1.CheckRowR\x06checks\"\xf5\x01\n" +
+	"\x06checks\x18\x02 \x03(\v2\x16.fleetscan.v1.CheckRowR\x06checks\"\xaa\x02\n" +
 	"\x0eClusterPosture\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x16\n" +
@@ -1677,20 +1760,26 @@ const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\x05score\x18\x03 \x01(\x05R\x05score\x124\n" +
 	"\x06counts\x18\x04 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\x12'\n" +
 	"\x0fobjects_scanned\x18\x05 \x01(\x03R\x0eobjectsScanned\x127\n" +
-	"\tscan_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bscanTime\"S\n" +
+	"\tscan_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bscanTime\x123\n" +
+	"\aparties\x18\a \x03(\v2\x19.fleetscan.v1.PartyCountsR\aparties\"y\n" +
+	"\vPartyCounts\x124\n" +
+	"\x05party\x18\x01 \x01(\x0e2\x1e.fleetscan.v1.ResponsiblePartyR\x05party\x124\n" +
+	"\x06counts\x18\x02 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\"S\n" +
 	"\bCheckRow\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x16\n" +
 	"\x06counts\x18\x02 \x03(\x03R\x06counts\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x03R\x05total\">\n" +
 	"\x11GetSummaryRequest\x12)\n" +
-	"\x05scope\x18\x01 \x01(\v2\x13.fleetscan.v1.ScopeR\x05scope\"\xe0\x01\n" +
+	"\x05scope\x18\x01 \x01(\v2\x13.fleetscan.v1.ScopeR\x05scope\"\xc0\x02\n" +
 	"\x12GetSummaryResponse\x124\n" +
 	"\x06counts\x18\x01 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x05R\x05score\x12\x1a\n" +
 	"\bclusters\x18\x03 \x01(\x05R\bclusters\x12)\n" +
 	"\x10clusters_scanned\x18\x04 \x01(\x05R\x0fclustersScanned\x127\n" +
 	"\n" +
-	"top_checks\x18\x05 \x03(\v2\x18.fleetscan.v1.CheckCountR\ttopChecks\"=\n" +
+	"top_checks\x18\x05 \x03(\v2\x18.fleetscan.v1.CheckCountR\ttopChecks\x123\n" +
+	"\aparties\x18\x06 \x03(\v2\x19.fleetscan.v1.PartyCountsR\aparties\x12)\n" +
+	"\x10parties_clusters\x18\a \x01(\x05R\x0fpartiesClusters\"=\n" +
 	"\n" +
 	"CheckCount\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x12\x14\n" +
@@ -1724,7 +1813,7 @@ func file_fleetscan_v1_finding_service_proto_rawDescGZIP() []byte {
 }
 
 var file_fleetscan_v1_finding_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fleetscan_v1_finding_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_fleetscan_v1_finding_service_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_fleetscan_v1_finding_service_proto_goTypes = []any{
 	(TrendBucket)(0),                // 0: fleetscan.v1.TrendBucket
 	(*ListFindingsRequest)(nil),     // 1: fleetscan.v1.ListFindingsRequest
@@ -1745,68 +1834,73 @@ var file_fleetscan_v1_finding_service_proto_goTypes = []any{
 	(*CompareClustersRequest)(nil),  // 16: fleetscan.v1.CompareClustersRequest
 	(*CompareClustersResponse)(nil), // 17: fleetscan.v1.CompareClustersResponse
 	(*ClusterPosture)(nil),          // 18: fleetscan.v1.ClusterPosture
-	(*CheckRow)(nil),                // 19: fleetscan.v1.CheckRow
-	(*GetSummaryRequest)(nil),       // 20: fleetscan.v1.GetSummaryRequest
-	(*GetSummaryResponse)(nil),      // 21: fleetscan.v1.GetSummaryResponse
-	(*CheckCount)(nil),              // 22: fleetscan.v1.CheckCount
-	(Severity)(0),                   // 23: fleetscan.v1.Severity
-	(FindingStatus)(0),              // 24: fleetscan.v1.FindingStatus
-	(ResponsibleParty)(0),           // 25: fleetscan.v1.ResponsibleParty
-	(*timestamppb.Timestamp)(nil),   // 26: google.protobuf.Timestamp
-	(*Finding)(nil),                 // 27: fleetscan.v1.Finding
-	(*SeverityCounts)(nil),          // 28: fleetscan.v1.SeverityCounts
+	(*PartyCounts)(nil),             // 19: fleetscan.v1.PartyCounts
+	(*CheckRow)(nil),                // 20: fleetscan.v1.CheckRow
+	(*GetSummaryRequest)(nil),       // 21: fleetscan.v1.GetSummaryRequest
+	(*GetSummaryResponse)(nil),      // 22: fleetscan.v1.GetSummaryResponse
+	(*CheckCount)(nil),              // 23: fleetscan.v1.CheckCount
+	(Severity)(0),                   // 24: fleetscan.v1.Severity
+	(FindingStatus)(0),              // 25: fleetscan.v1.FindingStatus
+	(ResponsibleParty)(0),           // 26: fleetscan.v1.ResponsibleParty
+	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
+	(*Finding)(nil),                 // 28: fleetscan.v1.Finding
+	(*SeverityCounts)(nil),          // 29: fleetscan.v1.SeverityCounts
 }
 var file_fleetscan_v1_finding_service_proto_depIdxs = []int32{
-	23, // 0: fleetscan.v1.ListFindingsRequest.min_severity:type_name -> fleetscan.v1.Severity
-	24, // 1: fleetscan.v1.ListFindingsRequest.status:type_name -> fleetscan.v1.FindingStatus
-	25, // 2: fleetscan.v1.ListFindingsRequest.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	26, // 3: fleetscan.v1.ListFindingsRequest.first_seen_after:type_name -> google.protobuf.Timestamp
-	26, // 4: fleetscan.v1.ListFindingsRequest.first_seen_before:type_name -> google.protobuf.Timestamp
-	27, // 5: fleetscan.v1.ListFindingsResponse.findings:type_name -> fleetscan.v1.Finding
+	24, // 0: fleetscan.v1.ListFindingsRequest.min_severity:type_name -> fleetscan.v1.Severity
+	25, // 1: fleetscan.v1.ListFindingsRequest.status:type_name -> fleetscan.v1.FindingStatus
+	26, // 2: fleetscan.v1.ListFindingsRequest.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	27, // 3: fleetscan.v1.ListFindingsRequest.first_seen_after:type_name -> google.protobuf.Timestamp
+	27, // 4: fleetscan.v1.ListFindingsRequest.first_seen_before:type_name -> google.protobuf.Timestamp
+	28, // 5: fleetscan.v1.ListFindingsResponse.findings:type_name -> fleetscan.v1.Finding
 	5,  // 6: fleetscan.v1.ListChecksResponse.checks:type_name -> fleetscan.v1.Check
-	23, // 7: fleetscan.v1.Check.severity:type_name -> fleetscan.v1.Severity
-	25, // 8: fleetscan.v1.Check.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	27, // 9: fleetscan.v1.GetFindingResponse.finding:type_name -> fleetscan.v1.Finding
+	24, // 7: fleetscan.v1.Check.severity:type_name -> fleetscan.v1.Severity
+	26, // 8: fleetscan.v1.Check.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	28, // 9: fleetscan.v1.GetFindingResponse.finding:type_name -> fleetscan.v1.Finding
 	9,  // 10: fleetscan.v1.GetFindingResponse.sightings:type_name -> fleetscan.v1.Sighting
 	10, // 11: fleetscan.v1.GetFindingResponse.previous_intervals:type_name -> fleetscan.v1.OpenInterval
-	26, // 12: fleetscan.v1.Sighting.time:type_name -> google.protobuf.Timestamp
-	26, // 13: fleetscan.v1.OpenInterval.first_seen_time:type_name -> google.protobuf.Timestamp
-	26, // 14: fleetscan.v1.OpenInterval.last_seen_time:type_name -> google.protobuf.Timestamp
-	26, // 15: fleetscan.v1.OpenInterval.resolved_time:type_name -> google.protobuf.Timestamp
-	27, // 16: fleetscan.v1.DiffScansResponse.new:type_name -> fleetscan.v1.Finding
-	27, // 17: fleetscan.v1.DiffScansResponse.resolved:type_name -> fleetscan.v1.Finding
+	27, // 12: fleetscan.v1.Sighting.time:type_name -> google.protobuf.Timestamp
+	27, // 13: fleetscan.v1.OpenInterval.first_seen_time:type_name -> google.protobuf.Timestamp
+	27, // 14: fleetscan.v1.OpenInterval.last_seen_time:type_name -> google.protobuf.Timestamp
+	27, // 15: fleetscan.v1.OpenInterval.resolved_time:type_name -> google.protobuf.Timestamp
+	28, // 16: fleetscan.v1.DiffScansResponse.new:type_name -> fleetscan.v1.Finding
+	28, // 17: fleetscan.v1.DiffScansResponse.resolved:type_name -> fleetscan.v1.Finding
 	6,  // 18: fleetscan.v1.GetTrendRequest.scope:type_name -> fleetscan.v1.Scope
-	26, // 19: fleetscan.v1.GetTrendRequest.since:type_name -> google.protobuf.Timestamp
+	27, // 19: fleetscan.v1.GetTrendRequest.since:type_name -> google.protobuf.Timestamp
 	0,  // 20: fleetscan.v1.GetTrendRequest.bucket:type_name -> fleetscan.v1.TrendBucket
 	15, // 21: fleetscan.v1.GetTrendResponse.points:type_name -> fleetscan.v1.TrendPoint
-	26, // 22: fleetscan.v1.TrendPoint.time:type_name -> google.protobuf.Timestamp
-	28, // 23: fleetscan.v1.TrendPoint.counts:type_name -> fleetscan.v1.SeverityCounts
+	27, // 22: fleetscan.v1.TrendPoint.time:type_name -> google.protobuf.Timestamp
+	29, // 23: fleetscan.v1.TrendPoint.counts:type_name -> fleetscan.v1.SeverityCounts
 	18, // 24: fleetscan.v1.CompareClustersResponse.clusters:type_name -> fleetscan.v1.ClusterPosture
-	19, // 25: fleetscan.v1.CompareClustersResponse.checks:type_name -> fleetscan.v1.CheckRow
-	28, // 26: fleetscan.v1.ClusterPosture.counts:type_name -> fleetscan.v1.SeverityCounts
-	26, // 27: fleetscan.v1.ClusterPosture.scan_time:type_name -> google.protobuf.Timestamp
-	6,  // 28: fleetscan.v1.GetSummaryRequest.scope:type_name -> fleetscan.v1.Scope
-	28, // 29: fleetscan.v1.GetSummaryResponse.counts:type_name -> fleetscan.v1.SeverityCounts
-	22, // 30: fleetscan.v1.GetSummaryResponse.top_checks:type_name -> fleetscan.v1.CheckCount
-	1,  // 31: fleetscan.v1.FindingService.ListFindings:input_type -> fleetscan.v1.ListFindingsRequest
-	7,  // 32: fleetscan.v1.FindingService.GetFinding:input_type -> fleetscan.v1.GetFindingRequest
-	11, // 33: fleetscan.v1.FindingService.DiffScans:input_type -> fleetscan.v1.DiffScansRequest
-	13, // 34: fleetscan.v1.FindingService.GetTrend:input_type -> fleetscan.v1.GetTrendRequest
-	16, // 35: fleetscan.v1.FindingService.CompareClusters:input_type -> fleetscan.v1.CompareClustersRequest
-	20, // 36: fleetscan.v1.FindingService.GetSummary:input_type -> fleetscan.v1.GetSummaryRequest
-	3,  // 37: fleetscan.v1.FindingService.ListChecks:input_type -> fleetscan.v1.ListChecksRequest
-	2,  // 38: fleetscan.v1.FindingService.ListFindings:output_type -> fleetscan.v1.ListFindingsResponse
-	8,  // 39: fleetscan.v1.FindingService.GetFinding:output_type -> fleetscan.v1.GetFindingResponse
-	12, // 40: fleetscan.v1.FindingService.DiffScans:output_type -> fleetscan.v1.DiffScansResponse
-	14, // 41: fleetscan.v1.FindingService.GetTrend:output_type -> fleetscan.v1.GetTrendResponse
-	17, // 42: fleetscan.v1.FindingService.CompareClusters:output_type -> fleetscan.v1.CompareClustersResponse
-	21, // 43: fleetscan.v1.FindingService.GetSummary:output_type -> fleetscan.v1.GetSummaryResponse
-	4,  // 44: fleetscan.v1.FindingService.ListChecks:output_type -> fleetscan.v1.ListChecksResponse
-	38, // [38:45] is the sub-list for method output_type
-	31, // [31:38] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	20, // 25: fleetscan.v1.CompareClustersResponse.checks:type_name -> fleetscan.v1.CheckRow
+	29, // 26: fleetscan.v1.ClusterPosture.counts:type_name -> fleetscan.v1.SeverityCounts
+	27, // 27: fleetscan.v1.ClusterPosture.scan_time:type_name -> google.protobuf.Timestamp
+	19, // 28: fleetscan.v1.ClusterPosture.parties:type_name -> fleetscan.v1.PartyCounts
+	26, // 29: fleetscan.v1.PartyCounts.party:type_name -> fleetscan.v1.ResponsibleParty
+	29, // 30: fleetscan.v1.PartyCounts.counts:type_name -> fleetscan.v1.SeverityCounts
+	6,  // 31: fleetscan.v1.GetSummaryRequest.scope:type_name -> fleetscan.v1.Scope
+	29, // 32: fleetscan.v1.GetSummaryResponse.counts:type_name -> fleetscan.v1.SeverityCounts
+	23, // 33: fleetscan.v1.GetSummaryResponse.top_checks:type_name -> fleetscan.v1.CheckCount
+	19, // 34: fleetscan.v1.GetSummaryResponse.parties:type_name -> fleetscan.v1.PartyCounts
+	1,  // 35: fleetscan.v1.FindingService.ListFindings:input_type -> fleetscan.v1.ListFindingsRequest
+	7,  // 36: fleetscan.v1.FindingService.GetFinding:input_type -> fleetscan.v1.GetFindingRequest
+	11, // 37: fleetscan.v1.FindingService.DiffScans:input_type -> fleetscan.v1.DiffScansRequest
+	13, // 38: fleetscan.v1.FindingService.GetTrend:input_type -> fleetscan.v1.GetTrendRequest
+	16, // 39: fleetscan.v1.FindingService.CompareClusters:input_type -> fleetscan.v1.CompareClustersRequest
+	21, // 40: fleetscan.v1.FindingService.GetSummary:input_type -> fleetscan.v1.GetSummaryRequest
+	3,  // 41: fleetscan.v1.FindingService.ListChecks:input_type -> fleetscan.v1.ListChecksRequest
+	2,  // 42: fleetscan.v1.FindingService.ListFindings:output_type -> fleetscan.v1.ListFindingsResponse
+	8,  // 43: fleetscan.v1.FindingService.GetFinding:output_type -> fleetscan.v1.GetFindingResponse
+	12, // 44: fleetscan.v1.FindingService.DiffScans:output_type -> fleetscan.v1.DiffScansResponse
+	14, // 45: fleetscan.v1.FindingService.GetTrend:output_type -> fleetscan.v1.GetTrendResponse
+	17, // 46: fleetscan.v1.FindingService.CompareClusters:output_type -> fleetscan.v1.CompareClustersResponse
+	22, // 47: fleetscan.v1.FindingService.GetSummary:output_type -> fleetscan.v1.GetSummaryResponse
+	4,  // 48: fleetscan.v1.FindingService.ListChecks:output_type -> fleetscan.v1.ListChecksResponse
+	42, // [42:49] is the sub-list for method output_type
+	35, // [35:42] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_finding_service_proto_init() }
@@ -1827,7 +1921,7 @@ func file_fleetscan_v1_finding_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_v1_finding_service_proto_rawDesc), len(file_fleetscan_v1_finding_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -213,6 +213,7 @@ func (s *FindingServer) CompareClusters(ctx context.Context, req *fleetscanv1.Co
 		cp := &fleetscanv1.ClusterPosture{ClusterId: p.ClusterID, Tenant: p.Tenant, Counts: p.Counts, ObjectsScanned: p.Objects}
 		if p.Scanned {
 			cp.Score, cp.ScanTime = p.Score, ts(p.ScanMs)
+			cp.Parties = partiesToProto(p.Parties)
 		}
 		resp.Clusters = append(resp.Clusters, cp)
 	}
@@ -237,9 +238,18 @@ func (s *FindingServer) GetSummary(ctx context.Context, req *fleetscanv1.GetSumm
 		return nil, toStatus(s.log, "GetSummary", notFoundScope(req.Scope))
 	}
 	sum := history.Summarize(latest, 10)
-	resp := &fleetscanv1.GetSummaryResponse{Counts: sum.Counts, Score: sum.Score, Clusters: int32(sum.Clusters), ClustersScanned: int32(sum.ClustersScanned)}
+	resp := &fleetscanv1.GetSummaryResponse{Counts: sum.Counts, Score: sum.Score, Clusters: int32(sum.Clusters), ClustersScanned: int32(sum.ClustersScanned),
+		Parties: partiesToProto(sum.Parties), PartiesClusters: int32(sum.PartiesClusters)}
 	for _, r := range sum.TopChecks {
 		resp.TopChecks = append(resp.TopChecks, &fleetscanv1.CheckCount{CheckId: r.CheckID, Count: r.Total})
 	}
 	return resp, nil
+}
+
+func partiesToProto(ps []history.Party) []*fleetscanv1.PartyCounts {
+	var out []*fleetscanv1.PartyCounts
+	for _, p := range ps {
+		out = append(out, &fleetscanv1.PartyCounts{Party: p.Party, Counts: p.Counts})
+	}
+	return out
 }

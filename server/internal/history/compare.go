@@ -16,6 +16,25 @@ type Posture struct {
 	Score             int32
 	ScanMs            int64
 	Scanned           bool
+	// Parties are the open findings by responsible party, empty when the
+	// latest job ended before parties were recorded.
+	Parties []Party
+}
+
+// Party is the open findings one party is responsible for.
+type Party struct {
+	Party  fleetscanv1.ResponsibleParty
+	Counts *fleetscanv1.SeverityCounts
+}
+
+// parties orders a job's counts by party, the provider first.
+func parties(m map[int32]*fleetscanv1.SeverityCounts) []Party {
+	out := make([]Party, 0, len(m))
+	for p, c := range m {
+		out = append(out, Party{Party: fleetscanv1.ResponsibleParty(p), Counts: c})
+	}
+	slices.SortFunc(out, func(a, b Party) int { return cmp.Compare(a.Party, b.Party) })
+	return out
 }
 
 // CheckRow is one check's open findings per cluster, aligned with the
@@ -37,6 +56,7 @@ func Compare(latest []store.Latest) ([]Posture, []CheckRow) {
 			Add(p.Counts, l.Job.Findings)
 			p.Objects, p.ScanMs = l.Job.ObjectsScanned, l.Job.FinishMs
 			p.Score = Score(p.Counts, p.Objects)
+			p.Parties = parties(l.Job.PartyCounts)
 		}
 		postures = append(postures, p)
 	}
@@ -89,11 +109,16 @@ type Summary struct {
 	Clusters        int
 	ClustersScanned int
 	TopChecks       []CheckRow
+	// Parties add up the clusters whose latest job recorded parties,
+	// PartiesClusters of them.
+	Parties         []Party
+	PartiesClusters int
 }
 
 // Summarize adds up the latest scans of the clusters.
 func Summarize(latest []store.Latest, top int) Summary {
 	s := Summary{Counts: &fleetscanv1.SeverityCounts{}, Clusters: len(latest)}
+	var byParty map[int32]*fleetscanv1.SeverityCounts
 	_, matrix := Compare(latest)
 	for _, l := range latest {
 		if l.Job == nil {
@@ -102,7 +127,22 @@ func Summarize(latest []store.Latest, top int) Summary {
 		s.ClustersScanned++
 		Add(s.Counts, l.Job.Findings)
 		s.Objects += l.Job.ObjectsScanned
+		// A job without open findings has no party to count, whenever
+		// it ended.
+		if f := l.Job.Findings; len(l.Job.PartyCounts) > 0 || f.GetCritical()+f.GetHigh()+f.GetMedium()+f.GetLow()+f.GetInfo() == 0 {
+			s.PartiesClusters++
+		}
+		for p, c := range l.Job.PartyCounts {
+			if byParty == nil {
+				byParty = map[int32]*fleetscanv1.SeverityCounts{}
+			}
+			if byParty[p] == nil {
+				byParty[p] = &fleetscanv1.SeverityCounts{}
+			}
+			Add(byParty[p], c)
+		}
 	}
+	s.Parties = parties(byParty)
 	s.Score = Score(s.Counts, s.Objects)
 	if len(matrix) > top {
 		matrix = matrix[:top]

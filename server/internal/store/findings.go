@@ -215,17 +215,24 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	}
 	active = active.forReader("")
 	counts, checkCounts := &fleetscanv1.SeverityCounts{}, map[string]int64{}
+	partyCounts := map[int32]*fleetscanv1.SeverityCounts{}
 	count := func(rec interface {
 		GetCheckId() string
 		GetSeverity() fleetscanv1.Severity
 		GetSuppressionReason() string
 		GetResource() *fleetscanv1.ResourceRef
+		GetResponsibleParty() fleetscanv1.ResponsibleParty
 	}) {
 		if rec.GetSuppressionReason() != "" || active.match(cluster, rec.GetCheckId(), rec.GetResource()) != nil {
 			counts.Suppressed++
 		} else {
 			addCount(counts, rec.GetSeverity(), 1)
 			checkCounts[rec.GetCheckId()]++
+			party := int32(rec.GetResponsibleParty())
+			if partyCounts[party] == nil {
+				partyCounts[party] = &fleetscanv1.SeverityCounts{}
+			}
+			addCount(partyCounts[party], rec.GetSeverity(), 1)
 		}
 	}
 	prefix := u64(cluster.Seq)
@@ -286,6 +293,7 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	job.FinishMs = now
 	job.Findings = counts
 	job.CheckCounts = checkCounts
+	job.PartyCounts = partyCounts
 	job.ObjectsScanned = done.ObjectsScanned
 	job.NotAssessable = done.NotAssessable
 	job.Problems = done.Problems

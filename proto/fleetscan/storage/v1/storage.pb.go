@@ -410,7 +410,11 @@ type JobRecord struct {
 	// What the worker could not read; see fleetscan.v1.Job.problems.
 	Problems []string `protobuf:"bytes,16,rep,name=problems,proto3" json:"problems,omitempty"`
 	// What no check reads; see fleetscan.v1.Job.unchecked.
-	Unchecked     []string `protobuf:"bytes,17,rep,name=unchecked,proto3" json:"unchecked,omitempty"`
+	Unchecked []string `protobuf:"bytes,17,rep,name=unchecked,proto3" json:"unchecked,omitempty"`
+	// Open (not suppressed) findings by the party responsible for them,
+	// keyed by fleetscan.v1.ResponsibleParty's number. Jobs that ended
+	// before it was recorded have none.
+	PartyCounts   map[int32]*v1.SeverityCounts `protobuf:"bytes,18,rep,name=party_counts,json=partyCounts,proto3" json:"party_counts,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +564,13 @@ func (x *JobRecord) GetProblems() []string {
 func (x *JobRecord) GetUnchecked() []string {
 	if x != nil {
 		return x.Unchecked
+	}
+	return nil
+}
+
+func (x *JobRecord) GetPartyCounts() map[int32]*v1.SeverityCounts {
+	if x != nil {
+		return x.PartyCounts
 	}
 	return nil
 }
@@ -1092,7 +1103,7 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\tcreate_ms\x18\x03 \x01(\x03R\bcreateMs\x12\x17\n" +
 	"\ajob_ids\x18\x04 \x03(\fR\x06jobIds\x12*\n" +
 	"\x11cancelled_job_ids\x18\x05 \x03(\fR\x0fcancelledJobIds\x12\x1b\n" +
-	"\tcancel_ms\x18\x06 \x01(\x03R\bcancelMs\"\xeb\x05\n" +
+	"\tcancel_ms\x18\x06 \x01(\x03R\bcancelMs\"\x9e\a\n" +
 	"\tJobRecord\x12\x17\n" +
 	"\ascan_id\x18\x01 \x01(\fR\x06scanId\x12\x1d\n" +
 	"\n" +
@@ -1112,10 +1123,14 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x0fstaged_findings\x18\x0e \x01(\x03R\x0estagedFindings\x12&\n" +
 	"\x0fjoined_scan_ids\x18\x0f \x03(\fR\rjoinedScanIds\x12\x1a\n" +
 	"\bproblems\x18\x10 \x03(\tR\bproblems\x12\x1c\n" +
-	"\tunchecked\x18\x11 \x03(\tR\tunchecked\x1a>\n" +
+	"\tunchecked\x18\x11 \x03(\tR\tunchecked\x12S\n" +
+	"\fparty_counts\x18\x12 \x03(\v20.fleetscan.storage.v1.JobRecord.PartyCountsEntryR\vpartyCounts\x1a>\n" +
 	"\x10CheckCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x83\x05\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a\\\n" +
+	"\x10PartyCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x05value:\x028\x01\"\x83\x05\n" +
 	"\rFindingRecord\x12\x19\n" +
 	"\bcheck_id\x18\x01 \x01(\tR\acheckId\x122\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x16.fleetscan.v1.SeverityR\bseverity\x12\x1a\n" +
@@ -1174,7 +1189,7 @@ func file_fleetscan_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_fleetscan_storage_v1_storage_proto_rawDescData
 }
 
-var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*ClusterRecord)(nil),         // 0: fleetscan.storage.v1.ClusterRecord
 	(*TokenRecord)(nil),           // 1: fleetscan.storage.v1.TokenRecord
@@ -1187,36 +1202,39 @@ var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*AuditRecord)(nil),           // 8: fleetscan.storage.v1.AuditRecord
 	nil,                           // 9: fleetscan.storage.v1.ClusterRecord.LabelsEntry
 	nil,                           // 10: fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	(*v1.NamespaceGrant)(nil),     // 11: fleetscan.v1.NamespaceGrant
-	(*v1.ScanTarget)(nil),         // 12: fleetscan.v1.ScanTarget
-	(*v1.ScanSpec)(nil),           // 13: fleetscan.v1.ScanSpec
-	(v1.JobState)(0),              // 14: fleetscan.v1.JobState
-	(*v1.SeverityCounts)(nil),     // 15: fleetscan.v1.SeverityCounts
-	(*v1.CheckNotAssessable)(nil), // 16: fleetscan.v1.CheckNotAssessable
-	(v1.Severity)(0),              // 17: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),      // 18: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),        // 19: fleetscan.v1.ResourceRef
+	nil,                           // 11: fleetscan.storage.v1.JobRecord.PartyCountsEntry
+	(*v1.NamespaceGrant)(nil),     // 12: fleetscan.v1.NamespaceGrant
+	(*v1.ScanTarget)(nil),         // 13: fleetscan.v1.ScanTarget
+	(*v1.ScanSpec)(nil),           // 14: fleetscan.v1.ScanSpec
+	(v1.JobState)(0),              // 15: fleetscan.v1.JobState
+	(*v1.SeverityCounts)(nil),     // 16: fleetscan.v1.SeverityCounts
+	(*v1.CheckNotAssessable)(nil), // 17: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 18: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 19: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 20: fleetscan.v1.ResourceRef
 }
 var file_fleetscan_storage_v1_storage_proto_depIdxs = []int32{
 	9,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	11, // 1: fleetscan.storage.v1.ClusterRecord.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
-	12, // 2: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
-	13, // 3: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
-	14, // 4: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
-	15, // 5: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
-	16, // 6: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	12, // 1: fleetscan.storage.v1.ClusterRecord.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
+	13, // 2: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
+	14, // 3: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
+	15, // 4: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
+	16, // 5: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
+	17, // 6: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
 	10, // 7: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	17, // 8: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
-	18, // 9: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	19, // 10: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
-	5,  // 11: fleetscan.storage.v1.FindingRecord.history:type_name -> fleetscan.storage.v1.Interval
-	18, // 12: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	17, // 13: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	11, // 8: fleetscan.storage.v1.JobRecord.party_counts:type_name -> fleetscan.storage.v1.JobRecord.PartyCountsEntry
+	18, // 9: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
+	19, // 10: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	20, // 11: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
+	5,  // 12: fleetscan.storage.v1.FindingRecord.history:type_name -> fleetscan.storage.v1.Interval
+	19, // 13: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	18, // 14: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
+	16, // 15: fleetscan.storage.v1.JobRecord.PartyCountsEntry.value:type_name -> fleetscan.v1.SeverityCounts
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_storage_v1_storage_proto_init() }
@@ -1230,7 +1248,7 @@ func file_fleetscan_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_storage_v1_storage_proto_rawDesc), len(file_fleetscan_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
