@@ -36,7 +36,17 @@ func (p *page) until(what, expr string) {
 	p.t.Helper()
 	// The timeout is there to fail with the page's state rather than hang;
 	// a page that shows nothing in two minutes is broken, not slow.
-	if _, err := chromedp.Run(p.b.Ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(2*time.Minute))); err != nil {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		_, err := chromedp.Run(p.b.Ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil {
+			return
+		}
+		// A poll does not survive a navigation (signing out reloads the
+		// page): the page it ran in is gone, so poll the new one.
+		if strings.Contains(err.Error(), "context") && time.Now().Before(deadline) {
+			continue
+		}
 		p.t.Fatalf("waiting for %s: %v\nthe page (%s) shows:\n%s\nbrowser errors: %q", what, err, p.eval(`location.href`), p.text(), p.b.Errors())
 	}
 }
@@ -241,6 +251,38 @@ func TestConsoleInBrowser(t *testing.T) {
 			// The top of the diff: the lists below run long.
 			p.do("crop the diff", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("section:has(.diff-counts)"); s.style.maxHeight = "900px"; s.style.overflow = "hidden"; })()`))
 			p.shot("diff-operator", "section:has(.diff-counts)")
+		}
+	})
+
+	// Who must act: each scanned cluster the token sees, with its open
+	// findings by party, and none of another tenant's.
+	t.Run("who must act", func(t *testing.T) {
+		for _, who := range []struct {
+			name, token string
+			sees        []string
+		}{
+			{"operator", hf.ts.operatorToken(), all},
+			{"acme", hf.acme, []string{"acme-dev", "acme-prod"}},
+		} {
+			p.t = t
+			p.signIn(who.token)
+			p.open("#/responsibility")
+			p.until("the parties of each cluster", `document.querySelector("table.responsibility tbody tr") !== null`)
+			rows := p.eval(`[...document.querySelectorAll("table.responsibility tbody tr")].map(r => r.querySelector("th").innerText.trim() + ":" + r.querySelectorAll("td.party").length).sort().join(",")`)
+			var want []string
+			for _, id := range who.sees {
+				want = append(want, id+":3")
+			}
+			if rows != strings.Join(want, ",") {
+				t.Errorf("%s: clusters and their party cells %q, want %q", who.name, rows, strings.Join(want, ","))
+			}
+			// The provider's column links to that cluster's provider findings.
+			if href := p.eval(`document.querySelector("table.responsibility td.party a")?.getAttribute("href") ?? ""`); !strings.Contains(href, "party=") {
+				t.Errorf("%s: a party's count links to %q, want the cluster's findings of that party", who.name, href)
+			}
+			if who.name == "operator" {
+				p.shot("responsibility-operator", "")
+			}
 		}
 	})
 

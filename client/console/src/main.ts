@@ -1,7 +1,7 @@
 // The console's entry point: sign-in, the header, and the hash router
 // (#/, #/clusters, #/cluster/ID, #/cluster/ID/finding/FINGERPRINT,
-// #/exceptions, #/scans, #/scan/ID, #/compliance), so that the server
-// serves one page at "/" and needs no fallback route.
+// #/exceptions, #/scans, #/scan/ID, #/compliance, #/responsibility), so
+// that the server serves one page at "/" and needs no fallback route.
 import { Code } from "@connectrpc/connect";
 
 import { clusters, code, describe, forgetRole, unauthenticated } from "./api.js";
@@ -13,6 +13,7 @@ import { h, replace } from "./dom.js";
 import { exceptionsPage } from "./exceptions.js";
 import { findingPage } from "./finding.js";
 import { overview } from "./overview.js";
+import { responsibilityPage } from "./responsibility.js";
 import { scanPage, scansPage } from "./scans.js";
 import * as session from "./session.js";
 
@@ -40,6 +41,7 @@ type Route =
   | { view: "scans" }
   | { view: "scan"; id: string }
   | { view: "compliance"; query: URLSearchParams }
+  | { view: "responsibility" }
   | { view: "unknown" };
 
 /** parse reads a location.hash. */
@@ -60,6 +62,7 @@ function parse(hash: string): Route {
   if (parts.length === 1 && parts[0] === "scans") return { view: "scans" };
   if (parts[0] === "scan" && parts.length === 2) return { view: "scan", id: parts[1] };
   if (parts.length === 1 && parts[0] === "compliance") return { view: "compliance", query };
+  if (parts.length === 1 && parts[0] === "responsibility") return { view: "responsibility" };
   if (parts[0] === "cluster" && parts.length === 2) return { view: "cluster", id: parts[1], query };
   if (parts[0] === "cluster" && parts.length === 4 && parts[2] === "finding") return { view: "finding", id: parts[1], fingerprint: parts[3] };
   return { view: "unknown" };
@@ -81,6 +84,7 @@ function chrome(route: Route | null): void {
       h("li", null, link("#/clusters", "Clusters", route.view === "clusters")),
       h("li", null, link("#/exceptions", "Exceptions", route.view === "exceptions")),
       h("li", null, link("#/scans", "Scans", route.view === "scans" || route.view === "scan")),
+      h("li", null, link("#/responsibility", "Who must act", route.view === "responsibility")),
       h("li", null, link("#/compliance", "Compliance", route.view === "compliance")),
     ),
   );
@@ -122,6 +126,9 @@ function render(focus: boolean): void {
       break;
     case "scan":
       scanPage(view, route.id);
+      break;
+    case "responsibility":
+      responsibilityPage(view);
       break;
     case "compliance":
       compliancePage(view, route.query);
