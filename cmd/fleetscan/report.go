@@ -112,6 +112,9 @@ type reportBuilder struct {
 	now        time.Time
 	checks     map[string]*fleetscanv1.Check
 	clusters   []string // in scope, ranked worst first
+	// openByCheck counts a one-cluster report's open findings by check
+	// as findings pages through them, for its framework's controls.
+	openByCheck map[string]int64
 }
 
 func (r *reportBuilder) build(ctx context.Context, what, server string, age time.Duration, framework string) (*htmlreport.Report, error) {
@@ -223,6 +226,12 @@ func (r *reportBuilder) findings(ctx context.Context, rep *htmlreport.Report) er
 			}
 			for _, f := range resp.Findings {
 				total++
+				if minSev == fleetscanv1.Severity_SEVERITY_UNSPECIFIED {
+					if r.openByCheck == nil {
+						r.openByCheck = map[string]int64{}
+					}
+					r.openByCheck[f.CheckId]++
+				}
 				if listed >= reportMaxFindings {
 					continue
 				}
@@ -276,24 +285,9 @@ func (r *reportBuilder) compliance(ctx context.Context, prefix string, matrix *f
 			}
 		}
 	} else {
-		cluster := r.scopeFlags.cluster
-		for _, ids := range controls {
-			for _, id := range ids {
-				if _, done := open[id]; done {
-					continue
-				}
-				open[id] = map[string]int64{}
-				resp, err := r.c.FindingService.ListFindings(ctx, &fleetscanv1.ListFindingsRequest{ClusterId: cluster, CheckId: id, PageSize: 1000})
-				if err != nil {
-					return nil, err
-				}
-				if n := len(resp.Findings); n > 0 {
-					open[id][cluster] = int64(n)
-					if resp.NextPageToken != "" {
-						open[id][cluster] = -1 // more than a page
-					}
-				}
-			}
+		// One cluster: findings paged through all its open findings.
+		for id, n := range r.openByCheck {
+			open[id] = map[string]int64{r.scopeFlags.cluster: n}
 		}
 	}
 	notAssessable, unscanned, err := r.latestJobs(ctx)
@@ -315,11 +309,7 @@ func (r *reportBuilder) compliance(ctx context.Context, prefix string, matrix *f
 		for _, id := range ids {
 			for _, cluster := range r.clusters {
 				if n, ok := open[id][cluster]; ok {
-					count := fmt.Sprint(n)
-					if n < 0 {
-						count = "over 1,000"
-					}
-					failed = append(failed, fmt.Sprintf("%s: %s open finding(s) of %s", cluster, count, id))
+					failed = append(failed, fmt.Sprintf("%s: %d open finding(s) of %s", cluster, n, id))
 				}
 				if why, ok := notAssessable[cluster][id]; ok {
 					unassessed = append(unassessed, fmt.Sprintf("%s: %s not assessable: %s", cluster, id, why))

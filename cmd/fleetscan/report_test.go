@@ -49,8 +49,11 @@ func TestReportHTML(t *testing.T) {
 		t.Error("acme's token wrote a report of globex's cluster")
 	}
 
-	one := c.must("report", "--cluster", "globex-prod", "-o", "html")
+	one := c.must("report", "--cluster", "globex-prod", "--framework", "cis", "-o", "html")
 	selfContained(t, "cluster report", one)
+	if !strings.Contains(one, ">failed<") || !strings.Contains(one, "globex-prod: ") {
+		t.Errorf("the cluster's CIS controls name none it fails")
+	}
 	if !strings.Contains(one, "Posture of cluster globex-prod") || !strings.Contains(one, "All open findings:") || strings.Contains(one, "acme-prod") {
 		t.Errorf("cluster report: wrong scope or findings note")
 	}

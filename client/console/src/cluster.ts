@@ -15,8 +15,8 @@ import { clusters, code, findings, scans } from "./api.js";
 import { catalog, titles } from "./catalog.js";
 import { trendPanel } from "./chart.js";
 import { h, replace, uid } from "./dom.js";
-import { count, num, severities, time, timeEl } from "./format.js";
-import { countTiles, errorBox, field, findingsTable, load, panel, select } from "./ui.js";
+import { num, openCount, severities, time, timeEl } from "./format.js";
+import { countTiles, errorBox, field, findingsTable, load, pager, panel, select } from "./ui.js";
 import type { View } from "./ui.js";
 
 /** clusterPage renders #/cluster/ID; query holds the findings filters. */
@@ -226,12 +226,11 @@ function findingsPanel(view: View, clusterId: string, query: URLSearchParams): H
             : `Findings ${num(first)}–${num(first + res.findings.length - 1)} (page ${page}) matching the filters`;
         replace(
           nav,
-          h("button", { type: "button", disabled: page === 1, onclick: () => ((tokens = tokens.slice(0, -1)), show(true)) }, "Previous page"),
-          h("span", { class: "muted" }, ` Page ${page} `),
-          h(
-            "button",
-            { type: "button", disabled: res.nextPageToken === "", onclick: () => (tokens.push(res.nextPageToken), show(true)) },
-            "Next page",
+          pager(
+            page,
+            res.nextPageToken,
+            () => ((tokens = tokens.slice(0, -1)), show(true)),
+            () => (tokens.push(res.nextPageToken), show(true)),
           ),
         );
         if (focus) queueMicrotask(() => results.focus());
@@ -260,11 +259,6 @@ function findingsPanel(view: View, clusterId: string, query: URLSearchParams): H
   };
   show(false);
   return section;
-}
-
-/** openTotal sums a job's open findings. */
-function openTotal(j: Job): number {
-  return severities.reduce((n, s) => n + count(j.findings, s.field), 0);
 }
 
 /**
@@ -334,7 +328,7 @@ function diffPanel(view: View, clusterId: string): HTMLElement {
   const options = () => {
     const keep = [base.value, head.value];
     const opts = () =>
-      found.map(({ scan, job }) => h("option", { value: scan.id }, `${time(job.finishTime ?? scan.createTime)} · ${num(openTotal(job))} open · ${scan.id}`));
+      found.map(({ scan, job }) => h("option", { value: scan.id }, `${time(job.finishTime ?? scan.createTime)} · ${num(openCount(job.findings))} open · ${scan.id}`));
     replace(base, opts());
     replace(head, opts());
     if (keep[0]) base.value = keep[0];

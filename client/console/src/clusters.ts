@@ -3,7 +3,7 @@
 import { clusters } from "./api.js";
 import { h, replace } from "./dom.js";
 import { timeEl } from "./format.js";
-import { load } from "./ui.js";
+import { load, pager } from "./ui.js";
 import type { View } from "./ui.js";
 
 const pageSize = 100;
@@ -31,9 +31,12 @@ export function clustersPage(view: View): void {
       (res) => {
         replace(
           nav,
-          h("button", { type: "button", disabled: page === 1, onclick: () => ((tokens = tokens.slice(0, -1)), show(true)) }, "Previous page"),
-          h("span", { class: "muted" }, ` Page ${page} `),
-          h("button", { type: "button", disabled: res.nextPageToken === "", onclick: () => (tokens.push(res.nextPageToken), show(true)) }, "Next page"),
+          pager(
+            page,
+            res.nextPageToken,
+            () => ((tokens = tokens.slice(0, -1)), show(true)),
+            () => (tokens.push(res.nextPageToken), show(true)),
+          ),
         );
         if (focus) queueMicrotask(() => results.focus());
         if (res.clusters.length === 0) return h("p", { class: "muted" }, "No cluster.");

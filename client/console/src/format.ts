@@ -78,6 +78,11 @@ export function count(c: SeverityCounts | undefined, field: (typeof severities)[
   return c ? Number(c[field]) : 0;
 }
 
+/** openCount sums the open findings of every severity, suppressed ones aside. */
+export function openCount(c: SeverityCounts | undefined): number {
+  return severities.reduce((n, s) => n + count(c, s.field), 0);
+}
+
 function pad(n: number): string {
   return String(n).padStart(2, "0");
 }

@@ -9,7 +9,7 @@ import { ResponsibleParty } from "../../typescript/src/gen/fleetscan/v1/finding_
 import type { SeverityCounts } from "../../typescript/src/gen/fleetscan/v1/finding_pb.js";
 import { findings } from "./api.js";
 import { h } from "./dom.js";
-import { count, num, partyName } from "./format.js";
+import { count, num, openCount, partyName } from "./format.js";
 import { clusterHref } from "./overview.js";
 import { load, panel } from "./ui.js";
 import type { View } from "./ui.js";
@@ -21,17 +21,13 @@ const parties = [
   { party: ResponsibleParty.WORKLOAD, title: "Workload owners", what: "what each tenant deploys" },
 ];
 
-function open(c: SeverityCounts | undefined): number {
-  return count(c, "critical") + count(c, "high") + count(c, "medium") + count(c, "low") + count(c, "info");
-}
-
 function of(list: PartyCounts[], party: ResponsibleParty): SeverityCounts | undefined {
   return list.find((p) => p.party === party)?.counts;
 }
 
 /** cell is one party's open findings: all of them, and how many are critical or high. */
 function cell(c: SeverityCounts | undefined, href: string | null): HTMLElement {
-  const all = open(c);
+  const all = openCount(c);
   const severe = count(c, "critical") + count(c, "high");
   const text = h("span", null, num(all), severe > 0 ? h("span", { class: "sub" }, ` ${num(severe)} critical or high`) : null);
   return h("td", { class: severe > 0 ? "party severe" : "party" }, all > 0 && href ? h("a", { href }, text) : text);
@@ -64,7 +60,7 @@ export function responsibilityPage(view: View): void {
           "dl",
           { class: "tiles" },
           parties.map((p) =>
-            h("div", { class: "tile" }, h("dt", null, p.title), h("dd", null, num(open(of(s.parties, p.party)))), h("span", { class: "sub" }, p.what)),
+            h("div", { class: "tile" }, h("dt", null, p.title), h("dd", null, num(openCount(of(s.parties, p.party)))), h("span", { class: "sub" }, p.what)),
           ),
         ),
         s.partiesClusters < s.clustersScanned
@@ -108,7 +104,7 @@ export function responsibilityPage(view: View): void {
             "tbody",
             null,
             scanned.map((c: ClusterPosture) => {
-              const known = c.parties.length > 0 || open(c.counts) === 0;
+              const known = c.parties.length > 0 || openCount(c.counts) === 0;
               return h(
                 "tr",
                 null,

@@ -8,7 +8,7 @@ import { JobState, ScanState } from "../../typescript/src/gen/fleetscan/v1/scan_
 import type { Job, Scan, ScanTarget } from "../../typescript/src/gen/fleetscan/v1/scan_pb.js";
 import { clusters, code, describe, isCanceled, scans } from "./api.js";
 import { h, replace } from "./dom.js";
-import { count, jobStateName, num, scanStateName, severities, time, timeEl } from "./format.js";
+import { jobStateName, num, openCount, scanStateName, time, timeEl } from "./format.js";
 import { errorBox, load, pager, panel } from "./ui.js";
 import type { View } from "./ui.js";
 
@@ -45,10 +45,6 @@ function targetText(t: ScanTarget | undefined): string {
   if (t.labelSelector) return `clusters matching ${t.labelSelector}`;
   if (t.tenant) return `tenant ${t.tenant}'s clusters`;
   return "—";
-}
-
-function openTotal(c: Scan["findings"]): number {
-  return severities.reduce((n, s) => n + count(c, s.field), 0);
 }
 
 function ended(s: ScanState): boolean {
@@ -147,7 +143,7 @@ function scansTable(list: Scan[], page: number): HTMLElement {
             h("td", { class: "text nowrap" }, timeEl(s.createTime)),
             h("td", { class: "text nowrap" }, timeEl(s.finishTime)),
             h("td", null, `${s.progress?.clustersDone ?? 0} / ${s.progress?.clustersTotal ?? s.jobs.length}`),
-            h("td", null, s.state === ScanState.SUCCEEDED || s.state === ScanState.FAILED ? num(openTotal(s.findings)) : "—"),
+            h("td", null, s.state === ScanState.SUCCEEDED || s.state === ScanState.FAILED ? num(openCount(s.findings)) : "—"),
           ),
         ),
       ),
@@ -340,7 +336,7 @@ function scanFacts(s: Scan): HTMLElement {
       h("dt", null, "Objects read"),
       h("dd", null, num(p?.objectsScanned ?? 0n)),
       h("dt", null, running ? "Findings received so far" : "Open findings"),
-      h("dd", null, running ? num(p?.findings ?? 0n) : num(openTotal(s.findings))),
+      h("dd", null, running ? num(p?.findings ?? 0n) : num(openCount(s.findings))),
       s.spec && (s.spec.includeChecks.length > 0 || s.spec.namespaces.length > 0)
         ? [
             h("dt", null, "Only"),
@@ -399,7 +395,7 @@ function jobsTable(list: Job[]): HTMLElement {
             h("td", { class: "text nowrap" }, timeEl(j.startTime)),
             h("td", { class: "text nowrap" }, timeEl(j.finishTime)),
             h("td", null, num(j.objectsScanned)),
-            h("td", null, done ? num(openTotal(j.findings)) : j.findingsReceived > 0n ? `${num(j.findingsReceived)} so far` : "—"),
+            h("td", null, done ? num(openCount(j.findings)) : j.findingsReceived > 0n ? `${num(j.findingsReceived)} so far` : "—"),
             h(
               "td",
               null,
