@@ -195,6 +195,16 @@ checkrbacdefaults:
 	  echo "$(RBAC_DEFAULTS) is stale: run 'make rbac-defaults' and commit"; \
 	  diff -u $(RBAC_DEFAULTS) .tmp/gen/rbacdefaults.json | head -40; exit 1; }
 
+.PHONY: bench-console
+# The store benchmarks' fleet (1,000 clusters, 1,000,000 findings through
+# the real ingest path, a year of daily scans) written once into
+# .tmp/bench-fleet, then the console's overview loaded on it in headless
+# Chromium. The fleet takes a few minutes to generate; delete
+# .tmp/bench-fleet to generate it anew.
+bench-console: ## The console's fleet overview of 1,000 clusters with a year of history, loaded in headless Chromium
+	@test -f .tmp/bench-fleet/fleetscan.db || FLEETSCAN_BENCH_FLEET_DIR=$(CURDIR)/.tmp/bench-fleet $(GO) test -count=1 -timeout 30m -run TestWriteBenchFleet ./server/internal/store
+	FLEETSCAN_CONSOLE_BENCH_DATA=$(CURDIR)/.tmp/bench-fleet $(GO) test -run '^$$' -bench BenchmarkConsoleOverview -benchtime 20x ./server
+
 .PHONY: e2e
 # Two real Kubernetes control planes (etcd, kube-apiserver), built from their
 # Go modules on first use into ~/.cache/fleetscan-e2e, scanned by the real

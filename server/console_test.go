@@ -16,7 +16,7 @@ import (
 
 // page drives the console in one browser tab.
 type page struct {
-	t    *testing.T
+	t    testing.TB
 	b    *browsertest.Browser
 	base string
 	// shots, if set, is where each view's screenshot goes.
@@ -157,6 +157,27 @@ func TestConsoleInBrowser(t *testing.T) {
 			if who.name != "globex" {
 				p.shot("overview-"+who.name, "")
 			}
+			// The worst movers of a week: the one cluster that got worse,
+			// found among all the token sees.
+			p.until("the worst movers", `[...document.querySelectorAll("h2")].some(h => h.innerText.startsWith("Worst movers") && h.parentElement.innerText.includes("lost score"))`)
+			movers := p.eval(`[...document.querySelectorAll("h2")].find(h => h.innerText.startsWith("Worst movers")).parentElement.innerText`)
+			if fell := slices.Contains(who.sees, hf.worsened); fell != strings.Contains(movers, hf.worsened+":") || (fell && !strings.Contains(movers, "1 lost score")) {
+				t.Errorf("worst movers for %s, who sees %v:\n%s", who.name, who.sees, movers)
+			}
+
+			// The trend of one tenant, where the token sees one.
+			tenant := map[string]string{"operator": "globex", "acme": "acme", "globex": "globex"}[who.name]
+			p.until("the trend's scopes", `[...document.querySelectorAll("label")].some(l => l.innerText === "Trend of")`)
+			if opts := p.eval(`[...document.querySelector("#" + [...document.querySelectorAll("label")].find(l => l.innerText === "Trend of").htmlFor).options].map(o => o.text).join(",")`); opts != map[string]string{"operator": "the fleet,tenant acme,tenant globex", "acme": "the fleet,tenant acme", "globex": "the fleet,tenant globex"}[who.name] {
+				t.Errorf("%s may follow the trend of: %s", who.name, opts)
+			}
+			p.do("trend of tenant "+tenant, chromedp.Evaluate[chromedp.Void](`(() => {
+				const sel = document.getElementById([...document.querySelectorAll("label")].find(l => l.innerText === "Trend of").htmlFor);
+				sel.value = [...sel.options].find(o => o.text === "tenant `+tenant+`").value;
+				sel.dispatchEvent(new Event("change", {bubbles: true}));
+			})()`))
+			p.until("the trend of tenant "+tenant, `document.querySelector(".chart")?.getAttribute("aria-label")?.includes("of tenant `+tenant+` from")`)
+
 			if who.name == "operator" {
 				p.until("the check by cluster matrix", `document.querySelector("table.heat") !== null`)
 				p.shot("trend-operator", "section:has(canvas)")

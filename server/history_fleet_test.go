@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -27,6 +29,7 @@ type historyFleet struct {
 	clusters      []string
 	lateCluster   string // not scanned in the first week: a gap
 	improved      string // better in the last week than before: a mover
+	worsened      string // worse in the last week than before: a mover
 	lastFleetScan string
 }
 
@@ -47,7 +50,7 @@ func (s *switchSource) KubernetesVersion(ctx context.Context) (string, error) {
 func newHistoryFleet(t *testing.T, days int) *historyFleet {
 	t.Helper()
 	clk := &clock{t: time.Now().Add(-time.Duration(days-1) * 24 * time.Hour)}
-	hf := &historyFleet{days: days, clusters: []string{"acme-dev", "acme-prod", "globex-prod"}, lateCluster: "acme-dev", improved: "acme-prod"}
+	hf := &historyFleet{days: days, clusters: []string{"acme-dev", "acme-prod", "globex-prod"}, lateCluster: "acme-dev", improved: "acme-prod", worsened: "acme-dev"}
 	hf.ts = &testServer{t: t, dataDir: t.TempDir()}
 	hf.ts.cfg = withWeb(t, &hf.web, func(c *server.Config) { c.Now = clk.Now })
 	hf.ts.start()
@@ -75,11 +78,14 @@ func newHistoryFleet(t *testing.T, days int) *historyFleet {
 		}
 	}
 	for day := range days {
-		// acme-prod ran what acme-dev runs (worse) until the last week.
+		// Until the last week, acme-prod ran what acme-dev runs (worse)
+		// and acme-dev what acme-prod runs (better).
 		if day < days-7 {
 			sources["acme-prod"].set(filepath.Join(demoClusters, "acme-dev"))
+			sources["acme-dev"].set(filepath.Join(demoClusters, "acme-prod"))
 		} else {
 			sources["acme-prod"].set(filepath.Join(demoClusters, "acme-prod"))
+			sources["acme-dev"].set(filepath.Join(demoClusters, "acme-dev"))
 		}
 		ids := []string{"acme-prod", "globex-prod"}
 		if day >= 7 {
@@ -131,5 +137,85 @@ func TestHistoryFleet(t *testing.T) {
 	}
 	if first == nil || *first == *last {
 		t.Errorf("%s's score did not move over the history: %v → %v", hf.improved, first, last)
+	}
+}
+
+// TestCompareSinceBaseline: with a baseline time, CompareClusters gives
+// each cluster's score as its latest scan before then found it, so that
+// the fleet's movers come from one call; a cluster not scanned by then has
+// none, and a tenant gets its own clusters' only.
+func TestCompareSinceBaseline(t *testing.T) {
+	// The late cluster's scans start on the 8th day: 16 days put its first
+	// week of scans before the baseline.
+	hf := newHistoryFleet(t, 16)
+	ctx := context.Background()
+	// Half a day clear of the daily scans, which start a week before the
+	// end of the fixture's history.
+	baseline := timestamppb.New(time.Now().Add(-(6*24 + 12) * time.Hour))
+	op := hf.ts.client(hf.ts.operatorToken())
+	cmp, err := op.FindingService.CompareClusters(ctx, &fleetscanv1.CompareClustersRequest{BaselineTime: baseline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*fleetscanv1.ClusterPosture{}
+	for _, c := range cmp.Clusters {
+		got[c.ClusterId] = c
+		if c.BaselineScore == nil {
+			t.Errorf("%s has no baseline score, though scanned daily since before the baseline", c.ClusterId)
+			continue
+		}
+		if !c.BaselineScanTime.AsTime().Before(baseline.AsTime()) || c.BaselineScanTime.AsTime().Before(baseline.AsTime().Add(-24*time.Hour)) {
+			t.Errorf("%s's baseline scan ended %v, want the last daily scan before %v", c.ClusterId, c.BaselineScanTime.AsTime(), baseline.AsTime())
+		}
+	}
+	if c := got[hf.worsened]; c == nil || c.BaselineScore == nil || !(*c.BaselineScore > c.Score) {
+		t.Fatalf("%s, worse this week: %v", hf.worsened, c)
+	}
+	if c := got[hf.improved]; c == nil || c.BaselineScore == nil || !(*c.BaselineScore < c.Score) {
+		t.Errorf("%s, better this week: %v", hf.improved, c)
+	}
+	if c := got["globex-prod"]; c == nil || c.BaselineScore == nil || *c.BaselineScore != c.Score {
+		t.Errorf("globex-prod, unchanged: %v", c)
+	}
+
+	// The baseline score is the trend's score of that cluster on the day
+	// of its baseline scan (the next scan came a day later).
+	trend, err := op.FindingService.GetTrend(ctx, &fleetscanv1.GetTrendRequest{
+		Scope: &fleetscanv1.Scope{Scope: &fleetscanv1.Scope_ClusterId{ClusterId: hf.worsened}}, Since: got[hf.worsened].GetBaselineScanTime()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := trend.Points[0]; p.Score == nil || *p.Score != *got[hf.worsened].BaselineScore {
+		t.Errorf("trend of %s on the day of its baseline scan: %v, baseline score %d", hf.worsened, p.Score, *got[hf.worsened].BaselineScore)
+	}
+
+	// Before any scan: no cluster has a baseline.
+	early, err := op.FindingService.CompareClusters(ctx, &fleetscanv1.CompareClustersRequest{BaselineTime: timestamppb.New(time.Now().Add(-time.Duration(hf.days) * 24 * time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range early.Clusters {
+		if c.BaselineScore != nil || c.BaselineScanTime != nil {
+			t.Errorf("%s has a baseline before its first scan: %d at %v", c.ClusterId, *c.BaselineScore, c.BaselineScanTime.AsTime())
+		}
+	}
+
+	acme, err := hf.ts.client(hf.acme).FindingService.CompareClusters(ctx, &fleetscanv1.CompareClustersRequest{BaselineTime: baseline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range acme.Clusters {
+		if c.Tenant != "acme" {
+			t.Errorf("tenant acme compares %s of %q", c.ClusterId, c.Tenant)
+		}
+	}
+	if len(acme.Clusters) != 2 {
+		t.Errorf("tenant acme compares %d clusters, want its 2", len(acme.Clusters))
+	}
+
+	for _, bad := range []*timestamppb.Timestamp{timestamppb.New(time.Now().Add(time.Hour)), timestamppb.New(time.Now().AddDate(-6, 0, 0)), {Seconds: 1, Nanos: -1}} {
+		if _, err := op.FindingService.CompareClusters(ctx, &fleetscanv1.CompareClustersRequest{BaselineTime: bad}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("baseline %v: %v, want InvalidArgument", bad, err)
+		}
 	}
 }

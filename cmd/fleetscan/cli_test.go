@@ -163,6 +163,10 @@ func TestCLIEndToEnd(t *testing.T) {
 	if lines := strings.Split(cmp, "\n"); len(lines) < 4 || !strings.Contains(lines[0], "worst first") || !strings.Contains(lines[2], "globex-prod") {
 		t.Errorf("compare should say which end is worst and rank globex-prod (the worse) first:\n%s", cmp)
 	}
+	// Nothing was scanned 90 minutes ago: every cluster is new since.
+	if out := c.must("compare", "--since", "90m"); !strings.Contains(out, "SCORE 90m AGO") || !strings.Contains(out, "new") || !strings.Contains(out, "No cluster's score fell in the last 90m") {
+		t.Errorf("compare --since:\n%s", out)
+	}
 	if out := c.must("summary", "--tenant", "acme"); !strings.Contains(out, "1 of 1 clusters scanned") || !strings.Contains(out, "TITLE") || !strings.Contains(out, "SEVERITY") {
 		t.Errorf("summary (with check titles):\n%s", out)
 	}

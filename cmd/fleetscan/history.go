@@ -329,21 +329,34 @@ func sparkline(values []float64) string {
 }
 
 func compareCommand(g *globals) *cobra.Command {
-	var selector, tenant string
+	var selector, tenant, since string
 	var checks int
 	cmd := &cobra.Command{
-		Use:   "compare [--selector LABELS] [--tenant TENANT]",
+		Use:   "compare [--selector LABELS] [--tenant TENANT] [--since 7d]",
 		Short: "Rank clusters by posture and show which checks fail where",
+		Long: `Rank clusters by posture score, lowest first, and show which checks fail
+where. With --since, each cluster's score at that time (its latest scan
+before then) and the change since are shown too, and the clusters whose
+score fell most are listed: the fleet's worst movers.`,
 		Example: `  fleetscan compare --selector env=prod
-  fleetscan compare --tenant acme --checks 20`,
+  fleetscan compare --tenant acme --checks 20
+  fleetscan compare --since 7d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := &fleetscanv1.CompareClustersRequest{LabelSelector: selector, Tenant: tenant}
+			if since != "" {
+				age, err := parseAge(since)
+				if err != nil {
+					return fmt.Errorf("--since: %w", err)
+				}
+				req.BaselineTime = timestamppb.New(time.Now().Add(-age))
+			}
 			c, err := g.connect()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			resp, err := c.FindingService.CompareClusters(cmd.Context(), &fleetscanv1.CompareClustersRequest{LabelSelector: selector, Tenant: tenant})
+			resp, err := c.FindingService.CompareClusters(cmd.Context(), req)
 			if err != nil {
 				return g.explain(err)
 			}
@@ -355,16 +368,28 @@ func compareCommand(g *globals) *cobra.Command {
 				return nil
 			}
 			fmt.Fprintln(g.stdout, "Clusters by posture, worst first (rank 1 has the lowest score):")
-			t := newTable(g.stdout, "RANK", "CLUSTER", "TENANT", "SCORE", "CRITICAL", "HIGH", "MEDIUM", "LOW", "OBJECTS", "SCANNED")
+			header := []string{"RANK", "CLUSTER", "TENANT", "SCORE"}
+			if since != "" {
+				header = append(header, "SCORE "+since+" AGO", "CHANGE")
+			}
+			t := newTable(g.stdout, append(header, "CRITICAL", "HIGH", "MEDIUM", "LOW", "OBJECTS", "SCANNED")...)
 			for i, p := range resp.Clusters {
 				score := fmt.Sprint(p.Score)
 				if p.ScanTime == nil {
 					score = "-"
 				}
-				t.row(append(append([]string{fmt.Sprint(i + 1), p.ClusterId, p.Tenant, score}, countsString(p.Counts)...), fmt.Sprint(p.ObjectsScanned), when(p.ScanTime))...)
+				row := []string{fmt.Sprint(i + 1), p.ClusterId, p.Tenant, score}
+				if since != "" {
+					before, change := baselineColumns(p)
+					row = append(row, before, change)
+				}
+				t.row(append(append(row, countsString(p.Counts)...), fmt.Sprint(p.ObjectsScanned), when(p.ScanTime))...)
 			}
 			if err := t.flush(); err != nil {
 				return err
+			}
+			if since != "" {
+				printMovers(g.stdout, resp.Clusters, since)
 			}
 			if len(resp.Checks) == 0 {
 				return nil
@@ -374,7 +399,7 @@ func compareCommand(g *globals) *cobra.Command {
 				rows = rows[:checks]
 			}
 			fmt.Fprintf(g.stdout, "\nOpen findings per check and cluster (the %d checks failing most):\n", len(rows))
-			header := []string{"CHECK", "TOTAL"}
+			header = []string{"CHECK", "TOTAL"}
 			for _, p := range resp.Clusters {
 				header = append(header, p.ClusterId)
 			}
@@ -391,8 +416,46 @@ func compareCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&selector, "selector", "", "Kubernetes label selector over cluster labels, e.g. env=prod,region in (eu,us)")
 	cmd.Flags().StringVar(&tenant, "tenant", "", "only clusters of this tenant")
+	cmd.Flags().StringVar(&since, "since", "", "also show each cluster's score this long ago and the worst movers since: e.g. 7d, 4w")
 	cmd.Flags().IntVar(&checks, "checks", 10, "rows of the check matrix (0: all)")
 	return cmd
+}
+
+// baselineColumns are a cluster's score at the baseline and its change
+// since: "-" where either end was never scanned.
+func baselineColumns(p *fleetscanv1.ClusterPosture) (before, change string) {
+	if p.BaselineScore == nil {
+		return "-", "new"
+	}
+	if p.ScanTime == nil {
+		return fmt.Sprint(*p.BaselineScore), "-"
+	}
+	return fmt.Sprint(*p.BaselineScore), fmt.Sprintf("%+d", p.Score-*p.BaselineScore)
+}
+
+// maxMovers is how many of the clusters whose score fell most are listed.
+const maxMovers = 5
+
+// printMovers lists the clusters whose score fell most since the
+// baseline, worst first.
+func printMovers(w io.Writer, clusters []*fleetscanv1.ClusterPosture, since string) {
+	var fell []*fleetscanv1.ClusterPosture
+	for _, p := range clusters {
+		if p.BaselineScore != nil && p.ScanTime != nil && p.Score < *p.BaselineScore {
+			fell = append(fell, p)
+		}
+	}
+	slices.SortStableFunc(fell, func(a, b *fleetscanv1.ClusterPosture) int {
+		return cmp.Compare(a.Score-*a.BaselineScore, b.Score-*b.BaselineScore)
+	})
+	if len(fell) == 0 {
+		fmt.Fprintf(w, "\nNo cluster's score fell in the last %s.\n", since)
+		return
+	}
+	fmt.Fprintf(w, "\nWorst movers in the last %s (%d of %d clusters fell):\n", since, len(fell), len(clusters))
+	for _, p := range fell[:min(len(fell), maxMovers)] {
+		fmt.Fprintf(w, "  %s: %d → %d (%+d)\n", p.ClusterId, *p.BaselineScore, p.Score, p.Score-*p.BaselineScore)
+	}
 }
 
 func summaryCommand(g *globals) *cobra.Command {

@@ -88,3 +88,40 @@ func TestDiffWorstFirst(t *testing.T) {
 		t.Error("no findings counted as something")
 	}
 }
+
+// TestMoversWorstFirst: with a baseline, the clusters whose score fell
+// are listed by the size of the fall; a cluster new since the baseline or
+// never scanned is not a mover, and its columns say why.
+func TestMoversWorstFirst(t *testing.T) {
+	now := timestamppb.Now()
+	posture := func(id string, score int32, before *int32) *fleetscanv1.ClusterPosture {
+		return &fleetscanv1.ClusterPosture{ClusterId: id, Score: score, ScanTime: now, BaselineScore: before}
+	}
+	clusters := []*fleetscanv1.ClusterPosture{
+		posture("a", 40, proto.Int32(45)),
+		posture("b", 50, proto.Int32(80)),
+		posture("c", 60, nil),
+		posture("d", 90, proto.Int32(70)),
+		{ClusterId: "e", BaselineScore: proto.Int32(90)},
+		posture("f", 55, proto.Int32(65)),
+	}
+	var out strings.Builder
+	printMovers(&out, clusters, "7d")
+	want := "\nWorst movers in the last 7d (3 of 6 clusters fell):\n  b: 80 → 50 (-30)\n  f: 65 → 55 (-10)\n  a: 45 → 40 (-5)\n"
+	if out.String() != want {
+		t.Errorf("movers:\n%s\nwant:\n%s", out.String(), want)
+	}
+	for _, tc := range []struct {
+		p              *fleetscanv1.ClusterPosture
+		before, change string
+	}{{clusters[1], "80", "-30"}, {clusters[2], "-", "new"}, {clusters[3], "70", "+20"}, {clusters[4], "90", "-"}} {
+		if before, change := baselineColumns(tc.p); before != tc.before || change != tc.change {
+			t.Errorf("%s: %q %q, want %q %q", tc.p.ClusterId, before, change, tc.before, tc.change)
+		}
+	}
+	out.Reset()
+	printMovers(&out, clusters[2:4], "7d")
+	if !strings.Contains(out.String(), "No cluster's score fell in the last 7d") {
+		t.Errorf("no movers:\n%s", out.String())
+	}
+}

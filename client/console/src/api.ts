@@ -28,8 +28,12 @@ const bearer: Interceptor = (next) => async (req) => {
   }
 };
 
+// The binary encoding: the overview of a thousand clusters is a megabyte
+// of JSON, whose 64-bit counts are strings to turn into bigints one by
+// one; in protobuf it is a fifth of that and decodes several times faster.
 const transport = createConnectTransport({
   baseUrl: location.origin,
+  useBinaryFormat: true,
   interceptors: [bearer],
   defaultTimeoutMs: 30_000,
 });

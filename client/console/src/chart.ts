@@ -24,11 +24,20 @@ const colours: Record<string, string> = {
   info: "#52606d",
 };
 
+/** TrendScope is one scope the trend panel can be switched to. */
+export interface TrendScope {
+  label: string;
+  scope: Scope["scope"];
+  /** How the panel's texts name it, e.g. "tenant acme". */
+  what: string;
+}
+
 /**
  * trendPanel is a panel with the trend of scope over a period the reader
- * picks (GetTrend).
+ * picks (GetTrend). With others, once they are known, the reader may
+ * switch to one of them (the fleet overview offers each tenant's trend).
  */
-export function trendPanel(view: View, scope: Scope["scope"], what: string): HTMLElement {
+export function trendPanel(view: View, scope: Scope["scope"], what: string, others?: Promise<TrendScope[]>): HTMLElement {
   const period = select(
     [
       ["30", "30 days"],
@@ -45,6 +54,7 @@ export function trendPanel(view: View, scope: Scope["scope"], what: string): HTM
     String(TrendBucket.DAY),
   );
   const controls = h("form", { class: "controls", "aria-label": "Trend period" }, field("Period", period), field("One point per", bucket));
+  let current: TrendScope = { label: what, scope, what };
   const { section, body } = panel("Posture trend", controls);
   let plot: uPlot | null = null;
   const drop = () => {
@@ -67,15 +77,15 @@ export function trendPanel(view: View, scope: Scope["scope"], what: string): HTM
       view.signal,
       () =>
         findings.getTrend(
-          { scope: { scope }, since: timestampFromMs(Date.now() - days * dayMs), bucket: Number(bucket.value) as TrendBucket },
+          { scope: { scope: current.scope }, since: timestampFromMs(Date.now() - days * dayMs), bucket: Number(bucket.value) as TrendBucket },
           { signal: view.signal },
         ),
       (res) => {
         const pts = res.points;
         if (!pts.some((p) => p.clusters > 0)) {
-          return h("p", { class: "muted" }, `No scan of ${what} up to the end of this period: nothing to draw.`);
+          return h("p", { class: "muted" }, `No scan of ${current.what} up to the end of this period: nothing to draw.`);
         }
-        const chart = h("div", { class: "chart", role: "img", "aria-label": ariaLabel(pts, what) });
+        const chart = h("div", { class: "chart", role: "img", "aria-label": ariaLabel(pts, current.what) });
         body.append(chart, pointsTable(pts, bucket.value === String(TrendBucket.WEEK) ? "week of" : "day"));
         plot = draw(chart, pts, chartWidth(body), bucket.value === String(TrendBucket.WEEK) ? 7 * 86400 : 86400);
         return undefined;
@@ -84,6 +94,19 @@ export function trendPanel(view: View, scope: Scope["scope"], what: string): HTM
   };
   period.addEventListener("change", reload);
   bucket.addEventListener("change", reload);
+  void others?.then((list) => {
+    if (list.length === 0 || view.signal.aborted) return;
+    const all = [current, ...list];
+    const of = select(
+      all.map((o, i) => [String(i), o.label]),
+      "0",
+    );
+    of.addEventListener("change", () => {
+      current = all[Number(of.value)];
+      reload();
+    });
+    controls.prepend(field("Trend of", of));
+  });
   controls.addEventListener("submit", (e) => e.preventDefault());
   reload();
   return section;

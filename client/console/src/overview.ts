@@ -1,17 +1,17 @@
 // The fleet overview (#/): the current posture of every cluster the token
-// sees in full (GetSummary, fleet scope), its trend (GetTrend), the
-// clusters ranked (CompareClusters), the clusters whose score fell most
-// in a week (GetTrend of each of the lowest-scoring clusters), and the
-// check × cluster matrix of CompareClusters as a heat map.
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+// sees in full (GetSummary, fleet scope), its trend or one tenant's
+// (GetTrend), the clusters ranked (CompareClusters), the clusters whose
+// score fell most in a week (the same call, with a baseline a week ago),
+// and the check × cluster matrix of CompareClusters as a heat map.
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 
 import type { CompareClustersResponse, ClusterPosture } from "../../typescript/src/gen/fleetscan/v1/finding_service_pb.js";
-import { TrendBucket } from "../../typescript/src/gen/fleetscan/v1/finding_service_pb.js";
 import { findings } from "./api.js";
 import { titles } from "./catalog.js";
 import { trendPanel } from "./chart.js";
+import type { TrendScope } from "./chart.js";
 import { h, replace } from "./dom.js";
-import { count, day, num, severities, timeEl } from "./format.js";
+import { count, num, severities, timeEl } from "./format.js";
 import { countTiles, field, load, panel } from "./ui.js";
 import type { View } from "./ui.js";
 
@@ -58,7 +58,11 @@ export function overview(view: View): void {
     ],
   );
 
-  main.append(trendPanel(view, { case: "fleet", value: true }, "the fleet"));
+  // The tenants of the clusters compared first (all the token sees): an
+  // operator may follow any one tenant's trend, a tenant its own.
+  let tenantsKnown: (t: TrendScope[]) => void = () => {};
+  const tenants = new Promise<TrendScope[]>((resolve) => (tenantsKnown = resolve));
+  main.append(trendPanel(view, { case: "fleet", value: true }, "the fleet", tenants));
 
   const selector = h("input", { type: "text", placeholder: "env=prod", autocomplete: "off", spellcheck: "false" });
   const tenant = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
@@ -75,9 +79,17 @@ export function overview(view: View): void {
   main.append(ranked.section, movers.section, heat.section);
 
   const compare = () => {
-    const res = Promise.all([findings.compareClusters({ labelSelector: selector.value.trim(), tenant: tenant.value.trim() }, { signal }), titles()]);
+    const baseline = new Date(Date.now() - weekMs);
+    const res = Promise.all([
+      findings.compareClusters({ labelSelector: selector.value.trim(), tenant: tenant.value.trim(), baselineTime: timestampFromDate(baseline) }, { signal }),
+      titles(),
+    ]);
+    void res.then(([r]) => {
+      const names = [...new Set(r.clusters.map((c) => c.tenant).filter((t) => t !== ""))].sort();
+      tenantsKnown(names.map((t) => ({ label: `tenant ${t}`, scope: { case: "tenant", value: t }, what: `tenant ${t}` })));
+    }, () => tenantsKnown([]));
     void load(ranked.body, signal, () => res, ([r]) => rankedTable(r.clusters));
-    void load(movers.body, signal, () => res.then(([r]) => worstMovers(r.clusters, signal)), (m) => moversList(m));
+    void load(movers.body, signal, () => res, ([r]) => moversList(worstMovers(r.clusters), baseline));
     void load(heat.body, signal, () => res, ([r, title]) => heatMap(r, title));
   };
   form.addEventListener("submit", (e) => {
@@ -87,54 +99,75 @@ export function overview(view: View): void {
   compare();
 }
 
+/** Rows of the ranking shown before "Show all". */
+const rankedRows = 50;
+
 function rankedTable(list: ClusterPosture[]): HTMLElement {
   if (list.length === 0) return h("p", { class: "muted" }, "No cluster matches.");
-  return h(
-    "div",
-    { class: "scroll" },
-    h(
-      "table",
-      { class: "data numbers" },
-      h("caption", null, `${list.length} clusters, lowest score first; a never-scanned cluster has no score`),
+  const wrap = h("div");
+  const render = (rows: number) => {
+    const shown = list.slice(0, rows);
+    const more = list.length - shown.length;
+    replace(
+      wrap,
       h(
-        "thead",
-        null,
+        "div",
+        { class: "scroll" },
         h(
-          "tr",
-          null,
-          h("th", { scope: "col" }, "#"),
-          h("th", { scope: "col", class: "text" }, "Cluster"),
-          h("th", { scope: "col", class: "text" }, "Tenant"),
-          h("th", { scope: "col" }, "Score"),
-          severities.slice(0, 4).map((s) => h("th", { scope: "col" }, s.name)),
-          h("th", { scope: "col" }, "Objects"),
-          h("th", { scope: "col", class: "text" }, "Latest scan"),
+          "table",
+          { class: "data numbers" },
+          h(
+            "caption",
+            null,
+            more > 0
+              ? `${num(list.length)} clusters, lowest score first (the ${num(shown.length)} lowest shown); a never-scanned cluster has no score`
+              : `${num(list.length)} clusters, lowest score first; a never-scanned cluster has no score`,
+          ),
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              h("th", { scope: "col" }, "#"),
+              h("th", { scope: "col", class: "text" }, "Cluster"),
+              h("th", { scope: "col", class: "text" }, "Tenant"),
+              h("th", { scope: "col" }, "Score"),
+              h("th", { scope: "col" }, "A week ago"),
+              severities.slice(0, 4).map((s) => h("th", { scope: "col" }, s.name)),
+              h("th", { scope: "col" }, "Objects"),
+              h("th", { scope: "col", class: "text" }, "Latest scan"),
+            ),
+          ),
+          h(
+            "tbody",
+            null,
+            shown.map((c, i) => {
+              const scanned = c.scanTime !== undefined;
+              return h(
+                "tr",
+                null,
+                h("td", null, String(i + 1)),
+                h("th", { scope: "row", class: "text" }, h("a", { href: clusterHref(c.clusterId) }, c.clusterId)),
+                h("td", { class: "text" }, c.tenant || h("span", { class: "muted" }, "shared")),
+                h("td", null, scanned ? String(c.score) : "—"),
+                h("td", null, c.baselineScore !== undefined ? String(c.baselineScore) : "—"),
+                severities.slice(0, 4).map((s) => h("td", null, scanned ? num(count(c.counts, s.field)) : "—")),
+                h("td", null, scanned ? num(c.objectsScanned) : "—"),
+                h("td", { class: "text nowrap" }, scanned ? timeEl(c.scanTime) : h("span", { class: "muted" }, "never scanned")),
+              );
+            }),
+          ),
         ),
       ),
-      h(
-        "tbody",
-        null,
-        list.map((c, i) => {
-          const scanned = c.scanTime !== undefined;
-          return h(
-            "tr",
-            null,
-            h("td", null, String(i + 1)),
-            h("th", { scope: "row", class: "text" }, h("a", { href: clusterHref(c.clusterId) }, c.clusterId)),
-            h("td", { class: "text" }, c.tenant || h("span", { class: "muted" }, "shared")),
-            h("td", null, scanned ? String(c.score) : "—"),
-            severities.slice(0, 4).map((s) => h("td", null, scanned ? num(count(c.counts, s.field)) : "—")),
-            h("td", null, scanned ? num(c.objectsScanned) : "—"),
-            h("td", { class: "text nowrap" }, scanned ? timeEl(c.scanTime) : h("span", { class: "muted" }, "never scanned")),
-          );
-        }),
-      ),
-    ),
-  );
+      more > 0 ? h("button", { type: "button", onclick: () => render(list.length) }, `Show all ${num(list.length)} clusters (${num(more)} more rows)`) : null,
+    );
+  };
+  render(rankedRows);
+  return wrap;
 }
 
-/** How many of the lowest-scoring clusters the movers look at: one GetTrend call each. */
-const moverCandidates = 12;
+const weekMs = 7 * 24 * 60 * 60 * 1000;
 /** How many movers are listed. */
 const moversShown = 5;
 
@@ -145,56 +178,52 @@ interface Mover {
 }
 
 interface Movers {
-  /** End of the trend's first bucket: what "before" is the score at. */
-  since: Date | null;
-  examined: number;
   scanned: number;
+  /** Scanned clusters whose score fell, the biggest fall first. */
   fell: Mover[];
-  /** Examined clusters that had no scan yet at `since`. */
+  /** Scanned clusters that had no scan yet at the baseline. */
   newer: string[];
 }
 
 /**
- * worstMovers asks the trend of the last eight days of each of the
- * lowest-scoring scanned clusters (day buckets, UTC) and compares the
- * score at the end of the first day, seven to eight days ago, with the
- * last point's, which is the score now.
+ * worstMovers compares each scanned cluster's score now with its score
+ * at the baseline (CompareClusters' baseline_score: its latest scan
+ * before then), over every cluster compared, not only the lowest.
  */
-async function worstMovers(ranked: ClusterPosture[], signal: AbortSignal): Promise<Movers> {
+function worstMovers(ranked: ClusterPosture[]): Movers {
   const scanned = ranked.filter((c) => c.scanTime !== undefined);
-  const candidates = scanned.slice(0, moverCandidates);
-  const out: Movers = { since: null, examined: candidates.length, scanned: scanned.length, fell: [], newer: [] };
-  const since = timestampFromMs(Date.now() - 8 * 24 * 60 * 60 * 1000);
-  let next = 0;
-  const worker = async () => {
-    while (next < candidates.length) {
-      const c = candidates[next++];
-      const res = await findings.getTrend({ scope: { scope: { case: "clusterId", value: c.clusterId } }, since, bucket: TrendBucket.DAY }, { signal });
-      const first = res.points[0];
-      const last = res.points[res.points.length - 1];
-      if (!first || !last) continue;
-      if (first.time) out.since = new Date(Number(first.time.seconds) * 1000 + 24 * 60 * 60 * 1000);
-      if (first.score === undefined) out.newer.push(c.clusterId);
-      else if (last.score !== undefined && last.score < first.score) out.fell.push({ clusterId: c.clusterId, before: first.score, now: last.score });
-    }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
+  const out: Movers = { scanned: scanned.length, fell: [], newer: [] };
+  for (const c of scanned) {
+    if (c.baselineScore === undefined) out.newer.push(c.clusterId);
+    else if (c.score < c.baselineScore) out.fell.push({ clusterId: c.clusterId, before: c.baselineScore, now: c.score });
+  }
   out.fell.sort((a, b) => a.now - a.before - (b.now - b.before) || a.clusterId.localeCompare(b.clusterId));
   out.newer.sort();
   return out;
 }
 
-function moversList(m: Movers): HTMLElement {
-  const since = m.since ? `${day(m.since)} 00:00 UTC` : "a week ago";
-  const which =
-    m.examined < m.scanned
-      ? `Among the ${m.examined} lowest-scoring of ${m.scanned} scanned clusters`
-      : `Among the ${m.scanned} scanned clusters`;
-  if (m.examined === 0) return h("p", { class: "muted" }, "No cluster has been scanned yet.");
+function moversList(m: Movers, baseline: Date): HTMLElement {
+  if (m.scanned === 0) return h("p", { class: "muted" }, "No cluster has been scanned yet.");
+  const newer =
+    m.newer.length === 0
+      ? null
+      : h(
+          "p",
+          { class: "muted" },
+          m.newer.length <= 10
+            ? `Not scanned yet by then: ${m.newer.join(", ")}.`
+            : `${num(m.newer.length)} clusters were not scanned yet by then, e.g. ${m.newer.slice(0, 5).join(", ")}.`,
+        );
   return h(
     "div",
     null,
-    h("p", null, `${which}, the scores that fell most since ${since} (each cluster's trend, one call each).`),
+    h(
+      "p",
+      null,
+      `Each of the ${num(m.scanned)} scanned clusters now, against its latest scan before `,
+      timeEl(timestampFromDate(baseline)),
+      `: ${num(m.fell.length)} lost score.`,
+    ),
     m.fell.length === 0
       ? h("p", { class: "muted" }, "None of them lost score.")
       : h(
@@ -210,7 +239,7 @@ function moversList(m: Movers): HTMLElement {
             ),
           ),
         ),
-    m.newer.length > 0 ? h("p", { class: "muted" }, `Not scanned yet by then: ${m.newer.join(", ")}.`) : null,
+    newer,
   );
 }
 

@@ -27,12 +27,24 @@ export function errorBox(err: unknown): HTMLElement {
   return h("p", { class: "error", role: "alert" }, describe(err));
 }
 
+/** Loads under way on the page, of every panel. */
+let pending = 0;
+
+/**
+ * settledMark is the User Timing mark set each time the page's last
+ * pending load has shown its answer: how long a view took to load, from
+ * the navigation's start, for real-user monitoring and for the console's
+ * benchmark (BenchmarkConsoleOverview).
+ */
+export const settledMark = "fleetscan:view-settled";
+
 /**
  * load shows "Loading…" in body, calls fetch, then fills body with
  * show's content, or with the error. It does nothing once the view is
  * left. It resolves to the answer, or undefined after an error.
  */
 export async function load<T>(body: HTMLElement, signal: AbortSignal, fetch: () => Promise<T>, show: (v: T) => Child | void): Promise<T | undefined> {
+  pending++;
   body.setAttribute("aria-busy", "true");
   replace(body, h("p", { class: "muted" }, "Loading…"));
   try {
@@ -47,6 +59,7 @@ export async function load<T>(body: HTMLElement, signal: AbortSignal, fetch: () 
     return undefined;
   } finally {
     body.removeAttribute("aria-busy");
+    if (--pending === 0) performance.mark(settledMark);
   }
 }
 

@@ -1146,7 +1146,11 @@ type CompareClustersRequest struct {
 	// Kubernetes label selector over cluster labels, e.g. "env=prod".
 	LabelSelector string `protobuf:"bytes,1,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
 	// Only clusters of this tenant.
-	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// When set, each cluster's posture at this time comes back beside its
+	// current one (ClusterPosture.baseline_score): what the worst movers of
+	// the fleet since then are made of. Within the last 5 years.
+	BaselineTime  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=baseline_time,json=baselineTime,proto3" json:"baseline_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1193,6 +1197,13 @@ func (x *CompareClustersRequest) GetTenant() string {
 		return x.Tenant
 	}
 	return ""
+}
+
+func (x *CompareClustersRequest) GetBaselineTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BaselineTime
+	}
+	return nil
 }
 
 // CompareClustersResponse ranks the clusters, worst first, and gives a
@@ -1264,9 +1275,14 @@ type ClusterPosture struct {
 	// The open findings by the party responsible for them: the provider,
 	// the platform team, the workload owners. Empty when the latest scan
 	// ended before the server recorded parties (a new scan fills it).
-	Parties       []*PartyCounts `protobuf:"bytes,7,rep,name=parties,proto3" json:"parties,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Parties []*PartyCounts `protobuf:"bytes,7,rep,name=parties,proto3" json:"parties,omitempty"`
+	// With CompareClustersRequest.baseline_time: the score of the latest
+	// scan that ended before that time, and when it ended. Unset when the
+	// cluster had no scan by then (it is newer than the baseline).
+	BaselineScore    *int32                 `protobuf:"varint,8,opt,name=baseline_score,json=baselineScore,proto3,oneof" json:"baseline_score,omitempty"`
+	BaselineScanTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=baseline_scan_time,json=baselineScanTime,proto3" json:"baseline_scan_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ClusterPosture) Reset() {
@@ -1344,6 +1360,20 @@ func (x *ClusterPosture) GetScanTime() *timestamppb.Timestamp {
 func (x *ClusterPosture) GetParties() []*PartyCounts {
 	if x != nil {
 		return x.Parties
+	}
+	return nil
+}
+
+func (x *ClusterPosture) GetBaselineScore() int32 {
+	if x != nil && x.BaselineScore != nil {
+		return *x.BaselineScore
+	}
+	return 0
+}
+
+func (x *ClusterPosture) GetBaselineScanTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BaselineScanTime
 	}
 	return nil
 }
@@ -1746,13 +1776,14 @@ const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\x05score\x18\x03 \x01(\x05H\x00R\x05score\x88\x01\x01\x12\x1a\n" +
 	"\bclusters\x18\x04 \x01(\x05R\bclusters\x12\x14\n" +
 	"\x05scans\x18\x05 \x01(\x05R\x05scansB\b\n" +
-	"\x06_score\"W\n" +
+	"\x06_score\"\x98\x01\n" +
 	"\x16CompareClustersRequest\x12%\n" +
 	"\x0elabel_selector\x18\x01 \x01(\tR\rlabelSelector\x12\x16\n" +
-	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"\x83\x01\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12?\n" +
+	"\rbaseline_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fbaselineTime\"\x83\x01\n" +
 	"\x17CompareClustersResponse\x128\n" +
 	"\bclusters\x18\x01 \x03(\v2\x1c.fleetscan.v1.ClusterPostureR\bclusters\x12.\n" +
-	"\x06checks\x18\x02 \x03(\v2\x16.fleetscan.v1.CheckRowR\x06checks\"\xaa\x02\n" +
+	"\x06checks\x18\x02 \x03(\v2\x16.fleetscan.v1.CheckRowR\x06checks\"\xb3\x03\n" +
 	"\x0eClusterPosture\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x16\n" +
@@ -1761,7 +1792,10 @@ const file_fleetscan_v1_finding_service_proto_rawDesc = "" +
 	"\x06counts\x18\x04 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\x12'\n" +
 	"\x0fobjects_scanned\x18\x05 \x01(\x03R\x0eobjectsScanned\x127\n" +
 	"\tscan_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bscanTime\x123\n" +
-	"\aparties\x18\a \x03(\v2\x19.fleetscan.v1.PartyCountsR\aparties\"y\n" +
+	"\aparties\x18\a \x03(\v2\x19.fleetscan.v1.PartyCountsR\aparties\x12*\n" +
+	"\x0ebaseline_score\x18\b \x01(\x05H\x00R\rbaselineScore\x88\x01\x01\x12H\n" +
+	"\x12baseline_scan_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x10baselineScanTimeB\x11\n" +
+	"\x0f_baseline_score\"y\n" +
 	"\vPartyCounts\x124\n" +
 	"\x05party\x18\x01 \x01(\x0e2\x1e.fleetscan.v1.ResponsiblePartyR\x05party\x124\n" +
 	"\x06counts\x18\x02 \x01(\v2\x1c.fleetscan.v1.SeverityCountsR\x06counts\"S\n" +
@@ -1871,36 +1905,38 @@ var file_fleetscan_v1_finding_service_proto_depIdxs = []int32{
 	15, // 21: fleetscan.v1.GetTrendResponse.points:type_name -> fleetscan.v1.TrendPoint
 	27, // 22: fleetscan.v1.TrendPoint.time:type_name -> google.protobuf.Timestamp
 	29, // 23: fleetscan.v1.TrendPoint.counts:type_name -> fleetscan.v1.SeverityCounts
-	18, // 24: fleetscan.v1.CompareClustersResponse.clusters:type_name -> fleetscan.v1.ClusterPosture
-	20, // 25: fleetscan.v1.CompareClustersResponse.checks:type_name -> fleetscan.v1.CheckRow
-	29, // 26: fleetscan.v1.ClusterPosture.counts:type_name -> fleetscan.v1.SeverityCounts
-	27, // 27: fleetscan.v1.ClusterPosture.scan_time:type_name -> google.protobuf.Timestamp
-	19, // 28: fleetscan.v1.ClusterPosture.parties:type_name -> fleetscan.v1.PartyCounts
-	26, // 29: fleetscan.v1.PartyCounts.party:type_name -> fleetscan.v1.ResponsibleParty
-	29, // 30: fleetscan.v1.PartyCounts.counts:type_name -> fleetscan.v1.SeverityCounts
-	6,  // 31: fleetscan.v1.GetSummaryRequest.scope:type_name -> fleetscan.v1.Scope
-	29, // 32: fleetscan.v1.GetSummaryResponse.counts:type_name -> fleetscan.v1.SeverityCounts
-	23, // 33: fleetscan.v1.GetSummaryResponse.top_checks:type_name -> fleetscan.v1.CheckCount
-	19, // 34: fleetscan.v1.GetSummaryResponse.parties:type_name -> fleetscan.v1.PartyCounts
-	1,  // 35: fleetscan.v1.FindingService.ListFindings:input_type -> fleetscan.v1.ListFindingsRequest
-	7,  // 36: fleetscan.v1.FindingService.GetFinding:input_type -> fleetscan.v1.GetFindingRequest
-	11, // 37: fleetscan.v1.FindingService.DiffScans:input_type -> fleetscan.v1.DiffScansRequest
-	13, // 38: fleetscan.v1.FindingService.GetTrend:input_type -> fleetscan.v1.GetTrendRequest
-	16, // 39: fleetscan.v1.FindingService.CompareClusters:input_type -> fleetscan.v1.CompareClustersRequest
-	21, // 40: fleetscan.v1.FindingService.GetSummary:input_type -> fleetscan.v1.GetSummaryRequest
-	3,  // 41: fleetscan.v1.FindingService.ListChecks:input_type -> fleetscan.v1.ListChecksRequest
-	2,  // 42: fleetscan.v1.FindingService.ListFindings:output_type -> fleetscan.v1.ListFindingsResponse
-	8,  // 43: fleetscan.v1.FindingService.GetFinding:output_type -> fleetscan.v1.GetFindingResponse
-	12, // 44: fleetscan.v1.FindingService.DiffScans:output_type -> fleetscan.v1.DiffScansResponse
-	14, // 45: fleetscan.v1.FindingService.GetTrend:output_type -> fleetscan.v1.GetTrendResponse
-	17, // 46: fleetscan.v1.FindingService.CompareClusters:output_type -> fleetscan.v1.CompareClustersResponse
-	22, // 47: fleetscan.v1.FindingService.GetSummary:output_type -> fleetscan.v1.GetSummaryResponse
-	4,  // 48: fleetscan.v1.FindingService.ListChecks:output_type -> fleetscan.v1.ListChecksResponse
-	42, // [42:49] is the sub-list for method output_type
-	35, // [35:42] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	27, // 24: fleetscan.v1.CompareClustersRequest.baseline_time:type_name -> google.protobuf.Timestamp
+	18, // 25: fleetscan.v1.CompareClustersResponse.clusters:type_name -> fleetscan.v1.ClusterPosture
+	20, // 26: fleetscan.v1.CompareClustersResponse.checks:type_name -> fleetscan.v1.CheckRow
+	29, // 27: fleetscan.v1.ClusterPosture.counts:type_name -> fleetscan.v1.SeverityCounts
+	27, // 28: fleetscan.v1.ClusterPosture.scan_time:type_name -> google.protobuf.Timestamp
+	19, // 29: fleetscan.v1.ClusterPosture.parties:type_name -> fleetscan.v1.PartyCounts
+	27, // 30: fleetscan.v1.ClusterPosture.baseline_scan_time:type_name -> google.protobuf.Timestamp
+	26, // 31: fleetscan.v1.PartyCounts.party:type_name -> fleetscan.v1.ResponsibleParty
+	29, // 32: fleetscan.v1.PartyCounts.counts:type_name -> fleetscan.v1.SeverityCounts
+	6,  // 33: fleetscan.v1.GetSummaryRequest.scope:type_name -> fleetscan.v1.Scope
+	29, // 34: fleetscan.v1.GetSummaryResponse.counts:type_name -> fleetscan.v1.SeverityCounts
+	23, // 35: fleetscan.v1.GetSummaryResponse.top_checks:type_name -> fleetscan.v1.CheckCount
+	19, // 36: fleetscan.v1.GetSummaryResponse.parties:type_name -> fleetscan.v1.PartyCounts
+	1,  // 37: fleetscan.v1.FindingService.ListFindings:input_type -> fleetscan.v1.ListFindingsRequest
+	7,  // 38: fleetscan.v1.FindingService.GetFinding:input_type -> fleetscan.v1.GetFindingRequest
+	11, // 39: fleetscan.v1.FindingService.DiffScans:input_type -> fleetscan.v1.DiffScansRequest
+	13, // 40: fleetscan.v1.FindingService.GetTrend:input_type -> fleetscan.v1.GetTrendRequest
+	16, // 41: fleetscan.v1.FindingService.CompareClusters:input_type -> fleetscan.v1.CompareClustersRequest
+	21, // 42: fleetscan.v1.FindingService.GetSummary:input_type -> fleetscan.v1.GetSummaryRequest
+	3,  // 43: fleetscan.v1.FindingService.ListChecks:input_type -> fleetscan.v1.ListChecksRequest
+	2,  // 44: fleetscan.v1.FindingService.ListFindings:output_type -> fleetscan.v1.ListFindingsResponse
+	8,  // 45: fleetscan.v1.FindingService.GetFinding:output_type -> fleetscan.v1.GetFindingResponse
+	12, // 46: fleetscan.v1.FindingService.DiffScans:output_type -> fleetscan.v1.DiffScansResponse
+	14, // 47: fleetscan.v1.FindingService.GetTrend:output_type -> fleetscan.v1.GetTrendResponse
+	17, // 48: fleetscan.v1.FindingService.CompareClusters:output_type -> fleetscan.v1.CompareClustersResponse
+	22, // 49: fleetscan.v1.FindingService.GetSummary:output_type -> fleetscan.v1.GetSummaryResponse
+	4,  // 50: fleetscan.v1.FindingService.ListChecks:output_type -> fleetscan.v1.ListChecksResponse
+	44, // [44:51] is the sub-list for method output_type
+	37, // [37:44] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_v1_finding_service_proto_init() }
@@ -1915,6 +1951,7 @@ func file_fleetscan_v1_finding_service_proto_init() {
 		(*Scope_Fleet)(nil),
 	}
 	file_fleetscan_v1_finding_service_proto_msgTypes[14].OneofWrappers = []any{}
+	file_fleetscan_v1_finding_service_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

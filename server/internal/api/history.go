@@ -26,6 +26,7 @@ type HistoryStore interface {
 	GetCluster(ctx context.Context, id string) (*storagev1.ClusterRecord, error)
 	Histories(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, sinceMs int64) ([]store.ClusterHistory, error)
 	LatestJobs(ctx context.Context, keep func(*storagev1.ClusterRecord) bool) ([]store.Latest, error)
+	SummariesBefore(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, atMs int64) (map[string]store.Summary, error)
 }
 
 const (
@@ -200,12 +201,27 @@ func (s *FindingServer) CompareClusters(ctx context.Context, req *fleetscanv1.Co
 	if err != nil {
 		return nil, toStatus(s.log, "CompareClusters", invalid("label_selector: %v", err))
 	}
+	if req.BaselineTime != nil {
+		if err := req.BaselineTime.CheckValid(); err != nil {
+			return nil, toStatus(s.log, "CompareClusters", invalid("baseline_time: %v", err))
+		}
+		if at := req.BaselineTime.AsTime(); at.After(time.Now()) || time.Since(at) > 5*366*24*time.Hour {
+			return nil, toStatus(s.log, "CompareClusters", invalid("baseline_time: must be in the last 5 years"))
+		}
+	}
 	p, _ := auth.FromContext(ctx)
-	latest, err := s.history.LatestJobs(ctx, func(c *storagev1.ClusterRecord) bool {
+	keep := func(c *storagev1.ClusterRecord) bool {
 		return p.SeesAll(c) && (req.Tenant == "" || c.Tenant == req.Tenant) && sel.Matches(labels.Set(c.Labels))
-	})
+	}
+	latest, err := s.history.LatestJobs(ctx, keep)
 	if err != nil {
 		return nil, toStatus(s.log, "CompareClusters", err)
+	}
+	var before map[string]store.Summary
+	if req.BaselineTime != nil {
+		if before, err = s.history.SummariesBefore(ctx, keep, req.BaselineTime.AsTime().UnixMilli()); err != nil {
+			return nil, toStatus(s.log, "CompareClusters", err)
+		}
 	}
 	ranked, matrix := history.Compare(latest)
 	resp := &fleetscanv1.CompareClustersResponse{}
@@ -214,6 +230,11 @@ func (s *FindingServer) CompareClusters(ctx context.Context, req *fleetscanv1.Co
 		if p.Scanned {
 			cp.Score, cp.ScanTime = p.Score, ts(p.ScanMs)
 			cp.Parties = partiesToProto(p.Parties)
+		}
+		if b, ok := before[p.ClusterID]; ok {
+			// The trend's score of the same summary, so that a mover's
+			// "before" is the point GetTrend draws for that day.
+			cp.BaselineScore, cp.BaselineScanTime = proto.Int32(history.Score(b.Counts, b.Objects)), ts(b.FinishMs)
 		}
 		resp.Clusters = append(resp.Clusters, cp)
 	}

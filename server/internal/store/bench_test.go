@@ -461,26 +461,30 @@ func benchLifecycles() (int, error) {
 // exits, whichever benchmarks ran.
 func benchFleetDB(b *testing.B) *benchFleet {
 	b.Helper()
-	fleetOnce.Do(func() { fleet, fleetErr = buildFleet(b) })
+	fleetOnce.Do(func() { fleet, fleetErr = buildFleet(b, "", newBenchClock()) })
 	if fleetErr != nil {
 		b.Fatal(fleetErr)
 	}
 	return fleet
 }
 
-func buildFleet(b *testing.B) (*benchFleet, error) {
+// buildFleet generates the fleet database in dir, or in a temporary
+// directory removed at once (the open database stays readable) if dir is
+// "", with clk's time as the time of its scans.
+func buildFleet(tb testing.TB, dir string, clk *benchClock) (*benchFleet, error) {
 	ctx := context.Background()
 	n, err := benchLifecycles()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "fleetscan-bench-")
-	if err != nil {
-		return nil, err
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "fleetscan-bench-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "fleetscan.db")
-	f := &benchFleet{clk: newBenchClock(), lifecycles: n}
+	f := &benchFleet{clk: clk, lifecycles: n}
 	if f.db, err = Open(path, Options{Now: f.clk.now}); err != nil {
 		return nil, err
 	}
@@ -563,8 +567,37 @@ func buildFleet(b *testing.B) (*benchFleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Logf("fleet database: %d lifecycles in %d clusters generated in %v; %d summaries", f.lifecycles, benchClusters, f.genTime.Round(time.Millisecond), f.summaries)
+	tb.Logf("fleet database: %d lifecycles in %d clusters generated in %v; %d summaries", f.lifecycles, benchClusters, f.genTime.Round(time.Millisecond), f.summaries)
 	return f, nil
+}
+
+// TestWriteBenchFleet writes the benchmarks' fleet database (1,000
+// clusters, FLEETSCAN_BENCH_LIFECYCLES findings through the real ingest
+// path, a year of daily summaries) into the data directory
+// FLEETSCAN_BENCH_FLEET_DIR, its latest scans an hour ago, for the
+// console's benchmark on a big history (make bench-console).
+func TestWriteBenchFleet(t *testing.T) {
+	dir := os.Getenv("FLEETSCAN_BENCH_FLEET_DIR")
+	if dir == "" {
+		t.Skip("set FLEETSCAN_BENCH_FLEET_DIR to a data directory to write the benchmarks' fleet into")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fleetscan.db")); err == nil {
+		t.Fatalf("%s already holds a database", dir)
+	}
+	clk := &benchClock{}
+	// The generated scans take a few simulated days (the diff cluster's
+	// two): they end about an hour before now.
+	clk.ms.Store(time.Now().Add(-2*day - time.Hour).UnixMilli())
+	f, err := buildFleet(t, dir, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // measure records where the bytes of the database went.

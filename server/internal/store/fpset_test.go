@@ -145,3 +145,53 @@ func TestCompactDropsOldResolvedLifecycles(t *testing.T) {
 		t.Errorf("open after compaction: %q", got)
 	}
 }
+
+// TestSummariesBefore: each cluster's state at a time is its latest job
+// that ended strictly before it; a cluster with none by then is absent,
+// however many jobs it had afterwards, and so is one no predicate keeps.
+func TestSummariesBefore(t *testing.T) {
+	db, clk, _ := openTest(t)
+	register(t, db, "c1", "c2", "c3")
+	high := func(name string) *workerv1.Finding {
+		return finding("POD-001", "shop", name, fleetscanv1.Severity_SEVERITY_HIGH)
+	}
+	start := clk.t
+	runJob(t, db, "c1", high("a"))            // day 0: 1 high
+	clk.t = clk.t.Add(24 * time.Hour)         //
+	runJob(t, db, "c1", high("a"), high("b")) // day 1: 2 high
+	runJob(t, db, "c3", high("a"))            // day 1
+	clk.t = clk.t.Add(24 * time.Hour)         //
+	runJob(t, db, "c2", high("a"))            // day 2: c2's first
+	runJob(t, db, "c1", high("a"), high("b"), high("c"))
+	all := func(*storagev1.ClusterRecord) bool { return true }
+	ctx := context.Background()
+	tests := []struct {
+		at   time.Time
+		want string
+	}{
+		{start, "map[]"}, // nothing ended before the first job
+		{start.Add(time.Millisecond), "map[c1:1]"},
+		{start.Add(36 * time.Hour), "map[c1:2 c3:1]"},
+		{clk.t.Add(time.Hour), "map[c1:3 c2:1 c3:1]"},
+	}
+	for _, tc := range tests {
+		got, err := db.SummariesBefore(ctx, all, tc.at.UnixMilli())
+		if err != nil {
+			t.Fatal(err)
+		}
+		highs := map[string]int64{}
+		for id, s := range got {
+			highs[id] = s.Counts.High
+			if s.FinishMs >= tc.at.UnixMilli() {
+				t.Errorf("at %v: %s's summary ended at %d, not before", tc.at, id, s.FinishMs)
+			}
+		}
+		if fmt.Sprint(highs) != tc.want {
+			t.Errorf("at %v: high findings %v, want %s", tc.at, highs, tc.want)
+		}
+	}
+	got, err := db.SummariesBefore(ctx, func(c *storagev1.ClusterRecord) bool { return c.Id == "c2" }, clk.t.Add(time.Hour).UnixMilli())
+	if err != nil || len(got) != 1 || got["c2"].Counts.High != 1 {
+		t.Errorf("only c2: %v %v", got, err)
+	}
+}

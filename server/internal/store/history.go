@@ -245,6 +245,44 @@ func (s *DB) Histories(_ context.Context, keep func(*storagev1.ClusterRecord) bo
 	return out, err
 }
 
+// SummariesBefore returns, for every cluster that keep accepts and that
+// had a job end before atMs, the summary of the latest such job: the
+// clusters' state at that time. Each cluster is one cursor seek, whatever
+// the length of its history.
+func (s *DB) SummariesBefore(_ context.Context, keep func(*storagev1.ClusterRecord) bool, atMs int64) (map[string]Summary, error) {
+	out := map[string]Summary{}
+	err := s.view(func(tx *txn) error {
+		c := tx.bucket(bucketSummaries).Cursor()
+		return tx.bucket(bucketClusters).ForEach(func(_, v []byte) error {
+			rec := &storagev1.ClusterRecord{}
+			if err := protoUnmarshal(v, rec); err != nil {
+				return err
+			}
+			if !keep(rec) {
+				return nil
+			}
+			prefix := u64(rec.Seq)
+			at := append(slices.Clone(prefix), u64(uint64(max(atMs, 0)))...)
+			var k, sv []byte
+			if k, _ = c.Seek(at); k == nil {
+				k, sv = c.Last()
+			} else {
+				k, sv = c.Prev()
+			}
+			if k == nil || !bytes.HasPrefix(k, prefix) || bytes.Compare(k, at) >= 0 {
+				return nil
+			}
+			sum, err := decodeSummary(k, sv)
+			if err != nil {
+				return fmt.Errorf("summary of cluster %q: %w", rec.Id, err)
+			}
+			out[rec.Id] = sum
+			return nil
+		})
+	})
+	return out, err
+}
+
 // Latest is a cluster with its latest succeeded job, if any.
 type Latest struct {
 	Cluster *storagev1.ClusterRecord
