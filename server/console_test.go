@@ -166,7 +166,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 
 			// The trend of one tenant, where the token sees one.
-			tenant := map[string]string{"operator": "globex", "acme": "acme", "globex": "globex"}[who.name]
+			tenant := map[string]string{"operator": "acme", "acme": "acme", "globex": "globex"}[who.name]
 			p.until("the trend's scopes", `[...document.querySelectorAll("label")].some(l => l.innerText === "Trend of")`)
 			if opts := p.eval(`[...document.querySelector("#" + [...document.querySelectorAll("label")].find(l => l.innerText === "Trend of").htmlFor).options].map(o => o.text).join(",")`); opts != map[string]string{"operator": "the fleet,tenant acme,tenant globex", "acme": "the fleet,tenant acme", "globex": "the fleet,tenant globex"}[who.name] {
 				t.Errorf("%s may follow the trend of: %s", who.name, opts)
