@@ -46,6 +46,8 @@ type Client struct {
 	AdminService   fleetscanv1.AdminServiceClient
 	// ExceptionService manages exceptions (accepted risks).
 	ExceptionService fleetscanv1.ExceptionServiceClient
+	// NotifierService manages notifiers and lists their deliveries.
+	NotifierService fleetscanv1.NotifierServiceClient
 }
 
 type options struct {
@@ -155,6 +157,7 @@ func New(target string, opts ...Option) (*Client, error) {
 		AuditService:     fleetscanv1.NewAuditServiceClient(conn),
 		AdminService:     fleetscanv1.NewAdminServiceClient(conn),
 		ExceptionService: fleetscanv1.NewExceptionServiceClient(conn),
+		NotifierService:  fleetscanv1.NewNotifierServiceClient(conn),
 	}, nil
 }
 

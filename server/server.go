@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -34,6 +36,7 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/ingest"
 	"github.com/fleetscan/fleetscan/server/internal/limit"
 	"github.com/fleetscan/fleetscan/server/internal/metrics"
+	"github.com/fleetscan/fleetscan/server/internal/notify"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 	"github.com/fleetscan/fleetscan/server/internal/web"
@@ -74,6 +77,8 @@ var Defaults = Config{
 	MaxRunningJobs:    256,
 	Tick:              20 * time.Second,
 	Retention:         90 * 24 * time.Hour,
+	NotifyRetryFor:    24 * time.Hour,
+	NotifyWatch:       30 * time.Second,
 }
 
 // withDefaults fills the zero fields that have a default.
@@ -95,6 +100,8 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxMessageBytes, d.MaxMessageBytes)
 	setDefault(&c.MaxRunningJobs, d.MaxRunningJobs)
 	setDefault(&c.Tick, d.Tick)
+	setDefault(&c.NotifyRetryFor, d.NotifyRetryFor)
+	setDefault(&c.NotifyWatch, d.NotifyWatch)
 	return c
 }
 
@@ -223,7 +230,18 @@ type Config struct {
 	// findings are kept, so trends still cover the whole history. Zero
 	// keeps everything.
 	Retention time.Duration
-	Logger    *slog.Logger
+	// NotifyRetryFor is how long an event is tried before it is given up
+	// (default a day).
+	NotifyRetryFor time.Duration
+	// NotifyBackoff bounds the wait between a delivery's attempts (default
+	// 2 s to 5 min); tests shorten it.
+	NotifyBackoff [2]time.Duration
+	// NotifyAttemptTimeout bounds one delivery attempt (default 10s).
+	NotifyAttemptTimeout time.Duration
+	// NotifyWatch is how often offline workers and expiring exceptions are
+	// looked for (default 30s).
+	NotifyWatch time.Duration
+	Logger      *slog.Logger
 }
 
 // MinMessageBytes is the smallest receive limit the server takes: room
@@ -247,6 +265,9 @@ type Server struct {
 	web     *http.Server
 	wlis    net.Listener
 	webTLS  bool
+	// dispatcher delivers the outbox; watcher adds what no commit reports.
+	dispatcher *notify.Dispatcher
+	watcher    *notify.Watcher
 }
 
 // New opens the store, creates the first operator token if there is none,
@@ -307,7 +328,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// opening is logged all the same.
 	var m *metrics.Metrics
 	var hs *health.Server
-	db, err := store.Open(dbPath, store.Options{Now: cfg.Now, OnDamage: func(d *store.DamageError) {
+	// The outbox hook runs in the store's commits, once it is open.
+	var db *store.DB
+	events := notify.Builder{NewID: func() ulid.ULID { return db.NewID() }, Now: cfg.Now}
+	dispatcher := &notify.Dispatcher{Sender: notify.NewSender(cfg.Now, "fleetscan-server/"+Version, cfg.NotifyAttemptTimeout), Log: cfg.Logger.With("component", "notify"),
+		Now: cfg.Now, RetryFor: cfg.NotifyRetryFor, MinBackoff: cfg.NotifyBackoff[0], MaxBackoff: cfg.NotifyBackoff[1]}
+	db, err = store.Open(dbPath, store.Options{Now: cfg.Now, Outbox: events.JobEnded, OnOutbox: dispatcher.Wake, OnDamage: func(d *store.DamageError) {
 		cfg.Logger.Error("damaged record in the database: the call failed with DATA_LOSS; run fleetscan-server check and restore a backup",
 			"file", dbPath, "bucket", d.Bucket, "key", fmt.Sprintf("%x", d.Key), "reason", d.Reason)
 		m.StoreDamage(d.Bucket)
@@ -328,7 +354,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: db}
+	dispatcher.Outbox = db
+	s := &Server{cfg: cfg, log: cfg.Logger, store: db, dispatcher: dispatcher}
 	if err := s.bootstrap(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -387,6 +414,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	exceptions.TenantsMayCreate = cfg.TenantExceptions
 	exceptions.Now = cfg.Now
 	fleetscanv1.RegisterExceptionServiceServer(s.grpc, exceptions)
+	fleetscanv1.RegisterNotifierServiceServer(s.grpc, api.NewNotifierServer(db, dispatcher.Sender, events, s.log, pages))
+	s.watcher = &notify.Watcher{Store: db, Builder: events, Connected: sched.Connected, Started: cfg.Now(), Log: dispatcher.Log}
 	workerv1.RegisterWorkerServiceServer(s.grpc, api.NewWorkerServer(in, s.log))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -456,6 +485,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	compactCtx, stopCompact := context.WithCancel(ctx)
 	go func() { defer close(compactDone); s.compactLoop(compactCtx) }()
 	go func() { defer close(schedulesDone); s.sched.Loop(compactCtx, s.store, s.cfg.Tick, s.log) }()
+	notifyDone := make(chan struct{}, 2)
+	go func() { defer func() { notifyDone <- struct{}{} }(); s.dispatcher.Run(compactCtx) }()
+	go func() { defer func() { notifyDone <- struct{}{} }(); s.watcher.Run(compactCtx, s.cfg.NotifyWatch) }()
 	webDone := make(chan struct{})
 	go func() {
 		defer close(webDone)
@@ -523,6 +555,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	stopCompact()
 	<-compactDone
 	<-schedulesDone
+	<-notifyDone
+	<-notifyDone
 	<-metricsDone
 	if err := s.store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close store: %w", err)
@@ -545,6 +579,14 @@ func (s *Server) compactLoop(ctx context.Context) {
 		} else if n > 0 {
 			s.log.Info("compacted scan history", "records_dropped", n, "older_than", cutoff.Format(time.RFC3339))
 		}
+		// Ended deliveries are kept a month for notifier deliveries, or
+		// the retention if shorter.
+		deliveries := time.Now().Add(-min(s.cfg.Retention, deliveryRetention))
+		if n, err := s.store.CompactDeliveries(ctx, deliveries.UnixMilli()); err != nil {
+			s.log.Error("compaction of deliveries", "err", err)
+		} else if n > 0 {
+			s.log.Info("dropped ended deliveries", "deliveries", n, "older_than", deliveries.Format(time.RFC3339))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -554,6 +596,9 @@ func (s *Server) compactLoop(ctx context.Context) {
 }
 
 const compactEvery = 6 * time.Hour
+
+// deliveryRetention is how long ended deliveries stay listed.
+const deliveryRetention = 30 * 24 * time.Hour
 
 // bootstrap creates an operator token on first start and writes it to a
 // file only the server's user can read.
@@ -652,6 +697,7 @@ var webServices = []string{
 	fleetscanv1.AuditService_ServiceDesc.ServiceName,
 	fleetscanv1.AdminService_ServiceDesc.ServiceName,
 	fleetscanv1.ExceptionService_ServiceDesc.ServiceName,
+	fleetscanv1.NotifierService_ServiceDesc.ServiceName,
 }
 
 // listenWeb opens the web listener, with tc's TLS when it is not nil: the

@@ -37,6 +37,7 @@ export * from "./gen/fleetscan/v1/scan_service_pb.js";
 export * from "./gen/fleetscan/v1/token_service_pb.js";
 export * from "./gen/fleetscan/v1/exception_service_pb.js";
 export * from "./gen/fleetscan/v1/audit_service_pb.js";
+export * from "./gen/fleetscan/v1/notifier_service_pb.js";
 export { Code, ConnectError };
 export type { CallOptions, Client, Interceptor };
 

@@ -53,6 +53,7 @@ var codeTable = []struct {
 	{ingest.ErrProtocol, codes.InvalidArgument},
 	{ingest.ErrRefused, codes.InvalidArgument},
 	{ingest.ErrMessageTooLarge, codes.ResourceExhausted},
+	{errResourceExhausted, codes.ResourceExhausted},
 	{ingest.ErrWrongCluster, codes.PermissionDenied},
 	{auth.ErrForbidden, codes.PermissionDenied},
 	{ingest.ErrSilent, codes.DeadlineExceeded},

@@ -264,6 +264,11 @@ var methodRoles = map[string][]Role{
 	"/fleetscan.v1.ExceptionService/ListExceptions":   {RoleOperator, RoleTenant},
 	"/fleetscan.v1.ExceptionService/DeleteException":  {RoleOperator, RoleTenant},
 	"/fleetscan.v1.ClusterService/RotateClusterToken": {RoleOperator},
+	"/fleetscan.v1.NotifierService/CreateNotifier":    {RoleOperator, RoleTenant},
+	"/fleetscan.v1.NotifierService/ListNotifiers":     {RoleOperator, RoleTenant},
+	"/fleetscan.v1.NotifierService/DeleteNotifier":    {RoleOperator, RoleTenant},
+	"/fleetscan.v1.NotifierService/TestNotifier":      {RoleOperator, RoleTenant},
+	"/fleetscan.v1.NotifierService/ListDeliveries":    {RoleOperator, RoleTenant},
 	"/fleetscan.worker.v1.WorkerService/Connect":      {RoleWorker, RoleJoin},
 }
 

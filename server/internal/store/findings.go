@@ -149,32 +149,43 @@ var errPlanStale = errors.New("the plan does not cover the batches stored")
 // transaction takes a slot as a commit. It does not change the plan: the
 // group may run it again.
 func (s *DB) writePlanned(ctx context.Context, jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
-	return s.batch(func(tx *txn) error { return s.writePlannedTx(tx, jobID, done, plan, now) })
+	var notified bool
+	err := s.batch(func(tx *txn) error {
+		var err error
+		notified, err = s.writePlannedTx(tx, jobID, done, plan, now)
+		return err
+	})
+	if err == nil && notified && s.onOutbox != nil {
+		s.onOutbox()
+	}
+	return err
 }
 
-func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *jobPlan, now int64) error {
+// writePlannedTx writes a planned completion and reports whether it wrote
+// deliveries to the outbox.
+func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *jobPlan, now int64) (bool, error) {
 	jobs := tx.bucket(bucketJobs)
 	job := &storagev1.JobRecord{}
 	if err := getProto(jobs, jobID[:], job); err != nil {
-		return fmt.Errorf("job %s: %w", jobID, err)
+		return false, fmt.Errorf("job %s: %w", jobID, err)
 	}
 	if err := checkCompletable(jobID, job, done); err != nil || job.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
-		return err
+		return false, err
 	}
 	if job.StagedBatches != plan.staged {
 		if plan.ahead {
-			return errPlanStale
+			return false, errPlanStale
 		}
-		return fmt.Errorf("job %s changed while it was being completed: %w", jobID, ErrConflict)
+		return false, fmt.Errorf("job %s changed while it was being completed: %w", jobID, ErrConflict)
 	}
 	clusters := tx.bucket(bucketClusters)
 	cluster := &storagev1.ClusterRecord{}
 	if err := getRef(clusters, []byte(job.ClusterId), cluster, "a job"); err != nil {
-		return fmt.Errorf("cluster %q: %w", job.ClusterId, err)
+		return false, fmt.Errorf("cluster %q: %w", job.ClusterId, err)
 	}
 	scan := &storagev1.ScanRecord{}
 	if err := getRef(tx.bucket(bucketScans), job.ScanId, scan, "a job"); err != nil {
-		return fmt.Errorf("scan of job %s: %w", jobID, err)
+		return false, fmt.Errorf("scan of job %s: %w", jobID, err)
 	}
 	findings := tx.bucket(bucketFindings)
 	// Keys are written in order, so pages can be packed full.
@@ -183,15 +194,19 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	// All reads before the first write: a write moves the cursor's
 	// pages.
 	stale := make([]bool, len(plan.writes))
+	// opened: the lifecycles the job opens, for the outbox.
+	opened := make([]bool, len(plan.writes))
 	read := ascending(findings)
 	for i, w := range plan.writes {
-		stale[i] = !bytes.Equal(read(w.key), w.old)
+		cur := read(w.key)
+		stale[i] = !bytes.Equal(cur, w.old)
+		opened[i] = cur == nil || w.reopened != 0
 	}
 	for i, w := range plan.writes {
 		if stale[i] {
 			// Written since it was planned: plan it again, here.
 			if err := s.codec.upsertFindingTx(tx, findings, w.key, w.finding, now); err != nil {
-				return err
+				return false, err
 			}
 			continue
 		}
@@ -200,18 +215,18 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 		}
 		if w.reopened != 0 {
 			if err := index.Delete(resolvedKey(w.reopened, w.key)); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if err := findings.Put(w.key, w.value); err != nil {
-			return err
+			return false, err
 		}
 	}
 	// Exceptions count as of this scan; the record keeps only what the
 	// worker saw, so that an exception's expiry needs no rewrite.
 	active, err := activeExceptionsTx(tx, now)
 	if err != nil {
-		return err
+		return false, err
 	}
 	active = active.forReader("")
 	counts, checkCounts := &fleetscanv1.SeverityCounts{}, map[string]int64{}
@@ -250,7 +265,7 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	}
 	carried, err := s.codec.resolveUnseenTx(tx, findings, prefix, plan.seen, scan.Spec, unassessed, len(done.Problems) > 0, cluster, now)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, c := range carried {
 		fps = append(fps, c.fp)
@@ -266,28 +281,29 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 		copy(baseID[:], cluster.LastJobId)
 		var err error
 		if base, depth, err = getSetTx(tx, baseID); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
+			return false, err
 		}
 	}
 	if err := tx.bucket(bucketJobFingerprints).Put(jobID[:], encodeSet(fps, baseID, base, depth)); err != nil {
-		return err
+		return false, err
 	}
 	if err := tx.bucket(bucketSummaries).Put(summaryKey(cluster.Seq, now, jobID), encodeSummary(counts, done.ObjectsScanned)); err != nil {
-		return err
+		return false, err
 	}
 	if err := dropStagingTx(tx, jobID); err != nil {
-		return err
+		return false, err
 	}
 	scanID, err := holderScanTx(tx, jobID, job, scan)
 	if err != nil {
-		return err
+		return false, err
 	}
+	previousJob := cluster.LastJobId
 	cluster.LastJobId, cluster.LastJobMs, cluster.LastScanId = jobID[:], now, scanID
 	if err := putProto(clusters, []byte(cluster.Id), cluster); err != nil {
-		return err
+		return false, err
 	}
 	if err := tx.bucket(bucketActive).Delete(pendingKey(job.ClusterId, jobID)); err != nil {
-		return err
+		return false, err
 	}
 	job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
 	job.FinishMs = now
@@ -300,11 +316,29 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	job.Unchecked = done.Unchecked
 	job.StagedBatches, job.StagedFindings = 0, 0
 	if err := putProto(jobs, jobID[:], job); err != nil {
-		return err
+		return false, err
+	}
+	notified, err := s.outboxJobTx(tx, func() (JobEnded, error) {
+		e := JobEnded{Cluster: cluster, JobID: jobID, Job: job}
+		if len(previousJob) > 0 {
+			e.Previous = &storagev1.JobRecord{}
+			if err := getRef(jobs, previousJob, e.Previous, "a cluster"); err != nil {
+				return e, fmt.Errorf("previous job of %q: %w", cluster.Id, err)
+			}
+		}
+		for i, w := range plan.writes {
+			if opened[i] && w.finding.GetSuppressionReason() == "" && active.match(cluster, w.finding.GetCheckId(), w.finding.GetResource()) == nil {
+				e.New = append(e.New, w.finding)
+			}
+		}
+		return e, nil
+	})
+	if err != nil {
+		return false, err
 	}
 	// The strings that the records above, planned or written here, were
 	// the first to share.
-	return s.codec.shared.storeTx(tx)
+	return notified, s.codec.shared.storeTx(tx)
 }
 
 // completing runs f, a plan of CompleteJob, in one of at most

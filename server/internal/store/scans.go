@@ -411,7 +411,20 @@ func (s *DB) endJobTx(tx *txn, id ulid.ULID, job *storagev1.JobRecord, state fle
 		return err
 	}
 	job.State, job.Error, job.FinishMs, job.StagedBatches, job.StagedFindings = state, reason, s.nowMs(), 0, 0
-	return putProto(tx.bucket(bucketJobs), id[:], job)
+	if err := putProto(tx.bucket(bucketJobs), id[:], job); err != nil {
+		return err
+	}
+	notified, err := s.outboxJobTx(tx, func() (JobEnded, error) {
+		cluster := &storagev1.ClusterRecord{}
+		if err := getRef(tx.bucket(bucketClusters), []byte(job.ClusterId), cluster, "a job"); err != nil {
+			return JobEnded{}, fmt.Errorf("cluster %q: %w", job.ClusterId, err)
+		}
+		return JobEnded{Cluster: cluster, JobID: id, Job: job}, nil
+	})
+	if notified && s.onOutbox != nil {
+		tx.tx.OnCommit(s.onOutbox)
+	}
+	return err
 }
 
 // CancelScan ends every job of a scan that has not ended as CANCELLED and

@@ -66,7 +66,21 @@ var (
 	// are only ever added.
 	bucketStrings = []byte("strings")
 
+	// bucketNotifiers: notifier id (16-byte ULID) → NotifierRecord.
+	bucketNotifiers = []byte("notifiers")
+	// bucketDeliveries: delivery id (16-byte ULID, time-ordered) →
+	// DeliveryRecord: the outbox, and what became of each event.
+	bucketDeliveries = []byte("deliveries")
+	// bucketDeliveriesDue: next attempt (uint64 ms), delivery id → empty.
+	// The pending deliveries, in the order they are due.
+	bucketDeliveriesDue = []byte("deliveries_due")
+	// bucketNotifyOnce: a key of an event that must be sent once (a
+	// worker's disconnection, an exception's coming expiry) → when it was
+	// written (uint64 ms).
+	bucketNotifyOnce = []byte("notify_once")
+
 	allBuckets = [][]byte{bucketCatalog, bucketMeta, bucketClusters, bucketTokens, bucketScans, bucketJobs,
 		bucketPending, bucketStaging, bucketFindings, bucketJobFingerprints, bucketSummaries, bucketResolved,
-		bucketSchedules, bucketClusterSeqs, bucketActive, bucketAudit, bucketExceptions, bucketStrings}
+		bucketSchedules, bucketClusterSeqs, bucketActive, bucketAudit, bucketExceptions, bucketStrings,
+		bucketNotifiers, bucketDeliveries, bucketDeliveriesDue, bucketNotifyOnce}
 )

@@ -59,6 +59,10 @@ type DB struct {
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
+
+	// outbox and onOutbox: see Options.
+	outbox   OutboxHook
+	onOutbox func()
 }
 
 // Options tune Open.
@@ -71,6 +75,11 @@ type Options struct {
 	// OnFull, if set, hears when writes start failing for lack of space
 	// (the error) and when one succeeds again (nil).
 	OnFull func(error)
+	// Outbox, if set, is asked for the deliveries of each job that ends,
+	// while a notifier exists; they are written in the job's transaction.
+	Outbox OutboxHook
+	// OnOutbox, if set, hears that deliveries were committed.
+	OnOutbox func()
 }
 
 // Open opens or creates the database file at path. It waits at most a few
@@ -97,7 +106,7 @@ func Open(path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &DB{db: db, now: opts.Now, onDamage: opts.OnDamage, onFull: opts.OnFull, entropy: ulid.Monotonic(rand.Reader, 0), cpu: newCPUSlots(max(1, runtime.GOMAXPROCS(0)-1))}
+	s := &DB{db: db, now: opts.Now, onDamage: opts.OnDamage, onFull: opts.OnFull, outbox: opts.Outbox, onOutbox: opts.OnOutbox, entropy: ulid.Monotonic(rand.Reader, 0), cpu: newCPUSlots(max(1, runtime.GOMAXPROCS(0)-1))}
 	if s.now == nil {
 		s.now = time.Now
 	}

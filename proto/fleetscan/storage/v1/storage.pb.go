@@ -1057,11 +1057,305 @@ func (x *AuditRecord) GetError() string {
 	return ""
 }
 
+// NotifierRecord is a notifier (fleetscan.v1.Notifier) with its secret.
+type NotifierRecord struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name            string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Kind            v1.NotifierKind        `protobuf:"varint,3,opt,name=kind,proto3,enum=fleetscan.v1.NotifierKind" json:"kind,omitempty"`
+	Url             string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Tenant          string                 `protobuf:"bytes,5,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Events          []v1.EventType         `protobuf:"varint,6,rep,packed,name=events,proto3,enum=fleetscan.v1.EventType" json:"events,omitempty"`
+	MinSeverity     v1.Severity            `protobuf:"varint,7,opt,name=min_severity,json=minSeverity,proto3,enum=fleetscan.v1.Severity" json:"min_severity,omitempty"`
+	ScoreDrop       int32                  `protobuf:"varint,8,opt,name=score_drop,json=scoreDrop,proto3" json:"score_drop,omitempty"`
+	OfflineAfterMs  int64                  `protobuf:"varint,9,opt,name=offline_after_ms,json=offlineAfterMs,proto3" json:"offline_after_ms,omitempty"`
+	ExpiryWarningMs int64                  `protobuf:"varint,10,opt,name=expiry_warning_ms,json=expiryWarningMs,proto3" json:"expiry_warning_ms,omitempty"`
+	CreatedBy       string                 `protobuf:"bytes,11,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreateMs        int64                  `protobuf:"varint,12,opt,name=create_ms,json=createMs,proto3" json:"create_ms,omitempty"`
+	OwnerTenant     string                 `protobuf:"bytes,13,opt,name=owner_tenant,json=ownerTenant,proto3" json:"owner_tenant,omitempty"`
+	// WEBHOOK: the HMAC-SHA256 key.
+	Secret        []byte `protobuf:"bytes,14,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifierRecord) Reset() {
+	*x = NotifierRecord{}
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifierRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifierRecord) ProtoMessage() {}
+
+func (x *NotifierRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifierRecord.ProtoReflect.Descriptor instead.
+func (*NotifierRecord) Descriptor() ([]byte, []int) {
+	return file_fleetscan_storage_v1_storage_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *NotifierRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NotifierRecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NotifierRecord) GetKind() v1.NotifierKind {
+	if x != nil {
+		return x.Kind
+	}
+	return v1.NotifierKind(0)
+}
+
+func (x *NotifierRecord) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *NotifierRecord) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *NotifierRecord) GetEvents() []v1.EventType {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *NotifierRecord) GetMinSeverity() v1.Severity {
+	if x != nil {
+		return x.MinSeverity
+	}
+	return v1.Severity(0)
+}
+
+func (x *NotifierRecord) GetScoreDrop() int32 {
+	if x != nil {
+		return x.ScoreDrop
+	}
+	return 0
+}
+
+func (x *NotifierRecord) GetOfflineAfterMs() int64 {
+	if x != nil {
+		return x.OfflineAfterMs
+	}
+	return 0
+}
+
+func (x *NotifierRecord) GetExpiryWarningMs() int64 {
+	if x != nil {
+		return x.ExpiryWarningMs
+	}
+	return 0
+}
+
+func (x *NotifierRecord) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *NotifierRecord) GetCreateMs() int64 {
+	if x != nil {
+		return x.CreateMs
+	}
+	return 0
+}
+
+func (x *NotifierRecord) GetOwnerTenant() string {
+	if x != nil {
+		return x.OwnerTenant
+	}
+	return ""
+}
+
+func (x *NotifierRecord) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+// DeliveryRecord is one event in the outbox, on its way to one notifier
+// (fleetscan.v1.Delivery). Keyed by its id, a ULID.
+type DeliveryRecord struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	NotifierId string                 `protobuf:"bytes,1,opt,name=notifier_id,json=notifierId,proto3" json:"notifier_id,omitempty"`
+	EventType  v1.EventType           `protobuf:"varint,2,opt,name=event_type,json=eventType,proto3,enum=fleetscan.v1.EventType" json:"event_type,omitempty"`
+	ClusterId  string                 `protobuf:"bytes,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Summary    string                 `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
+	// The CloudEvent, JSON, as every attempt sends it (a Slack notifier's
+	// text is made from it).
+	Event         []byte           `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
+	State         v1.DeliveryState `protobuf:"varint,6,opt,name=state,proto3,enum=fleetscan.v1.DeliveryState" json:"state,omitempty"`
+	Attempts      int32            `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	CreateMs      int64            `protobuf:"varint,8,opt,name=create_ms,json=createMs,proto3" json:"create_ms,omitempty"`
+	LastAttemptMs int64            `protobuf:"varint,9,opt,name=last_attempt_ms,json=lastAttemptMs,proto3" json:"last_attempt_ms,omitempty"`
+	NextAttemptMs int64            `protobuf:"varint,10,opt,name=next_attempt_ms,json=nextAttemptMs,proto3" json:"next_attempt_ms,omitempty"`
+	DeliveredMs   int64            `protobuf:"varint,11,opt,name=delivered_ms,json=deliveredMs,proto3" json:"delivered_ms,omitempty"`
+	LastStatus    int32            `protobuf:"varint,12,opt,name=last_status,json=lastStatus,proto3" json:"last_status,omitempty"`
+	LastError     string           `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryRecord) Reset() {
+	*x = DeliveryRecord{}
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryRecord) ProtoMessage() {}
+
+func (x *DeliveryRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetscan_storage_v1_storage_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryRecord.ProtoReflect.Descriptor instead.
+func (*DeliveryRecord) Descriptor() ([]byte, []int) {
+	return file_fleetscan_storage_v1_storage_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeliveryRecord) GetNotifierId() string {
+	if x != nil {
+		return x.NotifierId
+	}
+	return ""
+}
+
+func (x *DeliveryRecord) GetEventType() v1.EventType {
+	if x != nil {
+		return x.EventType
+	}
+	return v1.EventType(0)
+}
+
+func (x *DeliveryRecord) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *DeliveryRecord) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *DeliveryRecord) GetEvent() []byte {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *DeliveryRecord) GetState() v1.DeliveryState {
+	if x != nil {
+		return x.State
+	}
+	return v1.DeliveryState(0)
+}
+
+func (x *DeliveryRecord) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *DeliveryRecord) GetCreateMs() int64 {
+	if x != nil {
+		return x.CreateMs
+	}
+	return 0
+}
+
+func (x *DeliveryRecord) GetLastAttemptMs() int64 {
+	if x != nil {
+		return x.LastAttemptMs
+	}
+	return 0
+}
+
+func (x *DeliveryRecord) GetNextAttemptMs() int64 {
+	if x != nil {
+		return x.NextAttemptMs
+	}
+	return 0
+}
+
+func (x *DeliveryRecord) GetDeliveredMs() int64 {
+	if x != nil {
+		return x.DeliveredMs
+	}
+	return 0
+}
+
+func (x *DeliveryRecord) GetLastStatus() int32 {
+	if x != nil {
+		return x.LastStatus
+	}
+	return 0
+}
+
+func (x *DeliveryRecord) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 var File_fleetscan_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\n" +
-	"\"fleetscan/storage/v1/storage.proto\x12\x14fleetscan.storage.v1\x1a\x1afleetscan/v1/cluster.proto\x1a\x1afleetscan/v1/finding.proto\x1a\x17fleetscan/v1/scan.proto\"\xb6\x04\n" +
+	"\"fleetscan/storage/v1/storage.proto\x12\x14fleetscan.storage.v1\x1a\x1afleetscan/v1/cluster.proto\x1a\x1afleetscan/v1/finding.proto\x1a#fleetscan/v1/notifier_service.proto\x1a\x17fleetscan/v1/scan.proto\"\xb6\x04\n" +
 	"\rClusterRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
@@ -1175,7 +1469,45 @@ const file_fleetscan_storage_v1_storage_proto_rawDesc = "" +
 	"\x04peer\x18\x06 \x01(\tR\x04peer\x12\x18\n" +
 	"\arequest\x18\a \x01(\tR\arequest\x12\x12\n" +
 	"\x04code\x18\b \x01(\tR\x04code\x12\x14\n" +
-	"\x05error\x18\t \x01(\tR\x05errorBEZCgithub.com/fleetscan/fleetscan/proto/fleetscan/storage/v1;storagev1b\x06proto3"
+	"\x05error\x18\t \x01(\tR\x05error\"\xe6\x03\n" +
+	"\x0eNotifierRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12.\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1a.fleetscan.v1.NotifierKindR\x04kind\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x12\x16\n" +
+	"\x06tenant\x18\x05 \x01(\tR\x06tenant\x12/\n" +
+	"\x06events\x18\x06 \x03(\x0e2\x17.fleetscan.v1.EventTypeR\x06events\x129\n" +
+	"\fmin_severity\x18\a \x01(\x0e2\x16.fleetscan.v1.SeverityR\vminSeverity\x12\x1d\n" +
+	"\n" +
+	"score_drop\x18\b \x01(\x05R\tscoreDrop\x12(\n" +
+	"\x10offline_after_ms\x18\t \x01(\x03R\x0eofflineAfterMs\x12*\n" +
+	"\x11expiry_warning_ms\x18\n" +
+	" \x01(\x03R\x0fexpiryWarningMs\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\v \x01(\tR\tcreatedBy\x12\x1b\n" +
+	"\tcreate_ms\x18\f \x01(\x03R\bcreateMs\x12!\n" +
+	"\fowner_tenant\x18\r \x01(\tR\vownerTenant\x12\x16\n" +
+	"\x06secret\x18\x0e \x01(\fR\x06secret\"\xd7\x03\n" +
+	"\x0eDeliveryRecord\x12\x1f\n" +
+	"\vnotifier_id\x18\x01 \x01(\tR\n" +
+	"notifierId\x126\n" +
+	"\n" +
+	"event_type\x18\x02 \x01(\x0e2\x17.fleetscan.v1.EventTypeR\teventType\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\tR\tclusterId\x12\x18\n" +
+	"\asummary\x18\x04 \x01(\tR\asummary\x12\x14\n" +
+	"\x05event\x18\x05 \x01(\fR\x05event\x121\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1b.fleetscan.v1.DeliveryStateR\x05state\x12\x1a\n" +
+	"\battempts\x18\a \x01(\x05R\battempts\x12\x1b\n" +
+	"\tcreate_ms\x18\b \x01(\x03R\bcreateMs\x12&\n" +
+	"\x0flast_attempt_ms\x18\t \x01(\x03R\rlastAttemptMs\x12&\n" +
+	"\x0fnext_attempt_ms\x18\n" +
+	" \x01(\x03R\rnextAttemptMs\x12!\n" +
+	"\fdelivered_ms\x18\v \x01(\x03R\vdeliveredMs\x12\x1f\n" +
+	"\vlast_status\x18\f \x01(\x05R\n" +
+	"lastStatus\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\r \x01(\tR\tlastErrorBEZCgithub.com/fleetscan/fleetscan/proto/fleetscan/storage/v1;storagev1b\x06proto3"
 
 var (
 	file_fleetscan_storage_v1_storage_proto_rawDescOnce sync.Once
@@ -1189,7 +1521,7 @@ func file_fleetscan_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_fleetscan_storage_v1_storage_proto_rawDescData
 }
 
-var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_fleetscan_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*ClusterRecord)(nil),         // 0: fleetscan.storage.v1.ClusterRecord
 	(*TokenRecord)(nil),           // 1: fleetscan.storage.v1.TokenRecord
@@ -1200,41 +1532,51 @@ var file_fleetscan_storage_v1_storage_proto_goTypes = []any{
 	(*PageToken)(nil),             // 6: fleetscan.storage.v1.PageToken
 	(*CatalogEntry)(nil),          // 7: fleetscan.storage.v1.CatalogEntry
 	(*AuditRecord)(nil),           // 8: fleetscan.storage.v1.AuditRecord
-	nil,                           // 9: fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	nil,                           // 10: fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	nil,                           // 11: fleetscan.storage.v1.JobRecord.PartyCountsEntry
-	(*v1.NamespaceGrant)(nil),     // 12: fleetscan.v1.NamespaceGrant
-	(*v1.ScanTarget)(nil),         // 13: fleetscan.v1.ScanTarget
-	(*v1.ScanSpec)(nil),           // 14: fleetscan.v1.ScanSpec
-	(v1.JobState)(0),              // 15: fleetscan.v1.JobState
-	(*v1.SeverityCounts)(nil),     // 16: fleetscan.v1.SeverityCounts
-	(*v1.CheckNotAssessable)(nil), // 17: fleetscan.v1.CheckNotAssessable
-	(v1.Severity)(0),              // 18: fleetscan.v1.Severity
-	(v1.ResponsibleParty)(0),      // 19: fleetscan.v1.ResponsibleParty
-	(*v1.ResourceRef)(nil),        // 20: fleetscan.v1.ResourceRef
+	(*NotifierRecord)(nil),        // 9: fleetscan.storage.v1.NotifierRecord
+	(*DeliveryRecord)(nil),        // 10: fleetscan.storage.v1.DeliveryRecord
+	nil,                           // 11: fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	nil,                           // 12: fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	nil,                           // 13: fleetscan.storage.v1.JobRecord.PartyCountsEntry
+	(*v1.NamespaceGrant)(nil),     // 14: fleetscan.v1.NamespaceGrant
+	(*v1.ScanTarget)(nil),         // 15: fleetscan.v1.ScanTarget
+	(*v1.ScanSpec)(nil),           // 16: fleetscan.v1.ScanSpec
+	(v1.JobState)(0),              // 17: fleetscan.v1.JobState
+	(*v1.SeverityCounts)(nil),     // 18: fleetscan.v1.SeverityCounts
+	(*v1.CheckNotAssessable)(nil), // 19: fleetscan.v1.CheckNotAssessable
+	(v1.Severity)(0),              // 20: fleetscan.v1.Severity
+	(v1.ResponsibleParty)(0),      // 21: fleetscan.v1.ResponsibleParty
+	(*v1.ResourceRef)(nil),        // 22: fleetscan.v1.ResourceRef
+	(v1.NotifierKind)(0),          // 23: fleetscan.v1.NotifierKind
+	(v1.EventType)(0),             // 24: fleetscan.v1.EventType
+	(v1.DeliveryState)(0),         // 25: fleetscan.v1.DeliveryState
 }
 var file_fleetscan_storage_v1_storage_proto_depIdxs = []int32{
-	9,  // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
-	12, // 1: fleetscan.storage.v1.ClusterRecord.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
-	13, // 2: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
-	14, // 3: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
-	15, // 4: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
-	16, // 5: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
-	17, // 6: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
-	10, // 7: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
-	11, // 8: fleetscan.storage.v1.JobRecord.party_counts:type_name -> fleetscan.storage.v1.JobRecord.PartyCountsEntry
-	18, // 9: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
-	19, // 10: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	20, // 11: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
+	11, // 0: fleetscan.storage.v1.ClusterRecord.labels:type_name -> fleetscan.storage.v1.ClusterRecord.LabelsEntry
+	14, // 1: fleetscan.storage.v1.ClusterRecord.namespace_grants:type_name -> fleetscan.v1.NamespaceGrant
+	15, // 2: fleetscan.storage.v1.ScanRecord.target:type_name -> fleetscan.v1.ScanTarget
+	16, // 3: fleetscan.storage.v1.ScanRecord.spec:type_name -> fleetscan.v1.ScanSpec
+	17, // 4: fleetscan.storage.v1.JobRecord.state:type_name -> fleetscan.v1.JobState
+	18, // 5: fleetscan.storage.v1.JobRecord.findings:type_name -> fleetscan.v1.SeverityCounts
+	19, // 6: fleetscan.storage.v1.JobRecord.not_assessable:type_name -> fleetscan.v1.CheckNotAssessable
+	12, // 7: fleetscan.storage.v1.JobRecord.check_counts:type_name -> fleetscan.storage.v1.JobRecord.CheckCountsEntry
+	13, // 8: fleetscan.storage.v1.JobRecord.party_counts:type_name -> fleetscan.storage.v1.JobRecord.PartyCountsEntry
+	20, // 9: fleetscan.storage.v1.FindingRecord.severity:type_name -> fleetscan.v1.Severity
+	21, // 10: fleetscan.storage.v1.FindingRecord.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	22, // 11: fleetscan.storage.v1.FindingRecord.resource:type_name -> fleetscan.v1.ResourceRef
 	5,  // 12: fleetscan.storage.v1.FindingRecord.history:type_name -> fleetscan.storage.v1.Interval
-	19, // 13: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
-	18, // 14: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
-	16, // 15: fleetscan.storage.v1.JobRecord.PartyCountsEntry.value:type_name -> fleetscan.v1.SeverityCounts
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	21, // 13: fleetscan.storage.v1.CatalogEntry.responsible_party:type_name -> fleetscan.v1.ResponsibleParty
+	20, // 14: fleetscan.storage.v1.CatalogEntry.severity:type_name -> fleetscan.v1.Severity
+	23, // 15: fleetscan.storage.v1.NotifierRecord.kind:type_name -> fleetscan.v1.NotifierKind
+	24, // 16: fleetscan.storage.v1.NotifierRecord.events:type_name -> fleetscan.v1.EventType
+	20, // 17: fleetscan.storage.v1.NotifierRecord.min_severity:type_name -> fleetscan.v1.Severity
+	24, // 18: fleetscan.storage.v1.DeliveryRecord.event_type:type_name -> fleetscan.v1.EventType
+	25, // 19: fleetscan.storage.v1.DeliveryRecord.state:type_name -> fleetscan.v1.DeliveryState
+	18, // 20: fleetscan.storage.v1.JobRecord.PartyCountsEntry.value:type_name -> fleetscan.v1.SeverityCounts
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_fleetscan_storage_v1_storage_proto_init() }
@@ -1248,7 +1590,7 @@ func file_fleetscan_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetscan_storage_v1_storage_proto_rawDesc), len(file_fleetscan_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
