@@ -90,7 +90,7 @@ func TestHelmChartServerDryRun(t *testing.T) {
 	}
 	for _, set := range sets {
 		t.Run(set.Name, func(t *testing.T) {
-			out, err := chart.Render(helmRelease, set.Values)
+			out, err := chart.Render(ctx, helmRelease, set.Values)
 			if err != nil {
 				t.Fatal(err)
 			}

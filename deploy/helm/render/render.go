@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -64,7 +65,7 @@ type Output struct {
 // strictly: a template that reads a value the chart does not define fails
 // instead of reading nothing. The values are checked against the chart's
 // values.schema.json, and the chart's kubeVersion against KubeVersion.
-func (c *Chart) Render(rel Release, values map[string]any) (*Output, error) {
+func (c *Chart) Render(ctx context.Context, rel Release, values map[string]any) (*Output, error) {
 	kube, err := common.ParseKubeVersion(KubeVersion)
 	if err != nil {
 		return nil, err
@@ -87,7 +88,7 @@ func (c *Chart) Render(rel Release, values map[string]any) (*Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("values of %s: %w", c.dir, err)
 	}
-	rendered, err := engine.Engine{Strict: true}.Render(c.chart, vals)
+	rendered, err := engine.Engine{Strict: true}.RenderWithContext(ctx, c.chart, vals)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", c.dir, err)
 	}

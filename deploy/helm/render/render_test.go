@@ -43,7 +43,7 @@ func TestValueSets(t *testing.T) {
 	}
 	for _, s := range sets {
 		t.Run(s.Name, func(t *testing.T) {
-			out, err := c.Render(release, s.Values)
+			out, err := c.Render(t.Context(), release, s.Values)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +103,7 @@ func TestRefusedValues(t *testing.T) {
 			"resources"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := c.Render(release, tc.values)
+			out, err := c.Render(t.Context(), release, tc.values)
 			if err == nil {
 				t.Fatalf("rendered, want an error with %q:\n%s", tc.want, out.YAML())
 			}
@@ -128,7 +128,7 @@ func TestNames(t *testing.T) {
 		{Release{Name: "prod", Namespace: "x"}, []string{"name: prod-fleetscan-server\n", "name: prod-fleetscan-worker\n"}},
 		{Release{Name: "fleetscan-eu", Namespace: "x"}, []string{"name: fleetscan-eu-server\n", "name: fleetscan-eu-worker\n"}},
 	} {
-		out, err := c.Render(tc.release, worker)
+		out, err := c.Render(t.Context(), tc.release, worker)
 		if err != nil {
 			t.Fatal(err)
 		}

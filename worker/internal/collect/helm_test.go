@@ -167,7 +167,7 @@ func renderChart(t *testing.T, name string) *checks.Inventory {
 // inventory and its objects as "Kind namespace/name (template)", sorted.
 func loadChart(t *testing.T, chart *render.Chart, set render.ValueSet) (*checks.Inventory, []string) {
 	t.Helper()
-	out, err := chart.Render(chartRelease, set.Values)
+	out, err := chart.Render(t.Context(), chartRelease, set.Values)
 	if err != nil {
 		t.Fatal(err)
 	}
