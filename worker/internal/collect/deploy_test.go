@@ -28,26 +28,62 @@ const deployManifests = "../../../deploy/kubernetes"
 var workerManifests = filepath.Join(deployManifests, "worker")
 
 // TestWorkerClusterRoleMatchesCollectors derives what the collectors list
-// and compares it with the ClusterRole shipped in deploy/: get and list on
-// exactly those resources, nothing else, and never Secrets.
+// and compares it with the ClusterRoles shipped in deploy/, the kustomize
+// base's and the Helm chart's: get and list on exactly those resources,
+// nothing else, and never Secrets. The chart's rules are also the base's,
+// rule for rule.
 func TestWorkerClusterRoleMatchesCollectors(t *testing.T) {
 	inv, stats, err := LoadSnapshot(workerManifests)
 	if err != nil || len(stats.Problems) > 0 {
 		t.Fatalf("load %s: %v %v", workerManifests, err, stats.Problems)
 	}
-	var role *struct{}
-	var granted []string
-	for _, cr := range inv.ClusterRoles {
-		if cr.Name != "fleetscan-worker" {
+	kustomize := checkWorkerClusterRole(t, inv, "fleetscan-worker", workerManifests)
+
+	// The chart as a cluster to scan installs it: the worker alone.
+	chart := renderChart(t, "worker-only")
+	helm := checkWorkerClusterRole(t, chart, "fleetscan-worker", chartDir)
+	if !reflect.DeepEqual(helm, kustomize) {
+		t.Errorf("the chart's ClusterRole differs from %s:\n%v\n%v", workerManifests, helm, kustomize)
+	}
+	// Granted to the worker's own ServiceAccount, and to nothing else.
+	wantBinding := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "fleetscan-worker", Namespace: chartRelease.Namespace}}
+	var bound int
+	for _, b := range chart.ClusterRoleBindings {
+		if b.RoleRef.Name != "fleetscan-worker" {
 			continue
 		}
-		role = &struct{}{}
+		bound++
+		if b.RoleRef.Kind != "ClusterRole" || !reflect.DeepEqual(b.Subjects, wantBinding) {
+			t.Errorf("%s: ClusterRoleBinding %s grants %s %s to %v, want the ClusterRole to %v", chartDir, b.Name, b.RoleRef.Kind, b.RoleRef.Name, b.Subjects, wantBinding)
+		}
+	}
+	if bound != 1 {
+		t.Errorf("%s: %d ClusterRoleBindings of the ClusterRole fleetscan-worker, want 1", chartDir, bound)
+	}
+	for _, d := range chart.Deployments {
+		if sa := d.Spec.Template.Spec.ServiceAccountName; sa != "fleetscan-worker" {
+			t.Errorf("%s: Deployment %s runs as ServiceAccount %q, not fleetscan-worker", chartDir, d.Name, sa)
+		}
+	}
+}
+
+// checkWorkerClusterRole finds the ClusterRole name in inv and checks its
+// rules against the collectors; it returns them.
+func checkWorkerClusterRole(t *testing.T, inv *checks.Inventory, name, where string) []rbacv1.PolicyRule {
+	t.Helper()
+	var role *rbacv1.ClusterRole
+	var granted []string
+	for i, cr := range inv.ClusterRoles {
+		if cr.Name != name {
+			continue
+		}
+		role = &inv.ClusterRoles[i]
 		for _, rule := range cr.Rules {
 			if !slices.Equal(rule.Verbs, []string{"get", "list"}) {
-				t.Errorf("rule %v grants verbs %v, want exactly [get list]", rule.Resources, rule.Verbs)
+				t.Errorf("%s: rule %v grants verbs %v, want exactly [get list]", where, rule.Resources, rule.Verbs)
 			}
 			if len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 {
-				t.Errorf("unexpected rule %v", rule)
+				t.Errorf("%s: unexpected rule %v", where, rule)
 			}
 			for _, g := range rule.APIGroups {
 				for _, r := range rule.Resources {
@@ -61,17 +97,21 @@ func TestWorkerClusterRoleMatchesCollectors(t *testing.T) {
 		}
 	}
 	if role == nil {
-		t.Fatal("no ClusterRole fleetscan-worker in deploy/")
+		t.Fatalf("no ClusterRole %s in %s", name, where)
+	}
+	if role.AggregationRule != nil {
+		t.Errorf("%s: ClusterRole %s aggregates other roles", where, name)
 	}
 	want := (&Kube{Client: fake.NewClientset()}).Resources()
 	slices.Sort(want)
 	slices.Sort(granted)
 	if !slices.Equal(granted, want) {
-		t.Errorf("ClusterRole grants %v\ncollectors list  %v", granted, want)
+		t.Errorf("%s: ClusterRole grants %v\ncollectors list  %v", where, granted, want)
 	}
 	if slices.Contains(granted, "secrets") {
-		t.Error("the worker may read Secrets")
+		t.Errorf("%s: the worker may read Secrets", where)
 	}
+	return role.Rules
 }
 
 // TestDeployManifestsPassOwnChecks runs fleetscan's checks over every
@@ -99,37 +139,46 @@ func TestDeployManifestsPassOwnChecks(t *testing.T) {
 	for _, base := range bases {
 		t.Run(base, func(t *testing.T) {
 			inv := loadKustomization(t, filepath.Join(deployManifests, base))
-			var findings []checks.Finding
-			_, err := checks.Run(context.Background(), inv, policy.Selection{}, func(f checks.Finding) error {
-				findings = append(findings, f)
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			slices.SortStableFunc(findings, func(a, b checks.Finding) int {
-				return cmp.Or(cmp.Compare(b.Severity, a.Severity), cmp.Compare(a.CheckID, b.CheckID))
-			})
-			for _, f := range findings {
-				line := fmt.Sprintf("%s %s on %s %s/%s", f.CheckID, strings.TrimPrefix(f.Severity.String(), "SEVERITY_"),
-					f.Resource.Kind, f.Resource.Namespace, f.Resource.Name)
-				if f.Resource.SubPath != "" {
-					line += " " + f.Resource.SubPath
-				}
-				if loc := inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name); loc != "" {
-					line += " (" + strings.TrimPrefix(loc, deployManifests+"/") + ")"
-				}
-				line += ": " + f.Message
-				if f.Suppressed != "" {
-					line += " [suppressed: " + f.Suppressed + "]"
-				}
-				if f.Severity >= catalog.SeverityHigh {
-					t.Error(line)
-				} else {
-					t.Log(line)
-				}
-			}
+			judgeOwnFindings(t, inv, deployManifests+"/")
 		})
+	}
+}
+
+// judgeOwnFindings runs fleetscan's checks over inv, fleetscan's own
+// objects: a HIGH or CRITICAL finding, suppressed or not, fails the test;
+// the others are logged (go test -v), most severe first. trim is cut from
+// the objects' locations.
+func judgeOwnFindings(t *testing.T, inv *checks.Inventory, trim string) {
+	t.Helper()
+	var findings []checks.Finding
+	_, err := checks.Run(context.Background(), inv, policy.Selection{}, func(f checks.Finding) error {
+		findings = append(findings, f)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortStableFunc(findings, func(a, b checks.Finding) int {
+		return cmp.Or(cmp.Compare(b.Severity, a.Severity), cmp.Compare(a.CheckID, b.CheckID))
+	})
+	for _, f := range findings {
+		line := fmt.Sprintf("%s %s on %s %s/%s", f.CheckID, strings.TrimPrefix(f.Severity.String(), "SEVERITY_"),
+			f.Resource.Kind, f.Resource.Namespace, f.Resource.Name)
+		if f.Resource.SubPath != "" {
+			line += " " + f.Resource.SubPath
+		}
+		if loc := inv.Location(f.Resource.Kind, f.Resource.Namespace, f.Resource.Name); loc != "" {
+			line += " (" + strings.TrimPrefix(loc, trim) + ")"
+		}
+		line += ": " + f.Message
+		if f.Suppressed != "" {
+			line += " [suppressed: " + f.Suppressed + "]"
+		}
+		if f.Severity >= catalog.SeverityHigh {
+			t.Error(line)
+		} else {
+			t.Log(line)
+		}
 	}
 }
 

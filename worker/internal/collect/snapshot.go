@@ -18,7 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/fleetscan/fleetscan/worker/catalog"
@@ -390,7 +392,20 @@ func toJSONInto(doc, buf []byte) (js []byte, inBuf bool, err error) {
 	return js, false, err
 }
 
-var decoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+// builtinKinds is the scheme snapshots decode with: client-go's built-in
+// kinds, and only those. It is collect's own, not client-go's
+// scheme.Scheme, into which any package linked into the binary may
+// register more (the Helm SDK, which the chart's tests link, registers
+// CustomResourceDefinition there when it starts); that would change what
+// a snapshot decodes and reports.
+var builtinKinds = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	utilruntime.Must(scheme.AddToScheme(s))
+	return s
+}()
+
+var decoder = serializer.NewCodecFactory(builtinKinds, serializer.EnableStrict).UniversalDeserializer()
 
 // upgrades maps "apiVersion Kind" of the workload and policy versions that
 // Kubernetes removed to the version fleetscan reads the kind in: their

@@ -13,7 +13,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // decodeTyped decodes a JSON document straight into the Go type its
@@ -38,7 +37,7 @@ func decodeTyped(js []byte) (runtime.Object, bool) {
 	if err != nil || gv.Version == "" {
 		return nil, false
 	}
-	obj, err := scheme.Scheme.New(gv.WithKind(kind))
+	obj, err := builtinKinds.New(gv.WithKind(kind))
 	if err != nil {
 		return nil, false
 	}
