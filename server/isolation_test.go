@@ -342,9 +342,61 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("notifiers", func(t *testing.T) {
+		hook := func(c *client.Client, name, url, tenant string) (*fleetscanv1.CreateNotifierResponse, error) {
+			return c.NotifierService.CreateNotifier(ctx, &fleetscanv1.CreateNotifierRequest{Notifier: &fleetscanv1.Notifier{
+				Name: name, Kind: fleetscanv1.NotifierKind_NOTIFIER_KIND_WEBHOOK, Url: url, Tenant: tenant}})
+		}
+		// Nothing listens there: the operator's test delivery fails, and
+		// is recorded.
+		ops, err := hook(op, "ops", "http://127.0.0.1:9/hook", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := op.NotifierService.TestNotifier(ctx, &fleetscanv1.TestNotifierRequest{NotifierId: ops.Notifier.Id}); err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := hook(globex, "globex-hook", "https://hooks.globex.example/fleetscan", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := hook(acme, "acme-spy", "https://hooks.acme.example/fleetscan", "globex"); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("acme's notifier of globex's clusters: %v, want InvalidArgument", err)
+		}
+		mine, err := hook(acme, "acme-hook", "https://hooks.acme.example/fleetscan", "")
+		if err != nil || mine.Notifier.Tenant != "acme" {
+			t.Fatalf("acme's notifier: %v %v", mine, err)
+		}
+		list, err := acme.NotifierService.ListNotifiers(ctx, &fleetscanv1.ListNotifiersRequest{})
+		if err != nil || len(list.Notifiers) != 1 || list.Notifiers[0].Id != mine.Notifier.Id {
+			t.Errorf("acme lists %v %v, want its own notifier only", list.GetNotifiers(), err)
+		}
+		const absent = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+		for _, other := range []string{theirs.Notifier.Id, ops.Notifier.Id} {
+			_, err := acme.NotifierService.DeleteNotifier(ctx, &fleetscanv1.DeleteNotifierRequest{NotifierId: other})
+			_, absentErr := acme.NotifierService.DeleteNotifier(ctx, &fleetscanv1.DeleteNotifierRequest{NotifierId: absent})
+			notFoundAlike(t, "DeleteNotifier of another's", err, absentErr, other, absent)
+			_, err = acme.NotifierService.TestNotifier(ctx, &fleetscanv1.TestNotifierRequest{NotifierId: other})
+			_, absentErr = acme.NotifierService.TestNotifier(ctx, &fleetscanv1.TestNotifierRequest{NotifierId: absent})
+			notFoundAlike(t, "TestNotifier of another's", err, absentErr, other, absent)
+			_, err = acme.NotifierService.ListDeliveries(ctx, &fleetscanv1.ListDeliveriesRequest{NotifierId: other})
+			_, absentErr = acme.NotifierService.ListDeliveries(ctx, &fleetscanv1.ListDeliveriesRequest{NotifierId: absent})
+			notFoundAlike(t, "ListDeliveries of another's", err, absentErr, other, absent)
+		}
+		if d, err := acme.NotifierService.ListDeliveries(ctx, &fleetscanv1.ListDeliveriesRequest{}); err != nil || len(d.Deliveries) != 0 {
+			t.Errorf("acme lists deliveries %v %v, want none of the operator's", d.GetDeliveries(), err)
+		}
+		if d, err := op.NotifierService.ListDeliveries(ctx, &fleetscanv1.ListDeliveriesRequest{}); err != nil || len(d.Deliveries) != 1 {
+			t.Errorf("the operator lists deliveries %v %v, want its test's", d.GetDeliveries(), err)
+		}
+		if _, err := globex.NotifierService.DeleteNotifier(ctx, &fleetscanv1.DeleteNotifierRequest{NotifierId: theirs.Notifier.Id}); err != nil {
+			t.Errorf("globex deletes its own notifier: %v", err)
+		}
+	})
+
 	t.Run("every tenant-callable method is covered", func(t *testing.T) {
 		covered := []string{"ListFindings", "GetFinding", "DiffScans", "GetTrend", "CompareClusters", "GetSummary", "ListChecks", "ListClusters", "GetCluster",
-			"CreateException", "ListExceptions", "DeleteException"}
+			"CreateException", "ListExceptions", "DeleteException", "CreateNotifier", "ListNotifiers", "DeleteNotifier", "TestNotifier", "ListDeliveries"}
 		for _, rule := range auth.Rules() {
 			if !slices.Contains(rule.Roles, auth.RoleTenant) {
 				continue

@@ -104,6 +104,7 @@ Flags:
 	maxRunning := fs.Int("max-running-jobs", server.Defaults.MaxRunningJobs, "jobs dispatched at once across the fleet; clusters wait their turn in order (-1: no cap)")
 	maxAttempts := fs.Int("max-attempts", server.Defaults.MaxAttempts, "times a job is sent to its worker before a lost connection fails it")
 	retention := fs.Duration("retention", server.Defaults.Retention, "how long per-scan finding sets (for diffs) and resolved findings are kept; trends and open findings are kept; 0 keeps all")
+	notifyRetryFor := fs.Duration("notify-retry-for", server.Defaults.NotifyRetryFor, "how long a notification is tried, with backoff, before it is given up (docs/notifications.md)")
 	maxMessage := &bytesize.Flag{N: int64(server.Defaults.MaxMessageBytes)}
 	fs.Var(maxMessage, "max-message-size", "largest message the server receives, from workers and API clients (at least 64KiB); workers are told it and keep their batches under it")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -127,7 +128,7 @@ Flags:
 		DataDir: *dataDir, Init: *initDB, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Plaintext: *plaintext,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn, WebListen: *webListen,
-		AddressFile: *addrFile, WebAddressFile: *webAddrFile, ShutdownTimeout: *shutdown, Retention: *retention, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, MaxMessageBytes: int(min(maxMessage.N, math.MaxInt32)), Logger: log,
+		AddressFile: *addrFile, WebAddressFile: *webAddrFile, ShutdownTimeout: *shutdown, Retention: *retention, NotifyRetryFor: *notifyRetryFor, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, MaxMessageBytes: int(min(maxMessage.N, math.MaxInt32)), Logger: log,
 	})
 	if err != nil {
 		return err
