@@ -6,6 +6,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -36,6 +37,8 @@ type Gauges struct {
 	JobsWaiting      func() float64
 	StoreBytes       func() float64
 	StoreFull        func() float64
+	// Posture, if set, is read for the posture gauges (see posture.go).
+	Posture PostureSource
 }
 
 // New registers the metrics.
@@ -69,6 +72,9 @@ func New(g Gauges) *Metrics {
 	}
 	m.reg.MustRegister(m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.jobCompletion, m.rpcDuration, m.storeDamage,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if g.Posture != nil {
+		m.reg.MustRegister(newPostureCollector(g.Posture))
+	}
 	for name, f := range map[string]struct {
 		help string
 		fn   func() float64
@@ -126,11 +132,21 @@ func (m *Metrics) RPC(method, code string, d time.Duration) {
 	}
 }
 
+// Handler serves the metrics in Prometheus's formats. A collector that
+// fails (the posture's read of the store) is logged to log and left out of
+// that scrape; the other metrics are served.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
 // Serve serves /metrics (and /debug/pprof/ when pprofOn) on lis until ctx
 // ends.
-func (m *Metrics) Serve(ctx context.Context, lis net.Listener, pprofOn bool) error {
+func (m *Metrics) Serve(ctx context.Context, lis net.Listener, log *slog.Logger, pprofOn bool) error {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", m.Handler(log))
 	if pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
