@@ -77,33 +77,38 @@ type postureCollector struct {
 
 	clusterInfo, openFindings, openByParty, clusterScore, lastScan *prometheus.Desc
 	tenantScore, fleetScore, errorsDesc                            *prometheus.Desc
+	// names are the metrics' names.
+	names []string
 }
 
 func newPostureCollector(source PostureSource) *postureCollector {
-	cluster := []string{"cluster_id", "tenant"}
-	return &postureCollector{
-		source: source,
-		clusterInfo: prometheus.NewDesc("fleetscan_cluster_info",
-			"1 for every registered cluster, scanned or not: join on cluster_id to find clusters with no successful scan.", cluster, nil),
-		openFindings: prometheus.NewDesc("fleetscan_cluster_open_findings",
-			"Open findings of the cluster's latest successful scan, by severity (suppressed ones not counted); as CompareClusters reports them. Absent for a cluster never scanned.",
-			append(cluster, "severity"), nil),
-		openByParty: prometheus.NewDesc("fleetscan_cluster_open_findings_by_party",
-			"Open findings of the cluster's latest successful scan, by the party responsible for fixing them. Absent for a cluster never scanned or whose latest scan predates party counts.",
-			append(cluster, "party"), nil),
-		clusterScore: prometheus.NewDesc("fleetscan_cluster_posture_score",
-			"Posture score (0 to 100, docs/posture-score.md) of the cluster's latest successful scan; as CompareClusters reports it. Absent for a cluster never scanned.",
-			cluster, nil),
-		lastScan: prometheus.NewDesc("fleetscan_cluster_last_successful_scan_timestamp_seconds",
-			"When the cluster's latest successful scan ended, in seconds since the Unix epoch. Absent for a cluster never scanned.", cluster, nil),
-		tenantScore: prometheus.NewDesc("fleetscan_tenant_posture_score",
-			"Posture score of the tenant's scanned clusters taken together; as GetSummary reports it for the tenant. Absent for a tenant none of whose clusters was scanned.",
-			[]string{"tenant"}, nil),
-		fleetScore: prometheus.NewDesc("fleetscan_fleet_posture_score",
-			"Posture score of every scanned cluster taken together; as GetSummary reports it for the fleet. Absent while no cluster was scanned.", nil, nil),
-		errorsDesc: prometheus.NewDesc("fleetscan_posture_read_errors_total",
-			"Scrapes whose read of the clusters' posture failed; the posture series are missing from those scrapes and the error is logged.", nil, nil),
+	c := &postureCollector{source: source}
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		c.names = append(c.names, name)
+		return prometheus.NewDesc(name, help, labels, nil)
 	}
+	cluster := []string{"cluster_id", "tenant"}
+	c.clusterInfo = desc("fleetscan_cluster_info",
+		"1 for every registered cluster, scanned or not: join on cluster_id to find clusters with no successful scan.", cluster...)
+	c.openFindings = desc("fleetscan_cluster_open_findings",
+		"Open findings of the cluster's latest successful scan, by severity (suppressed ones not counted); as CompareClusters reports them. Absent for a cluster never scanned.",
+		append(cluster, "severity")...)
+	c.openByParty = desc("fleetscan_cluster_open_findings_by_party",
+		"Open findings of the cluster's latest successful scan, by the party responsible for fixing them. Absent for a cluster never scanned or whose latest scan predates party counts.",
+		append(cluster, "party")...)
+	c.clusterScore = desc("fleetscan_cluster_posture_score",
+		"Posture score (0 to 100, docs/posture-score.md) of the cluster's latest successful scan; as CompareClusters reports it. Absent for a cluster never scanned.",
+		cluster...)
+	c.lastScan = desc("fleetscan_cluster_last_successful_scan_timestamp_seconds",
+		"When the cluster's latest successful scan ended, in seconds since the Unix epoch. Absent for a cluster never scanned.", cluster...)
+	c.tenantScore = desc("fleetscan_tenant_posture_score",
+		"Posture score of the tenant's scanned clusters taken together; as GetSummary reports it for the tenant. Absent for a tenant none of whose clusters was scanned.",
+		"tenant")
+	c.fleetScore = desc("fleetscan_fleet_posture_score",
+		"Posture score of every scanned cluster taken together; as GetSummary reports it for the fleet. Absent while no cluster was scanned.")
+	c.errorsDesc = desc("fleetscan_posture_read_errors_total",
+		"Scrapes whose read of the clusters' posture failed; the posture series are missing from those scrapes and the error is logged.")
+	return c
 }
 
 // Describe implements prometheus.Collector.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
@@ -25,7 +26,8 @@ const benchClusters = 1000
 //
 //   - read: the store read alone (LatestJobs and history.Postures), ms/read;
 //   - uncached: a scrape that reads the store every time, ms/scrape, with
-//     the bytes and series served (Go and process collectors included);
+//     the bytes and the series served (Go and process collectors
+//     included), the posture's apart;
 //   - cached: a scrape of an unchanged fleet through metrics.Cached, as
 //     the server serves it.
 func BenchmarkPostureScrape(b *testing.B) {
@@ -59,22 +61,32 @@ func BenchmarkPostureScrape(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			h := metrics.New(metrics.Gauges{Posture: bc.source}).Handler(quietLog)
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-			var size int
+			var page string
 			for b.Loop() {
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
 				if rec.Code != http.StatusOK {
 					b.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
 				}
-				size = rec.Body.Len()
+				page = rec.Body.String()
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/scrape")
-			b.ReportMetric(float64(size), "bytes/scrape")
-			n := 0
-			for _, f := range scrape(b, h) {
-				n += len(f.Metric)
+			b.ReportMetric(float64(len(page)), "bytes/scrape")
+			// A series is a line of the text format that is not a comment.
+			all, posture := 0, 0
+			for line := range strings.Lines(page) {
+				if line == "\n" || strings.HasPrefix(line, "#") {
+					continue
+				}
+				all++
+				for _, prefix := range []string{"fleetscan_cluster_", "fleetscan_tenant_", "fleetscan_fleet_", "fleetscan_posture_"} {
+					if strings.HasPrefix(line, prefix) {
+						posture++
+					}
+				}
 			}
-			b.ReportMetric(float64(n), "series")
+			b.ReportMetric(float64(all), "series")
+			b.ReportMetric(float64(posture), "posture_series")
 		})
 	}
 }

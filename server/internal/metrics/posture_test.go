@@ -7,9 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -234,4 +239,46 @@ func TestCached(t *testing.T) {
 	read("", 3)
 	fail = false
 	read("4", 4)
+}
+
+// TestScrapeOfOtherMetricsReadsNoPosture: a scrape that asks for other
+// metrics only, with name[], does not read the posture; one that asks
+// for a posture metric, or for everything, does.
+func TestScrapeOfOtherMetricsReadsNoPosture(t *testing.T) {
+	reads := 0
+	source := metrics.PostureFunc(func(context.Context) ([]history.Posture, error) {
+		reads++
+		return []history.Posture{{ClusterID: "c", Tenant: "t", Scanned: true, Counts: &fleetscanv1.SeverityCounts{}, Score: 100}}, nil
+	})
+	h := metrics.New(metrics.Gauges{Posture: source, JobsRunning: func() float64 { return 2 }}).Handler(quietLog)
+	tests := []struct {
+		query     string
+		wantReads int
+		want      []string
+	}{
+		{"?name[]=go_goroutines&name[]=fleetscan_jobs_running", 0, []string{"go_goroutines", "fleetscan_jobs_running"}},
+		{"?name[]=fleetscan_fleet_posture_score", 1, []string{"fleetscan_fleet_posture_score"}},
+		{"", 1, []string{"go_goroutines", "fleetscan_jobs_running", "fleetscan_fleet_posture_score", "fleetscan_cluster_info"}},
+	}
+	for _, tt := range tests {
+		reads = 0
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics"+tt.query, nil))
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
+		if err != nil {
+			t.Fatalf("GET /metrics%s: %v", tt.query, err)
+		}
+		if reads != tt.wantReads {
+			t.Errorf("GET /metrics%s read the posture %d times, want %d", tt.query, reads, tt.wantReads)
+		}
+		for _, name := range tt.want {
+			if families[name] == nil {
+				t.Errorf("GET /metrics%s lacks %s", tt.query, name)
+			}
+		}
+		if tt.query != "" && len(families) != len(tt.want) {
+			t.Errorf("GET /metrics%s served %d families, want %d", tt.query, len(families), len(tt.want))
+		}
+	}
 }
