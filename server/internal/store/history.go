@@ -282,7 +282,7 @@ func (s *DB) LatestJobs(_ context.Context, keep func(*storagev1.ClusterRecord) b
 }
 
 // ClustersVersion changes after every committed write to the clusters
-// bucket: a cluster registered, changed or deleted, a worker connecting or
+// bucket: a cluster registered or changed, a worker connecting or
 // leaving, a job succeeding (which records it as the cluster's latest).
 // Two reads of LatestJobs under the same version return the same; a reader
 // that caches reads the version first.
