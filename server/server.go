@@ -33,6 +33,7 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/audit"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/devtls"
+	"github.com/fleetscan/fleetscan/server/internal/history"
 	"github.com/fleetscan/fleetscan/server/internal/ingest"
 	"github.com/fleetscan/fleetscan/server/internal/limit"
 	"github.com/fleetscan/fleetscan/server/internal/metrics"
@@ -383,6 +384,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			n, _ := db.Size()
 			return float64(n)
 		},
+		// A scrape reads the store again only after a cluster record
+		// changed: a job succeeded, a cluster was registered or changed.
+		Posture: metrics.Cached(metrics.PostureFunc(func(ctx context.Context) ([]history.Posture, error) {
+			return history.Current(ctx, db)
+		}), db.ClustersVersion),
 	})
 	s.metrics = m
 	in := ingest.New(db, sched, s.log, Version)
@@ -510,7 +516,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(metricsDone)
 		if s.mlis != nil {
 			s.log.Info("serving metrics", "addr", s.mlis.Addr().String(), "pprof", s.cfg.Pprof)
-			if err := s.metrics.Serve(compactCtx, s.mlis, s.cfg.Pprof); err != nil {
+			if err := s.metrics.Serve(compactCtx, s.mlis, s.log, s.cfg.Pprof); err != nil {
 				s.log.Error("metrics listener", "err", err)
 			}
 		}

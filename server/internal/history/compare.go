@@ -2,8 +2,10 @@ package history
 
 import (
 	"cmp"
+	"context"
 	"slices"
 
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 )
@@ -45,10 +47,10 @@ type CheckRow struct {
 	Total   int64
 }
 
-// Compare ranks clusters worst first (never-scanned ones last) and builds
-// the check by cluster matrix, the check failing most first.
-func Compare(latest []store.Latest) ([]Posture, []CheckRow) {
-	postures := make([]Posture, 0, len(latest))
+// Postures is each cluster's posture by its latest succeeded job, in the
+// order given. A cluster never scanned has Scanned false and no score.
+func Postures(latest []store.Latest) []Posture {
+	out := make([]Posture, 0, len(latest))
 	for _, l := range latest {
 		p := Posture{ClusterID: l.Cluster.Id, Tenant: l.Cluster.Tenant, Counts: &fleetscanv1.SeverityCounts{}}
 		if l.Job != nil {
@@ -58,8 +60,48 @@ func Compare(latest []store.Latest) ([]Posture, []CheckRow) {
 			p.Score = Score(p.Counts, p.Objects)
 			p.Parties = parties(l.Job.PartyCounts)
 		}
-		postures = append(postures, p)
+		out = append(out, p)
 	}
+	return out
+}
+
+// LatestReader is the store's read of every cluster with its latest
+// succeeded job.
+type LatestReader interface {
+	LatestJobs(ctx context.Context, keep func(*storagev1.ClusterRecord) bool) ([]store.Latest, error)
+}
+
+// Current reads the posture of every registered cluster, as GetSummary
+// and CompareClusters read it: one store read of O(clusters) records.
+func Current(ctx context.Context, r LatestReader) ([]Posture, error) {
+	latest, err := r.LatestJobs(ctx, func(*storagev1.ClusterRecord) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	return Postures(latest), nil
+}
+
+// PartiesKnown reports whether the posture says who must fix its open
+// findings: its job recorded parties, or it has no open findings to
+// assign. Jobs that ended before parties were recorded do not.
+func (p Posture) PartiesKnown() bool {
+	return p.Scanned && (len(p.Parties) > 0 || Open(p.Counts) == 0)
+}
+
+// Open is the open findings of every severity, suppressed ones aside.
+func Open(c *fleetscanv1.SeverityCounts) int64 {
+	return c.GetCritical() + c.GetHigh() + c.GetMedium() + c.GetLow() + c.GetInfo()
+}
+
+// Compare ranks clusters worst first (never-scanned ones last) and builds
+// the check by cluster matrix, the check failing most first.
+func Compare(latest []store.Latest) ([]Posture, []CheckRow) {
+	return rank(latest, Postures(latest))
+}
+
+// rank orders postures, which are Postures(latest), and builds the
+// matrix.
+func rank(latest []store.Latest, postures []Posture) ([]Posture, []CheckRow) {
 	order := make([]int, len(latest))
 	for i := range order {
 		order[i] = i
@@ -101,52 +143,62 @@ func Compare(latest []store.Latest) ([]Posture, []CheckRow) {
 	return ranked, matrix
 }
 
-// Summary is the current posture of a set of clusters.
-type Summary struct {
+// Totals add up a set of clusters: the counts and objects of those
+// scanned, and the score of the sum, so that large clusters weigh more.
+// GetSummary and the metrics' tenant and fleet scores are both Total.
+type Totals struct {
 	Counts          *fleetscanv1.SeverityCounts
 	Objects         int64
 	Score           int32
 	Clusters        int
 	ClustersScanned int
-	TopChecks       []CheckRow
-	// Parties add up the clusters whose latest job recorded parties,
-	// PartiesClusters of them.
+	// Parties add up the clusters whose parties are known
+	// (Posture.PartiesKnown), PartiesClusters of them.
 	Parties         []Party
 	PartiesClusters int
 }
 
-// Summarize adds up the latest scans of the clusters.
-func Summarize(latest []store.Latest, top int) Summary {
-	s := Summary{Counts: &fleetscanv1.SeverityCounts{}, Clusters: len(latest)}
+// Total adds up the postures.
+func Total(postures []Posture) Totals {
+	t := Totals{Counts: &fleetscanv1.SeverityCounts{}, Clusters: len(postures)}
 	var byParty map[int32]*fleetscanv1.SeverityCounts
-	_, matrix := Compare(latest)
-	for _, l := range latest {
-		if l.Job == nil {
+	for _, p := range postures {
+		if !p.Scanned {
 			continue
 		}
-		s.ClustersScanned++
-		Add(s.Counts, l.Job.Findings)
-		s.Objects += l.Job.ObjectsScanned
-		// A job without open findings has no party to count, whenever
-		// it ended.
-		if f := l.Job.Findings; len(l.Job.PartyCounts) > 0 || f.GetCritical()+f.GetHigh()+f.GetMedium()+f.GetLow()+f.GetInfo() == 0 {
-			s.PartiesClusters++
+		t.ClustersScanned++
+		Add(t.Counts, p.Counts)
+		t.Objects += p.Objects
+		if p.PartiesKnown() {
+			t.PartiesClusters++
 		}
-		for p, c := range l.Job.PartyCounts {
+		for _, pc := range p.Parties {
 			if byParty == nil {
 				byParty = map[int32]*fleetscanv1.SeverityCounts{}
 			}
-			if byParty[p] == nil {
-				byParty[p] = &fleetscanv1.SeverityCounts{}
+			if byParty[int32(pc.Party)] == nil {
+				byParty[int32(pc.Party)] = &fleetscanv1.SeverityCounts{}
 			}
-			Add(byParty[p], c)
+			Add(byParty[int32(pc.Party)], pc.Counts)
 		}
 	}
-	s.Parties = parties(byParty)
-	s.Score = Score(s.Counts, s.Objects)
+	t.Parties = parties(byParty)
+	t.Score = Score(t.Counts, t.Objects)
+	return t
+}
+
+// Summary is the current posture of a set of clusters.
+type Summary struct {
+	Totals
+	TopChecks []CheckRow
+}
+
+// Summarize adds up the latest scans of the clusters.
+func Summarize(latest []store.Latest, top int) Summary {
+	postures := Postures(latest)
+	_, matrix := rank(latest, postures)
 	if len(matrix) > top {
 		matrix = matrix[:top]
 	}
-	s.TopChecks = matrix
-	return s
+	return Summary{Totals: Total(postures), TopChecks: matrix}
 }

@@ -6,9 +6,11 @@ package metrics
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +21,12 @@ import (
 // Metrics are the server's instruments. The zero value is not usable; a
 // nil *Metrics records nothing, so tests and callers need not care.
 type Metrics struct {
-	reg              *prometheus.Registry
+	reg *prometheus.Registry
+	// serverOnly, when there are posture metrics (postureNames), has the
+	// others only: a scrape that asks for others only (name[]) does not
+	// read the store.
+	serverOnly       *prometheus.Registry
+	postureNames     []string
 	findingsIngested prometheus.Counter
 	batchesAcked     prometheus.Counter
 	jobsEnded        *prometheus.CounterVec
@@ -36,6 +43,8 @@ type Gauges struct {
 	JobsWaiting      func() float64
 	StoreBytes       func() float64
 	StoreFull        func() float64
+	// Posture, if set, is read for the posture gauges (see posture.go).
+	Posture PostureSource
 }
 
 // New registers the metrics.
@@ -67,8 +76,8 @@ func New(g Gauges) *Metrics {
 			Name: "fleetscan_store_damage_total", Help: "Reads that met a damaged record or page, by bucket; each failed with DATA_LOSS. Run fleetscan-server check.",
 		}, []string{"bucket"}),
 	}
-	m.reg.MustRegister(m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.jobCompletion, m.rpcDuration, m.storeDamage,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	server := []prometheus.Collector{m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.jobCompletion, m.rpcDuration, m.storeDamage,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	for name, f := range map[string]struct {
 		help string
 		fn   func() float64
@@ -80,8 +89,16 @@ func New(g Gauges) *Metrics {
 		"fleetscan_store_full":        {"1 while writes to the database fail for lack of disk space (jobs fail, workers are told to retry later), else 0.", g.StoreFull},
 	} {
 		if f.fn != nil {
-			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: f.help}, f.fn))
+			server = append(server, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: f.help}, f.fn))
 		}
+	}
+	m.reg.MustRegister(server...)
+	if g.Posture != nil {
+		c := newPostureCollector(g.Posture)
+		m.reg.MustRegister(c)
+		m.serverOnly = prometheus.NewRegistry()
+		m.serverOnly.MustRegister(server...)
+		m.postureNames = c.names
 	}
 	return m
 }
@@ -126,11 +143,38 @@ func (m *Metrics) RPC(method, code string, d time.Duration) {
 	}
 }
 
+// Handler serves the metrics in Prometheus's formats. A collector that
+// fails (the posture's read of the store) is logged to log and left out of
+// that scrape; the other metrics are served. A scrape may ask for some
+// metrics only, with name[] parameters (promhttp's filter); one that asks
+// for no posture metric does not read the posture at all, so a tool that
+// polls one gauge often (fleetscan-loadgen reads go_goroutines five times
+// a second) costs nothing per cluster.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
+	opts := promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}
+	all := promhttp.HandlerFor(m.reg, opts)
+	if m.serverOnly == nil {
+		return all
+	}
+	server := promhttp.HandlerFor(m.serverOnly, opts)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		names := r.URL.Query()["name[]"]
+		if len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return slices.Contains(m.postureNames, n) }) {
+			server.ServeHTTP(w, r)
+			return
+		}
+		all.ServeHTTP(w, r)
+	})
+}
+
 // Serve serves /metrics (and /debug/pprof/ when pprofOn) on lis until ctx
 // ends.
-func (m *Metrics) Serve(ctx context.Context, lis net.Listener, pprofOn bool) error {
+func (m *Metrics) Serve(ctx context.Context, lis net.Listener, log *slog.Logger, pprofOn bool) error {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", m.Handler(log))
 	if pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -88,7 +88,7 @@ func (s *DB) commitGroup(group []*groupWrite) {
 		failed := -1
 		err := s.committingGroup(func(tx *bolt.Tx) error {
 			for i, w := range group {
-				if err := (&txn{tx: tx}).run(w.fn); err != nil {
+				if err := s.writeTxn(tx).run(w.fn); err != nil {
 					failed = i
 					return err
 				}

@@ -290,7 +290,9 @@ type Latest struct {
 }
 
 // LatestJobs returns every cluster that keep accepts with its latest
-// succeeded job, in cluster id order.
+// succeeded job, in cluster id order. What it returns changes only with
+// ClustersVersion: a cluster record names its latest job, and a succeeded
+// job's record is never written again.
 func (s *DB) LatestJobs(_ context.Context, keep func(*storagev1.ClusterRecord) bool) ([]Latest, error) {
 	var out []Latest
 	err := s.view(func(tx *txn) error {
@@ -316,6 +318,13 @@ func (s *DB) LatestJobs(_ context.Context, keep func(*storagev1.ClusterRecord) b
 	})
 	return out, err
 }
+
+// ClustersVersion changes after every committed write to the clusters
+// bucket: a cluster registered or changed, a worker connecting or
+// leaving, a job succeeding (which records it as the cluster's latest).
+// Two reads of LatestJobs under the same version return the same; a reader
+// that caches reads the version first.
+func (s *DB) ClustersVersion() uint64 { return s.clustersVersion.Load() }
 
 // Compact applies the retention: it drops the fingerprint sets of jobs that
 // ended before cutoffMs and the lifecycles of findings resolved before it,

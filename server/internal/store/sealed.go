@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 
 	bolt "go.etcd.io/bbolt"
@@ -76,9 +77,38 @@ func unseal(bucket, key, v []byte) ([]byte, *DamageError) {
 // txn is a bbolt transaction whose reads are verified. The first damage
 // met is kept and returned by the transaction, whatever its function
 // returns.
+//
+// A write transaction made by (*DB).writeTxn also follows writes to the
+// clusters bucket, for DB.ClustersVersion.
 type txn struct {
 	tx     *bolt.Tx
 	damage *DamageError
+	// clustersVersion, in a write transaction, is advanced once when the
+	// transaction commits if it wrote to the clusters bucket.
+	clustersVersion *atomic.Uint64
+	clustersWritten bool
+}
+
+// writeTxn wraps the bbolt write transaction of an update or a group
+// commit.
+func (s *DB) writeTxn(tx *bolt.Tx) *txn { return &txn{tx: tx, clustersVersion: &s.clustersVersion} }
+
+// errUnversioned: a write to the clusters bucket that ClustersVersion
+// would miss, a bug of the store's.
+var errUnversioned = errors.New("store: a write to the clusters bucket in a transaction not made by writeTxn")
+
+// wrote notes a write to the bucket name, before it is made.
+func (t *txn) wrote(name []byte) error {
+	if t.clustersWritten || !bytes.Equal(name, bucketClusters) {
+		return nil
+	}
+	if t.clustersVersion == nil {
+		return errUnversioned
+	}
+	t.clustersWritten = true
+	v := t.clustersVersion
+	t.tx.OnCommit(func() { v.Add(1) })
+	return nil
 }
 
 func (t *txn) fail(d *DamageError) {
@@ -130,6 +160,9 @@ func (b *table) Put(key, v []byte) error {
 	if b.b == nil {
 		return b.t.damage
 	}
+	if err := b.t.wrote(b.name); err != nil {
+		return err
+	}
 	return b.b.Put(key, seal(b.name, key, v))
 }
 
@@ -137,6 +170,9 @@ func (b *table) Put(key, v []byte) error {
 func (b *table) Delete(key []byte) error {
 	if b.b == nil {
 		return b.t.damage
+	}
+	if err := b.t.wrote(b.name); err != nil {
+		return err
 	}
 	return b.b.Delete(key)
 }
@@ -254,7 +290,12 @@ func (c *cursor) Prev() ([]byte, []byte) {
 }
 
 // Delete removes the key the cursor is at.
-func (c *cursor) Delete() error { return c.c.Delete() }
+func (c *cursor) Delete() error {
+	if err := c.t.wrote(c.name); err != nil {
+		return err
+	}
+	return c.c.Delete()
+}
 
 func (c *cursor) read(k, v []byte) ([]byte, []byte) {
 	if k == nil {
@@ -301,7 +342,7 @@ func (s *DB) view(fn func(*txn) error) error {
 
 // update runs fn in a write transaction; damage rolls it back.
 func (s *DB) update(fn func(*txn) error) error {
-	return s.wrote(s.reported(s.db.Update(func(tx *bolt.Tx) error { return (&txn{tx: tx}).run(fn) })))
+	return s.wrote(s.reported(s.db.Update(func(tx *bolt.Tx) error { return s.writeTxn(tx).run(fn) })))
 }
 
 // wrote follows whether writes fail for lack of space: the first such

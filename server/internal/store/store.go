@@ -56,6 +56,9 @@ type DB struct {
 	cpu *cpuSlots
 	// group commits the writes of many callers together (see batch).
 	group groupCommit
+	// clustersVersion counts the committed transactions that wrote to
+	// the clusters bucket (see ClustersVersion).
+	clustersVersion atomic.Uint64
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy

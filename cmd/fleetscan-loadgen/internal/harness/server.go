@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,9 +242,11 @@ func vmHWM(pid string) int64 {
 
 var metricsClient = &http.Client{Timeout: 2 * time.Second}
 
-// scrapeGauge reads one unlabelled gauge from a Prometheus text page.
-func scrapeGauge(url, name string) (int64, error) {
-	resp, err := metricsClient.Get(url)
+// scrapeGauge reads one unlabelled gauge from a /metrics page, asking for
+// that metric only (name[]): the server then skips the rest, its posture
+// gauges among them, whose cost grows with the clusters.
+func scrapeGauge(page, name string) (int64, error) {
+	resp, err := metricsClient.Get(page + "?name[]=" + url.QueryEscape(name))
 	if err != nil {
 		return 0, err
 	}
