@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -89,12 +90,17 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	d.init()
 	for {
 		wait := maxIdle
-		due, next, err := d.Outbox.DueDeliveries(ctx, d.Now().UnixMilli(), 64)
+		due, next, err := d.Outbox.DueDeliveries(ctx, d.Now().UnixMilli(), 1000)
+		due = fairShare(due, perNotifier, perRound)
 		if err != nil {
 			d.Log.Error("read the outbox", "err", err)
 		} else if len(due) > 0 {
-			d.attempt(ctx, due)
 			wait = 0
+			if !d.attempt(ctx, due) {
+				// The store refused the results: look again in a while,
+				// not at once, or a failing disk would be spun on.
+				wait = time.Second
+			}
 		} else if next > 0 {
 			wait = min(wait, time.Until(time.UnixMilli(next)))
 		}
@@ -116,12 +122,38 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// attempt tries each delivery once, Parallel at a time.
-func (d *Dispatcher) attempt(ctx context.Context, due []store.Delivery) {
+// A round attempts at most perRound deliveries, at most perNotifier of
+// each notifier's: a receiver that hangs until the timeout holds up its
+// own events, not everybody's.
+const (
+	perRound    = 64
+	perNotifier = 2
+)
+
+// fairShare keeps, in order, at most per deliveries of each notifier and
+// at most total in all.
+func fairShare(due []store.Delivery, per, total int) []store.Delivery {
+	taken := map[string]int{}
+	out := due[:0:0]
+	for _, d := range due {
+		if len(out) == total {
+			break
+		}
+		if taken[d.Record.NotifierId] < per {
+			taken[d.Record.NotifierId]++
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// attempt tries each delivery once, Parallel at a time, and reports
+// whether every result was recorded.
+func (d *Dispatcher) attempt(ctx context.Context, due []store.Delivery) bool {
 	notifiers, err := d.Outbox.ListNotifiers(ctx, nil)
 	if err != nil {
 		d.Log.Error("read the notifiers", "err", err)
-		return
+		return false
 	}
 	byID := map[string]*storagev1.NotifierRecord{}
 	for _, n := range notifiers {
@@ -129,6 +161,7 @@ func (d *Dispatcher) attempt(ctx context.Context, due []store.Delivery) {
 	}
 	sem := make(chan struct{}, d.Parallel)
 	var wg sync.WaitGroup
+	var unrecorded atomic.Int32
 	for _, dl := range due {
 		if ctx.Err() != nil {
 			break
@@ -137,20 +170,25 @@ func (d *Dispatcher) attempt(ctx context.Context, due []store.Delivery) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			d.one(ctx, dl, byID[dl.Record.NotifierId])
+			if !d.one(ctx, dl, byID[dl.Record.NotifierId]) {
+				unrecorded.Add(1)
+			}
 		}()
 	}
 	wg.Wait()
+	return unrecorded.Load() == 0
 }
 
-func (d *Dispatcher) one(ctx context.Context, dl store.Delivery, n *storagev1.NotifierRecord) {
+// one attempts a delivery and records the result; false when the store
+// could not record it.
+func (d *Dispatcher) one(ctx context.Context, dl store.Delivery, n *storagev1.NotifierRecord) bool {
 	var r Result
 	if n == nil {
 		r = Result{Err: fmt.Errorf("notifier deleted"), Permanent: true}
 	} else {
 		r = d.Sender.Send(ctx, n, dl.ID.String(), dl.Record.Event)
 		if ctx.Err() != nil && r.Err != nil {
-			return // shutting down: the attempt does not count
+			return true // shutting down: the attempt does not count
 		}
 	}
 	now := d.Now()
@@ -159,7 +197,7 @@ func (d *Dispatcher) one(ctx context.Context, dl store.Delivery, n *storagev1.No
 	})
 	if err != nil {
 		d.Log.Error("record a delivery attempt", "delivery", dl.ID.String(), "err", err)
-		return
+		return false
 	}
 	if d.OnAttempt != nil {
 		d.OnAttempt(rec.State)
@@ -171,6 +209,7 @@ func (d *Dispatcher) one(ctx context.Context, dl store.Delivery, n *storagev1.No
 		d.Log.Info("a notification failed; it is tried again", "delivery", dl.ID.String(), "notifier", rec.NotifierId,
 			"attempts", rec.Attempts, "next", time.UnixMilli(rec.NextAttemptMs).UTC().Format(time.RFC3339), "err", rec.LastError)
 	}
+	return true
 }
 
 // Record writes an attempt's result into a delivery: delivered, given up,

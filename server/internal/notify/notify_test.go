@@ -212,3 +212,20 @@ func TestSlackMessage(t *testing.T) {
 		t.Error("an unknown event type made a Slack message")
 	}
 }
+
+// TestFairShare: a notifier with many deliveries due does not crowd out
+// the others' in a round.
+func TestFairShare(t *testing.T) {
+	var due []store.Delivery
+	for i := range 10 {
+		due = append(due, store.Delivery{ID: ulid.ULID{byte(i)}, Record: &storagev1.DeliveryRecord{NotifierId: "stuck"}})
+	}
+	due = append(due, store.Delivery{ID: ulid.ULID{100}, Record: &storagev1.DeliveryRecord{NotifierId: "fine"}})
+	got := fairShare(due, 2, 64)
+	if len(got) != 3 || got[0].ID[0] != 0 || got[1].ID[0] != 1 || got[2].Record.NotifierId != "fine" {
+		t.Errorf("fairShare = %v", got)
+	}
+	if got := fairShare(due, 20, 4); len(got) != 4 {
+		t.Errorf("fairShare over the round's total: %d", len(got))
+	}
+}
