@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/fleetscan/fleetscan/client"
+	"github.com/fleetscan/fleetscan/client/webhook"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server"
 	"github.com/fleetscan/fleetscan/server/internal/notify"
@@ -93,7 +94,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Header.Get("Content-Type") != "application/cloudevents+json" {
 		r.t.Errorf("Content-Type %q", req.Header.Get("Content-Type"))
 	}
-	if err := notify.Verify(r.secret, req.Header, body, r.now(), 5*time.Minute); err != nil {
+	if err := webhook.Verify(r.secret, req.Header, body, r.now(), 5*time.Minute); err != nil {
 		r.t.Errorf("delivery %s: %v", req.Header.Get("webhook-id"), err)
 	}
 	rec := received{id: req.Header.Get("webhook-id"), ceType: ev.Type, subject: ev.Subject, body: body, answered: http.StatusNoContent}
@@ -172,7 +173,7 @@ func TestNotificationsAtLeastOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(created.Secret, notify.SecretPrefix) || created.Notifier.MinSeverity != fleetscanv1.Severity_SEVERITY_HIGH {
+	if !strings.HasPrefix(created.Secret, webhook.SecretPrefix) || created.Notifier.MinSeverity != fleetscanv1.Severity_SEVERITY_HIGH {
 		t.Fatalf("created %v with secret %q", created.Notifier, created.Secret)
 	}
 	rcv.mu.Lock()

@@ -3,9 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -20,56 +18,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fleetscan/fleetscan/client/webhook"
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
-
-// SecretPrefix starts a webhook secret, as in the Standard Webhooks
-// scheme: "whsec_" and the key in base64.
-const SecretPrefix = "whsec_"
 
 // NewSecret makes a webhook signing key and its printable form.
 func NewSecret() (key []byte, printable string) {
 	key = make([]byte, 32)
 	rand.Read(key)
-	return key, SecretPrefix + base64.StdEncoding.EncodeToString(key)
-}
-
-// Sign is the Standard Webhooks signature of a body: "v1," and the base64
-// of HMAC-SHA256(key, id + "." + timestamp + "." + body).
-func Sign(key []byte, id string, timestamp int64, body []byte) string {
-	mac := hmac.New(sha256.New, key)
-	fmt.Fprintf(mac, "%s.%d.", id, timestamp)
-	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// Verify checks a request's Standard Webhooks headers against the secret
-// ("whsec_..."), and that its timestamp is within tolerance of now: what a
-// receiver does (fleetscan notifier receive does it).
-func Verify(secret string, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, SecretPrefix))
-	if err != nil || !strings.HasPrefix(secret, SecretPrefix) {
-		return errors.New("the secret is not whsec_ and base64")
-	}
-	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
-	if id == "" || ts == "" || sigs == "" {
-		return errors.New("webhook-id, webhook-timestamp or webhook-signature missing")
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("webhook-timestamp %q: not Unix seconds", ts)
-	}
-	if at := time.Unix(sec, 0); at.Before(now.Add(-tolerance)) || at.After(now.Add(tolerance)) {
-		return fmt.Errorf("webhook-timestamp %s is more than %v away from now: a replay, or a clock that is wrong", at.UTC().Format(time.RFC3339), tolerance)
-	}
-	want := Sign(key, id, sec, body)
-	for _, sig := range strings.Fields(sigs) {
-		if hmac.Equal([]byte(sig), []byte(want)) {
-			return nil
-		}
-	}
-	return errors.New("no signature matches: a wrong secret, or a body changed on the way")
+	return key, webhook.SecretPrefix + base64.StdEncoding.EncodeToString(key)
 }
 
 // Sender posts events to receivers.
@@ -156,12 +114,12 @@ func (s *Sender) Send(ctx context.Context, n *storagev1.NotifierRecord, id strin
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", s.UserAgent)
 	// The idempotency key, on every attempt and in every kind.
-	req.Header.Set("webhook-id", id)
+	req.Header.Set(webhook.HeaderID, id)
 	req.Header.Set("Idempotency-Key", id)
 	if n.Kind == fleetscanv1.NotifierKind_NOTIFIER_KIND_WEBHOOK {
 		ts := s.Now().Unix()
-		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-		req.Header.Set("webhook-signature", Sign(n.Secret, id, ts, body))
+		req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(webhook.HeaderSignature, webhook.Sign(n.Secret, id, ts, body))
 	}
 	client := s.Trusted
 	if n.OwnerTenant != "" {
@@ -217,7 +175,7 @@ func slackText(ceType string, data json.RawMessage) (string, error) {
 		if err := json.Unmarshal(data, &d); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, ":rotating_light: *fleetscan* · %s", escape(newFindingsSummary(d)))
+		fmt.Fprintf(&b, ":rotating_light: *fleetscan* · %s", escape(d.Summary()))
 		for _, f := range d.Findings {
 			where := f.Name
 			if f.Namespace != "" {
