@@ -178,8 +178,8 @@ func notifierListCommand(g *globals) *cobra.Command {
 			for _, n := range resp.Notifiers {
 				row := []string{n.Id, n.Name, kindName(n.Kind), orDash(n.Tenant), eventList(n.Events), n.Url}
 				if g.output == "wide" {
-					row = append(row, strings.ToLower(severityName(n.MinSeverity)), fmt.Sprint(n.ScoreDrop), duration.Format(n.OfflineAfter.AsDuration()),
-						duration.Format(n.ExpiryWarning.AsDuration()), orDash(n.CreatedBy), when(n.CreateTime))
+					row = append(row, strings.ToLower(severityName(n.MinSeverity)), fmt.Sprint(n.ScoreDrop), shortDuration(n.OfflineAfter.AsDuration()),
+						shortDuration(n.ExpiryWarning.AsDuration()), orDash(n.CreatedBy), when(n.CreateTime))
 				}
 				t.row(row...)
 			}
@@ -450,9 +450,9 @@ func eventDetails(n *fleetscanv1.Notifier) string {
 		case fleetscanv1.EventType_EVENT_TYPE_SCORE_DROPPED:
 			s += fmt.Sprintf(" (more than %d points)", n.ScoreDrop)
 		case fleetscanv1.EventType_EVENT_TYPE_WORKER_OFFLINE:
-			s += fmt.Sprintf(" (after %s)", duration.Format(n.OfflineAfter.AsDuration()))
+			s += fmt.Sprintf(" (after %s)", shortDuration(n.OfflineAfter.AsDuration()))
 		case fleetscanv1.EventType_EVENT_TYPE_EXCEPTION_EXPIRING:
-			s += fmt.Sprintf(" (%s before)", duration.Format(n.ExpiryWarning.AsDuration()))
+			s += fmt.Sprintf(" (%s before)", shortDuration(n.ExpiryWarning.AsDuration()))
 		}
 		out = append(out, s)
 	}
@@ -492,6 +492,19 @@ func attemptTime(d *fleetscanv1.Delivery) string {
 		return "last " + when(d.LastAttemptTime)
 	}
 	return "-"
+}
+
+// shortDuration is a duration as the flags take it, without Go's zero
+// minutes and seconds: 15m, 2h, 3d, 1h30m.
+func shortDuration(d time.Duration) string {
+	s := duration.Format(d)
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // shorten cuts s to n runes, marking the cut.

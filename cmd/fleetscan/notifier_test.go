@@ -271,3 +271,13 @@ func lineWith(s, sub string) string {
 	}
 	return ""
 }
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		15 * time.Minute: "15m", 2 * time.Hour: "2h", 90 * time.Minute: "1h30m", 72 * time.Hour: "3d", 90 * time.Second: "1m30s", 36 * time.Hour: "36h",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
