@@ -155,4 +155,4 @@ fi
 
 step "Done: every process the demo started is stopped"
 echo "See deploy/demo/README.md for what is wrong in each cluster, and README.md to run it for real."
-echo "make demo KEEP=1 keeps the server, the console and the data running until Ctrl-C, to explore."
+echo "make demo KEEP=1 keeps the server, the receiver, the console and the data running until Ctrl-C, to explore."
