@@ -53,11 +53,21 @@ func (c *cli) must(args ...string) string {
 
 func startCLI(t *testing.T) *cli {
 	t.Helper()
+	return startCLIWith(t, nil)
+}
+
+// startCLIWith starts the server with what change makes of its config.
+func startCLIWith(t *testing.T, change func(*server.Config)) *cli {
+	t.Helper()
 	dir := t.TempDir()
 	// Never read the developer's own config file.
 	t.Setenv("FLEETSCAN_CONFIG", filepath.Join(dir, "config.yaml"))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Plaintext: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := server.Config{DataDir: dir, Listen: "127.0.0.1:0", Plaintext: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if change != nil {
+		change(&cfg)
+	}
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,6 +306,10 @@ func TestCLITenantToken(t *testing.T) {
 
 func TestCLIErrorsSayWhatToDo(t *testing.T) {
 	c := startCLI(t)
+	garbage := filepath.Join(t.TempDir(), "garbage.secret")
+	if err := os.WriteFile(garbage, []byte("not a secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		want string
@@ -310,6 +324,18 @@ func TestCLIErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"cluster", "get", "nope"}, "not found"},
 		{[]string{"compare", "--selector", "env in prod"}, "label_selector"},
 		{[]string{"cluster", "list", "-o", "xml"}, "--output"},
+		{[]string{"notifier", "create", "n"}, "give one of --webhook URL"},
+		{[]string{"notifier", "create", "n", "--webhook", "https://a.example/", "--slack", "https://hooks.slack.com/x"}, "give one of --webhook URL"},
+		{[]string{"notifier", "create", "n", "--slack", "https://hooks.slack.com/x", "--secret-file", "x"}, "a Slack notifier has no signing secret"},
+		{[]string{"notifier", "create", "n", "--webhook", "https://a.example/", "--events", "new-findings,everything"},
+			`--events "everything": use new-findings, score-dropped, job-failed, worker-offline or exception-expiring`},
+		{[]string{"notifier", "create", "n", "--webhook", "https://a.example/", "--min-severity", "urgent"}, "use info, low, medium, high or critical"},
+		{[]string{"notifier", "create", "n", "--webhook", "https://a.example/", "--score-drop", "0"}, "--score-drop 0: 1 to 100"},
+		{[]string{"notifier", "create", "n", "--webhook", "http://a.example/"}, "want https, or http to a loopback address"},
+		{[]string{"notifier", "deliveries", "--state", "done"}, `--state "done": use pending, delivered or failed`},
+		{[]string{"notifier", "receive"}, `"secret-file" not set`},
+		{[]string{"notifier", "receive", "--secret-file", garbage}, "not whsec_ and base64"},
+		{[]string{"notifier", "receive", "--secret-file", garbage + ".missing", "--listen", "127.0.0.1:65536"}, "--listen"},
 	}
 	for _, tt := range tests {
 		_, err := c.run(tt.args...)

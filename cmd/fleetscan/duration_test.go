@@ -22,7 +22,9 @@ func TestDurationFlagsTakeDaysAndWeeks(t *testing.T) {
 		{args: []string{"exception", "create", "--cluster", "c", "--check", "POD-001", "--reason", "r", "--ttl", "30d"}},
 		{args: []string{"schedule", "create", "0 3 * * *", "--all", "--jitter", "15m"}},
 		{args: []string{"scan", "watch", "01H", "--timeout", "2w"}},
+		{args: []string{"notifier", "create", "n", "--webhook", "https://a.example/", "--offline-after", "1h", "--expiry-warning", "1w"}},
 		{args: []string{"token", "create", "--name", "ci", "--role", "operator", "--ttl", "90 days"}, bad: true},
+		{args: []string{"notifier", "create", "n", "--webhook", "https://a.example/", "--expiry-warning", "a week"}, bad: true},
 		{args: []string{"schedule", "create", "0 3 * * *", "--all", "--jitter", "soon"}, bad: true},
 	} {
 		// A command that waits (scan watch) would wait on the unreachable

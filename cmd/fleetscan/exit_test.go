@@ -38,6 +38,9 @@ func TestExitCodes(t *testing.T) {
 	c.must("cluster", "register", "damaged", "--tenant", "acme", "--join-token-file", filepath.Join(dir, "damaged.token"))
 	c.worker("damaged", filepath.Join(dir, "damaged.token"), snap)
 
+	// An operator's notifier, which the tenant does not see.
+	c.must("notifier", "create", "ops", "--webhook", "http://127.0.0.1:1/")
+
 	// A scan that cannot complete: no worker connects, and it is cancelled.
 	started := c.must("scan", "start", "--cluster", "acme-prod", "-o", "json")
 	scanID := jsonField(t, started, "id")
@@ -73,6 +76,12 @@ func TestExitCodes(t *testing.T) {
 		{"delete of an unknown schedule", c, []string{"schedule", "delete", "01HZZZZZZZZZZZZZZZZZZZZZZZ"}, 2},
 		{"delete of an unknown exception", c, []string{"exception", "delete", "01HZZZZZZZZZZZZZZZZZZZZZZZ"}, 2},
 		{"revoke of an unknown token", c, []string{"token", "revoke", "nope"}, 2},
+		{"test of an unknown notifier", c, []string{"notifier", "test", "nope"}, 2},
+		{"test of another's notifier", tenant, []string{"notifier", "test", "ops"}, 2},
+		{"test of a notifier whose receiver does not answer", c, []string{"notifier", "test", "ops"}, 2},
+		{"delete of an unknown notifier", c, []string{"notifier", "delete", "nope"}, 2},
+		{"deliveries of an unknown notifier", c, []string{"notifier", "deliveries", "--notifier", "nope"}, 2},
+		{"deliveries of another's notifier", tenant, []string{"notifier", "deliveries", "--notifier", "ops"}, 2},
 		{"unreachable server", unreachable, []string{"cluster", "list"}, 2},
 		{"refused token", refused, []string{"cluster", "list"}, 2},
 		{"permission denied", tenant, []string{"scan", "start", "--all"}, 2},

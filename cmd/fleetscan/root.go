@@ -82,7 +82,7 @@ the current context of the config file ('fleetscan config --help'):
 	pf.StringVar(&g.configFile, "config", "", "config file with named contexts [$FLEETSCAN_CONFIG] (default ~/.config/fleetscan/config.yaml)")
 	pf.StringVar(&g.context, "context", "", "context of the config file to use (default: its current context)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, wide, json or yaml (and sarif for findings list, html for report)")
-	root.AddCommand(clusterCommand(g), tokenCommand(g), auditCommand(g), exceptionCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g), configCommand(g), adminCommand(g), reportCommand(g))
+	root.AddCommand(clusterCommand(g), tokenCommand(g), auditCommand(g), exceptionCommand(g), scanCommand(g), findingsCommand(g), checksCommand(g), diffCommand(g), trendCommand(g), compareCommand(g), summaryCommand(g), scheduleCommand(g), notifierCommand(g), configCommand(g), adminCommand(g), reportCommand(g))
 	return root
 }
 

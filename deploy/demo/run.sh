@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make demo: a fleetscan server on loopback with a fresh database, one
-# worker per bundled demo cluster snapshot, a fleet scan, its summary and
-# the worst findings. Every process it starts is stopped on exit, Ctrl-C
-# included. With KEEP=1 (make demo KEEP=1) a demo that succeeded keeps the
-# server, its workers and its data running until Ctrl-C, and prints the
-# console's address, tokens to sign in with and the commands to explore
-# it. Needs the binaries of `make build` in .tmp/bin.
+# worker per bundled demo cluster snapshot, a local webhook receiver with a
+# notifier posting to it, a fleet scan, the notifications it caused, its
+# summary and the worst findings. Every process it starts is stopped on
+# exit, Ctrl-C included. With KEEP=1 (make demo KEEP=1) a demo that
+# succeeded keeps the server, its workers, the receiver and the data
+# running until Ctrl-C, and prints the console's address, tokens to sign
+# in with and the commands to explore it. Needs the binaries of
+# `make build` in .tmp/bin.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -66,8 +68,37 @@ while IFS=$'\t' read -r id tenant labels; do
 done <"$demo/fleet.tsv"
 "$bin/fleetscan" cluster list
 
+step "Notifications: a local webhook receiver, and a notifier that posts to it (docs/notifications.md)"
+# The receiver verifies every request with the secret in receiver.secret,
+# which the notifier writes when it is created: it may start first.
+"$bin/fleetscan" notifier receive --listen 127.0.0.1:0 --address-file "$work/receiver.addr" \
+	--secret-file "$work/receiver.secret" >"$work/receiver.log" 2>"$work/receiver-errors.log" &
+pids+=($!)
+receiver_pid=$!
+for _ in $(seq 100); do
+	[ -s "$work/receiver.addr" ] && break
+	kill -0 "$receiver_pid" 2>/dev/null || { echo "fleetscan notifier receive exited" >&2; exit 1; }
+	sleep 0.1
+done
+[ -s "$work/receiver.addr" ] || { echo "fleetscan notifier receive did not start within 10 s" >&2; exit 1; }
+receiver="http://$(cat "$work/receiver.addr")/"
+echo "fleetscan notifier receive listens on $receiver (its output in $work/receiver.log)"
+"$bin/fleetscan" notifier create demo-receiver --webhook "$receiver" --secret-file "$work/receiver.secret"
+"$bin/fleetscan" notifier test demo-receiver
+
 step "Scanning the whole fleet"
 "$bin/fleetscan" scan start --all --wait --timeout 2m
+
+step "What the receiver printed: the scan's new findings at high or worse, one event per cluster"
+# A job's events are in the outbox when the scan ends; the dispatcher
+# delivers them at once. Wait until none is pending (header line only).
+for _ in $(seq 150); do
+	[ "$("$bin/fleetscan" notifier deliveries --state pending | wc -l)" -le 1 ] && break
+	sleep 0.2
+done
+cat "$work/receiver.log"
+echo
+"$bin/fleetscan" notifier deliveries
 
 step "The fleet's worst findings"
 "$bin/fleetscan" findings list --severity high --limit 15
@@ -94,7 +125,7 @@ and sign in with a token:
 CONSOLE
 
 if [ "${KEEP:-}" = 1 ]; then
-	step "Kept running: the server (pid ${pids[0]}), its workers and the data in $work"
+	step "Kept running: the server (pid ${pids[0]}), its workers, the receiver (pid $receiver_pid) and the data in $work"
 	cat <<EXPLORE
 Explore it with the CLI (built in $bin) in another terminal:
 
@@ -106,6 +137,8 @@ Explore it with the CLI (built in $bin) in another terminal:
   $bin/fleetscan scan start --all --wait          # a second scan: then diff and trend have history
   $bin/fleetscan summary --fleet
   $bin/fleetscan trend --fleet --since 1d
+  $bin/fleetscan notifier deliveries               # what the receiver was sent; it prints to $work/receiver.log
+
 
 Press Ctrl-C here to stop it and remove its data.
 EXPLORE
@@ -122,4 +155,4 @@ fi
 
 step "Done: every process the demo started is stopped"
 echo "See deploy/demo/README.md for what is wrong in each cluster, and README.md to run it for real."
-echo "make demo KEEP=1 keeps the server, the console and the data running until Ctrl-C, to explore."
+echo "make demo KEEP=1 keeps the server, the receiver, the console and the data running until Ctrl-C, to explore."

@@ -84,9 +84,10 @@ func (v Value) Set(s string) error {
 	return nil
 }
 
-// String formats the current value.
+// String formats the current value; zero is "0", which pflag's help
+// takes for no default.
 func (v Value) String() string {
-	if v.d == nil {
+	if v.d == nil || *v.d == 0 {
 		return "0"
 	}
 	return Format(*v.d)

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/fleetscan/fleetscan/client/webhook"
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
@@ -76,7 +75,7 @@ func (s *NotifierServer) CreateNotifier(ctx context.Context, req *fleetscanv1.Cr
 	}
 	var secret string
 	if rec.Kind == fleetscanv1.NotifierKind_NOTIFIER_KIND_WEBHOOK {
-		rec.Secret, secret = webhook.NewSecret()
+		rec.Secret, secret = notify.NewSecret()
 	}
 	rec.CreatedBy, rec.CreateMs = p.Name, s.builder.Now().UnixMilli()
 	stored, err := s.store.CreateNotifier(ctx, rec)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/fleetscan/fleetscan/client/webhook"
+
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
@@ -26,12 +28,12 @@ import (
 
 // CloudEvents types, by event type.
 var ceTypes = map[fleetscanv1.EventType]string{
-	fleetscanv1.EventType_EVENT_TYPE_NEW_FINDINGS:       "dev.fleetscan.findings.new",
-	fleetscanv1.EventType_EVENT_TYPE_SCORE_DROPPED:      "dev.fleetscan.score.dropped",
-	fleetscanv1.EventType_EVENT_TYPE_JOB_FAILED:         "dev.fleetscan.job.failed",
-	fleetscanv1.EventType_EVENT_TYPE_WORKER_OFFLINE:     "dev.fleetscan.worker.offline",
-	fleetscanv1.EventType_EVENT_TYPE_EXCEPTION_EXPIRING: "dev.fleetscan.exception.expiring",
-	fleetscanv1.EventType_EVENT_TYPE_TEST:               "dev.fleetscan.test",
+	fleetscanv1.EventType_EVENT_TYPE_NEW_FINDINGS:       webhook.TypeNewFindings,
+	fleetscanv1.EventType_EVENT_TYPE_SCORE_DROPPED:      webhook.TypeScoreDropped,
+	fleetscanv1.EventType_EVENT_TYPE_JOB_FAILED:         webhook.TypeJobFailed,
+	fleetscanv1.EventType_EVENT_TYPE_WORKER_OFFLINE:     webhook.TypeWorkerOffline,
+	fleetscanv1.EventType_EVENT_TYPE_EXCEPTION_EXPIRING: webhook.TypeExceptionExpiring,
+	fleetscanv1.EventType_EVENT_TYPE_TEST:               webhook.TypeTest,
 }
 
 // CEType is the CloudEvents type of an event type.
@@ -48,93 +50,18 @@ const (
 	maxListed = 10
 )
 
-// Event is a CloudEvent in structured JSON mode.
-type Event struct {
-	SpecVersion     string    `json:"specversion"`
-	ID              string    `json:"id"`
-	Source          string    `json:"source"`
-	Type            string    `json:"type"`
-	Subject         string    `json:"subject,omitempty"`
-	Time            time.Time `json:"time"`
-	DataContentType string    `json:"datacontenttype"`
-	Data            any       `json:"data"`
-}
-
-// NewFindingsData is the data of dev.fleetscan.findings.new.
-type NewFindingsData struct {
-	ClusterID   string `json:"cluster_id"`
-	Tenant      string `json:"tenant,omitempty"`
-	ScanID      string `json:"scan_id"`
-	JobID       string `json:"job_id"`
-	MinSeverity string `json:"min_severity"`
-	// FirstScan: the cluster's first scan, whose findings are all new.
-	FirstScan bool             `json:"first_scan"`
-	Counts    map[string]int   `json:"counts"`
-	Total     int              `json:"total"`
-	Findings  []FindingSummary `json:"findings"`
-}
-
-// FindingSummary is one new finding in an event.
-type FindingSummary struct {
-	Fingerprint string `json:"fingerprint"`
-	CheckID     string `json:"check_id"`
-	Severity    string `json:"severity"`
-	Kind        string `json:"kind"`
-	Namespace   string `json:"namespace,omitempty"`
-	Name        string `json:"name"`
-	SubPath     string `json:"sub_path,omitempty"`
-	Message     string `json:"message"`
-}
-
-// ScoreDroppedData is the data of dev.fleetscan.score.dropped.
-type ScoreDroppedData struct {
-	ClusterID   string `json:"cluster_id"`
-	Tenant      string `json:"tenant,omitempty"`
-	ScanID      string `json:"scan_id"`
-	JobID       string `json:"job_id"`
-	ScoreBefore int32  `json:"score_before"`
-	Score       int32  `json:"score"`
-	Drop        int32  `json:"drop"`
-	Threshold   int32  `json:"threshold"`
-}
-
-// JobFailedData is the data of dev.fleetscan.job.failed.
-type JobFailedData struct {
-	ClusterID string `json:"cluster_id"`
-	Tenant    string `json:"tenant,omitempty"`
-	ScanID    string `json:"scan_id"`
-	JobID     string `json:"job_id"`
-	State     string `json:"state"`
-	Error     string `json:"error"`
-}
-
-// WorkerOfflineData is the data of dev.fleetscan.worker.offline.
-type WorkerOfflineData struct {
-	ClusterID        string    `json:"cluster_id"`
-	Tenant           string    `json:"tenant,omitempty"`
-	LastSeen         time.Time `json:"last_seen"`
-	OfflineSeconds   int64     `json:"offline_seconds"`
-	ThresholdSeconds int64     `json:"threshold_seconds"`
-}
-
-// ExceptionExpiringData is the data of dev.fleetscan.exception.expiring.
-type ExceptionExpiringData struct {
-	ExceptionID string    `json:"exception_id"`
-	Tenant      string    `json:"tenant,omitempty"`
-	ClusterID   string    `json:"cluster_id,omitempty"`
-	Namespace   string    `json:"namespace,omitempty"`
-	CheckID     string    `json:"check_id,omitempty"`
-	Reason      string    `json:"reason"`
-	Author      string    `json:"author"`
-	ExpireTime  time.Time `json:"expire_time"`
-}
-
-// TestData is the data of dev.fleetscan.test.
-type TestData struct {
-	NotifierID string `json:"notifier_id"`
-	Notifier   string `json:"notifier"`
-	Message    string `json:"message"`
-}
+// The events and their data are the wire format of package webhook,
+// which receivers decode with the same definitions.
+type (
+	Event                 = webhook.Event
+	NewFindingsData       = webhook.NewFindingsData
+	FindingSummary        = webhook.FindingSummary
+	ScoreDroppedData      = webhook.ScoreDroppedData
+	JobFailedData         = webhook.JobFailedData
+	WorkerOfflineData     = webhook.WorkerOfflineData
+	ExceptionExpiringData = webhook.ExceptionExpiringData
+	TestData              = webhook.TestData
+)
 
 // Wants reports whether the notifier wants events of type t.
 func Wants(n *storagev1.NotifierRecord, t fleetscanv1.EventType) bool {
@@ -156,8 +83,11 @@ type Builder struct {
 	Now   func() time.Time
 }
 
+// summarized is an event's data, which says in one line what happened.
+type summarized interface{ Summary() string }
+
 // outgoing makes one delivery of an event.
-func (b Builder) outgoing(n *storagev1.NotifierRecord, t fleetscanv1.EventType, clusterID, subject, summary string, data any) store.Outgoing {
+func (b Builder) outgoing(n *storagev1.NotifierRecord, t fleetscanv1.EventType, clusterID, subject string, data summarized) store.Outgoing {
 	id := b.NewID()
 	now := b.Now()
 	source := "/fleetscan"
@@ -171,7 +101,7 @@ func (b Builder) outgoing(n *storagev1.NotifierRecord, t fleetscanv1.EventType, 
 		panic(fmt.Sprintf("marshal event: %v", err))
 	}
 	return store.Outgoing{ID: id, Record: &storagev1.DeliveryRecord{
-		NotifierId: n.Id, EventType: t, ClusterId: clusterID, Summary: summary, Event: body,
+		NotifierId: n.Id, EventType: t, ClusterId: clusterID, Summary: data.Summary(), Event: body,
 		State: fleetscanv1.DeliveryState_DELIVERY_STATE_PENDING, CreateMs: now.UnixMilli(), NextAttemptMs: now.UnixMilli(),
 	}}
 }
@@ -189,7 +119,7 @@ func (b Builder) JobEnded(e store.JobEnded, notifiers []*storagev1.NotifierRecor
 		case fleetscanv1.JobState_JOB_STATE_SUCCEEDED:
 			if Wants(n, fleetscanv1.EventType_EVENT_TYPE_NEW_FINDINGS) {
 				if d, ok := newFindings(e, n, scanID); ok {
-					out = append(out, b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_NEW_FINDINGS, e.Cluster.Id, e.Cluster.Id, newFindingsSummary(d), d))
+					out = append(out, b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_NEW_FINDINGS, e.Cluster.Id, e.Cluster.Id, d))
 				}
 			}
 			if Wants(n, fleetscanv1.EventType_EVENT_TYPE_SCORE_DROPPED) && e.Previous != nil {
@@ -202,16 +132,14 @@ func (b Builder) JobEnded(e store.JobEnded, notifiers []*storagev1.NotifierRecor
 				if before-now > threshold {
 					d := ScoreDroppedData{ClusterID: e.Cluster.Id, Tenant: e.Cluster.Tenant, ScanID: scanID, JobID: e.JobID.String(),
 						ScoreBefore: before, Score: now, Drop: before - now, Threshold: threshold}
-					summary := fmt.Sprintf("%s: posture score fell from %d to %d (%d points, more than %d)", e.Cluster.Id, before, now, before-now, threshold)
-					out = append(out, b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_SCORE_DROPPED, e.Cluster.Id, e.Cluster.Id, summary, d))
+					out = append(out, b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_SCORE_DROPPED, e.Cluster.Id, e.Cluster.Id, d))
 				}
 			}
 		case fleetscanv1.JobState_JOB_STATE_FAILED, fleetscanv1.JobState_JOB_STATE_TIMED_OUT, fleetscanv1.JobState_JOB_STATE_EXPIRED:
 			if Wants(n, fleetscanv1.EventType_EVENT_TYPE_JOB_FAILED) {
 				state := strings.TrimPrefix(e.Job.State.String(), "JOB_STATE_")
 				d := JobFailedData{ClusterID: e.Cluster.Id, Tenant: e.Cluster.Tenant, ScanID: scanID, JobID: e.JobID.String(), State: state, Error: e.Job.Error}
-				summary := fmt.Sprintf("%s: job %s of scan %s %s: %s", e.Cluster.Id, e.JobID, scanID, strings.ToLower(strings.ReplaceAll(state, "_", " ")), e.Job.Error)
-				out = append(out, b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_JOB_FAILED, e.Cluster.Id, e.Cluster.Id, summary, d))
+				out = append(out, b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_JOB_FAILED, e.Cluster.Id, e.Cluster.Id, d))
 			}
 		}
 	}
@@ -251,27 +179,12 @@ func newFindings(e store.JobEnded, n *storagev1.NotifierRecord, scanID string) (
 	return d, true
 }
 
-func newFindingsSummary(d NewFindingsData) string {
-	var parts []string
-	for _, s := range []fleetscanv1.Severity{fleetscanv1.Severity_SEVERITY_CRITICAL, fleetscanv1.Severity_SEVERITY_HIGH, fleetscanv1.Severity_SEVERITY_MEDIUM, fleetscanv1.Severity_SEVERITY_LOW, fleetscanv1.Severity_SEVERITY_INFO} {
-		if n := d.Counts[SeverityName(s)]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, strings.ToLower(SeverityName(s))))
-		}
-	}
-	first := ""
-	if d.FirstScan {
-		first = " (its first scan)"
-	}
-	return fmt.Sprintf("%s: %d new finding(s) at %s or worse%s: %s", d.ClusterID, d.Total, strings.ToLower(d.MinSeverity), first, strings.Join(parts, ", "))
-}
-
 // WorkerOffline is the event of a worker away longer than the notifier
 // allows.
 func (b Builder) WorkerOffline(n *storagev1.NotifierRecord, c *storagev1.ClusterRecord, lastSeen time.Time, threshold time.Duration) store.Outgoing {
 	away := b.Now().Sub(lastSeen).Round(time.Second)
 	d := WorkerOfflineData{ClusterID: c.Id, Tenant: c.Tenant, LastSeen: lastSeen.UTC(), OfflineSeconds: int64(away / time.Second), ThresholdSeconds: int64(threshold / time.Second)}
-	summary := fmt.Sprintf("%s: worker offline for %v (since %s), more than %v", c.Id, away, lastSeen.UTC().Format(time.RFC3339), threshold)
-	return b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_WORKER_OFFLINE, c.Id, c.Id, summary, d)
+	return b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_WORKER_OFFLINE, c.Id, c.Id, d)
 }
 
 // ExceptionExpiring is the event of an exception that expires soon.
@@ -279,20 +192,13 @@ func (b Builder) ExceptionExpiring(n *storagev1.NotifierRecord, e *fleetscanv1.E
 	expire := e.GetExpireTime().AsTime()
 	d := ExceptionExpiringData{ExceptionID: e.Id, Tenant: e.Tenant, ClusterID: e.ClusterId, Namespace: e.Namespace, CheckID: e.CheckId,
 		Reason: e.Reason, Author: e.Author, ExpireTime: expire.UTC()}
-	var scope []string
-	for _, f := range [][2]string{{"check", e.CheckId}, {"cluster", e.ClusterId}, {"namespace", e.Namespace}, {"tenant", e.Tenant}} {
-		if f[1] != "" {
-			scope = append(scope, f[0]+" "+f[1])
-		}
-	}
-	summary := fmt.Sprintf("exception %s (%s) expires at %s: %s", e.Id, strings.Join(scope, ", "), expire.UTC().Format(time.RFC3339), e.Reason)
-	return b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_EXCEPTION_EXPIRING, e.ClusterId, e.Id, summary, d)
+	return b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_EXCEPTION_EXPIRING, e.ClusterId, e.Id, d)
 }
 
 // Test is the event TestNotifier sends.
 func (b Builder) Test(n *storagev1.NotifierRecord) store.Outgoing {
 	d := TestData{NotifierID: n.Id, Notifier: n.Name, Message: "a test event from fleetscan: this notifier is set up right"}
-	return b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_TEST, "", n.Name, fmt.Sprintf("test event for notifier %s", n.Name), d)
+	return b.outgoing(n, fleetscanv1.EventType_EVENT_TYPE_TEST, "", n.Name, d)
 }
 
 // SeverityName is "CRITICAL", "HIGH", ...

@@ -3,6 +3,8 @@ package notify
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,13 @@ import (
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
+
+// NewSecret makes a webhook signing key and its printable form.
+func NewSecret() (key []byte, printable string) {
+	key = make([]byte, 32)
+	rand.Read(key)
+	return key, webhook.SecretPrefix + base64.StdEncoding.EncodeToString(key)
+}
 
 // Sender posts events to receivers.
 type Sender struct {
@@ -105,12 +114,12 @@ func (s *Sender) Send(ctx context.Context, n *storagev1.NotifierRecord, id strin
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", s.UserAgent)
 	// The idempotency key, on every attempt and in every kind.
-	req.Header.Set("webhook-id", id)
+	req.Header.Set(webhook.HeaderID, id)
 	req.Header.Set("Idempotency-Key", id)
 	if n.Kind == fleetscanv1.NotifierKind_NOTIFIER_KIND_WEBHOOK {
 		ts := s.Now().Unix()
-		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-		req.Header.Set("webhook-signature", webhook.Sign(n.Secret, id, ts, body))
+		req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(webhook.HeaderSignature, webhook.Sign(n.Secret, id, ts, body))
 	}
 	client := s.Trusted
 	if n.OwnerTenant != "" {
@@ -166,7 +175,7 @@ func slackText(ceType string, data json.RawMessage) (string, error) {
 		if err := json.Unmarshal(data, &d); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, ":rotating_light: *fleetscan* · %s", escape(newFindingsSummary(d)))
+		fmt.Fprintf(&b, ":rotating_light: *fleetscan* · %s", escape(d.Summary()))
 		for _, f := range d.Findings {
 			where := f.Name
 			if f.Namespace != "" {

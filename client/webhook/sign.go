@@ -1,16 +1,7 @@
-// Package webhook signs and verifies the notifications a fleetscan server
-// sends to webhook receivers, per the Standard Webhooks scheme: headers
-// webhook-id (the event's id, the same on every retry: the idempotency
-// key), webhook-timestamp (Unix seconds of the attempt) and
-// webhook-signature ("v1," and the base64 of HMAC-SHA256 over
-// "id.timestamp.body" with the notifier's secret). A receiver written in
-// Go verifies a request with Verify; docs/notifications.md shows the same
-// in a few lines of other languages.
 package webhook
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -21,15 +12,32 @@ import (
 	"time"
 )
 
-// SecretPrefix starts a webhook secret, as in the Standard Webhooks
+// SecretPrefix starts a notifier's secret, as in the Standard Webhooks
 // scheme: "whsec_" and the key in base64.
 const SecretPrefix = "whsec_"
 
-// NewSecret makes a webhook signing key and its printable form.
-func NewSecret() (key []byte, printable string) {
-	key = make([]byte, 32)
-	rand.Read(key)
-	return key, SecretPrefix + base64.StdEncoding.EncodeToString(key)
+// The headers of the Standard Webhooks scheme that a request carries.
+const (
+	// HeaderID is the event's id: the same on every attempt.
+	HeaderID = "webhook-id"
+	// HeaderTimestamp is when the attempt was signed, in Unix seconds.
+	HeaderTimestamp = "webhook-timestamp"
+	// HeaderSignature is "v1," and the signature; several, separated by
+	// spaces, while a secret is rotated.
+	HeaderSignature = "webhook-signature"
+)
+
+// DefaultTolerance is how far a request's timestamp may be from the
+// receiver's clock: older requests are refused as replays.
+const DefaultTolerance = 5 * time.Minute
+
+// ParseSecret returns the key of a secret ("whsec_" and base64).
+func ParseSecret(secret string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, SecretPrefix))
+	if err != nil || !strings.HasPrefix(secret, SecretPrefix) || len(key) == 0 {
+		return nil, errors.New("the secret is not whsec_ and base64")
+	}
+	return key, nil
 }
 
 // Sign is the Standard Webhooks signature of a body: "v1," and the base64
@@ -42,14 +50,13 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 }
 
 // Verify checks a request's Standard Webhooks headers against the secret
-// ("whsec_..."), and that its timestamp is within tolerance of now: what a
-// receiver does (fleetscan notifier receive does).
+// ("whsec_..."), and that its timestamp is within tolerance of now.
 func Verify(secret string, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, SecretPrefix))
-	if err != nil || !strings.HasPrefix(secret, SecretPrefix) {
-		return errors.New("the secret is not whsec_ and base64")
+	key, err := ParseSecret(secret)
+	if err != nil {
+		return err
 	}
-	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
+	id, ts, sigs := h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
 	if id == "" || ts == "" || sigs == "" {
 		return errors.New("webhook-id, webhook-timestamp or webhook-signature missing")
 	}
