@@ -162,6 +162,7 @@ func TestNotificationsAtLeastOnce(t *testing.T) {
 	ts.cfg = func(c *server.Config) {
 		c.NotifyBackoff = [2]time.Duration{20 * time.Millisecond, 200 * time.Millisecond}
 		c.NotifyAttemptTimeout = 500 * time.Millisecond
+		c.MetricsListen = "127.0.0.1:0"
 	}
 	ts.start()
 	t.Cleanup(ts.shutdown)
@@ -224,6 +225,19 @@ func TestNotificationsAtLeastOnce(t *testing.T) {
 			return d.State != fleetscanv1.DeliveryState_DELIVERY_STATE_DELIVERED
 		})
 	})
+
+	// The restarted server's metrics count the two it delivered.
+	resp, err := http.Get("http://" + ts.srv.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{`fleetscan_notification_attempts_total{outcome="delivered"} 2`, `fleetscan_notification_attempts_total{outcome="failed"} 0`, "fleetscan_notifications_pending 0"} {
+		if !strings.Contains(string(page), line+"\n") {
+			t.Errorf("metrics lack %q", line)
+		}
+	}
 
 	// Every delivery arrived; an id that came twice came with the same
 	// body; nothing came that is not a delivery.

@@ -384,6 +384,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			n, _ := db.Size()
 			return float64(n)
 		},
+		NotificationsPending: func() float64 {
+			n, _ := db.PendingDeliveries()
+			return float64(n)
+		},
 		// A scrape reads the store again only after a cluster record
 		// changed: a job succeeded, a cluster was registered or changed.
 		Posture: metrics.Cached(metrics.PostureFunc(func(ctx context.Context) ([]history.Posture, error) {
@@ -391,6 +395,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}), db.ClustersVersion),
 	})
 	s.metrics = m
+	dispatcher.OnAttempt = func(st fleetscanv1.DeliveryState) {
+		m.NotificationAttempt(map[fleetscanv1.DeliveryState]string{
+			fleetscanv1.DeliveryState_DELIVERY_STATE_DELIVERED: "delivered",
+			fleetscanv1.DeliveryState_DELIVERY_STATE_PENDING:   "retrying",
+			fleetscanv1.DeliveryState_DELIVERY_STATE_FAILED:    "failed",
+		}[st])
+	}
 	in := ingest.New(db, sched, s.log, Version)
 	in.MaxAttempts = cfg.MaxAttempts
 	in.MaxMessageBytes = cfg.MaxMessageBytes

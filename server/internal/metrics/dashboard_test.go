@@ -52,7 +52,7 @@ func serverMetrics(t *testing.T) exported {
 		}}, nil
 	})
 	m := metrics.New(metrics.Gauges{
-		WorkersConnected: gauge, JobsRunning: gauge, JobsWaiting: gauge, StoreBytes: gauge, StoreFull: gauge,
+		WorkersConnected: gauge, JobsRunning: gauge, JobsWaiting: gauge, StoreBytes: gauge, StoreFull: gauge, NotificationsPending: gauge,
 		Posture: posture,
 	})
 	m.FindingsStaged(1)

@@ -34,6 +34,7 @@ type Metrics struct {
 	jobCompletion    prometheus.Histogram
 	rpcDuration      *prometheus.HistogramVec
 	storeDamage      *prometheus.CounterVec
+	notifyAttempts   *prometheus.CounterVec
 }
 
 // Gauges are read when Prometheus scrapes.
@@ -43,6 +44,8 @@ type Gauges struct {
 	JobsWaiting      func() float64
 	StoreBytes       func() float64
 	StoreFull        func() float64
+	// NotificationsPending counts the deliveries not yet made.
+	NotificationsPending func() float64
 	// Posture, if set, is read for the posture gauges (see posture.go).
 	Posture PostureSource
 }
@@ -75,18 +78,25 @@ func New(g Gauges) *Metrics {
 		storeDamage: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetscan_store_damage_total", Help: "Reads that met a damaged record or page, by bucket; each failed with DATA_LOSS. Run fleetscan-server check.",
 		}, []string{"bucket"}),
+		notifyAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetscan_notification_attempts_total", Help: "Attempts to deliver a notification, by outcome: delivered, retrying (failed, tried again later) or failed (given up).",
+		}, []string{"outcome"}),
 	}
-	server := []prometheus.Collector{m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.jobCompletion, m.rpcDuration, m.storeDamage,
+	for _, o := range []string{"delivered", "retrying", "failed"} {
+		m.notifyAttempts.WithLabelValues(o) // every outcome from the first scrape: rate() needs no gap
+	}
+	server := []prometheus.Collector{m.findingsIngested, m.batchesAcked, m.jobsEnded, m.jobDuration, m.jobCompletion, m.rpcDuration, m.storeDamage, m.notifyAttempts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	for name, f := range map[string]struct {
 		help string
 		fn   func() float64
 	}{
-		"fleetscan_workers_connected": {"Workers holding a stream to this server.", g.WorkersConnected},
-		"fleetscan_jobs_running":      {"Jobs dispatched to workers and not ended.", g.JobsRunning},
-		"fleetscan_jobs_waiting":      {"Clusters whose connected worker has a job waiting for a slot under --max-running-jobs.", g.JobsWaiting},
-		"fleetscan_store_bytes":       {"Size of the bbolt database.", g.StoreBytes},
-		"fleetscan_store_full":        {"1 while writes to the database fail for lack of disk space (jobs fail, workers are told to retry later), else 0.", g.StoreFull},
+		"fleetscan_workers_connected":     {"Workers holding a stream to this server.", g.WorkersConnected},
+		"fleetscan_jobs_running":          {"Jobs dispatched to workers and not ended.", g.JobsRunning},
+		"fleetscan_jobs_waiting":          {"Clusters whose connected worker has a job waiting for a slot under --max-running-jobs.", g.JobsWaiting},
+		"fleetscan_store_bytes":           {"Size of the bbolt database.", g.StoreBytes},
+		"fleetscan_store_full":            {"1 while writes to the database fail for lack of disk space (jobs fail, workers are told to retry later), else 0.", g.StoreFull},
+		"fleetscan_notifications_pending": {"Notifications not yet delivered: waiting for their next attempt or being sent.", g.NotificationsPending},
 	} {
 		if f.fn != nil {
 			server = append(server, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: f.help}, f.fn))
@@ -101,6 +111,14 @@ func New(g Gauges) *Metrics {
 		m.postureNames = c.names
 	}
 	return m
+}
+
+// NotificationAttempt counts an attempt to deliver a notification by its
+// outcome: "delivered", "retrying" or "failed".
+func (m *Metrics) NotificationAttempt(outcome string) {
+	if m != nil {
+		m.notifyAttempts.WithLabelValues(outcome).Inc()
+	}
 }
 
 // FindingsStaged counts a stored batch of n findings.

@@ -202,6 +202,16 @@ func dueKey(atMs int64, id ulid.ULID) []byte {
 	return append(k, id[:]...)
 }
 
+// PendingDeliveries counts the deliveries not yet made.
+func (s *DB) PendingDeliveries() (int, error) {
+	n := 0
+	err := s.view(func(tx *txn) error {
+		n = tx.bucket(bucketDeliveriesDue).b.Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
 // Delivery is a delivery with its id.
 type Delivery struct {
 	ID     ulid.ULID
