@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,6 +103,18 @@ var clusterCases = []contractCase{
 			}
 		}
 	}},
+	{"clusters/list orders ids by their bytes", func(t *testing.T, ctx context.Context, db Backend) {
+		// As bbolt orders keys, whatever a database's collation says.
+		createClusters(t, ctx, db, "acme", "b", "a", "B", "a-1", "a_1", "é")
+		page, more, err := db.ListClusters(ctx, "", 10, nil)
+		must(t, "ListClusters", err)
+		if want := []string{"B", "a", "a-1", "a_1", "b", "é"}; !slices.Equal(ids(page), want) || more {
+			t.Fatalf("ListClusters = %q, more %v; want %q", ids(page), more, want)
+		}
+		page, _, err = db.ListClusters(ctx, "B", 1, nil)
+		must(t, "ListClusters", err)
+		wantIDs(t, "ListClusters after B", page, "a")
+	}},
 	{"clusters/list keeps what keep selects; the limit counts those", func(t *testing.T, ctx context.Context, db Backend) {
 		createClusters(t, ctx, db, "acme", "a", "c", "e")
 		createClusters(t, ctx, db, "other", "b", "d", "f")
@@ -166,6 +180,38 @@ var clusterCases = []contractCase{
 		wantErr(t, "UpdateCluster of an unknown id", err, store.ErrNotFound)
 		if want := `cluster "zz": not found`; err.Error() != want {
 			t.Errorf("error %q, want %q", err, want)
+		}
+	}},
+	{"clusters/concurrent updates all apply", func(t *testing.T, ctx context.Context, db Backend) {
+		must(t, "CreateCluster", db.CreateCluster(ctx, &storagev1.ClusterRecord{Id: "a", Tenant: "acme"}, nil, nil))
+		// Each update adds one label to what it read: an update that read
+		// before another committed and wrote after it would lose a label.
+		const n = 8
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := db.UpdateCluster(ctx, "a", func(c *storagev1.ClusterRecord) error {
+					if c.Labels == nil {
+						c.Labels = map[string]string{}
+					}
+					c.Labels[fmt.Sprintf("l%d", i)] = "x"
+					return nil
+				})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			must(t, "UpdateCluster", err)
+		}
+		got, err := db.GetCluster(ctx, "a")
+		must(t, "GetCluster", err)
+		if len(got.Labels) != n {
+			t.Fatalf("labels %v: want %d, one per update", got.Labels, n)
 		}
 	}},
 	{"clusters/record worker keeps versions it is not given", func(t *testing.T, ctx context.Context, db Backend) {
