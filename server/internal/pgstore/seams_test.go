@@ -6,10 +6,11 @@ import (
 )
 
 // The consumer interfaces this store already satisfies whole. The others
-// (api.ClusterStore, api.NotifierStore, …) need methods of slices to come:
+// (api.NotifierStore, …) need methods of slices to come:
 // docs/postgres.md.
 var (
 	_ auth.TokenLookup   = (*DB)(nil)
 	_ api.TokenStore     = (*DB)(nil)
 	_ api.ExceptionStore = (*DB)(nil)
+	_ api.ClusterStore   = (*DB)(nil)
 )

@@ -173,3 +173,40 @@ func (db *DB) RevokeToken(ctx context.Context, id string, keep func(*storagev1.T
 	}
 	return found, nil
 }
+
+// RotateClusterTokens revokes every worker credential of the cluster,
+// deletes its unspent join tokens, and stores a new join token, created
+// now; it returns how many credentials it revoked or deleted. A
+// credential pending on a deleted join token is left pending on nothing
+// (the schema's ON DELETE SET NULL), and revoked.
+func (db *DB) RotateClusterTokens(ctx context.Context, clusterID string, joinHash []byte, join *storagev1.TokenRecord) (int, error) {
+	now := db.nowMs()
+	n := 0
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		// The cluster's row lock orders rotations of one cluster.
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM clusters WHERE id = $1 FOR UPDATE`, clusterID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("cluster %q: %w", clusterID, err)
+		}
+		deleted, err := tx.Exec(ctx, `DELETE FROM tokens WHERE cluster_id = $1 AND role = 'join' AND revoke_at IS NULL`, clusterID)
+		if err != nil {
+			return fmt.Errorf("cluster %q: delete join tokens: %w", clusterID, err)
+		}
+		revoked, err := tx.Exec(ctx, `UPDATE tokens SET revoke_at = $2 WHERE cluster_id = $1 AND role = 'worker' AND revoke_at IS NULL`,
+			clusterID, msTime(now))
+		if err != nil {
+			return fmt.Errorf("cluster %q: revoke credentials: %w", clusterID, err)
+		}
+		n = int(deleted.RowsAffected() + revoked.RowsAffected())
+		return putTokenTx(ctx, tx, joinHash, join, now)
+	})
+	if err != nil {
+		return 0, err
+	}
+	join.CreateMs = now
+	return n, nil
+}

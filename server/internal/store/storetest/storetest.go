@@ -31,6 +31,7 @@ type Backend interface {
 	CountTokens(ctx context.Context) (int, error)
 	ListTokens(ctx context.Context, keep func(*storagev1.TokenRecord) bool) ([]*storagev1.TokenRecord, error)
 	RevokeToken(ctx context.Context, id string, keep func(*storagev1.TokenRecord) bool) (*storagev1.TokenRecord, error)
+	RotateClusterTokens(ctx context.Context, clusterID string, joinHash []byte, join *storagev1.TokenRecord) (int, error)
 
 	CreateException(ctx context.Context, e *fleetscanv1.Exception) (*fleetscanv1.Exception, error)
 	ListExceptions(ctx context.Context, keep func(*fleetscanv1.Exception) bool) ([]*fleetscanv1.Exception, error)

@@ -108,4 +108,52 @@ var tokenCases = []contractCase{
 			t.Fatalf("stored after revocation: %v", stored)
 		}
 	}},
+	{"tokens/rotating a cluster's revokes its credentials and replaces its join tokens", func(t *testing.T, ctx context.Context, db Backend) {
+		createClusters(t, ctx, db, "acme", "c1", "c2")
+		put := func(secret string, rec *storagev1.TokenRecord) {
+			t.Helper()
+			must(t, "PutToken "+secret, db.PutToken(ctx, hashOf(secret), rec))
+		}
+		put("w1", &storagev1.TokenRecord{Id: "01W1", Role: "worker", ClusterId: "c1"})
+		put("w2", &storagev1.TokenRecord{Id: "01W2", Role: "worker", ClusterId: "c1", RevokeMs: 1_700_000_000_000})
+		put("j1", &storagev1.TokenRecord{Id: "01J1", Role: "join", ClusterId: "c1"})
+		put("other", &storagev1.TokenRecord{Id: "01J9", Role: "join", ClusterId: "c2"})
+		put("op", &storagev1.TokenRecord{Id: "01OP", Role: "operator"})
+
+		join := &storagev1.TokenRecord{Id: "01J2", Role: "join", ClusterId: "c1", CreateMs: 1}
+		n, err := db.RotateClusterTokens(ctx, "c1", hashOf("j2"), join)
+		must(t, "RotateClusterTokens", err)
+		if n != 2 {
+			t.Fatalf("RotateClusterTokens changed %d tokens, want 2 (w1 revoked, j1 deleted)", n)
+		}
+		if join.CreateMs <= 1 {
+			t.Fatalf("the new join token's create time %d: want the store's", join.CreateMs)
+		}
+		w1, err := db.LookupToken(ctx, hashOf("w1"))
+		must(t, "LookupToken w1", err)
+		if w1.RevokeMs == 0 {
+			t.Fatal("w1 not revoked")
+		}
+		w2, err := db.LookupToken(ctx, hashOf("w2"))
+		must(t, "LookupToken w2", err)
+		if w2.RevokeMs != 1_700_000_000_000 {
+			t.Fatalf("w2's revocation moved to %d", w2.RevokeMs)
+		}
+		_, err = db.LookupToken(ctx, hashOf("j1"))
+		wantErr(t, "LookupToken of the replaced join token", err, store.ErrNotFound)
+		got, err := db.LookupToken(ctx, hashOf("j2"))
+		must(t, "LookupToken of the new join token", err)
+		wantProto(t, "the new join token", got, join)
+		all, err := db.ListTokens(ctx, nil)
+		must(t, "ListTokens", err)
+		wantIDs(t, "ListTokens", all, "01J2", "01J9", "01OP", "01W1", "01W2")
+
+		_, err = db.RotateClusterTokens(ctx, "zz", hashOf("j3"), &storagev1.TokenRecord{Id: "01J3", Role: "join", ClusterId: "zz"})
+		wantErr(t, "RotateClusterTokens of an unknown cluster", err, store.ErrNotFound)
+		if want := `cluster "zz": not found`; err.Error() != want {
+			t.Errorf("error %q, want %q", err, want)
+		}
+		_, err = db.LookupToken(ctx, hashOf("j3"))
+		wantErr(t, "LookupToken of the unknown cluster's join token", err, store.ErrNotFound)
+	}},
 }
