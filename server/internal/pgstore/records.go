@@ -93,3 +93,12 @@ func uuidBytes(u pgtype.UUID) []byte {
 
 // nullText is s as a column: NULL for "".
 func nullText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
+
+// parseUUID is a ULID's string as a uuid column.
+func parseUUID(id string) (pgtype.UUID, error) {
+	parsed, err := ulid.ParseStrict(id)
+	if err != nil {
+		return pgtype.UUID{}, err
+	}
+	return idUUID(parsed), nil
+}
