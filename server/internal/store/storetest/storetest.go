@@ -49,25 +49,21 @@ type contractCase struct {
 	run  func(t *testing.T, ctx context.Context, db Backend)
 }
 
-// Run runs every case of the contract as a subtest, each against a fresh
-// store from open.
+// Run runs every case of the contract as a parallel subtest, each against
+// a fresh store from open (which must be safe to call from parallel
+// subtests).
 func Run(t *testing.T, open func(t *testing.T) Backend) {
 	t.Helper()
 	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				defer cancel()
 				c.run(t, ctx, open(t))
 			})
 		}
 	}
-}
-
-// Cases counts the contract's cases, for the stores' documentation and
-// tests.
-func Cases() int {
-	return len(clusterCases) + len(tokenCases) + len(exceptionCases) + len(notifierCases)
 }
 
 // wantProto fails t unless got equals want.
