@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"google.golang.org/protobuf/proto"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	"github.com/fleetscan/fleetscan/server/internal/store"
@@ -209,4 +210,74 @@ func (db *DB) RotateClusterTokens(ctx context.Context, clusterID string, joinHas
 	}
 	join.CreateMs = now
 	return n, nil
+}
+
+// ExchangeJoinToken stores the worker's own credential under workerHash in
+// exchange for the cluster's join token stored under joinHash. The join
+// token is not spent yet: the credential is pending (PendingJoinHash) until
+// ConfirmCredential, so that a worker that never received it can exchange
+// the join token again. An earlier pending credential of the same join
+// token, which its worker evidently lost, is deleted. It fails with
+// store.ErrNotFound when the join token is unknown, spent, expired,
+// revoked or of another cluster.
+func (db *DB) ExchangeJoinToken(ctx context.Context, joinHash []byte, clusterID string, workerHash []byte, worker *storagev1.TokenRecord) error {
+	now := db.nowMs()
+	id := worker.Id
+	if id == "" {
+		id = db.NewID().String()
+	}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		// The join token's row lock orders two exchanges of one token.
+		_, join, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1 FOR UPDATE`, joinHash))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("join token: %w", store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("join token: %w", err)
+		}
+		if join.Role != "join" || join.ClusterId != clusterID || join.RevokeMs != 0 || (join.ExpireMs != 0 && now >= join.ExpireMs) {
+			return fmt.Errorf("join token: %w", store.ErrNotFound)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM tokens WHERE pending_join_hash = $1`, joinHash); err != nil {
+			return fmt.Errorf("join token: delete lost credentials: %w", err)
+		}
+		rec := proto.CloneOf(worker)
+		rec.Id, rec.PendingJoinHash = id, joinHash
+		return putTokenTx(ctx, tx, workerHash, rec, now)
+	})
+	if err != nil {
+		return err
+	}
+	worker.Id, worker.CreateMs, worker.PendingJoinHash = id, now, joinHash
+	return nil
+}
+
+// ConfirmCredential records that the worker holds the credential stored
+// under workerHash: the join token it was exchanged for is spent now, and
+// any other credential pending on that join token is deleted. A credential
+// that is not pending is left as it is.
+func (db *DB) ConfirmCredential(ctx context.Context, workerHash []byte) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		var join []byte
+		err := tx.QueryRow(ctx, `SELECT pending_join_hash FROM tokens WHERE hash = $1 FOR UPDATE`, workerHash).Scan(&join)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("credential: %w", store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("credential: %w", err)
+		}
+		if len(join) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE tokens SET pending_join_hash = NULL WHERE hash = $1`, workerHash); err != nil {
+			return fmt.Errorf("credential: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM tokens WHERE pending_join_hash = $1 AND hash <> $2`, join, workerHash); err != nil {
+			return fmt.Errorf("credential: delete other pending credentials: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM tokens WHERE hash = $1`, join); err != nil {
+			return fmt.Errorf("spend join token: %w", err)
+		}
+		return nil
+	})
 }

@@ -156,4 +156,84 @@ var tokenCases = []contractCase{
 		_, err = db.LookupToken(ctx, hashOf("j3"))
 		wantErr(t, "LookupToken of the unknown cluster's join token", err, store.ErrNotFound)
 	}},
+	{"tokens/a join token stays usable until the credential it bought is confirmed", func(t *testing.T, ctx context.Context, db Backend) {
+		// From the bbolt store's TestJoinTokenExchange.
+		createClusters(t, ctx, db, "acme", "c1", "c2")
+		join := hashOf("join")
+		must(t, "PutToken", db.PutToken(ctx, join, &storagev1.TokenRecord{Id: "01JOIN", Role: "join", ClusterId: "c1"}))
+		must(t, "PutToken", db.PutToken(ctx, hashOf("expired"), &storagev1.TokenRecord{Id: "01EXP", Role: "join", ClusterId: "c1", ExpireMs: 1}))
+		must(t, "PutToken", db.PutToken(ctx, hashOf("revoked"), &storagev1.TokenRecord{Id: "01REV", Role: "join", ClusterId: "c1", RevokeMs: 1}))
+		must(t, "PutToken", db.PutToken(ctx, hashOf("op"), &storagev1.TokenRecord{Id: "01OP", Role: "operator"}))
+		worker := func() *storagev1.TokenRecord {
+			return &storagev1.TokenRecord{Role: "worker", ClusterId: "c1", Name: "worker c1"}
+		}
+		for _, c := range []struct {
+			what    string
+			hash    []byte
+			cluster string
+		}{
+			{"another cluster's", join, "c2"},
+			{"an unknown", hashOf("nobody"), "c1"},
+			{"an expired", hashOf("expired"), "c1"},
+			{"a revoked", hashOf("revoked"), "c1"},
+			{"an operator token as a", hashOf("op"), "c1"},
+		} {
+			err := db.ExchangeJoinToken(ctx, c.hash, c.cluster, hashOf("lost"), worker())
+			wantErr(t, "exchange of "+c.what+" join token", err, store.ErrNotFound)
+			if want := "join token: not found"; err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
+		}
+		_, err := db.LookupToken(ctx, hashOf("lost"))
+		wantErr(t, "a refused exchange's credential", err, store.ErrNotFound)
+
+		// The first Welcome is lost: the worker comes back with the join token.
+		lost := worker()
+		must(t, "ExchangeJoinToken", db.ExchangeJoinToken(ctx, join, "c1", hashOf("lost"), lost))
+		if lost.Id == "" || lost.CreateMs == 0 || string(lost.PendingJoinHash) != string(join) {
+			t.Fatalf("the credential: %v, want an id, a create time, pending on the join token", lost)
+		}
+		kept := worker()
+		kept.Id = "01KEPT"
+		must(t, "exchange after a lost Welcome", db.ExchangeJoinToken(ctx, join, "c1", hashOf("kept"), kept))
+		_, err = db.LookupToken(ctx, hashOf("lost"))
+		wantErr(t, "the credential of the lost Welcome", err, store.ErrNotFound)
+		got, err := db.LookupToken(ctx, hashOf("kept"))
+		must(t, "LookupToken", err)
+		wantProto(t, "the new credential", got, kept)
+
+		must(t, "ConfirmCredential", db.ConfirmCredential(ctx, hashOf("kept")))
+		got, err = db.LookupToken(ctx, hashOf("kept"))
+		must(t, "LookupToken", err)
+		if len(got.PendingJoinHash) != 0 {
+			t.Fatalf("confirmed credential still pending: %v", got)
+		}
+		_, err = db.LookupToken(ctx, join)
+		wantErr(t, "the join token after the confirmation", err, store.ErrNotFound)
+		err = db.ExchangeJoinToken(ctx, join, "c1", hashOf("thief"), worker())
+		wantErr(t, "exchange of a spent join token", err, store.ErrNotFound)
+		// Confirming again, as every later connection does, changes nothing.
+		must(t, "second confirmation", db.ConfirmCredential(ctx, hashOf("kept")))
+		err = db.ConfirmCredential(ctx, hashOf("nobody"))
+		wantErr(t, "ConfirmCredential of an unknown hash", err, store.ErrNotFound)
+		if want := "credential: not found"; err.Error() != want {
+			t.Errorf("error %q, want %q", err, want)
+		}
+	}},
+	{"tokens/confirming spends only its own join token", func(t *testing.T, ctx context.Context, db Backend) {
+		// From the bbolt store's TestConfirmKeepsOtherClustersPending.
+		createClusters(t, ctx, db, "acme", "a", "b")
+		for _, c := range []string{"a", "b"} {
+			must(t, "PutToken", db.PutToken(ctx, hashOf("join-"+c), &storagev1.TokenRecord{Id: "01J" + c, Role: "join", ClusterId: c}))
+			must(t, "ExchangeJoinToken", db.ExchangeJoinToken(ctx, hashOf("join-"+c), c, hashOf("cred-"+c), &storagev1.TokenRecord{Role: "worker", ClusterId: c}))
+		}
+		must(t, "ConfirmCredential", db.ConfirmCredential(ctx, hashOf("cred-a")))
+		got, err := db.LookupToken(ctx, hashOf("cred-b"))
+		must(t, "LookupToken of b's credential", err)
+		if string(got.PendingJoinHash) != string(hashOf("join-b")) {
+			t.Fatalf("b's credential after a's confirmation: %v, want pending on b's join token", got)
+		}
+		_, err = db.LookupToken(ctx, hashOf("join-b"))
+		must(t, "LookupToken of b's join token after a's confirmation", err)
+	}},
 }
