@@ -2,14 +2,26 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/oklog/ulid/v2"
 )
 
-// DB is the PostgreSQL-backed store.
+// DB is the PostgreSQL-backed store. Its methods have the signatures of
+// the bbolt store's (*store.DB) and return the same sentinels
+// (store.ErrNotFound, store.ErrAlreadyExists, …), as the contract in
+// server/internal/store/storetest checks.
 type DB struct {
 	pool *pgxpool.Pool
+	// now is the clock of the times the store assigns.
+	now func() time.Time
+
+	idMu    sync.Mutex
+	entropy *ulid.MonotonicEntropy
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -45,7 +57,7 @@ func open(ctx context.Context, dsn string, ms []migration) (*DB, []int, error) {
 		pool.Close()
 		return nil, applied, fmt.Errorf("open %s: %w", where, err)
 	}
-	return &DB{pool: pool}, applied, nil
+	return &DB{pool: pool, now: time.Now, entropy: ulid.Monotonic(rand.Reader, 0)}, applied, nil
 }
 
 // Close closes the pool's connections, waiting for those in use.

@@ -1,0 +1,21 @@
+package pgstore
+
+import (
+	"testing"
+
+	"github.com/fleetscan/fleetscan/server/internal/store/storetest"
+)
+
+// TestContract runs the store's contract against the PostgreSQL store, on
+// a database of each case's own.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		db, err := Open(testContext(t), newDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		return db
+	})
+}

@@ -1,0 +1,130 @@
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+// Backend is the part of the store the contract covers so far: clusters,
+// tokens, exceptions and notifiers. Its methods are *store.DB's, with the
+// same signatures, so that the server's consumer interfaces accept either
+// store.
+type Backend interface {
+	CreateCluster(ctx context.Context, c *storagev1.ClusterRecord, tokenHash []byte, token *storagev1.TokenRecord) error
+	GetCluster(ctx context.Context, id string) (*storagev1.ClusterRecord, error)
+	ListClusters(ctx context.Context, after string, limit int, keep func(*storagev1.ClusterRecord) bool) ([]*storagev1.ClusterRecord, bool, error)
+	UpdateCluster(ctx context.Context, id string, change func(*storagev1.ClusterRecord) error) (*storagev1.ClusterRecord, error)
+	RecordWorker(ctx context.Context, id, workerVersion, kubeVersion string, at time.Time) error
+
+	PutToken(ctx context.Context, hash []byte, t *storagev1.TokenRecord) error
+	LookupToken(ctx context.Context, hash []byte) (*storagev1.TokenRecord, error)
+	CountTokens(ctx context.Context) (int, error)
+	ListTokens(ctx context.Context, keep func(*storagev1.TokenRecord) bool) ([]*storagev1.TokenRecord, error)
+	RevokeToken(ctx context.Context, id string, keep func(*storagev1.TokenRecord) bool) (*storagev1.TokenRecord, error)
+	RotateClusterTokens(ctx context.Context, clusterID string, joinHash []byte, join *storagev1.TokenRecord) (int, error)
+	ExchangeJoinToken(ctx context.Context, joinHash []byte, clusterID string, workerHash []byte, worker *storagev1.TokenRecord) error
+	ConfirmCredential(ctx context.Context, workerHash []byte) error
+
+	CreateException(ctx context.Context, e *fleetscanv1.Exception) (*fleetscanv1.Exception, error)
+	ListExceptions(ctx context.Context, keep func(*fleetscanv1.Exception) bool) ([]*fleetscanv1.Exception, error)
+	DeleteException(ctx context.Context, id string, keep func(*fleetscanv1.Exception) bool) (*fleetscanv1.Exception, error)
+
+	CreateNotifier(ctx context.Context, n *storagev1.NotifierRecord) (*storagev1.NotifierRecord, error)
+	ListNotifiers(ctx context.Context, keep func(*storagev1.NotifierRecord) bool) ([]*storagev1.NotifierRecord, error)
+	GetNotifier(ctx context.Context, id string) (*storagev1.NotifierRecord, error)
+	DeleteNotifier(ctx context.Context, id string, keep func(*storagev1.NotifierRecord) bool) (int, error)
+}
+
+// A contract case: run is given a fresh, empty store.
+type contractCase struct {
+	name string
+	run  func(t *testing.T, ctx context.Context, db Backend)
+}
+
+// Run runs every case of the contract as a parallel subtest, each against
+// a fresh store from open (which must be safe to call from parallel
+// subtests).
+func Run(t *testing.T, open func(t *testing.T) Backend) {
+	t.Helper()
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases} {
+		for _, c := range group {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				c.run(t, ctx, open(t))
+			})
+		}
+	}
+}
+
+// wantProto fails t unless got equals want.
+func wantProto(t *testing.T, what string, got, want proto.Message) {
+	t.Helper()
+	if !proto.Equal(got, want) {
+		t.Fatalf("%s:\n got  %v\n want %v", what, got, want)
+	}
+}
+
+// wantErr fails t unless err is target (errors.Is), or nil when target is.
+func wantErr(t *testing.T, what string, err, target error) {
+	t.Helper()
+	switch {
+	case target == nil && err != nil:
+		t.Fatalf("%s: %v", what, err)
+	case target != nil && !errors.Is(err, target):
+		t.Fatalf("%s: got error %v, want %v", what, err, target)
+	}
+}
+
+// must fails t on err.
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// hashOf is a token hash, as auth stores them: the SHA-256 of a secret.
+func hashOf(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func createClusters(t *testing.T, ctx context.Context, db Backend, tenant string, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		must(t, "CreateCluster "+id, db.CreateCluster(ctx, &storagev1.ClusterRecord{Id: id, Tenant: tenant}, nil, nil))
+	}
+}
+
+func ids[T interface{ GetId() string }](recs []T) []string {
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.GetId())
+	}
+	return out
+}
+
+func wantIDs[T interface{ GetId() string }](t *testing.T, what string, got []T, want ...string) {
+	t.Helper()
+	if g := ids(got); !slices.Equal(g, want) {
+		t.Fatalf("%s: got %q, want %q", what, g, want)
+	}
+}
+
+// ts is a protobuf timestamp at a whole millisecond, which both stores
+// keep exactly.
+func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t.Truncate(time.Millisecond)) }
+
+func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
