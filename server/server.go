@@ -254,7 +254,7 @@ const MinMessageBytes = 64 << 10
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *store.DB
+	store   Store
 	grpc    *grpc.Server
 	health  *health.Server
 	lis     net.Listener
