@@ -81,6 +81,7 @@ Flags:
 	duration.FlagVar(fs, &cfg.QueryPause, "query-pause", 20*time.Millisecond, "pause between the ListFindings calls measured during each scan")
 	duration.FlagVar(fs, &cfg.Timeout, "timeout", 10*time.Minute, "give up on a fleet scan after this long")
 	queryInProcess := fs.Bool("query-in-process", false, "make the measured ListFindings calls from this process, which the simulated workers keep busy, rather than from a process of their own")
+	fs.BoolVar(&cfg.Notify, "notify", false, "add a webhook notifier of new findings and failed jobs with a receiver in this process, and check after each round that every delivery arrived (docs/notifications.md)")
 	quiet := fs.Bool("quiet", false, "print only the results")
 	if err := fs.Parse(args); err != nil {
 		return err

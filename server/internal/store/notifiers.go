@@ -254,9 +254,16 @@ func (s *DB) DueDeliveries(_ context.Context, nowMs int64, limit int) ([]Deliver
 
 // UpdateDelivery applies change to a delivery and keeps the due index in
 // step: a PENDING delivery is due at its next attempt, others are not due.
+//
+// It shares a transaction, and the wait for the disk, with the other
+// writes waiting (DB.batch): a fleet scan's thousand deliveries are
+// recorded while its jobs commit, and each in a transaction of its own
+// would wait for an fsync of its own in the same line.
 func (s *DB) UpdateDelivery(_ context.Context, id ulid.ULID, change func(*storagev1.DeliveryRecord)) (*storagev1.DeliveryRecord, error) {
-	d := &storagev1.DeliveryRecord{}
-	err := s.update(func(tx *txn) error {
+	var d *storagev1.DeliveryRecord
+	err := s.batch(func(tx *txn) error {
+		// Read afresh: the group may run this again.
+		d = &storagev1.DeliveryRecord{}
 		deliveries, due := tx.bucket(bucketDeliveries), tx.bucket(bucketDeliveriesDue)
 		if err := getProto(deliveries, id[:], d); err != nil {
 			return fmt.Errorf("delivery %s: %w", id, err)
@@ -293,6 +300,9 @@ type DeliveryFilter struct {
 // selects, newest first, from the one before the key before (nil: the
 // newest), and the key to go on from, nil at the end.
 func (s *DB) ListDeliveries(_ context.Context, f DeliveryFilter, before []byte, limit int) ([]Delivery, []byte, error) {
+	if limit <= 0 {
+		return nil, nil, nil
+	}
 	var out []Delivery
 	var more []byte
 	err := s.view(func(tx *txn) error {

@@ -82,6 +82,11 @@ type Config struct {
 	Timeout time.Duration
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// Notify adds a webhook notifier of new findings (any severity) and
+	// failed jobs, with a receiver in this process: after each round,
+	// every delivery must arrive, one new-findings event per cluster with
+	// new findings, duplicates only with their own id and body.
+	Notify bool
 }
 
 // Round is what one fleet scan measured.
@@ -106,6 +111,8 @@ type Round struct {
 	// (fleetscan_job_completion_seconds, with --metrics only), p50 and p99
 	// as the upper bounds of their histogram buckets.
 	ServerCompletion Latency
+	// Notifications, with Config.Notify.
+	Notifications *Notifications
 }
 
 // Report is what a run measured.
@@ -137,6 +144,7 @@ type run struct {
 	tokens   []string
 	round    atomic.Int32
 	produced [][]*workerv1.Finding // by finding number
+	notify   *notifyCheck
 	cut      *cutter
 	log      func(format string, args ...any)
 	// completions times every JobDone until its Ack(job_done).
@@ -254,6 +262,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer h.tenant.Close()
 
+	seenDeliveries := map[string]bool{}
+	if cfg.Notify {
+		if h.notify, err = startNotifyCheck(); err != nil {
+			return nil, err
+		}
+		defer h.notify.close()
+		if err := h.createNotifier(ctx); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	if err := h.register(ctx); err != nil {
 		return nil, err
@@ -272,6 +290,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rd, err := h.scan(ctx, r, cfg.Faults && r == 1)
 		if err != nil {
 			return rep, fmt.Errorf("round %d: %w", r, err)
+		}
+		if h.notify != nil {
+			n, err := h.checkNotifications(ctx, r, seenDeliveries)
+			if err != nil {
+				return rep, fmt.Errorf("round %d: notifications: %w", r, err)
+			}
+			rd.Notifications = &n
+			h.log("round %d: %d notifications delivered, all received, %.2f s after the scan", r, n.Deliveries, n.Drained.Seconds())
 		}
 		if rd.Restarted {
 			rep.Restarts++

@@ -30,22 +30,25 @@ func TestSmallFleet(t *testing.T) {
 		batch     int
 		limit     int
 		large     int
+		notify    bool
 	}{
-		{"clean", false, false, 20, 0, 0},
-		{"faults", true, false, 20, 0, 0},
+		// With a notifier: every cluster's new findings reported once
+		// a round, every delivery received, through the restart too.
+		{"clean", false, false, 20, 0, 0, true},
+		{"faults", true, false, 20, 0, 0, true},
 		// Findings of real sizes in batches of up to 1,000 (about 350 KB)
 		// to a server that takes 64 KiB: the workers must split them by
 		// size, and every finding must arrive, long ones whole.
-		{"realistic-sizes", false, true, 1000, 64 << 10, 0},
+		{"realistic-sizes", false, true, 1000, 64 << 10, 0, false},
 		// Two clusters of 2,000 findings among the small ones: each
 		// cluster is checked against its own size and churn.
-		{"large-jobs", false, false, 100, 0, 2},
+		{"large-jobs", false, false, 100, 0, 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := Run(context.Background(), Config{
 				Clusters: 50, Findings: 200, ChurnPct: 5, BatchSize: tc.batch, Faults: tc.faults, Seed: 42,
 				Realistic: tc.realistic, MaxMessageBytes: tc.limit, Large: tc.large, LargeFindings: 2000,
-				DataDir: t.TempDir(), Log: logWriter{t},
+				DataDir: t.TempDir(), Log: logWriter{t}, Notify: tc.notify,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -57,6 +60,9 @@ func TestSmallFleet(t *testing.T) {
 				t.Errorf("%d server restarts, want 1", rep.Restarts)
 			}
 			for _, rd := range rep.Rounds {
+				if n := rd.Notifications; tc.notify && (n == nil || n.NewFindings != 50) {
+					t.Errorf("round %d: notifications %+v, want a new-findings event from each of the 50 clusters", rd.N, n)
+				}
 				// Without faults every JobDone is acked on the stream that
 				// sent it, once: each job's completion is timed.
 				if !tc.faults && (rd.Completion.Calls != 50-tc.large || rd.LargeCompletion.Calls != tc.large) {

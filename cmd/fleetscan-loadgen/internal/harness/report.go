@@ -40,6 +40,10 @@ func (r *Report) Print(w io.Writer) {
 		if c := rd.ServerCompletion; c.Calls > 0 {
 			fmt.Fprintf(w, "  the server's own measure (fleetscan_job_completion_seconds): %d jobs, p50 ≤ %s, p99 ≤ %s, max ≤ %s\n", c.Calls, ms(c.P50), ms(c.P99), ms(c.Max))
 		}
+		if n := rd.Notifications; n != nil {
+			fmt.Fprintf(w, "  notifications: %d delivered (%d of new findings), every one received, %d duplicate(s) with their own id and body; all delivered %.2f s after the scan ended\n",
+				n.Deliveries, n.NewFindings, n.Duplicates, n.Drained.Seconds())
+		}
 		fmt.Fprintf(w, "  verified: %s\n", rd.Verified)
 	}
 	if r.PeakRSSKiB > 0 {
