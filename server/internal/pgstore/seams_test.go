@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"github.com/fleetscan/fleetscan/server/internal/api"
+	"github.com/fleetscan/fleetscan/server/internal/audit"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
 	"github.com/fleetscan/fleetscan/server/internal/notify"
 )
@@ -16,4 +17,6 @@ var (
 	_ api.NotifierStore  = (*DB)(nil)
 	_ notify.Outbox      = (*DB)(nil)
 	_ notify.WatchStore  = (*DB)(nil)
+	_ audit.Store        = (*DB)(nil)
+	_ api.AuditStore     = (*DB)(nil)
 )

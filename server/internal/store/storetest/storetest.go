@@ -18,7 +18,7 @@ import (
 )
 
 // Backend is the part of the store the contract covers so far: clusters,
-// tokens, exceptions, notifiers and the outbox. Its methods are *store.DB's, with the
+// tokens, exceptions, notifiers, the outbox and audit. Its methods are *store.DB's, with the
 // same signatures, so that the server's consumer interfaces accept either
 // store.
 type Backend interface {
@@ -52,6 +52,9 @@ type Backend interface {
 	ListDeliveries(ctx context.Context, f store.DeliveryFilter, before []byte, limit int) ([]store.Delivery, []byte, error)
 	CompactDeliveries(ctx context.Context, cutoffMs int64) (int, error)
 	PendingDeliveries() (int, error)
+
+	AppendAudit(ctx context.Context, r *storagev1.AuditRecord) error
+	ListAudit(ctx context.Context, before ulid.ULID, sinceMs int64, limit int, keep func(*storagev1.AuditRecord) bool) ([]store.AuditEvent, bool, error)
 }
 
 // A contract case: run is given a fresh, empty store.
@@ -65,7 +68,7 @@ type contractCase struct {
 // subtests).
 func Run(t *testing.T, open func(t *testing.T) Backend) {
 	t.Helper()
-	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases} {
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
