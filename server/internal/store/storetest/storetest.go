@@ -18,7 +18,7 @@ import (
 )
 
 // Backend is the part of the store the contract covers so far: clusters,
-// tokens, exceptions, notifiers, the outbox and audit. Its methods are *store.DB's, with the
+// tokens, exceptions, notifiers, the outbox, audit and schedules. Its methods are *store.DB's, with the
 // same signatures, so that the server's consumer interfaces accept either
 // store.
 type Backend interface {
@@ -55,6 +55,11 @@ type Backend interface {
 
 	AppendAudit(ctx context.Context, r *storagev1.AuditRecord) error
 	ListAudit(ctx context.Context, before ulid.ULID, sinceMs int64, limit int, keep func(*storagev1.AuditRecord) bool) ([]store.AuditEvent, bool, error)
+
+	CreateSchedule(ctx context.Context, sc *fleetscanv1.Schedule) error
+	ListSchedules(ctx context.Context, after ulid.ULID, limit int) ([]*fleetscanv1.Schedule, bool, error)
+	DeleteSchedule(ctx context.Context, id ulid.ULID) error
+	UpdateSchedule(ctx context.Context, id string, change func(*fleetscanv1.Schedule)) error
 }
 
 // A contract case: run is given a fresh, empty store.
@@ -68,7 +73,7 @@ type contractCase struct {
 // subtests).
 func Run(t *testing.T, open func(t *testing.T) Backend) {
 	t.Helper()
-	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases} {
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
