@@ -2,15 +2,24 @@ package pgstore
 
 import (
 	"github.com/fleetscan/fleetscan/server/internal/api"
+	"github.com/fleetscan/fleetscan/server/internal/audit"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
+	"github.com/fleetscan/fleetscan/server/internal/notify"
+	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 )
 
 // The consumer interfaces this store already satisfies whole. The others
-// (api.NotifierStore, …) need methods of slices to come:
-// docs/postgres.md.
+// (ingest.Store, …) need methods of slices to come: docs/postgres.md.
 var (
-	_ auth.TokenLookup   = (*DB)(nil)
-	_ api.TokenStore     = (*DB)(nil)
-	_ api.ExceptionStore = (*DB)(nil)
-	_ api.ClusterStore   = (*DB)(nil)
+	_ auth.TokenLookup        = (*DB)(nil)
+	_ api.TokenStore          = (*DB)(nil)
+	_ api.ExceptionStore      = (*DB)(nil)
+	_ api.ClusterStore        = (*DB)(nil)
+	_ api.NotifierStore       = (*DB)(nil)
+	_ notify.Outbox           = (*DB)(nil)
+	_ notify.WatchStore       = (*DB)(nil)
+	_ audit.Store             = (*DB)(nil)
+	_ api.AuditStore          = (*DB)(nil)
+	_ api.ScheduleStore       = (*DB)(nil)
+	_ scheduler.ScheduleStore = (*DB)(nil)
 )

@@ -8,15 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server/internal/store"
 )
 
 // Backend is the part of the store the contract covers so far: clusters,
-// tokens, exceptions and notifiers. Its methods are *store.DB's, with the
+// tokens, exceptions, notifiers, the outbox, audit and schedules. Its methods are *store.DB's, with the
 // same signatures, so that the server's consumer interfaces accept either
 // store.
 type Backend interface {
@@ -43,6 +45,21 @@ type Backend interface {
 	ListNotifiers(ctx context.Context, keep func(*storagev1.NotifierRecord) bool) ([]*storagev1.NotifierRecord, error)
 	GetNotifier(ctx context.Context, id string) (*storagev1.NotifierRecord, error)
 	DeleteNotifier(ctx context.Context, id string, keep func(*storagev1.NotifierRecord) bool) (int, error)
+
+	AddDeliveries(ctx context.Context, once string, out []store.Outgoing) (bool, error)
+	DueDeliveries(ctx context.Context, nowMs int64, limit int) ([]store.Delivery, int64, error)
+	UpdateDelivery(ctx context.Context, id ulid.ULID, change func(*storagev1.DeliveryRecord)) (*storagev1.DeliveryRecord, error)
+	ListDeliveries(ctx context.Context, f store.DeliveryFilter, before []byte, limit int) ([]store.Delivery, []byte, error)
+	CompactDeliveries(ctx context.Context, cutoffMs int64) (int, error)
+	PendingDeliveries() (int, error)
+
+	AppendAudit(ctx context.Context, r *storagev1.AuditRecord) error
+	ListAudit(ctx context.Context, before ulid.ULID, sinceMs int64, limit int, keep func(*storagev1.AuditRecord) bool) ([]store.AuditEvent, bool, error)
+
+	CreateSchedule(ctx context.Context, sc *fleetscanv1.Schedule) error
+	ListSchedules(ctx context.Context, after ulid.ULID, limit int) ([]*fleetscanv1.Schedule, bool, error)
+	DeleteSchedule(ctx context.Context, id ulid.ULID) error
+	UpdateSchedule(ctx context.Context, id string, change func(*fleetscanv1.Schedule)) error
 }
 
 // A contract case: run is given a fresh, empty store.
@@ -56,7 +73,7 @@ type contractCase struct {
 // subtests).
 func Run(t *testing.T, open func(t *testing.T) Backend) {
 	t.Helper()
-	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases} {
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
