@@ -226,12 +226,7 @@ func (s *DB) Histories(_ context.Context, keep func(*storagev1.ClusterRecord) bo
 				h.Summaries = append(h.Summaries, sum)
 			}
 			// The state before the period: the summary just before start.
-			if k, _ = c.Seek(start); k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
-			if k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, start) < 0 {
+			if k, v = summaryBefore(c, prefix, start); k != nil {
 				sum, err := decodeSummary(k, v)
 				if err != nil {
 					return err
@@ -243,6 +238,20 @@ func (s *DB) Histories(_ context.Context, keep func(*storagev1.ClusterRecord) bo
 		})
 	})
 	return out, err
+}
+
+// summaryBefore returns the last summary of the cluster whose keys start
+// with prefix that sorts before at (prefix and a finish time), or nil.
+func summaryBefore(c *cursor, prefix, at []byte) (k, v []byte) {
+	if k, _ = c.Seek(at); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, prefix) || bytes.Compare(k, at) >= 0 {
+		return nil, nil
+	}
+	return k, v
 }
 
 // SummariesBefore returns, for every cluster that keep accepts and that
@@ -263,13 +272,8 @@ func (s *DB) SummariesBefore(_ context.Context, keep func(*storagev1.ClusterReco
 			}
 			prefix := u64(rec.Seq)
 			at := append(slices.Clone(prefix), u64(uint64(max(atMs, 0)))...)
-			var k, sv []byte
-			if k, _ = c.Seek(at); k == nil {
-				k, sv = c.Last()
-			} else {
-				k, sv = c.Prev()
-			}
-			if k == nil || !bytes.HasPrefix(k, prefix) || bytes.Compare(k, at) >= 0 {
+			k, sv := summaryBefore(c, prefix, at)
+			if k == nil {
 				return nil
 			}
 			sum, err := decodeSummary(k, sv)
