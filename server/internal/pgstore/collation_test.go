@@ -35,7 +35,7 @@ func TestClusterOrderIgnoresCollation(t *testing.T) {
 			t.Errorf("drop database %s: %v", name, err)
 		}
 	})
-	db, err := Open(ctx, srv.DSN(name))
+	db, err := Open(ctx, srv.DSN(name), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

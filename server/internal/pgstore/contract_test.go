@@ -11,11 +11,11 @@ import (
 func TestContract(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) storetest.Backend {
-		db, err := Open(testContext(t), newDatabase(t))
+		db, err := Open(testContext(t), newDatabase(t), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(db.Close)
+		t.Cleanup(func() { db.Close() })
 		return db
 	})
 }

@@ -55,11 +55,11 @@ func poolOf(t *testing.T, dsn string) *pgxpool.Pool {
 // openDB opens the store, closed when the test ends.
 func openDB(t *testing.T, dsn string) *DB {
 	t.Helper()
-	db, err := Open(testContext(t), dsn)
+	db, err := Open(testContext(t), dsn, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(db.Close)
+	t.Cleanup(func() { db.Close() })
 	return db
 }
 
@@ -226,7 +226,7 @@ func TestOpenWaitsForMigrationLock(t *testing.T) {
 	}
 	opened := make(chan error, 1)
 	go func() {
-		db, err := Open(ctx, dsn)
+		db, err := Open(ctx, dsn, Options{})
 		if err == nil {
 			db.Close()
 		}
@@ -272,7 +272,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if _, err := db.pool.Exec(testContext(t), "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, 'from_the_future.sql', '\\x00')", next); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(testContext(t), dsn)
+	_, err := Open(testContext(t), dsn, Options{})
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open: %v, want ErrSchemaTooNew", err)
 	}
@@ -295,7 +295,7 @@ func TestOpenRefusesEditedMigration(t *testing.T) {
 	if _, err := db.pool.Exec(testContext(t), "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(testContext(t), dsn)
+	_, err := Open(testContext(t), dsn, Options{})
 	if !errors.Is(err, ErrSchemaChanged) || !strings.Contains(err.Error(), "migration 1 was applied as 0001_init.sql") {
 		t.Fatalf("Open: %v, want ErrSchemaChanged naming migration 1", err)
 	}

@@ -19,7 +19,7 @@ import (
 func TestDeleteNotifierGivesUpPendingDeliveries(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	db, err := Open(ctx, newDatabase(t))
+	db, err := Open(ctx, newDatabase(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

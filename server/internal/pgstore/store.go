@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
+
+	"github.com/fleetscan/fleetscan/server/internal/store"
 )
 
 // DB is the PostgreSQL-backed store. Its methods have the signatures of
@@ -19,9 +21,23 @@ type DB struct {
 	pool *pgxpool.Pool
 	// now is the clock of the times the store assigns.
 	now func() time.Time
+	// outbox and onOutbox: see Options.
+	outbox   store.OutboxHook
+	onOutbox func()
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
+}
+
+// Options tune Open, as store.Options tune the bbolt store's.
+type Options struct {
+	// Now replaces the clock in tests.
+	Now func() time.Time
+	// Outbox, if set, is asked for the deliveries of each job that ends,
+	// while a notifier exists; they are written in the job's transaction.
+	Outbox store.OutboxHook
+	// OnOutbox, if set, hears that deliveries were committed.
+	OnOutbox func()
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -30,13 +46,20 @@ type DB struct {
 // database. A database that a newer server migrated is refused
 // (ErrSchemaTooNew), as is one whose applied migrations differ from this
 // server's (ErrSchemaChanged).
-func Open(ctx context.Context, dsn string) (*DB, error) {
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	ms, err := loadMigrations(migrationsDir())
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	db, _, err := open(ctx, dsn, ms)
-	return db, err
+	if err != nil {
+		return nil, err
+	}
+	if opts.Now != nil {
+		db.now = opts.Now
+	}
+	db.outbox, db.onOutbox = opts.Outbox, opts.OnOutbox
+	return db, nil
 }
 
 // open is Open with the migrations to apply; it returns the versions it
@@ -60,5 +83,9 @@ func open(ctx context.Context, dsn string, ms []migration) (*DB, []int, error) {
 	return &DB{pool: pool, now: time.Now, entropy: ulid.Monotonic(rand.Reader, 0)}, applied, nil
 }
 
-// Close closes the pool's connections, waiting for those in use.
-func (db *DB) Close() { db.pool.Close() }
+// Close closes the pool's connections, waiting for those in use. Its
+// error is always nil; it has one to be the server's Store.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
