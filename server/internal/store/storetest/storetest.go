@@ -14,7 +14,9 @@ import (
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server/internal/store"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // Backend is the part of the store the contract covers so far: clusters,
@@ -60,6 +62,24 @@ type Backend interface {
 	ListSchedules(ctx context.Context, after ulid.ULID, limit int) ([]*fleetscanv1.Schedule, bool, error)
 	DeleteSchedule(ctx context.Context, id ulid.ULID) error
 	UpdateSchedule(ctx context.Context, id string, change func(*fleetscanv1.Schedule)) error
+
+	CreateScan(ctx context.Context, target *fleetscanv1.ScanTarget, spec *fleetscanv1.ScanSpec, clusterIDs []string) (*store.Scan, error)
+	GetScan(ctx context.Context, id ulid.ULID) (*store.Scan, error)
+	GetJob(ctx context.Context, id ulid.ULID) (*store.Job, error)
+	DispatchPending(ctx context.Context, clusterID string, limit int) ([]store.Assignment, error)
+	StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error
+
+	// Findings and history.
+	PlanBatch(ctx context.Context, jobID ulid.ULID, p *store.JobPlan, batch *workerv1.FindingBatch) error
+	CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error
+	ListFindings(ctx context.Context, f store.FindingFilter, after []byte, limit int) ([]store.FindingView, []byte, error)
+	GetFinding(ctx context.Context, clusterID string, fingerprint [catalog.FingerprintSize]byte, limit int, reader string) (store.FindingView, []store.Sighting, int, error)
+	DiffScans(ctx context.Context, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (*store.Diff, error)
+	Histories(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, sinceMs int64) ([]store.ClusterHistory, error)
+	SummariesBefore(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, atMs int64) (map[string]store.Summary, error)
+	LatestJobs(ctx context.Context, keep func(*storagev1.ClusterRecord) bool) ([]store.Latest, error)
+	ClustersVersion() uint64
+	Compact(ctx context.Context, cutoffMs int64) (int, error)
 }
 
 // A contract case: run is given a fresh, empty store.
@@ -73,7 +93,7 @@ type contractCase struct {
 // subtests).
 func Run(t *testing.T, open func(t *testing.T) Backend) {
 	t.Helper()
-	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases} {
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases, findingCases, historyCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
