@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,21 +69,70 @@ type contractCase struct {
 	run  func(t *testing.T, ctx context.Context, db Backend)
 }
 
+// Options are what a case asks of the store it opens.
+type Options struct {
+	// Now, if set, is the store's clock (store.Options.Now,
+	// pgstore.Options.Now): cases that age jobs control time.
+	Now func() time.Time
+}
+
+// A contract case that controls the store's clock: its store is opened
+// with clock.Now.
+type clockCase struct {
+	name string
+	run  func(t *testing.T, ctx context.Context, db Backend, clock *Clock)
+}
+
 // Run runs every case of the contract as a parallel subtest, each against
 // a fresh store from open (which must be safe to call from parallel
-// subtests).
-func Run(t *testing.T, open func(t *testing.T) Backend) {
+// subtests), opened with the options the case asks for.
+func Run(t *testing.T, open func(t *testing.T, o Options) Backend) {
 	t.Helper()
-	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases} {
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases, scanCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				defer cancel()
-				c.run(t, ctx, open(t))
+				c.run(t, ctx, open(t, Options{}))
 			})
 		}
 	}
+	for _, group := range [][]clockCase{scanClockCases} {
+		for _, c := range group {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				clock := NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+				c.run(t, ctx, open(t, Options{Now: clock.Now}), clock)
+			})
+		}
+	}
+}
+
+// Clock is a store's clock that a case moves by hand. It starts at a whole
+// millisecond, which both stores keep exactly.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock that reads at until it is moved.
+func NewClock(at time.Time) *Clock { return &Clock{now: at} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // wantProto fails t unless got equals want.
