@@ -12,7 +12,7 @@ import (
 // database file of each case's own.
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Backend {
-		db, err := store.Open(filepath.Join(t.TempDir(), "fleetscan.db"), store.Options{Now: o.Now})
+		db, err := store.Open(filepath.Join(t.TempDir(), "fleetscan.db"), store.Options{Now: o.Now, Outbox: o.Outbox, OnOutbox: o.OnOutbox})
 		if err != nil {
 			t.Fatal(err)
 		}
