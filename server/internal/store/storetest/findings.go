@@ -47,9 +47,9 @@ func startJob(t *testing.T, ctx context.Context, db Backend, clusterID string, s
 	return scan
 }
 
-// stage stores findings in batches of two, planning each as ingest does,
+// stageFindings stores findings in batches of two, planning each as ingest does,
 // and returns the completion that reports them.
-func stage(t *testing.T, ctx context.Context, db Backend, jobID ulid.ULID, findings ...*workerv1.Finding) store.Completion {
+func stageFindings(t *testing.T, ctx context.Context, db Backend, jobID ulid.ULID, findings ...*workerv1.Finding) store.Completion {
 	t.Helper()
 	plan := &store.JobPlan{}
 	var seq int64
@@ -69,7 +69,7 @@ func runJob(t *testing.T, ctx context.Context, db Backend, clusterID string, spe
 	t.Helper()
 	time.Sleep(3 * time.Millisecond)
 	scan := startJob(t, ctx, db, clusterID, spec)
-	done := stage(t, ctx, db, scan.Jobs[0].ID, findings...)
+	done := stageFindings(t, ctx, db, scan.Jobs[0].ID, findings...)
 	must(t, "CompleteJob", db.CompleteJob(ctx, scan.Jobs[0].ID, done))
 	return scan
 }
@@ -309,7 +309,7 @@ var findingCases = []contractCase{
 
 		// IMG-003 not assessable this time: kept.
 		scan := startJob(t, ctx, db, "c1", nil)
-		done := stage(t, ctx, db, scan.Jobs[0].ID, all[0])
+		done := stageFindings(t, ctx, db, scan.Jobs[0].ID, all[0])
 		done.NotAssessable = []*fleetscanv1.CheckNotAssessable{{CheckId: "IMG-003", Reason: "no allow-list"}}
 		must(t, "CompleteJob", db.CompleteJob(ctx, scan.Jobs[0].ID, done))
 		wantList(t, "open after IMG-003 was not assessable", listAll(t, ctx, db, store.FindingFilter{}),
@@ -317,7 +317,7 @@ var findingCases = []contractCase{
 
 		// A worker that could not read everything resolves nothing.
 		scan = startJob(t, ctx, db, "c1", nil)
-		done = stage(t, ctx, db, scan.Jobs[0].ID)
+		done = stageFindings(t, ctx, db, scan.Jobs[0].ID)
 		done.Problems = []string{"list pods: forbidden"}
 		must(t, "CompleteJob", db.CompleteJob(ctx, scan.Jobs[0].ID, done))
 		wantList(t, "open after an incomplete job", listAll(t, ctx, db, store.FindingFilter{}),

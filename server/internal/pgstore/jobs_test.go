@@ -1,0 +1,168 @@
+package pgstore
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/oklog/ulid/v2"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+)
+
+// openReplicas opens n stores on one database, as n server replicas would.
+func openReplicas(t *testing.T, n int) []*DB {
+	t.Helper()
+	ctx := testContext(t)
+	dsn := newDatabase(t)
+	var dbs []*DB
+	for range n {
+		db, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	return dbs
+}
+
+// TestDispatchClaimsEachJobOnce: replicas dispatching one cluster's queue
+// at once never hand the same job to two callers, and together hand out
+// every job. (Without the claim's row locks, two transactions that read
+// the same pending jobs both dispatch them.)
+func TestDispatchClaimsEachJobOnce(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dbs := openReplicas(t, 2)
+	if err := dbs[0].CreateCluster(ctx, &storagev1.ClusterRecord{Id: "c1", Tenant: "acme"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	const jobs = 120
+	for i := range jobs {
+		// Specs differ, so each scan queues a job of its own.
+		spec := &fleetscanv1.ScanSpec{Namespaces: []string{fmt.Sprint("ns", i)}}
+		if _, err := dbs[i%2].CreateScan(ctx, nil, spec, []string{"c1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var (
+		mu  sync.Mutex
+		got = map[ulid.ULID]int{}
+		wg  sync.WaitGroup
+	)
+	const callers = 3 // per replica
+	start := make(chan struct{})
+	for _, db := range dbs {
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for {
+					as, err := db.DispatchPending(ctx, "c1", 4)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(as) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, a := range as {
+						got[a.JobID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("job %s dispatched %d times", id, n)
+		}
+		j, err := dbs[0].GetJob(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Record.Attempts != 1 || j.Record.State != fleetscanv1.JobState_JOB_STATE_DISPATCHED {
+			t.Errorf("job %s: attempts %d, %v", id, j.Record.Attempts, j.Record.State)
+		}
+	}
+	if len(got) != jobs {
+		t.Errorf("dispatched %d jobs, want %d", len(got), jobs)
+	}
+	var left int
+	if err := dbs[0].pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE state = $1`, jobPending).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d jobs still pending after every caller saw an empty queue", left)
+	}
+}
+
+// TestConcurrentScansShareOneJob: scans of one cluster with one spec,
+// created at once on several replicas, share one job, as they would one
+// after the other. (Without CreateScan's lock per cluster, each sees no
+// job to join and queues its own.)
+func TestConcurrentScansShareOneJob(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dbs := openReplicas(t, 2)
+	for _, id := range []string{"c1", "c2"} {
+		if err := dbs[0].CreateCluster(ctx, &storagev1.ClusterRecord{Id: id, Tenant: "acme"}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := &fleetscanv1.ScanSpec{IncludeChecks: []string{"POD-001"}}
+	const scans = 8
+	var (
+		mu   sync.Mutex
+		jobs = map[string]map[ulid.ULID]bool{"c1": {}, "c2": {}}
+		wg   sync.WaitGroup
+	)
+	start := make(chan struct{})
+	for i := range scans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			// Cluster lists in either order: the locks are taken sorted.
+			clusters := []string{"c1", "c2"}
+			if i%2 == 1 {
+				clusters = []string{"c2", "c1"}
+			}
+			s, err := dbs[i%2].CreateScan(ctx, nil, spec, clusters)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, j := range s.Jobs {
+				jobs[j.Record.ClusterId][j.ID] = true
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for cluster, ids := range jobs {
+		if len(ids) != 1 {
+			t.Errorf("cluster %s: %d jobs for %d scans of one spec, want 1", cluster, len(ids), scans)
+		}
+		for id := range ids {
+			j, err := dbs[0].GetJob(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(j.Record.JoinedScanIds) != scans-1 {
+				t.Errorf("cluster %s: job joined by %d scans, want %d", cluster, len(j.Record.JoinedScanIds), scans-1)
+			}
+		}
+	}
+}
