@@ -560,3 +560,119 @@ var findingCases = []contractCase{
 		wantErr(t, "DiffScans out of scope", err, store.ErrNotFound)
 	}},
 }
+
+// manyFindings are n findings of one check on Deployments named prefix-i.
+func manyFindings(prefix string, n int, sev fleetscanv1.Severity) []*workerv1.Finding {
+	out := make([]*workerv1.Finding, n)
+	for i := range out {
+		out[i] = finding("POD-001", "shop", fmt.Sprintf("%s-%04d", prefix, i), sev)
+	}
+	return out
+}
+
+var largeFindingCases = []contractCase{
+	// Large enough that the PostgreSQL store writes the lifecycles by COPY
+	// rather than by statements (pgstore's copyThreshold).
+	{"findings/a large job opens, rewrites and resolves as a small one", func(t *testing.T, ctx context.Context, db Backend) {
+		createClusters(t, ctx, db, "acme", "c1")
+		kept, changed, gone := manyFindings("kept", 400, high), manyFindings("changed", 300, high), manyFindings("gone", 300, high)
+		first := slices.Concat(kept, changed, gone)
+		runJob(t, ctx, db, "c1", nil, first...)
+		if got := len(listViews(t, ctx, db, store.FindingFilter{}, 1000)); got != 1000 {
+			t.Fatalf("open after the first job: %d, want 1000", got)
+		}
+		var second []*workerv1.Finding
+		second = append(second, kept...)
+		for _, f := range changed {
+			c := clone(f)
+			c.Severity, c.Message = low, "less"
+			second = append(second, c)
+		}
+		second = append(second, manyFindings("new", 500, medium)...)
+		s := runJob(t, ctx, db, "c1", nil, second...)
+		if got := counts(jobOf(t, ctx, db, s).Findings); got != "c0 h400 m500 l300 i0 s0" {
+			t.Fatalf("second job's counts %s", got)
+		}
+		open := listViews(t, ctx, db, store.FindingFilter{}, 1000)
+		resolved := listViews(t, ctx, db, store.FindingFilter{Status: fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED}, 1000)
+		if len(open) != 1200 || len(resolved) != 300 {
+			t.Fatalf("after the second job: %d open, %d resolved; want 1200, 300", len(open), len(resolved))
+		}
+		for _, v := range resolved {
+			if v.Record.Resource.Name[:4] != "gone" {
+				t.Fatalf("resolved %s", v.Record.Resource.Name)
+			}
+		}
+		if v := viewNamed(t, open, "POD-001", "changed-0042"); v.Record.Severity != low || v.Record.Message != "less" {
+			t.Fatalf("changed-0042: %v", v.Record)
+		}
+		// Compared to the first: 500 new, 300 resolved, the rest unchanged
+		// (a change of details keeps the lifecycle).
+		d, err := db.DiffScans(ctx, s.ID, s.ID, "c1", nil)
+		must(t, "DiffScans", err)
+		if d.UnchangedCount != 1200 {
+			t.Fatalf("a scan against itself: %d unchanged, want 1200", d.UnchangedCount)
+		}
+	}},
+}
+
+var findingEnvCases = []envCase{
+	{"findings/CompleteJob tells the outbox the previous job and the findings it opened", func(t *testing.T, ctx context.Context, db Backend, e *env) {
+		createClusters(t, ctx, db, "acme", "c1")
+		web, api := finding("POD-001", "shop", "web", high), finding("POD-001", "shop", "api", high)
+		annotated := finding("POD-002", "shop", "web", high)
+		annotated.SuppressionReason = "accepted"
+		excepted := finding("POD-003", "shop", "web", high)
+		_, err := db.CreateException(ctx, &fleetscanv1.Exception{CheckId: "POD-003", Reason: "r", Author: "op",
+			CreateTime: ts(e.clock.Now()), ExpireTime: ts(e.clock.Now().Add(24 * time.Hour))})
+		must(t, "CreateException", err)
+		// No notifier: the hook is not asked.
+		s0 := runJob(t, ctx, db, "c1", nil, web)
+		_, err = db.CreateNotifier(ctx, &storagev1.NotifierRecord{Name: "ops", Kind: fleetscanv1.NotifierKind_NOTIFIER_KIND_WEBHOOK, Url: "https://ops.example/hook"})
+		must(t, "CreateNotifier", err)
+		e.clock.Advance(time.Minute)
+		s1 := runJob(t, ctx, db, "c1", nil, api, annotated, excepted) // web resolved
+		e.clock.Advance(time.Minute)
+		s2 := runJob(t, ctx, db, "c1", nil, web, api, annotated, excepted) // web reopened
+		e.clock.Advance(time.Minute)
+		runJob(t, ctx, db, "c1", nil, web, api, annotated, excepted) // nothing new
+
+		events, woke := e.outbox.seen()
+		if len(events) != 3 || woke != 3 {
+			t.Fatalf("outbox: %d events, %d wake-ups; want 3 and 3", len(events), woke)
+		}
+		newNames := func(ev store.JobEnded) []string {
+			var out []string
+			for _, f := range ev.New {
+				out = append(out, f.CheckId+" "+f.Resource.Name)
+			}
+			return out
+		}
+		for i, want := range []struct {
+			job, previous ulid.ULID
+			new           []string
+		}{
+			{s1.Jobs[0].ID, s0.Jobs[0].ID, []string{"POD-001 api"}},
+			{s2.Jobs[0].ID, s1.Jobs[0].ID, []string{"POD-001 web"}},
+			{ulid.ULID{}, s2.Jobs[0].ID, nil},
+		} {
+			ev := events[i]
+			if ev.Job.State != fleetscanv1.JobState_JOB_STATE_SUCCEEDED || ev.Cluster.Id != "c1" || ev.Job.FinishMs != e.clock.Now().UnixMilli()-int64(2-i)*60_000 {
+				t.Fatalf("event %d: job %v of %q", i, ev.Job, ev.Cluster.Id)
+			}
+			if want.job != (ulid.ULID{}) && ev.JobID != want.job {
+				t.Fatalf("event %d of job %s, want %s", i, ev.JobID, want.job)
+			}
+			// The event's cluster is as the job left it: its latest.
+			if ulid.ULID(ev.Cluster.LastJobId) != ev.JobID {
+				t.Fatalf("event %d: cluster's latest job %x, want %s", i, ev.Cluster.LastJobId, ev.JobID)
+			}
+			prev := jobOf(t, ctx, db, &store.Scan{Jobs: []store.Job{{ID: want.previous}}})
+			if ev.Previous == nil {
+				t.Fatalf("event %d without its previous job", i)
+			}
+			wantProto(t, fmt.Sprintf("event %d's previous job", i), ev.Previous, prev)
+			wantList(t, fmt.Sprintf("event %d's new findings", i), newNames(ev), want.new...)
+		}
+	}},
+}

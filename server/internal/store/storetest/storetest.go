@@ -127,7 +127,7 @@ type env struct {
 // subtests), opened with the options the case asks for.
 func Run(t *testing.T, open func(t *testing.T, o Options) Backend) {
 	t.Helper()
-	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases, scanCases, findingCases, historyCases} {
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases, scanCases, findingCases, largeFindingCases, historyCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
@@ -137,7 +137,7 @@ func Run(t *testing.T, open func(t *testing.T, o Options) Backend) {
 			})
 		}
 	}
-	for _, group := range [][]envCase{scanEnvCases} {
+	for _, group := range [][]envCase{scanEnvCases, findingEnvCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
