@@ -215,8 +215,8 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 		store.AddCount(partyCounts[int32(party)], sev, 1)
 	}
 
-	// What the job saw: lifecycles to open, reopen or rewrite.
-	var upserts [][]any
+	// What the job saw: lifecycles to open, and to reopen or rewrite.
+	var opened, rewritten []plannedFinding
 	var events []*workerv1.Finding // opened, for the outbox
 	fps := make([]fp, 0, len(seen.order)+len(stored))
 	for _, key := range seen.order {
@@ -234,14 +234,12 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 		if (old == nil || reopened != 0) && f.SuppressionReason == "" && active.Match(cluster, f.CheckId, f.Resource) == nil {
 			events = append(events, f)
 		}
-		if !changed {
-			continue
+		switch {
+		case old == nil:
+			opened = append(opened, plannedFinding{key, rec})
+		case changed:
+			rewritten = append(rewritten, plannedFinding{key, rec})
 		}
-		row, err := findingRow(cluster.Seq, key, rec)
-		if err != nil {
-			return false, err
-		}
-		upserts = append(upserts, row)
 	}
 	// What it did not see: resolved if the job could have seen it, else
 	// carried over, so that each job's set and counts are the cluster's
@@ -269,7 +267,10 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 	}
 	slices.SortFunc(fps, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
 
-	if err := upsertFindingsTx(ctx, tx, upserts); err != nil {
+	if err := insertFindingsTx(ctx, tx, cluster.Seq, opened); err != nil {
+		return false, err
+	}
+	if err := upsertFindingsTx(ctx, tx, cluster.Seq, rewritten); err != nil {
 		return false, err
 	}
 	if len(resolve) > 0 {
@@ -423,16 +424,54 @@ func clusterFindingsTx(ctx context.Context, tx pgx.Tx, seq uint64) (map[fp]*stor
 	return out, nil
 }
 
-// copyThreshold: below it, upserts go as one INSERT of arrays; above, by
-// COPY into a temporary table, whose creation costs more than a small
-// INSERT but whose rows stream without parameters' limits.
+// plannedFinding is a lifecycle as CompleteJob will write it.
+type plannedFinding struct {
+	key fp
+	rec *storagev1.FindingRecord
+}
+
+// copyThreshold: from this many lifecycles on, CompleteJob writes them by
+// COPY; below, as statements of one pgx.Batch, which costs less than a
+// COPY's set-up (and, for rewrites, its temporary table).
 const copyThreshold = 256
 
+// insertFindingsTx writes the lifecycles a job opened. None of them is
+// stored (the cluster's row lock keeps other completions out, and only
+// completions add lifecycles), so they are copied straight into findings;
+// each row is encoded as COPY asks for it, so that encoding on this core
+// overlaps PostgreSQL's inserting on another.
+func insertFindingsTx(ctx context.Context, tx pgx.Tx, seq uint64, fs []plannedFinding) error {
+	if len(fs) < copyThreshold {
+		return upsertFindingsTx(ctx, tx, seq, fs)
+	}
+	i := 0
+	rows := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(fs) {
+			return nil, nil
+		}
+		i++
+		return findingRow(seq, fs[i-1].key, fs[i-1].rec)
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"findings"}, findingColumns, rows); err != nil {
+		return fmt.Errorf("write findings: copy: %w", err)
+	}
+	return nil
+}
+
 // upsertFindingsTx writes lifecycles, replacing those of the same
-// (cluster, fingerprint).
-func upsertFindingsTx(ctx context.Context, tx pgx.Tx, rows [][]any) error {
-	if len(rows) == 0 {
+// (cluster, fingerprint): many by COPY into a temporary table and one
+// INSERT from it, few as statements.
+func upsertFindingsTx(ctx context.Context, tx pgx.Tx, seq uint64, fs []plannedFinding) error {
+	if len(fs) == 0 {
 		return nil
+	}
+	rows := make([][]any, 0, len(fs))
+	for _, f := range fs {
+		row, err := findingRow(seq, f.key, f.rec)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
 	}
 	const set = `ON CONFLICT (cluster_seq, fingerprint) DO UPDATE SET check_id = EXCLUDED.check_id, severity = EXCLUDED.severity,
 		category = EXCLUDED.category, party = EXCLUDED.party, namespace = EXCLUDED.namespace, first_seen_at = EXCLUDED.first_seen_at,

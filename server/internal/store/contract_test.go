@@ -24,3 +24,18 @@ func TestContract(t *testing.T) {
 		return db
 	})
 }
+
+// BenchmarkCompleteJob100k: CompleteJob of a job of 100,000 findings (see
+// storetest.BenchCompleteJob), on a database file of each iteration's own:
+//
+//	go test -run '^$' -bench CompleteJob100k -benchtime 3x ./server/internal/store/
+func BenchmarkCompleteJob100k(b *testing.B) {
+	storetest.BenchCompleteJob(b, 100_000, func(b *testing.B) storetest.Backend {
+		db, err := store.Open(filepath.Join(b.TempDir(), "fleetscan.db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db
+	})
+}
