@@ -4,12 +4,14 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/api"
 	"github.com/fleetscan/fleetscan/server/internal/audit"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
+	"github.com/fleetscan/fleetscan/server/internal/history"
+	"github.com/fleetscan/fleetscan/server/internal/ingest"
 	"github.com/fleetscan/fleetscan/server/internal/notify"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 )
 
-// The consumer interfaces this store already satisfies whole. The others
-// (ingest.Store, …) need methods of slices to come: docs/postgres.md.
+// The consumer interfaces this store already satisfies whole. server.Store
+// also needs Backup, Size, Full and PageKey: docs/postgres.md.
 var (
 	_ auth.TokenLookup        = (*DB)(nil)
 	_ api.TokenStore          = (*DB)(nil)
@@ -22,4 +24,10 @@ var (
 	_ api.AuditStore          = (*DB)(nil)
 	_ api.ScheduleStore       = (*DB)(nil)
 	_ scheduler.ScheduleStore = (*DB)(nil)
+	_ scheduler.Store         = (*DB)(nil)
+	_ ingest.Store            = (*DB)(nil)
+	_ api.ScanStore           = (*DB)(nil)
+	_ api.FindingStore        = (*DB)(nil)
+	_ api.HistoryStore        = (*DB)(nil)
+	_ history.LatestReader    = (*DB)(nil)
 )
