@@ -9,6 +9,7 @@ import (
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	"github.com/fleetscan/fleetscan/server/internal/store"
 )
 
 // openReplicas opens n stores on one database, as n server replicas would.
@@ -164,5 +165,45 @@ func TestConcurrentScansShareOneJob(t *testing.T) {
 				t.Errorf("cluster %s: job joined by %d scans, want %d", cluster, len(j.Record.JoinedScanIds), scans-1)
 			}
 		}
+	}
+}
+
+// TestOutboxFailureKeepsTheJob: the deliveries of a job's end are written
+// in the transaction that ends it, so a delivery that cannot be written
+// leaves the job as it was, and nothing wakes the dispatcher.
+func TestOutboxFailureKeepsTheJob(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	woke := 0
+	db, err := Open(ctx, newDatabase(t), Options{
+		Outbox: func(e store.JobEnded, ns []*storagev1.NotifierRecord) []store.Outgoing {
+			// A notifier id that is not a ULID: the row cannot be made.
+			return []store.Outgoing{{ID: ulid.Make(), Record: &storagev1.DeliveryRecord{NotifierId: "not an id", ClusterId: e.Cluster.Id}}}
+		},
+		OnOutbox: func() { woke++ },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateCluster(ctx, &storagev1.ClusterRecord{Id: "c1", Tenant: "acme"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateNotifier(ctx, &storagev1.NotifierRecord{Name: "ops", Url: "https://ops.example"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.CreateScan(ctx, nil, nil, []string{"c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FailJob(ctx, s.Jobs[0].ID, "broken"); err == nil {
+		t.Fatal("FailJob succeeded with a delivery that cannot be written")
+	}
+	j, err := db.GetJob(ctx, s.Jobs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Record.State != fleetscanv1.JobState_JOB_STATE_PENDING || woke != 0 {
+		t.Fatalf("after a failed outbox write: job %v, %d wake-ups", j.Record.State, woke)
 	}
 }
