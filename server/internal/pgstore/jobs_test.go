@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/oklog/ulid/v2"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
@@ -205,5 +207,42 @@ func TestOutboxFailureKeepsTheJob(t *testing.T) {
 	}
 	if j.Record.State != fleetscanv1.JobState_JOB_STATE_PENDING || woke != 0 {
 		t.Fatalf("after a failed outbox write: job %v, %d wake-ups", j.Record.State, woke)
+	}
+}
+
+// TestRetryTx: a transaction PostgreSQL aborts to break a deadlock or a
+// serialization conflict runs again, a few times; other errors return at
+// once.
+func TestRetryTx(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	db, err := Open(ctx, newDatabase(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		name      string
+		failures  int
+		code      string
+		wantCalls int
+		wantErr   bool
+	}{
+		{"deadlock, then success", 2, deadlockDetected, 3, false},
+		{"serialization failure, then success", 1, serializationFailure, 2, false},
+		{"deadlocks every time", 100, deadlockDetected, 5, true},
+		{"another error", 100, "23505", 1, true},
+	} {
+		calls := 0
+		err := db.retryTx(ctx, func(tx pgx.Tx) error {
+			calls++
+			if calls <= c.failures {
+				return fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: c.code})
+			}
+			return nil
+		})
+		if calls != c.wantCalls || (err != nil) != c.wantErr {
+			t.Errorf("%s: %d calls, error %v; want %d calls, error %v", c.name, calls, err, c.wantCalls, c.wantErr)
+		}
 	}
 }
