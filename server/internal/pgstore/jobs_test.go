@@ -246,3 +246,59 @@ func TestRetryTx(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCancelsEndSharedJobs: two scans that share every job,
+// cancelled at once on two replicas, end every job once between them:
+// whichever cancels second sees that the first let go (it reads who holds
+// a job under the job's lock), and neither leaves a job running for a
+// scan that no longer wants it.
+func TestConcurrentCancelsEndSharedJobs(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dbs := openReplicas(t, 2)
+	clusters := []string{"c1", "c2", "c3", "c4", "c5"}
+	for _, id := range clusters {
+		if err := dbs[0].CreateCluster(ctx, &storagev1.ClusterRecord{Id: id, Tenant: "acme"}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 5 {
+		spec := &fleetscanv1.ScanSpec{Namespaces: []string{fmt.Sprint("round", round)}}
+		a, err := dbs[0].CreateScan(ctx, nil, spec, clusters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := dbs[1].CreateScan(ctx, nil, spec, clusters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg    sync.WaitGroup
+			ended [2][]string
+		)
+		for i, s := range []ulid.ULID{a.ID, b.ID} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, cs, err := dbs[i].CancelScan(ctx, s)
+				if err != nil {
+					t.Error(err)
+				}
+				ended[i] = cs
+			}()
+		}
+		wg.Wait()
+		if n := len(ended[0]) + len(ended[1]); n != len(clusters) {
+			t.Errorf("round %d: the cancels ended %q and %q, want each of %d jobs once", round, ended[0], ended[1], len(clusters))
+		}
+		for _, j := range a.Jobs {
+			got, err := dbs[0].GetJob(ctx, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Record.State != fleetscanv1.JobState_JOB_STATE_CANCELLED {
+				t.Errorf("round %d: job of %s is %v after both its scans let go", round, got.Record.ClusterId, got.Record.State)
+			}
+		}
+	}
+}
