@@ -257,9 +257,13 @@ func (db *DB) CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, []stri
 	err := db.retryTx(ctx, func(tx pgx.Tx) error {
 		clusters, notified = nil, false
 		// The scan's row first (two cancels of one scan take turns), then
-		// its jobs, in id order.
+		// its jobs, in id order. NO KEY UPDATE, as the UPDATE of cancel_at
+		// would take: a foreign key's check of the scan (a job's success
+		// naming it the cluster's last scan, while holding the job this
+		// waits for) takes KEY SHARE, which FOR UPDATE would block, and
+		// the two would deadlock.
 		var exists bool
-		err := tx.QueryRow(ctx, `SELECT true FROM scans WHERE id = $1 FOR UPDATE`, idUUID(id)).Scan(&exists)
+		err := tx.QueryRow(ctx, `SELECT true FROM scans WHERE id = $1 FOR NO KEY UPDATE`, idUUID(id)).Scan(&exists)
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = store.ErrNotFound
 		}

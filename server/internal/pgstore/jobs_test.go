@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -300,5 +301,77 @@ func TestConcurrentCancelsEndSharedJobs(t *testing.T) {
 				t.Errorf("round %d: job of %s is %v after both its scans let go", round, got.Record.ClusterId, got.Record.State)
 			}
 		}
+	}
+}
+
+// TestCancelScanLetsAJobNameItsScan: while CancelScan holds a scan's row
+// and waits for one of its jobs, the transaction holding that job (as
+// CompleteJob will: the job locked, then the cluster's last job and scan
+// set) can still check the foreign key to the scan. Were the scan's row
+// locked FOR UPDATE, the key check would wait for CancelScan, which waits
+// for it: a deadlock.
+func TestCancelScanLetsAJobNameItsScan(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	db, err := Open(ctx, newDatabase(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateCluster(ctx, &storagev1.ClusterRecord{Id: "c1", Tenant: "acme"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.CreateScan(ctx, nil, nil, []string{"c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := s.Jobs[0].ID
+
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// Shorter than deadlock_timeout (1 s): the wait fails here, rather
+	// than PostgreSQL breaking the deadlock by aborting CancelScan, which
+	// would then run again and hide it.
+	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, idUUID(job)); err != nil {
+		t.Fatal(err)
+	}
+	cancelled := make(chan error, 1)
+	go func() {
+		_, _, err := db.CancelScan(ctx, s.ID)
+		cancelled <- err
+	}()
+	// Until CancelScan waits for the job's lock, holding the scan's row.
+	for {
+		var waiting bool
+		err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM jobs j%')`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case err := <-cancelled:
+			t.Fatalf("CancelScan did not wait for the job's lock: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	_, err = tx.Exec(ctx, `UPDATE clusters SET last_job_id = $1, last_job_at = now(), last_scan_id = $2 WHERE id = 'c1'`,
+		idUUID(job), idUUID(s.ID))
+	if err != nil {
+		t.Fatalf("naming the scan while CancelScan holds it: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-cancelled; err != nil {
+		t.Fatal(err)
 	}
 }
