@@ -337,7 +337,7 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 	if err := putJobTx(ctx, tx, j); err != nil {
 		return false, err
 	}
-	return db.outboxCompletedTx(ctx, tx, func() (store.JobEnded, error) {
+	return db.outboxTx(ctx, tx, jobID, cluster.Id, func(cluster *storagev1.ClusterRecord) (store.JobEnded, error) {
 		e := store.JobEnded{Cluster: cluster, JobID: jobID, Job: job, New: events}
 		if len(previousJob) == 16 {
 			prev, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs j WHERE j.id = $1`, idUUID(ulid.ULID(previousJob))))
@@ -562,39 +562,6 @@ func getSetTx(ctx context.Context, q querier, jobID ulid.ULID, lock bool) ([]fp,
 		return nil, 0, fmt.Errorf("fingerprints of job %s: %w", jobID, err)
 	}
 	return store.DecodeSet(v, func(base ulid.ULID) ([]fp, int, error) { return getSetTx(ctx, q, base, false) })
-}
-
-// outboxCompletedTx asks the outbox hook for the deliveries of a job that
-// succeeded, whose event (with the previous job and the findings it
-// opened) ev builds only when a notifier exists, and writes them. It
-// reports whether it wrote any. (outboxJobTx is the other ends'.)
-func (db *DB) outboxCompletedTx(ctx context.Context, tx pgx.Tx, ev func() (store.JobEnded, error)) (bool, error) {
-	if db.outbox == nil {
-		return false, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT `+notifierColumns+` FROM notifiers ORDER BY id`)
-	if err != nil {
-		return false, fmt.Errorf("notifiers: %w", err)
-	}
-	notifiers, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storagev1.NotifierRecord, error) { return scanNotifier(row) })
-	if err != nil {
-		return false, fmt.Errorf("notifiers: %w", err)
-	}
-	if len(notifiers) == 0 {
-		return false, nil
-	}
-	e, err := ev()
-	if err != nil {
-		return false, err
-	}
-	out := db.outbox(e, notifiers)
-	if len(out) == 0 {
-		return false, nil
-	}
-	if err := putDeliveriesTx(ctx, tx, out); err != nil {
-		return false, err
-	}
-	return true, nil
 }
 
 // findingKey reads a key of ListFindings.

@@ -205,28 +205,41 @@ func (db *DB) endJobTx(ctx context.Context, tx pgx.Tx, j store.Job, state fleets
 // writes them, when any notifier exists, as the bbolt store's does. It
 // reports whether it wrote any.
 func (db *DB) outboxJobTx(ctx context.Context, tx pgx.Tx, j store.Job) (bool, error) {
+	return db.outboxTx(ctx, tx, j.ID, j.Record.ClusterId, func(cluster *storagev1.ClusterRecord) (store.JobEnded, error) {
+		return store.JobEnded{Cluster: cluster, JobID: j.ID, Job: j.Record}, nil
+	})
+}
+
+// outboxTx is outboxJobTx for an event that carries more than the job
+// (a success's previous job and new findings): ev makes it, given the
+// job's cluster, and is called only while a notifier exists.
+func (db *DB) outboxTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, clusterID string, ev func(*storagev1.ClusterRecord) (store.JobEnded, error)) (bool, error) {
 	if db.outbox == nil {
 		return false, nil
 	}
 	// In id order, as bbolt's bucket gives them to the hook.
 	rows, err := tx.Query(ctx, `SELECT `+notifierColumns+` FROM notifiers ORDER BY id`)
 	if err != nil {
-		return false, fmt.Errorf("job %s: notifiers: %w", j.ID, err)
+		return false, fmt.Errorf("job %s: notifiers: %w", jobID, err)
 	}
 	notifiers, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storagev1.NotifierRecord, error) { return scanNotifier(row) })
 	if err != nil {
-		return false, fmt.Errorf("job %s: notifiers: %w", j.ID, err)
+		return false, fmt.Errorf("job %s: notifiers: %w", jobID, err)
 	}
 	if len(notifiers) == 0 {
 		return false, nil
 	}
-	cluster, err := scanCluster(tx.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters c WHERE c.id = $1`, j.Record.ClusterId))
+	cluster, err := scanCluster(tx.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters c WHERE c.id = $1`, clusterID))
 	if err != nil {
-		return false, fmt.Errorf("job %s: cluster %q: %w", j.ID, j.Record.ClusterId, err)
+		return false, fmt.Errorf("job %s: cluster %q: %w", jobID, clusterID, err)
 	}
-	out := db.outbox(store.JobEnded{Cluster: cluster, JobID: j.ID, Job: j.Record}, notifiers)
+	e, err := ev(cluster)
+	if err != nil {
+		return false, err
+	}
+	out := db.outbox(e, notifiers)
 	if err := putDeliveriesTx(ctx, tx, out); err != nil {
-		return false, fmt.Errorf("job %s: %w", j.ID, err)
+		return false, fmt.Errorf("job %s: %w", jobID, err)
 	}
 	return len(out) > 0, nil
 }
@@ -244,9 +257,13 @@ func (db *DB) CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, []stri
 	err := db.retryTx(ctx, func(tx pgx.Tx) error {
 		clusters, notified = nil, false
 		// The scan's row first (two cancels of one scan take turns), then
-		// its jobs, in id order.
+		// its jobs, in id order. NO KEY UPDATE, as the UPDATE of cancel_at
+		// would take: a foreign key's check of the scan (a job's success
+		// naming it the cluster's last scan, while holding the job this
+		// waits for) takes KEY SHARE, which FOR UPDATE would block, and
+		// the two would deadlock.
 		var exists bool
-		err := tx.QueryRow(ctx, `SELECT true FROM scans WHERE id = $1 FOR UPDATE`, idUUID(id)).Scan(&exists)
+		err := tx.QueryRow(ctx, `SELECT true FROM scans WHERE id = $1 FOR NO KEY UPDATE`, idUUID(id)).Scan(&exists)
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = store.ErrNotFound
 		}
