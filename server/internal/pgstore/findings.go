@@ -296,6 +296,9 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 			return false, err
 		}
 	}
+	if db.afterBaseRead != nil {
+		db.afterBaseRead()
+	}
 	encoded := store.EncodeSet(fps, baseID, base, depth)
 	var baseCol pgtype.UUID
 	if b, ok := store.SetDelta(encoded); ok {
