@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ type DB struct {
 	// outbox and onOutbox: see Options.
 	outbox   store.OutboxHook
 	onOutbox func()
+	log      *slog.Logger
+	// pageKey: see PageKey.
+	pageKey []byte
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
@@ -38,6 +42,9 @@ type Options struct {
 	Outbox store.OutboxHook
 	// OnOutbox, if set, hears that deliveries were committed.
 	OnOutbox func()
+	// Logger hears what background work (Lead, Listen) cannot return;
+	// slog.Default when nil.
+	Logger *slog.Logger
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -58,7 +65,19 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.Now != nil {
 		db.now = opts.Now
 	}
-	db.outbox, db.onOutbox = opts.Outbox, opts.OnOutbox
+	db.outbox, db.onOutbox, db.log = opts.Outbox, opts.OnOutbox, opts.Logger
+	if db.log == nil {
+		db.log = slog.Default()
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("page key: %w", err)
+	}
+	if err := db.loadPageKey(ctx, key); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
