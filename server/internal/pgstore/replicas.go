@@ -249,3 +249,18 @@ var ErrBackupElsewhere = fmt.Errorf("%w: the server's store is PostgreSQL: back 
 
 // Backup refuses: see ErrBackupElsewhere.
 func (db *DB) Backup(context.Context, io.Writer) (int64, error) { return 0, ErrBackupElsewhere }
+
+// TouchWorkers sets the last-seen time of the clusters whose workers are
+// connected to this replica, so that the others count them connected
+// (see the server's replicas). A later time already stored is kept.
+func (db *DB) TouchWorkers(ctx context.Context, clusterIDs []string, at time.Time) error {
+	if len(clusterIDs) == 0 {
+		return nil
+	}
+	_, err := db.pool.Exec(ctx, `UPDATE clusters SET last_seen_at = $2
+		WHERE id = ANY($1) AND (last_seen_at IS NULL OR last_seen_at < $2)`, clusterIDs, msTime(at.UnixMilli()))
+	if err != nil {
+		return fmt.Errorf("touch workers: %w", err)
+	}
+	return nil
+}
