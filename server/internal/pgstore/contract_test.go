@@ -10,8 +10,8 @@ import (
 // a database of each case's own.
 func TestContract(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) storetest.Backend {
-		db, err := Open(testContext(t), newDatabase(t), Options{})
+	storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Backend {
+		db, err := Open(testContext(t), newDatabase(t), Options{Now: o.Now, Outbox: o.Outbox, OnOutbox: o.OnOutbox})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -78,14 +78,6 @@ func scanDelivery(row pgx.Row) (store.Delivery, error) {
 // writes them only if no earlier call wrote that key, in the same
 // transaction as the key, and reports whether it did.
 func (db *DB) AddDeliveries(ctx context.Context, once string, out []store.Outgoing) (bool, error) {
-	rows := make([]deliveryRow, 0, len(out))
-	for _, o := range out {
-		r, err := deliveryToRow(o.ID, o.Record)
-		if err != nil {
-			return false, err
-		}
-		rows = append(rows, r)
-	}
 	added := false
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		if once != "" {
@@ -99,20 +91,32 @@ func (db *DB) AddDeliveries(ctx context.Context, once string, out []store.Outgoi
 			}
 		}
 		added = true
-		b := &pgx.Batch{}
-		for _, r := range rows {
-			b.Queue(`INSERT INTO deliveries (`+deliveryColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				r.id, r.notifier, r.cluster, r.state, r.create, r.due, r.detail)
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("add deliveries: %w", err)
-		}
-		return nil
+		return putDeliveriesTx(ctx, tx, out)
 	})
 	if err != nil {
 		return false, err
 	}
 	return added, nil
+}
+
+// putDeliveriesTx inserts deliveries, in one round trip.
+func putDeliveriesTx(ctx context.Context, tx pgx.Tx, out []store.Outgoing) error {
+	if len(out) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, o := range out {
+		r, err := deliveryToRow(o.ID, o.Record)
+		if err != nil {
+			return err
+		}
+		b.Queue(`INSERT INTO deliveries (`+deliveryColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			r.id, r.notifier, r.cluster, r.state, r.create, r.due, r.detail)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("add deliveries: %w", err)
+	}
+	return nil
 }
 
 // PendingDeliveries counts the deliveries not yet made.

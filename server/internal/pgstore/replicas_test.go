@@ -8,22 +8,6 @@ import (
 	"time"
 )
 
-// openReplicas opens n stores on one database, as n server replicas do.
-func openReplicas(t *testing.T, n int) []*DB {
-	t.Helper()
-	dsn := newDatabase(t)
-	var dbs []*DB
-	for range n {
-		db, err := Open(testContext(t), dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		dbs = append(dbs, db)
-	}
-	return dbs
-}
-
 func TestPageKeySharedByReplicas(t *testing.T) {
 	t.Parallel()
 	dsn := newDatabase(t)

@@ -9,7 +9,8 @@ import (
 )
 
 // The consumer interfaces this store already satisfies whole. The others
-// (ingest.Store, …) need methods of slices to come: docs/postgres.md.
+// (ingest.Store, which lacks PlanBatch and CompleteJob, …) need methods of
+// slices to come: docs/postgres.md.
 var (
 	_ auth.TokenLookup        = (*DB)(nil)
 	_ api.TokenStore          = (*DB)(nil)
@@ -22,4 +23,6 @@ var (
 	_ api.AuditStore          = (*DB)(nil)
 	_ api.ScheduleStore       = (*DB)(nil)
 	_ scheduler.ScheduleStore = (*DB)(nil)
+	_ api.ScanStore           = (*DB)(nil)
+	_ scheduler.Store         = (*DB)(nil)
 )

@@ -11,8 +11,8 @@ import (
 // TestContract runs the store's contract against the bbolt store, on a
 // database file of each case's own.
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Backend {
-		db, err := store.Open(filepath.Join(t.TempDir(), "fleetscan.db"), store.Options{})
+	storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Backend {
+		db, err := store.Open(filepath.Join(t.TempDir(), "fleetscan.db"), store.Options{Now: o.Now, Outbox: o.Outbox, OnOutbox: o.OnOutbox})
 		if err != nil {
 			t.Fatal(err)
 		}

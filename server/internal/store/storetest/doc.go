@@ -8,7 +8,7 @@
 //
 // A store's tests run the contract with
 //
-//	storetest.Run(t, func(t *testing.T) storetest.Backend { return open(t) })
+//	storetest.Run(t, func(t *testing.T, o storetest.Options) storetest.Backend { return open(t, o) })
 //
 // where open returns a fresh, empty store that the test closes itself.
 package storetest

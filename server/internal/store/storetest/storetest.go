@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,11 +15,13 @@ import (
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
+	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 )
 
 // Backend is the part of the store the contract covers so far: clusters,
-// tokens, exceptions, notifiers, the outbox, audit and schedules. Its methods are *store.DB's, with the
+// tokens, exceptions, notifiers, the outbox, audit, schedules, scans and
+// jobs. Its methods are *store.DB's, with the
 // same signatures, so that the server's consumer interfaces accept either
 // store.
 type Backend interface {
@@ -60,6 +63,20 @@ type Backend interface {
 	ListSchedules(ctx context.Context, after ulid.ULID, limit int) ([]*fleetscanv1.Schedule, bool, error)
 	DeleteSchedule(ctx context.Context, id ulid.ULID) error
 	UpdateSchedule(ctx context.Context, id string, change func(*fleetscanv1.Schedule)) error
+
+	// Scans and jobs.
+	CreateScan(ctx context.Context, target *fleetscanv1.ScanTarget, spec *fleetscanv1.ScanSpec, clusterIDs []string) (*store.Scan, error)
+	GetScan(ctx context.Context, id ulid.ULID) (*store.Scan, error)
+	ListScans(ctx context.Context, before ulid.ULID, limit int) ([]*store.Scan, bool, error)
+	GetJob(ctx context.Context, id ulid.ULID) (*store.Job, error)
+	DispatchPending(ctx context.Context, clusterID string, limit int) ([]store.Assignment, error)
+	RequeueJobs(ctx context.Context, maxAttempts int, ids ...ulid.ULID) error
+	ResumeJob(ctx context.Context, clusterID string, id ulid.ULID) (acked int64, ok bool, err error)
+	RecoverJobs(ctx context.Context, maxAttempts int) (int, error)
+	FailJob(ctx context.Context, id ulid.ULID, reason string) error
+	CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, []string, error)
+	Reap(ctx context.Context, timeout, expiry time.Duration) ([]string, error)
+	StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error
 }
 
 // A contract case: run is given a fresh, empty store.
@@ -68,21 +85,81 @@ type contractCase struct {
 	run  func(t *testing.T, ctx context.Context, db Backend)
 }
 
+// Options are what a case asks of the store it opens.
+type Options struct {
+	// Now, if set, is the store's clock (store.Options.Now,
+	// pgstore.Options.Now): cases that age jobs control time.
+	Now func() time.Time
+	// Outbox and OnOutbox, if set, are the store's outbox hook and its
+	// wake-up (store.Options.Outbox and OnOutbox, pgstore's the same).
+	Outbox   store.OutboxHook
+	OnOutbox func()
+}
+
+// A contract case that controls the store's clock and hears its outbox
+// hook: its store is opened with e's.
+type envCase struct {
+	name string
+	run  func(t *testing.T, ctx context.Context, db Backend, e *env)
+}
+
+// env is what an envCase's store is opened with.
+type env struct {
+	clock  *Clock
+	outbox *outboxRecorder
+}
+
 // Run runs every case of the contract as a parallel subtest, each against
 // a fresh store from open (which must be safe to call from parallel
-// subtests).
-func Run(t *testing.T, open func(t *testing.T) Backend) {
+// subtests), opened with the options the case asks for.
+func Run(t *testing.T, open func(t *testing.T, o Options) Backend) {
 	t.Helper()
-	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases} {
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases, scanCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				defer cancel()
-				c.run(t, ctx, open(t))
+				c.run(t, ctx, open(t, Options{}))
 			})
 		}
 	}
+	for _, group := range [][]envCase{scanEnvCases} {
+		for _, c := range group {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				e := &env{clock: NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), outbox: &outboxRecorder{}}
+				db := open(t, Options{Now: e.clock.Now, Outbox: e.outbox.hook, OnOutbox: e.outbox.wake})
+				c.run(t, ctx, db, e)
+			})
+		}
+	}
+}
+
+// Clock is a store's clock that a case moves by hand. It starts at a whole
+// millisecond, which both stores keep exactly.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock that reads at until it is moved.
+func NewClock(at time.Time) *Clock { return &Clock{now: at} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // wantProto fails t unless got equals want.
