@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
+	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
 func TestPageKeySharedByReplicas(t *testing.T) {
@@ -222,5 +225,87 @@ func TestListenAcrossReplicas(t *testing.T) {
 	}
 	if n := next(); n != (note{ChannelOutbox, "x"}) {
 		t.Fatalf("after a cut: got %+v", n)
+	}
+}
+
+// TestOrphanedJobs: a replica gives back only its own jobs, and the
+// leader gives back those of a replica that died, once no session of it
+// is seen twice in a row.
+func TestOrphanedJobs(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dbs := openReplicas(t, 2)
+	a, b := dbs[0], dbs[1]
+	if err := a.CreateCluster(ctx, &storagev1.ClusterRecord{Id: "c1", Tenant: "t"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateScan(ctx, &fleetscanv1.ScanTarget{ClusterIds: []string{"c1"}}, &fleetscanv1.ScanSpec{}, []string{"c1"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.DispatchPending(ctx, "c1", 0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("dispatch: %v, %v", got, err)
+	}
+	job := got[0].JobID
+	state := func() fleetscanv1.JobState {
+		t.Helper()
+		j, err := a.GetJob(ctx, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.Record.State
+	}
+	// A live replica's jobs are not orphans, however often the leader
+	// looks.
+	for range 2 {
+		if n, err := b.RecoverOrphans(ctx, 3); err != nil || n != 0 {
+			t.Fatalf("recover with the owner alive: %d, %v", n, err)
+		}
+	}
+	// The worker reconnects to b, which takes the job over; a's session
+	// ends late and must not give it back.
+	if _, ok, err := b.ResumeJob(ctx, "c1", job); err != nil || !ok {
+		t.Fatalf("resume on b: %v, %v", ok, err)
+	}
+	if err := a.RequeueJobs(ctx, 3, job); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != fleetscanv1.JobState_JOB_STATE_DISPATCHED {
+		t.Fatalf("after a's late requeue of b's job: %v, want DISPATCHED", s)
+	}
+	// b dies: once the database has no session of it, the second look
+	// gives its job back.
+	b.Close()
+	for {
+		var n int
+		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, appNamePrefix+b.replica).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if !sleep(ctx, 10*time.Millisecond) {
+			t.Fatal("b's sessions did not end")
+		}
+	}
+	if n, err := a.RecoverOrphans(ctx, 3); err != nil || n != 0 {
+		t.Fatalf("first look at a dead replica: %d, %v; want 0: it may be between connections", n, err)
+	}
+	if n, err := a.RecoverOrphans(ctx, 3); err != nil || n != 1 {
+		t.Fatalf("second look at a dead replica: %d, %v; want its 1 job", n, err)
+	}
+	if s := state(); s != fleetscanv1.JobState_JOB_STATE_PENDING {
+		t.Fatalf("orphaned job: %v, want PENDING", s)
+	}
+	// Its own requeue still works: a dispatches it again, and gives it
+	// back when its worker goes.
+	if got, err := a.DispatchPending(ctx, "c1", 0); err != nil || len(got) != 1 {
+		t.Fatalf("dispatch again: %v, %v", got, err)
+	}
+	if err := a.RequeueJobs(ctx, 3, job); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s != fleetscanv1.JobState_JOB_STATE_PENDING {
+		t.Fatalf("after a's own requeue: %v, want PENDING", s)
 	}
 }

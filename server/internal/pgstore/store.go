@@ -28,10 +28,20 @@ type DB struct {
 	log      *slog.Logger
 	// pageKey: see PageKey.
 	pageKey []byte
+	// replica is this store's id among the replicas sharing the
+	// database, in its sessions' application_name (appNamePrefix+id).
+	replica string
+	// suspects are the owners of held jobs that RecoverOrphans found
+	// without a session at its last look.
+	orphanMu sync.Mutex
+	suspects map[string]bool
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
 }
+
+// appNamePrefix starts the application_name of the store's sessions.
+const appNamePrefix = "fleetscan-server "
 
 // Options tune Open, as store.Options tune the bbolt store's.
 type Options struct {
@@ -90,6 +100,10 @@ func open(ctx context.Context, dsn string, ms []migration) (*DB, []int, error) {
 	}
 	// Named without the password, for errors.
 	where := fmt.Sprintf("postgres %s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+	// Every session of this store names it: RecoverOrphans tells live
+	// replicas from dead ones by their sessions.
+	replica := ulid.Make().String()
+	cfg.ConnConfig.RuntimeParams["application_name"] = appNamePrefix + replica
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", where, err)
@@ -99,7 +113,7 @@ func open(ctx context.Context, dsn string, ms []migration) (*DB, []int, error) {
 		pool.Close()
 		return nil, applied, fmt.Errorf("open %s: %w", where, err)
 	}
-	return &DB{pool: pool, now: time.Now, entropy: ulid.Monotonic(rand.Reader, 0)}, applied, nil
+	return &DB{pool: pool, now: time.Now, entropy: ulid.Monotonic(rand.Reader, 0), replica: replica}, applied, nil
 }
 
 // Close closes the pool's connections, waiting for those in use. Its
