@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fleetscan/fleetscan/internal/replicaset"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 )
 
@@ -97,8 +98,10 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
 }
 
-// New returns a client of the server at target ("host:port"). Nothing is
-// dialled until the first call.
+// New returns a client of the server at target ("host:port", or the
+// addresses of several replicas of it, comma-separated, of which it uses
+// one at a time and another when that one fails). Nothing is dialled
+// until the first call.
 func New(target string, opts ...Option) (*Client, error) {
 	o := options{rateLimitWaits: -1}
 	for _, opt := range opts {
@@ -144,7 +147,9 @@ func New(target string, opts ...Option) (*Client, error) {
 	if o.token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: !o.plaintext}))
 	}
-	conn, err := grpc.NewClient(target, append(dial, o.dialOpts...)...)
+	to, replicas := replicaset.Dial(target)
+	dial = append(dial, replicas...)
+	conn, err := grpc.NewClient(to, append(dial, o.dialOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", target, err)
 	}

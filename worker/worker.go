@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/fleetscan/fleetscan/internal/replicaset"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/worker/internal/session"
 )
@@ -50,7 +52,10 @@ type Result = session.Result
 
 // Config configures a worker.
 type Config struct {
-	// Server is the server's gRPC address, host:port.
+	// Server is the server's gRPC address, host:port, or the addresses of
+	// several replicas of it, comma-separated. The worker connects to one
+	// of them, picked at random, and to another when that one fails; a
+	// name that resolves to several addresses is used the same way.
 	Server string
 	// Token is the cluster's join token (from registration or rotation),
 	// or the worker's own credential.
@@ -172,8 +177,10 @@ func New(cfg Config) (*Worker, error) {
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(b))
 	}
+	target, dial := replicaset.Dial(cfg.Server)
+	opts = append(opts, dial...)
 	opts = append(opts, cfg.DialOptions...)
-	conn, err := grpc.NewClient(cfg.Server, opts...)
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w", cfg.Server, err)
 	}
@@ -182,7 +189,7 @@ func New(cfg Config) (*Worker, error) {
 
 func transportCredentials(cfg Config) (credentials.TransportCredentials, error) {
 	if cfg.Plaintext {
-		if len(cfg.DialOptions) == 0 && !loopback(cfg.Server) {
+		if len(cfg.DialOptions) == 0 && slices.ContainsFunc(replicaset.Addrs(cfg.Server), func(a string) bool { return !loopback(a) }) {
 			return nil, fmt.Errorf("server %q: plaintext is allowed to loopback addresses only; give the server's CA with --ca", cfg.Server)
 		}
 		return insecure.NewCredentials(), nil

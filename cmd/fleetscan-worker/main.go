@@ -67,7 +67,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	serverAddr := fs.String("server", "", "fleetscan server address, host:port")
+	serverAddr := fs.String("server", "", "fleetscan server address, host:port; or several replicas of it, host1:port,host2:port, of which the worker picks one at random and another when it fails (a name that resolves to several addresses works the same)")
 	clusterID := fs.String("cluster-id", "", "id of this cluster, as registered")
 	tokenFile := fs.String("token-file", "", "file holding the join token (default: $FLEETSCAN_WORKER_TOKEN)")
 	caFile := fs.String("ca", "", "CA certificate (PEM) to verify the server with; default: system roots")

@@ -26,7 +26,7 @@ type ClusterStore interface {
 // Connectivity tells whether a cluster's worker is connected now, and
 // ends its stream.
 type Connectivity interface {
-	Connected(clusterID string) bool
+	Connected(c *storagev1.ClusterRecord) bool
 	Disconnect(clusterID string)
 }
 
@@ -171,7 +171,7 @@ func (s *ClusterServer) UpdateCluster(ctx context.Context, req *fleetscanv1.Upda
 		return nil, toStatus(s.log, "UpdateCluster", err)
 	}
 	s.log.Info("cluster updated", "cluster", id, "fields", req.UpdateMask.Paths, "by", p.Name)
-	return &fleetscanv1.UpdateClusterResponse{Cluster: clusterToProto(rec, s.conn.Connected(id), p)}, nil
+	return &fleetscanv1.UpdateClusterResponse{Cluster: clusterToProto(rec, s.conn.Connected(rec), p)}, nil
 }
 
 // GetCluster returns one cluster the caller may see.
@@ -189,7 +189,7 @@ func (s *ClusterServer) GetCluster(ctx context.Context, req *fleetscanv1.GetClus
 	if err != nil {
 		return nil, toStatus(s.log, "GetCluster", err)
 	}
-	return &fleetscanv1.GetClusterResponse{Cluster: clusterToProto(rec, s.conn.Connected(rec.Id), p)}, nil
+	return &fleetscanv1.GetClusterResponse{Cluster: clusterToProto(rec, s.conn.Connected(rec), p)}, nil
 }
 
 // ListClusters pages through the clusters the caller may see, in id order.
@@ -213,7 +213,7 @@ func (s *ClusterServer) ListClusters(ctx context.Context, req *fleetscanv1.ListC
 	}
 	resp := &fleetscanv1.ListClustersResponse{}
 	for _, rec := range recs {
-		resp.Clusters = append(resp.Clusters, clusterToProto(rec, s.conn.Connected(rec.Id), p))
+		resp.Clusters = append(resp.Clusters, clusterToProto(rec, s.conn.Connected(rec), p))
 	}
 	if more {
 		resp.NextPageToken = encodePageToken([]byte(recs[len(recs)-1].Id), bind)

@@ -60,6 +60,7 @@ var codeTable = []struct {
 	{ingest.ErrJoinToken, codes.Unauthenticated},
 	{scheduler.ErrDisconnected, codes.Unauthenticated},
 	{scheduler.ErrReplaced, codes.Aborted},
+	{errors.ErrUnsupported, codes.Unimplemented},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -21,8 +21,8 @@ import (
 // noConn: no worker is ever connected.
 type noConn struct{}
 
-func (noConn) Connected(string) bool { return false }
-func (noConn) Disconnect(string)     {}
+func (noConn) Connected(*storagev1.ClusterRecord) bool { return false }
+func (noConn) Disconnect(string)                       {}
 
 // refusals are the codes a bad request may get; Internal, Unknown or a
 // panic is a bug.

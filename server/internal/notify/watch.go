@@ -26,7 +26,7 @@ type Watcher struct {
 	Store   WatchStore
 	Builder Builder
 	// Connected reports whether a cluster's worker is connected now.
-	Connected func(clusterID string) bool
+	Connected func(c *storagev1.ClusterRecord) bool
 	// Started is when the server started: a worker is not counted away
 	// before the server could have heard from it.
 	Started time.Time
@@ -87,7 +87,7 @@ func (w *Watcher) Look(ctx context.Context) error {
 				threshold = DefaultOfflineAfter
 			}
 			for _, c := range clusters {
-				if c.LastSeenMs == 0 || !covers(n, c) || w.Connected(c.Id) {
+				if c.LastSeenMs == 0 || !covers(n, c) || w.Connected(c) {
 					continue // never connected: not offline, not yet set up
 				}
 				lastSeen := time.UnixMilli(c.LastSeenMs)

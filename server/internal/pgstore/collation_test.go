@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/fleetscan/fleetscan/server/internal/pgtest"
+	"github.com/fleetscan/fleetscan/internal/pgtest"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 )

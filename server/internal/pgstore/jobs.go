@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,10 +49,23 @@ func (db *DB) RequeueJobs(ctx context.Context, maxAttempts int, ids ...ulid.ULID
 		if err != nil {
 			return err
 		}
+		// A job another replica holds now was taken over there, when its
+		// worker reconnected: it is not this replica's to give back.
+		rows, err := tx.Query(ctx, `SELECT id FROM jobs WHERE id = ANY($1) AND owner <> $2`, jobUUIDs(ids), db.replica)
+		if err != nil {
+			return fmt.Errorf("requeue jobs: %w", err)
+		}
+		taken, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
+		if err != nil {
+			return fmt.Errorf("requeue jobs: %w", err)
+		}
 		for _, id := range ids {
 			j, ok := locked[id]
 			if !ok {
 				return fmt.Errorf("job %s: %w", id, store.ErrNotFound)
+			}
+			if slices.Contains(taken, pgtype.UUID{Bytes: id, Valid: true}) {
+				continue
 			}
 			n, err := db.requeueJobTx(ctx, tx, j, maxAttempts)
 			if err != nil {
@@ -130,7 +144,14 @@ func (db *DB) ResumeJob(ctx context.Context, clusterID string, id ulid.ULID) (ac
 			job.State = fleetscanv1.JobState_JOB_STATE_RUNNING
 		}
 		ok = true
-		return putJobTx(ctx, tx, j)
+		if err := putJobTx(ctx, tx, j); err != nil {
+			return err
+		}
+		// This replica's session holds it now, wherever it ran before.
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET owner = $2 WHERE id = $1`, idUUID(id), db.replica); err != nil {
+			return fmt.Errorf("job %s: %w", id, err)
+		}
+		return nil
 	})
 	return acked, ok, err
 }
@@ -146,6 +167,73 @@ func (db *DB) RecoverJobs(ctx context.Context, maxAttempts int) (int, error) {
 		n, notified = 0, false
 		jobs, err := queryJobs(ctx, tx, "recover jobs", `SELECT `+jobColumns+` FROM jobs j
 			WHERE j.state IN ($1, $2) ORDER BY j.id FOR UPDATE OF j`, jobDispatched, jobRunning)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			w, err := db.requeueJobTx(ctx, tx, j, maxAttempts)
+			if err != nil {
+				return err
+			}
+			notified = notified || w
+		}
+		n = len(jobs)
+		return nil
+	})
+	db.committed(err, notified)
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// RecoverOrphans requeues the dispatched and running jobs whose replica
+// is gone (or fails them after maxAttempts), as a server alone requeues
+// its own at start, and returns how many it handled. It is for the one
+// replica that leads, every so often: a replica is gone when none of the
+// database's sessions carries its id, at this look and at the one before
+// (a replica between two connections is not taken for dead). A job whose
+// worker reconnected to a live replica before was taken over there, and
+// is not touched.
+func (db *DB) RecoverOrphans(ctx context.Context, maxAttempts int) (int, error) {
+	gone, err := db.ownersGone(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("recover orphaned jobs: %w", err)
+	}
+	db.orphanMu.Lock()
+	var dead []string
+	for _, o := range gone {
+		if db.suspects[o] {
+			dead = append(dead, o)
+		}
+	}
+	db.suspects = map[string]bool{}
+	for _, o := range gone {
+		db.suspects[o] = true
+	}
+	db.orphanMu.Unlock()
+	return db.requeueOwnedBy(ctx, maxAttempts, dead)
+}
+
+// ownersGone returns the owners of held jobs that no session of the
+// database names.
+func (db *DB) ownersGone(ctx context.Context) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT DISTINCT owner FROM jobs WHERE state IN ($1, $2) AND owner IS NOT NULL
+		AND owner NOT IN (SELECT substr(application_name, length($3) + 1) FROM pg_stat_activity
+			WHERE datname = current_database() AND starts_with(application_name, $3))`, jobDispatched, jobRunning, appNamePrefix)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// requeueOwnedBy requeues the held jobs of the owners, and those of none.
+func (db *DB) requeueOwnedBy(ctx context.Context, maxAttempts int, owners []string) (int, error) {
+	n, notified := 0, false
+	err := db.retryTx(ctx, func(tx pgx.Tx) error {
+		n, notified = 0, false
+		jobs, err := queryJobs(ctx, tx, "recover orphaned jobs", `SELECT `+jobColumns+` FROM jobs j
+			WHERE j.state IN ($1, $2) AND (j.owner IS NULL OR j.owner = ANY($3)) ORDER BY j.id FOR UPDATE OF j SKIP LOCKED`, jobDispatched, jobRunning, owners)
 		if err != nil {
 			return err
 		}

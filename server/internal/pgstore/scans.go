@@ -119,8 +119,10 @@ func putJobTx(ctx context.Context, tx pgx.Tx, j store.Job) error {
 		return err
 	}
 	r := j.Record
+	// A job that waits or ended is held by no replica.
 	_, err = tx.Exec(ctx, `UPDATE jobs SET state = $2, start_at = $3, finish_at = $4, attempts = $5,
-		staged_batches = $6, staged_findings = $7, detail = $8 WHERE id = $1`,
+		staged_batches = $6, staged_findings = $7, detail = $8,
+		owner = CASE WHEN $2::smallint IN (2, 3) THEN owner END WHERE id = $1`,
 		idUUID(j.ID), int16(r.State), msTime(r.StartMs), msTime(r.FinishMs), r.Attempts, r.StagedBatches, r.StagedFindings, detail)
 	if err != nil {
 		return fmt.Errorf("job %s: %w", j.ID, err)
@@ -511,9 +513,9 @@ func (db *DB) DispatchPending(ctx context.Context, clusterID string, limit int) 
 		if _, err := tx.Exec(ctx, `DELETE FROM staged_batches WHERE job_id = ANY($1)`, claimed); err != nil {
 			return fmt.Errorf("pending jobs of %q: staging: %w", clusterID, err)
 		}
-		rows, err = tx.Query(ctx, `UPDATE jobs j SET state = $2, start_at = $3, staged_batches = 0, staged_findings = 0, attempts = attempts + 1
+		rows, err = tx.Query(ctx, `UPDATE jobs j SET state = $2, start_at = $3, staged_batches = 0, staged_findings = 0, attempts = attempts + 1, owner = $4
 			FROM scans s WHERE j.id = ANY($1) AND s.id = j.scan_id RETURNING j.id, s.detail`,
-			claimed, jobDispatched, msTime(db.nowMs()))
+			claimed, jobDispatched, msTime(db.nowMs()), db.replica)
 		if err != nil {
 			return fmt.Errorf("dispatch jobs of %q: %w", clusterID, err)
 		}

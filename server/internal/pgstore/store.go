@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -24,6 +25,16 @@ type DB struct {
 	// outbox and onOutbox: see Options.
 	outbox   store.OutboxHook
 	onOutbox func()
+	log      *slog.Logger
+	// pageKey: see PageKey.
+	pageKey []byte
+	// replica is this store's id among the replicas sharing the
+	// database, in its sessions' application_name (appNamePrefix+id).
+	replica string
+	// suspects are the owners of held jobs that RecoverOrphans found
+	// without a session at its last look.
+	orphanMu sync.Mutex
+	suspects map[string]bool
 
 	// afterBaseRead, set by tests only, runs in CompleteJob between
 	// reading (and locking) the base of the job's delta set and writing
@@ -34,6 +45,9 @@ type DB struct {
 	entropy *ulid.MonotonicEntropy
 }
 
+// appNamePrefix starts the application_name of the store's sessions.
+const appNamePrefix = "fleetscan-server "
+
 // Options tune Open, as store.Options tune the bbolt store's.
 type Options struct {
 	// Now replaces the clock in tests.
@@ -43,6 +57,9 @@ type Options struct {
 	Outbox store.OutboxHook
 	// OnOutbox, if set, hears that deliveries were committed.
 	OnOutbox func()
+	// Logger hears what background work (Lead, Listen) cannot return;
+	// slog.Default when nil.
+	Logger *slog.Logger
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -63,7 +80,19 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.Now != nil {
 		db.now = opts.Now
 	}
-	db.outbox, db.onOutbox = opts.Outbox, opts.OnOutbox
+	db.outbox, db.onOutbox, db.log = opts.Outbox, opts.OnOutbox, opts.Logger
+	if db.log == nil {
+		db.log = slog.Default()
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("page key: %w", err)
+	}
+	if err := db.loadPageKey(ctx, key); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -76,6 +105,10 @@ func open(ctx context.Context, dsn string, ms []migration) (*DB, []int, error) {
 	}
 	// Named without the password, for errors.
 	where := fmt.Sprintf("postgres %s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+	// Every session of this store names it: RecoverOrphans tells live
+	// replicas from dead ones by their sessions.
+	replica := ulid.Make().String()
+	cfg.ConnConfig.RuntimeParams["application_name"] = appNamePrefix + replica
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", where, err)
@@ -85,7 +118,7 @@ func open(ctx context.Context, dsn string, ms []migration) (*DB, []int, error) {
 		pool.Close()
 		return nil, applied, fmt.Errorf("open %s: %w", where, err)
 	}
-	return &DB{pool: pool, now: time.Now, entropy: ulid.Monotonic(rand.Reader, 0)}, applied, nil
+	return &DB{pool: pool, now: time.Now, entropy: ulid.Monotonic(rand.Reader, 0), replica: replica}, applied, nil
 }
 
 // Close closes the pool's connections, waiting for those in use. Its

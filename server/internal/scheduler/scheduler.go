@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -47,6 +48,14 @@ type Limits struct {
 	JobExpiry time.Duration
 }
 
+// Peers are the other server replicas on the same database; nil when the
+// server runs alone. A cluster's worker is connected to any one of them,
+// so what the scheduler wakes or disconnects here it tells them too.
+type Peers interface {
+	Wake(ctx context.Context, clusterIDs ...string) error
+	Disconnect(ctx context.Context, clusterID string) error
+}
+
 // CancelScan cancels the jobs of a scan that have not ended and wakes the
 // sessions running them, which tell their workers to stop.
 func (s *Scheduler) CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, error) {
@@ -54,19 +63,30 @@ func (s *Scheduler) CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, 
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range clusters {
-		s.Wake(c)
-	}
+	s.wakeEverywhere(ctx, clusters)
 	return scan, nil
 }
 
 // Reap ends jobs past their timeout or expiry and wakes their sessions.
 func (s *Scheduler) Reap(ctx context.Context) error {
 	clusters, err := s.store.Reap(ctx, s.limits.JobTimeout, s.limits.JobExpiry)
+	s.wakeEverywhere(ctx, clusters)
+	return err
+}
+
+// wakeEverywhere wakes the clusters' sessions here and on the peers. What
+// it changed is committed: a peer that is not told finds it when its
+// session next looks (a worker's reconnection, the listener's catch-up
+// after its own), so a failure to tell is logged, not returned.
+func (s *Scheduler) wakeEverywhere(ctx context.Context, clusters []string) {
 	for _, c := range clusters {
 		s.Wake(c)
 	}
-	return err
+	if s.Peers != nil && len(clusters) > 0 {
+		if err := s.Peers.Wake(ctx, clusters...); err != nil {
+			s.Log.Warn("tell the other replicas of new or ended jobs", "clusters", len(clusters), "err", err)
+		}
+	}
 }
 
 // Scheduler creates scans and tracks which clusters have a worker
@@ -74,6 +94,12 @@ func (s *Scheduler) Reap(ctx context.Context) error {
 type Scheduler struct {
 	store  Store
 	limits Limits
+	// Peers, if set, hear of what the scheduler wakes and disconnects.
+	Peers Peers
+	// SeenWithin: see Connected.
+	SeenWithin time.Duration
+	// Log hears what it fails to tell the peers.
+	Log *slog.Logger
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -168,7 +194,7 @@ type session struct {
 
 // New returns a scheduler over the store.
 func New(s Store, limits Limits) *Scheduler {
-	return &Scheduler{store: s, limits: limits, sessions: map[string]*session{}}
+	return &Scheduler{store: s, limits: limits, sessions: map[string]*session{}, Log: slog.Default()}
 }
 
 // StartScan validates the request, creates the scan with one job per
@@ -189,9 +215,11 @@ func (s *Scheduler) StartScan(ctx context.Context, target *fleetscanv1.ScanTarge
 	if err != nil {
 		return nil, err
 	}
+	woken := make([]string, 0, len(scan.Jobs))
 	for _, j := range scan.Jobs {
-		s.Wake(j.Record.ClusterId)
+		woken = append(woken, j.Record.ClusterId)
 	}
+	s.wakeEverywhere(ctx, woken)
 	return scan, nil
 }
 
@@ -295,6 +323,19 @@ func (s *Scheduler) Attach(ctx context.Context, clusterID string) (sessCtx conte
 	}, nil
 }
 
+// WakeAll wakes every session, to look for new jobs and for their jobs'
+// ends: what a replica does when it may have missed its peers' news.
+func (s *Scheduler) WakeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		select {
+		case sess.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // Wake tells the cluster's session, if any, to look for new jobs.
 func (s *Scheduler) Wake(clusterID string) {
 	s.mu.Lock()
@@ -310,8 +351,19 @@ func (s *Scheduler) Wake(clusterID string) {
 // ErrDisconnected ends a worker session on the operator's request.
 var ErrDisconnected = errors.New("disconnected: the cluster's credentials were rotated")
 
-// Disconnect ends the session of the cluster's worker, if any.
+// Disconnect ends the session of the cluster's worker, here or on a peer.
 func (s *Scheduler) Disconnect(clusterID string) {
+	s.DisconnectHere(clusterID)
+	if s.Peers != nil {
+		if err := s.Peers.Disconnect(context.Background(), clusterID); err != nil {
+			s.Log.Warn("tell the other replicas to disconnect a worker", "cluster", clusterID, "err", err)
+		}
+	}
+}
+
+// DisconnectHere ends the session of the cluster's worker if it is
+// connected to this server.
+func (s *Scheduler) DisconnectHere(clusterID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sess := s.sessions[clusterID]; sess != nil {
@@ -319,11 +371,25 @@ func (s *Scheduler) Disconnect(clusterID string) {
 	}
 }
 
-// Connected reports whether the cluster's worker has a session.
-func (s *Scheduler) Connected(clusterID string) bool {
+// Connected reports whether the cluster's worker has a session here or,
+// with peers, was seen within SeenWithin: each replica refreshes the
+// last-seen time of the workers connected to it more often than that.
+func (s *Scheduler) Connected(c *storagev1.ClusterRecord) bool {
+	s.mu.Lock()
+	here := s.sessions[c.GetId()] != nil
+	s.mu.Unlock()
+	return here || (s.Peers != nil && c.GetLastSeenMs() != 0 && time.Since(time.UnixMilli(c.GetLastSeenMs())) <= s.SeenWithin)
+}
+
+// ConnectedHere returns the clusters whose workers have a session here.
+func (s *Scheduler) ConnectedHere() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[clusterID] != nil
+	out := make([]string, 0, len(s.sessions))
+	for id := range s.sessions {
+		out = append(out, id)
+	}
+	return out
 }
 
 // Connections returns the number of connected workers.

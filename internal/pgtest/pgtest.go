@@ -64,6 +64,24 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// Launch starts a server for a program that is not a test (the load
+// harness): the caller must Stop it. logf hears of installs and the
+// start.
+func Launch(logf func(string, ...any)) (*Server, error) { return start(logf, nil) }
+
+// Stop stops a server from Launch and removes its directory.
+func (s *Server) Stop() error { return s.stop() }
+
+// NewDatabase creates a database named name on the server and returns
+// its DSN; it lives as long as the server.
+func (s *Server) NewDatabase(ctx context.Context, name string) (string, error) {
+	db := identifier(name)
+	if _, err := s.admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+		return "", fmt.Errorf("pgtest: create database %s: %w", db, err)
+	}
+	return s.DSN(db), nil
+}
+
 var shared struct {
 	sync.Mutex
 	running bool // Main is running the tests
