@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fleetscan/fleetscan/server/internal/pgtest"
+	"github.com/fleetscan/fleetscan/internal/pgtest"
 	"github.com/fleetscan/fleetscan/server/internal/store/storetest"
 )
 

@@ -10,8 +10,8 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 )
 
-// The consumer interfaces this store already satisfies whole. server.Store
-// also needs Backup, Size, Full and PageKey: docs/postgres.md.
+// The consumer interfaces this store satisfies whole; server.Store, their
+// union, in seams_server_test.go.
 var (
 	_ auth.TokenLookup        = (*DB)(nil)
 	_ api.TokenStore          = (*DB)(nil)
