@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,6 +87,15 @@ type storedFinding struct {
 	first, last, resolved pgtype.Timestamptz
 	scanID                pgtype.UUID
 	detail                []byte
+	// rec, once decode ran.
+	rec *storagev1.FindingRecord
+}
+
+// decode decodes the record into rec.
+func (f *storedFinding) decode() error {
+	rec, err := f.record()
+	f.rec = rec
+	return err
 }
 
 func scanFinding(row pgx.Row) (*storedFinding, error) {
@@ -142,14 +154,14 @@ func (db *DB) PlanBatch(context.Context, ulid.ULID, *store.JobPlan, *workerv1.Fi
 // missing; completing a job that already succeeded is a no-op.
 func (db *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error {
 	var notified bool
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	// Run again if PostgreSQL breaks a deadlock with it: the transaction
+	// plans from scratch, and a job that succeeded meanwhile is a no-op.
+	err := db.retryTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		notified, err = db.completeJobTx(ctx, tx, jobID, done)
 		return err
 	})
-	if err == nil && notified && db.onOutbox != nil {
-		db.onOutbox()
-	}
+	db.committed(err, notified)
 	return err
 }
 
@@ -192,6 +204,17 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 	if err != nil {
 		return false, err
 	}
+	// The records compared below, decoded on every core: those the job saw
+	// again, and the open ones it did not (to know whether it could have).
+	var compared []*storedFinding
+	for key, sf := range stored {
+		if _, ok := seen.byKey[key]; ok || !sf.resolved.Valid {
+			compared = append(compared, sf)
+		}
+	}
+	if err := parallel(len(compared), func(i int) error { return compared[i].decode() }); err != nil {
+		return false, err
+	}
 
 	// Exceptions count as of this job; the record keeps only what the
 	// worker saw, so that an exception's expiry needs no rewrite.
@@ -226,9 +249,7 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 		rec := &storagev1.FindingRecord{}
 		old := stored[key]
 		if old != nil {
-			if rec, err = old.record(); err != nil {
-				return false, err
-			}
+			rec = old.rec
 		}
 		changed, reopened := store.ApplyFinding(rec, old == nil, f, now)
 		if (old == nil || reopened != 0) && f.SuppressionReason == "" && active.Match(cluster, f.CheckId, f.Resource) == nil {
@@ -254,10 +275,7 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 		if _, ok := seen.byKey[key]; ok || old.resolved.Valid {
 			continue
 		}
-		rec, err := old.record()
-		if err != nil {
-			return false, err
-		}
+		rec := old.rec
 		if incomplete || !store.SpecCovers(scan.Spec, rec) || unassessed[rec.CheckId] {
 			fps = append(fps, key)
 			count(rec.CheckId, rec.Severity, rec.SuppressionReason, rec.Resource, rec.ResponsibleParty)
@@ -367,41 +385,78 @@ type jobFindings struct {
 	order []fp
 }
 
-// stagedFindingsTx reads a job's staged batches.
+// stagedFindingsTx reads a job's staged batches. Decoding and
+// fingerprinting, most of the cost, run on every core, batch by batch.
 func stagedFindingsTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, clusterID string, done store.Completion) (*jobFindings, error) {
 	rows, err := tx.Query(ctx, `SELECT batch FROM staged_batches WHERE job_id = $1 ORDER BY seq`, idUUID(jobID))
 	if err != nil {
 		return nil, fmt.Errorf("staged batches of job %s: %w", jobID, err)
 	}
-	defer rows.Close()
+	raws, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("staged batches of job %s: %w", jobID, err)
+	}
+	type decoded struct {
+		findings []*workerv1.Finding
+		keys     []fp
+	}
+	batches := make([]decoded, len(raws))
+	err = parallel(len(raws), func(i int) error {
+		batch := &workerv1.FindingBatch{}
+		if err := proto.Unmarshal(raws[i], batch); err != nil {
+			return fmt.Errorf("staged batch of job %s: %w", jobID, err)
+		}
+		d := decoded{findings: batch.Findings, keys: make([]fp, len(batch.Findings))}
+		for j, f := range batch.Findings {
+			d.keys[j] = store.FindingFingerprint(clusterID, f)
+		}
+		batches[i] = d
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	out := &jobFindings{byKey: map[fp]*workerv1.Finding{}}
 	var received int64
-	for rows.Next() {
-		var raw []byte
-		if err := rows.Scan(&raw); err != nil {
-			return nil, fmt.Errorf("staged batches of job %s: %w", jobID, err)
-		}
-		batch := &workerv1.FindingBatch{}
-		if err := proto.Unmarshal(raw, batch); err != nil {
-			return nil, fmt.Errorf("staged batch of job %s: %w", jobID, err)
-		}
-		for _, f := range batch.Findings {
+	// In order: of an object listed twice, the first is kept.
+	for _, b := range batches {
+		for j, f := range b.findings {
 			received++
-			key := store.FindingFingerprint(clusterID, f)
-			if _, dup := out.byKey[key]; !dup {
-				out.byKey[key] = f
-				out.order = append(out.order, key)
+			if _, dup := out.byKey[b.keys[j]]; !dup {
+				out.byKey[b.keys[j]] = f
+				out.order = append(out.order, b.keys[j])
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("staged batches of job %s: %w", jobID, err)
 	}
 	if received != done.Findings {
 		return nil, fmt.Errorf("job %s: %d of %d findings stored: %w", jobID, received, done.Findings, store.ErrIncomplete)
 	}
 	slices.SortFunc(out.order, func(a, b fp) int { return bytes.Compare(a[:], b[:]) })
 	return out, nil
+}
+
+// parallel runs fn(0) … fn(n-1) on GOMAXPROCS goroutines and returns their
+// errors, joined. A worker stops at its first error.
+func parallel(n int, fn func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for errs[w] == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				errs[w] = fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // clusterFindingsTx reads every lifecycle of a cluster, records left
