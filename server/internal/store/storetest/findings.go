@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storagev1 "github.com/fleetscan/fleetscan/proto/fleetscan/storage/v1"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
@@ -374,6 +375,46 @@ var findingCases = []contractCase{
 		_, err = db.DeleteException(ctx, e.Id, func(*fleetscanv1.Exception) bool { return true })
 		must(t, "DeleteException", err)
 		wantList(t, "open once the exception ended", listAll(t, ctx, db, store.FindingFilter{}), "c1 POD-001 web", "c1 POD-018 web", "c2 POD-001 web")
+	}},
+	{"findings/which exceptions apply depends on the reader", func(t *testing.T, ctx context.Context, db Backend) {
+		must(t, "CreateCluster", db.CreateCluster(ctx, &storagev1.ClusterRecord{Id: "c1", Tenant: "acme",
+			NamespaceGrants: []*fleetscanv1.NamespaceGrant{{Tenant: "globex", Namespaces: []string{"shop"}}}}, nil, nil))
+		in := func(d time.Duration) *timestamppb.Timestamp { return ts(time.Now().Add(d)) }
+		// acme's on its own cluster: for acme and the operators.
+		own, err := db.CreateException(ctx, &fleetscanv1.Exception{Tenant: "acme", OwnerTenant: "acme", CheckId: "POD-001",
+			Reason: "r", Author: "alice", CreateTime: in(0), ExpireTime: in(time.Hour)})
+		must(t, "CreateException", err)
+		// globex's on the namespace granted to it: for globex alone.
+		granted, err := db.CreateException(ctx, &fleetscanv1.Exception{OwnerTenant: "globex", Namespace: "shop", CheckId: "POD-018",
+			Reason: "r", Author: "bob", CreateTime: in(0), ExpireTime: in(time.Hour)})
+		must(t, "CreateException", err)
+		s := runJob(t, ctx, db, "c1", nil, finding("POD-001", "shop", "web", high), finding("POD-018", "shop", "api", high))
+		// A job's counts are the operators'.
+		if got := counts(jobOf(t, ctx, db, s).Findings); got != "c0 h1 m0 l0 i0 s1" {
+			t.Fatalf("job's counts %s", got)
+		}
+		suppressed := func(reader string) []string {
+			var out []string
+			for _, v := range listViews(t, ctx, db, store.FindingFilter{Status: fleetscanv1.FindingStatus_FINDING_STATUS_SUPPRESSED, Reader: reader}, 10) {
+				out = append(out, v.Record.CheckId+" "+v.ExceptionID)
+			}
+			return out
+		}
+		wantList(t, "suppressed for the operators", suppressed(""), "POD-001 "+own.Id)
+		wantList(t, "suppressed for acme", suppressed("acme"), "POD-001 "+own.Id)
+		wantList(t, "suppressed for globex", suppressed("globex"), "POD-018 "+granted.Id)
+		fpr := fingerprintOf("c1", finding("POD-018", "shop", "api", high))
+		for reader, want := range map[string]string{"": "", "acme": "", "globex": granted.Id} {
+			v, _, _, err := db.GetFinding(ctx, "c1", fpr, 10, reader)
+			must(t, "GetFinding", err)
+			if v.ExceptionID != want || (want != "") != (v.Record.SuppressionReason != "") {
+				t.Fatalf("GetFinding for %q: exception %q, reason %q; want %q", reader, v.ExceptionID, v.Record.SuppressionReason, want)
+			}
+		}
+		// Once the grant is gone, globex's exception covers nothing.
+		_, err = db.UpdateCluster(ctx, "c1", func(c *storagev1.ClusterRecord) error { c.NamespaceGrants = nil; return nil })
+		must(t, "UpdateCluster", err)
+		wantList(t, "suppressed for globex without the grant", suppressed("globex"))
 	}},
 	{"findings/ListFindings filters, scopes and pages", func(t *testing.T, ctx context.Context, db Backend) {
 		createClusters(t, ctx, db, "acme", "c1", "c2")
