@@ -179,13 +179,6 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 	if err := store.CheckCompletable(jobID, job.State, job.StagedBatches, done); err != nil || job.State == fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
 		return false, err
 	}
-	// The cluster's row lock puts the completions of one cluster's jobs in
-	// a line: each reads the lifecycles the one before wrote. NO KEY: jobs
-	// and findings that name the cluster may still be inserted meanwhile.
-	cluster, err := scanCluster(tx.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters c WHERE c.id = $1 FOR NO KEY UPDATE`, job.ClusterId))
-	if err != nil {
-		return false, fmt.Errorf("cluster %q of job %s: %w", job.ClusterId, jobID, err)
-	}
 	scanID := ulid.ULID(job.ScanId)
 	var scanDetail []byte
 	if err := tx.QueryRow(ctx, `SELECT detail FROM scans WHERE id = $1`, idUUID(scanID)).Scan(&scanDetail); err != nil {
@@ -196,9 +189,18 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 		return false, fmt.Errorf("scan %s: %w", scanID, err)
 	}
 
+	// The job's lock keeps its batches as they are (StageBatch locks the
+	// job too), so they are read before the cluster is locked.
 	seen, err := stagedFindingsTx(ctx, tx, jobID, job.ClusterId, done)
 	if err != nil {
 		return false, err
+	}
+	// The cluster's row lock puts the completions of one cluster's jobs in
+	// a line: each reads the lifecycles the one before wrote. NO KEY: jobs
+	// and findings that name the cluster may still be inserted meanwhile.
+	cluster, err := scanCluster(tx.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters c WHERE c.id = $1 FOR NO KEY UPDATE`, job.ClusterId))
+	if err != nil {
+		return false, fmt.Errorf("cluster %q of job %s: %w", job.ClusterId, jobID, err)
 	}
 	stored, err := clusterFindingsTx(ctx, tx, cluster.Seq)
 	if err != nil {
@@ -681,6 +683,20 @@ func (db *DB) ListFindings(ctx context.Context, f store.FindingFilter, after []b
 			}
 			clusters[int64(c.Seq)] = c
 			where = append(where, "f.cluster_seq = "+arg(int64(c.Seq)))
+		}
+		if f.Visible != nil && f.ClusterID == "" {
+			// The reader's clusters, in SQL: a tenant's page then costs one
+			// query of the clusters, not one query per cluster it may not
+			// see (bbolt skips those with a seek each).
+			all, err := keptClustersTx(ctx, tx, func(c *storagev1.ClusterRecord) bool { ok, _ := f.Visible(c); return ok })
+			if err != nil {
+				return err
+			}
+			seqs := seqsOf(all)
+			for i, c := range all {
+				clusters[seqs[i]] = c
+			}
+			where = append(where, "f.cluster_seq = ANY("+arg(seqs)+")")
 		}
 		if f.MinSeverity != 0 {
 			where = append(where, "f.severity >= "+arg(int16(f.MinSeverity)))
