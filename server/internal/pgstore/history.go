@@ -423,10 +423,10 @@ func (db *DB) LatestJobs(ctx context.Context, keep func(*storagev1.ClusterRecord
 // update or delete changes and an uncommitted one does not. It costs one
 // aggregate over clusters (0.28 ms a call over a thousand, round trip
 // included), run at each call: the metrics cache calls it once a
-// scrape. It takes no
-// context, as the bbolt store's; the query has 5 seconds. When the query
-// fails it returns a value no call returned before, so that a cache reads
-// again rather than trusting a stale version.
+// scrape. It takes no context, as the bbolt store's; the query has 5
+// seconds. When the query fails it returns a value no call returned
+// before, so that a cache reads again rather than trusting a stale
+// version.
 func (db *DB) ClustersVersion() uint64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
