@@ -263,7 +263,7 @@ var findingCases = []contractCase{
 			t.Fatalf("api's details were not rewritten: %v", v.Record)
 		}
 		// A resolved finding was last seen by the job before the one that
-		// resolved it.
+		// resolved it (its time and scan), not by the resolving job.
 		resolved := listViews(t, ctx, db, store.FindingFilter{ClusterID: "c1", Status: fleetscanv1.FindingStatus_FINDING_STATUS_RESOLVED}, 10)
 		r := viewNamed(t, resolved, "POD-001", "web")
 		if r.Record.ResolvedMs != f2 || r.Record.LastSeenMs != f1 || r.LastSeenMs != f1 || r.ScanID != first.ID || r.Record.FirstSeenMs != f1 {
@@ -452,8 +452,8 @@ var findingCases = []contractCase{
 				t.Fatalf("cluster %s listed before %s (clusters created in id order)", a.ClusterID, b.ClusterID)
 			}
 		}
-		// A full last page has a key to go on from, and the page after it is
-		// empty and last.
+		// A key to go on from comes only when another finding matches: a
+		// page of exactly all has none (bbolt looks one past the limit).
 		page, next, err := db.ListFindings(ctx, store.FindingFilter{}, nil, len(all))
 		must(t, "ListFindings", err)
 		if len(page) != len(all) || next != nil {
@@ -556,6 +556,8 @@ var findingCases = []contractCase{
 		wantErr(t, "GetFinding of a missing cluster", err, store.ErrNotFound)
 		_, _, _, err = db.GetFinding(ctx, "c1", fingerprintOf("c1", finding("X", "a", "b", low)), 10, "")
 		wantErr(t, "GetFinding of a missing finding", err, store.ErrNotFound)
+		// bbolt says neither the cluster nor the fingerprint, and says the
+		// same of a missing cluster.
 		if err.Error() != "finding: not found" {
 			t.Fatalf("GetFinding's error %q", err)
 		}

@@ -160,9 +160,10 @@ var historyCases = []contractCase{
 		if n != 0 {
 			t.Fatalf("Compact before everything dropped %d", n)
 		}
-		// Keeps days 3 and 4 and c2's job: drops the sets of days 0–2 and
-		// web, resolved on day 1; api, resolved on day 2, is resolved at
-		// the cutoff itself and stays.
+		// Drops the sets of days 0 and 1 (ended before the cutoff; day 2's
+		// ended at it and stays, rewritten in full) and web, resolved on
+		// day 1; api, resolved on day 2, at the cutoff itself, stays. The
+		// count is sets and lifecycles together.
 		n, err = db.Compact(ctx, finish[2])
 		must(t, "Compact", err)
 		if n != 2+1 {
