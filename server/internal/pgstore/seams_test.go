@@ -4,13 +4,14 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/api"
 	"github.com/fleetscan/fleetscan/server/internal/audit"
 	"github.com/fleetscan/fleetscan/server/internal/auth"
+	"github.com/fleetscan/fleetscan/server/internal/history"
+	"github.com/fleetscan/fleetscan/server/internal/ingest"
 	"github.com/fleetscan/fleetscan/server/internal/notify"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 )
 
-// The consumer interfaces this store already satisfies whole. The others
-// (ingest.Store, which lacks PlanBatch and CompleteJob, …) need methods of
-// slices to come: docs/postgres.md.
+// The consumer interfaces this store satisfies whole; server.Store, their
+// union, in seams_server_test.go.
 var (
 	_ auth.TokenLookup        = (*DB)(nil)
 	_ api.TokenStore          = (*DB)(nil)
@@ -23,6 +24,10 @@ var (
 	_ api.AuditStore          = (*DB)(nil)
 	_ api.ScheduleStore       = (*DB)(nil)
 	_ scheduler.ScheduleStore = (*DB)(nil)
-	_ api.ScanStore           = (*DB)(nil)
 	_ scheduler.Store         = (*DB)(nil)
+	_ ingest.Store            = (*DB)(nil)
+	_ api.ScanStore           = (*DB)(nil)
+	_ api.FindingStore        = (*DB)(nil)
+	_ api.HistoryStore        = (*DB)(nil)
+	_ history.LatestReader    = (*DB)(nil)
 )

@@ -36,6 +36,11 @@ type DB struct {
 	orphanMu sync.Mutex
 	suspects map[string]bool
 
+	// afterBaseRead, set by tests only, runs in CompleteJob between
+	// reading (and locking) the base of the job's delta set and writing
+	// the delta: the window a concurrent Compact must not drop the base in.
+	afterBaseRead func()
+
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
 }

@@ -24,3 +24,25 @@ func TestContract(t *testing.T) {
 		return db
 	})
 }
+
+// BenchmarkCompleteJob100k: CompleteJob of a job of 100,000 findings (see
+// storetest.BenchCompleteJob), on a database file of each iteration's own,
+// planned batch by batch as ingest does (planned) and at JobDone
+// (unplanned):
+//
+//	go test -run '^$' -bench CompleteJob100k -benchtime 3x ./server/internal/store/
+func BenchmarkCompleteJob100k(b *testing.B) {
+	b.Run("planned", func(b *testing.B) { benchCompleteJob(b, true) })
+	b.Run("unplanned", func(b *testing.B) { benchCompleteJob(b, false) })
+}
+
+func benchCompleteJob(b *testing.B, planAhead bool) {
+	storetest.BenchCompleteJob(b, 100_000, planAhead, func(b *testing.B) storetest.Backend {
+		db, err := store.Open(filepath.Join(b.TempDir(), "fleetscan.db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		return db
+	})
+}

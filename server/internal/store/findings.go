@@ -644,22 +644,15 @@ func ascending(b *table) func(key []byte) []byte {
 // resolved), new details, or nothing when it is seen again unchanged.
 func (c *codec) planUpsert(old []byte, f *workerv1.Finding, now int64) (value []byte, reopened int64, err error) {
 	rec := &storagev1.FindingRecord{}
-	if old == nil {
-		rec.FirstSeenMs = now
-	} else {
+	if old != nil {
 		if err := c.decodeFinding(old, rec); err != nil {
 			return nil, 0, err
 		}
-		if rec.ResolvedMs != 0 {
-			reopened = rec.ResolvedMs
-			rec.History = append(rec.History, &storagev1.Interval{FirstSeenMs: rec.FirstSeenMs, LastSeenMs: rec.LastSeenMs, ResolvedMs: rec.ResolvedMs})
-			rec.FirstSeenMs, rec.LastSeenMs, rec.ResolvedMs, rec.LastScanId = now, 0, 0, nil
-		} else if sameDetails(rec, f) {
-			return nil, 0, nil
-		}
 	}
-	rec.CheckId, rec.Severity, rec.Category, rec.ResponsibleParty = f.CheckId, f.Severity, f.Category, f.ResponsibleParty
-	rec.Resource, rec.Message, rec.SuppressionReason, rec.Location = f.Resource, f.Message, f.SuppressionReason, f.Location
+	changed, reopened := ApplyFinding(rec, old == nil, f, now)
+	if !changed {
+		return nil, 0, nil
+	}
 	value, err = c.encodeFinding(rec)
 	return value, reopened, err
 }

@@ -95,21 +95,10 @@ func decodeSetTx(tx *txn, v []byte) ([]fp, int, error) {
 	case setFull:
 		return unpack(v[1:]), 0, nil
 	case setDelta:
-		if len(v) < 1+16+1+1 {
-			return nil, 0, fmt.Errorf("short delta set")
+		baseID, added, removed, depth, err := splitDelta(v)
+		if err != nil {
+			return nil, 0, err
 		}
-		var baseID ulid.ULID
-		copy(baseID[:], v[1:17])
-		depth := int(v[17])
-		n, w := binary.Uvarint(v[18:])
-		if w <= 0 {
-			return nil, 0, fmt.Errorf("bad delta set")
-		}
-		rest := v[18+w:]
-		if uint64(len(rest)) < n*fpSize || len(rest)%fpSize != 0 {
-			return nil, 0, fmt.Errorf("bad delta set")
-		}
-		added, removed := unpack(rest[:n*fpSize]), unpack(rest[n*fpSize:])
 		base, _, err := getSetTx(tx, baseID)
 		if errors.Is(err, ErrNotFound) {
 			d := &DamageError{Bucket: string(bucketJobFingerprints), Key: bytes.Clone(baseID[:]), Reason: "the base of a delta set, missing"}
@@ -122,6 +111,24 @@ func decodeSetTx(tx *txn, v []byte) ([]fp, int, error) {
 		return applyDelta(base, added, removed), depth, nil
 	}
 	return nil, 0, fmt.Errorf("unknown fingerprint set form %d", v[0])
+}
+
+// splitDelta reads a delta set's parts.
+func splitDelta(v []byte) (baseID ulid.ULID, added, removed []fp, depth int, err error) {
+	if len(v) < 1+16+1+1 {
+		return baseID, nil, nil, 0, fmt.Errorf("short delta set")
+	}
+	copy(baseID[:], v[1:17])
+	depth = int(v[17])
+	n, w := binary.Uvarint(v[18:])
+	if w <= 0 {
+		return baseID, nil, nil, 0, fmt.Errorf("bad delta set")
+	}
+	rest := v[18+w:]
+	if uint64(len(rest)) < n*fpSize || len(rest)%fpSize != 0 {
+		return baseID, nil, nil, 0, fmt.Errorf("bad delta set")
+	}
+	return baseID, unpack(rest[:n*fpSize]), unpack(rest[n*fpSize:]), depth, nil
 }
 
 func unpack(b []byte) []fp {

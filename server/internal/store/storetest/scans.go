@@ -653,7 +653,11 @@ type outboxRecorder struct {
 func (r *outboxRecorder) hook(e store.JobEnded, notifiers []*storagev1.NotifierRecord) []store.Outgoing {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, store.JobEnded{Cluster: clone(e.Cluster), JobID: e.JobID, Job: clone(e.Job)})
+	kept := store.JobEnded{Cluster: clone(e.Cluster), JobID: e.JobID, Job: clone(e.Job), New: e.New}
+	if e.Previous != nil {
+		kept.Previous = clone(e.Previous)
+	}
+	r.events = append(r.events, kept)
 	var out []store.Outgoing
 	for _, n := range notifiers {
 		out = append(out, store.Outgoing{ID: ulid.Make(), Record: &storagev1.DeliveryRecord{

@@ -17,6 +17,7 @@ import (
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	workerv1 "github.com/fleetscan/fleetscan/proto/fleetscan/worker/v1"
 	"github.com/fleetscan/fleetscan/server/internal/store"
+	"github.com/fleetscan/fleetscan/worker/catalog"
 )
 
 // Backend is the part of the store the contract covers so far: clusters,
@@ -77,6 +78,18 @@ type Backend interface {
 	CancelScan(ctx context.Context, id ulid.ULID) (*store.Scan, []string, error)
 	Reap(ctx context.Context, timeout, expiry time.Duration) ([]string, error)
 	StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.FindingBatch) error
+
+	// Findings and history.
+	PlanBatch(ctx context.Context, jobID ulid.ULID, p *store.JobPlan, batch *workerv1.FindingBatch) error
+	CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Completion) error
+	ListFindings(ctx context.Context, f store.FindingFilter, after []byte, limit int) ([]store.FindingView, []byte, error)
+	GetFinding(ctx context.Context, clusterID string, fingerprint [catalog.FingerprintSize]byte, limit int, reader string) (store.FindingView, []store.Sighting, int, error)
+	DiffScans(ctx context.Context, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (*store.Diff, error)
+	Histories(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, sinceMs int64) ([]store.ClusterHistory, error)
+	SummariesBefore(ctx context.Context, keep func(*storagev1.ClusterRecord) bool, atMs int64) (map[string]store.Summary, error)
+	LatestJobs(ctx context.Context, keep func(*storagev1.ClusterRecord) bool) ([]store.Latest, error)
+	ClustersVersion() uint64
+	Compact(ctx context.Context, cutoffMs int64) (int, error)
 }
 
 // A contract case: run is given a fresh, empty store.
@@ -114,7 +127,7 @@ type env struct {
 // subtests), opened with the options the case asks for.
 func Run(t *testing.T, open func(t *testing.T, o Options) Backend) {
 	t.Helper()
-	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases, scanCases} {
+	for _, group := range [][]contractCase{clusterCases, tokenCases, exceptionCases, notifierCases, outboxCases, auditCases, scheduleCases, scanCases, findingCases, largeFindingCases, historyCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
@@ -124,7 +137,7 @@ func Run(t *testing.T, open func(t *testing.T, o Options) Backend) {
 			})
 		}
 	}
-	for _, group := range [][]envCase{scanEnvCases} {
+	for _, group := range [][]envCase{scanEnvCases, findingEnvCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
