@@ -137,8 +137,17 @@ $(SARIF_SCHEMA): | $(TS_DEPS)
 # -race build of their own.
 test: lint checkproto checkconsole build $(SARIF_SCHEMA) ## Lint, check generated code and the console's bundle, run all tests with -race, the TS SDK's tests, fuzz briefly
 	FLEETSCAN_BIN=$(BIN) FLEETSCAN_SARIF_SCHEMA=$(CURDIR)/$(SARIF_SCHEMA) $(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory test-postgres
 	@$(MAKE) --no-print-directory ts-test
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3000x
+
+.PHONY: test-postgres
+# The server's tests again, each on a PostgreSQL database of its own (a
+# throwaway server from Debian's package) instead of a bbolt file; the
+# tests of PostgreSQL alone (replicas, Backup's refusal) ran in the pass
+# before.
+test-postgres: ## Run the server's tests on the PostgreSQL store
+	FLEETSCAN_TEST_STORE=postgres $(GO) test -race -count=1 -skip '^(TestReplicas|TestBackupOnPostgres)$$' ./server/
 
 .PHONY: ts-test
 ts-test: build $(TS_DEPS) ## Compile the TypeScript SDK and run its node:test suite against the built binaries
@@ -166,6 +175,14 @@ LOAD_FLAGS ?=
 .PHONY: load
 load: build ## Load harness: 1,000 simulated workers × 1,000 findings, two scans, verified exactly
 	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --server-bin $(BIN)/fleetscan-server --metrics $(LOAD_FLAGS)
+
+.PHONY: load-postgres
+load-postgres: build ## Load harness on a PostgreSQL store (a throwaway server from Debian's package): compare with make load
+	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --server-bin $(BIN)/fleetscan-server --metrics --store temp $(LOAD_FLAGS)
+
+.PHONY: load-replicas
+load-replicas: build ## Load harness on two server replicas sharing PostgreSQL, one killed with SIGKILL half-way through the first scan (docs/scaling.md)
+	$(BIN)/fleetscan-loadgen --workers 1000 --findings 1000 --churn 3 --server-bin $(BIN)/fleetscan-server --metrics --store temp --replicas 2 --faults $(LOAD_FLAGS)
 
 .PHONY: load-tail
 load-tail: build ## Load harness with 3 of the 1,000 clusters at 10,000 findings: completion latency of big jobs among small ones

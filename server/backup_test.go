@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fleetscan/fleetscan/client"
+	"github.com/fleetscan/fleetscan/internal/pgtest"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server"
 	"github.com/fleetscan/fleetscan/worker"
@@ -59,6 +60,7 @@ func answers(t *testing.T, c *client.Client) string {
 // did just before or just after the backup. Only operators may take one,
 // and it is audited.
 func TestBackupUnderIngest(t *testing.T) {
+	bboltOnly(t)
 	ts := startServer(t)
 	op := ts.client(ts.operatorToken())
 	bg := context.Background()
@@ -138,6 +140,7 @@ func TestBackupUnderIngest(t *testing.T) {
 // backup has problems or a server is running on it, and keeps the
 // database it replaces.
 func TestRestoreRefuses(t *testing.T) {
+	bboltOnly(t)
 	ts := startServer(t)
 	op := ts.client(ts.operatorToken())
 	var backup bytes.Buffer
@@ -171,5 +174,29 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 	if kept, _ := os.ReadFile(r.Previous); !bytes.Equal(kept, orig) {
 		t.Errorf("the replaced database was not kept at %q", r.Previous)
+	}
+}
+
+// bboltOnly skips a test of the bbolt file itself (its backup, restore
+// and damage) in the pass of the server's tests on PostgreSQL, whose
+// store is backed up with PostgreSQL's own tools (TestBackupOnPostgres).
+func bboltOnly(t *testing.T) {
+	t.Helper()
+	if onPostgres {
+		t.Skip("a test of the bbolt file; on PostgreSQL see TestBackupOnPostgres")
+	}
+}
+
+// TestBackupOnPostgres: the Backup API refuses on a PostgreSQL store and
+// says what to use instead.
+func TestBackupOnPostgres(t *testing.T) {
+	ts := &testServer{t: t, dataDir: t.TempDir(), store: pgtest.Shared(t).CreateDatabase(t, "")}
+	ts.start()
+	t.Cleanup(ts.shutdown)
+	op := ts.client(ts.operatorToken())
+	var out bytes.Buffer
+	_, err := op.Backup(context.Background(), &out, nil)
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "pg_dump") || out.Len() != 0 {
+		t.Fatalf("backup of a PostgreSQL store: %v (%d bytes), want Unimplemented naming pg_dump", err, out.Len())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -38,6 +39,7 @@ import (
 	"github.com/fleetscan/fleetscan/server/internal/limit"
 	"github.com/fleetscan/fleetscan/server/internal/metrics"
 	"github.com/fleetscan/fleetscan/server/internal/notify"
+	"github.com/fleetscan/fleetscan/server/internal/pgstore"
 	"github.com/fleetscan/fleetscan/server/internal/scheduler"
 	"github.com/fleetscan/fleetscan/server/internal/store"
 	"github.com/fleetscan/fleetscan/server/internal/web"
@@ -177,6 +179,12 @@ type Config struct {
 	// AddressFile, if set, receives the address actually listened on (useful
 	// with port 0).
 	AddressFile string
+	// Store, if set, is the PostgreSQL database (a postgres:// URL or a
+	// key=value DSN, as libpq reads them) that keeps the history instead
+	// of the bbolt file in DataDir; any number of servers may share it
+	// (docs/scaling.md). DataDir still holds the operator token and the
+	// development TLS files.
+	Store string
 	// WebListen, if set, is the address of the web listener: the public
 	// API over the Connect and gRPC-Web protocols, which browsers speak,
 	// and the console. It is served with the API's TLS, or in plaintext
@@ -269,6 +277,8 @@ type Server struct {
 	// dispatcher delivers the outbox; watcher adds what no commit reports.
 	dispatcher *notify.Dispatcher
 	watcher    *notify.Watcher
+	// replicas is set on a PostgreSQL store, which other servers may share.
+	replicas *replicas
 }
 
 // New opens the store, creates the first operator token if there is none,
@@ -321,54 +331,50 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			}
 		}
 	}
-	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
-	if err := checkDataDir(cfg.DataDir, dbPath, cfg.Init); err != nil {
-		return nil, err
-	}
 	// The metrics exist only once the store is open; damage met while
 	// opening is logged all the same.
 	var m *metrics.Metrics
 	var hs *health.Server
 	// The outbox hook runs in the store's commits, once it is open.
-	var db *store.DB
+	var db Store
 	events := notify.Builder{NewID: func() ulid.ULID { return db.NewID() }, Now: cfg.Now}
 	dispatcher := &notify.Dispatcher{Sender: notify.NewSender(cfg.Now, "fleetscan-server/"+Version, cfg.NotifyAttemptTimeout), Log: cfg.Logger.With("component", "notify"),
 		Now: cfg.Now, RetryFor: cfg.NotifyRetryFor, MinBackoff: cfg.NotifyBackoff[0], MaxBackoff: cfg.NotifyBackoff[1]}
-	db, err = store.Open(dbPath, store.Options{Now: cfg.Now, Outbox: events.JobEnded, OnOutbox: dispatcher.Wake, OnDamage: func(d *store.DamageError) {
-		cfg.Logger.Error("damaged record in the database: the call failed with DATA_LOSS; run fleetscan-server check and restore a backup",
-			"file", dbPath, "bucket", d.Bucket, "key", fmt.Sprintf("%x", d.Key), "reason", d.Reason)
-		m.StoreDamage(d.Bucket)
-	}, OnFull: func(err error) {
-		st := healthpb.HealthCheckResponse_SERVING
+	var reps *replicas
+	if cfg.Store != "" {
+		reps = &replicas{dispatcher: dispatcher, log: cfg.Logger.With("component", "replicas")}
+		pg, err := openPostgres(ctx, cfg, events.JobEnded, reps.outboxCommitted)
 		if err != nil {
-			st = healthpb.HealthCheckResponse_NOT_SERVING
-			cfg.Logger.Error("the disk of the database is full: jobs that need space fail and workers are told to retry later; reads go on. Free space: the next scan works without a restart",
-				"file", dbPath, "err", err)
-		} else {
-			cfg.Logger.Info("the database can write again: space was freed", "file", dbPath)
+			return nil, err
 		}
-		if hs != nil {
-			hs.SetServingStatus(StorageHealthService, st)
-			hs.SetServingStatus(workerv1.WorkerService_ServiceDesc.ServiceName, st)
-		}
-	}})
-	if err != nil {
+		reps.db, db = pg, pg
+	} else if db, err = openBolt(cfg, events.JobEnded, dispatcher.Wake, func() *metrics.Metrics { return m }, func() *health.Server { return hs }); err != nil {
 		return nil, err
 	}
 	dispatcher.Outbox = db
-	s := &Server{cfg: cfg, log: cfg.Logger, store: db, dispatcher: dispatcher}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: db, dispatcher: dispatcher, replicas: reps}
 	if err := s.bootstrap(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if n, err := db.RecoverJobs(ctx, cfg.MaxAttempts); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("recover jobs: %w", err)
-	} else if n > 0 {
-		s.log.Info("requeued jobs interrupted by the last shutdown", "jobs", n)
+	// A replica alone cannot tell the jobs of its previous life from
+	// those of its live peers: the leader gives back those of replicas
+	// that died (see recoverLoop).
+	if reps == nil {
+		if n, err := db.RecoverJobs(ctx, cfg.MaxAttempts); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("recover jobs: %w", err)
+		} else if n > 0 {
+			s.log.Info("requeued jobs interrupted by the last shutdown", "jobs", n)
+		}
 	}
 
 	sched := scheduler.New(db, scheduler.Limits{MaxRunning: cfg.MaxRunningJobs, JobTimeout: cfg.JobTimeout, JobExpiry: cfg.JobExpiry})
+	sched.Log = cfg.Logger
+	if reps != nil {
+		reps.sched = sched
+		sched.Peers = reps
+	}
 	s.sched = sched
 	m = metrics.New(metrics.Gauges{
 		WorkersConnected: func() float64 { return float64(sched.Connections()) },
@@ -390,9 +396,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		},
 		// A scrape reads the store again only after a cluster record
 		// changed: a job succeeded, a cluster was registered or changed.
-		Posture: metrics.Cached(metrics.PostureFunc(func(ctx context.Context) ([]history.Posture, error) {
+		Posture: reps.leaderOnly(metrics.Cached(metrics.PostureFunc(func(ctx context.Context) ([]history.Posture, error) {
 			return history.Current(ctx, db)
-		}), db.ClustersVersion),
+		}), db.ClustersVersion)),
+		Leader: func() float64 {
+			if reps == nil {
+				return 1
+			}
+			return float64(reps.leading.Load())
+		},
 	})
 	s.metrics = m
 	dispatcher.OnAttempt = func(st fleetscanv1.DeliveryState) {
@@ -486,6 +498,51 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// openBolt opens the embedded store in the data directory. m and hs give
+// the metrics and health, which exist only once it is open: damage met
+// while opening is logged all the same.
+func openBolt(cfg Config, outbox store.OutboxHook, onOutbox func(), m func() *metrics.Metrics, hs func() *health.Server) (*store.DB, error) {
+	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
+	if err := checkDataDir(cfg.DataDir, dbPath, cfg.Init); err != nil {
+		return nil, err
+	}
+	return store.Open(dbPath, store.Options{Now: cfg.Now, Outbox: outbox, OnOutbox: onOutbox, OnDamage: func(d *store.DamageError) {
+		cfg.Logger.Error("damaged record in the database: the call failed with DATA_LOSS; run fleetscan-server check and restore a backup",
+			"file", dbPath, "bucket", d.Bucket, "key", fmt.Sprintf("%x", d.Key), "reason", d.Reason)
+		m().StoreDamage(d.Bucket)
+	}, OnFull: func(err error) {
+		st := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+			cfg.Logger.Error("the disk of the database is full: jobs that need space fail and workers are told to retry later; reads go on. Free space: the next scan works without a restart",
+				"file", dbPath, "err", err)
+		} else {
+			cfg.Logger.Info("the database can write again: space was freed", "file", dbPath)
+		}
+		if h := hs(); h != nil {
+			h.SetServingStatus(StorageHealthService, st)
+			h.SetServingStatus(workerv1.WorkerService_ServiceDesc.ServiceName, st)
+		}
+	}})
+}
+
+// openPostgres opens the PostgreSQL store of cfg.Store, migrating it.
+func openPostgres(ctx context.Context, cfg Config, outbox store.OutboxHook, onOutbox func()) (*pgstore.DB, error) {
+	if cfg.Init {
+		return nil, errors.New("--init: a PostgreSQL store needs none: a new database is migrated when the server opens it")
+	}
+	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	db, err := pgstore.Open(openCtx, cfg.Store, pgstore.Options{Now: cfg.Now, Outbox: outbox, OnOutbox: onOutbox, Logger: cfg.Logger.With("component", "store")})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return db, nil
+}
+
+// The PostgreSQL store is a Store.
+var _ Store = (*pgstore.DB)(nil)
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.lis.Addr() }
 
@@ -498,13 +555,17 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("serving", "addr", s.lis.Addr().String(), "tls", s.cfg.TLSCertFile != "")
 
 	// Background loops, owned here and stopped before the store closes.
-	compactDone, schedulesDone := make(chan struct{}), make(chan struct{})
+	// What must run once runs in lead: here, or on the replica that leads.
 	compactCtx, stopCompact := context.WithCancel(ctx)
-	go func() { defer close(compactDone); s.compactLoop(compactCtx) }()
-	go func() { defer close(schedulesDone); s.sched.Loop(compactCtx, s.store, s.cfg.Tick, s.log) }()
-	notifyDone := make(chan struct{}, 2)
-	go func() { defer func() { notifyDone <- struct{}{} }(); s.dispatcher.Run(compactCtx) }()
-	go func() { defer func() { notifyDone <- struct{}{} }(); s.watcher.Run(compactCtx, s.cfg.NotifyWatch) }()
+	backgroundDone := make(chan struct{})
+	go func() {
+		defer close(backgroundDone)
+		if s.replicas == nil {
+			s.lead(compactCtx)
+			return
+		}
+		s.replicas.run(compactCtx, s.lead)
+	}()
 	webDone := make(chan struct{})
 	go func() {
 		defer close(webDone)
@@ -570,15 +631,32 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	<-webDone
 	stopCompact()
-	<-compactDone
-	<-schedulesDone
-	<-notifyDone
-	<-notifyDone
+	<-backgroundDone
 	<-metricsDone
 	if err := s.store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close store: %w", err)
 	}
 	return serveErr
+}
+
+// lead runs, until ctx ends, what must run once however many servers
+// share the store: schedules and job deadlines, retention, notifications
+// and, on a shared store, the recovery of the jobs of replicas that died.
+func (s *Server) lead(ctx context.Context) {
+	loops := []func(context.Context){
+		s.compactLoop,
+		func(ctx context.Context) { s.sched.Loop(ctx, s.store, s.cfg.Tick, s.log) },
+		s.dispatcher.Run,
+		func(ctx context.Context) { s.watcher.Run(ctx, s.cfg.NotifyWatch) },
+	}
+	if s.replicas != nil {
+		loops = append(loops, s.recoverLoop)
+	}
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Go(func() { loop(ctx) })
+	}
+	wg.Wait()
 }
 
 // compactLoop drops per-scan sets older than the retention, at start and

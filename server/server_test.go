@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetscan/fleetscan/client"
+	"github.com/fleetscan/fleetscan/internal/pgtest"
 	fleetscanv1 "github.com/fleetscan/fleetscan/proto/fleetscan/v1"
 	"github.com/fleetscan/fleetscan/server"
 	"github.com/fleetscan/fleetscan/worker"
@@ -37,13 +38,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
+
+// onPostgres: the server's tests run on a PostgreSQL store, a database of
+// each test's own, instead of the bbolt file (make test runs them both
+// ways: FLEETSCAN_TEST_STORE=postgres).
+var onPostgres = os.Getenv("FLEETSCAN_TEST_STORE") == "postgres"
 
 // testServer is a server on an in-process bufconn listener, which can be
 // stopped and started again on the same data directory.
 type testServer struct {
 	t       *testing.T
 	dataDir string
+	// store is the PostgreSQL database, on onPostgres.
+	store string
 	// cfg, if set, adjusts the configuration before each start.
 	cfg func(*server.Config)
 	srv *server.Server
@@ -90,6 +98,9 @@ func (c *clock) Advance(d time.Duration) {
 func startServer(t *testing.T) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, dataDir: t.TempDir()}
+	if onPostgres {
+		ts.store = pgtest.Shared(t).CreateDatabase(t, "")
+	}
 	ts.start()
 	t.Cleanup(ts.shutdown)
 	return ts
@@ -103,7 +114,7 @@ func (ts *testServer) start() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg := server.Config{DataDir: ts.dataDir, Listener: lis, Plaintext: true, Logger: log, ShutdownTimeout: 2 * time.Second}
+	cfg := server.Config{DataDir: ts.dataDir, Store: ts.store, Listener: lis, Plaintext: true, Logger: log, ShutdownTimeout: 2 * time.Second}
 	if ts.cfg != nil {
 		ts.cfg(&cfg)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/fleetscan/fleetscan/client"
 	"github.com/fleetscan/fleetscan/cmd/fleetscan-loadgen/internal/harness"
 	"github.com/fleetscan/fleetscan/cmd/internal/duration"
+	"github.com/fleetscan/fleetscan/internal/pgtest"
 )
 
 func main() {
@@ -72,6 +73,8 @@ Flags:
 	seed := fs.Uint64("seed", 1, "seed of the random cuts")
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "start this fleetscan-server binary instead of a server in process (restarts kill it with SIGKILL)")
 	serverArgs := fs.String("server-args", "", "extra flags for --server-bin, space-separated")
+	fs.StringVar(&cfg.Store, "store", "", "the servers' store: empty for bbolt files; a postgres:// URL of an empty database; or \"temp\": a throwaway PostgreSQL from Debian's package, started here on 127.0.0.1 and removed at the end (installed with apt-get when missing and run as root)")
+	fs.IntVar(&cfg.Replicas, "replicas", 1, "servers sharing the PostgreSQL --store; with --faults, one is killed half-way through the first scan and started again after it")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "server data directory (default: a new temporary directory, removed at the end)")
 	fs.BoolVar(&cfg.KeepData, "keep-data", false, "keep the temporary data directory")
 	fs.BoolVar(&cfg.Metrics, "metrics", false, "serve the server's /metrics and /debug/pprof/ on a loopback port (printed); goroutines are then read from the server's go_goroutines")
@@ -100,6 +103,24 @@ Flags:
 			return err
 		}
 		cfg.QueryCommand = []string{self, "query-loop"}
+	}
+	if cfg.Store == "temp" {
+		pg, err := pgtest.Launch(func(format string, args ...any) {
+			if !*quiet {
+				fmt.Fprintf(stderr, "postgres: "+format+"\n", args...)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("--store temp: %w", err)
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				fmt.Fprintf(stderr, "stop postgres: %v\n", err)
+			}
+		}()
+		if cfg.Store, err = pg.NewDatabase(ctx, "fleetscan_load"); err != nil {
+			return err
+		}
 	}
 	rep, err := harness.Run(ctx, cfg)
 	if rep != nil {

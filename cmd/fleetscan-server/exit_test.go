@@ -53,3 +53,17 @@ func TestEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreFlag: --store takes bbolt or a postgres:// URL; a database
+// that cannot be reached is an error that does not show the password.
+func TestStoreFlag(t *testing.T) {
+	err := run(context.Background(), []string{"--store", "mysql://db/x", "--data-dir", t.TempDir()}, io.Discard, io.Discard)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "want bbolt or a postgres:// URL") {
+		t.Errorf("--store mysql://: %v", err)
+	}
+	// Port 1 on loopback: nothing listens there.
+	err = run(context.Background(), []string{"--store", "postgres://fleetscan:s3cret@127.0.0.1:1/fleetscan?connect_timeout=5", "--data-dir", t.TempDir(), "--plaintext", "--listen", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("--store of a database that is not there: %v; want an error naming it, without the password", err)
+	}
+}

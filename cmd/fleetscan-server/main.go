@@ -46,6 +46,18 @@ func exitCode(err error) int {
 	return 2
 }
 
+// storeFlag reads --store: "" for the embedded bbolt file, or the
+// PostgreSQL URL.
+func storeFlag(v string) (string, error) {
+	switch {
+	case v == "" || v == "bbolt":
+		return "", nil
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		return v, nil
+	}
+	return "", fmt.Errorf("--store %q: want bbolt or a postgres:// URL", v)
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -74,12 +86,14 @@ Examples:
   fleetscan-server --data-dir ./data --listen 127.0.0.1:8443 --plaintext
   fleetscan-server --data-dir /var/lib/fleetscan --listen 0.0.0.0:8443 --tls-cert s.crt --tls-key s.key
   fleetscan-server --data-dir ./data --listen 0.0.0.0:8443 --dev-tls --dev-tls-hosts fleetscan.lan,10.0.0.5
+  PGPASSWORD=... fleetscan-server --store postgres://fleetscan@db.internal/fleetscan --data-dir ./data --listen 0.0.0.0:8443 --tls-cert s.crt --tls-key s.key
 
 Flags:
 `)
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", "fleetscan-data", "directory of the database and the first operator token")
+	storeURL := fs.String("store", "bbolt", "where the history is kept: bbolt (a file in --data-dir) or a PostgreSQL database, postgres://USER@HOST:PORT/DB?sslmode=verify-full, which any number of servers may share (docs/scaling.md); give the password in PGPASSWORD or ~/.pgpass rather than in the URL")
 	initDB := fs.Bool("init", false, "start a new, empty database in a data directory that holds an operator token but no database (after a loss you chose not to restore)")
 	listen := fs.String("listen", server.Defaults.Listen, "gRPC listen address")
 	plaintext := fs.Bool("plaintext", false, "serve without TLS; allowed on a loopback --listen address only (for local trials and tests)")
@@ -124,8 +138,12 @@ Flags:
 	if err != nil {
 		return err
 	}
+	pg, err := storeFlag(*storeURL)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, server.Config{
-		DataDir: *dataDir, Init: *initDB, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Plaintext: *plaintext,
+		Store: pg, DataDir: *dataDir, Init: *initDB, Listen: *listen, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Plaintext: *plaintext,
 		DevTLS: *devTLS, DevTLSHosts: strings.Split(*devHosts, ","),
 		MetricsListen: *metricsListen, Pprof: *pprofOn, WebListen: *webListen,
 		AddressFile: *addrFile, WebAddressFile: *webAddrFile, ShutdownTimeout: *shutdown, Retention: *retention, NotifyRetryFor: *notifyRetryFor, JobTimeout: *jobTimeout, JobExpiry: *jobExpiry, Tick: *tick, Heartbeat: *heartbeat, RateLimit: *rateLimit, TenantExceptions: *tenantExceptions, RateBurst: *rateBurst, MaxAttempts: *maxAttempts, MaxRunningJobs: *maxRunning, MaxMessageBytes: int(min(maxMessage.N, math.MaxInt32)), Logger: log,

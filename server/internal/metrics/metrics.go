@@ -46,6 +46,9 @@ type Gauges struct {
 	StoreFull        func() float64
 	// NotificationsPending counts the deliveries not yet made.
 	NotificationsPending func() float64
+	// Leader is 1 while this server leads the replicas that share its
+	// store, else 0.
+	Leader func() float64
 	// Posture, if set, is read for the posture gauges (see posture.go).
 	Posture PostureSource
 }
@@ -94,7 +97,8 @@ func New(g Gauges) *Metrics {
 		"fleetscan_workers_connected":     {"Workers holding a stream to this server.", g.WorkersConnected},
 		"fleetscan_jobs_running":          {"Jobs dispatched to workers and not ended.", g.JobsRunning},
 		"fleetscan_jobs_waiting":          {"Clusters whose connected worker has a job waiting for a slot under --max-running-jobs.", g.JobsWaiting},
-		"fleetscan_store_bytes":           {"Size of the bbolt database.", g.StoreBytes},
+		"fleetscan_store_bytes":           {"Size of the database: the bbolt file, or the PostgreSQL database as pg_database_size counts it.", g.StoreBytes},
+		"fleetscan_replica_leader":        {"1 on the server that leads the replicas sharing its store (it runs schedules, job timeouts, retention and notifications, and exports the posture gauges), else 0; a server alone always leads.", g.Leader},
 		"fleetscan_store_full":            {"1 while writes to the database fail for lack of disk space (jobs fail, workers are told to retry later), else 0.", g.StoreFull},
 		"fleetscan_notifications_pending": {"Notifications not yet delivered: waiting for their next attempt or being sent.", g.NotificationsPending},
 	} {

@@ -96,6 +96,9 @@ func (db *DB) AddDeliveries(ctx context.Context, once string, out []store.Outgoi
 	if err != nil {
 		return false, err
 	}
+	// The dispatcher's nudge, as bbolt's: here and, through the server,
+	// on the replica that leads.
+	db.committed(nil, added && len(out) > 0)
 	return added, nil
 }
 

@@ -250,17 +250,49 @@ var ErrBackupElsewhere = fmt.Errorf("%w: the server's store is PostgreSQL: back 
 // Backup refuses: see ErrBackupElsewhere.
 func (db *DB) Backup(context.Context, io.Writer) (int64, error) { return 0, ErrBackupElsewhere }
 
-// TouchWorkers sets the last-seen time of the clusters whose workers are
-// connected to this replica, so that the others count them connected
-// (see the server's replicas). A later time already stored is kept.
-func (db *DB) TouchWorkers(ctx context.Context, clusterIDs []string, at time.Time) error {
-	if len(clusterIDs) == 0 {
-		return nil
-	}
-	_, err := db.pool.Exec(ctx, `UPDATE clusters SET last_seen_at = $2
-		WHERE id = ANY($1) AND (last_seen_at IS NULL OR last_seen_at < $2)`, clusterIDs, msTime(at.UnixMilli()))
+// SessionStarted records that the cluster's worker has a session on this
+// replica (the newest session wins, wherever it is).
+func (db *DB) SessionStarted(ctx context.Context, clusterID string) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO worker_sessions (cluster_id, replica, since) VALUES ($1, $2, $3)
+		ON CONFLICT (cluster_id) DO UPDATE SET replica = excluded.replica, since = excluded.since`, clusterID, db.replica, time.Now())
 	if err != nil {
-		return fmt.Errorf("touch workers: %w", err)
+		return fmt.Errorf("session of %q: %w", clusterID, err)
 	}
 	return nil
 }
+
+// SessionEnded records that the worker's session on this replica ended;
+// a newer session on another replica stays recorded.
+func (db *DB) SessionEnded(ctx context.Context, clusterID string) error {
+	if _, err := db.pool.Exec(ctx, `DELETE FROM worker_sessions WHERE cluster_id = $1 AND replica = $2`, clusterID, db.replica); err != nil {
+		return fmt.Errorf("session of %q: %w", clusterID, err)
+	}
+	return nil
+}
+
+// liveReplicas is the SQL of the ids of the replicas that have a session
+// in the database now.
+const liveReplicas = `SELECT substr(application_name, length('` + appNamePrefix + `') + 1) FROM pg_stat_activity
+	WHERE datname = current_database() AND starts_with(application_name, '` + appNamePrefix + `')`
+
+// WorkerSessions returns the clusters whose workers have a session on a
+// live replica, and the replica's id.
+func (db *DB) WorkerSessions(ctx context.Context) (map[string]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT cluster_id, replica FROM worker_sessions WHERE replica IN (`+liveReplicas+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("worker sessions: %w", err)
+	}
+	out := map[string]string{}
+	var cluster, replica string
+	_, err = pgx.ForEachRow(rows, []any{&cluster, &replica}, func() error {
+		out[cluster] = replica
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("worker sessions: %w", err)
+	}
+	return out, nil
+}
+
+// Replica is this store's id among the replicas.
+func (db *DB) Replica() string { return db.replica }

@@ -18,6 +18,30 @@ type peers struct {
 	mu           sync.Mutex
 	woken        []string
 	disconnected []string
+	// sessions: +id when attached, -id when detached; elsewhere: the
+	// clusters connected to another replica.
+	sessions  []string
+	elsewhere map[string]bool
+}
+
+func (p *peers) Attached(_ context.Context, id string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sessions = append(p.sessions, "+"+id)
+	return nil
+}
+
+func (p *peers) Detached(_ context.Context, id string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sessions = append(p.sessions, "-"+id)
+	return nil
+}
+
+func (p *peers) ConnectedElsewhere(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.elsewhere[id]
 }
 
 func (p *peers) Wake(_ context.Context, ids ...string) error {
@@ -71,16 +95,29 @@ func TestPeersHearWhatWakesSessions(t *testing.T) {
 		t.Fatalf("peers told to disconnect %q, want a", p.disconnected)
 	}
 
-	// Connected counts a worker seen lately as connected to a peer.
-	s.SeenWithin = time.Minute
-	if !s.Connected(&storagev1.ClusterRecord{Id: "a", LastSeenMs: time.Now().Add(-30 * time.Second).UnixMilli()}) {
-		t.Error("a worker seen 30s ago, within SeenWithin, is not connected")
+	// Sessions are recorded for the peers, the old one's end before the
+	// new one's start; a worker on a peer is connected.
+	_, _, detach1, err := s.Attach(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s.Connected(&storagev1.ClusterRecord{Id: "a", LastSeenMs: time.Now().Add(-2 * time.Minute).UnixMilli()}) {
-		t.Error("a worker last seen 2m ago is connected")
+	attached := make(chan func())
+	go func() {
+		_, _, detach2, err := s.Attach(ctx, "a") // replaces the first
+		if err != nil {
+			t.Error(err)
+		}
+		attached <- detach2
+	}()
+	// The first session sees its context end (replaced) and detaches.
+	detach1()
+	detach2 := <-attached
+	detach2()
+	if want := []string{"+a", "-a", "+a", "-a"}; !slices.Equal(p.sessions, want) {
+		t.Fatalf("sessions recorded %q, want %q", p.sessions, want)
 	}
-	s.Peers = nil
-	if s.Connected(&storagev1.ClusterRecord{Id: "a", LastSeenMs: time.Now().UnixMilli()}) {
-		t.Error("without peers, a worker with no session here is connected")
+	p.elsewhere = map[string]bool{"b": true}
+	if !s.Connected(&storagev1.ClusterRecord{Id: "b"}) || s.Connected(&storagev1.ClusterRecord{Id: "a"}) {
+		t.Error("Connected does not follow the peers' sessions")
 	}
 }

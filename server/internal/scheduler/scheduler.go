@@ -54,6 +54,13 @@ type Limits struct {
 type Peers interface {
 	Wake(ctx context.Context, clusterIDs ...string) error
 	Disconnect(ctx context.Context, clusterID string) error
+	// Attached and Detached record that a worker's session started or
+	// ended here.
+	Attached(ctx context.Context, clusterID string) error
+	Detached(ctx context.Context, clusterID string) error
+	// ConnectedElsewhere reports whether the cluster's worker has a
+	// session on another replica.
+	ConnectedElsewhere(clusterID string) bool
 }
 
 // CancelScan cancels the jobs of a scan that have not ended and wakes the
@@ -96,8 +103,6 @@ type Scheduler struct {
 	limits Limits
 	// Peers, if set, hear of what the scheduler wakes and disconnects.
 	Peers Peers
-	// SeenWithin: see Connected.
-	SeenWithin time.Duration
 	// Log hears what it fails to tell the peers.
 	Log *slog.Logger
 
@@ -294,6 +299,11 @@ func (s *Scheduler) Attach(ctx context.Context, clusterID string) (sessCtx conte
 		if old == nil {
 			s.sessions[clusterID] = sess
 			s.mu.Unlock()
+			if s.Peers != nil {
+				if err := s.Peers.Attached(ctx, clusterID); err != nil {
+					s.Log.Warn("record a worker's session for the other replicas", "cluster", clusterID, "err", err)
+				}
+			}
 			break
 		}
 		s.mu.Unlock()
@@ -307,6 +317,17 @@ func (s *Scheduler) Attach(ctx context.Context, clusterID string) (sessCtx conte
 	}
 	return sessCtx, sess.wake, func() {
 		cancel(nil)
+		s.mu.Lock()
+		current := s.sessions[clusterID] == sess
+		s.mu.Unlock()
+		// Recorded before the session is gone here: a newer session of
+		// the cluster waits for that (sess.done), so it records itself
+		// after. Its session stays current meanwhile for the same reason.
+		if current && s.Peers != nil {
+			if err := s.Peers.Detached(context.WithoutCancel(ctx), clusterID); err != nil {
+				s.Log.Warn("record the end of a worker's session for the other replicas", "cluster", clusterID, "err", err)
+			}
+		}
 		s.mu.Lock()
 		if s.sessions[clusterID] == sess {
 			delete(s.sessions, clusterID)
@@ -371,14 +392,13 @@ func (s *Scheduler) DisconnectHere(clusterID string) {
 	}
 }
 
-// Connected reports whether the cluster's worker has a session here or,
-// with peers, was seen within SeenWithin: each replica refreshes the
-// last-seen time of the workers connected to it more often than that.
+// Connected reports whether the cluster's worker has a session here or on
+// a peer.
 func (s *Scheduler) Connected(c *storagev1.ClusterRecord) bool {
 	s.mu.Lock()
 	here := s.sessions[c.GetId()] != nil
 	s.mu.Unlock()
-	return here || (s.Peers != nil && c.GetLastSeenMs() != 0 && time.Since(time.UnixMilli(c.GetLastSeenMs())) <= s.SeenWithin)
+	return here || (s.Peers != nil && s.Peers.ConnectedElsewhere(c.GetId()))
 }
 
 // ConnectedHere returns the clusters whose workers have a session here.

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 
 	"github.com/fleetscan/fleetscan/client"
@@ -52,6 +53,15 @@ type Config struct {
 	CutProb   float64
 	CutBytes  int64
 	Seed      uint64
+
+	// Store, if set, is the PostgreSQL database (postgres://…) of the
+	// server instead of a bbolt file in DataDir: it must be empty.
+	Store string
+	// Replicas is the number of servers sharing Store (default 1). With
+	// Faults, the restart kills one of them (SIGKILL, with ServerBin)
+	// half-way through the first scan and leaves it down until the scan
+	// has ended: the others must finish it.
+	Replicas int
 
 	// ServerBin, if set, is a fleetscan-server binary to start (and kill,
 	// for the restart) on DataDir; otherwise the server runs in process.
@@ -125,6 +135,9 @@ type Report struct {
 	DBBytes                             int64
 	Cuts                                int64
 	Restarts                            int
+	// Replicas: the servers that shared the store; Store names it.
+	Replicas int
+	Store    string
 }
 
 // Latency summarizes the ListFindings calls made during a scan.
@@ -319,13 +332,34 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	stopSampling()
 	sampler.Wait()
 	rep.PeakRSSKiB, rep.PeakGoroutines, rep.MeasuredOf = h.tgt.peaks()
-	if fi, err := os.Stat(filepath.Join(h.dataDir, "fleetscan.db")); err == nil {
+	rep.Replicas = max(1, cfg.Replicas)
+	if cfg.Store != "" {
+		rep.Store = "PostgreSQL"
+		if rep.DBBytes, err = databaseSize(ctx, cfg.Store); err != nil {
+			return rep, err
+		}
+	} else if fi, err := os.Stat(filepath.Join(h.dataDir, "fleetscan.db")); err == nil {
+		rep.Store = "bbolt"
 		rep.DBBytes = fi.Size()
 	}
 	if h.cut != nil {
 		rep.Cuts = h.cut.cuts.Load()
 	}
 	return rep, nil
+}
+
+// databaseSize is the size of a PostgreSQL database on disk.
+func databaseSize(ctx context.Context, dsn string) (int64, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return 0, fmt.Errorf("database size: %w", err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("database size: %w", err)
+	}
+	return n, nil
 }
 
 func (h *run) startServer(ctx context.Context) error {
@@ -345,23 +379,46 @@ func (h *run) startServer(ctx context.Context) error {
 		// an attempt; the run must not fail a job for the cuts it makes.
 		maxAttempts = 20
 	}
-	if h.cfg.ServerBin != "" {
-		args := append([]string{"--max-attempts", fmt.Sprint(maxAttempts)}, h.cfg.ServerArgs...)
-		if metrics != "" {
-			args = append(args, "--pprof")
+	replicas := max(1, h.cfg.Replicas)
+	if replicas > 1 && h.cfg.Store == "" {
+		return errors.New("replicas share a PostgreSQL store: give --store")
+	}
+	var members []target
+	for i := range replicas {
+		dataDir, metricsAt := h.dataDir, metrics
+		if i > 0 {
+			// Each replica has its own data directory (the operator token
+			// is written by the first); metrics are the first's.
+			dataDir, metricsAt = filepath.Join(h.dataDir, fmt.Sprintf("replica-%d", i)), ""
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return err
+			}
 		}
-		if h.cfg.MaxRunningJobs != 0 {
-			args = append(args, "--max-running-jobs", fmt.Sprint(h.cfg.MaxRunningJobs))
+		if h.cfg.ServerBin != "" {
+			args := append([]string{"--max-attempts", fmt.Sprint(maxAttempts)}, h.cfg.ServerArgs...)
+			if metricsAt != "" {
+				args = append(args, "--pprof")
+			}
+			if h.cfg.MaxRunningJobs != 0 {
+				args = append(args, "--max-running-jobs", fmt.Sprint(h.cfg.MaxRunningJobs))
+			}
+			if h.cfg.MaxMessageBytes != 0 {
+				args = append(args, "--max-message-size", fmt.Sprint(h.cfg.MaxMessageBytes))
+			}
+			if h.cfg.Store != "" {
+				args = append(args, "--store", h.cfg.Store)
+			}
+			members = append(members, &binary{bin: h.cfg.ServerBin, dataDir: dataDir, metrics: metricsAt, args: args})
+		} else {
+			members = append(members, &inProcess{cfg: server.Config{
+				DataDir: dataDir, Store: h.cfg.Store, Listen: "127.0.0.1:0", Plaintext: true, MetricsListen: metricsAt, Pprof: metricsAt != "",
+				MaxAttempts: maxAttempts, MaxRunningJobs: h.cfg.MaxRunningJobs, MaxMessageBytes: h.cfg.MaxMessageBytes, Logger: discardLogger(),
+			}})
 		}
-		if h.cfg.MaxMessageBytes != 0 {
-			args = append(args, "--max-message-size", fmt.Sprint(h.cfg.MaxMessageBytes))
-		}
-		h.tgt = &binary{bin: h.cfg.ServerBin, dataDir: h.dataDir, metrics: metrics, args: args}
-	} else {
-		h.tgt = &inProcess{cfg: server.Config{
-			DataDir: h.dataDir, Listen: "127.0.0.1:0", Plaintext: true, MetricsListen: metrics, Pprof: metrics != "",
-			MaxAttempts: maxAttempts, MaxRunningJobs: h.cfg.MaxRunningJobs, MaxMessageBytes: h.cfg.MaxMessageBytes, Logger: discardLogger(),
-		}}
+	}
+	h.tgt = members[0]
+	if replicas > 1 {
+		h.tgt = &replicaSet{members: members}
 	}
 	if err := h.tgt.start(ctx); err != nil {
 		return err
@@ -543,6 +600,12 @@ func (h *run) scan(ctx context.Context, round int, restart bool) (rd Round, err 
 					return
 				}
 			}
+			if rs, ok := h.tgt.(*replicaSet); ok {
+				h.log("round %d: killing replica %d of %d with %d jobs half-way; it stays down until the scan ends", round, rs.victim, len(rs.members), hold)
+				restartErr = h.tgt.restart(ctx)
+				rd.Restarted = true
+				return
+			}
 			h.log("round %d: restarting the server with %d jobs half-way", round, hold)
 			restartErr = h.tgt.restart(ctx)
 			rd.Restarted = true
@@ -561,6 +624,12 @@ func (h *run) scan(ctx context.Context, round int, restart bool) (rd Round, err 
 	rd.Duration = time.Since(start)
 	if restartErr != nil {
 		return rd, fmt.Errorf("restart: %w", restartErr)
+	}
+	if rs, ok := h.tgt.(*replicaSet); ok && rs.down {
+		if err := rs.revive(ctx); err != nil {
+			return rd, fmt.Errorf("start the killed replica again: %w", err)
+		}
+		h.log("round %d: replica %d started again", round, rs.victim)
 	}
 	if err != nil {
 		return rd, fmt.Errorf("wait for scan %s: %w", rd.ScanID, err)

@@ -49,7 +49,16 @@ func (r *Report) Print(w io.Writer) {
 	if r.PeakRSSKiB > 0 {
 		fmt.Fprintf(w, "peak RSS: %.0f MiB; peak goroutines: %d (%s)\n", float64(r.PeakRSSKiB)/1024, r.PeakGoroutines, r.MeasuredOf)
 	}
-	fmt.Fprintf(w, "database: %.1f MiB\n", float64(r.DBBytes)/(1<<20))
+	fmt.Fprintf(w, "database (%s): %.1f MiB", r.Store, float64(r.DBBytes)/(1<<20))
+	if n := len(r.Rounds); n > 0 && r.Rounds[n-1].Findings > 0 {
+		// The whole history (every round's lifecycles, sets, summaries)
+		// over the findings open at the end.
+		fmt.Fprintf(w, ", %.0f bytes per finding of the last scan", float64(r.DBBytes)/float64(r.Rounds[n-1].Findings))
+	}
+	fmt.Fprintln(w)
+	if r.Replicas > 1 {
+		fmt.Fprintf(w, "replicas: %d servers on one %s database\n", r.Replicas, r.Store)
+	}
 	if r.Cuts > 0 || r.Restarts > 0 {
 		fmt.Fprintf(w, "faults: %d connections cut, %d server restarts\n", r.Cuts, r.Restarts)
 	}

@@ -32,6 +32,8 @@ type target interface {
 	// restart ends the server abruptly (a binary is killed) or gracefully
 	// (in process) and starts it again on the same data.
 	restart(ctx context.Context) error
+	// crash ends it as restart does, without starting it again.
+	crash() error
 	stop() error
 	addr() string
 	// metricsAddr is the address of /metrics, or "".
@@ -90,6 +92,8 @@ func (p *inProcess) stop() error {
 	p.cancel = nil
 	return <-p.done
 }
+
+func (p *inProcess) crash() error { return p.stop() }
 
 func (p *inProcess) restart(ctx context.Context) error {
 	if err := p.stop(); err != nil {
@@ -186,6 +190,8 @@ func (b *binary) end(sig syscall.Signal) error {
 	return nil
 }
 
+func (b *binary) crash() error { return b.end(syscall.SIGKILL) }
+
 func (b *binary) restart(ctx context.Context) error {
 	if err := b.end(syscall.SIGKILL); err != nil {
 		return err
@@ -220,6 +226,84 @@ func (b *binary) sample() {
 func (b *binary) peaks() (int64, int64, string) {
 	rss, g := b.get()
 	return rss, g, "the server process (" + filepath.Base(b.bin) + ")"
+}
+
+// replicaSet is several servers on one PostgreSQL database. Workers and
+// the harness's clients are given every replica's address. Its restart
+// kills one replica (crash) and leaves it down: the scan must finish on
+// the others; revive starts it again, on its address, after the scan.
+type replicaSet struct {
+	members []target
+	// victim is the member restart kills; down while it is.
+	victim int
+	down   bool
+}
+
+func (r *replicaSet) start(ctx context.Context) error {
+	// In order: the first creates the operator token, in its data
+	// directory, on a new database.
+	for i, m := range r.members {
+		if err := m.start(ctx); err != nil {
+			return fmt.Errorf("replica %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (r *replicaSet) restart(context.Context) error {
+	r.down = true
+	return r.members[r.victim].crash()
+}
+
+func (r *replicaSet) crash() error { return r.restart(context.Background()) }
+
+// revive starts the member restart killed again.
+func (r *replicaSet) revive(ctx context.Context) error {
+	if !r.down {
+		return nil
+	}
+	r.down = false
+	return r.members[r.victim].start(ctx)
+}
+
+func (r *replicaSet) stop() error {
+	var errs []error
+	for i, m := range r.members {
+		if i == r.victim && r.down {
+			continue
+		}
+		errs = append(errs, m.stop())
+	}
+	return errors.Join(errs...)
+}
+
+func (r *replicaSet) addr() string {
+	addrs := make([]string, len(r.members))
+	for i, m := range r.members {
+		addrs[i] = m.addr()
+	}
+	return strings.Join(addrs, ",")
+}
+
+func (r *replicaSet) metricsAddr() string { return r.members[0].metricsAddr() }
+
+func (r *replicaSet) sample() {
+	for i, m := range r.members {
+		if i != r.victim || !r.down {
+			m.sample()
+		}
+	}
+}
+
+// peaks are the largest of any one replica's.
+func (r *replicaSet) peaks() (int64, int64, string) {
+	var rss, routines int64
+	of := ""
+	for _, m := range r.members {
+		a, b, c := m.peaks()
+		rss, routines, of = max(rss, a), max(routines, b), c
+	}
+	return rss, routines, fmt.Sprintf("the largest of %d replicas, each %s", len(r.members), of)
 }
 
 // vmHWM returns the peak resident set of a process in KiB, 0 when

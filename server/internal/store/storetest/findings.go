@@ -660,6 +660,25 @@ var largeFindingCases = []contractCase{
 }
 
 var findingEnvCases = []envCase{
+	{"outbox/added deliveries wake the dispatcher, once per commit that wrote some", func(t *testing.T, ctx context.Context, db Backend, e *env) {
+		ops, _ := twoNotifiers(t, ctx, db)
+		wakes := func() int {
+			_, n := e.outbox.seen()
+			return n
+		}
+		_, err := db.AddDeliveries(ctx, "", clonedOutgoing([]store.Outgoing{delivery(ops, t0, pendingState, t0), delivery(ops, t0+1, pendingState, t0+1)}))
+		must(t, "AddDeliveries", err)
+		if n := wakes(); n != 1 {
+			t.Fatalf("OnOutbox heard %d wake-ups after a commit of two deliveries, want 1", n)
+		}
+		_, err = db.AddDeliveries(ctx, "expiry/x/ops", nil)
+		must(t, "AddDeliveries of a once key alone", err)
+		_, err = db.AddDeliveries(ctx, "expiry/x/ops", clonedOutgoing([]store.Outgoing{delivery(ops, t0+2, pendingState, t0+2)}))
+		must(t, "AddDeliveries under a once key written before", err)
+		if n := wakes(); n != 1 {
+			t.Fatalf("OnOutbox heard %d wake-ups, want still 1: nothing was added since", n)
+		}
+	}},
 	{"findings/CompleteJob tells the outbox the previous job and the findings it opened", func(t *testing.T, ctx context.Context, db Backend, e *env) {
 		createClusters(t, ctx, db, "acme", "c1")
 		web, api := finding("POD-001", "shop", "web", high), finding("POD-001", "shop", "api", high)

@@ -1,0 +1,198 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fleetscan/fleetscan/server/internal/history"
+	"github.com/fleetscan/fleetscan/server/internal/metrics"
+	"github.com/fleetscan/fleetscan/server/internal/notify"
+	"github.com/fleetscan/fleetscan/server/internal/pgstore"
+	"github.com/fleetscan/fleetscan/server/internal/scheduler"
+)
+
+// replicas is what a server on a PostgreSQL store does so that any number
+// of them can share it: each holds the sessions of the workers connected
+// to it, and they tell each other, through the database, what those
+// sessions must act on. One of them, the leader, runs what must run once.
+//
+// What crosses replicas, and how:
+//   - a scan started, a scan cancelled or a job timed out on one replica
+//     wakes the clusters' sessions on all (NOTIFY fleetscan_wake);
+//   - a cluster's credentials rotated on one ends its worker's session
+//     wherever it is (fleetscan_disconnect);
+//   - deliveries committed on any wake the leader's dispatcher
+//     (fleetscan_outbox);
+//   - a worker connected to one is "connected" on all: each replica
+//     records its workers' sessions in the database as they start and
+//     end, and a session of a replica that died does not count
+//     (pgstore.WorkerSessions);
+//   - the leader (an advisory lock, pgstore.Lead) runs schedules, job
+//     timeouts, retention, the notification dispatcher and watcher, and
+//     gives the jobs of replicas that died back to the queue.
+//
+// Scan progress needs nothing of this: WatchScan and the console read the
+// jobs' stored progress, which every replica writes as batches arrive.
+type replicas struct {
+	db         *pgstore.DB
+	sched      *scheduler.Scheduler
+	dispatcher *notify.Dispatcher
+	log        *slog.Logger
+	coord      pgstore.Coordination
+	// leading is 1 while this replica leads.
+	leading atomic.Int32
+
+	// sessions caches the workers' sessions on every replica, read at
+	// most every sessionsFor: a page of clusters asks for each.
+	sessionsMu sync.Mutex
+	sessions   map[string]string
+	sessionsAt time.Time
+}
+
+// sessionsFor is how long a read of the workers' sessions serves.
+const sessionsFor = time.Second
+
+// Wake tells every replica that the clusters may have new or ended jobs.
+func (r *replicas) Wake(ctx context.Context, clusterIDs ...string) error {
+	return r.db.Notify(ctx, pgstore.ChannelWake, clusterIDs...)
+}
+
+// Disconnect tells every replica to end the cluster's worker session.
+func (r *replicas) Disconnect(ctx context.Context, clusterID string) error {
+	return r.db.Notify(ctx, pgstore.ChannelDisconnect, clusterID)
+}
+
+// Attached records that a worker's session started here.
+func (r *replicas) Attached(ctx context.Context, clusterID string) error {
+	return r.db.SessionStarted(ctx, clusterID)
+}
+
+// Detached records that a worker's session here ended.
+func (r *replicas) Detached(ctx context.Context, clusterID string) error {
+	return r.db.SessionEnded(ctx, clusterID)
+}
+
+// ConnectedElsewhere reports whether the cluster's worker has a session on
+// another live replica. A failed read says no, and is logged.
+func (r *replicas) ConnectedElsewhere(clusterID string) bool {
+	r.sessionsMu.Lock()
+	defer r.sessionsMu.Unlock()
+	if r.sessions == nil || time.Since(r.sessionsAt) > sessionsFor {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := r.db.WorkerSessions(ctx)
+		if err != nil {
+			r.log.Warn("read the workers' sessions on other replicas", "err", err)
+			return false
+		}
+		r.sessions, r.sessionsAt = s, time.Now()
+	}
+	on, ok := r.sessions[clusterID]
+	return ok && on != r.db.Replica()
+}
+
+// outboxCommitted wakes the dispatcher, here and (through the database)
+// on the leader, after deliveries were committed.
+func (r *replicas) outboxCommitted() {
+	r.dispatcher.Wake()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.db.Notify(ctx, pgstore.ChannelOutbox, ""); err != nil {
+		// The leader's dispatcher finds them all the same at its next
+		// look for due deliveries.
+		r.log.Warn("tell the leader of new deliveries", "err", err)
+	}
+}
+
+// heard acts on another replica's notification (or this one's own: they
+// come back too, and acting twice is harmless). An empty payload means
+// that notifications may have been missed: look at everything.
+func (r *replicas) heard(channel, payload string) {
+	switch channel {
+	case pgstore.ChannelWake:
+		if payload == "" {
+			r.sched.WakeAll()
+		} else {
+			r.sched.Wake(payload)
+		}
+	case pgstore.ChannelDisconnect:
+		if payload != "" {
+			r.sched.DisconnectHere(payload)
+		}
+	case pgstore.ChannelOutbox:
+		r.dispatcher.Wake()
+	}
+}
+
+// run listens to the other replicas, refreshes the last-seen times of
+// this one's workers and, while it leads, runs lead; it returns when ctx
+// ends and all of it has stopped.
+func (r *replicas) run(ctx context.Context, lead func(context.Context)) {
+	done := make(chan struct{}, 2)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		r.db.Listen(ctx, r.coord, []string{pgstore.ChannelWake, pgstore.ChannelDisconnect, pgstore.ChannelOutbox}, r.heard)
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		r.db.Lead(ctx, r.coord, lead, func(on bool) {
+			if on {
+				r.leading.Store(1)
+				r.log.Info("this replica leads: it runs schedules, job timeouts, retention and notifications")
+			} else {
+				r.leading.Store(0)
+				r.log.Info("this replica no longer leads")
+			}
+		})
+	}()
+	for range 2 {
+		<-done
+	}
+}
+
+// leaderOnly exports the posture gauges on the leader only, so that sums
+// over every replica's scrape count each cluster once. A server alone
+// (r nil) always exports them.
+func (r *replicas) leaderOnly(src metrics.PostureSource) metrics.PostureSource {
+	if r == nil {
+		return src
+	}
+	return metrics.PostureFunc(func(ctx context.Context) ([]history.Posture, error) {
+		if r.leading.Load() == 0 {
+			return nil, nil
+		}
+		return src.Postures(ctx)
+	})
+}
+
+// recoverEvery is how often the leader looks for the jobs of replicas
+// that died.
+const recoverEvery = 30 * time.Second
+
+// recoverLoop gives the jobs that replicas which died were running back
+// to the queue (or fails them after their attempts), as a server alone
+// does with its own at start. A worker that reconnected to a live replica
+// took its job back before (ResumeJob makes it that replica's), so only
+// jobs that no live replica holds are touched: a replica is dead when no
+// session of the database carries its id, at two looks in a row
+// (pgstore.RecoverOrphans), so a job of a replica killed mid-scan whose
+// worker does not come back is sent again within a minute.
+func (s *Server) recoverLoop(ctx context.Context) {
+	t := time.NewTicker(recoverEvery)
+	defer t.Stop()
+	for {
+		if n, err := s.replicas.db.RecoverOrphans(ctx, s.cfg.MaxAttempts); err != nil && ctx.Err() == nil {
+			s.log.Error("recover the jobs of replicas that died", "err", err)
+		} else if n > 0 {
+			s.log.Info("requeued the jobs of replicas that died", "jobs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
