@@ -170,7 +170,7 @@ func (r *replicas) leaderOnly(src metrics.PostureSource) metrics.PostureSource {
 
 // recoverEvery is how often the leader looks for the jobs of replicas
 // that died.
-const recoverEvery = 30 * time.Second
+const recoverEvery = 10 * time.Second
 
 // recoverLoop gives the jobs that replicas which died were running back
 // to the queue (or fails them after their attempts), as a server alone
@@ -178,16 +178,25 @@ const recoverEvery = 30 * time.Second
 // took its job back before (ResumeJob makes it that replica's), so only
 // jobs that no live replica holds are touched: a replica is dead when no
 // session of the database carries its id, at two looks in a row
-// (pgstore.RecoverOrphans), so a job of a replica killed mid-scan whose
-// worker does not come back is sent again within a minute.
+// (pgstore.RecoverOrphans), so a job of a replica killed mid-scan that no
+// worker took back (its Assign was lost with the replica) is sent again
+// within 10–20 s of the replica's death, plus the time for another
+// replica to take the lead if the dead one led.
 func (s *Server) recoverLoop(ctx context.Context) {
 	t := time.NewTicker(recoverEvery)
 	defer t.Stop()
 	for {
-		if n, err := s.replicas.db.RecoverOrphans(ctx, s.cfg.MaxAttempts); err != nil && ctx.Err() == nil {
+		clusters, err := s.replicas.db.RecoverOrphans(ctx, s.cfg.MaxAttempts)
+		if err != nil && ctx.Err() == nil {
 			s.log.Error("recover the jobs of replicas that died", "err", err)
-		} else if n > 0 {
-			s.log.Info("requeued the jobs of replicas that died", "jobs", n)
+		}
+		if len(clusters) > 0 {
+			s.log.Info("requeued the jobs of replicas that died", "jobs", len(clusters))
+			// Their workers' sessions are attached already, here or on
+			// another replica: they look again when woken.
+			if err := s.replicas.Wake(ctx, clusters...); err != nil {
+				s.log.Warn("wake the sessions of requeued jobs", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -95,13 +95,27 @@ func scopedScanTx(ctx context.Context, tx pgx.Tx, id ulid.ULID, keep func(*stora
 	if err != nil || keep == nil {
 		return scan, err
 	}
+	// The scan's clusters in one query: a fleet scan has a thousand.
+	rows, err := tx.Query(ctx, `SELECT `+clusterColumns+` FROM clusters c
+		WHERE c.id IN (SELECT cluster_id FROM scan_jobs WHERE scan_id = $1)`, idUUID(id))
+	if err != nil {
+		return nil, fmt.Errorf("clusters of scan %s: %w", id, err)
+	}
+	kept := map[string]bool{}
+	for rows.Next() {
+		c, err := scanCluster(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("clusters of scan %s: %w", id, err)
+		}
+		kept[c.Id] = keep(c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clusters of scan %s: %w", id, err)
+	}
 	var jobs []store.Job
 	for _, j := range scan.Jobs {
-		c, err := scanCluster(tx.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters c WHERE c.id = $1`, j.Record.ClusterId))
-		if err != nil {
-			return nil, fmt.Errorf("cluster %q of job %s: %w", j.Record.ClusterId, j.ID, err)
-		}
-		if keep(c) {
+		if kept[j.Record.ClusterId] {
 			jobs = append(jobs, j)
 		}
 	}
@@ -120,6 +134,21 @@ func scopedScanTx(ctx context.Context, tx pgx.Tx, id ulid.ULID, keep func(*stora
 func (db *DB) DiffScans(ctx context.Context, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (*store.Diff, error) {
 	d := &store.Diff{}
 	err := db.readTx(ctx, func(tx pgx.Tx) error {
+		// A fleet scan has a thousand jobs, and a diff needs one cluster's
+		// two: when the cluster is named, the reader may see it and both
+		// scans hold a job of it that they did not let go of, read those
+		// alone. Anything else takes the whole scans, whose errors say
+		// exactly what is missing.
+		if clusterID != "" {
+			bj, hj, ok, err := diffJobsTx(ctx, tx, baseScan, headScan, clusterID, keep)
+			if err != nil {
+				return err
+			}
+			if ok {
+				d.ClusterID = clusterID
+				return diffJobsOfTx(ctx, tx, d, bj, hj)
+			}
+		}
 		base, err := scopedScanTx(ctx, tx, baseScan, keep)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", baseScan, err)
@@ -160,31 +189,72 @@ func (db *DB) DiffScans(ctx context.Context, baseScan, headScan ulid.ULID, clust
 		if err != nil {
 			return err
 		}
-		d.BaseJob, d.HeadJob = bj.ID, hj.ID
-		bset, _, err := getSetTx(ctx, tx, bj.ID, false)
-		if err != nil {
-			return err
-		}
-		hset, _, err := getSetTx(ctx, tx, hj.ID, false)
-		if err != nil {
-			return err
-		}
-		added, removed := store.DiffSorted(bset, hset)
-		d.UnchangedCount = len(hset) - len(added)
-		cluster, err := scanCluster(tx.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters c WHERE c.id = $1`, clusterID))
-		if err != nil {
-			return fmt.Errorf("cluster %q: %w", clusterID, err)
-		}
-		if d.New, err = findingViewsTx(ctx, tx, cluster, added); err != nil {
-			return err
-		}
-		d.Resolved, err = findingViewsTx(ctx, tx, cluster, removed)
-		return err
+		return diffJobsOfTx(ctx, tx, d, bj, hj)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// diffJobsTx reads the jobs of one cluster in two scans, when the reader
+// may see the cluster and both scans hold a succeeded job of it that they
+// did not let go of; ok is false otherwise.
+func diffJobsTx(ctx context.Context, tx pgx.Tx, baseScan, headScan ulid.ULID, clusterID string, keep func(*storagev1.ClusterRecord) bool) (base, head store.Job, ok bool, err error) {
+	if keep != nil {
+		c, err := scanCluster(tx.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters c WHERE c.id = $1`, clusterID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return base, head, false, nil
+		}
+		if err != nil {
+			return base, head, false, fmt.Errorf("cluster %q: %w", clusterID, err)
+		}
+		if !keep(c) {
+			return base, head, false, nil
+		}
+	}
+	jobs := make([]store.Job, 0, 2)
+	for _, scan := range []ulid.ULID{baseScan, headScan} {
+		var cancelled bool
+		j, err := scanJob(cancelledRow{tx.QueryRow(ctx, `SELECT sj.cancelled, `+jobColumns+` FROM scan_jobs sj JOIN jobs j ON j.id = sj.job_id
+			WHERE sj.scan_id = $1 AND sj.cluster_id = $2`, idUUID(scan), clusterID), &cancelled})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return base, head, false, nil
+		}
+		if err != nil {
+			return base, head, false, fmt.Errorf("scan %s of cluster %q: %w", scan, clusterID, err)
+		}
+		if cancelled || j.Record.State != fleetscanv1.JobState_JOB_STATE_SUCCEEDED {
+			return base, head, false, nil
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs[0], jobs[1], true, nil
+}
+
+// diffJobsOfTx fills d with the difference between two succeeded jobs of
+// d's cluster.
+func diffJobsOfTx(ctx context.Context, tx pgx.Tx, d *store.Diff, bj, hj store.Job) error {
+	d.BaseJob, d.HeadJob = bj.ID, hj.ID
+	bset, _, err := getSetTx(ctx, tx, bj.ID, false)
+	if err != nil {
+		return err
+	}
+	hset, _, err := getSetTx(ctx, tx, hj.ID, false)
+	if err != nil {
+		return err
+	}
+	added, removed := store.DiffSorted(bset, hset)
+	d.UnchangedCount = len(hset) - len(added)
+	cluster, err := scanCluster(tx.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters c WHERE c.id = $1`, d.ClusterID))
+	if err != nil {
+		return fmt.Errorf("cluster %q: %w", d.ClusterID, err)
+	}
+	if d.New, err = findingViewsTx(ctx, tx, cluster, added); err != nil {
+		return err
+	}
+	d.Resolved, err = findingViewsTx(ctx, tx, cluster, removed)
+	return err
 }
 
 // findingViewsTx reads the lifecycles of a cluster's fingerprints, in

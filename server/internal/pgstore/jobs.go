@@ -189,16 +189,18 @@ func (db *DB) RecoverJobs(ctx context.Context, maxAttempts int) (int, error) {
 
 // RecoverOrphans requeues the dispatched and running jobs whose replica
 // is gone (or fails them after maxAttempts), as a server alone requeues
-// its own at start, and returns how many it handled. It is for the one
+// its own at start, and returns their clusters (one per job), whose
+// sessions the caller must wake: they are already attached, wherever
+// their workers reconnected. It is for the one
 // replica that leads, every so often: a replica is gone when none of the
 // database's sessions carries its id, at this look and at the one before
 // (a replica between two connections is not taken for dead). A job whose
 // worker reconnected to a live replica before was taken over there, and
 // is not touched.
-func (db *DB) RecoverOrphans(ctx context.Context, maxAttempts int) (int, error) {
+func (db *DB) RecoverOrphans(ctx context.Context, maxAttempts int) ([]string, error) {
 	gone, err := db.ownersGone(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("recover orphaned jobs: %w", err)
+		return nil, fmt.Errorf("recover orphaned jobs: %w", err)
 	}
 	db.orphanMu.Lock()
 	var dead []string
@@ -230,11 +232,13 @@ func (db *DB) ownersGone(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// requeueOwnedBy requeues the held jobs of the owners, and those of none.
-func (db *DB) requeueOwnedBy(ctx context.Context, maxAttempts int, owners []string) (int, error) {
-	n, notified := 0, false
+// requeueOwnedBy requeues the held jobs of the owners, and those of none,
+// and returns their clusters.
+func (db *DB) requeueOwnedBy(ctx context.Context, maxAttempts int, owners []string) ([]string, error) {
+	var clusters []string
+	notified := false
 	err := db.retryTx(ctx, func(tx pgx.Tx) error {
-		n, notified = 0, false
+		clusters, notified = nil, false
 		jobs, err := queryJobs(ctx, tx, "recover orphaned jobs", `SELECT `+jobColumns+` FROM jobs j
 			WHERE j.state IN ($1, $2) AND (j.owner IS NULL OR j.owner = ANY($3)) ORDER BY j.id FOR UPDATE OF j SKIP LOCKED`, jobDispatched, jobRunning, owners)
 		if err != nil {
@@ -246,15 +250,15 @@ func (db *DB) requeueOwnedBy(ctx context.Context, maxAttempts int, owners []stri
 				return err
 			}
 			notified = notified || w
+			clusters = append(clusters, j.Record.ClusterId)
 		}
-		n = len(jobs)
 		return nil
 	})
 	db.committed(err, notified)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return n, nil
+	return clusters, nil
 }
 
 // FailJob ends a job as FAILED with a reason and drops its staged batches.

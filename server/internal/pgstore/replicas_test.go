@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bytes"
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -258,8 +259,8 @@ func TestOrphanedJobs(t *testing.T) {
 	// A live replica's jobs are not orphans, however often the leader
 	// looks.
 	for range 2 {
-		if n, err := b.RecoverOrphans(ctx, 3); err != nil || n != 0 {
-			t.Fatalf("recover with the owner alive: %d, %v", n, err)
+		if n, err := b.RecoverOrphans(ctx, 3); err != nil || len(n) != 0 {
+			t.Fatalf("recover with the owner alive: %q, %v", n, err)
 		}
 	}
 	// The worker reconnects to b, which takes the job over; a's session
@@ -288,11 +289,11 @@ func TestOrphanedJobs(t *testing.T) {
 			t.Fatal("b's sessions did not end")
 		}
 	}
-	if n, err := a.RecoverOrphans(ctx, 3); err != nil || n != 0 {
-		t.Fatalf("first look at a dead replica: %d, %v; want 0: it may be between connections", n, err)
+	if n, err := a.RecoverOrphans(ctx, 3); err != nil || len(n) != 0 {
+		t.Fatalf("first look at a dead replica: %q, %v; want none: it may be between connections", n, err)
 	}
-	if n, err := a.RecoverOrphans(ctx, 3); err != nil || n != 1 {
-		t.Fatalf("second look at a dead replica: %d, %v; want its 1 job", n, err)
+	if n, err := a.RecoverOrphans(ctx, 3); err != nil || !slices.Equal(n, []string{"c1"}) {
+		t.Fatalf("second look at a dead replica: %q, %v; want its 1 job's cluster, c1", n, err)
 	}
 	if s := state(); s != fleetscanv1.JobState_JOB_STATE_PENDING {
 		t.Fatalf("orphaned job: %v, want PENDING", s)

@@ -16,7 +16,10 @@ func (r *Report) Print(w io.Writer) {
 	for _, rd := range r.Rounds {
 		rate := float64(rd.Findings) / rd.Duration.Seconds()
 		fmt.Fprintf(w, "round %d: fleet scan of %d findings in %.2f s: %.0f findings/s", rd.N, rd.Findings, rd.Duration.Seconds(), rate)
-		if rd.Restarted {
+		switch {
+		case rd.Restarted && r.Replicas > 1:
+			fmt.Fprint(w, " (a replica killed half-way)")
+		case rd.Restarted:
 			fmt.Fprint(w, " (server restarted once)")
 		}
 		fmt.Fprintf(w, "; most attempts of a job: %d\n", rd.MaxAttempt)
@@ -60,7 +63,11 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "replicas: %d servers on one %s database\n", r.Replicas, r.Store)
 	}
 	if r.Cuts > 0 || r.Restarts > 0 {
-		fmt.Fprintf(w, "faults: %d connections cut, %d server restarts\n", r.Cuts, r.Restarts)
+		restarts := "server restarts"
+		if r.Replicas > 1 {
+			restarts = "replicas killed (SIGKILL with --server-bin) mid-scan and started again after it"
+		}
+		fmt.Fprintf(w, "faults: %d connections cut, %d %s\n", r.Cuts, r.Restarts, restarts)
 	}
 }
 
