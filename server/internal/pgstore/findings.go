@@ -156,7 +156,7 @@ func (db *DB) CompleteJob(ctx context.Context, jobID ulid.ULID, done store.Compl
 	var notified bool
 	// Run again if PostgreSQL breaks a deadlock with it: the transaction
 	// plans from scratch, and a job that succeeded meanwhile is a no-op.
-	err := db.retryTx(ctx, func(tx pgx.Tx) error {
+	err := retryTxOn(ctx, db.ingest, func(tx pgx.Tx) error {
 		var err error
 		notified, err = db.completeJobTx(ctx, tx, jobID, done)
 		return err

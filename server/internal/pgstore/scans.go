@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
 
@@ -184,8 +185,13 @@ const (
 // conflict: another replica's transaction won, and fn's reads are stale.
 // fn must start from scratch each time it is called.
 func (db *DB) retryTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return retryTxOn(ctx, db.pool, fn)
+}
+
+// retryTxOn is retryTx on the pool given.
+func retryTxOn(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.inTx(ctx, fn)
+		err := pgx.BeginFunc(ctx, pool, fn)
 		var pgErr *pgconn.PgError
 		if attempt < 5 && errors.As(err, &pgErr) && (pgErr.Code == serializationFailure || pgErr.Code == deadlockDetected) {
 			continue
@@ -558,7 +564,7 @@ func (db *DB) StageBatch(ctx context.Context, jobID ulid.ULID, batch *workerv1.F
 	if err != nil {
 		return fmt.Errorf("job %s: batch %d: %w", jobID, batch.Seq, err)
 	}
-	return db.retryTx(ctx, func(tx pgx.Tx) error {
+	return retryTxOn(ctx, db.ingest, func(tx pgx.Tx) error {
 		j, err := lockJobTx(ctx, tx, jobID)
 		if err != nil {
 			return err

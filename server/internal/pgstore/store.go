@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 // server/internal/store/storetest checks.
 type DB struct {
 	pool *pgxpool.Pool
+	// ingest is the pool of StageBatch and CompleteJob (see open).
+	ingest *pgxpool.Pool
 	// now is the clock of the times the store assigns.
 	now func() time.Time
 	// outbox and onOutbox: see Options.
@@ -109,21 +112,43 @@ func open(ctx context.Context, dsn string, ms []migration) (*DB, []int, error) {
 	// replicas from dead ones by their sessions.
 	replica := ulid.Make().String()
 	cfg.ConnConfig.RuntimeParams["application_name"] = appNamePrefix + replica
+	// pgxpool's default, four connections on two cores, is far too few for
+	// a thousand worker streams and the API at once. The DSN's
+	// pool_max_conns, if given, wins.
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
+	}
+	// Ingest (StageBatch, CompleteJob) has a pool of its own, half the
+	// size: a thousand streams may keep all of its connections busy, and
+	// the API's reads, on the other pool, do not queue behind them.
+	ingestCfg := cfg.Copy()
+	ingestCfg.MaxConns = max(2, cfg.MaxConns/2)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", where, err)
+	}
+	ingest, err := pgxpool.NewWithConfig(ctx, ingestCfg)
+	if err != nil {
+		pool.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", where, err)
 	}
 	applied, err := migrate(ctx, pool, ms)
 	if err != nil {
 		pool.Close()
+		ingest.Close()
 		return nil, applied, fmt.Errorf("open %s: %w", where, err)
 	}
-	return &DB{pool: pool, now: time.Now, entropy: ulid.Monotonic(rand.Reader, 0), replica: replica}, applied, nil
+	return &DB{pool: pool, ingest: ingest, now: time.Now, entropy: ulid.Monotonic(rand.Reader, 0), replica: replica}, applied, nil
 }
+
+// defaultMaxConns is the connections of the store's main pool unless the
+// DSN says (pool_max_conns); ingest's pool has half as many.
+const defaultMaxConns = 16
 
 // Close closes the pool's connections, waiting for those in use. Its
 // error is always nil; it has one to be the server's Store.
 func (db *DB) Close() error {
+	db.ingest.Close()
 	db.pool.Close()
 	return nil
 }
