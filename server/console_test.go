@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +39,11 @@ func (p *page) until(what, expr string) {
 	// a page that shows nothing in two minutes is broken, not slow.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		_, err := chromedp.Run(p.b.Ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		// The call to the browser is bounded too: a page that stopped
+		// answering would hold it past the poll's own timeout.
+		ctx, cancel := context.WithDeadline(p.b.Ctx, deadline.Add(10*time.Second))
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		cancel()
 		if err == nil {
 			return
 		}

@@ -57,8 +57,8 @@ func startReplica(t *testing.T, dsn, listen string) *replica {
 }
 
 // TestReplicas runs two servers on one database: a scan started on one
-// reaches workers connected to the other, progress and findings read the
-// same on both, and when one stops its workers move to the other, which
+// reaches workers connected to the other and is watched to its end there,
+// findings read the same on both, and when one stops its workers move to the other, which
 // finishes the next scan and leads.
 func TestReplicas(t *testing.T) {
 	dsn := pgtest.Shared(t).CreateDatabase(t, "")
@@ -98,7 +98,8 @@ func TestReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if scan := waitScan(t, onA, resp.Scan.Id); scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
+	// b watches the jobs that run on a, from what a stores.
+	if scan := waitScan(t, onB, resp.Scan.Id); scan.State != fleetscanv1.ScanState_SCAN_STATE_SUCCEEDED {
 		t.Fatalf("scan ended %v: %v", scan.State, scan.Jobs)
 	}
 	for name, c := range map[string]*client.Client{"a": onA, "b": onB} {
@@ -116,7 +117,7 @@ func TestReplicas(t *testing.T) {
 	joinToken := register(t, onA, third, "initech", nil)
 	startNetWorker(t, a.addr+","+b.addr, third, joinToken, filepath.Join(demoClusters, "acme-prod"))
 	waitConnected(t, onA, third)
-	b = startReplica(t, dsn, b.addr)
+	startReplica(t, dsn, b.addr) // b, again: the client onB reconnects to it
 	a.stop()
 	resp, err = onB.ScanService.StartScan(context.Background(), &fleetscanv1.StartScanRequest{Target: &fleetscanv1.ScanTarget{ClusterIds: []string{third}}})
 	if err != nil {

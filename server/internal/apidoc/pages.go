@@ -65,6 +65,7 @@ the common ones to errors that ` + "`errors.Is`" + ` recognises
 		{codes.DataLoss, "The server's database holds a damaged record where the answer would come from (its checksum does not match): the server refuses rather than answer with less. The message names the record; an operator runs `fleetscan-server check` and restores a backup. A damaged token record answers this too, on any call made with that token."},
 		{codes.Unavailable, "The server cannot check the token right now, or cannot be reached (gRPC); retry with backoff."},
 		{codes.Unauthenticated, "The token is missing, malformed, unknown, expired or revoked."},
+		{codes.Unimplemented, "The server does not do this in its configuration: `AdminService.Backup` on a server whose store is PostgreSQL (`--store postgres://…`), which is backed up with PostgreSQL's own tools; the message says so."},
 	},
 }, {
 	file:  "worker-protocol.md",
