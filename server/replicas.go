@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,9 +48,10 @@ type replicas struct {
 
 	// sessions caches the workers' sessions on every replica, read at
 	// most every sessionsFor: a page of clusters asks for each.
-	sessionsMu sync.Mutex
-	sessions   map[string]string
-	sessionsAt time.Time
+	sessionsMu  sync.Mutex
+	sessions    map[string]string
+	sessionsErr error
+	sessionsAt  time.Time
 }
 
 // sessionsFor is how long a read of the workers' sessions serves.
@@ -65,9 +67,15 @@ func (r *replicas) Disconnect(ctx context.Context, clusterID string) error {
 	return r.db.Notify(ctx, pgstore.ChannelDisconnect, clusterID)
 }
 
-// Attached records that a worker's session started here.
+// Attached records that a worker's session started here, and ends the
+// cluster's older session on any other replica: a worker that reconnected
+// here left a stream there that may look alive for a while, and must not
+// be given jobs.
 func (r *replicas) Attached(ctx context.Context, clusterID string) error {
-	return r.db.SessionStarted(ctx, clusterID)
+	if err := r.db.SessionStarted(ctx, clusterID); err != nil {
+		return err
+	}
+	return r.db.Notify(ctx, pgstore.ChannelAttached, r.db.Replica()+" "+clusterID)
 }
 
 // Detached records that a worker's session here ended.
@@ -76,19 +84,26 @@ func (r *replicas) Detached(ctx context.Context, clusterID string) error {
 }
 
 // ConnectedElsewhere reports whether the cluster's worker has a session on
-// another live replica. A failed read says no, and is logged.
+// another live replica. The sessions are read at most every sessionsFor
+// (a page of clusters asks for each), under the lock, so that callers at
+// once read them once. A read that failed says yes for sessionsFor, and
+// is logged: the watcher must not report every worker offline because the
+// database was slow.
 func (r *replicas) ConnectedElsewhere(clusterID string) bool {
 	r.sessionsMu.Lock()
 	defer r.sessionsMu.Unlock()
-	if r.sessions == nil || time.Since(r.sessionsAt) > sessionsFor {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+	if time.Since(r.sessionsAt) > sessionsFor {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s, err := r.db.WorkerSessions(ctx)
+		cancel()
 		if err != nil {
-			r.log.Warn("read the workers' sessions on other replicas", "err", err)
-			return false
+			r.log.Warn("read the workers' sessions on other replicas; counting every worker connected until a read succeeds", "err", err)
+			s = nil
 		}
-		r.sessions, r.sessionsAt = s, time.Now()
+		r.sessions, r.sessionsErr, r.sessionsAt = s, err, time.Now()
+	}
+	if r.sessionsErr != nil {
+		return true
 	}
 	on, ok := r.sessions[clusterID]
 	return ok && on != r.db.Replica()
@@ -124,6 +139,10 @@ func (r *replicas) heard(channel, payload string) {
 		}
 	case pgstore.ChannelOutbox:
 		r.dispatcher.Wake()
+	case pgstore.ChannelAttached:
+		if on, cluster, ok := strings.Cut(payload, " "); ok && on != r.db.Replica() {
+			r.sched.Replaced(cluster)
+		}
 	}
 }
 
@@ -131,10 +150,10 @@ func (r *replicas) heard(channel, payload string) {
 // this one's workers and, while it leads, runs lead; it returns when ctx
 // ends and all of it has stopped.
 func (r *replicas) run(ctx context.Context, lead func(context.Context)) {
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() {
 		defer func() { done <- struct{}{} }()
-		r.db.Listen(ctx, r.coord, []string{pgstore.ChannelWake, pgstore.ChannelDisconnect, pgstore.ChannelOutbox}, r.heard)
+		r.db.Listen(ctx, r.coord, []string{pgstore.ChannelWake, pgstore.ChannelDisconnect, pgstore.ChannelOutbox, pgstore.ChannelAttached}, r.heard)
 	}()
 	go func() {
 		defer func() { done <- struct{}{} }()
@@ -148,8 +167,33 @@ func (r *replicas) run(ctx context.Context, lead func(context.Context)) {
 			}
 		})
 	}()
-	for range 2 {
+	go func() {
+		defer func() { done <- struct{}{} }()
+		r.claimLoop(ctx)
+	}()
+	for range 3 {
 		<-done
+	}
+}
+
+// claimEvery is how often a replica makes the record of its workers'
+// sessions right again.
+const claimEvery = 30 * time.Second
+
+// claimLoop records this replica's sessions where the record lost them
+// (a write that failed, a database that lost the row).
+func (r *replicas) claimLoop(ctx context.Context) {
+	t := time.NewTicker(claimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := r.db.ClaimSessions(ctx, r.sched.ConnectedHere()); err != nil && ctx.Err() == nil {
+			r.log.Warn("record this replica's worker sessions", "err", err)
+		}
 	}
 }
 

@@ -401,6 +401,8 @@ func (f *fakeScheduler) Attach(ctx context.Context, _ string) (context.Context, 
 	return sessCtx, wake, cancel, nil
 }
 
+func (f *fakeScheduler) WakeEverywhere(_ context.Context, id string) { f.Wake(id) }
+
 func (f *fakeScheduler) Wake(string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -83,6 +83,9 @@ type Store interface {
 type Scheduler interface {
 	Attach(ctx context.Context, clusterID string) (context.Context, <-chan struct{}, func(), error)
 	Wake(clusterID string)
+	// WakeEverywhere wakes the cluster's session wherever it is: with
+	// replicas, on any of them.
+	WakeEverywhere(ctx context.Context, clusterID string)
 	// Acquire and Release a fleet-wide slot for one job.
 	Acquire(clusterID string) bool
 	Take()
@@ -375,8 +378,9 @@ func (s *session) cleanup(ctx context.Context) {
 			s.log.Error("requeue interrupted jobs", "err", err)
 		} else {
 			s.log.Info("requeued interrupted jobs", "jobs", len(ids))
-			// A newer session of the cluster may already be waiting: tell it.
-			s.in.scheduler.Wake(s.clusterID)
+			// A newer session of the cluster may already be waiting, here
+			// or on another replica: tell it.
+			s.in.scheduler.WakeEverywhere(ctx, s.clusterID)
 		}
 	}
 	// Only the time: a newer session may have recorded newer versions.

@@ -220,10 +220,6 @@ func (db *DB) RecoverOrphans(ctx context.Context, maxAttempts int) ([]string, er
 // ownersGone returns the owners of held jobs that no session of the
 // database names.
 func (db *DB) ownersGone(ctx context.Context) ([]string, error) {
-	// The worker sessions of dead replicas go too: they no longer count.
-	if _, err := db.pool.Exec(ctx, `DELETE FROM worker_sessions WHERE replica NOT IN (`+liveReplicas+`)`); err != nil {
-		return nil, err
-	}
 	rows, err := db.pool.Query(ctx, `SELECT DISTINCT owner FROM jobs WHERE state IN ($1, $2) AND owner IS NOT NULL
 		AND owner NOT IN (`+liveReplicas+`)`, jobDispatched, jobRunning)
 	if err != nil {

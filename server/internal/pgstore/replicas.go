@@ -33,6 +33,9 @@ const (
 	// ChannelOutbox: deliveries were committed; the leader's dispatcher
 	// sends them.
 	ChannelOutbox = "fleetscan_outbox"
+	// ChannelAttached: "REPLICA CLUSTER", a worker's session started on
+	// that replica; the others end theirs of the cluster.
+	ChannelAttached = "fleetscan_attached"
 )
 
 // Coordination tunes Lead and Listen; the zero value has the defaults.
@@ -82,8 +85,12 @@ func (db *DB) connect(ctx context.Context) (*pgx.Conn, error) {
 func (db *DB) Lead(ctx context.Context, c Coordination, lead func(ctx context.Context), onChange func(leading bool)) {
 	for ctx.Err() == nil {
 		held, err := db.leadOnce(ctx, c, lead, onChange)
-		if err != nil && ctx.Err() == nil && !held {
-			db.logf("leader election: %v", err)
+		if err != nil && ctx.Err() == nil {
+			if held {
+				db.logf("stopped leading: %v", err)
+			} else {
+				db.logf("leader election: %v", err)
+			}
 		}
 		if !held {
 			sleep(ctx, c.check())
@@ -257,6 +264,24 @@ func (db *DB) SessionStarted(ctx context.Context, clusterID string) error {
 		ON CONFLICT (cluster_id) DO UPDATE SET replica = excluded.replica, since = excluded.since`, clusterID, db.replica, time.Now())
 	if err != nil {
 		return fmt.Errorf("session of %q: %w", clusterID, err)
+	}
+	return nil
+}
+
+// ClaimSessions records the sessions of this replica's workers (clusters)
+// where no live replica holds the cluster's: after a failed write, or
+// after the database lost the row, the record is made right again. A row
+// of another live replica is a newer session there, and is kept.
+func (db *DB) ClaimSessions(ctx context.Context, clusterIDs []string) error {
+	if len(clusterIDs) == 0 {
+		return nil
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO worker_sessions (cluster_id, replica, since)
+		SELECT c, $2, $3 FROM unnest($1::text[]) AS c WHERE EXISTS (SELECT 1 FROM clusters WHERE id = c)
+		ON CONFLICT (cluster_id) DO UPDATE SET replica = excluded.replica, since = excluded.since
+		WHERE worker_sessions.replica <> excluded.replica AND worker_sessions.replica NOT IN (`+liveReplicas+`)`, clusterIDs, db.replica, time.Now())
+	if err != nil {
+		return fmt.Errorf("claim worker sessions: %w", err)
 	}
 	return nil
 }

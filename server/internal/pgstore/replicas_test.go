@@ -310,3 +310,74 @@ func TestOrphanedJobs(t *testing.T) {
 		t.Fatalf("after a's own requeue: %v, want PENDING", s)
 	}
 }
+
+// TestWorkerSessions: each replica records its workers' sessions; a
+// session of a dead replica does not count, and a claim takes over only
+// rows that are missing or of dead replicas.
+func TestWorkerSessions(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dbs := openReplicas(t, 3)
+	a, b, c := dbs[0], dbs[1], dbs[2]
+	for _, id := range []string{"c1", "c2", "c3"} {
+		if err := a.CreateCluster(ctx, &storagev1.ClusterRecord{Id: id, Tenant: "t"}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(what string, w map[string]string) {
+		t.Helper()
+		got, err := a.WorkerSessions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(w) {
+			t.Fatalf("%s: sessions %v, want %v", what, got, w)
+		}
+		for k, v := range w {
+			if got[k] != v {
+				t.Fatalf("%s: sessions %v, want %v", what, got, w)
+			}
+		}
+	}
+	for _, s := range []struct {
+		db      *DB
+		cluster string
+	}{{a, "c1"}, {b, "c2"}, {c, "c3"}} {
+		if err := s.db.SessionStarted(ctx, s.cluster); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want("started", map[string]string{"c1": a.Replica(), "c2": b.Replica(), "c3": c.Replica()})
+	// c2's worker moves to a; b's late end of its old session keeps a's.
+	if err := a.SessionStarted(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SessionEnded(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	want("moved", map[string]string{"c1": a.Replica(), "c2": a.Replica(), "c3": c.Replica()})
+	// c dies: its session no longer counts.
+	c.Close()
+	for {
+		var n int
+		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, appNamePrefix+c.replica).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if !sleep(ctx, 10*time.Millisecond) {
+			t.Fatal("c's sessions did not end")
+		}
+	}
+	want("c dead", map[string]string{"c1": a.Replica(), "c2": a.Replica()})
+	// b claims c1 (a live replica's: kept), c3 (a dead one's: taken) and
+	// c2 after a's row was lost.
+	if _, err := a.pool.Exec(ctx, `DELETE FROM worker_sessions WHERE cluster_id = 'c2'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ClaimSessions(ctx, []string{"c1", "c2", "c3", "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	want("claimed", map[string]string{"c1": a.Replica(), "c2": b.Replica(), "c3": b.Replica()})
+}

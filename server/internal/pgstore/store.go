@@ -112,6 +112,16 @@ func open(ctx context.Context, dsn string, ms []migration) (*DB, []int, error) {
 	// replicas from dead ones by their sessions.
 	replica := ulid.Make().String()
 	cfg.ConnConfig.RuntimeParams["application_name"] = appNamePrefix + replica
+	// PostgreSQL ends the session of a replica whose machine died or was
+	// cut off within about a minute, rather than after the kernel's two
+	// hours of TCP keepalive: its leader's lock and its jobs are then
+	// released to the others (RecoverOrphans, Lead). The DSN may say
+	// otherwise.
+	for k, v := range map[string]string{"tcp_keepalives_idle": "15", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3", "tcp_user_timeout": "30000"} {
+		if !strings.Contains(dsn, k) {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
 	// pgxpool's default, four connections on two cores, is far too few for
 	// a thousand worker streams and the API at once. The DSN's
 	// pool_max_conns, if given, wins.

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -119,5 +120,17 @@ func TestPeersHearWhatWakesSessions(t *testing.T) {
 	p.elsewhere = map[string]bool{"b": true}
 	if !s.Connected(&storagev1.ClusterRecord{Id: "b"}) || s.Connected(&storagev1.ClusterRecord{Id: "a"}) {
 		t.Error("Connected does not follow the peers' sessions")
+	}
+
+	// A newer session on a peer ends this one, as replaced.
+	sessCtx, _, detach3, err := s.Attach(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer detach3()
+	s.Replaced("c")
+	<-sessCtx.Done()
+	if cause := context.Cause(sessCtx); !errors.Is(cause, ErrReplaced) {
+		t.Errorf("a session replaced on a peer ended with %v, want ErrReplaced", cause)
 	}
 }

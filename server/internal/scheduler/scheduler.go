@@ -382,6 +382,23 @@ func (s *Scheduler) Disconnect(clusterID string) {
 	}
 }
 
+// Replaced ends the cluster's session here because its worker has a newer
+// one on another replica.
+func (s *Scheduler) Replaced(clusterID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.sessions[clusterID]; sess != nil {
+		sess.cancel(ErrReplaced)
+	}
+}
+
+// WakeEverywhere wakes the cluster's session, here or on a peer: after
+// jobs went back to the queue because a session here ended, the worker's
+// newer session may be on another replica.
+func (s *Scheduler) WakeEverywhere(ctx context.Context, clusterID string) {
+	s.wakeEverywhere(ctx, []string{clusterID})
+}
+
 // DisconnectHere ends the session of the cluster's worker if it is
 // connected to this server.
 func (s *Scheduler) DisconnectHere(clusterID string) {

@@ -385,11 +385,21 @@ func (h *run) startServer(ctx context.Context) error {
 	}
 	var members []target
 	for i := range replicas {
-		dataDir, metricsAt := h.dataDir, metrics
+		dataDir, metricsAt := h.dataDir, ""
+		if i == replicas-1 {
+			metricsAt = metrics // the one never killed (replicaSet.metricsAddr)
+		} else if metrics != "" {
+			// Every replica serves its metrics: the harness asks the one
+			// it kills whether it led.
+			var err error
+			if metricsAt, err = freeAddr(); err != nil {
+				return err
+			}
+		}
 		if i > 0 {
 			// Each replica has its own data directory (the operator token
-			// is written by the first); metrics are the first's.
-			dataDir, metricsAt = filepath.Join(h.dataDir, fmt.Sprintf("replica-%d", i)), ""
+			// is written by the first).
+			dataDir = filepath.Join(h.dataDir, fmt.Sprintf("replica-%d", i))
 			if err := os.MkdirAll(dataDir, 0o700); err != nil {
 				return err
 			}
@@ -601,7 +611,7 @@ func (h *run) scan(ctx context.Context, round int, restart bool) (rd Round, err 
 				}
 			}
 			if rs, ok := h.tgt.(*replicaSet); ok {
-				h.log("round %d: killing replica %d of %d with %d jobs half-way; it stays down until the scan ends", round, rs.victim, len(rs.members), hold)
+				h.log("round %d: killing replica %d of %d (leader: %s) with %d jobs half-way; it stays down until the scan ends", round, rs.victim, len(rs.members), rs.leads(rs.victim), hold)
 				restartErr = h.tgt.restart(ctx)
 				rd.Restarted = true
 				return
@@ -625,7 +635,7 @@ func (h *run) scan(ctx context.Context, round int, restart bool) (rd Round, err 
 	if restartErr != nil {
 		return rd, fmt.Errorf("restart: %w", restartErr)
 	}
-	if rs, ok := h.tgt.(*replicaSet); ok && rs.down {
+	if rs, ok := h.tgt.(*replicaSet); ok && rs.down.Load() {
 		if err := rs.revive(ctx); err != nil {
 			return rd, fmt.Errorf("start the killed replica again: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -234,9 +235,11 @@ func (b *binary) peaks() (int64, int64, string) {
 // the others; revive starts it again, on its address, after the scan.
 type replicaSet struct {
 	members []target
-	// victim is the member restart kills; down while it is.
+	// victim is the member restart kills (the first, which most likely
+	// leads: it started first); down while it is, which the sampler reads
+	// too.
 	victim int
-	down   bool
+	down   atomic.Bool
 }
 
 func (r *replicaSet) start(ctx context.Context) error {
@@ -251,7 +254,7 @@ func (r *replicaSet) start(ctx context.Context) error {
 }
 
 func (r *replicaSet) restart(context.Context) error {
-	r.down = true
+	r.down.Store(true)
 	return r.members[r.victim].crash()
 }
 
@@ -259,17 +262,20 @@ func (r *replicaSet) crash() error { return r.restart(context.Background()) }
 
 // revive starts the member restart killed again.
 func (r *replicaSet) revive(ctx context.Context) error {
-	if !r.down {
+	if !r.down.Load() {
 		return nil
 	}
-	r.down = false
-	return r.members[r.victim].start(ctx)
+	if err := r.members[r.victim].start(ctx); err != nil {
+		return err
+	}
+	r.down.Store(false)
+	return nil
 }
 
 func (r *replicaSet) stop() error {
 	var errs []error
 	for i, m := range r.members {
-		if i == r.victim && r.down {
+		if i == r.victim && r.down.Load() {
 			continue
 		}
 		errs = append(errs, m.stop())
@@ -285,11 +291,27 @@ func (r *replicaSet) addr() string {
 	return strings.Join(addrs, ",")
 }
 
-func (r *replicaSet) metricsAddr() string { return r.members[0].metricsAddr() }
+// metricsAddr is the last member's: one that is never killed, so that its
+// histograms cover the whole run. They are that replica's alone.
+func (r *replicaSet) metricsAddr() string { return r.members[len(r.members)-1].metricsAddr() }
+
+// leads reports whether member i leads, from its fleetscan_replica_leader
+// (unknown without its metrics).
+func (r *replicaSet) leads(i int) string {
+	addr := r.members[i].metricsAddr()
+	if addr == "" {
+		return "unknown"
+	}
+	v, err := scrapeGauge("http://"+addr+"/metrics", "fleetscan_replica_leader")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return map[bool]string{true: "yes", false: "no"}[v == 1]
+}
 
 func (r *replicaSet) sample() {
 	for i, m := range r.members {
-		if i != r.victim || !r.down {
+		if i != r.victim || !r.down.Load() {
 			m.sample()
 		}
 	}
