@@ -225,19 +225,9 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 		return false, err
 	}
 	active := store.ActiveExceptions(all, now).ForReader("")
-	counts, checkCounts := &fleetscanv1.SeverityCounts{}, map[string]int64{}
-	partyCounts := map[int32]*fleetscanv1.SeverityCounts{}
+	tally := store.NewJobTally()
 	count := func(check string, sev fleetscanv1.Severity, reason string, r *fleetscanv1.ResourceRef, party fleetscanv1.ResponsibleParty) {
-		if reason != "" || active.Match(cluster, check, r) != nil {
-			counts.Suppressed++
-			return
-		}
-		store.AddCount(counts, sev, 1)
-		checkCounts[check]++
-		if partyCounts[int32(party)] == nil {
-			partyCounts[int32(party)] = &fleetscanv1.SeverityCounts{}
-		}
-		store.AddCount(partyCounts[int32(party)], sev, 1)
+		tally.Add(check, sev, reason != "" || active.Match(cluster, check, r) != nil, party)
 	}
 
 	// What the job saw: lifecycles to open, and to reopen or rewrite.
@@ -330,8 +320,8 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO summaries (cluster_seq, finish_at, job_id, critical, high, medium, low, info, suppressed, objects)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		int64(cluster.Seq), msTime(now), idUUID(jobID), counts.Critical, counts.High, counts.Medium, counts.Low, counts.Info,
-		counts.Suppressed, done.ObjectsScanned); err != nil {
+		int64(cluster.Seq), msTime(now), idUUID(jobID), tally.Counts.Critical, tally.Counts.High, tally.Counts.Medium, tally.Counts.Low, tally.Counts.Info,
+		tally.Counts.Suppressed, done.ObjectsScanned); err != nil {
 		return false, fmt.Errorf("summary of job %s: %w", jobID, err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM staged_batches WHERE job_id = $1`, idUUID(jobID)); err != nil {
@@ -347,16 +337,7 @@ func (db *DB) completeJobTx(ctx context.Context, tx pgx.Tx, jobID ulid.ULID, don
 		cluster.Id, idUUID(jobID), msTime(now), idUUID(holder)); err != nil {
 		return false, fmt.Errorf("cluster %q: %w", cluster.Id, err)
 	}
-	job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
-	job.FinishMs = now
-	job.Findings = counts
-	job.CheckCounts = checkCounts
-	job.PartyCounts = partyCounts
-	job.ObjectsScanned = done.ObjectsScanned
-	job.NotAssessable = done.NotAssessable
-	job.Problems = done.Problems
-	job.Unchecked = done.Unchecked
-	job.StagedBatches, job.StagedFindings = 0, 0
+	tally.Succeed(job, now, done)
 	if err := putJobTx(ctx, tx, j); err != nil {
 		return false, err
 	}

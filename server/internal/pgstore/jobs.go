@@ -162,29 +162,8 @@ func (db *DB) ResumeJob(ctx context.Context, clusterID string, id ulid.ULID) (ac
 // jobs: it is for a restart of the whole fleet of servers, as with bbolt's
 // one server.
 func (db *DB) RecoverJobs(ctx context.Context, maxAttempts int) (int, error) {
-	n, notified := 0, false
-	err := db.retryTx(ctx, func(tx pgx.Tx) error {
-		n, notified = 0, false
-		jobs, err := queryJobs(ctx, tx, "recover jobs", `SELECT `+jobColumns+` FROM jobs j
-			WHERE j.state IN ($1, $2) ORDER BY j.id FOR UPDATE OF j`, jobDispatched, jobRunning)
-		if err != nil {
-			return err
-		}
-		for _, j := range jobs {
-			w, err := db.requeueJobTx(ctx, tx, j, maxAttempts)
-			if err != nil {
-				return err
-			}
-			notified = notified || w
-		}
-		n = len(jobs)
-		return nil
-	})
-	db.committed(err, notified)
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
+	clusters, err := db.requeueHeld(ctx, maxAttempts, nil)
+	return len(clusters), err
 }
 
 // RecoverOrphans requeues the dispatched and running jobs whose replica
@@ -229,14 +208,32 @@ func (db *DB) ownersGone(ctx context.Context) ([]string, error) {
 }
 
 // requeueOwnedBy requeues the held jobs of the owners, and those of none,
-// and returns their clusters.
+// and returns their clusters. Jobs another transaction holds are left to
+// the next look.
 func (db *DB) requeueOwnedBy(ctx context.Context, maxAttempts int, owners []string) ([]string, error) {
+	if owners == nil {
+		owners = []string{}
+	}
+	return db.requeueHeld(ctx, maxAttempts, owners)
+}
+
+// requeueHeld requeues (or fails, after maxAttempts) dispatched and
+// running jobs in one transaction, and returns their clusters, one per
+// job: every such job when owners is nil (waiting for the ones other
+// transactions hold), else those of the owners and of none (skipping the
+// ones held).
+func (db *DB) requeueHeld(ctx context.Context, maxAttempts int, owners []string) ([]string, error) {
 	var clusters []string
 	notified := false
+	what, query, args := "recover jobs", `SELECT `+jobColumns+` FROM jobs j WHERE j.state IN ($1, $2) ORDER BY j.id FOR UPDATE OF j`, []any{jobDispatched, jobRunning}
+	if owners != nil {
+		what, query = "recover orphaned jobs", `SELECT `+jobColumns+` FROM jobs j WHERE j.state IN ($1, $2) AND (j.owner IS NULL OR j.owner = ANY($3))
+			ORDER BY j.id FOR UPDATE OF j SKIP LOCKED`
+		args = append(args, owners)
+	}
 	err := db.retryTx(ctx, func(tx pgx.Tx) error {
 		clusters, notified = nil, false
-		jobs, err := queryJobs(ctx, tx, "recover orphaned jobs", `SELECT `+jobColumns+` FROM jobs j
-			WHERE j.state IN ($1, $2) AND (j.owner IS NULL OR j.owner = ANY($3)) ORDER BY j.id FOR UPDATE OF j SKIP LOCKED`, jobDispatched, jobRunning, owners)
+		jobs, err := queryJobs(ctx, tx, what, query, args...)
 		if err != nil {
 			return err
 		}

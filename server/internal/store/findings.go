@@ -229,8 +229,7 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 		return false, err
 	}
 	active = active.forReader("")
-	counts, checkCounts := &fleetscanv1.SeverityCounts{}, map[string]int64{}
-	partyCounts := map[int32]*fleetscanv1.SeverityCounts{}
+	tally := NewJobTally()
 	count := func(rec interface {
 		GetCheckId() string
 		GetSeverity() fleetscanv1.Severity
@@ -238,17 +237,8 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 		GetResource() *fleetscanv1.ResourceRef
 		GetResponsibleParty() fleetscanv1.ResponsibleParty
 	}) {
-		if rec.GetSuppressionReason() != "" || active.match(cluster, rec.GetCheckId(), rec.GetResource()) != nil {
-			counts.Suppressed++
-		} else {
-			addCount(counts, rec.GetSeverity(), 1)
-			checkCounts[rec.GetCheckId()]++
-			party := int32(rec.GetResponsibleParty())
-			if partyCounts[party] == nil {
-				partyCounts[party] = &fleetscanv1.SeverityCounts{}
-			}
-			addCount(partyCounts[party], rec.GetSeverity(), 1)
-		}
+		suppressed := rec.GetSuppressionReason() != "" || active.match(cluster, rec.GetCheckId(), rec.GetResource()) != nil
+		tally.Add(rec.GetCheckId(), rec.GetSeverity(), suppressed, rec.GetResponsibleParty())
 	}
 	prefix := u64(cluster.Seq)
 	fps := make([]fp, 0, len(plan.writes))
@@ -287,7 +277,7 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	if err := tx.bucket(bucketJobFingerprints).Put(jobID[:], encodeSet(fps, baseID, base, depth)); err != nil {
 		return false, err
 	}
-	if err := tx.bucket(bucketSummaries).Put(summaryKey(cluster.Seq, now, jobID), encodeSummary(counts, done.ObjectsScanned)); err != nil {
+	if err := tx.bucket(bucketSummaries).Put(summaryKey(cluster.Seq, now, jobID), encodeSummary(tally.Counts, done.ObjectsScanned)); err != nil {
 		return false, err
 	}
 	if err := dropStagingTx(tx, jobID); err != nil {
@@ -305,16 +295,7 @@ func (s *DB) writePlannedTx(tx *txn, jobID ulid.ULID, done Completion, plan *job
 	if err := tx.bucket(bucketActive).Delete(pendingKey(job.ClusterId, jobID)); err != nil {
 		return false, err
 	}
-	job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
-	job.FinishMs = now
-	job.Findings = counts
-	job.CheckCounts = checkCounts
-	job.PartyCounts = partyCounts
-	job.ObjectsScanned = done.ObjectsScanned
-	job.NotAssessable = done.NotAssessable
-	job.Problems = done.Problems
-	job.Unchecked = done.Unchecked
-	job.StagedBatches, job.StagedFindings = 0, 0
+	tally.Succeed(job, now, done)
 	if err := putProto(jobs, jobID[:], job); err != nil {
 		return false, err
 	}

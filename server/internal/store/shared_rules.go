@@ -155,3 +155,46 @@ func DiffSorted(a, b [][catalog.FingerprintSize]byte) (added, removed [][catalog
 func CheckCompletable(jobID ulid.ULID, state fleetscanv1.JobState, staged int64, done Completion) error {
 	return checkCompletable(jobID, &storagev1.JobRecord{State: state, StagedBatches: staged}, done)
 }
+
+// JobTally counts a job's findings as its record and summary keep them:
+// by severity (suppressed ones apart), by check and by responsible party.
+type JobTally struct {
+	Counts  *fleetscanv1.SeverityCounts
+	Checks  map[string]int64
+	Parties map[int32]*fleetscanv1.SeverityCounts
+}
+
+// NewJobTally returns an empty tally.
+func NewJobTally() *JobTally {
+	return &JobTally{Counts: &fleetscanv1.SeverityCounts{}, Checks: map[string]int64{}, Parties: map[int32]*fleetscanv1.SeverityCounts{}}
+}
+
+// Add counts one finding; a suppressed one (by its own reason or an
+// exception) counts only as suppressed.
+func (t *JobTally) Add(check string, sev fleetscanv1.Severity, suppressed bool, party fleetscanv1.ResponsibleParty) {
+	if suppressed {
+		t.Counts.Suppressed++
+		return
+	}
+	addCount(t.Counts, sev, 1)
+	t.Checks[check]++
+	if t.Parties[int32(party)] == nil {
+		t.Parties[int32(party)] = &fleetscanv1.SeverityCounts{}
+	}
+	addCount(t.Parties[int32(party)], sev, 1)
+}
+
+// Succeed ends the job as SUCCEEDED at nowMs with the tally and what its
+// worker reported, its staged batches gone.
+func (t *JobTally) Succeed(job *storagev1.JobRecord, nowMs int64, done Completion) {
+	job.State = fleetscanv1.JobState_JOB_STATE_SUCCEEDED
+	job.FinishMs = nowMs
+	job.Findings = t.Counts
+	job.CheckCounts = t.Checks
+	job.PartyCounts = t.Parties
+	job.ObjectsScanned = done.ObjectsScanned
+	job.NotAssessable = done.NotAssessable
+	job.Problems = done.Problems
+	job.Unchecked = done.Unchecked
+	job.StagedBatches, job.StagedFindings = 0, 0
+}
