@@ -187,7 +187,7 @@ says otherwise.`,
 			return nil
 		},
 	}
-	set.Flags().StringVar(&server, "server", "", "server address, host:port")
+	set.Flags().StringVar(&server, "server", "", "server address, host:port, or replicas of it, host:port,host:port")
 	set.Flags().StringVar(&tokenFile, "token-file", "", "file holding the API token")
 	set.Flags().StringVar(&ca, "ca", "", "CA certificate (PEM) of the server")
 	set.Flags().StringVar(&cert, "cert", "", "client certificate (PEM) for mTLS")

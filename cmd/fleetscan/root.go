@@ -72,7 +72,7 @@ the current context of the config file ('fleetscan config --help'):
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.server, "server", envOr("FLEETSCAN_SERVER", "127.0.0.1:8443"), "server address, host:port [$FLEETSCAN_SERVER]")
+	pf.StringVar(&g.server, "server", envOr("FLEETSCAN_SERVER", "127.0.0.1:8443"), "server address, host:port, or replicas of it, host:port,host:port (one is used, another when it fails) [$FLEETSCAN_SERVER]")
 	pf.StringVar(&g.token, "token", "", "API token [$FLEETSCAN_TOKEN]")
 	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("FLEETSCAN_TOKEN_FILE"), "file holding the API token [$FLEETSCAN_TOKEN_FILE]")
 	pf.StringVar(&g.caFile, "ca", os.Getenv("FLEETSCAN_CA"), "CA certificate (PEM) of the server [$FLEETSCAN_CA]")
