@@ -38,7 +38,7 @@ func TestValueSets(t *testing.T) {
 	for _, s := range sets {
 		names = append(names, s.Name)
 	}
-	if want := []string{"cert-manager", "custom", "default", "server-and-worker", "worker-only"}; !slices.Equal(slices.Sorted(slices.Values(names)), want) {
+	if want := []string{"cert-manager", "custom", "default", "postgres-replicas", "server-and-worker", "worker-only"}; !slices.Equal(slices.Sorted(slices.Values(names)), want) {
 		t.Errorf("value sets %v, want %v", names, want)
 	}
 	for _, s := range sets {
@@ -93,8 +93,24 @@ func TestRefusedValues(t *testing.T) {
 		{"load balancer open to all", map[string]any{"server": map[string]any{"service": map[string]any{"type": "LoadBalancer"}}},
 			"needs server.service.loadBalancerSourceRanges"},
 		// values.schema.json: a misspelt key fails instead of being ignored.
-		{"unknown key", map[string]any{"server": map[string]any{"replicas": 2}},
-			"replicas"},
+		{"unknown key", map[string]any{"server": map[string]any{"replica": 2}},
+			"replica"},
+		// Replicas share a PostgreSQL database; bbolt is one process's.
+		{"replicas without postgres", map[string]any{"server": map[string]any{"replicas": 3}},
+			"at '/server/replicas': maximum: got 3, want 1"},
+		{"postgres without url", map[string]any{"server": map[string]any{"store": map[string]any{"postgres": map[string]any{"enabled": true}}}},
+			"server.store.postgres.enabled needs the database's URL"},
+		{"postgres url and url secret", map[string]any{"server": map[string]any{"store": map[string]any{"postgres": map[string]any{
+			"enabled": true, "url": "postgres://fs@db/fs", "urlSecret": map[string]any{"name": "db"}}}}},
+			"set url or urlSecret.name, not both"},
+		{"password in the url", map[string]any{"server": map[string]any{"store": map[string]any{"postgres": map[string]any{
+			"enabled": true, "url": "postgres://fs:secret@db/fs"}}}},
+			"url"},
+		{"password in the url's query", map[string]any{"server": map[string]any{"store": map[string]any{"postgres": map[string]any{
+			"enabled": true, "url": "postgres://fs@db/fs?password=secret"}}}},
+			"holds a password"},
+		{"store in extraArgs", map[string]any{"server": map[string]any{"extraArgs": []any{"--store=postgres://fs@db/fs"}}},
+			"set server.store.postgres instead"},
 		{"flag without dashes", map[string]any{"server": map[string]any{"extraArgs": []any{"retention=1h"}}},
 			"extraArgs"},
 		{"log format", map[string]any{"worker": map[string]any{"logFormat": "xml"}},
@@ -112,6 +128,98 @@ func TestRefusedValues(t *testing.T) {
 				t.Errorf("error %q, want it to say %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRefusedWithoutSchema: what values.schema.json refuses,
+// templates/validate.yaml refuses too, with a message that says what to
+// set, for installs with --skip-schema-validation.
+func TestRefusedWithoutSchema(t *testing.T) {
+	c := load(t)
+	noSchema := *c.chart
+	noSchema.Schema = nil
+	c = &Chart{dir: c.dir, chart: &noSchema}
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   string
+	}{
+		{"replicas without postgres", map[string]any{"server": map[string]any{"replicas": 3}},
+			"server.replicas is 3, but more than one fleetscan-server needs server.store.postgres.enabled"},
+		{"password in the url", map[string]any{"server": map[string]any{"store": map[string]any{"postgres": map[string]any{
+			"enabled": true, "url": "postgres://fs:secret@db/fs"}}}},
+			"server.store.postgres.url holds a password"},
+		{"not a postgres url", map[string]any{"server": map[string]any{"store": map[string]any{"postgres": map[string]any{
+			"enabled": true, "url": "mysql://fs@db/fs"}}}},
+			"must be a postgres:// or postgresql:// URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := c.Render(t.Context(), release, tc.values)
+			if err == nil {
+				t.Fatalf("rendered, want an error with %q:\n%s", tc.want, out.YAML())
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPostgresReplicas: with PostgreSQL the server runs as many replicas
+// as asked, governed by a headless Service, with --store or its Secret and
+// PGPASSWORD from a Secret; the password is nowhere in the objects.
+func TestPostgresReplicas(t *testing.T) {
+	c := load(t)
+	out, err := c.Render(t.Context(), release, map[string]any{"server": map[string]any{
+		"replicas": 3,
+		"store": map[string]any{"postgres": map[string]any{
+			"enabled":        true,
+			"urlSecret":      map[string]any{"name": "db-url"},
+			"passwordSecret": map[string]any{"name": "db", "key": "pw"},
+		}},
+		"tls": map[string]any{"certManager": map[string]any{"enabled": true, "issuer": map[string]any{"name": "ca"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts := out.Manifests["templates/server/statefulset.yaml"]
+	for _, want := range []string{
+		"replicas: 3\n",
+		"serviceName: fleetscan-server-headless\n",
+		"- name: FLEETSCAN_SERVER_STORE\n",
+		`secretKeyRef: {name: "db-url", key: "url"}`,
+		"- name: PGPASSWORD\n",
+		`secretKeyRef: {name: "db", key: "pw"}`,
+	} {
+		if !strings.Contains(sts, want) {
+			t.Errorf("statefulset.yaml has no %q:\n%s", want, sts)
+		}
+	}
+	if strings.Contains(sts, "- --store=") {
+		t.Errorf("statefulset.yaml passes --store as well as its Secret:\n%s", sts)
+	}
+	if svc := out.Manifests["templates/server/service-headless.yaml"]; !strings.Contains(svc, "clusterIP: None\n") {
+		t.Errorf("no headless Service:\n%s", svc)
+	}
+	if cert := out.Manifests["templates/server/certificate.yaml"]; !strings.Contains(cert, `"*.fleetscan-server-headless.fleetscan.svc"`) {
+		t.Errorf("the Certificate is not for the replicas' names:\n%s", cert)
+	}
+	if np := out.Manifests["templates/server/networkpolicy.yaml"]; !strings.Contains(np, "port: 5432}") {
+		t.Errorf("the NetworkPolicy does not let the server reach the database:\n%s", np)
+	}
+
+	// The default, bbolt: one replica, no headless Service, no --store.
+	out, err = c.Render(t.Context(), release, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := out.Manifests["templates/server/service-headless.yaml"]; ok {
+		t.Error("a headless Service without PostgreSQL")
+	}
+	sts = out.Manifests["templates/server/statefulset.yaml"]
+	if !strings.Contains(sts, "replicas: 1\n") || !strings.Contains(sts, "serviceName: fleetscan-server\n") || strings.Contains(sts, "STORE") {
+		t.Errorf("the default StatefulSet changed:\n%s", sts)
 	}
 }
 

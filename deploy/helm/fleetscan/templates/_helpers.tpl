@@ -28,6 +28,13 @@ characters, so that -server and -worker still fit in 63.
 {{- printf "%s-server" (include "fleetscan.fullname" .) }}
 {{- end }}
 
+{{- /* With store.postgres: the headless Service that governs the server's
+StatefulSet, whose name resolves to every ready replica and gives each pod
+a name of its own (<server>-0.<headless>.<namespace>.svc). */ -}}
+{{- define "fleetscan.server.headless" -}}
+{{- printf "%s-headless" (include "fleetscan.server.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "fleetscan.worker.fullname" -}}
 {{- printf "%s-worker" (include "fleetscan.fullname" .) }}
 {{- end }}
