@@ -213,8 +213,13 @@ func (d *Dispatcher) one(ctx context.Context, dl store.Delivery, n *storagev1.No
 }
 
 // Record writes an attempt's result into a delivery: delivered, given up,
-// or due again after backoff(attempts).
+// or due again after backoff(attempts). A delivery that is no longer
+// pending was ended while the attempt was under way (its notifier
+// deleted): it stays as it ended, rather than coming back to life.
 func Record(rec *storagev1.DeliveryRecord, r Result, now time.Time, retryFor time.Duration, backoff func(attempts int32) time.Duration) {
+	if rec.State != fleetscanv1.DeliveryState_DELIVERY_STATE_PENDING {
+		return
+	}
 	rec.Attempts++
 	rec.LastAttemptMs, rec.LastStatus = now.UnixMilli(), int32(r.Status)
 	rec.LastError = ""

@@ -169,6 +169,14 @@ func TestRecord(t *testing.T) {
 	if r.State != fleetscanv1.DeliveryState_DELIVERY_STATE_FAILED || !strings.Contains(r.LastError, "gave up after 1 attempts") {
 		t.Errorf("past the retry horizon: %v", r)
 	}
+	// An attempt under way while the delivery was ended (its notifier
+	// deleted) does not bring it back.
+	r = rec()
+	r.State, r.LastError = fleetscanv1.DeliveryState_DELIVERY_STATE_FAILED, "notifier deleted"
+	Record(r, Result{Err: errors.New("connection refused")}, now, time.Hour, d.backoff)
+	if r.State != fleetscanv1.DeliveryState_DELIVERY_STATE_FAILED || r.LastError != "notifier deleted" || r.Attempts != 0 {
+		t.Errorf("an attempt recorded over a delivery ended meanwhile: %v", r)
+	}
 	// Doubling, capped, within ±20%.
 	for attempts, base := range map[int32]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 7: time.Minute, 30: time.Minute} {
 		for range 20 {
