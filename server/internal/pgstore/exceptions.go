@@ -71,23 +71,29 @@ func (db *DB) CreateException(ctx context.Context, e *fleetscanv1.Exception) (*f
 
 // ListExceptions returns the exceptions keep selects, newest first.
 func (db *DB) ListExceptions(ctx context.Context, keep func(*fleetscanv1.Exception) bool) ([]*fleetscanv1.Exception, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+exceptionColumns+` FROM exceptions ORDER BY id DESC`)
+	return queryExceptions(ctx, db.pool, "list exceptions", `SELECT `+exceptionColumns+` FROM exceptions ORDER BY id DESC`, keep)
+}
+
+// queryExceptions reads the exceptions a query of exceptionColumns
+// returns that keep accepts (nil: all); what names the read in errors.
+func queryExceptions(ctx context.Context, q querier, what, query string, keep func(*fleetscanv1.Exception) bool) ([]*fleetscanv1.Exception, error) {
+	rows, err := q.Query(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("list exceptions: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []*fleetscanv1.Exception
 	for rows.Next() {
 		e, err := scanException(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list exceptions: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if keep == nil || keep(e) {
 			out = append(out, e)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list exceptions: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

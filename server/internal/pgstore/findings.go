@@ -546,23 +546,7 @@ func upsertFindingsTx(ctx context.Context, tx pgx.Tx, seq uint64, fs []plannedFi
 
 // exceptionsTx reads the exceptions not deleted.
 func exceptionsTx(ctx context.Context, q querier) ([]*fleetscanv1.Exception, error) {
-	rows, err := q.Query(ctx, `SELECT `+exceptionColumns+` FROM exceptions WHERE delete_at IS NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("exceptions: %w", err)
-	}
-	defer rows.Close()
-	var out []*fleetscanv1.Exception
-	for rows.Next() {
-		e, err := scanException(rows)
-		if err != nil {
-			return nil, fmt.Errorf("exceptions: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("exceptions: %w", err)
-	}
-	return out, nil
+	return queryExceptions(ctx, q, "exceptions", `SELECT `+exceptionColumns+` FROM exceptions WHERE delete_at IS NULL`, nil)
 }
 
 // querier is a pool or a transaction.

@@ -384,13 +384,7 @@ func (s *Scheduler) Disconnect(clusterID string) {
 
 // Replaced ends the cluster's session here because its worker has a newer
 // one on another replica.
-func (s *Scheduler) Replaced(clusterID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sess := s.sessions[clusterID]; sess != nil {
-		sess.cancel(ErrReplaced)
-	}
-}
+func (s *Scheduler) Replaced(clusterID string) { s.endHere(clusterID, ErrReplaced) }
 
 // WakeEverywhere wakes the cluster's session, here or on a peer: after
 // jobs went back to the queue because a session here ended, the worker's
@@ -401,11 +395,14 @@ func (s *Scheduler) WakeEverywhere(ctx context.Context, clusterID string) {
 
 // DisconnectHere ends the session of the cluster's worker if it is
 // connected to this server.
-func (s *Scheduler) DisconnectHere(clusterID string) {
+func (s *Scheduler) DisconnectHere(clusterID string) { s.endHere(clusterID, ErrDisconnected) }
+
+// endHere ends the cluster's session here, if any, for cause.
+func (s *Scheduler) endHere(clusterID string, cause error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sess := s.sessions[clusterID]; sess != nil {
-		sess.cancel(ErrDisconnected)
+		sess.cancel(cause)
 	}
 }
 
